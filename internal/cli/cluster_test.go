@@ -1,0 +1,24 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestClusterInfo(t *testing.T) {
+	brokers := testBrokers(t)
+	out := must(t, brokers, "", "cluster", "info")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 5 || !strings.HasPrefix(lines[0], "Cluster ID: ") || lines[0] == "Cluster ID: (none)" ||
+		!strings.HasPrefix(lines[1], "Controller: ") || lines[1] == "Controller: none" ||
+		lines[2] != "Brokers:" || strings.Fields(lines[3])[0] != "ID" {
+		t.Fatalf("cluster info printed:\n%s", out)
+	}
+	// Every bootstrap address is a broker the cluster advertises.
+	for _, seed := range strings.Split(brokers, ",") {
+		if !strings.Contains(out, " "+seed+" ") {
+			t.Errorf("cluster info lacks broker %s:\n%s", seed, out)
+		}
+	}
+	mustFail(t, `unknown subcommand "status"`, brokers, "", "cluster", "status")
+}
