@@ -2,9 +2,14 @@
 // place, a properties file, environment and flag overrides, validation, and the topic
 // configuration table (names, types, defaults taken from broker keys, validation,
 // sources for DescribeConfigs).
+//
+// Layers, lowest first, as in Kafka: a key's default (DEFAULT_CONFIG); the static
+// configuration from the properties file, VLTAVA_* environment variables and overrides
+// (STATIC_BROKER_CONFIG); cluster-wide dynamic defaults (DYNAMIC_DEFAULT_BROKER_CONFIG)
+// and this broker's dynamic values (DYNAMIC_BROKER_CONFIG), both given by the broker from
+// its metadata through WithDynamicDefaults and WithDynamic; and per topic, the topic's
+// overrides (DYNAMIC_TOPIC_CONFIG).
 package config
-
-// STUB: the config engineer replaces the bodies below; signatures are the contract.
 
 import (
 	"errors"
@@ -37,15 +42,28 @@ type Broker struct {
 	LogRetentionCheckInterval  time.Duration // log.retention.check.interval.ms 300000
 	// Topic-level defaults live in Values (log.segment.bytes, log.retention.ms, ...);
 	// use TopicDefaults/Resolve to read them.
-	Values map[string]string // every broker key after defaults, file, env and overrides
-}
+	//
+	// Values holds every broker key's effective value: defaults, then file, env and
+	// overrides, then the dynamic layers given with WithDynamicDefaults/WithDynamic.
+	// Keys whose default is null (log.retention.ms, ...) are absent unless set.
+	Values map[string]string
 
-// Load resolves the configuration: defaults, then the properties file at path (if not
-// empty; Java properties syntax), then environment variables VLTAVA_<KEY> with dots as
-// underscores, upper case (VLTAVA_LOG_DIRS), then overrides (from --override k=v and
-// convenience flags). Unknown keys are an error; so are invalid values.
-func Load(path string, env []string, overrides map[string]string) (Broker, error) {
-	panic("stub")
+	// Fields added beyond the original contract.
+
+	ControllerListeners           []string      // listeners named in controller.listener.names, host:port
+	ProcessRoles                  []string      // process.roles: broker, controller or both
+	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor (Vltava default 1)
+	GroupMinSessionTimeout        time.Duration // group.min.session.timeout.ms 6000
+	GroupMaxSessionTimeout        time.Duration // group.max.session.timeout.ms 1800000
+	GroupMaxSize                  int32         // group.max.size
+	TransactionStateNumPartitions int32         // transaction.state.log.num.partitions 50
+	TransactionMaxTimeout         time.Duration // transaction.max.timeout.ms 900000
+	FetchMaxBytes                 int32         // fetch.max.bytes 57671680
+	ReplicaLagTimeMax             time.Duration // replica.lag.time.max.ms 30000
+
+	static     map[string]string // keys set by file, env or overrides
+	dynDefault map[string]string // cluster-wide dynamic defaults
+	dynBroker  map[string]string // this broker's dynamic values
 }
 
 // Entry is one config as DescribeConfigs reports it.
@@ -60,6 +78,7 @@ type Entry struct {
 	Synonyms  []Synonym
 }
 
+// Synonym is one source of a config's value, as DescribeConfigs reports it.
 type Synonym struct {
 	Name   string
 	Value  *string
@@ -89,27 +108,27 @@ type Topic struct {
 	SegmentIndexBytes           int32
 	Segment                     time.Duration
 	UncleanLeaderElection       bool
+
+	// Fields added beyond the original contract.
+
+	SegmentJitter time.Duration
+	Preallocate   bool
+	GzipLevel     int32 // compression.gzip.level, -1 = codec default
+	Lz4Level      int32
+	ZstdLevel     int32
 }
 
-// ValidateTopicConfigs checks topic-level overrides (unknown key or bad value -> error
-// wrapping ErrInvalid, message naming the key).
-func ValidateTopicConfigs(overrides map[string]string) error { panic("stub") }
+// Compact reports whether the cleanup policy includes compaction.
+func (t Topic) Compact() bool { return hasPolicy(t.CleanupPolicy, "compact") }
 
-// ResolveTopic applies overrides over the broker's defaults (the broker key synonym of each
-// topic key, e.g. retention.ms <- log.retention.ms <- log.retention.hours).
-func (b Broker) ResolveTopic(overrides map[string]string) Topic { panic("stub") }
+// Delete reports whether the cleanup policy includes deletion by retention.
+func (t Topic) Delete() bool { return hasPolicy(t.CleanupPolicy, "delete") }
 
-// DescribeTopic lists every topic config (or only names, if non-empty) with value, source and
-// synonyms (if requested), as Kafka's DescribeConfigs does.
-func (b Broker) DescribeTopic(overrides map[string]string, names []string, synonyms bool) []Entry {
-	panic("stub")
+func hasPolicy(list, p string) bool {
+	for _, item := range parseList(list) {
+		if item == p {
+			return true
+		}
+	}
+	return false
 }
-
-// DescribeBroker lists broker configs with sources; dynamic holds dynamically altered values.
-func (b Broker) DescribeBroker(dynamic map[string]string, names []string, synonyms bool) []Entry {
-	panic("stub")
-}
-
-// ValidateBrokerDynamic checks a dynamic broker config change (IncrementalAlterConfigs on a
-// BROKER resource): only keys Kafka allows to change dynamically are accepted.
-func ValidateBrokerDynamic(key, value string) error { panic("stub") }

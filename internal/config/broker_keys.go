@@ -1,0 +1,230 @@
+package config
+
+// The broker configuration table: every broker key Vltava accepts, with Kafka's name,
+// type, default (Kafka's, except where noted: Vltava's zero-flag start is a single-node
+// cluster on 127.0.0.1:9092 with data in ./data), validator, and whether Kafka lets it
+// change without a restart (IncrementalAlterConfigs on a BROKER resource). The table is
+// read-only after package initialisation.
+
+import "strings"
+
+type brokerKey struct {
+	name    string
+	typ     int8
+	def     string
+	null    bool // the default is null: unset unless configured
+	check   check
+	doc     string
+	dynamic bool // Kafka allows changing it per broker or cluster-wide at run time
+}
+
+// brokerKeys holds the keys DescribeConfigs reports for a BROKER resource.
+var brokerKeys = []brokerKey{
+	// Identity and roles.
+	{name: "node.id", typ: TypeInt, def: "1", check: atLeast(0), doc: "This node's id in the cluster. Vltava defaults to 1 (Kafka requires it)."},
+	{name: "broker.id", typ: TypeInt, null: true, check: atLeast(-1), doc: "Older name for node.id; if both are set they must agree."},
+	{name: "process.roles", typ: TypeList, def: "broker,controller", check: listOf("broker", "controller"), doc: "The roles this node plays. Vltava defaults to combined mode (Kafka requires it)."},
+	{name: "cluster.id", typ: TypeString, null: true, doc: "The cluster's id; generated and stored in meta.properties when not set (Vltava-specific key)."},
+	{name: "broker.rack", typ: TypeString, null: true, doc: "The rack of this broker, for rack-aware replica placement."},
+
+	// Listeners.
+	{name: "listeners", typ: TypeList, def: "PLAINTEXT://127.0.0.1:9092", doc: "Listeners as NAME://host:port (or host:port for PLAINTEXT); port 0 binds a random port. Vltava defaults to 127.0.0.1:9092."},
+	{name: "advertised.listeners", typ: TypeList, null: true, doc: "Listeners given to clients in metadata, if different from listeners."},
+	{name: "listener.security.protocol.map", typ: TypeList, def: "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT", doc: "Maps listener names to security protocols; only PLAINTEXT listeners are supported so far."},
+	{name: "inter.broker.listener.name", typ: TypeString, null: true, doc: "The listener brokers use to talk to each other."},
+	{name: "security.inter.broker.protocol", typ: TypeString, def: "PLAINTEXT", check: oneOf("PLAINTEXT"), doc: "Security protocol between brokers; only PLAINTEXT is supported so far."},
+	{name: "controller.listener.names", typ: TypeList, null: true, doc: "Listener names used by the controller quorum."},
+	{name: "controller.quorum.voters", typ: TypeList, def: "", doc: "Static controller quorum: id@host:port entries."},
+	{name: "controller.quorum.bootstrap.servers", typ: TypeList, def: "", doc: "Dynamic controller quorum bootstrap: host:port entries."},
+	{name: "controller.quorum.election.timeout.ms", typ: TypeInt, def: "1000", doc: "Controller quorum election timeout."},
+	{name: "controller.quorum.election.backoff.max.ms", typ: TypeInt, def: "1000", doc: "Controller quorum election backoff."},
+	{name: "controller.quorum.fetch.timeout.ms", typ: TypeInt, def: "2000", doc: "Controller quorum fetch timeout."},
+	{name: "controller.quorum.request.timeout.ms", typ: TypeInt, def: "2000", doc: "Controller quorum request timeout."},
+	{name: "controller.quorum.retry.backoff.ms", typ: TypeInt, def: "20", doc: "Controller quorum retry backoff."},
+	{name: "controller.quorum.append.linger.ms", typ: TypeInt, def: "25", doc: "Controller quorum append linger."},
+	{name: "broker.heartbeat.interval.ms", typ: TypeInt, def: "2000", doc: "How often a broker heartbeats to the controller."},
+	{name: "broker.session.timeout.ms", typ: TypeInt, def: "9000", doc: "How long a broker may go without a heartbeat before it is fenced."},
+
+	// Storage.
+	{name: "log.dirs", typ: TypeList, null: true, doc: "Directories holding partition data; overrides log.dir."},
+	{name: "log.dir", typ: TypeString, def: "./data", doc: "Directory holding partition data, when log.dirs is not set. Vltava defaults to ./data."},
+	{name: "metadata.log.dir", typ: TypeString, null: true, doc: "Directory for the metadata log; the first log dir if not set."},
+	{name: "num.recovery.threads.per.data.dir", typ: TypeInt, def: "2", check: atLeast(1), dynamic: true, doc: "Threads per data directory for recovery at start and flush at shutdown."},
+	{name: "log.retention.check.interval.ms", typ: TypeLong, def: "300000", check: atLeast(1), doc: "How often retention is checked."},
+	{name: "log.flush.offset.checkpoint.interval.ms", typ: TypeInt, def: "60000", check: atLeast(0), doc: "How often the recovery point checkpoint is written."},
+	{name: "log.flush.start.offset.checkpoint.interval.ms", typ: TypeInt, def: "60000", check: atLeast(0), doc: "How often the log start offset checkpoint is written."},
+
+	// Topic defaults (the broker synonyms of topic keys).
+	{name: "log.cleanup.policy", typ: TypeList, def: "delete", check: listOf("compact", "delete"), dynamic: true, doc: "Default cleanup.policy."},
+	{name: "compression.type", typ: TypeString, def: "producer", check: oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), dynamic: true, doc: "Default compression.type."},
+	{name: "compression.gzip.level", typ: TypeInt, def: "-1", check: either(equals(-1), between(1, 9)), dynamic: true, doc: "Default compression.gzip.level."},
+	{name: "compression.lz4.level", typ: TypeInt, def: "9", check: between(1, 17), dynamic: true, doc: "Default compression.lz4.level."},
+	{name: "compression.zstd.level", typ: TypeInt, def: "3", check: between(-131072, 22), dynamic: true, doc: "Default compression.zstd.level."},
+	{name: "log.cleaner.delete.retention.ms", typ: TypeLong, def: "86400000", check: atLeast(0), dynamic: true, doc: "Default delete.retention.ms."},
+	{name: "log.segment.delete.delay.ms", typ: TypeLong, def: "60000", check: atLeast(0), dynamic: true, doc: "Default file.delete.delay.ms."},
+	{name: "log.flush.interval.messages", typ: TypeLong, def: maxLong, check: atLeast(1), dynamic: true, doc: "Default flush.messages."},
+	{name: "log.flush.interval.ms", typ: TypeLong, null: true, dynamic: true, doc: "Default flush.ms; log.flush.scheduler.interval.ms if not set."},
+	{name: "log.flush.scheduler.interval.ms", typ: TypeLong, def: maxLong, doc: "How often logs are checked for a flush; also the fallback for log.flush.interval.ms."},
+	{name: "log.index.interval.bytes", typ: TypeInt, def: "4096", check: atLeast(0), dynamic: true, doc: "Default index.interval.bytes."},
+	{name: "log.local.retention.bytes", typ: TypeLong, def: "-2", check: atLeast(-2), dynamic: true, doc: "Default local.retention.bytes (tiered storage, not supported)."},
+	{name: "log.local.retention.ms", typ: TypeLong, def: "-2", check: atLeast(-2), dynamic: true, doc: "Default local.retention.ms (tiered storage, not supported)."},
+	{name: "log.cleaner.max.compaction.lag.ms", typ: TypeLong, def: maxLong, check: atLeast(1), dynamic: true, doc: "Default max.compaction.lag.ms."},
+	{name: "message.max.bytes", typ: TypeInt, def: "1048588", check: atLeast(0), dynamic: true, doc: "Default max.message.bytes: the largest record batch accepted."},
+	{name: "log.message.timestamp.after.max.ms", typ: TypeLong, def: "3600000", check: atLeast(0), dynamic: true, doc: "Default message.timestamp.after.max.ms."},
+	{name: "log.message.timestamp.before.max.ms", typ: TypeLong, def: maxLong, check: atLeast(0), dynamic: true, doc: "Default message.timestamp.before.max.ms."},
+	{name: "log.message.timestamp.type", typ: TypeString, def: "CreateTime", check: oneOf("CreateTime", "LogAppendTime"), dynamic: true, doc: "Default message.timestamp.type."},
+	{name: "log.cleaner.min.cleanable.ratio", typ: TypeDouble, def: "0.5", check: betweenFloat(0, 1), dynamic: true, doc: "Default min.cleanable.dirty.ratio."},
+	{name: "log.cleaner.min.compaction.lag.ms", typ: TypeLong, def: "0", check: atLeast(0), dynamic: true, doc: "Default min.compaction.lag.ms."},
+	{name: "min.insync.replicas", typ: TypeInt, def: "1", check: atLeast(1), dynamic: true, doc: "Default min.insync.replicas."},
+	{name: "log.preallocate", typ: TypeBoolean, def: "false", dynamic: true, doc: "Default preallocate."},
+	{name: "log.retention.bytes", typ: TypeLong, def: "-1", dynamic: true, doc: "Default retention.bytes."},
+	{name: "log.retention.ms", typ: TypeLong, null: true, dynamic: true, doc: "Default retention.ms; overrides log.retention.minutes and log.retention.hours."},
+	{name: "log.retention.minutes", typ: TypeInt, null: true, doc: "Default retention in minutes; overrides log.retention.hours."},
+	{name: "log.retention.hours", typ: TypeInt, def: "168", doc: "Default retention in hours."},
+	{name: "log.segment.bytes", typ: TypeInt, def: "1073741824", check: atLeast(1024 * 1024), dynamic: true, doc: "Default segment.bytes."},
+	{name: "log.index.size.max.bytes", typ: TypeInt, def: "10485760", check: atLeast(4), dynamic: true, doc: "Default segment.index.bytes."},
+	{name: "log.roll.jitter.ms", typ: TypeLong, null: true, dynamic: true, doc: "Default segment.jitter.ms; overrides log.roll.jitter.hours."},
+	{name: "log.roll.jitter.hours", typ: TypeInt, def: "0", check: atLeast(0), doc: "Default segment jitter in hours."},
+	{name: "log.roll.ms", typ: TypeLong, null: true, dynamic: true, doc: "Default segment.ms; overrides log.roll.hours."},
+	{name: "log.roll.hours", typ: TypeInt, def: "168", check: atLeast(1), doc: "Default segment roll time in hours."},
+	{name: "unclean.leader.election.enable", typ: TypeBoolean, def: "false", dynamic: true, doc: "Default unclean.leader.election.enable."},
+
+	// Cleaner.
+	{name: "log.cleaner.enable", typ: TypeBoolean, def: "true", doc: "Run the log cleaner (needed for compacted topics, including internal ones)."},
+	{name: "log.cleaner.threads", typ: TypeInt, def: "1", check: atLeast(0), dynamic: true, doc: "Cleaner threads."},
+	{name: "log.cleaner.backoff.ms", typ: TypeLong, def: "15000", check: atLeast(0), dynamic: true, doc: "How long the cleaner sleeps when there is nothing to clean."},
+	{name: "log.cleaner.dedupe.buffer.size", typ: TypeLong, def: "134217728", dynamic: true, doc: "Memory for the cleaner's key map, across all cleaner threads."},
+	{name: "log.cleaner.io.buffer.size", typ: TypeInt, def: "524288", check: atLeast(0), dynamic: true, doc: "I/O buffer memory for the cleaner, across all cleaner threads."},
+	{name: "log.cleaner.io.buffer.load.factor", typ: TypeDouble, def: "0.9", dynamic: true, doc: "Load factor of the cleaner's key map."},
+	{name: "log.cleaner.io.max.bytes.per.second", typ: TypeDouble, def: "1.7976931348623157E308", dynamic: true, doc: "I/O throttle of the cleaner."},
+
+	// Requests and connections.
+	{name: "socket.request.max.bytes", typ: TypeInt, def: "104857600", check: atLeast(1), doc: "The largest request frame accepted."},
+	{name: "request.timeout.ms", typ: TypeInt, def: "30000", check: atLeast(0), doc: "How long acks=all produce waits for the in-sync replicas before answering with a timeout."},
+	{name: "connections.max.idle.ms", typ: TypeLong, def: "600000", doc: "Idle connections are closed after this long."},
+	{name: "max.connections", typ: TypeInt, def: maxInt, check: atLeast(0), dynamic: true, doc: "The most connections the broker accepts."},
+	{name: "max.connections.per.ip", typ: TypeInt, def: maxInt, check: atLeast(0), dynamic: true, doc: "The most connections from one address."},
+	{name: "max.connections.per.ip.overrides", typ: TypeString, def: "", dynamic: true, doc: "Per-address overrides of max.connections.per.ip (host:count list)."},
+	{name: "max.connection.creation.rate", typ: TypeInt, def: maxInt, check: atLeast(0), dynamic: true, doc: "The most new connections per second."},
+	{name: "queued.max.requests", typ: TypeInt, def: "500", check: atLeast(1), doc: "Requests queued for processing before reads from the network stop."},
+	{name: "queued.max.request.bytes", typ: TypeLong, def: "-1", doc: "Bytes of requests queued before reads stop; -1 means no limit."},
+	{name: "num.io.threads", typ: TypeInt, def: "8", check: atLeast(1), dynamic: true, doc: "Request processing threads (informational: Vltava uses goroutines)."},
+	{name: "num.network.threads", typ: TypeInt, def: "3", check: atLeast(1), dynamic: true, doc: "Network threads (informational: Vltava uses goroutines)."},
+	{name: "num.replica.fetchers", typ: TypeInt, def: "1", check: atLeast(1), dynamic: true, doc: "Fetcher connections per source broker for replication."},
+	{name: "background.threads", typ: TypeInt, def: "10", check: atLeast(1), dynamic: true, doc: "Background task threads (informational)."},
+	{name: "socket.send.buffer.bytes", typ: TypeInt, def: "102400", doc: "SO_SNDBUF of accepted sockets; -1 uses the OS default."},
+	{name: "socket.receive.buffer.bytes", typ: TypeInt, def: "102400", doc: "SO_RCVBUF of accepted sockets; -1 uses the OS default."},
+	{name: "socket.listen.backlog.size", typ: TypeInt, def: "50", check: atLeast(1), doc: "Listen backlog."},
+	{name: "fetch.max.bytes", typ: TypeInt, def: "57671680", check: atLeast(1024), doc: "The most bytes a fetch response carries."},
+
+	// Replication.
+	{name: "default.replication.factor", typ: TypeInt, def: "1", check: atLeast(1), doc: "Replication factor of automatically created topics."},
+	{name: "num.partitions", typ: TypeInt, def: "1", check: atLeast(1), doc: "Partitions of automatically created topics and CreateTopics asking for the default."},
+	{name: "auto.create.topics.enable", typ: TypeBoolean, def: "true", doc: "Create a topic when a client asks for its metadata."},
+	{name: "delete.topic.enable", typ: TypeBoolean, def: "true", doc: "Allow DeleteTopics."},
+	{name: "auto.leader.rebalance.enable", typ: TypeBoolean, def: "true", doc: "Move leadership back to preferred replicas."},
+	{name: "leader.imbalance.check.interval.seconds", typ: TypeLong, def: "300", check: atLeast(1), doc: "How often leadership balance is checked."},
+	{name: "leader.imbalance.per.broker.percentage", typ: TypeInt, def: "10", doc: "Leader imbalance allowed per broker before a rebalance."},
+	{name: "replica.lag.time.max.ms", typ: TypeLong, def: "30000", doc: "A follower that has not caught up for this long leaves the ISR."},
+	{name: "replica.fetch.max.bytes", typ: TypeInt, def: "1048576", check: atLeast(0), doc: "Bytes per partition a follower fetches."},
+	{name: "replica.fetch.min.bytes", typ: TypeInt, def: "1", doc: "Minimum bytes of a follower fetch response."},
+	{name: "replica.fetch.wait.max.ms", typ: TypeInt, def: "500", doc: "Longest a follower fetch waits."},
+	{name: "replica.fetch.response.max.bytes", typ: TypeInt, def: "10485760", check: atLeast(0), doc: "Bytes per follower fetch response."},
+	{name: "replica.fetch.backoff.ms", typ: TypeInt, def: "1000", check: atLeast(0), doc: "Backoff after a follower fetch error."},
+	{name: "replica.socket.timeout.ms", typ: TypeInt, def: "30000", doc: "Follower socket timeout."},
+	{name: "replica.high.watermark.checkpoint.interval.ms", typ: TypeLong, def: "5000", doc: "How often the high watermark is checkpointed."},
+
+	// Groups and offsets.
+	{name: "group.initial.rebalance.delay.ms", typ: TypeInt, def: "3000", doc: "How long a new classic group waits for more members before its first rebalance."},
+	{name: "group.min.session.timeout.ms", typ: TypeInt, def: "6000", doc: "The shortest session timeout a classic group member may ask for."},
+	{name: "group.max.session.timeout.ms", typ: TypeInt, def: "1800000", doc: "The longest session timeout a classic group member may ask for."},
+	{name: "group.max.size", typ: TypeInt, def: maxInt, check: atLeast(1), doc: "The most members of one classic group."},
+	{name: "group.coordinator.rebalance.protocols", typ: TypeList, def: "classic,consumer", check: listOf("classic", "consumer", "share", "streams"), doc: "Group protocols enabled."},
+	{name: "group.consumer.session.timeout.ms", typ: TypeInt, def: "45000", check: atLeast(1), doc: "KIP-848 consumer group session timeout."},
+	{name: "group.consumer.min.session.timeout.ms", typ: TypeInt, def: "45000", check: atLeast(1), doc: "KIP-848 minimum session timeout."},
+	{name: "group.consumer.max.session.timeout.ms", typ: TypeInt, def: "60000", check: atLeast(1), doc: "KIP-848 maximum session timeout."},
+	{name: "group.consumer.heartbeat.interval.ms", typ: TypeInt, def: "5000", check: atLeast(1), doc: "KIP-848 heartbeat interval."},
+	{name: "group.consumer.min.heartbeat.interval.ms", typ: TypeInt, def: "5000", check: atLeast(1), doc: "KIP-848 minimum heartbeat interval."},
+	{name: "group.consumer.max.heartbeat.interval.ms", typ: TypeInt, def: "15000", check: atLeast(1), doc: "KIP-848 maximum heartbeat interval."},
+	{name: "group.consumer.max.size", typ: TypeInt, def: maxInt, check: atLeast(1), doc: "The most members of one KIP-848 consumer group."},
+	{name: "offsets.topic.num.partitions", typ: TypeInt, def: "50", check: atLeast(1), doc: "Partitions of __consumer_offsets (fixed once created)."},
+	{name: "offsets.topic.replication.factor", typ: TypeShort, def: "1", check: atLeast(1), doc: "Replication factor of __consumer_offsets. Vltava defaults to 1 for its single-node start (Kafka: 3)."},
+	{name: "offsets.topic.segment.bytes", typ: TypeInt, def: "104857600", check: atLeast(1), doc: "Segment size of __consumer_offsets."},
+	{name: "offsets.topic.compression.codec", typ: TypeInt, def: "0", doc: "Compression of offset commits (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd)."},
+	{name: "offsets.retention.minutes", typ: TypeInt, def: "10080", check: atLeast(1), doc: "Committed offsets of an empty group are dropped after this long."},
+	{name: "offsets.retention.check.interval.ms", typ: TypeLong, def: "600000", check: atLeast(1), doc: "How often stale offsets are checked."},
+	{name: "offsets.commit.timeout.ms", typ: TypeInt, def: "5000", check: atLeast(1), doc: "How long an offset commit waits for its replicas."},
+	{name: "offsets.load.buffer.size", typ: TypeInt, def: "5242880", check: atLeast(1), doc: "Read buffer when loading offsets."},
+
+	// Transactions and producers.
+	{name: "transaction.state.log.num.partitions", typ: TypeInt, def: "50", check: atLeast(1), doc: "Partitions of __transaction_state (fixed once created)."},
+	{name: "transaction.state.log.replication.factor", typ: TypeShort, def: "1", check: atLeast(1), doc: "Replication factor of __transaction_state. Vltava defaults to 1 for its single-node start (Kafka: 3)."},
+	{name: "transaction.state.log.min.isr", typ: TypeInt, def: "1", check: atLeast(1), doc: "min.insync.replicas of __transaction_state. Vltava defaults to 1 for its single-node start (Kafka: 2)."},
+	{name: "transaction.state.log.segment.bytes", typ: TypeInt, def: "104857600", check: atLeast(1), doc: "Segment size of __transaction_state."},
+	{name: "transaction.max.timeout.ms", typ: TypeInt, def: "900000", check: atLeast(1), doc: "The longest transaction timeout a producer may ask for."},
+	{name: "transactional.id.expiration.ms", typ: TypeInt, def: "604800000", check: atLeast(1), doc: "A transactional id unused for this long expires."},
+	{name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", typ: TypeInt, def: "10000", check: atLeast(1), doc: "How often timed-out transactions are aborted."},
+	{name: "transaction.remove.expired.transaction.cleanup.interval.ms", typ: TypeInt, def: "3600000", check: atLeast(1), doc: "How often expired transactional ids are removed."},
+	{name: "transaction.partition.verification.enable", typ: TypeBoolean, def: "true", dynamic: true, doc: "Verify a partition is in the transaction before appending (KIP-890)."},
+	{name: "producer.id.expiration.ms", typ: TypeInt, def: "86400000", check: atLeast(1), dynamic: true, doc: "Producer id state idle this long is dropped."},
+
+	// Security keys accepted so a Kafka server.properties loads; only PLAINTEXT is served.
+	{name: "ssl.keystore.password", typ: TypePassword, null: true, dynamic: true, doc: "Key store password (TLS is not supported yet)."},
+	{name: "ssl.key.password", typ: TypePassword, null: true, dynamic: true, doc: "Private key password (TLS is not supported yet)."},
+	{name: "ssl.truststore.password", typ: TypePassword, null: true, dynamic: true, doc: "Trust store password (TLS is not supported yet)."},
+	{name: "sasl.jaas.config", typ: TypePassword, null: true, dynamic: true, doc: "JAAS login configuration (SASL is not supported yet)."},
+}
+
+// acceptedKafkaKey reports whether key is a well-known Kafka broker key that does not
+// apply to Vltava, accepted so an existing server.properties loads. Its value is kept in
+// Values but has no effect and is not described.
+func acceptedKafkaKey(key string) bool {
+	for _, prefix := range []string{"ssl.", "sasl.", "metrics.", "kafka.metrics.", "remote.log.", "quota.", "replication.quota.", "alter.log.dirs.replication.quota.", "zookeeper.", "controller.quorum.", "share."} {
+		if strings.HasPrefix(key, prefix) {
+			return true
+		}
+	}
+	switch key {
+	case "metric.reporters", "authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found",
+		"principal.builder.class", "security.providers", "inter.broker.protocol.version",
+		"log.message.format.version", "log.message.downconversion.enable",
+		"num.replica.alter.log.dirs.threads", "replica.selector.class", "replica.socket.receive.buffer.bytes",
+		"delegation.token.secret.key", "delegation.token.master.key", "delegation.token.max.lifetime.ms",
+		"delegation.token.expiry.time.ms", "delegation.token.expiry.check.interval.ms",
+		"connection.failed.authentication.delay.ms", "create.topic.policy.class.name",
+		"alter.config.policy.class.name", "client.quota.callback.class", "auto.include.jmx.reporter",
+		"reserved.broker.max.id", "metadata.log.segment.bytes", "metadata.log.segment.ms",
+		"metadata.max.retention.ms", "metadata.max.retention.bytes", "metadata.max.idle.interval.ms",
+		"metadata.log.max.record.bytes.between.snapshots", "metadata.log.max.snapshot.interval.ms",
+		"initial.broker.registration.timeout.ms", "controller.socket.timeout.ms",
+		"telemetry.max.bytes", "unstable.api.versions.enable", "unstable.feature.versions.enable",
+		"early.start.listeners", "node.id.generation.enable":
+		return true
+	}
+	return false
+}
+
+// brokerKeyIndex maps a broker key's name to its entry in brokerKeys.
+var brokerKeyIndex = func() map[string]*brokerKey {
+	m := make(map[string]*brokerKey, len(brokerKeys))
+	for i := range brokerKeys {
+		m[brokerKeys[i].name] = &brokerKeys[i]
+	}
+	return m
+}()
+
+// brokerSynonymGroup is Kafka's DynamicBrokerConfig.brokerConfigSynonyms: the broker
+// keys that configure the same thing, most specific first.
+func brokerSynonymGroup(name string) []string {
+	switch name {
+	case "log.roll.ms", "log.roll.hours":
+		return []string{"log.roll.ms", "log.roll.hours"}
+	case "log.roll.jitter.ms", "log.roll.jitter.hours":
+		return []string{"log.roll.jitter.ms", "log.roll.jitter.hours"}
+	case "log.flush.interval.ms":
+		return []string{"log.flush.interval.ms", "log.flush.scheduler.interval.ms"}
+	case "log.retention.ms", "log.retention.minutes", "log.retention.hours":
+		return []string{"log.retention.ms", "log.retention.minutes", "log.retention.hours"}
+	}
+	return []string{name}
+}
