@@ -1,5 +1,99 @@
 package main
 
-import "errors"
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
 
-func runServer(args []string) error { return errors.New("not yet") }
+	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/config"
+	"github.com/vltava/vltava/internal/server"
+)
+
+type overrides map[string]string
+
+func (o overrides) String() string { return "" }
+func (o overrides) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want key=value, got %q", s)
+	}
+	o[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	return nil
+}
+
+func runServer(args []string) error {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	configPath := fs.String("config", "", "properties file with Kafka's broker config keys")
+	dataDir := fs.String("data-dir", "", "data directory (log.dirs); default ./data")
+	listen := fs.String("listen", "", "host:port to listen on (listeners); port 0 picks a free port")
+	readyFile := fs.String("ready-file", "", "write the bound host:port to this file once serving")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	ov := overrides{}
+	fs.Var(ov, "override", "key=value broker config override (repeatable), e.g. --override num.partitions=3")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: vltava server [flags]\n\nConfiguration comes from defaults, then --config, then VLTAVA_<KEY> environment\nvariables (log.dirs -> VLTAVA_LOG_DIRS), then --override and the flags below.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger)
+
+	if *dataDir != "" {
+		ov["log.dirs"] = *dataDir
+	}
+	if *listen != "" {
+		ov["listeners"] = "PLAINTEXT://" + *listen
+	}
+	cfg, err := config.Load(*configPath, os.Environ(), ov)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(cfg, broker.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		srv.Close()
+		return err
+	}
+	if *readyFile != "" {
+		tmp := *readyFile + ".tmp"
+		if err := os.WriteFile(tmp, []byte(srv.Broker().Advertised()[0]), 0o644); err != nil {
+			srv.Close()
+			return err
+		}
+		if err := os.Rename(tmp, *readyFile); err != nil {
+			srv.Close()
+			return err
+		}
+	}
+	dirs, _ := filepath.Abs(strings.Join(cfg.LogDirs, ","))
+	logger.Info("vltava started", "node.id", cfg.NodeID, "cluster.id", srv.Broker().ClusterID(), "log.dirs", dirs, "listeners", srv.Addrs())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	s := <-sig
+	logger.Info("shutting down", "signal", s.String())
+	signal.Stop(sig)
+	if err := srv.Close(); err != nil {
+		return err
+	}
+	logger.Info("stopped cleanly")
+	return nil
+}

@@ -1,0 +1,354 @@
+// Package broker is one node's state: the metadata image, the partitions it hosts and
+// their logs on disk, and the background work on them (retention, flush). Handlers
+// call its methods; it knows nothing of sockets or request encodings.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/vltava/vltava/internal/config"
+	"github.com/vltava/vltava/internal/log"
+	"github.com/vltava/vltava/internal/metadata"
+	"github.com/vltava/vltava/internal/partition"
+	"github.com/vltava/vltava/internal/vfs"
+)
+
+const metadataDirName = "__cluster_metadata-0"
+
+// Broker is one node.
+type Broker struct {
+	cfg    config.Broker
+	fsys   vfs.FS
+	logger *slog.Logger
+	now    func() time.Time
+	meta   *metadata.Store
+
+	// topics is replaced whole on every topic change (copy on write), so the produce and
+	// fetch paths look partitions up without a lock.
+	topics atomic.Pointer[map[string]*Topic]
+	// changeMu serialises topic creation, deletion and reconfiguration.
+	changeMu sync.Mutex
+
+	advertised atomic.Pointer[[]string] // host:port per listener, set once listening
+
+	pidMu      sync.Mutex
+	pidNext    int64 // next producer ID to hand out
+	pidBlockTo int64 // IDs below this are reserved in the metadata log
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Topic is a topic's hosted partitions.
+type Topic struct {
+	Name       string
+	ID         uuid.UUID
+	Partitions []*partition.Partition
+	Internal   bool
+}
+
+// Options are what tests inject.
+type Options struct {
+	FS     vfs.FS
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Open opens a node's data: the metadata log, meta.properties and every partition.
+func Open(cfg config.Broker, opts Options) (*Broker, error) {
+	if opts.FS == nil {
+		opts.FS = vfs.OS()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if len(cfg.LogDirs) == 0 {
+		return nil, errors.New("no log.dirs")
+	}
+	b := &Broker{cfg: cfg, fsys: opts.FS, logger: opts.Logger, now: opts.Now, stop: make(chan struct{})}
+	for _, d := range cfg.LogDirs {
+		if err := b.fsys.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("log dir %s: %w", d, err)
+		}
+	}
+	meta, err := metadata.Open(b.fsys, filepath.Join(cfg.LogDirs[0], metadataDirName))
+	if err != nil {
+		return nil, err
+	}
+	b.meta = meta
+	if err := b.ensureClusterID(); err != nil {
+		meta.Close()
+		return nil, err
+	}
+	if err := b.writeMetaProperties(); err != nil {
+		meta.Close()
+		return nil, err
+	}
+	im := meta.Image()
+	b.pidNext, b.pidBlockTo = im.NextProducerID, im.NextProducerID
+	if err := b.openAll(im); err != nil {
+		b.closePartitions()
+		meta.Close()
+		return nil, err
+	}
+	b.wg.Add(1)
+	go b.housekeeping()
+	return b, nil
+}
+
+func (b *Broker) ensureClusterID() error {
+	if id := b.meta.Image().ClusterID; id != "" {
+		if b.cfg.ClusterID != "" && b.cfg.ClusterID != id {
+			return fmt.Errorf("cluster.id %q does not match the stored cluster id %q", b.cfg.ClusterID, id)
+		}
+		return nil
+	}
+	id := b.cfg.ClusterID
+	if id == "" {
+		u := uuid.New()
+		id = base64URL(u[:])
+	}
+	_, err := b.meta.Apply(func(*metadata.Image) ([]metadata.Record, error) {
+		return []metadata.Record{{ClusterID: &metadata.ClusterIDRecord{ID: id}}}, nil
+	})
+	return err
+}
+
+// writeMetaProperties writes Kafka's meta.properties in each log dir, so operators and
+// tools recognise the directory, and refuses a directory that belongs to another node.
+func (b *Broker) writeMetaProperties() error {
+	want := fmt.Sprintf("version=1\ncluster.id=%s\nnode.id=%d\n", b.meta.Image().ClusterID, b.cfg.NodeID)
+	for _, d := range b.cfg.LogDirs {
+		p := filepath.Join(d, "meta.properties")
+		if old, err := readFile(b.fsys, p); err == nil {
+			for _, line := range strings.Split(string(old), "\n") {
+				if v, ok := strings.CutPrefix(line, "node.id="); ok && v != fmt.Sprint(b.cfg.NodeID) {
+					return fmt.Errorf("%s belongs to node.id %s, not %d", p, v, b.cfg.NodeID)
+				}
+			}
+			if string(old) == want {
+				continue
+			}
+		}
+		if err := writeFileAtomic(b.fsys, p, []byte(want)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Config returns the static broker configuration.
+func (b *Broker) Config() config.Broker { return b.cfg }
+
+// Logger returns the broker's logger.
+func (b *Broker) Logger() *slog.Logger { return b.logger }
+
+// Now returns the broker's clock reading.
+func (b *Broker) Now() time.Time { return b.now() }
+
+// Image returns the current metadata image.
+func (b *Broker) Image() *metadata.Image { return b.meta.Image() }
+
+// ClusterID returns the cluster ID.
+func (b *Broker) ClusterID() string { return b.meta.Image().ClusterID }
+
+// NodeID returns this node's ID.
+func (b *Broker) NodeID() int32 { return b.cfg.NodeID }
+
+// SetAdvertised records the host:port clients should use, once the listeners are bound.
+func (b *Broker) SetAdvertised(addrs []string) { b.advertised.Store(&addrs) }
+
+// Advertised returns the advertised host:port of each listener.
+func (b *Broker) Advertised() []string {
+	if p := b.advertised.Load(); p != nil {
+		return *p
+	}
+	if len(b.cfg.AdvertisedListeners) > 0 {
+		return b.cfg.AdvertisedListeners
+	}
+	return b.cfg.Listeners
+}
+
+// Topic returns a hosted topic, or nil.
+func (b *Broker) Topic(name string) *Topic {
+	return (*b.topics.Load())[name]
+}
+
+// Partition returns a hosted partition, or nil.
+func (b *Broker) Partition(topic string, index int32) *partition.Partition {
+	t := b.Topic(topic)
+	if t == nil || index < 0 || int(index) >= len(t.Partitions) {
+		return nil
+	}
+	return t.Partitions[index]
+}
+
+// TopicConfig resolves a topic's configuration: its overrides over the broker defaults
+// (static, then dynamic).
+func (b *Broker) TopicConfig(overrides map[string]string) config.Topic {
+	return b.effective().ResolveTopic(overrides)
+}
+
+// effective is the static broker config with the dynamic broker configs applied.
+func (b *Broker) effective() config.Broker {
+	return b.cfg.WithDynamic(b.meta.Image().BrokerConfigs)
+}
+
+// Close stops background work and closes every partition and the metadata log.
+func (b *Broker) Close() error {
+	select {
+	case <-b.stop:
+		return nil
+	default:
+	}
+	close(b.stop)
+	b.wg.Wait()
+	err := b.closePartitions()
+	if cerr := b.meta.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (b *Broker) closePartitions() error {
+	var errs []error
+	if m := b.topics.Load(); m != nil {
+		for _, t := range *m {
+			for _, p := range t.Partitions {
+				if err := p.Close(); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// housekeeping runs retention and time-based flushes until Close.
+func (b *Broker) housekeeping() {
+	defer b.wg.Done()
+	retention := b.cfg.LogRetentionCheckInterval
+	if retention <= 0 {
+		retention = 5 * time.Minute
+	}
+	rt := time.NewTicker(retention)
+	defer rt.Stop()
+	ft := time.NewTicker(time.Second)
+	defer ft.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-rt.C:
+			b.EnforceRetention()
+		case <-ft.C:
+			b.forEachPartition(func(p *partition.Partition) {
+				if err := p.Log().FlushIfDue(); err != nil {
+					b.logger.Error("flush", "topic", p.Topic, "partition", p.Index, "err", err)
+				}
+			})
+		}
+	}
+}
+
+// EnforceRetention applies retention to every partition now.
+func (b *Broker) EnforceRetention() {
+	b.forEachPartition(func(p *partition.Partition) {
+		n, err := p.Log().EnforceRetention()
+		if err != nil {
+			b.logger.Error("retention", "topic", p.Topic, "partition", p.Index, "err", err)
+		} else if n > 0 {
+			b.logger.Info("retention deleted segments", "topic", p.Topic, "partition", p.Index, "segments", n)
+		}
+	})
+}
+
+func (b *Broker) forEachPartition(fn func(p *partition.Partition)) {
+	for _, t := range *b.topics.Load() {
+		for _, p := range t.Partitions {
+			fn(p)
+		}
+	}
+}
+
+// AllocateProducerID hands out a producer ID unique across restarts: IDs are reserved in
+// blocks in the metadata log, so a crash skips the rest of a block, never reuses it.
+func (b *Broker) AllocateProducerID() (int64, error) {
+	const block = 1000
+	b.pidMu.Lock()
+	defer b.pidMu.Unlock()
+	if b.pidNext >= b.pidBlockTo {
+		to := b.pidBlockTo + block
+		if _, err := b.meta.Apply(func(*metadata.Image) ([]metadata.Record, error) {
+			return []metadata.Record{{ProducerIDBlock: &metadata.ProducerIDBlockRecord{Next: to}}}, nil
+		}); err != nil {
+			return -1, err
+		}
+		b.pidBlockTo = to
+	}
+	id := b.pidNext
+	b.pidNext++
+	return id, nil
+}
+
+// kafkaErr wraps a Kafka error with context.
+func kafkaErr(e *kerr.Error, format string, args ...any) error {
+	return fmt.Errorf("%w: %s", e, fmt.Sprintf(format, args...))
+}
+
+// LogConfig converts a resolved topic config to the log's.
+func LogConfig(t config.Topic) log.Config {
+	return log.Config{
+		SegmentBytes:          t.SegmentBytes,
+		SegmentMs:             t.Segment,
+		RetentionBytes:        t.RetentionBytes,
+		RetentionMs:           t.Retention,
+		FlushIntervalMessages: t.FlushMessages,
+		FlushInterval:         t.Flush,
+		IndexIntervalBytes:    t.IndexIntervalBytes,
+		SegmentIndexBytes:     t.SegmentIndexBytes,
+		FileDeleteDelay:       t.FileDeleteDelay,
+	}
+}
+
+// PartitionConfig converts a resolved topic config to the partition's.
+func PartitionConfig(t config.Topic) partition.Config {
+	return partition.Config{
+		MaxMessageBytes:      t.MaxMessageBytes,
+		MinInsyncReplicas:    t.MinInsyncReplicas,
+		LogAppendTime:        t.MessageTimestampType == "LogAppendTime",
+		TimestampBeforeMaxMs: t.MessageTimestampBeforeMaxMs,
+		TimestampAfterMaxMs:  t.MessageTimestampAfterMaxMs,
+	}
+}
+
+// ErrShuttingDown is returned for work started during Close.
+var ErrShuttingDown = errors.New("broker shutting down")
+
+var _ = context.Background
+var _ = os.ErrNotExist
+
+// TopicConfigEntries describes a topic's configs as DescribeConfigs reports them.
+func (b *Broker) TopicConfigEntries(overrides map[string]string, names []string, synonyms bool) []config.Entry {
+	return b.effective().DescribeTopic(overrides, names, synonyms)
+}
+
+// BrokerConfigEntries describes this broker's configs.
+func (b *Broker) BrokerConfigEntries(names []string, synonyms bool) []config.Entry {
+	return b.cfg.DescribeBroker(b.meta.Image().BrokerConfigs, names, synonyms)
+}

@@ -1,0 +1,60 @@
+package handler
+
+// The one place where errors become Kafka error codes.
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/vltava/vltava/internal/batch"
+	"github.com/vltava/vltava/internal/config"
+	"github.com/vltava/vltava/internal/log"
+	"github.com/vltava/vltava/internal/partition"
+)
+
+// codeOf maps an error from any layer to a Kafka error code (0 for nil).
+func codeOf(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	switch {
+	case errors.Is(err, batch.ErrTooLarge):
+		return kerr.MessageTooLarge.Code
+	case errors.Is(err, batch.ErrCorrupt), errors.Is(err, batch.ErrUnsupportedMagic):
+		return kerr.CorruptMessage.Code
+	case errors.Is(err, batch.ErrInvalidRecord), errors.Is(err, partition.ErrInvalidRecord):
+		return kerr.InvalidRecord.Code
+	case errors.Is(err, partition.ErrInvalidTimestamp):
+		return kerr.InvalidTimestamp.Code
+	case errors.Is(err, partition.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, partition.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, partition.ErrUnknownProducerID):
+		return kerr.UnknownProducerID.Code
+	case errors.Is(err, partition.ErrClosed):
+		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, log.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, config.ErrInvalid):
+		return kerr.InvalidConfig.Code
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return kerr.RequestTimedOut.Code
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// errMsg is the message for a response's error_message field: nil when there is no error.
+func errMsg(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}

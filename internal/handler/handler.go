@@ -1,0 +1,136 @@
+// Package handler turns decoded Kafka requests into calls on the broker and the
+// coordinators, and their answers into responses. It holds no state of its own beyond
+// fetch sessions (which are per-client protocol state). One file per API, each opening
+// with the versions it supports; the dispatch table below is the one list of APIs and
+// versions, and ApiVersions is derived from it.
+package handler
+
+import (
+	"context"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/wire"
+)
+
+// Client is what the handler knows of the connection a request came on.
+type Client struct {
+	Host string // remote IP
+	Addr string // remote host:port
+}
+
+// Request is one decoded request with its header.
+type Request struct {
+	Header wire.Header
+	Client *Client
+}
+
+type api struct {
+	key      int16
+	min, max int16
+	fn       func(ctx context.Context, r *Request, req kmsg.Request) kmsg.Response
+}
+
+// Handler dispatches requests.
+type Handler struct {
+	b        *broker.Broker
+	apis     []api // sorted by key
+	byKey    map[int16]*api
+	sessions *fetchSessions
+	pool     sync.Pool
+}
+
+// New returns a handler over the broker.
+func New(b *broker.Broker) (*Handler, error) {
+	h := &Handler{b: b, byKey: map[int16]*api{}}
+	h.sessions = newFetchSessions(1000, b.Now)
+	h.pool.New = func() any { s := make([]byte, 0, 64<<10); return &s }
+	h.apis = []api{
+		{0, 3, 12, h.produce},
+		{1, 4, 16, h.fetch},
+		{2, 1, 9, h.listOffsets},
+		{3, 0, 12, h.metadata},
+		{18, 0, 4, h.apiVersions},
+		{19, 0, 7, h.createTopics},
+		{20, 0, 6, h.deleteTopics},
+		{21, 0, 2, h.deleteRecords},
+		{22, 0, 5, h.initProducerID},
+		{23, 0, 4, h.offsetForLeaderEpoch},
+		{32, 0, 4, h.describeConfigs},
+		{33, 0, 2, h.alterConfigs},
+		{35, 0, 4, h.describeLogDirs},
+		{37, 0, 3, h.createPartitions},
+		{44, 0, 1, h.incrementalAlterConfigs},
+		{60, 0, 1, h.describeCluster},
+	}
+	for i := range h.apis {
+		h.byKey[h.apis[i].key] = &h.apis[i]
+	}
+	return h, nil
+}
+
+// Close releases handler resources.
+func (h *Handler) Close() error { return nil }
+
+// Response is an encoded response frame from a pooled buffer.
+type Response struct {
+	Bytes []byte
+	h     *Handler
+	buf   *[]byte
+}
+
+// Release returns the buffer to the pool; Bytes is invalid afterwards.
+func (r *Response) Release() {
+	if r.buf != nil && cap(*r.buf) <= 8<<20 { // don't pin huge fetch buffers
+		*r.buf = r.Bytes[:0]
+		r.h.pool.Put(r.buf)
+	}
+	r.buf = nil
+}
+
+// Serve handles one request frame. ok is false if the connection must be closed (an
+// unknown API or version other than ApiVersions, or a request that does not decode, as
+// Kafka does); a nil response with ok means no response is sent (acks=0 produce).
+func (h *Handler) Serve(ctx context.Context, c *Client, frame []byte) (resp *Response, ok bool) {
+	key, version, corr, ok := wire.ParseKeyVersion(frame)
+	if !ok {
+		return nil, false
+	}
+	a := h.byKey[key]
+	if a == nil {
+		h.b.Logger().Debug("unknown api key", "key", key, "client", c.Addr)
+		return nil, false
+	}
+	if version < a.min || version > a.max {
+		if key == 18 { // KIP-511: answer in v0 with our versions
+			return h.encode(corr, h.unsupportedApiVersions(), false), true
+		}
+		h.b.Logger().Debug("unsupported api version", "key", key, "version", version, "client", c.Addr)
+		return nil, false
+	}
+	req := kmsg.RequestForKey(key)
+	req.SetVersion(version)
+	hdr, body, err := wire.ParseHeader(frame, func(int16, int16) bool { return req.IsFlexible() })
+	if err != nil {
+		return nil, false
+	}
+	if err := req.ReadFrom(body); err != nil {
+		h.b.Logger().Debug("undecodable request", "key", key, "version", version, "client", c.Addr, "err", err)
+		return nil, false
+	}
+	kr := a.fn(ctx, &Request{Header: hdr, Client: c}, req)
+	if kr == nil {
+		return nil, true
+	}
+	return h.encode(corr, kr, key != 18 && kr.IsFlexible()), true
+}
+
+func (h *Handler) encode(corr int32, r kmsg.Response, flexibleHeader bool) *Response {
+	bp := h.pool.Get().(*[]byte)
+	b := wire.AppendResponseHeader((*bp)[:0], corr, flexibleHeader)
+	b = r.AppendTo(b)
+	wire.FinishFrame(b, 0)
+	return &Response{Bytes: b, h: h, buf: bp}
+}

@@ -1,0 +1,265 @@
+// Package partition is one replica of one partition: its log, leader epoch, high
+// watermark, log start offset, producer state for idempotence, and the waiters of
+// long-poll fetches. It validates and places batches; it knows nothing of the network
+// or of other partitions. With one node the leader is the whole ISR, so the high
+// watermark is the log end offset; replication will move it on follower fetches.
+package partition
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vltava/vltava/internal/batch"
+	"github.com/vltava/vltava/internal/log"
+)
+
+// Errors returned by Append besides the producer-state errors and batch's.
+var (
+	ErrInvalidTimestamp = errors.New("record timestamp out of range")
+	ErrInvalidRecord    = errors.New("invalid record")
+	ErrClosed           = errors.New("partition closed")
+)
+
+// Config is the part of a topic's configuration that the partition applies on append.
+type Config struct {
+	MaxMessageBytes   int32
+	MinInsyncReplicas int32
+	LogAppendTime     bool // message.timestamp.type=LogAppendTime
+	// message.timestamp.before.max.ms and after.max.ms; kept in milliseconds because
+	// Kafka's default (Long.MAX_VALUE) does not fit a time.Duration.
+	TimestampBeforeMaxMs int64
+	TimestampAfterMaxMs  int64
+}
+
+// Partition is one partition replica.
+type Partition struct {
+	Topic string
+	Index int32
+
+	log *log.Log
+	now func() time.Time
+	cfg atomic.Pointer[Config]
+
+	highWatermark atomic.Int64
+
+	// mu serialises appends and guards the producer state and leader epoch.
+	mu          sync.Mutex
+	producers   map[int64]*producerEntry
+	leaderEpoch int32
+	closed      bool
+
+	waitMu sync.Mutex
+	waitCh chan struct{} // closed when the high watermark moves; nil if nobody waits
+}
+
+// Open wraps an opened log, rebuilding the producer state from it.
+func Open(topic string, index int32, l *log.Log, cfg Config, leaderEpoch int32, now func() time.Time) (*Partition, error) {
+	p := &Partition{Topic: topic, Index: index, log: l, now: now, producers: map[int64]*producerEntry{}, leaderEpoch: leaderEpoch}
+	p.cfg.Store(&cfg)
+	err := l.Batches(l.LogStartOffset(), func(b batch.Batch) bool {
+		ts := b.MaxTimestamp()
+		p.updateProducer(b, ts)
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rebuild producer state of %s-%d: %w", topic, index, err)
+	}
+	if err := l.AssignEpoch(leaderEpoch, l.LogEndOffset()); err != nil {
+		return nil, fmt.Errorf("leader epoch of %s-%d: %w", topic, index, err)
+	}
+	p.highWatermark.Store(l.LogEndOffset())
+	return p, nil
+}
+
+// Log returns the underlying log.
+func (p *Partition) Log() *log.Log { return p.log }
+
+// SetConfig applies a changed topic config.
+func (p *Partition) SetConfig(cfg Config, lc log.Config) {
+	p.cfg.Store(&cfg)
+	p.log.SetConfig(lc)
+}
+
+// Config returns the partition's current configuration.
+func (p *Partition) Config() Config { return *p.cfg.Load() }
+
+// ISRSize is the number of in-sync replicas; with one node, the leader alone.
+func (p *Partition) ISRSize() int32 { return 1 }
+
+// LeaderEpoch returns the current leader epoch.
+func (p *Partition) LeaderEpoch() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.leaderEpoch
+}
+
+func (p *Partition) HighWatermark() int64    { return p.highWatermark.Load() }
+func (p *Partition) LastStableOffset() int64 { return p.highWatermark.Load() }
+func (p *Partition) LogStartOffset() int64   { return p.log.LogStartOffset() }
+func (p *Partition) LogEndOffset() int64     { return p.log.LogEndOffset() }
+
+// AppendResult is what a produce response reports for one partition.
+type AppendResult struct {
+	BaseOffset     int64
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+}
+
+// Append validates one client batch (the bytes are patched in place: base offset, leader
+// epoch and, for LogAppendTime, the timestamp and CRC) and appends it. A retried
+// idempotent batch is answered with its original offsets and not appended again.
+func (p *Partition) Append(b batch.Batch) (AppendResult, error) {
+	res := AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+	cfg := p.cfg.Load()
+	if len(b) > int(cfg.MaxMessageBytes) {
+		return res, fmt.Errorf("%w: batch of %d bytes > max.message.bytes %d", batch.ErrTooLarge, len(b), cfg.MaxMessageBytes)
+	}
+	// CRC and record structure are checked before taking the lock: they are the costly
+	// part and need no partition state.
+	if err := batch.Validate(b); err != nil {
+		return res, err
+	}
+	if b.Control() {
+		return res, fmt.Errorf("%w: clients may not write control batches", ErrInvalidRecord)
+	}
+	now := p.now().UnixMilli()
+	if !cfg.LogAppendTime {
+		if err := checkTimestamps(b, now, cfg); err != nil {
+			return res, err
+		}
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return res, ErrClosed
+	}
+	if pid := b.ProducerID(); pid >= 0 {
+		dup, err := check(p.producers[pid], b)
+		if err != nil {
+			return res, err
+		}
+		if dup != nil {
+			res.BaseOffset = dup.firstOffset
+			if cfg.LogAppendTime {
+				res.LogAppendTime = dup.timestamp
+			}
+			res.LogStartOffset = p.log.LogStartOffset()
+			return res, nil
+		}
+	}
+	b.SetBaseOffset(p.log.LogEndOffset())
+	b.SetPartitionLeaderEpoch(p.leaderEpoch)
+	ts := b.MaxTimestamp()
+	if cfg.LogAppendTime {
+		b.SetLogAppendTime(now)
+		ts = now
+		res.LogAppendTime = now
+	}
+	if err := p.log.Append(b); err != nil {
+		return res, fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, err)
+	}
+	p.updateProducer(b, ts)
+	res.BaseOffset = b.BaseOffset()
+	res.LogStartOffset = p.log.LogStartOffset()
+	// One replica is the whole ISR: the high watermark follows the log end.
+	p.highWatermark.Store(p.log.LogEndOffset())
+	p.notify()
+	return res, nil
+}
+
+func checkTimestamps(b batch.Batch, now int64, cfg *Config) error {
+	if cfg.TimestampBeforeMaxMs > 0 && cfg.TimestampBeforeMaxMs < now {
+		if b.BaseTimestamp() < now-cfg.TimestampBeforeMaxMs {
+			return fmt.Errorf("%w: timestamp %d is more than message.timestamp.before.max.ms before now", ErrInvalidTimestamp, b.BaseTimestamp())
+		}
+	}
+	if cfg.TimestampAfterMaxMs > 0 && b.MaxTimestamp()-now > cfg.TimestampAfterMaxMs {
+		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.after.max.ms after now", ErrInvalidTimestamp, b.MaxTimestamp())
+	}
+	return nil
+}
+
+// Wait returns a channel closed the next time the high watermark moves. It allocates
+// only when someone waits.
+func (p *Partition) Wait() <-chan struct{} {
+	p.waitMu.Lock()
+	defer p.waitMu.Unlock()
+	if p.waitCh == nil {
+		p.waitCh = make(chan struct{})
+	}
+	return p.waitCh
+}
+
+func (p *Partition) notify() {
+	p.waitMu.Lock()
+	if p.waitCh != nil {
+		close(p.waitCh)
+		p.waitCh = nil
+	}
+	p.waitMu.Unlock()
+}
+
+// Read returns file ranges of whole batches from offset, below the high watermark (or
+// the last stable offset for read_committed).
+func (p *Partition) Read(offset, maxBytes int64, minOne, readCommitted bool) ([]log.Range, error) {
+	limit := p.HighWatermark()
+	if readCommitted {
+		limit = p.LastStableOffset()
+	}
+	if offset > p.HighWatermark() {
+		return nil, log.ErrOffsetOutOfRange
+	}
+	return p.log.Read(offset, limit, maxBytes, minOne)
+}
+
+// DeleteRecords advances the log start offset to offset (-1: the high watermark) and
+// returns the new low watermark.
+func (p *Partition) DeleteRecords(offset int64) (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hw := p.HighWatermark()
+	if offset == -1 {
+		offset = hw
+	}
+	if offset < 0 || offset > hw {
+		return -1, log.ErrOffsetOutOfRange
+	}
+	if offset > p.log.LogStartOffset() {
+		if err := p.log.SetLogStartOffset(offset); err != nil {
+			return -1, err
+		}
+	}
+	return p.log.LogStartOffset(), nil
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch.
+func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if epoch == p.leaderEpoch {
+		return epoch, p.log.LogEndOffset()
+	}
+	return p.log.EndOffsetForEpoch(epoch)
+}
+
+// Close closes the log. Waiters are woken so they observe the close.
+func (p *Partition) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.notify()
+	return p.log.Close()
+}
+
+// Delete closes and removes the log.
+func (p *Partition) Delete() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.notify()
+	return p.log.Delete()
+}

@@ -1,0 +1,129 @@
+package partition
+
+// Producer state for idempotent produce (KIP-98): per producer ID, its current epoch
+// and the metadata of its last few batches, so that a retried batch is answered with
+// its original offsets and a gap in sequence numbers is refused. The state is rebuilt
+// on open by scanning the batch headers in the log.
+
+import (
+	"errors"
+	"math"
+
+	"github.com/vltava/vltava/internal/batch"
+)
+
+// Errors of the sequence check; the handler maps them to Kafka codes.
+var (
+	ErrOutOfOrderSequence   = errors.New("out of order sequence number")
+	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")
+	ErrUnknownProducerID    = errors.New("unknown producer id")
+)
+
+// cachedBatches is how many batches per producer are remembered for duplicate detection;
+// it matches max.in.flight.requests.per.connection = 5, the most an idempotent producer
+// may have outstanding.
+const cachedBatches = 5
+
+type batchMeta struct {
+	firstSeq, lastSeq       int32
+	firstOffset, lastOffset int64
+	timestamp               int64 // max timestamp, or log append time
+}
+
+type producerEntry struct {
+	epoch   int16
+	batches [cachedBatches]batchMeta
+	n       int // valid entries in batches, oldest first
+	lastTS  int64
+}
+
+func (e *producerEntry) last() *batchMeta {
+	if e.n == 0 {
+		return nil
+	}
+	return &e.batches[e.n-1]
+}
+
+func (e *producerEntry) duplicate(first, last int32) *batchMeta {
+	for i := 0; i < e.n; i++ {
+		if e.batches[i].firstSeq == first && e.batches[i].lastSeq == last {
+			return &e.batches[i]
+		}
+	}
+	return nil
+}
+
+func (e *producerEntry) add(m batchMeta) {
+	if e.n == cachedBatches {
+		copy(e.batches[:], e.batches[1:])
+		e.n--
+	}
+	e.batches[e.n] = m
+	e.n++
+	e.lastTS = m.timestamp
+}
+
+func lastSeqOf(b batch.Batch) int32 {
+	s := int64(b.BaseSequence()) + int64(b.LastOffsetDelta())
+	if s > math.MaxInt32 {
+		s -= math.MaxInt32 + 1
+	}
+	return int32(s)
+}
+
+func inSequence(last, next int32) bool {
+	return next == last+1 || (last == math.MaxInt32 && next == 0)
+}
+
+// check returns the duplicate's metadata if b is a retry of a cached batch, or an error
+// if b may not be appended. e may be nil (no state for this producer).
+func check(e *producerEntry, b batch.Batch) (*batchMeta, error) {
+	epoch, first := b.ProducerEpoch(), b.BaseSequence()
+	if e == nil {
+		if first != 0 {
+			return nil, ErrUnknownProducerID
+		}
+		return nil, nil
+	}
+	if epoch < e.epoch {
+		return nil, ErrInvalidProducerEpoch
+	}
+	if epoch > e.epoch {
+		if first != 0 {
+			return nil, ErrOutOfOrderSequence
+		}
+		return nil, nil
+	}
+	if d := e.duplicate(first, lastSeqOf(b)); d != nil {
+		return d, nil
+	}
+	l := e.last()
+	if l == nil {
+		if first != 0 {
+			return nil, ErrOutOfOrderSequence
+		}
+		return nil, nil
+	}
+	if !inSequence(l.lastSeq, first) {
+		return nil, ErrOutOfOrderSequence
+	}
+	return nil, nil
+}
+
+// update records an appended batch (already at its final offsets) in the state.
+func (p *Partition) updateProducer(b batch.Batch, ts int64) {
+	pid := b.ProducerID()
+	if pid < 0 {
+		return
+	}
+	e := p.producers[pid]
+	if e == nil {
+		e = &producerEntry{epoch: b.ProducerEpoch()}
+		p.producers[pid] = e
+	}
+	if b.ProducerEpoch() != e.epoch {
+		*e = producerEntry{epoch: b.ProducerEpoch()}
+	}
+	e.add(batchMeta{firstSeq: b.BaseSequence(), lastSeq: lastSeqOf(b),
+		firstOffset: b.BaseOffset(), lastOffset: b.LastOffset(), timestamp: ts})
+}

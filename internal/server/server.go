@@ -1,0 +1,168 @@
+// Package server is a node's network face: listeners, connections, framing limits,
+// and dispatch of each request to the handler, with responses written in request order
+// on each connection. It owns the broker and the handler it starts.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/config"
+	"github.com/vltava/vltava/internal/handler"
+)
+
+// Server is one running node.
+type Server struct {
+	cfg    config.Broker
+	logger *slog.Logger
+	broker *broker.Broker
+	h      *handler.Handler
+
+	ctx    context.Context // cancelled by Close: ends long polls and connections
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	conns     map[*conn]struct{}
+	closed    bool
+
+	wg sync.WaitGroup
+}
+
+// New opens the node's data. Start begins serving.
+func New(cfg config.Broker, opts broker.Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	b, err := broker.Open(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	h, err := handler.New(b)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, logger: opts.Logger, broker: b, h: h, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}, nil
+}
+
+// Broker returns the node's broker state (for tests and tools in-process).
+func (s *Server) Broker() *broker.Broker { return s.broker }
+
+// Start binds every listener and serves in the background. A listener on port 0 binds a
+// free port and is advertised with it.
+func (s *Server) Start() error {
+	var adv []string
+	for i, addr := range s.cfg.Listeners {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+		s.mu.Lock()
+		s.listeners = append(s.listeners, ln)
+		s.mu.Unlock()
+		bound := ln.Addr().(*net.TCPAddr)
+		a := ln.Addr().String()
+		if i < len(s.cfg.AdvertisedListeners) {
+			a = s.cfg.AdvertisedListeners[i]
+			if host, port, err := net.SplitHostPort(a); err == nil && port == "0" {
+				a = net.JoinHostPort(host, strconv.Itoa(bound.Port))
+			}
+		}
+		adv = append(adv, a)
+		s.logger.Info("listening", "addr", ln.Addr().String(), "advertised", a)
+		s.wg.Add(1)
+		go s.accept(ln)
+	}
+	s.broker.SetAdvertised(adv)
+	return nil
+}
+
+// Addrs returns the bound address of each listener.
+func (s *Server) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.listeners))
+	for i, ln := range s.listeners {
+		out[i] = ln.Addr().String()
+	}
+	return out
+}
+
+func (s *Server) accept(ln net.Listener) {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off rather than spin.
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay < time.Second {
+				delay *= 2
+			}
+			s.logger.Warn("accept", "err", err)
+			select {
+			case <-time.After(delay):
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closed || (s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections) {
+			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops listening, closes every connection, waits for their goroutines and closes
+// the broker (flushing logs, writing clean-shutdown markers).
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	err := s.h.Close()
+	if berr := s.broker.Close(); err == nil {
+		err = berr
+	}
+	return err
+}
