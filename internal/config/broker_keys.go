@@ -47,7 +47,7 @@ var brokerKeys = []brokerKey{
 
 	// Storage.
 	{name: "log.dirs", typ: TypeList, null: true, doc: "Directories holding partition data; overrides log.dir."},
-	{name: "log.dir", typ: TypeString, def: "./data", doc: "Directory holding partition data, when log.dirs is not set. Vltava defaults to ./data."},
+	{name: "log.dir", typ: TypeList, def: "./data", doc: "Directories holding partition data, when log.dirs is not set. Vltava defaults to ./data."},
 	{name: "metadata.log.dir", typ: TypeString, null: true, doc: "Directory for the metadata log; the first log dir if not set."},
 	{name: "num.recovery.threads.per.data.dir", typ: TypeInt, def: "2", check: atLeast(1), dynamic: true, doc: "Threads per data directory for recovery at start and flush at shutdown."},
 	{name: "log.retention.check.interval.ms", typ: TypeLong, def: "300000", check: atLeast(1), doc: "How often retention is checked."},

@@ -173,17 +173,18 @@ func (b *Broker) build() error {
 	if err := b.buildListeners(); err != nil {
 		return err
 	}
+	dirsKey := "log.dir"
 	if b.explicit("log.dirs") {
-		b.LogDirs = slices.DeleteFunc(parseList(b.get("log.dirs")), func(d string) bool { return d == "" })
-		if len(b.LogDirs) == 0 {
-			return &Error{Key: "log.dirs", Value: b.get("log.dirs"), Reason: "must name at least one directory"}
+		dirsKey = "log.dirs"
+	}
+	b.LogDirs = slices.DeleteFunc(parseList(b.get(dirsKey)), func(d string) bool { return d == "" })
+	if len(b.LogDirs) == 0 {
+		return &Error{Key: dirsKey, Value: b.get(dirsKey), Reason: "must name at least one directory"}
+	}
+	for i, d := range b.LogDirs {
+		if slices.Contains(b.LogDirs[:i], d) {
+			return &Error{Key: dirsKey, Value: b.get(dirsKey), Reason: fmt.Sprintf("directory %s is listed twice", d)}
 		}
-	} else {
-		dir := b.get("log.dir")
-		if dir == "" {
-			return &Error{Key: "log.dir", Value: dir, Reason: "must name a directory"}
-		}
-		b.LogDirs = []string{dir}
 	}
 	b.ClusterID = b.get("cluster.id")
 	b.NumPartitions = int32(parseInt(b.get("num.partitions")))
