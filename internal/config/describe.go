@@ -149,6 +149,9 @@ func (b *Broker) describeBroker(names []string, synonyms, clusterDefault bool) [
 		if clusterDefault {
 			all = slices.DeleteFunc(all, func(s Synonym) bool { return s.Source != SourceDynamicDefaultBroker })
 		}
+		if len(all) == 0 {
+			all = nil
+		}
 		e := Entry{
 			Name:      k.name,
 			Source:    SourceDefault,

@@ -108,6 +108,21 @@ func Load(path string, env []string, overrides map[string]string) (Broker, error
 	return b, nil
 }
 
+// ParseOverrides turns "key=value" arguments (the server's repeated --override flag)
+// into an overrides map for Load; later arguments win. Keys are checked by Load.
+func ParseOverrides(args []string) (map[string]string, error) {
+	out := make(map[string]string, len(args))
+	for _, arg := range args {
+		key, value, ok := strings.Cut(arg, "=")
+		key = strings.TrimSpace(key)
+		if !ok || key == "" {
+			return nil, fmt.Errorf("override %q: expected key=value", arg)
+		}
+		out[key] = value
+	}
+	return out, nil
+}
+
 func sortedKeys(m map[string]string) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -157,7 +172,9 @@ func (b *Broker) build() error {
 		}
 	}
 	for k, v := range b.static {
-		b.Values[k] = v
+		if brokerKeyIndex[k] == nil { // accepted Kafka keys that do not apply
+			b.Values[k] = v
+		}
 	}
 
 	b.NodeID = int32(parseInt(b.get("node.id")))

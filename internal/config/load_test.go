@@ -201,3 +201,83 @@ func TestLoadBrokerIDSynonym(t *testing.T) {
 		t.Fatalf("NodeID %d err %v, want 3 from broker.id", b.NodeID, err)
 	}
 }
+
+func TestEnv(t *testing.T) {
+	if EnvName("log.dirs") != "VLTAVA_LOG_DIRS" || EnvName("listeners") != "VLTAVA_LISTENERS" {
+		t.Fatalf("EnvName: %s %s", EnvName("log.dirs"), EnvName("listeners"))
+	}
+	for _, name := range []string{"VLTAVA_BROKERS", "VLTAVA_CONFIG", "VLTAVA_LOG_LEVEL"} {
+		if !IsToolEnv(name) {
+			t.Errorf("%s should be a tool variable", name)
+		}
+	}
+	if IsToolEnv("VLTAVA_LOG_DIRS") {
+		t.Errorf("VLTAVA_LOG_DIRS is configuration")
+	}
+	env := []string{
+		"VLTAVA_LOG_DIRS=/x, /y",
+		"VLTAVA_LISTENERS=PLAINTEXT://127.0.0.1:0",
+		"VLTAVA_AUTO_CREATE_TOPICS_ENABLE=false",
+		"VLTAVA_CONFIG=/etc/vltava.properties",
+		"VLTAVA_LOG_LEVEL=debug",
+		"vltava_num_partitions=5", // the prefix is case-sensitive, like the key names
+		"MALFORMED",
+		"VLTAVA_CLUSTER_ID=abc=def", // only the first '=' separates
+	}
+	b, err := Load("", env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(b.LogDirs, []string{"/x", "/y"}) || !reflect.DeepEqual(b.Listeners, []string{"127.0.0.1:0"}) ||
+		b.AutoCreateTopics || b.NumPartitions != 1 || b.ClusterID != "abc=def" {
+		t.Fatalf("from env: dirs %v listeners %v autocreate %v partitions %d cluster %q", b.LogDirs, b.Listeners, b.AutoCreateTopics, b.NumPartitions, b.ClusterID)
+	}
+}
+
+func TestParseOverrides(t *testing.T) {
+	got, err := ParseOverrides([]string{"num.partitions=3", "listeners=PLAINTEXT://:0", "num.partitions=4", "cluster.id="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"num.partitions": "4", "listeners": "PLAINTEXT://:0", "cluster.id": ""}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v", got)
+	}
+	for _, bad := range []string{"novalue", "=x"} {
+		if _, err := ParseOverrides([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestLoadFileFull(t *testing.T) {
+	// A Kafka-style server.properties: comments, colon separators, continuations,
+	// keys Vltava accepts but does not use.
+	path := writeFile(t, `# Kafka server.properties
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@localhost:9093
+listeners=PLAINTEXT://localhost:0,CONTROLLER://localhost:0
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL
+num.network.threads=3
+socket.request.max.bytes : 1048576
+log.dirs=/tmp/a,\
+         /tmp/b
+num.partitions=1
+offsets.topic.replication.factor=1
+log.retention.hours=168
+log.segment.bytes=1073741824
+log.retention.check.interval.ms=300000
+metric.reporters=
+`)
+	b, err := Load(path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.SocketRequestMaxBytes != 1048576 || !reflect.DeepEqual(b.LogDirs, []string{"/tmp/a", "/tmp/b"}) ||
+		!reflect.DeepEqual(b.Listeners, []string{"localhost:0"}) || !reflect.DeepEqual(b.ControllerListeners, []string{"localhost:0"}) {
+		t.Fatalf("loaded %+v", b)
+	}
+}

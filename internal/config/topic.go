@@ -31,6 +31,22 @@ func ValidateTopicConfigs(overrides map[string]string) error {
 	return nil
 }
 
+// ValidateTopic is ValidateTopicConfigs plus the checks Kafka makes against the merged
+// configuration (LogConfig.validateValues): with the broker's defaults filled in,
+// min.compaction.lag.ms must not exceed max.compaction.lag.ms. Use it where the broker
+// is at hand (CreateTopics, AlterConfigs); the result wraps ErrInvalid.
+func (b Broker) ValidateTopic(overrides map[string]string) error {
+	if err := ValidateTopicConfigs(overrides); err != nil {
+		return err
+	}
+	t := b.ResolveTopic(overrides)
+	if t.MinCompactionLag > t.MaxCompactionLag {
+		return &Error{Key: "min.compaction.lag.ms", Value: fmt.Sprint(t.MinCompactionLag.Milliseconds()),
+			Reason: fmt.Sprintf("must not exceed max.compaction.lag.ms (%d)", t.MaxCompactionLag.Milliseconds())}
+	}
+	return nil
+}
+
 // ValidateTopicConfig checks one topic-level key and value.
 func ValidateTopicConfig(key, value string) error {
 	k := topicKeyIndex[key]

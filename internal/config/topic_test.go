@@ -209,3 +209,17 @@ func TestTablesConsistent(t *testing.T) {
 		}
 	}
 }
+
+func TestBrokerValidateTopic(t *testing.T) {
+	b := mustLoad(t, map[string]string{"log.cleaner.max.compaction.lag.ms": "1000"})
+	if err := b.ValidateTopic(map[string]string{"min.compaction.lag.ms": "500"}); err != nil {
+		t.Fatal(err)
+	}
+	err := b.ValidateTopic(map[string]string{"min.compaction.lag.ms": "2000"})
+	if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "must not exceed max.compaction.lag.ms (1000)") {
+		t.Fatalf("merged check: %v", err)
+	}
+	if err := b.ValidateTopic(map[string]string{"retention.ms": "x"}); err == nil {
+		t.Fatal("bad value accepted")
+	}
+}
