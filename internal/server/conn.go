@@ -25,8 +25,9 @@ const (
 	maxQueuedFrames = 4
 	// frameChunk is how much of a frame is allocated before its bytes arrive.
 	frameChunk = 64 << 10
-	// frameTimeout bounds the time between a frame's size and its last byte.
-	frameTimeout = 30 * time.Second
+	// defaultFrameTimeout bounds the time between a frame's size and its last byte, and
+	// a response's write, when request.timeout.ms is not set.
+	defaultFrameTimeout = 30 * time.Second
 )
 
 type conn struct {
@@ -81,7 +82,7 @@ func (c *conn) serve() {
 		if resp == nil { // acks=0 produce: no response
 			continue
 		}
-		c.nc.SetWriteDeadline(time.Now().Add(frameTimeout))
+		c.nc.SetWriteDeadline(time.Now().Add(c.frameTimeout()))
 		_, err := bw.Write(resp.Bytes)
 		resp.Release()
 		if err == nil && len(frames) == 0 {
@@ -107,7 +108,7 @@ func (c *conn) readFrame(br *bufio.Reader) ([]byte, error) {
 		}
 		return nil, err
 	}
-	c.nc.SetReadDeadline(time.Now().Add(frameTimeout))
+	c.nc.SetReadDeadline(time.Now().Add(c.frameTimeout()))
 	buf := make([]byte, 0, min(int(n), frameChunk))
 	for len(buf) < int(n) {
 		if len(buf) == cap(buf) {
@@ -125,4 +126,11 @@ func (c *conn) readFrame(br *bufio.Reader) ([]byte, error) {
 		}
 	}
 	return buf, nil
+}
+
+func (c *conn) frameTimeout() time.Duration {
+	if t := c.s.cfg.RequestTimeout; t > 0 {
+		return t
+	}
+	return defaultFrameTimeout
 }
