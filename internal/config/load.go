@@ -269,15 +269,17 @@ func (b *Broker) buildListeners() error {
 	for _, name := range parseList(b.get("controller.listener.names")) {
 		controllerNames[strings.ToUpper(name)] = true
 	}
-	parse := func(key string) (client, controller []string, err error) {
+	type listener struct{ name, addr string }
+	parse := func(key string) ([]listener, error) {
+		var out []listener
 		seen := make(map[string]bool)
 		for _, item := range parseList(b.get(key)) {
 			name, addr, err := parseListener(item)
 			if err != nil {
-				return nil, nil, &Error{Key: key, Value: b.get(key), Reason: err.Error()}
+				return nil, &Error{Key: key, Value: b.get(key), Reason: err.Error()}
 			}
 			if seen[name] {
-				return nil, nil, &Error{Key: key, Value: b.get(key), Reason: fmt.Sprintf("listener name %s appears twice", name)}
+				return nil, &Error{Key: key, Value: b.get(key), Reason: fmt.Sprintf("listener name %s appears twice", name)}
 			}
 			seen[name] = true
 			proto, ok := protocols[name]
@@ -285,35 +287,67 @@ func (b *Broker) buildListeners() error {
 				proto, ok = "PLAINTEXT", true
 			}
 			if !ok {
-				return nil, nil, &Error{Key: key, Value: b.get(key), Reason: fmt.Sprintf("listener name %s is not in listener.security.protocol.map", name)}
+				return nil, &Error{Key: key, Value: b.get(key), Reason: fmt.Sprintf("listener name %s is not in listener.security.protocol.map", name)}
 			}
 			if proto != "PLAINTEXT" {
-				return nil, nil, &Error{Key: key, Value: b.get(key), Reason: fmt.Sprintf("listener %s uses %s; only PLAINTEXT is supported", name, proto)}
+				return nil, &Error{Key: key, Value: b.get(key), Reason: fmt.Sprintf("listener %s uses %s; only PLAINTEXT is supported", name, proto)}
 			}
-			if controllerNames[name] {
-				controller = append(controller, addr)
-			} else {
-				client = append(client, addr)
-			}
+			out = append(out, listener{name, addr})
 		}
-		return client, controller, nil
+		return out, nil
 	}
-	var err error
-	if b.Listeners, b.ControllerListeners, err = parse("listeners"); err != nil {
+	listeners, err := parse("listeners")
+	if err != nil {
 		return err
+	}
+	b.Listeners, b.ControllerListeners = nil, nil
+	for _, l := range listeners {
+		if controllerNames[l.name] {
+			b.ControllerListeners = append(b.ControllerListeners, l.addr)
+		} else {
+			b.Listeners = append(b.Listeners, l.addr)
+		}
 	}
 	if len(b.Listeners) == 0 && slices.Contains(b.ProcessRoles, "broker") {
 		return &Error{Key: "listeners", Value: b.get("listeners"), Reason: "a broker needs at least one listener for clients"}
 	}
-	if b.explicit("advertised.listeners") {
-		if b.AdvertisedListeners, _, err = parse("advertised.listeners"); err != nil {
-			return err
+	b.AdvertisedListeners = nil
+	if !b.explicit("advertised.listeners") {
+		return nil
+	}
+	advertised, err := parse("advertised.listeners")
+	if err != nil {
+		return err
+	}
+	byName := make(map[string]string, len(advertised))
+	for _, a := range advertised {
+		if !slices.ContainsFunc(listeners, func(l listener) bool { return l.name == a.name }) {
+			return &Error{Key: "advertised.listeners", Value: b.get("advertised.listeners"),
+				Reason: fmt.Sprintf("listener name %s is not in listeners", a.name)}
 		}
-		for _, addr := range b.AdvertisedListeners {
-			if strings.HasSuffix(addr, ":0") {
-				return &Error{Key: "advertised.listeners", Value: b.get("advertised.listeners"), Reason: "an advertised port cannot be 0"}
-			}
+		// Clients connect to what is advertised, so it must be a concrete address: not
+		// a random port, not "all interfaces" (Kafka refuses 0.0.0.0 likewise).
+		host, port, _ := net.SplitHostPort(a.addr)
+		if port == "0" {
+			return &Error{Key: "advertised.listeners", Value: b.get("advertised.listeners"), Reason: "an advertised port cannot be 0"}
 		}
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			return &Error{Key: "advertised.listeners", Value: b.get("advertised.listeners"),
+				Reason: fmt.Sprintf("%s is not an address clients can connect to", a.addr)}
+		}
+		byName[a.name] = a.addr
+	}
+	// As in Kafka, a client listener not named in advertised.listeners advertises its
+	// own address; AdvertisedListeners lines up with Listeners.
+	for _, l := range listeners {
+		if controllerNames[l.name] {
+			continue
+		}
+		addr, ok := byName[l.name]
+		if !ok {
+			addr = l.addr
+		}
+		b.AdvertisedListeners = append(b.AdvertisedListeners, addr)
 	}
 	return nil
 }

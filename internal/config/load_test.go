@@ -113,6 +113,12 @@ func TestLoadErrors(t *testing.T) {
 		{name: "listener unmapped", overrides: map[string]string{"listeners": "CLIENT://:9093"}, want: "not in listener.security.protocol.map"},
 		{name: "duplicate listener", overrides: map[string]string{"listeners": "PLAINTEXT://:1,PLAINTEXT://:2"}, want: "appears twice"},
 		{name: "advertised port 0", overrides: map[string]string{"advertised.listeners": "PLAINTEXT://h:0"}, want: "advertised port cannot be 0"},
+		{name: "advertised all interfaces", overrides: map[string]string{"advertised.listeners": "PLAINTEXT://0.0.0.0:9092"}, want: "not an address clients can connect to"},
+		{name: "advertised empty host", overrides: map[string]string{"advertised.listeners": ":9092"}, want: "not an address clients can connect to"},
+		{name: "advertised unknown name", overrides: map[string]string{"advertised.listeners": "SSL://h:1"}, want: "only PLAINTEXT"},
+		{name: "advertised not a listener", overrides: map[string]string{"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT", "advertised.listeners": "OTHER://h:1"}, want: "listener name OTHER is not in listeners"},
+		{name: "no client listener", overrides: map[string]string{"listeners": "CONTROLLER://:9093", "controller.listener.names": "CONTROLLER"}, want: "needs at least one listener"},
+		{name: "duplicate log dirs", overrides: map[string]string{"log.dirs": "/a,/b,/a"}, want: "directory /a is listed twice"},
 		{name: "session timeouts", overrides: map[string]string{"group.min.session.timeout.ms": "10", "group.max.session.timeout.ms": "5"}, want: "must not exceed group.max.session.timeout.ms"},
 		{name: "bad segment bytes", overrides: map[string]string{"log.segment.bytes": "1000"}, want: "must be at least 1048576"},
 		{name: "bad timestamp type", overrides: map[string]string{"log.message.timestamp.type": "createtime"}, want: "must be one of CreateTime, LogAppendTime"},
@@ -161,6 +167,15 @@ func TestLoadListeners(t *testing.T) {
 			overrides:  map[string]string{"listeners": "PLAINTEXT://0.0.0.0:9092", "advertised.listeners": "PLAINTEXT://kafka.example:9092"},
 			listeners:  []string{"0.0.0.0:9092"},
 			advertised: []string{"kafka.example:9092"},
+		},
+		{
+			overrides: map[string]string{
+				"listeners":                      "PLAINTEXT://0.0.0.0:9092,INTERNAL://10.0.0.1:9094",
+				"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT",
+				"advertised.listeners":           "PLAINTEXT://public.example:9092",
+			},
+			listeners:  []string{"0.0.0.0:9092", "10.0.0.1:9094"},
+			advertised: []string{"public.example:9092", "10.0.0.1:9094"},
 		},
 		{
 			overrides:      map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "controller.listener.names": "CONTROLLER"},
