@@ -5,6 +5,14 @@ package config
 // layer by layer (topic override; then per-broker dynamic, dynamic default, static and
 // default, each over the broker synonyms in Kafka's order), and a config's source is
 // that of its first synonym.
+//
+// One deliberate difference for topic configs: Kafka lists a topic config's broker
+// synonyms only from its first broker synonym on (it drops the list up to the first
+// entry named log.retention.ms, say), so with only log.retention.hours set it reports
+// retention.ms as DEFAULT_CONFIG with no synonyms although the operator changed it. We
+// list every synonym that is set, so retention.ms shows STATIC_BROKER_CONFIG from
+// log.retention.hours. Broker configs follow Kafka exactly (describing
+// log.retention.hours does not list log.retention.ms ahead of it).
 
 import (
 	"slices"

@@ -178,7 +178,8 @@ func (b *Broker) build() error {
 	}
 
 	b.NodeID = int32(parseInt(b.get("node.id")))
-	if b.explicit("broker.id") {
+	// broker.id=-1 is Kafka's "not set"; any other value must agree with node.id.
+	if b.explicit("broker.id") && parseInt(b.get("broker.id")) >= 0 {
 		id := int32(parseInt(b.get("broker.id")))
 		if b.explicit("node.id") && id != b.NodeID {
 			return &Error{Key: "broker.id", Value: b.get("broker.id"), Reason: fmt.Sprintf("must equal node.id (%d) when both are set", b.NodeID)}

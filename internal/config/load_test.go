@@ -296,3 +296,10 @@ metric.reporters=
 		t.Fatalf("loaded %+v", b)
 	}
 }
+
+func TestBrokerIDUnset(t *testing.T) {
+	b, err := Load("", nil, map[string]string{"broker.id": "-1", "node.id": "4"})
+	if err != nil || b.NodeID != 4 {
+		t.Fatalf("broker.id=-1 must mean unset: node %d err %v", b.NodeID, err)
+	}
+}
