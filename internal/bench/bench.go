@@ -62,7 +62,7 @@ type config struct {
 	acks              string
 	linger            time.Duration
 	batchBytes        int
-	maxBuffered       int
+	bufferMemory      int64
 	compression       string
 	idempotent        bool
 	rate              string
@@ -122,7 +122,7 @@ func parseFlags(mode string, args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&brokers, "brokers", "127.0.0.1:9092", "comma-separated seed brokers")
 	fs.StringVar(&cfg.topic, "topic", "vltava-bench", "topic to use (created if missing)")
 	fs.StringVar(&records, "records", "0", "records to measure (produce, e2e) or to read at most (consume); 0 = use --duration, or for consume read to the end")
-	fs.StringVar(&maxBytes, "bytes", "0", "consume: stop after this many bytes (e.g. 1GiB); 0 = no byte limit")
+	fs.StringVar(&maxBytes, "bytes", "0", "consume: stop after this many bytes (e.g. 1GiB); produce, e2e: send this many bytes of values (sets --records); 0 = no byte limit")
 	fs.DurationVar(&cfg.duration, "duration", 0, "measure for this long instead of a record count (default 10s for produce and e2e when --records is 0)")
 	fs.IntVar(&cfg.recordSize, "record-size", 100, "value size in bytes (at least 8: the first 8 carry the send time)")
 	fs.StringVar(&cfg.keyDist, "key-distribution", "none", "record keys: none (the partitioner spreads unkeyed records), random or sequential (8-byte keys)")
@@ -133,7 +133,8 @@ func parseFlags(mode string, args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.acks, "acks", "all", "produce acks: all, 1 or 0")
 	fs.DurationVar(&cfg.linger, "linger", 0, "producer linger (0 = send as soon as possible; batches still form while requests are in flight)")
 	fs.IntVar(&cfg.batchBytes, "batch-size", 0, "max bytes of one record batch (0 = client default, about 1 MB)")
-	fs.IntVar(&cfg.maxBuffered, "max-buffered", 0, "max records a producer buffers before Produce blocks (0 = client default)")
+	var bufferMemory string
+	fs.StringVar(&bufferMemory, "buffer-memory", "32MiB", "bytes of records a producer buffers before Produce blocks, like Kafka's buffer.memory")
 	fs.StringVar(&cfg.compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	fs.BoolVar(&cfg.idempotent, "idempotent", true, "idempotent producer (needs --acks all; turned off with a note otherwise)")
 	fs.StringVar(&cfg.rate, "rate", "0", "target produce rate, total across producers: records/s (e.g. 5000) or bytes/s (e.g. 20MB); 0 = as fast as possible")
@@ -161,11 +162,20 @@ func parseFlags(mode string, args []string, stderr io.Writer) (*config, error) {
 	if cfg.maxBytes, err = parseSize(maxBytes); err != nil {
 		return nil, fmt.Errorf("--bytes: %w", err)
 	}
+	if cfg.bufferMemory, err = parseSize(bufferMemory); err != nil {
+		return nil, fmt.Errorf("--buffer-memory: %w", err)
+	}
 	if cfg.recordsPerSec, err = parseRate(cfg.rate, cfg.recordSize); err != nil {
 		return nil, fmt.Errorf("--rate: %w", err)
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.mode != "consume" && cfg.maxBytes > 0 {
+		if cfg.records > 0 {
+			return nil, errors.New("--records and --bytes: give one")
+		}
+		cfg.records = (cfg.maxBytes + int64(cfg.recordSize) - 1) / int64(cfg.recordSize)
 	}
 	if cfg.mode != "consume" && cfg.records == 0 && cfg.duration == 0 {
 		cfg.duration = 10 * time.Second
@@ -191,8 +201,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("--partitions %d: at least 1", c.partitions)
 	case c.producers < 1 || c.consumers < 1:
 		return errors.New("--producers and --consumers: at least 1")
-	case c.idleConns < 0 || c.batchBytes < 0 || c.maxBuffered < 0:
-		return errors.New("--idle-connections, --batch-size and --max-buffered must not be negative")
+	case c.idleConns < 0 || c.batchBytes < 0:
+		return errors.New("--idle-connections and --batch-size must not be negative")
+	case c.bufferMemory < int64(c.recordSize+c.keyLen()):
+		return fmt.Errorf("--buffer-memory %d: smaller than one record", c.bufferMemory)
 	}
 	switch c.keyDist {
 	case "none", "random", "sequential":

@@ -98,9 +98,10 @@ func (pr *produceRun) clientOpts() ([]kgo.Opt, error) {
 	if pr.cfg.batchBytes > 0 {
 		opts = append(opts, kgo.ProducerBatchMaxBytes(int32(pr.cfg.batchBytes)))
 	}
-	if pr.cfg.maxBuffered > 0 {
-		opts = append(opts, kgo.MaxBufferedRecords(pr.cfg.maxBuffered))
-	}
+	// A bound in bytes, as Kafka's producer has, rather than kgo's default bound in records
+	// (50,000), which for 1 KiB records would queue 50 MB in the client and report queueing
+	// there as produce latency.
+	opts = append(opts, kgo.MaxBufferedBytes(int(pr.cfg.bufferMemory)))
 	return opts, nil
 }
 
