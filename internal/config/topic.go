@@ -69,6 +69,9 @@ func ValidateTopicConfig(key, value string) error {
 // Values that are not valid for a dynamic broker key are ignored (ValidateBrokerDynamic
 // should have refused them), so a bad record never breaks resolution.
 func (b Broker) WithDynamic(dynamic map[string]string) Broker {
+	if len(dynamic) == 0 && len(b.dynBroker) == 0 {
+		return b // nothing to change: skip rebuilding Values
+	}
 	b.dynBroker = cleanDynamic(dynamic)
 	b.rebuild()
 	return b
@@ -77,6 +80,9 @@ func (b Broker) WithDynamic(dynamic map[string]string) Broker {
 // WithDynamicDefaults is WithDynamic for the cluster-wide dynamic defaults
 // (DYNAMIC_DEFAULT_BROKER_CONFIG: BROKER resource ""), which per-broker values override.
 func (b Broker) WithDynamicDefaults(defaults map[string]string) Broker {
+	if len(defaults) == 0 && len(b.dynDefault) == 0 {
+		return b
+	}
 	b.dynDefault = cleanDynamic(defaults)
 	b.rebuild()
 	return b
