@@ -83,8 +83,10 @@ func (e Env) getenv(k string) string {
 
 // common holds the flags every tool that talks to a cluster accepts.
 type common struct {
-	brokers string
-	timeout time.Duration
+	brokers  string
+	timeout  time.Duration
+	logLevel string
+	logTo    io.Writer
 }
 
 // newFlagSet returns a FlagSet that reports to stderr instead of exiting, with the common
@@ -104,6 +106,8 @@ func (e Env) newFlagSet(name, synopsis string, defTimeout time.Duration, timeout
 	}
 	fs.StringVar(&c.brokers, "brokers", brokers, "comma-separated bootstrap brokers host:port (env "+brokersEnv+")")
 	fs.DurationVar(&c.timeout, "timeout", defTimeout, timeoutDoc)
+	fs.StringVar(&c.logLevel, "log-level", "none", "client log on stderr: none, error, warn, info or debug")
+	c.logTo = e.Stderr
 	return fs, c
 }
 
@@ -145,7 +149,26 @@ func (c *common) client(opts ...kgo.Opt) (*kgo.Client, error) {
 	if len(seeds) == 0 {
 		return nil, errors.New("no brokers given: set --brokers or " + brokersEnv)
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...)...)
+	var level kgo.LogLevel
+	switch c.logLevel {
+	case "none", "":
+		level = kgo.LogLevelNone
+	case "error":
+		level = kgo.LogLevelError
+	case "warn":
+		level = kgo.LogLevelWarn
+	case "info":
+		level = kgo.LogLevelInfo
+	case "debug":
+		level = kgo.LogLevelDebug
+	default:
+		return nil, fmt.Errorf("--log-level %q: want none, error, warn, info or debug", c.logLevel)
+	}
+	opts = append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...)
+	if level != kgo.LogLevelNone {
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(c.logTo, level, nil)))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", c.brokers, err)
 	}

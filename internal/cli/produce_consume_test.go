@@ -198,6 +198,7 @@ func TestProduceConsumeErrors(t *testing.T) {
 		{"consume", []string{"--topic", topic, "--from", "offset:x"}, `--from "offset:x"`},
 		{"consume", []string{"--topic", topic, "--format", "%q"}, "unknown verb %q"},
 		{"consume", []string{"--topic", topic, "--group", "g", "--partition", "1"}, "do not mix"},
+		{"consume", []string{"--topic", topic, "--log-level", "loud"}, `--log-level "loud"`},
 	} {
 		mustFail(t, tc.want, brokers, "", tc.cmd, tc.args...)
 	}

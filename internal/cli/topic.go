@@ -3,14 +3,15 @@
 package cli
 
 import (
+	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -191,18 +192,19 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 			return fmt.Errorf("describe topic configs: %w", c.reachErr(err))
 		}
 	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 1, ' ', 0)
+	w := bufio.NewWriter(e.Stdout)
 	for _, name := range found {
-		writeTopic(tw, topics[name], configs)
+		writeTopic(w, topics[name], configs)
 	}
-	if err := tw.Flush(); err != nil {
+	if err := w.Flush(); err != nil {
 		return err
 	}
 	return errors.Join(errs...)
 }
 
 // writeTopic prints one topic the way kafka-topics.sh --describe does, which operators know:
-// a summary line with the configs set on the topic, then a line per partition.
+// a summary line with the configs set on the topic, then a tab-indented line per partition,
+// fields separated by tabs so scripts can cut them.
 func writeTopic(w io.Writer, td kadm.TopicDetail, configs kadm.ResourceConfigs) {
 	rf := 0
 	for _, p := range td.Partitions {
@@ -221,7 +223,7 @@ func writeTopic(w io.Writer, td kadm.TopicDetail, configs kadm.ResourceConfigs) 
 		}
 	}
 	fmt.Fprintf(w, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
-		td.Topic, td.ID, len(td.Partitions), rf, cfg)
+		td.Topic, topicID(td.ID), len(td.Partitions), rf, cfg)
 	for _, p := range td.Partitions.Sorted() {
 		fmt.Fprintf(w, "\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s", p.Partition, nodeID(p.Leader), ids(p.Replicas), ids(p.ISR))
 		if len(p.OfflineReplicas) > 0 {
@@ -251,6 +253,15 @@ func nonDefault(cs []kadm.Config) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// topicID prints a topic ID as Kafka's Uuid.toString does (URL-safe base64, no padding), so
+// it matches what Kafka's own tools and logs show.
+func topicID(id kadm.TopicID) string {
+	if id == (kadm.TopicID{}) {
+		return "(none)"
+	}
+	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
 func nodeID(id int32) string {

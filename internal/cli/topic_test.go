@@ -79,13 +79,13 @@ func TestTopicDescribeAll(t *testing.T) {
 	a, b := createTopic(t, brokers, 1), createTopic(t, brokers, 2)
 	desc := must(t, brokers, "", "topic", "describe")
 	for _, topic := range []string{a, b} {
-		if !strings.Contains(desc, "Topic: "+topic+" ") {
+		if !strings.Contains(desc, "Topic: "+topic+"\t") {
 			t.Errorf("describe with no names lacks %s:\n%s", topic, desc)
 		}
 	}
 	// One bad name among good ones: the good one is still described, the command fails.
 	r := mustFail(t, "UNKNOWN_TOPIC_OR_PARTITION", brokers, "", "topic", "describe", a, "no-such-topic-"+a)
-	if !strings.Contains(r.stdout, "Topic: "+a+" ") {
+	if !strings.Contains(r.stdout, "Topic: "+a+"\t") {
 		t.Fatalf("describe of a good and a bad topic printed:\n%s", r.stdout)
 	}
 }
