@@ -24,12 +24,14 @@ const EnvPrefix = "VLTAVA_"
 //	VLTAVA_BROKERS    bootstrap servers for the command-line tools
 //	VLTAVA_CONFIG     path of the properties file, for the server command
 //	VLTAVA_LOG_LEVEL  the process's log verbosity
+//	VLTAVA_TEST_*     settings of test suites (they leak into servers tests start)
+//	VLTAVA_E2E_*      settings of the end-to-end harness, likewise
 func IsToolEnv(name string) bool {
 	switch name {
 	case "VLTAVA_BROKERS", "VLTAVA_CONFIG", "VLTAVA_LOG_LEVEL":
 		return true
 	}
-	return false
+	return strings.HasPrefix(name, "VLTAVA_TEST_") || strings.HasPrefix(name, "VLTAVA_E2E_")
 }
 
 // EnvName is the environment variable that sets key: VLTAVA_ then the key in upper case

@@ -221,7 +221,7 @@ func TestEnv(t *testing.T) {
 	if EnvName("log.dirs") != "VLTAVA_LOG_DIRS" || EnvName("listeners") != "VLTAVA_LISTENERS" {
 		t.Fatalf("EnvName: %s %s", EnvName("log.dirs"), EnvName("listeners"))
 	}
-	for _, name := range []string{"VLTAVA_BROKERS", "VLTAVA_CONFIG", "VLTAVA_LOG_LEVEL"} {
+	for _, name := range []string{"VLTAVA_BROKERS", "VLTAVA_CONFIG", "VLTAVA_LOG_LEVEL", "VLTAVA_E2E_BROKER", "VLTAVA_TEST_BROKERS"} {
 		if !IsToolEnv(name) {
 			t.Errorf("%s should be a tool variable", name)
 		}
@@ -235,6 +235,8 @@ func TestEnv(t *testing.T) {
 		"VLTAVA_AUTO_CREATE_TOPICS_ENABLE=false",
 		"VLTAVA_CONFIG=/etc/vltava.properties",
 		"VLTAVA_LOG_LEVEL=debug",
+		"VLTAVA_E2E_BROKER=vltava",
+		"VLTAVA_TEST_LOG=1",
 		"vltava_num_partitions=5", // the prefix is case-sensitive, like the key names
 		"MALFORMED",
 		"VLTAVA_CLUSTER_ID=abc=def", // only the first '=' separates

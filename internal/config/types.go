@@ -149,15 +149,6 @@ func betweenFloat(min, max float64) check {
 	}
 }
 
-func atLeastFloat(min float64) check {
-	return func(v string) string {
-		if parseFloat(v) < min {
-			return fmt.Sprintf("must be at least %g", min)
-		}
-		return ""
-	}
-}
-
 // oneOf accepts exactly one of the given strings (case-sensitive, as Kafka's ValidString).
 func oneOf(valid ...string) check {
 	return func(v string) string {
