@@ -179,7 +179,7 @@ var brokerKeys = []brokerKey{
 // apply to Vltava, accepted so an existing server.properties loads. Its value is kept in
 // Values but has no effect and is not described.
 func acceptedKafkaKey(key string) bool {
-	for _, prefix := range []string{"ssl.", "sasl.", "metrics.", "kafka.metrics.", "remote.log.", "quota.", "replication.quota.", "alter.log.dirs.replication.quota.", "zookeeper.", "controller.quorum.", "share."} {
+	for _, prefix := range []string{"ssl.", "sasl.", "metrics.", "kafka.metrics.", "remote.log.", "quota.", "replication.quota.", "alter.log.dirs.replication.quota.", "zookeeper.", "controller.quorum.", "share.", "group.share.", "group.streams."} {
 		if strings.HasPrefix(key, prefix) {
 			return true
 		}
@@ -198,7 +198,10 @@ func acceptedKafkaKey(key string) bool {
 		"metadata.log.max.record.bytes.between.snapshots", "metadata.log.max.snapshot.interval.ms",
 		"initial.broker.registration.timeout.ms", "controller.socket.timeout.ms",
 		"telemetry.max.bytes", "unstable.api.versions.enable", "unstable.feature.versions.enable",
-		"early.start.listeners", "node.id.generation.enable":
+		"early.start.listeners", "node.id.generation.enable", "log.dir.failure.timeout.ms",
+		"log.initial.task.delay.ms", "cordoned.log.dirs", "log.message.timestamp.difference.max.ms",
+		"transaction.two.phase.commit.enable", "group.consumer.assignors", "group.consumer.migration.policy",
+		"group.coordinator.threads", "group.coordinator.append.linger.ms", "offsets.topic.compression.type":
 		return true
 	}
 	return false

@@ -12,6 +12,8 @@ type Error struct {
 	// Where names the origin of the value for start-up errors (a file line, an
 	// environment variable, an override); empty for values that came over the wire.
 	Where string
+	// Hint, when set, suggests the key that was probably meant.
+	Hint string
 }
 
 func (e *Error) Error() string {
@@ -24,8 +26,33 @@ func (e *Error) Error() string {
 	if e.Where != "" {
 		msg = e.Where + ": " + msg
 	}
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
 	return msg
 }
 
 // Unwrap makes errors.Is(err, ErrInvalid) true for every configuration error.
 func (e *Error) Unwrap() error { return ErrInvalid }
+
+// brokerKeyHint suggests the broker key for a topic key set in the broker's
+// configuration (retention.ms -> log.retention.ms).
+func brokerKeyHint(key string) string {
+	if k := topicKeyIndex[key]; k != nil && len(k.synonyms) > 0 {
+		return fmt.Sprintf("%s is a topic config; its broker default is %s", key, k.synonyms[0].name)
+	}
+	return ""
+}
+
+// topicKeyHint suggests the topic key for a broker key given as a topic config
+// (log.retention.hours -> retention.ms).
+func topicKeyHint(key string) string {
+	for _, k := range topicKeys {
+		for _, s := range k.synonyms {
+			if s.name == key && s.name != k.name {
+				return fmt.Sprintf("%s is a broker config; the topic config is %s", key, k.name)
+			}
+		}
+	}
+	return ""
+}

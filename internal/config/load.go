@@ -59,7 +59,7 @@ func Load(path string, env []string, overrides map[string]string) (Broker, error
 	static := make(map[string]string)
 	set := func(key, value, where string) error {
 		if !knownBrokerKey(key) {
-			return &Error{Key: key, Where: where}
+			return &Error{Key: key, Where: where, Hint: brokerKeyHint(key)}
 		}
 		static[key] = strings.TrimSpace(value)
 		return nil

@@ -98,7 +98,7 @@ func TestLoadErrors(t *testing.T) {
 		overrides map[string]string
 		want      string
 	}{
-		{name: "unknown file key", file: "# c\nnum.partitions=1\nretention.ms=5\n", want: "line 3: unknown configuration \"retention.ms\""},
+		{name: "unknown file key", file: "# c\nnum.partitions=1\nretention.ms=5\n", want: "line 3: unknown configuration \"retention.ms\" (retention.ms is a topic config; its broker default is log.retention.ms)"},
 		{name: "unknown env key", env: []string{"VLTAVA_NO_SUCH_KEY=1"}, want: "environment variable VLTAVA_NO_SUCH_KEY: unknown configuration \"no.such.key\""},
 		{name: "unknown override", overrides: map[string]string{"bogus": "1"}, want: "override: unknown configuration \"bogus\""},
 		{name: "not a number", overrides: map[string]string{"num.partitions": "x"}, want: `invalid value "x" for configuration num.partitions: not a number`},

@@ -51,7 +51,7 @@ func (b Broker) ValidateTopic(overrides map[string]string) error {
 func ValidateTopicConfig(key, value string) error {
 	k := topicKeyIndex[key]
 	if k == nil {
-		return &Error{Key: key}
+		return &Error{Key: key, Hint: topicKeyHint(key)}
 	}
 	v := strings.TrimSpace(value)
 	if why := validate(k.typ, k.check, v); why != "" {

@@ -149,7 +149,8 @@ func TestValidateTopicConfigs(t *testing.T) {
 		{"local.retention.ms", "-3", "must be at least -2"},
 		{"internal.segment.bytes", "1", "must be at least 14"},
 		{"retention.hours", "1", `unknown configuration "retention.hours"`},
-		{"log.retention.ms", "1", `unknown configuration "log.retention.ms"`},
+		{"log.retention.ms", "1", `unknown configuration "log.retention.ms" (log.retention.ms is a broker config; the topic config is retention.ms)`},
+		{"log.roll.hours", "1", `(log.roll.hours is a broker config; the topic config is segment.ms)`},
 	}
 	for _, tc := range bad {
 		err := ValidateTopicConfigs(map[string]string{tc.key: tc.value})
