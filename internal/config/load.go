@@ -5,6 +5,7 @@ package config
 // and every value against its validator, with messages naming the key and its origin.
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -57,11 +58,13 @@ func knownBrokerKey(key string) bool {
 // convenience flags). Unknown keys are an error; so are invalid values.
 func Load(path string, env []string, overrides map[string]string) (Broker, error) {
 	static := make(map[string]string)
+	origin := make(map[string]string) // where each key's value came from, for errors
 	set := func(key, value, where string) error {
 		if !knownBrokerKey(key) {
 			return &Error{Key: key, Where: where, Hint: brokerKeyHint(key)}
 		}
 		static[key] = strings.TrimSpace(value)
+		origin[key] = where
 		return nil
 	}
 	if path != "" {
@@ -100,11 +103,15 @@ func Load(path string, env []string, overrides map[string]string) (Broker, error
 			continue // an accepted Kafka key that does not apply: any value
 		}
 		if why := validate(k.typ, k.check, static[key]); why != "" {
-			return Broker{}, &Error{Key: key, Value: static[key], Reason: why}
+			return Broker{}, &Error{Key: key, Value: static[key], Reason: why, Where: origin[key]}
 		}
 	}
 	b := Broker{static: static}
 	if err := b.build(); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) && ce.Where == "" {
+			ce.Where = origin[ce.Key]
+		}
 		return Broker{}, err
 	}
 	return b, nil
