@@ -130,8 +130,8 @@ func (b Broker) DescribeBroker(dynamic map[string]string, names []string, synony
 }
 
 // DescribeBrokerDefaults describes the cluster-wide default resource (BROKER resource
-// ""): as Kafka does, only configs set as dynamic defaults have a source other than
-// DEFAULT_CONFIG, and only those layers are listed as synonyms.
+// ""): as Kafka does, it lists only the configs set as dynamic cluster defaults (given
+// with WithDynamicDefaults), each with that value and only that layer as synonym.
 func (b Broker) DescribeBrokerDefaults(names []string, synonyms bool) []Entry {
 	b = b.WithDynamic(nil)
 	return b.describeBroker(names, synonyms, true)
@@ -140,6 +140,9 @@ func (b Broker) DescribeBrokerDefaults(names []string, synonyms bool) []Entry {
 func (b *Broker) describeBroker(names []string, synonyms, clusterDefault bool) []Entry {
 	keys := make([]*brokerKey, 0, len(brokerKeys))
 	for i := range brokerKeys {
+		if _, set := b.dynDefault[brokerKeys[i].name]; clusterDefault && !set {
+			continue
+		}
 		if wanted(names, brokerKeys[i].name) {
 			keys = append(keys, &brokerKeys[i])
 		}

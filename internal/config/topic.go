@@ -5,7 +5,6 @@ package config
 
 import (
 	"fmt"
-	"maps"
 	"strings"
 )
 
@@ -101,12 +100,13 @@ func cleanDynamic(m map[string]string) map[string]string {
 	return out
 }
 
-// rebuild recomputes Values and the typed fields after a dynamic layer changed. Only
-// dynamic keys can be in those layers, and none of them takes part in build's
-// cross-key checks, so build cannot fail here; if it ever did, the static view stays.
+// rebuild recomputes Values and the typed fields after a dynamic layer changed. build
+// allocates a new Values map and new slices, so the Broker this copy came from is not
+// touched. Only dynamic keys can be in those layers and none takes part in build's
+// cross-key checks, so build cannot fail here; if it ever did, the fields stay as they
+// were.
 func (b *Broker) rebuild() {
 	saved := *b
-	saved.Values = maps.Clone(b.Values)
 	if err := b.build(); err != nil {
 		*b = saved
 	}
