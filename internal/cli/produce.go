@@ -17,7 +17,7 @@ import (
 func (e Env) produce(ctx context.Context, args []string) error {
 	fs, c := e.newFlagSet("produce", "produce --topic T [flags] < lines", defaultRequestTimeout,
 		"how long a record may wait to be acknowledged before it counts as failed (0: no limit)")
-	topic := fs.String("topic", "", "topic to produce to (required)")
+	topic := fs.String("topic", "", "topic to produce to (required; created if the broker auto-creates topics)")
 	keySep := fs.String("key-separator", "", "split each line at the first SEP into key and value; a line without SEP gets a null key")
 	var headers kvList
 	fs.Var(&headers, "header", "header k=v added to every record (repeatable)")
@@ -84,7 +84,9 @@ func (e Env) produce(ctx context.Context, args []string) error {
 
 // produceOpts maps the produce flags onto kgo options.
 func produceOpts(topic, acks, compression string, partition int) ([]kgo.Opt, error) {
-	opts := []kgo.Opt{kgo.DefaultProduceTopic(topic)}
+	// Ask for auto-creation as the Java producer and librdkafka do; the broker's
+	// auto.create.topics.enable decides.
+	opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation()}
 	switch acks {
 	case "all", "-1":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
