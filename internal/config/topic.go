@@ -127,28 +127,28 @@ func (b *Broker) topicValue(k *topicKey, overrides map[string]string) (string, i
 	for _, s := range k.synonyms {
 		if b.explicit(s.name) {
 			v, src, _ := b.lookup(s.name)
-			return scaleValue(v, s.scale), src
+			return scaleValue(k, v, s.scale), src
 		}
 	}
 	for _, s := range k.synonyms {
 		if v, src, ok := b.lookup(s.name); ok {
-			return scaleValue(v, s.scale), src
+			return scaleValue(k, v, s.scale), src
 		}
 	}
 	return k.def, SourceDefault
 }
 
-// scaleValue converts a broker value into its topic key's unit. Kafka turns any
-// negative retention into -1 (unlimited), whatever the unit.
-func scaleValue(v string, scale int64) string {
+// scaleValue converts a broker value into its topic key's unit. For retention Kafka
+// turns any negative value into -1 (unlimited), whatever the unit
+// (KafkaConfig.logRetentionTimeMillis).
+func scaleValue(k *topicKey, v string, scale int64) string {
+	if k.name == "retention.ms" && parseInt(v) < 0 {
+		return "-1"
+	}
 	if scale == 1 {
 		return v
 	}
-	n := parseInt(v)
-	if n < 0 {
-		return "-1"
-	}
-	return fmt.Sprint(n * scale)
+	return fmt.Sprint(parseInt(v) * scale)
 }
 
 // ResolveTopic applies overrides over the broker's defaults (the broker key synonym of each

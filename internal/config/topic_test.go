@@ -68,6 +68,8 @@ func TestResolveTopicSynonyms(t *testing.T) {
 		{"ms beats minutes", map[string]string{"log.retention.minutes": "2", "log.retention.ms": "1500"}, nil, func(t Topic) bool { return t.Retention == 1500*time.Millisecond }},
 		{"negative hours unlimited", map[string]string{"log.retention.hours": "-1"}, nil, func(t Topic) bool { return t.Retention < 0 }},
 		{"negative ms unlimited", map[string]string{"log.retention.ms": "-1"}, nil, func(t Topic) bool { return t.Retention < 0 }},
+		{"any negative ms is -1", map[string]string{"log.retention.ms": "-7"}, nil, func(t Topic) bool { return t.Retention == -time.Millisecond }},
+		{"negative minutes is -1", map[string]string{"log.retention.minutes": "-2"}, nil, func(t Topic) bool { return t.Retention == -time.Millisecond }},
 		{"topic beats broker", map[string]string{"log.retention.ms": "1000"}, map[string]string{"retention.ms": "5000"}, func(t Topic) bool { return t.Retention == 5*time.Second }},
 		{"roll hours", map[string]string{"log.roll.hours": "2"}, nil, func(t Topic) bool { return t.Segment == 2*time.Hour }},
 		{"roll ms", map[string]string{"log.roll.hours": "2", "log.roll.ms": "10"}, nil, func(t Topic) bool { return t.Segment == 10*time.Millisecond }},
