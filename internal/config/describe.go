@@ -22,16 +22,31 @@ import (
 // ValidateBrokerDynamic checks a dynamic broker config change (IncrementalAlterConfigs on a
 // BROKER resource): only keys Kafka allows to change dynamically are accepted.
 func ValidateBrokerDynamic(key, value string) error {
-	k := brokerKeyIndex[key]
-	if k == nil {
-		return &Error{Key: key}
-	}
 	v := strings.TrimSpace(value)
-	if !k.dynamic {
-		return &Error{Key: key, Value: v, Reason: "cannot be updated dynamically; set it in the static configuration and restart"}
+	if err := validateDynamicKey(key, v); err != nil {
+		return err
 	}
+	k := brokerKeyIndex[key]
 	if why := validate(k.typ, k.check, v); why != "" {
 		return &Error{Key: key, Value: v, Reason: why}
+	}
+	return nil
+}
+
+// ValidateBrokerDynamicDelete checks that a dynamic broker config may be removed
+// (IncrementalAlterConfigs DELETE, or a null value): the key must be one Kafka lets
+// change at run time. Removing it brings back the static or default value.
+func ValidateBrokerDynamicDelete(key string) error {
+	return validateDynamicKey(key, "")
+}
+
+func validateDynamicKey(key, value string) error {
+	k := brokerKeyIndex[key]
+	if k == nil {
+		return &Error{Key: key, Hint: brokerKeyHint(key)}
+	}
+	if !k.dynamic {
+		return &Error{Key: key, Value: value, Reason: "cannot be updated dynamically; set it in the static configuration and restart"}
 	}
 	return nil
 }

@@ -171,7 +171,7 @@ func TestValidateBrokerDynamic(t *testing.T) {
 		{"log.dirs", "/x", "cannot be updated dynamically"},
 		{"log.retention.hours", "1", "cannot be updated dynamically"},
 		{"listeners", "PLAINTEXT://:1", "cannot be updated dynamically"},
-		{"retention.ms", "1", `unknown configuration "retention.ms"`},
+		{"retention.ms", "1", `unknown configuration "retention.ms" (retention.ms is a topic config; its broker default is log.retention.ms)`},
 		{"log.segment.bytes", "10", "must be at least 1048576"},
 		{"num.io.threads", "0", "must be at least 1"},
 		{"message.max.bytes", "big", "not a number"},
@@ -220,4 +220,15 @@ func synString(syns []Synonym) string {
 		parts = append(parts, s.Name+"="+deref(s.Value)+"@"+string(rune('0'+s.Source)))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func TestValidateBrokerDynamicDelete(t *testing.T) {
+	if err := ValidateBrokerDynamicDelete("log.retention.ms"); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"node.id", "nope"} {
+		if err := ValidateBrokerDynamicDelete(key); err == nil || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", key, err)
+		}
+	}
 }

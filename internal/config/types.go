@@ -69,7 +69,13 @@ func checkType(t int8, v string) string {
 			return "expected true or false"
 		}
 	case TypeShort, TypeInt, TypeLong:
-		bits := map[int8]int{TypeShort: 16, TypeInt: 32, TypeLong: 64}[t]
+		bits := 64
+		switch t {
+		case TypeShort:
+			bits = 16
+		case TypeInt:
+			bits = 32
+		}
 		if _, err := strconv.ParseInt(v, 10, bits); err != nil {
 			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
 				return "out of range for type " + TypeName(t)
