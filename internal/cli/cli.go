@@ -1,4 +1,4 @@
-// Package cli holds the operator tools (topic, produce, consume, cluster, bench). They are
+// Package cli holds the operator tools (topic, produce, consume, group, cluster, bench). They are
 // ordinary Kafka clients built on franz-go's kgo and kadm, so they work against any Kafka
 // cluster, not only Vltava.
 //
@@ -61,6 +61,8 @@ func (e Env) Run(ctx context.Context, cmd string, args []string) (ok bool, err e
 		err = e.produce(ctx, args)
 	case "consume":
 		err = e.consume(ctx, args)
+	case "group":
+		err = e.group(ctx, args)
 	case "cluster":
 		err = e.cluster(ctx, args)
 	case "bench":

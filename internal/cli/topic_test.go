@@ -117,6 +117,7 @@ func TestHelpIsNotAnError(t *testing.T) {
 	for _, args := range [][]string{
 		{"topic", "-h"}, {"topic", "create", "-h"}, {"topic", "alter-config", "--help"},
 		{"produce", "-h"}, {"consume", "-h"}, {"cluster", "-h"}, {"cluster", "info", "-h"},
+		{"group", "-h"}, {"group", "describe", "-h"},
 	} {
 		r := tool(t, "", "", args[0], args[1:]...)
 		if !r.ok || r.err != nil {

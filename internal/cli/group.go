@@ -1,0 +1,200 @@
+// group.go is `vltava group list|describe|delete`: the consumer-group side of
+// kafka-consumer-groups.sh, through kadm.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+const groupUsage = `usage: vltava group <subcommand> [flags]
+
+subcommands:
+  list                list consumer groups and their states
+  describe [GROUP...] state, members, committed offsets and lag per partition
+  delete GROUP...     delete groups that have no members
+
+Run "vltava group <subcommand> -h" for its flags.
+`
+
+func (e Env) group(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.Stderr, groupUsage)
+		return errors.New("missing subcommand")
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "list":
+		return e.groupList(ctx, args)
+	case "describe":
+		return e.groupDescribe(ctx, args)
+	case "delete":
+		return e.groupDelete(ctx, args)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(e.Stderr, groupUsage)
+		return flag.ErrHelp
+	default:
+		fmt.Fprint(e.Stderr, groupUsage)
+		return fmt.Errorf("unknown subcommand %q", sub)
+	}
+}
+
+func (e Env) groupFlags(synopsis string) (*flag.FlagSet, *common) {
+	return e.newFlagSet("group", synopsis, defaultRequestTimeout, "time limit for the whole operation")
+}
+
+func (e Env) groupList(ctx context.Context, args []string) error {
+	fs, c := e.groupFlags("group list [flags]")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected arguments %q", rest)
+	}
+	adm, ctx, done, err := c.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	groups, err := adm.ListGroups(ctx)
+	// ListGroups asks every broker; groups from the brokers that answered are still worth
+	// printing before the error.
+	if err != nil && len(groups) == 0 {
+		return fmt.Errorf("list groups: %w", c.reachErr(err))
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE\tCOORDINATOR")
+	for _, g := range groups.Sorted() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", g.Group, orDash(g.State), orDash(g.ProtocolType), g.Coordinator)
+	}
+	if ferr := tw.Flush(); ferr != nil {
+		return ferr
+	}
+	if err != nil {
+		return fmt.Errorf("list groups (partial): %w", c.reachErr(err))
+	}
+	return nil
+}
+
+func (e Env) groupDescribe(ctx context.Context, args []string) error {
+	fs, c := e.groupFlags("group describe [GROUP...] [flags]")
+	names, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	adm, ctx, done, err := c.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	// With no names, kadm's Lag describes every group the cluster lists.
+	lags, err := adm.Lag(ctx, names...)
+	if err != nil && len(lags) == 0 {
+		return fmt.Errorf("describe groups: %w", c.reachErr(err))
+	}
+	var errs []error
+	if err != nil {
+		errs = append(errs, fmt.Errorf("describe groups: %w", err))
+	}
+	first := true
+	for _, l := range lags.Sorted() {
+		if gerr := l.Error(); gerr != nil {
+			errs = append(errs, fmt.Errorf("group %s: %w", l.Group, gerr))
+			continue
+		}
+		if !first {
+			fmt.Fprintln(e.Stdout)
+		}
+		first = false
+		if werr := writeGroup(e.Stdout, l); werr != nil {
+			return werr
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writeGroup prints one group as kafka-consumer-groups.sh --describe does: a partition per
+// line with the committed offset, the log end offset, the lag and the member that owns it.
+// The summary line is tab-separated like topic describe; the table is aligned for reading.
+func writeGroup(out io.Writer, l kadm.DescribedGroupLag) error {
+	protocol := orDash(l.ProtocolType)
+	if l.Protocol != "" {
+		protocol += "/" + l.Protocol
+	}
+	fmt.Fprintf(out, "Group: %s\tState: %s\tProtocol: %s\tCoordinator: %d\tMembers: %d\n",
+		l.Group, orDash(l.State), protocol, l.Coordinator.NodeID, len(l.Members))
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tMEMBER-ID\tHOST\tCLIENT-ID")
+	for _, p := range l.Lag.Sorted() {
+		current, end, lag := "-", "-", "-"
+		if p.Commit.At >= 0 {
+			current = strconv.FormatInt(p.Commit.At, 10)
+		}
+		if p.End.Err == nil {
+			end = strconv.FormatInt(p.End.Offset, 10)
+		}
+		if p.Lag >= 0 {
+			lag = strconv.FormatInt(p.Lag, 10)
+		}
+		member, host, client := "-", "-", "-"
+		if p.Member != nil {
+			member, host, client = p.Member.MemberID, p.Member.ClientHost, p.Member.ClientID
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s", p.Topic, p.Partition, current, end, lag, member, host, client)
+		if p.Err != nil {
+			fmt.Fprintf(w, "\terror: %v", p.Err)
+		}
+		fmt.Fprintln(w)
+	}
+	return w.Flush()
+}
+
+func (e Env) groupDelete(ctx context.Context, args []string) error {
+	fs, c := e.groupFlags("group delete GROUP... [flags]")
+	names, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		fs.Usage()
+		return errors.New("want at least one group name")
+	}
+	adm, ctx, done, err := c.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	rs, err := adm.DeleteGroups(ctx, names...)
+	if err != nil && len(rs) == 0 {
+		return fmt.Errorf("delete groups: %w", c.reachErr(err))
+	}
+	var errs []error
+	for _, name := range names {
+		r, ok := rs[name]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("delete group %s: no answer for the group (%v)", name, err))
+		case r.Err != nil:
+			errs = append(errs, fmt.Errorf("delete group %s: %w", name, kafkaErr(r.Err, r.ErrMessage)))
+		default:
+			fmt.Fprintf(e.Stdout, "deleted group %s\n", name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
