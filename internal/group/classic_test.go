@@ -23,7 +23,7 @@ func TestPartitionForMatchesJavaHashCode(t *testing.T) {
 		{"my-group", 12},
 		{"test-group", 12},
 		{"console-consumer-12345", 6},
-		{"grüppe-😀", 14},        // non-ASCII and a surrogate pair
+		{"grüppe-😀", 14},          // non-ASCII and a surrogate pair
 		{"polygenelubricants", 0}, // hashCode is MinInt32
 	} {
 		if got := partitionFor(tc.group, 50); got != tc.want {
