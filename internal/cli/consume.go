@@ -24,6 +24,7 @@ func (e Env) consume(ctx context.Context, args []string) error {
 	count := fs.Int("count", 0, "exit after this many records (0: no limit)")
 	format := fs.String("format", defaultFormat, formatDoc)
 	group := fs.String("group", "", "consume as a member of this consumer group, committing the offsets of records printed")
+	isolation := fs.String("isolation", "read_uncommitted", "read_uncommitted, or read_committed to see only committed transactions")
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -51,7 +52,21 @@ func (e Env) consume(ctx context.Context, args []string) error {
 		return err
 	}
 
-	opts := []kgo.Opt{kgo.ConsumeStartOffset(start)}
+	opts := []kgo.Opt{
+		kgo.ConsumeStartOffset(start),
+		// kgo waits up to 5s per fetch; Java's 500ms default suits an interactive tool better:
+		// partitions whose start offsets resolve after a fetch went out join only the next
+		// one, so a long wait delays the first records by that much.
+		kgo.FetchMaxWait(500 * time.Millisecond),
+	}
+	switch *isolation {
+	case "read_uncommitted":
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+	case "read_committed":
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	default:
+		return fmt.Errorf("--isolation %q: want read_uncommitted or read_committed", *isolation)
+	}
 	if *group != "" {
 		// Offsets are committed only for records that were printed, so a consumer stopped by
 		// --count does not skip the records it fetched but never showed.

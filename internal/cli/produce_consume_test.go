@@ -87,6 +87,7 @@ func TestConsumeFrom(t *testing.T) {
 	must(t, brokers, "a\nb\nc\n", "produce", "--topic", topic)
 
 	equalLines(t, "from beginning", consumeLines(t, brokers, topic, 2, "--from", "beginning"), []string{"a", "b"})
+	equalLines(t, "read_committed", consumeLines(t, brokers, topic, 3, "--isolation", "read_committed"), []string{"a", "b", "c"})
 	equalLines(t, "from offset:1", consumeLines(t, brokers, topic, 2, "--from", "offset:1"), []string{"b", "c"})
 	equalLines(t, "from offset:-1", consumeLines(t, brokers, topic, 1, "--from", "offset:-1"), []string{"c"})
 
@@ -204,6 +205,7 @@ func TestProduceConsumeErrors(t *testing.T) {
 		{"consume", []string{"--topic", topic, "--format", "%q"}, "unknown verb %q"},
 		{"consume", []string{"--topic", topic, "--group", "g", "--partition", "1"}, "do not mix"},
 		{"consume", []string{"--topic", topic, "--log-level", "loud"}, `--log-level "loud"`},
+		{"consume", []string{"--topic", topic, "--isolation", "serializable"}, `--isolation "serializable"`},
 	} {
 		mustFail(t, tc.want, brokers, "", tc.cmd, tc.args...)
 	}
