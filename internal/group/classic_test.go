@@ -297,6 +297,7 @@ func TestRebalanceTimeoutRemovesMembersThatDoNotRejoin(t *testing.T) {
 		// heartbeating but never rejoins, so the rebalance timeout (10s)
 		// ends the join phase without it.
 		ch0 := e.joinAsync(joinReq("g", ids[0], nil))
+		synctest.Wait()
 		ch1 := e.joinAsync(joinReq("g", ids[1], nil))
 		start := time.Now()
 		for range 15 {
