@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"bufio"
+	"context"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -43,4 +46,49 @@ func TestGroupListDescribeDelete(t *testing.T) {
 	mustFail(t, "GROUP_ID_NOT_FOUND", brokers, "", "group", "delete", group)
 	mustFail(t, "want at least one group name", "", "", "group", "delete")
 	mustFail(t, `unknown subcommand "rename"`, "", "", "group", "rename")
+}
+
+// TestGroupDescribeLiveMember runs a consumer until it is interrupted, as Ctrl-C does, and
+// checks the group while the member is live and after it left.
+func TestGroupDescribeLiveMember(t *testing.T) {
+	brokers := testBrokers(t)
+	topic := createTopic(t, brokers, 1)
+	group := uniqueTopic(t)
+	must(t, brokers, "a\nb\nc\n", "produce", "--topic", topic)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		env := Env{Stdin: strings.NewReader(""), Stdout: pw, Stderr: io.Discard}
+		_, err := env.Run(ctx, "consume", []string{"--topic", topic, "--group", group, "--brokers", brokers})
+		pw.CloseWithError(io.EOF)
+		errc <- err
+	}()
+	lines := bufio.NewScanner(pr)
+	for _, want := range []string{"a", "b", "c"} {
+		if !lines.Scan() || lines.Text() != want {
+			t.Fatalf("live consumer printed %q (%v), want %q", lines.Text(), lines.Err(), want)
+		}
+	}
+
+	desc := must(t, brokers, "", "group", "describe", group)
+	rows := strings.Split(strings.TrimSpace(desc), "\n")
+	if len(rows) != 3 || !strings.Contains(rows[0], "\tState: Stable\t") || !strings.Contains(rows[0], "\tMembers: 1") {
+		t.Fatalf("describe of a live group:\n%s", desc)
+	}
+	if f := strings.Fields(rows[2]); len(f) != 8 || f[0] != topic || f[3] != "3" || f[5] == "-" {
+		t.Fatalf("live group partition row %q: want log end 3 and an owning member", rows[2])
+	}
+
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("interrupted consume returned %v, want a clean stop", err)
+	}
+	desc = must(t, brokers, "", "group", "describe", group)
+	rows = strings.Split(strings.TrimSpace(desc), "\n")
+	if got, want := strings.Fields(rows[len(rows)-1]), []string{topic, "0", "3", "3", "0", "-", "-", "-"}; !slices.Equal(got, want) {
+		t.Fatalf("after the member left, partition row %q, want %q (everything printed was committed)", got, want)
+	}
 }
