@@ -39,6 +39,9 @@ const (
 func Run(cmd string, args []string) (ok bool, err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first interrupt asks for a clean stop (consume commits what it printed); restoring
+	// the default right away lets a second one kill a tool stuck shutting down.
+	context.AfterFunc(ctx, stop)
 	env := Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	return env.Run(ctx, cmd, args)
 }
@@ -185,10 +188,12 @@ func (c *common) admin(ctx context.Context) (*kadm.Client, context.Context, func
 		return nil, nil, nil, err
 	}
 	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithCancel(ctx)
+	var cancel context.CancelFunc
 	if c.timeout > 0 {
 		adm.SetTimeoutMillis(int32(min(c.timeout.Milliseconds(), 1<<31-1)))
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
 	}
 	return adm, ctx, func() { cancel(); cl.Close() }, nil
 }

@@ -22,6 +22,7 @@ func TestTopicLifecycle(t *testing.T) {
 		t.Fatalf("create printed %q, want %q", out, want)
 	}
 	mustFail(t, "TOPIC_ALREADY_EXISTS", brokers, "", "topic", "create", topic)
+	mustFail(t, "INVALID_REPLICATION_FACTOR", brokers, "", "topic", "create", uniqueTopic(t), "--replication-factor", "1000")
 
 	dry := uniqueTopic(t)
 	out = must(t, brokers, "", "topic", "create", dry, "--partitions", "2", "--replication-factor", "1", "--validate-only")
