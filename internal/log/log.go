@@ -2,13 +2,32 @@
 // sparse offset and time indexes, roll, retention, log start offset, leader-epoch
 // checkpoint and recovery after an unclean stop. It knows nothing of sockets,
 // Kafka requests or replication.
+//
+// A partition directory holds:
+//
+//	00000000000000000000.log        segments (segment.go), named by base offset
+//	00000000000000000000.index      their offset indexes (index.go)
+//	00000000000000000000.timeindex  their time indexes (timeindex.go)
+//	*.deleted                       segments deleted by retention, removed after file.delete.delay.ms
+//	log-start-offset.checkpoint     checkpoint files (checkpoint.go)
+//	recovery-point.checkpoint
+//	leader-epoch-checkpoint
+//	clean-shutdown                  present only while the log is closed cleanly
+//
+// Concurrency: writeMu serialises everything that changes the log (Append, roll,
+// truncation, retention, flush, checkpoints) and may be held across I/O; readers never
+// take it. mu guards the state readers look at (the segment list and each segment's
+// published size, next offset and index entries) and is held only to copy or publish it,
+// never across I/O. A batch is written to the file before the segment's size and the log
+// end offset are published, so a reader sees only whole batches.
 package log
-
-// STUB: the storage helper replaces the bodies below; signatures are the contract.
 
 import (
 	"errors"
-	"io"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vltava/vltava/internal/batch"
@@ -18,6 +37,8 @@ import (
 // ErrOffsetOutOfRange is returned by Read for an offset below the log start offset
 // or above the log end offset.
 var ErrOffsetOutOfRange = errors.New("offset out of range")
+
+var errClosed = errors.New("log is closed")
 
 // Config is the per-log configuration (topic configs with broker defaults applied).
 // Zero or negative retention values mean "unlimited" as in Kafka (-1).
@@ -33,82 +54,352 @@ type Config struct {
 	FileDeleteDelay       time.Duration // file.delete.delay.ms: deleted segments are renamed *.deleted then removed after this
 }
 
-// Log is one partition's log. All methods are safe for concurrent use; Append is
-// serialised by the caller (the partition) but may run concurrently with Read.
-type Log struct{}
+// Defaults used for zero values of the size settings (Kafka's defaults). Zero
+// SegmentMs, FlushIntervalMessages and FlushInterval mean "never".
+const (
+	DefaultSegmentBytes       = 1 << 30
+	DefaultIndexIntervalBytes = 4096
+	DefaultSegmentIndexBytes  = 10 << 20
+)
 
-// Open opens (creating if needed) the log in dir and recovers it: scans segments after
-// the last clean shutdown marker, truncates a torn or corrupt tail, rebuilds missing or
-// corrupt indexes.
-func Open(fsys vfs.FS, dir string, cfg Config, now func() time.Time) (*Log, error) {
-	panic("stub")
+func (c Config) withDefaults() Config {
+	if c.SegmentBytes <= 0 {
+		c.SegmentBytes = DefaultSegmentBytes
+	}
+	c.SegmentBytes = min(c.SegmentBytes, maxSegmentSize)
+	if c.IndexIntervalBytes <= 0 {
+		c.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	if c.SegmentIndexBytes <= 0 {
+		c.SegmentIndexBytes = DefaultSegmentIndexBytes
+	}
+	// An index must hold at least one entry, or every append would roll.
+	c.SegmentIndexBytes = max(c.SegmentIndexBytes, timeEntrySize)
+	return c
 }
 
-func (l *Log) Dir() string           { panic("stub") }
-func (l *Log) SetConfig(cfg Config)  { panic("stub") }
-func (l *Log) LogStartOffset() int64 { panic("stub") }
-func (l *Log) LogEndOffset() int64   { panic("stub") }
-func (l *Log) Size() int64           { panic("stub") } // bytes in all segments
-func (l *Log) Close() error          { panic("stub") } // flushes, writes clean-shutdown marker
-func (l *Log) Delete() error         { panic("stub") } // close and remove the directory
+// Log is one partition's log. All methods are safe for concurrent use; Append is
+// serialised by the caller (the partition) but may run concurrently with Read.
+type Log struct {
+	fsys vfs.FS
+	dir  string
+	now  func() time.Time
+
+	writeMu sync.Mutex
+	// guarded by writeMu
+	cfg              Config
+	closed           bool
+	unflushedRecords int64
+	firstUnflushed   time.Time // zero when everything is synced
+	rolledUnsynced   bool      // a segment was rolled or created since the last flush
+	dirDirty         bool      // files were created or renamed since the last SyncDir
+	recoveryPoint    int64     // persisted: segments below the one holding it are synced
+	pendingDeletes   []pendingDelete
+	hdr              [batch.HeaderSize]byte
+
+	mu sync.RWMutex
+	// guarded by mu
+	segs           []*segment
+	logStartOffset int64
+	epochs         []epochEntry
+
+	logEndOffset atomic.Int64
+}
+
+func (l *Log) Dir() string { return l.dir }
+
+func (l *Log) SetConfig(cfg Config) {
+	l.writeMu.Lock()
+	l.cfg = cfg.withDefaults()
+	l.writeMu.Unlock()
+}
+
+func (l *Log) LogStartOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.logStartOffset
+}
+
+func (l *Log) LogEndOffset() int64 { return l.logEndOffset.Load() }
+
+// Size is the bytes in all segments.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, s := range l.segs {
+		n += s.size
+	}
+	return n
+}
+
+// NumSegments returns how many segments the log has (tests and metrics).
+func (l *Log) NumSegments() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.segs)
+}
+
+// active returns the last segment; callers hold writeMu (or mu).
+func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
 
 // Append appends one validated batch whose BaseOffset equals LogEndOffset(); rolls first if
 // the active segment is full (bytes, index) or older than SegmentMs; updates indexes; fsyncs
 // per FlushIntervalMessages.
-func (l *Log) Append(b batch.Batch) error { panic("stub") }
-
-// Range is a byte range of one segment file holding whole batches.
-type Range struct {
-	File vfs.File
-	Pos  int64
-	Len  int64
+func (l *Log) Append(b batch.Batch) error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return errClosed
+	}
+	if len(b) < batch.HeaderSize || b.Size() != len(b) {
+		return fmt.Errorf("append: %w: %d bytes, length field says %d", batch.ErrCorrupt, len(b), max(0, len(b)-12))
+	}
+	if leo := l.logEndOffset.Load(); b.BaseOffset() != leo {
+		return fmt.Errorf("append: batch base offset %d is not the log end offset %d", b.BaseOffset(), leo)
+	}
+	if b.LastOffsetDelta() < 0 {
+		return fmt.Errorf("append: %w: negative last offset delta", batch.ErrCorrupt)
+	}
+	if len(b) > maxSegmentSize {
+		return fmt.Errorf("append: %w: %d bytes", batch.ErrTooLarge, len(b))
+	}
+	if l.shouldRoll(l.active(), b) {
+		if err := l.rollLocked(); err != nil {
+			return err
+		}
+	}
+	s := l.active()
+	if err := l.appendToSegment(s, b); err != nil {
+		return err
+	}
+	l.logEndOffset.Store(b.LastOffset() + 1)
+	l.unflushedRecords += int64(b.RecordCount())
+	if l.firstUnflushed.IsZero() {
+		l.firstUnflushed = l.now()
+	}
+	if n := l.cfg.FlushIntervalMessages; n > 0 && l.unflushedRecords >= n {
+		return l.flushLocked()
+	}
+	return nil
 }
 
-// Read returns the byte ranges that hold whole batches starting with the batch containing
-// offset, stopping before any batch whose last offset is >= maxOffset (the high watermark)
-// and at maxBytes, except that with minOne the first batch is returned whole even if it is
-// larger than maxBytes. Offset == LogEndOffset returns no ranges.
-func (l *Log) Read(offset, maxOffset int64, maxBytes int64, minOne bool) ([]Range, error) {
-	panic("stub")
+func (l *Log) shouldRoll(s *segment, b batch.Batch) bool {
+	if s.size == 0 {
+		return false
+	}
+	cfg := &l.cfg
+	maxEntries := int(cfg.SegmentIndexBytes)
+	return s.size+int64(len(b)) > cfg.SegmentBytes ||
+		len(s.index) >= maxEntries/indexEntrySize ||
+		len(s.times) >= maxEntries/timeEntrySize-1 || // room for the final entry at roll
+		b.LastOffset()-s.base > math.MaxInt32 ||
+		(cfg.SegmentMs > 0 && l.now().Sub(s.created) >= cfg.SegmentMs)
 }
 
-// WriteRanges copies ranges to w (pread into a pooled buffer).
-func WriteRanges(w io.Writer, rs []Range) (int64, error) { panic("stub") }
-
-// OffsetForTimestamp returns the first offset whose record timestamp is >= ts (scanning
-// inside the batch found through the time index), and that record's timestamp; found is
-// false if no record has such a timestamp.
-func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
-	panic("stub")
+// appendToSegment writes b at the end of s and its index entries, then publishes the
+// new size. On an error the files are cut back to where they were and nothing is
+// published, so the next append overwrites the same positions.
+func (l *Log) appendToSegment(s *segment, b batch.Batch) error {
+	pos := s.size
+	st := s.state()
+	nIdx, nTimes := len(st.index), len(st.times)
+	addIdx, addTime := st.observe(b.BaseOffset(), s.base, b.LastOffset(), b.MaxTimestamp(), pos, int64(len(b)), l.cfg.IndexIntervalBytes)
+	s.dirty = true
+	undo := func(err error) error {
+		// Best effort: a failure here leaves bytes past the published size, which the
+		// next append overwrites and recovery truncates.
+		s.log.Truncate(pos)
+		s.idx.Truncate(int64(nIdx) * indexEntrySize)
+		s.tidx.Truncate(int64(nTimes) * timeEntrySize)
+		return err
+	}
+	if _, err := s.log.WriteAt(b, pos); err != nil {
+		return undo(fmt.Errorf("append to segment %d at %d: %w", s.base, pos, err))
+	}
+	if addIdx {
+		s.scratch = appendIndexEntry(s.scratch[:0], st.index[nIdx])
+		if _, err := s.idx.WriteAt(s.scratch, int64(nIdx)*indexEntrySize); err != nil {
+			return undo(fmt.Errorf("append to offset index %d: %w", s.base, err))
+		}
+	}
+	if addTime {
+		s.scratch = appendTimeEntry(s.scratch[:0], st.times[nTimes])
+		if _, err := s.tidx.WriteAt(s.scratch, int64(nTimes)*timeEntrySize); err != nil {
+			return undo(fmt.Errorf("append to time index %d: %w", s.base, err))
+		}
+	}
+	l.mu.Lock()
+	s.publish(st)
+	l.mu.Unlock()
+	return nil
 }
 
-// MaxTimestamp returns the offset and timestamp of the record with the largest timestamp
-// (ListOffsets MAX_TIMESTAMP, KIP-734); offset -1 if the log is empty.
-func (l *Log) MaxTimestamp() (offset, timestamp int64, err error) { panic("stub") }
+// finishSegment writes the segment's final time index entry (its largest timestamp),
+// as Kafka does when a segment stops being active.
+func (l *Log) finishSegment(s *segment) error {
+	st := s.state()
+	n := len(st.times)
+	if !st.maybeTimeEntry(s.base) {
+		return nil
+	}
+	if _, err := s.tidx.WriteAt(appendTimeEntry(nil, st.times[n]), int64(n)*timeEntrySize); err != nil {
+		return fmt.Errorf("final time index entry of segment %d: %w", s.base, err)
+	}
+	s.dirty = true
+	l.mu.Lock()
+	s.publish(st)
+	l.mu.Unlock()
+	return nil
+}
 
-// SetLogStartOffset advances the log start offset (DeleteRecords), persists it, and deletes
-// segments wholly below it. Offsets above LogEndOffset are an error.
-func (l *Log) SetLogStartOffset(offset int64) error { panic("stub") }
+// rollLocked starts a new active segment at the log end offset.
+func (l *Log) rollLocked() error {
+	old := l.active()
+	if err := l.finishSegment(old); err != nil {
+		return err
+	}
+	s, err := openSegmentFiles(l.fsys, l.dir, l.logEndOffset.Load(), true)
+	if err != nil {
+		return fmt.Errorf("roll: %w", err)
+	}
+	s.created = l.now()
+	l.dirDirty = true
+	l.rolledUnsynced = true
+	l.mu.Lock()
+	l.segs = append(l.segs, s)
+	l.mu.Unlock()
+	return nil
+}
 
-// EnforceRetention deletes segments by retention.ms and retention.bytes (never the active
-// segment) and returns how many it deleted; the owner calls it periodically.
-func (l *Log) EnforceRetention() (int, error) { panic("stub") }
+// Roll starts a new segment now if the active one is not empty (tests, and an operator's
+// forced roll).
+func (l *Log) Roll() error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return errClosed
+	}
+	if l.active().size == 0 {
+		return nil
+	}
+	return l.rollLocked()
+}
 
-// FlushIfDue fsyncs if unflushed data is older than FlushInterval.
-func (l *Log) FlushIfDue() error { panic("stub") }
-func (l *Log) Flush() error      { panic("stub") }
+// FlushIfDue fsyncs if unflushed data is older than FlushInterval. Segments rolled since
+// the last flush are synced regardless of FlushInterval, as Kafka flushes a segment when
+// it rolls, so the recovery point advances and an unclean restart scans only the active
+// segment. The owner calls it periodically.
+func (l *Log) FlushIfDue() error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return nil
+	}
+	due := l.rolledUnsynced
+	if iv := l.cfg.FlushInterval; iv > 0 && !l.firstUnflushed.IsZero() && l.now().Sub(l.firstUnflushed) >= iv {
+		due = true
+	}
+	if !due {
+		return nil
+	}
+	return l.flushLocked()
+}
 
-// TruncateTo removes every batch at or above offset (replication, and undoing a failed append).
-func (l *Log) TruncateTo(offset int64) error { panic("stub") }
+func (l *Log) Flush() error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return nil
+	}
+	return l.flushLocked()
+}
 
-// Batches calls fn for the header of each batch from offset on (the batch bytes may be just
-// the header: use only header getters), until fn returns false. Used to rebuild producer state.
-func (l *Log) Batches(from int64, fn func(b batch.Batch) bool) error { panic("stub") }
+// flushLocked syncs every segment with unsynced writes and the directory, then moves the
+// recovery point to the active segment.
+func (l *Log) flushLocked() error {
+	for _, s := range l.segs {
+		if !s.dirty {
+			continue
+		}
+		if err := s.sync(); err != nil {
+			return err
+		}
+		s.dirty = false
+	}
+	if l.dirDirty {
+		if err := l.fsys.SyncDir(l.dir); err != nil {
+			return fmt.Errorf("sync log dir: %w", err)
+		}
+		l.dirDirty = false
+	}
+	l.unflushedRecords = 0
+	l.firstUnflushed = time.Time{}
+	l.rolledUnsynced = false
+	if rp := l.active().base; rp != l.recoveryPoint {
+		if err := writeCheckpoint(l.fsys, l.dir, recoveryPointFile, formatOffsetCheckpoint(rp)); err != nil {
+			return err
+		}
+		l.recoveryPoint = rp
+	}
+	return nil
+}
 
-// Leader epochs (KIP-101): the start offset of each leader epoch, persisted in
-// leader-epoch-checkpoint.
-func (l *Log) AssignEpoch(epoch int32, startOffset int64) error { panic("stub") }
+// Close flushes, writes the clean-shutdown marker and closes every file.
+func (l *Log) Close() error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	return l.closeLocked(true)
+}
 
-// EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest epoch <= epoch and the start
-// offset of the next larger epoch (or LogEndOffset); (-1, -1) if no such epoch.
-func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) { panic("stub") }
+func (l *Log) closeLocked(marker bool) error {
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	var errs []error
+	errs = append(errs, l.finishSegment(l.active()), l.flushLocked())
+	if marker && errors.Join(errs...) == nil {
+		errs = append(errs, writeCheckpoint(l.fsys, l.dir, cleanShutdownFile, nil))
+	}
+	errs = append(errs, l.removeDueLocked(true))
+	for _, s := range l.segs {
+		errs = append(errs, s.close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close log %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// Delete closes the log and removes its directory.
+func (l *Log) Delete() error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if !l.closed {
+		l.closed = true
+		for _, s := range l.segs {
+			s.close()
+		}
+		l.removeDueLocked(true)
+	}
+	if err := l.fsys.RemoveAll(l.dir); err != nil {
+		return fmt.Errorf("delete log %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// createEmptySegment replaces the segment list with one empty segment at base (a new
+// log, or a truncation below everything).
+func (l *Log) createEmptySegment(base int64) (*segment, error) {
+	s, err := openSegmentFiles(l.fsys, l.dir, base, true)
+	if err != nil {
+		return nil, err
+	}
+	s.created = l.now()
+	s.dirty = true
+	l.dirDirty = true
+	l.rolledUnsynced = true
+	return s, nil
+}
+

@@ -1,0 +1,159 @@
+package log
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"testing"
+	"time"
+
+	"github.com/vltava/vltava/internal/batch"
+	"github.com/vltava/vltava/internal/vfs"
+)
+
+// clock is a manual clock for tests.
+type clock struct{ t time.Time }
+
+func newClock() *clock               { return &clock{t: time.UnixMilli(1_700_000_000_000)} }
+func (c *clock) now() time.Time      { return c.t }
+func (c *clock) add(d time.Duration) { c.t = c.t.Add(d) }
+
+const dir = "/data/topic-0"
+
+type harness struct {
+	t     *testing.T
+	fs    vfs.FS
+	clock *clock
+	cfg   Config
+	log   *Log
+}
+
+func newHarness(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	h := &harness{t: t, fs: vfs.NewMem(), clock: newClock(), cfg: cfg}
+	h.open()
+	return h
+}
+
+func (h *harness) open() {
+	h.t.Helper()
+	l, err := Open(h.fs, dir, h.cfg, h.clock.now)
+	if err != nil {
+		h.t.Fatalf("Open: %v", err)
+	}
+	h.log = l
+	h.t.Cleanup(func() { l.Close() })
+}
+
+// reopen closes cleanly and opens again.
+func (h *harness) reopen() {
+	h.t.Helper()
+	if err := h.log.Close(); err != nil {
+		h.t.Fatalf("Close: %v", err)
+	}
+	h.open()
+}
+
+// mkBatch builds a batch of n records at base with timestamps ts, ts+1, ...
+func mkBatch(t testing.TB, base int64, n int, ts int64, valueSize int) batch.Batch {
+	t.Helper()
+	recs := make([]batch.Record, n)
+	for i := range recs {
+		recs[i] = batch.Record{
+			Timestamp: ts + int64(i),
+			Key:       fmt.Appendf(nil, "k%d", base+int64(i)),
+			Value:     bytes.Repeat([]byte{byte('a' + (base+int64(i))%26)}, valueSize),
+		}
+	}
+	b, err := batch.Build(batch.BuildOptions{BaseOffset: base}, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// appendN appends count batches of per records each, timestamps from the clock.
+func (h *harness) appendN(count, per, valueSize int) []batch.Batch {
+	h.t.Helper()
+	var out []batch.Batch
+	for range count {
+		b := mkBatch(h.t, h.log.LogEndOffset(), per, h.clock.now().UnixMilli(), valueSize)
+		if err := h.log.Append(b); err != nil {
+			h.t.Fatalf("Append at %d: %v", b.BaseOffset(), err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// readAll reads [offset, maxOffset) and splits the bytes into batches.
+func readBatches(t *testing.T, l *Log, offset, maxOffset, maxBytes int64, minOne bool) []batch.Batch {
+	t.Helper()
+	rs, err := l.Read(offset, maxOffset, maxBytes, minOne)
+	if err != nil {
+		t.Fatalf("Read(%d): %v", offset, err)
+	}
+	var buf bytes.Buffer
+	if _, err := WriteRanges(&buf, rs); err != nil {
+		t.Fatalf("WriteRanges: %v", err)
+	}
+	var out []batch.Batch
+	rest := buf.Bytes()
+	for len(rest) > 0 {
+		b, r, err := batch.Next(rest, 1<<30)
+		if err != nil {
+			t.Fatalf("Read returned bytes that are not whole batches: %v", err)
+		}
+		if err := batch.Validate(b); err != nil {
+			t.Fatalf("Read returned an invalid batch: %v", err)
+		}
+		out = append(out, b)
+		rest = r
+	}
+	return out
+}
+
+// checkContent asserts the log holds exactly want, readable from every offset.
+func checkContent(t *testing.T, l *Log, want []batch.Batch) {
+	t.Helper()
+	got := readBatches(t, l, l.LogStartOffset(), 1<<62, 1<<40, true)
+	if len(got) != len(want) {
+		t.Fatalf("log holds %d batches, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("batch %d differs (base %d, want %d)", i, got[i].BaseOffset(), want[i].BaseOffset())
+		}
+	}
+	if n := len(want); n > 0 && l.LogEndOffset() != want[n-1].LastOffset()+1 {
+		t.Fatalf("log end offset %d, want %d", l.LogEndOffset(), want[n-1].LastOffset()+1)
+	}
+	for _, b := range want {
+		for o := b.BaseOffset(); o <= b.LastOffset(); o++ {
+			first := readBatches(t, l, o, 1<<62, 1, true)
+			if len(first) != 1 || first[0].BaseOffset() != b.BaseOffset() {
+				t.Fatalf("Read(%d) does not start with the batch at %d", o, b.BaseOffset())
+			}
+		}
+	}
+}
+
+func segmentFiles(t *testing.T, fsys vfs.FS) []string {
+	t.Helper()
+	ents, err := fsys.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func exists(fsys vfs.FS, name string) bool {
+	_, err := fsys.Stat(path.Join(dir, name))
+	return !errors.Is(err, fs.ErrNotExist)
+}

@@ -1,0 +1,328 @@
+// Reading: byte ranges of whole batches for Fetch, header walks for rebuilding producer
+// state, and timestamp lookups for ListOffsets. Nothing here decodes records except the
+// one or two batches a timestamp lookup lands in.
+//
+// A reader copies what it needs of the published state under Log.mu, then reads files
+// without any lock: positions it reads lie below the published sizes, so the bytes are
+// whole batches that no append will touch again.
+package log
+
+import (
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/vltava/vltava/internal/batch"
+	"github.com/vltava/vltava/internal/vfs"
+)
+
+// maxDecodeBytes bounds the decompressed size of a batch decoded for a timestamp lookup.
+const maxDecodeBytes = 256 << 20
+
+// Range is a byte range of one segment file holding whole batches.
+type Range struct {
+	File vfs.File
+	Pos  int64
+	Len  int64
+}
+
+// segView is a reader's copy of one segment's published state.
+type segView struct {
+	seg  *segment
+	base int64
+	size int64
+	next int64
+}
+
+// cursor is where a reader starts: a segment list and a position in its first segment.
+type cursor struct {
+	segs []segView
+	pos  int64
+	// indexedBase is the base offset the batch at pos must have, or -1 if pos is the
+	// segment's start (no index entry was used).
+	indexedBase int64
+}
+
+// locateLocked returns a cursor at the index entry at or before offset; mu is held.
+func (l *Log) locateLocked(offset int64) cursor {
+	i := len(l.segs) - 1
+	for i > 0 && l.segs[i].base > offset {
+		i--
+	}
+	views := make([]segView, 0, len(l.segs)-i)
+	for _, s := range l.segs[i:] {
+		views = append(views, segView{s, s.base, s.size, s.next})
+	}
+	s := l.segs[i]
+	e, k := lookupIndex(s.index, offset-s.base)
+	c := cursor{segs: views, pos: int64(e.pos), indexedBase: -1}
+	if k >= 0 {
+		c.indexedBase = s.base + int64(e.rel)
+	}
+	return c
+}
+
+// seek moves c to the batch containing offset, or the first batch after it, reading
+// batch headers. It returns false if no such batch exists below the views' sizes.
+func seek(c *cursor, offset int64, buf *[batch.HeaderSize]byte) (bool, error) {
+	for len(c.segs) > 0 {
+		v := c.segs[0]
+		for c.pos < v.size {
+			base, last, n, err := batchAt(v.seg.log, c.pos, buf)
+			if err != nil {
+				return false, fmt.Errorf("read segment %d at %d: %w", v.base, c.pos, err)
+			}
+			if c.indexedBase >= 0 && base != c.indexedBase {
+				// The index is not what it claims: fall back to the segment's start.
+				c.pos, c.indexedBase = 0, -1
+				continue
+			}
+			c.indexedBase = -1
+			if n < batch.HeaderSize || c.pos+n > v.size {
+				return false, fmt.Errorf("read segment %d at %d: %w: batch of %d bytes", v.base, c.pos, batch.ErrCorrupt, n)
+			}
+			if last >= offset {
+				return true, nil
+			}
+			c.pos += n
+		}
+		c.segs, c.pos, c.indexedBase = c.segs[1:], 0, -1
+	}
+	return false, nil
+}
+
+// Read returns the byte ranges that hold whole batches starting with the batch containing
+// offset, stopping before any batch whose last offset is >= maxOffset (the high watermark)
+// and at maxBytes, except that with minOne the first batch is returned whole even if it is
+// larger than maxBytes. Offset == LogEndOffset returns no ranges.
+func (l *Log) Read(offset, maxOffset int64, maxBytes int64, minOne bool) ([]Range, error) {
+	l.mu.RLock()
+	lso, leo := l.logStartOffset, l.logEndOffset.Load()
+	if offset < lso || offset > leo {
+		l.mu.RUnlock()
+		return nil, fmt.Errorf("read offset %d (log %d..%d): %w", offset, lso, leo, ErrOffsetOutOfRange)
+	}
+	if offset == leo || offset >= maxOffset {
+		l.mu.RUnlock()
+		return nil, nil
+	}
+	c := l.locateLocked(offset)
+	l.mu.RUnlock()
+
+	var buf [batch.HeaderSize]byte
+	found, err := seek(&c, offset, &buf)
+	if err != nil || !found {
+		return nil, err
+	}
+	var out []Range
+	var total int64
+	for len(c.segs) > 0 {
+		v := c.segs[0]
+		start := c.pos
+		for c.pos < v.size {
+			_, last, n, err := batchAt(v.seg.log, c.pos, &buf)
+			if err != nil {
+				return nil, fmt.Errorf("read segment %d at %d: %w", v.base, c.pos, err)
+			}
+			if n < batch.HeaderSize || c.pos+n > v.size {
+				return nil, fmt.Errorf("read segment %d at %d: %w: batch of %d bytes", v.base, c.pos, batch.ErrCorrupt, n)
+			}
+			if last >= maxOffset || (total+n > maxBytes && !(minOne && total == 0)) {
+				if c.pos > start {
+					out = append(out, Range{File: v.seg.log, Pos: start, Len: c.pos - start})
+				}
+				return out, nil
+			}
+			total += n
+			c.pos += n
+		}
+		if c.pos > start {
+			out = append(out, Range{File: v.seg.log, Pos: start, Len: c.pos - start})
+		}
+		c.segs, c.pos = c.segs[1:], 0
+	}
+	return out, nil
+}
+
+// copyBufs holds scratch buffers for WriteRanges. It is a cache of interchangeable
+// buffers, not state: nothing observable depends on which buffer a call gets.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// WriteRanges copies ranges to w (pread into a pooled buffer).
+func WriteRanges(w io.Writer, rs []Range) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	var written int64
+	for _, r := range rs {
+		for pos, end := r.Pos, r.Pos+r.Len; pos < end; {
+			n := int(min(int64(len(buf)), end-pos))
+			m, err := r.File.ReadAt(buf[:n], pos)
+			if m < n && err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			if m < n {
+				return written, fmt.Errorf("read %s at %d: %w", r.File.Name(), pos, err)
+			}
+			k, err := w.Write(buf[:n])
+			written += int64(k)
+			if err != nil {
+				return written, err
+			}
+			pos += int64(n)
+		}
+	}
+	return written, nil
+}
+
+// Batches calls fn for the header of each batch from offset on (the batch bytes may be just
+// the header: use only header getters), until fn returns false. Used to rebuild producer state.
+// An offset below the log start offset starts at the log start offset.
+func (l *Log) Batches(from int64, fn func(b batch.Batch) bool) error {
+	l.mu.RLock()
+	from = max(from, l.logStartOffset)
+	if from >= l.logEndOffset.Load() {
+		l.mu.RUnlock()
+		return nil
+	}
+	c := l.locateLocked(from)
+	l.mu.RUnlock()
+	var buf [batch.HeaderSize]byte
+	found, err := seek(&c, from, &buf)
+	if err != nil || !found {
+		return err
+	}
+	for len(c.segs) > 0 {
+		v := c.segs[0]
+		for c.pos < v.size {
+			h, err := readHeader(v.seg.log, c.pos, buf[:])
+			if err != nil {
+				return fmt.Errorf("read segment %d at %d: %w", v.base, c.pos, err)
+			}
+			n := int64(h.BatchLength()) + 12
+			if n < batch.HeaderSize || c.pos+n > v.size {
+				return fmt.Errorf("read segment %d at %d: %w: batch of %d bytes", v.base, c.pos, batch.ErrCorrupt, n)
+			}
+			if !fn(h) {
+				return nil
+			}
+			c.pos += n
+		}
+		c.segs, c.pos = c.segs[1:], 0
+	}
+	return nil
+}
+
+// OffsetForTimestamp returns the first offset whose record timestamp is >= ts (scanning
+// inside the batch found through the time index), and that record's timestamp; found is
+// false if no record has such a timestamp.
+//
+// As in Kafka, "first" is in log order: the first batch whose maxTimestamp is >= ts, and
+// the first record in it with a timestamp >= ts. Records below the log start offset are
+// skipped.
+func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
+	l.mu.RLock()
+	lso := l.logStartOffset
+	var c cursor
+	for _, s := range l.segs {
+		if s.maxTs < ts {
+			continue
+		}
+		rel := lookupTime(s.times, ts)
+		from := max(s.base+int64(rel), lso)
+		c = l.locateLocked(from)
+		break
+	}
+	l.mu.RUnlock()
+	var buf [batch.HeaderSize]byte
+	for len(c.segs) > 0 {
+		v := c.segs[0]
+		for c.pos < v.size {
+			h, err := readHeader(v.seg.log, c.pos, buf[:])
+			if err != nil {
+				return 0, 0, false, fmt.Errorf("read segment %d at %d: %w", v.base, c.pos, err)
+			}
+			if c.indexedBase >= 0 && h.BaseOffset() != c.indexedBase {
+				c.pos, c.indexedBase = 0, -1
+				continue
+			}
+			c.indexedBase = -1
+			n := int64(h.BatchLength()) + 12
+			if n < batch.HeaderSize || c.pos+n > v.size {
+				return 0, 0, false, fmt.Errorf("read segment %d at %d: %w: batch of %d bytes", v.base, c.pos, batch.ErrCorrupt, n)
+			}
+			if h.MaxTimestamp() >= ts && h.LastOffset() >= lso {
+				recs, err := l.decodeAt(v.seg.log, c.pos, n)
+				if err != nil {
+					return 0, 0, false, err
+				}
+				for _, r := range recs {
+					if r.Timestamp >= ts && r.Offset >= lso {
+						return r.Offset, r.Timestamp, true, nil
+					}
+				}
+			}
+			c.pos += n
+		}
+		c.segs, c.pos = c.segs[1:], 0
+	}
+	return 0, 0, false, nil
+}
+
+// decodeAt reads and decodes the batch of n bytes at pos.
+func (l *Log) decodeAt(f vfs.File, pos, n int64) ([]batch.Record, error) {
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, pos); err != nil {
+		return nil, fmt.Errorf("read batch at %d: %w", pos, err)
+	}
+	recs, err := batch.Records(b, maxDecodeBytes)
+	if err != nil {
+		return nil, fmt.Errorf("decode batch at %d of %s: %w", pos, f.Name(), err)
+	}
+	return recs, nil
+}
+
+// MaxTimestamp returns the offset and timestamp of the record with the largest timestamp
+// (ListOffsets MAX_TIMESTAMP, KIP-734); offset -1 if the log is empty. Of several records
+// with that timestamp, the first is returned.
+func (l *Log) MaxTimestamp() (offset, timestamp int64, err error) {
+	l.mu.RLock()
+	var best *segment
+	for _, s := range l.segs {
+		if s.maxTs >= 0 && (best == nil || s.maxTs > best.maxTs) {
+			best = s
+		}
+	}
+	if best == nil {
+		l.mu.RUnlock()
+		return -1, -1, nil
+	}
+	ts, batchBase := best.maxTs, best.maxTsBase
+	c := l.locateLocked(batchBase)
+	l.mu.RUnlock()
+	var buf [batch.HeaderSize]byte
+	found, err := seek(&c, batchBase, &buf)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !found {
+		return -1, -1, nil
+	}
+	v := c.segs[0]
+	_, _, n, err := batchAt(v.seg.log, c.pos, &buf)
+	if err != nil {
+		return 0, 0, err
+	}
+	recs, err := l.decodeAt(v.seg.log, c.pos, n)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, r := range recs {
+		if r.Timestamp == ts {
+			return r.Offset, ts, nil
+		}
+	}
+	// The header's maxTimestamp matches no record (a producer's header disagreeing with its
+	// records): answer with the batch, as Kafka's shallow offset does.
+	return batchBase, ts, nil
+}
