@@ -402,4 +402,3 @@ func (l *Log) createEmptySegment(base int64) (*segment, error) {
 	l.rolledUnsynced = true
 	return s, nil
 }
-
