@@ -41,7 +41,8 @@ type Broker struct {
 	// changeMu serialises topic creation, deletion and reconfiguration.
 	changeMu sync.Mutex
 
-	advertised atomic.Pointer[[]string] // host:port per listener, set once listening
+	advertised  atomic.Pointer[[]string] // host:port per listener, set once listening
+	groupTopics atomic.Pointer[topicsCache]
 
 	pidMu      sync.Mutex
 	pidNext    int64 // next producer ID to hand out
@@ -206,7 +207,7 @@ func (b *Broker) TopicConfig(overrides map[string]string) config.Topic {
 
 // effective is the static broker config with the dynamic broker configs applied.
 func (b *Broker) effective() config.Broker {
-	return b.cfg.WithDynamic(b.meta.Image().BrokerConfigs)
+	return b.cfg.WithDynamicDefaults(b.meta.Image().BrokerConfigs)
 }
 
 // Close stops background work and closes every partition and the metadata log.
@@ -348,7 +349,11 @@ func (b *Broker) TopicConfigEntries(overrides map[string]string, names []string,
 	return b.effective().DescribeTopic(overrides, names, synonyms)
 }
 
-// BrokerConfigEntries describes this broker's configs.
-func (b *Broker) BrokerConfigEntries(names []string, synonyms bool) []config.Entry {
-	return b.cfg.DescribeBroker(b.meta.Image().BrokerConfigs, names, synonyms)
+// BrokerConfigEntries describes this broker's configs; clusterDefault lists only the
+// dynamic cluster-wide defaults (the BROKER resource named "").
+func (b *Broker) BrokerConfigEntries(names []string, synonyms, clusterDefault bool) []config.Entry {
+	if clusterDefault {
+		return b.effective().DescribeBrokerDefaults(names, synonyms)
+	}
+	return b.effective().DescribeBroker(nil, names, synonyms)
 }

@@ -82,7 +82,7 @@ func (b *Broker) CreateTopic(name string, partitions int32, replicationFactor in
 	if live := int16(1); replicationFactor > live {
 		return nil, kafkaErr(kerr.InvalidReplicationFactor, "replication factor: %d larger than available brokers: %d", replicationFactor, live)
 	}
-	if err := config.ValidateTopicConfigs(configs); err != nil {
+	if err := b.effective().ValidateTopic(configs); err != nil {
 		return nil, fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
 	}
 	b.changeMu.Lock()
@@ -211,7 +211,7 @@ func (b *Broker) AlterTopicConfigs(name string, changes []ConfigChange, replace,
 				next[c.Key] = *c.Value
 			}
 		}
-		if err := config.ValidateTopicConfigs(next); err != nil {
+		if err := b.effective().ValidateTopic(next); err != nil {
 			return nil, fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
 		}
 		var rs []metadata.Record
@@ -243,11 +243,13 @@ func (b *Broker) AlterTopicConfigs(name string, changes []ConfigChange, replace,
 // AlterBrokerConfigs applies dynamic broker config changes (cluster-wide defaults).
 func (b *Broker) AlterBrokerConfigs(changes []ConfigChange, validateOnly bool) error {
 	for _, c := range changes {
-		v := ""
+		var err error
 		if c.Value != nil {
-			v = *c.Value
+			err = config.ValidateBrokerDynamic(c.Key, *c.Value)
+		} else {
+			err = config.ValidateBrokerDynamicDelete(c.Key)
 		}
-		if err := config.ValidateBrokerDynamic(c.Key, v); err != nil && c.Value != nil {
+		if err != nil {
 			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
 		}
 	}

@@ -110,7 +110,7 @@ func (h *Handler) currentValue(rtype int8, name, key string) (string, int8, erro
 			return "", e.Type, nil
 		}
 	case resourceBroker:
-		for _, e := range h.b.BrokerConfigEntries([]string{key}, false) {
+		for _, e := range h.b.BrokerConfigEntries([]string{key}, false, false) {
 			if e.Value != nil {
 				return *e.Value, e.Type, nil
 			}

@@ -47,7 +47,7 @@ func (h *Handler) describeConfigs(_ context.Context, _ *Request, kr kmsg.Request
 			entries = h.b.TopicConfigEntries(t.Configs, rr.ConfigNames, req.IncludeSynonyms)
 		case resourceBroker:
 			if err = h.checkBrokerResource(rr.ResourceName); err == nil {
-				entries = h.b.BrokerConfigEntries(rr.ConfigNames, req.IncludeSynonyms)
+				entries = h.b.BrokerConfigEntries(rr.ConfigNames, req.IncludeSynonyms, rr.ResourceName == "")
 			}
 		case resourceBrokerLogger:
 			err = h.checkBrokerResource(rr.ResourceName)

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/group"
 	"github.com/vltava/vltava/internal/wire"
 )
 
@@ -36,15 +37,16 @@ type api struct {
 // Handler dispatches requests.
 type Handler struct {
 	b        *broker.Broker
+	groups   *group.Coordinator
 	apis     []api // sorted by key
 	byKey    map[int16]*api
 	sessions *fetchSessions
 	pool     sync.Pool
 }
 
-// New returns a handler over the broker.
-func New(b *broker.Broker) (*Handler, error) {
-	h := &Handler{b: b, byKey: map[int16]*api{}}
+// New returns a handler over the broker and the group coordinator.
+func New(b *broker.Broker, groups *group.Coordinator) (*Handler, error) {
+	h := &Handler{b: b, groups: groups, byKey: map[int16]*api{}}
 	h.sessions = newFetchSessions(1000, b.Now)
 	h.pool.New = func() any { s := make([]byte, 0, 64<<10); return &s }
 	h.apis = []api{
@@ -52,6 +54,15 @@ func New(b *broker.Broker) (*Handler, error) {
 		{1, 4, 16, h.fetch},
 		{2, 1, 9, h.listOffsets},
 		{3, 0, 12, h.metadata},
+		{8, 0, 9, h.offsetCommit},
+		{9, 0, 9, h.offsetFetch},
+		{10, 0, 6, h.findCoordinator},
+		{11, 0, 9, h.joinGroup},
+		{12, 0, 4, h.heartbeat},
+		{13, 0, 5, h.leaveGroup},
+		{14, 0, 5, h.syncGroup},
+		{15, 0, 5, h.describeGroups},
+		{16, 0, 5, h.listGroups},
 		{18, 0, 4, h.apiVersions},
 		{19, 0, 7, h.createTopics},
 		{20, 0, 6, h.deleteTopics},
@@ -62,8 +73,12 @@ func New(b *broker.Broker) (*Handler, error) {
 		{33, 0, 2, h.alterConfigs},
 		{35, 0, 4, h.describeLogDirs},
 		{37, 0, 3, h.createPartitions},
+		{42, 0, 2, h.deleteGroups},
 		{44, 0, 1, h.incrementalAlterConfigs},
+		{47, 0, 0, h.offsetDelete},
 		{60, 0, 1, h.describeCluster},
+		{68, 0, 1, h.consumerGroupHeartbeat},
+		{69, 0, 1, h.consumerGroupDescribe},
 	}
 	for i := range h.apis {
 		h.byKey[h.apis[i].key] = &h.apis[i]

@@ -86,7 +86,9 @@ func TestKafkaGoProduceConsume(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			topic := "kafkago-" + name
 			n.createTopic(t, topic, 1, nil)
-			w := &kafkago.Writer{Addr: kafkago.TCP(n.addr), Topic: topic, Compression: codec, RequiredAcks: kafkago.RequireAll, BatchTimeout: 10 * time.Millisecond}
+			// A transport per writer: the shared default caches metadata for its TTL and would
+			// not yet know a topic created a moment ago, against Kafka too.
+			w := &kafkago.Writer{Addr: kafkago.TCP(n.addr), Topic: topic, Transport: &kafkago.Transport{}, Compression: codec, RequiredAcks: kafkago.RequireAll, BatchTimeout: 10 * time.Millisecond}
 			defer w.Close()
 			var msgs []kafkago.Message
 			for i := 0; i < 100; i++ {

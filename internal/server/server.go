@@ -15,6 +15,7 @@ import (
 
 	"github.com/vltava/vltava/internal/broker"
 	"github.com/vltava/vltava/internal/config"
+	"github.com/vltava/vltava/internal/group"
 	"github.com/vltava/vltava/internal/handler"
 )
 
@@ -23,6 +24,7 @@ type Server struct {
 	cfg    config.Broker
 	logger *slog.Logger
 	broker *broker.Broker
+	groups *group.Coordinator
 	h      *handler.Handler
 
 	ctx    context.Context // cancelled by Close: ends long polls and connections
@@ -45,13 +47,34 @@ func New(cfg config.Broker, opts broker.Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := handler.New(b)
+	delay := cfg.GroupInitialRebalanceDelay
+	if delay == 0 {
+		delay = -1 // the coordinator reads 0 as "default"; the operator asked for none
+	}
+	groups := group.New(group.Config{
+		NumPartitions:         cfg.OffsetsTopicNumPartitions,
+		InitialRebalanceDelay: delay,
+		MinSessionTimeout:     cfg.GroupMinSessionTimeout,
+		MaxSessionTimeout:     cfg.GroupMaxSessionTimeout,
+		OffsetsRetention:      cfg.OffsetsRetention,
+		MaxGroupSize:          int(cfg.GroupMaxSize),
+		Now:                   b.Now,
+		Logger:                opts.Logger,
+		Topics:                b.GroupTopics,
+	}, b.GroupStore())
+	if err := groups.Load(context.Background()); err != nil {
+		groups.Close()
+		b.Close()
+		return nil, fmt.Errorf("load groups: %w", err)
+	}
+	h, err := handler.New(b, groups)
 	if err != nil {
+		groups.Close()
 		b.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, logger: opts.Logger, broker: b, h: h, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}, nil
+	return &Server{cfg: cfg, logger: opts.Logger, broker: b, groups: groups, h: h, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}, nil
 }
 
 // Broker returns the node's broker state (for tests and tools in-process).
@@ -160,6 +183,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	s.groups.Close()
 	err := s.h.Close()
 	if berr := s.broker.Close(); err == nil {
 		err = berr

@@ -1,0 +1,147 @@
+package broker
+
+// The group coordinator's store: its records are appended to, and replayed from, the
+// partitions of the compacted internal topic __consumer_offsets, which is created on
+// first use as Kafka does (offsets.topic.num.partitions partitions, compacted).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/vltava/vltava/internal/batch"
+	"github.com/vltava/vltava/internal/group"
+	"github.com/vltava/vltava/internal/log"
+)
+
+// offsetsSegmentBytes is Kafka's offsets.topic.segment.bytes default.
+const offsetsSegmentBytes = 100 << 20
+
+// GroupStore returns the coordinator's view of __consumer_offsets.
+func (b *Broker) GroupStore() group.Store { return groupStore{b} }
+
+type groupStore struct{ b *Broker }
+
+// EnsureOffsetsTopic creates __consumer_offsets if it does not exist.
+func (b *Broker) EnsureOffsetsTopic() error {
+	if b.Topic(ConsumerOffsetsTopic) != nil {
+		return nil
+	}
+	_, err := b.CreateTopic(ConsumerOffsetsTopic, b.cfg.OffsetsTopicNumPartitions, 1, map[string]string{
+		"cleanup.policy":   "compact",
+		"segment.bytes":    fmt.Sprint(offsetsSegmentBytes),
+		"compression.type": "producer",
+	}, false)
+	if err != nil && b.Topic(ConsumerOffsetsTopic) != nil {
+		return nil // created concurrently
+	}
+	return err
+}
+
+func (s groupStore) Append(ctx context.Context, p int32, recs []group.Record) error {
+	if err := s.b.EnsureOffsetsTopic(); err != nil {
+		return err
+	}
+	part := s.b.Partition(ConsumerOffsetsTopic, p)
+	if part == nil {
+		return fmt.Errorf("no partition %d of %s", p, ConsumerOffsetsTopic)
+	}
+	now := s.b.now().UnixMilli()
+	brs := make([]batch.Record, len(recs))
+	for i, r := range recs {
+		brs[i] = batch.Record{Key: r.Key, Value: r.Value, Timestamp: now}
+	}
+	bb, err := batch.Build(batch.BuildOptions{}, brs)
+	if err != nil {
+		return err
+	}
+	_, err = part.Append(bb)
+	return err
+}
+
+// maxReplayBatch bounds one read while replaying; a larger batch is still read whole.
+const maxReplayBatch = 1 << 20
+
+func (s groupStore) Replay(p int32, fn func(group.Record) error) error {
+	part := s.b.Partition(ConsumerOffsetsTopic, p)
+	if part == nil {
+		return nil // the topic does not exist yet: nothing to replay
+	}
+	off := part.LogStartOffset()
+	for off < part.HighWatermark() {
+		ranges, err := part.Read(off, maxReplayBatch, true, false)
+		if err != nil {
+			return fmt.Errorf("replay %s-%d at %d: %w", ConsumerOffsetsTopic, p, off, err)
+		}
+		data, err := readRanges(ranges)
+		if err != nil {
+			return err
+		}
+		if len(data) == 0 {
+			break
+		}
+		for len(data) > 0 {
+			var bt batch.Batch
+			bt, data, err = batch.Next(data, len(data))
+			if err != nil {
+				return fmt.Errorf("replay %s-%d at %d: %w", ConsumerOffsetsTopic, p, off, err)
+			}
+			if bt.Control() {
+				off = bt.LastOffset() + 1
+				continue
+			}
+			recs, err := batch.Records(bt, 64<<20)
+			if err != nil {
+				return fmt.Errorf("replay %s-%d at %d: %w", ConsumerOffsetsTopic, p, bt.BaseOffset(), err)
+			}
+			for _, r := range recs {
+				if r.Offset < off {
+					continue
+				}
+				if err := fn(group.Record{Key: r.Key, Value: r.Value}); err != nil {
+					return err
+				}
+			}
+			off = bt.LastOffset() + 1
+		}
+	}
+	return nil
+}
+
+func readRanges(rs []log.Range) ([]byte, error) {
+	var n int64
+	for _, r := range rs {
+		n += r.Len
+	}
+	buf := make([]byte, n)
+	off := int64(0)
+	for _, r := range rs {
+		if _, err := r.File.ReadAt(buf[off:off+r.Len], r.Pos); err != nil {
+			return nil, err
+		}
+		off += r.Len
+	}
+	return buf, nil
+}
+
+var _ = errors.New
+
+type topicsCache struct {
+	image  any
+	topics map[string]group.TopicInfo
+}
+
+// GroupTopics is the coordinator's view of the topics, rebuilt only when the metadata
+// image changes.
+func (b *Broker) GroupTopics() map[string]group.TopicInfo {
+	im := b.meta.Image()
+	if c := b.groupTopics.Load(); c != nil && c.image == any(im) {
+		return c.topics
+	}
+	m := make(map[string]group.TopicInfo, len(im.Topics))
+	for name, t := range im.Topics {
+		m[name] = group.TopicInfo{ID: t.ID, Partitions: t.Partitions, Internal: IsInternal(name)}
+	}
+	b.groupTopics.Store(&topicsCache{image: im, topics: m})
+	return m
+}
