@@ -191,6 +191,8 @@ func TestProduceConsumeErrors(t *testing.T) {
 
 	topic := createTopic(t, brokers, 2)
 	mustFail(t, "no partition 5", brokers, "", "consume", "--topic", topic, "--partition", "5")
+	mustFail(t, "1 of 1 records failed", brokers, "x\n", "produce", "--topic", topic, "--partition", "5")
+	mustFail(t, "--partition -5", brokers, "x\n", "produce", "--topic", topic, "--partition", "-5")
 	for _, tc := range []struct {
 		cmd  string
 		args []string
