@@ -9,12 +9,15 @@ import (
 	"net"
 	"strconv"
 	"text/tabwriter"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const clusterUsage = `usage: vltava cluster <subcommand> [flags]
 
 subcommands:
-  info    cluster id, controller and brokers (id, host:port, rack)
+  info          cluster id, controller and brokers (id, host:port, rack)
+  api-versions  the API versions each broker advertises (KIP-511 ApiVersions)
 `
 
 func (e Env) cluster(ctx context.Context, args []string) error {
@@ -25,6 +28,8 @@ func (e Env) cluster(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "info":
 		return e.clusterInfo(ctx, args[1:])
+	case "api-versions":
+		return e.clusterAPIVersions(ctx, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(e.Stderr, clusterUsage)
 		return flag.ErrHelp
@@ -69,4 +74,48 @@ func (e Env) clusterInfo(ctx context.Context, args []string) error {
 		fmt.Fprintf(tw, "  %d\t%s\t%s\n", b.NodeID, addr, rack)
 	}
 	return tw.Flush()
+}
+
+// clusterAPIVersions prints what each broker answers to ApiVersions, which is what every
+// client negotiates against: the quickest check of what a broker claims to support.
+func (e Env) clusterAPIVersions(ctx context.Context, args []string) error {
+	fs, c := e.newFlagSet("cluster", "cluster api-versions [flags]", defaultRequestTimeout, "time limit for the requests")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected arguments %q", rest)
+	}
+	adm, ctx, done, err := c.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	vs, err := adm.ApiVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("api versions: %w", c.reachErr(err))
+	}
+	var errs []error
+	for i, v := range vs.Sorted() {
+		if v.Err != nil {
+			errs = append(errs, fmt.Errorf("broker %d: %w", v.NodeID, v.Err))
+			continue
+		}
+		if i > 0 {
+			fmt.Fprintln(e.Stdout)
+		}
+		// No Kafka-version guess: it keys on APIs a partial implementation may lack on
+		// purpose, and then misleads.
+		fmt.Fprintf(e.Stdout, "Broker %d:\n", v.NodeID)
+		tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+		v.EachKeySorted(func(key, minV, maxV int16) {
+			fmt.Fprintf(tw, "  %s(%d)\t%d..%d\n", kmsg.NameForKey(key), key, minV, maxV)
+		})
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -20,5 +20,11 @@ func TestClusterInfo(t *testing.T) {
 			t.Errorf("cluster info lacks broker %s:\n%s", seed, out)
 		}
 	}
+	out = must(t, brokers, "", "cluster", "api-versions")
+	for _, want := range []string{"Broker ", "  Produce(0) ", "  Fetch(1) ", "  ApiVersions(18) "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cluster api-versions lacks %q:\n%s", want, out)
+		}
+	}
 	mustFail(t, `unknown subcommand "status"`, brokers, "", "cluster", "status")
 }
