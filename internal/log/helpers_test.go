@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"testing"
 	"time"
@@ -156,4 +157,41 @@ func segmentFiles(t *testing.T, fsys vfs.FS) []string {
 func exists(fsys vfs.FS, name string) bool {
 	_, err := fsys.Stat(path.Join(dir, name))
 	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// abandon drops the log as kill -9 would: no flush, no marker; files are closed so the
+// test does not leak them.
+func (l *Log) abandon() {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	l.closed = true
+	for _, s := range l.segs {
+		s.close()
+	}
+	for _, p := range l.pendingDeletes {
+		p.seg.close()
+	}
+}
+
+// kill abandons the log and opens it again over the same files (the page cache survives
+// a killed process).
+func (h *harness) kill() {
+	h.t.Helper()
+	h.log.abandon()
+	h.open()
+}
+
+// mutateFile applies f to a file of the log directory.
+func (h *harness) mutateFile(name string, f func(file vfs.File, size int64)) {
+	h.t.Helper()
+	file, err := h.fs.OpenFile(path.Join(dir, name), os.O_RDWR, 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	f(file, st.Size())
 }

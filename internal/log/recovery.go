@@ -88,6 +88,12 @@ func (l *Log) recover() error {
 		if err != nil {
 			return err
 		}
+		// A segment is rolled at its predecessor's end, so a scanned segment that ends
+		// elsewhere lost batches that a later segment's creation outlived: what follows
+		// is not a continuation of the log.
+		if !synced && i+1 < len(bases) && bases[i+1] != s.next {
+			truncated = true
+		}
 		if truncated {
 			// Whatever follows a torn batch was written after it: drop it.
 			for _, b := range bases[i+1:] {

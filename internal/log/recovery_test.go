@@ -1,0 +1,298 @@
+package log
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/vltava/vltava/internal/batch"
+	"github.com/vltava/vltava/internal/vfs"
+)
+
+const seg0 = "00000000000000000000.log"
+
+// TestRecoverTornTail damages the active segment as a crash or a bad disk may, then
+// reopens without a clean shutdown: the log must end exactly before the first damaged
+// batch and accept appends again.
+func TestRecoverTornTail(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// damage changes the segment holding bs; it returns how many batches survive.
+		damage func(f vfs.File, size int64, bs []batch.Batch) int
+	}{
+		{"partial last batch", func(f vfs.File, size int64, bs []batch.Batch) int {
+			f.Truncate(size - 10)
+			return len(bs) - 1
+		}},
+		{"only a few header bytes of the last batch", func(f vfs.File, size int64, bs []batch.Batch) int {
+			f.Truncate(size - int64(len(bs[len(bs)-1])) + 7)
+			return len(bs) - 1
+		}},
+		{"garbage after the last batch", func(f vfs.File, size int64, bs []batch.Batch) int {
+			f.WriteAt(bytes.Repeat([]byte{0xab}, 300), size)
+			return len(bs)
+		}},
+		{"zeros after the last batch", func(f vfs.File, size int64, bs []batch.Batch) int {
+			f.WriteAt(make([]byte, 4096), size)
+			return len(bs)
+		}},
+		{"flipped CRC byte in the last batch", func(f vfs.File, size int64, bs []batch.Batch) int {
+			flip(f, size-int64(len(bs[len(bs)-1]))+18)
+			return len(bs) - 1
+		}},
+		{"flipped record byte in a middle batch", func(f vfs.File, size int64, bs []batch.Batch) int {
+			pos := int64(0)
+			for _, b := range bs[:5] {
+				pos += int64(len(b))
+			}
+			flip(f, pos+100)
+			return 5
+		}},
+		{"a valid batch whose offsets go backwards", func(f vfs.File, size int64, bs []batch.Batch) int {
+			f.WriteAt(bs[0], size)
+			return len(bs)
+		}},
+		{"a length field larger than the file", func(f vfs.File, size int64, bs []batch.Batch) int {
+			var b [4]byte
+			binary.BigEndian.PutUint32(b[:], 1<<30)
+			f.WriteAt(b[:], size-int64(len(bs[len(bs)-1]))+8)
+			return len(bs) - 1
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Config{IndexIntervalBytes: 200})
+			bs := h.appendN(10, 3, 40)
+			var keep int
+			h.mutateFile(seg0, func(f vfs.File, size int64) { keep = tc.damage(f, size, bs) })
+			h.kill()
+			checkContent(t, h.log, bs[:keep])
+			if keep == 0 && h.log.LogEndOffset() != 0 {
+				t.Fatalf("log end %d", h.log.LogEndOffset())
+			}
+			more := h.appendN(3, 2, 40)
+			want := append(bs[:keep:keep], more...)
+			checkContent(t, h.log, want)
+			h.kill()
+			checkContent(t, h.log, want)
+			h.reopen()
+			checkContent(t, h.log, want)
+		})
+	}
+}
+
+func flip(f vfs.File, pos int64) {
+	var b [1]byte
+	f.ReadAt(b[:], pos)
+	b[0] ^= 0x10
+	f.WriteAt(b[:], pos)
+}
+
+// TestRecoverLaterSegmentsDropped: a torn batch in a segment invalidates every later one.
+func TestRecoverLaterSegmentsDropped(t *testing.T) {
+	h := newHarness(t, Config{SegmentBytes: 1000})
+	bs := h.appendN(7, 2, 150) // segments at 0, 4, 8, 12
+	h.mutateFile("00000000000000000004.log", func(f vfs.File, size int64) { f.Truncate(size - 1) })
+	h.kill() // no flush happened: the recovery point is 0, every segment is scanned
+	checkContent(t, h.log, bs[:3])
+	if h.log.NumSegments() != 2 {
+		t.Fatalf("%d segments, want 2", h.log.NumSegments())
+	}
+}
+
+// TestRecoveryPointSkipsSyncedSegments: after a flush, an unclean restart trusts the
+// synced segments (their damage goes unnoticed until read) and scans the active one.
+func TestRecoveryPointSkipsSyncedSegments(t *testing.T) {
+	h := newHarness(t, Config{SegmentBytes: 1000})
+	bs := h.appendN(7, 2, 150)
+	if err := h.log.FlushIfDue(); err != nil { // rolled segments are due
+		t.Fatal(err)
+	}
+	more := h.appendN(1, 2, 150) // the active segment at 12 has two batches
+	h.mutateFile("00000000000000000012.log", func(f vfs.File, size int64) { f.Truncate(size - 1) })
+	h.kill()
+	checkContent(t, h.log, bs)
+	_ = more
+}
+
+// TestRebuildIndexes damages index files of a cleanly closed log: they must be detected
+// and rebuilt, and lookups must stay right.
+func TestRebuildIndexes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		file   string
+		damage func(f vfs.File, size int64)
+	}{
+		{"torn offset index entry", ".index", func(f vfs.File, size int64) { f.Truncate(size - 3) }},
+		{"garbage offset index", ".index", func(f vfs.File, size int64) { f.WriteAt(bytes.Repeat([]byte{0xff}, 64), 0) }},
+		{"empty offset index", ".index", func(f vfs.File, size int64) { f.Truncate(0) }},
+		{"offset index pointing inside batches", ".index", func(f vfs.File, size int64) {
+			var e [8]byte
+			for i := int64(0); i < size; i += 8 {
+				f.ReadAt(e[:], i)
+				binary.BigEndian.PutUint32(e[4:], binary.BigEndian.Uint32(e[4:])+7)
+				f.WriteAt(e[:], i)
+			}
+		}},
+		{"offset index past the segment", ".index", func(f vfs.File, size int64) {
+			var e [8]byte
+			binary.BigEndian.PutUint32(e[:], 1000)
+			binary.BigEndian.PutUint32(e[4:], 1<<20)
+			f.WriteAt(e[:], size)
+		}},
+		{"torn time index", ".timeindex", func(f vfs.File, size int64) { f.Truncate(size - 5) }},
+		{"time index going backwards", ".timeindex", func(f vfs.File, size int64) {
+			f.WriteAt(make([]byte, 12), size)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Config{IndexIntervalBytes: 100})
+			var bs []batch.Batch
+			for i := range 30 {
+				b := mkBatch(t, h.log.LogEndOffset(), 2, int64(1000+10*i), 40)
+				if err := h.log.Append(b); err != nil {
+					t.Fatal(err)
+				}
+				bs = append(bs, b)
+			}
+			h.log.Close()
+			h.mutateFile("00000000000000000000"+tc.file, tc.damage)
+			h.open()
+			checkContent(t, h.log, bs)
+			for i := range 30 {
+				off, _, found, err := h.log.OffsetForTimestamp(int64(1000 + 10*i))
+				if err != nil || !found || off != int64(2*i) {
+					t.Fatalf("OffsetForTimestamp(%d) = %d %v %v", 1000+10*i, off, found, err)
+				}
+			}
+			if off, ts, _ := h.log.MaxTimestamp(); off != 59 || ts != 1291 {
+				t.Fatalf("MaxTimestamp = %d@%d", off, ts)
+			}
+		})
+	}
+}
+
+// TestCrashMidAppend runs appends, rolls and flushes over the in-memory filesystem and
+// crashes it at random points, keeping only synced data or a torn prefix of the rest.
+// The recovered log must hold a prefix of what was appended, at least everything flushed.
+func TestCrashMidAppend(t *testing.T) {
+	for seed := range uint64(200) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		mem := vfs.NewMem()
+		clk := newClock()
+		cfg := Config{SegmentBytes: 1500, IndexIntervalBytes: 300, FlushIntervalMessages: int64(rng.IntN(20))}
+		l, err := Open(mem, dir, cfg, clk.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bs []batch.Batch
+		flushed := 0
+		for range rng.IntN(30) {
+			b := mkBatch(t, l.LogEndOffset(), 1+rng.IntN(4), clk.now().UnixMilli(), rng.IntN(200))
+			if err := l.Append(b); err != nil {
+				t.Fatal(err)
+			}
+			bs = append(bs, b)
+			if cfg.FlushIntervalMessages > 0 && l.unflushedRecords == 0 {
+				flushed = len(bs)
+			}
+			switch rng.IntN(10) {
+			case 0:
+				if err := l.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				flushed = len(bs)
+			case 1:
+				if err := l.FlushIfDue(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		var crashed *vfs.MemFS
+		if seed%4 == 0 {
+			crashed = mem.Crash()
+		} else {
+			crashed = mem.CrashPartial(rng)
+		}
+		l.abandon()
+		r, err := Open(crashed, dir, cfg, clk.now)
+		if err != nil {
+			t.Fatalf("seed %d: Open after crash: %v", seed, err)
+		}
+		got := readBatches(t, r, r.LogStartOffset(), 1<<62, 1<<40, true)
+		if len(got) < flushed || len(got) > len(bs) {
+			t.Fatalf("seed %d: recovered %d batches, flushed %d of %d", seed, len(got), flushed, len(bs))
+		}
+		checkContent(t, r, bs[:len(got)])
+		b := mkBatch(t, r.LogEndOffset(), 2, 0, 10)
+		if err := r.Append(b); err != nil {
+			t.Fatalf("seed %d: append after recovery: %v", seed, err)
+		}
+		checkContent(t, r, append(bs[:len(got):len(got)], b))
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestInjectedErrors fails writes and syncs: the failing call reports the error, the log
+// keeps its previous content, and the same append succeeds once the disk recovers.
+func TestInjectedErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		inj  *vfs.Counter
+		torn bool
+	}{
+		{"log write", vfs.FailNth(vfs.OpWrite, 1), false},
+		{"torn log write", vfs.FailNth(vfs.OpWrite, 1), true},
+		{"index write", vfs.FailNth(vfs.OpWrite, 2), true},
+		{"sync", vfs.FailNth(vfs.OpSync, 1), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := vfs.NewMem()
+			efs := vfs.WithErrors(mem, nil)
+			efs.TornWrites = tc.torn
+			clk := newClock()
+			cfg := Config{IndexIntervalBytes: 1, FlushIntervalMessages: 1}
+			l, err := Open(efs, dir, cfg, clk.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			bs := []batch.Batch{mkBatch(t, 0, 2, 0, 50), mkBatch(t, 2, 2, 0, 50)}
+			for _, b := range bs {
+				if err := l.Append(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			efs.Inj = tc.inj
+			next := mkBatch(t, 4, 2, 0, 50)
+			err = l.Append(next)
+			if !errors.Is(err, vfs.ErrInjected) {
+				t.Fatalf("Append = %v, want the injected error", err)
+			}
+			if tc.inj.Kind == vfs.OpSync {
+				// The batch is written; only its durability failed. A retry flush works.
+				bs = append(bs, next)
+				if err := l.Flush(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				checkContent(t, l, bs)
+				if err := l.Append(next); err != nil {
+					t.Fatalf("retry: %v", err)
+				}
+				bs = append(bs, next)
+			}
+			checkContent(t, l, bs)
+			l.abandon()
+			r, err := Open(mem, dir, cfg, clk.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			checkContent(t, r, bs)
+		})
+	}
+}
