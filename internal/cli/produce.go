@@ -47,7 +47,6 @@ func (e Env) produce(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
 
 	var hdrs []kgo.RecordHeader
 	for i, k := range headers.keys {
@@ -61,10 +60,14 @@ func (e Env) produce(ctx context.Context, args []string) error {
 				r.Key, r.Value = k, v
 			}
 		}
+		res.inflight.Add(1)
 		cl.Produce(ctx, r, res.done)
 	})
-	// Flush waits for every promise, so the counts below are final.
 	flushErr := cl.Flush(ctx)
+	// Flush returns early when interrupted; Close then fails whatever is still buffered, and
+	// kgo calls every record's promise exactly once, so after the wait the counts are final.
+	cl.Close()
+	res.inflight.Wait()
 	ok, failed, first := res.counts()
 	fmt.Fprintf(e.Stderr, "produced %d records to %s", ok, *topic)
 	if failed > 0 {
@@ -143,6 +146,8 @@ func readLines(r io.Reader, fn func([]byte)) error {
 
 // produceResult counts promise outcomes; kgo calls promises from its own goroutines.
 type produceResult struct {
+	inflight sync.WaitGroup
+
 	mu     sync.Mutex
 	ok     int
 	failed int
@@ -150,6 +155,7 @@ type produceResult struct {
 }
 
 func (p *produceResult) done(_ *kgo.Record, err error) {
+	defer p.inflight.Done()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err == nil {

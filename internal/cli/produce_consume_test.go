@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -231,4 +233,21 @@ func closedAddr(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+// TestProduceInterrupted checks that an interrupted produce still accounts for every line:
+// nothing is reported as produced that was not, and the run does not hang on records that
+// can no longer be sent.
+func TestProduceInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var out, errOut bytes.Buffer
+	env := Env{Stdin: strings.NewReader("a\nb\nc\n"), Stdout: &out, Stderr: &errOut}
+	_, err := env.Run(ctx, "produce", []string{"--topic", "t", "--timeout", "0", "--brokers", closedAddr(t)})
+	if err == nil || !strings.Contains(err.Error(), "3 of 3 records failed") {
+		t.Fatalf("interrupted produce returned %v", err)
+	}
+	if want := "produced 0 records to t, 3 failed\n"; errOut.String() != want {
+		t.Fatalf("interrupted produce reported %q, want %q", errOut.String(), want)
+	}
 }
