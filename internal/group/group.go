@@ -71,6 +71,9 @@ type group struct {
 	partition int32 // of __consumer_offsets
 	typ       groupType
 	offsets   map[string]map[int32]offsetCommit // topic -> partition -> offset
+	// pendingTxn holds offsets staged by TxnOffsetCommit, by producer ID,
+	// until CompleteTxn; see txn.go.
+	pendingTxn map[int64]map[string]map[int32]offsetCommit
 
 	// Classic protocol state.
 	state        classicState

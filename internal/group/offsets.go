@@ -3,10 +3,9 @@ package group
 // Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete and offset
 // retention, following Kafka's OffsetMetadataManager.
 //
-// Deviations, on purpose: the commit timestamp is always the coordinator's
+// Deviation, on purpose: the commit timestamp is always the coordinator's
 // clock (v1's per-partition timestamp and v2-v4's retention time are
-// ignored, as Kafka 4 ignores them); require_stable never finds anything
-// unstable because transactional offset commits are not held pending here.
+// ignored, as Kafka 4 ignores them).
 
 import (
 	"context"
@@ -189,7 +188,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 					ft = append(ft, fetchTopic{name: t.Topic, id: t.TopicID, partitions: t.Partitions})
 				}
 			}
-			resp.Groups = append(resp.Groups, c.fetchGroup(req.Version, rg.Group, rg.MemberID, rg.MemberEpoch, ft, topics))
+			resp.Groups = append(resp.Groups, c.fetchGroup(req.Version, rg.Group, rg.MemberID, rg.MemberEpoch, ft, topics, req.RequireStable))
 		}
 		return resp
 	}
@@ -200,7 +199,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 			ft = append(ft, fetchTopic{name: t.Topic, partitions: t.Partitions})
 		}
 	}
-	g := c.fetchGroup(req.Version, req.Group, nil, -1, ft, topics)
+	g := c.fetchGroup(req.Version, req.Group, nil, -1, ft, topics, req.RequireStable)
 	resp.ErrorCode = g.ErrorCode
 	for _, t := range g.Topics {
 		rt := kmsg.NewOffsetFetchResponseTopic()
@@ -224,8 +223,9 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 }
 
 // fetchGroup answers one group of an OffsetFetch. topics nil means all the
-// group's committed offsets.
-func (c *Coordinator) fetchGroup(version int16, groupID string, memberID *string, memberEpoch int32, req []fetchTopic, topics map[string]TopicInfo) kmsg.OffsetFetchResponseGroup {
+// group's committed offsets. With requireStable, a partition an open
+// transaction staged an offset for answers UNSTABLE_OFFSET_COMMIT.
+func (c *Coordinator) fetchGroup(version int16, groupID string, memberID *string, memberEpoch int32, req []fetchTopic, topics map[string]TopicInfo, requireStable bool) kmsg.OffsetFetchResponseGroup {
 	rg := kmsg.NewOffsetFetchResponseGroup()
 	rg.Group = groupID
 	byID := topicsByID(topics)
@@ -250,6 +250,10 @@ func (c *Coordinator) fetchGroup(version int16, groupID string, memberID *string
 		rp.LeaderEpoch = -1
 		rp.Metadata = kmsg.StringPtr("")
 		if g != nil {
+			if requireStable && g.hasPendingTxn(name, p) {
+				rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+				return rp
+			}
 			if o, ok := g.offsets[name][p]; ok {
 				rp.Offset = o.offset
 				rp.LeaderEpoch = o.leaderEpoch
@@ -483,7 +487,7 @@ func (c *Coordinator) expiredRecordsLocked(p int32, topics map[string]TopicInfo)
 // was just emptied is kept until a sweep after it has been empty a check
 // interval, so that it does not vanish under a member about to rejoin.
 func (c *Coordinator) canDropEmpty(g *group, now time.Time, hadOffsets bool) bool {
-	if g.typ == typeClassic && (g.state != stateEmpty || len(g.pending) > 0) {
+	if g.typ == typeClassic && (g.state != stateEmpty || len(g.pending) > 0) || len(g.pendingTxn) > 0 {
 		return false
 	}
 	return hadOffsets || now.Sub(g.stateTime) >= c.cfg.OffsetsRetentionCheckInterval

@@ -320,3 +320,49 @@ func TestOffsetRetention(t *testing.T) {
 		}
 	})
 }
+
+func TestTxnOffsetCommitVisibleAfterCommit(t *testing.T) {
+	e := newEnv(t, testConfig())
+	txn := func(offset int64) error {
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.Version = 3
+		req.TransactionalID = "tx"
+		req.Group = "g"
+		req.ProducerID = 7
+		req.Generation = -1
+		req.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: offset}}}}
+		return code(e.c.TxnOffsetCommit(req).Topics[0].Partitions[0].ErrorCode)
+	}
+	stable := func() (int64, error) {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version = 8
+		req.RequireStable = true
+		req.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "g", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: "t", Partitions: []int32{0}}}}}
+		p := e.c.OffsetFetch(req).Groups[0].Topics[0].Partitions[0]
+		return p.Offset, code(p.ErrorCode)
+	}
+	wantErr(t, "stage", txn(5), nil)
+	if off, _ := e.fetched("g", "t", 0); off != -1 {
+		t.Fatalf("staged offset visible before commit: %d", off)
+	}
+	if _, err := stable(); err != kerr.UnstableOffsetCommit {
+		t.Fatalf("require_stable with a staged offset: %v", err)
+	}
+	if err := e.c.CompleteTxn(bg, 7, false); err != nil {
+		t.Fatal(err)
+	}
+	if off, err := stable(); err != nil || off != -1 {
+		t.Fatalf("after abort: %d %v", off, err)
+	}
+	wantErr(t, "stage again", txn(6), nil)
+	if err := e.c.CompleteTxn(bg, 7, true); err != nil {
+		t.Fatal(err)
+	}
+	if off, err := stable(); err != nil || off != 6 {
+		t.Fatalf("after commit: %d %v", off, err)
+	}
+	e.start()
+	if off, _ := e.fetched("g", "t", 0); off != 6 {
+		t.Fatalf("committed transactional offset after restart: %d", off)
+	}
+}
