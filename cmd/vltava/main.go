@@ -15,7 +15,8 @@ commands:
   topic      create|list|describe|delete|alter-config topics
   produce    produce lines from stdin
   consume    consume records to stdout
-  cluster    info: brokers, controller, cluster id
+  group      list|describe|reset-offsets|delete consumer groups
+  cluster    info|api-versions: brokers, controller, cluster id, API versions
   bench      produce|consume|e2e load generator
 
 Run "vltava <command> -h" for a command's flags.
