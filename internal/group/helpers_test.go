@@ -113,8 +113,13 @@ func joinReq(group, memberID string, instance *string, protos ...string) *kmsg.J
 	if len(protos) == 0 {
 		protos = []string{"range"}
 	}
+	// Every member subscribes to topic "t", in the consumer protocol's
+	// own encoding, so the coordinator can tell what the group consumes.
+	meta := kmsg.NewConsumerMemberMetadata()
+	meta.Topics = []string{"t"}
 	for _, p := range protos {
-		req.Protocols = append(req.Protocols, kmsg.JoinGroupRequestProtocol{Name: p, Metadata: []byte("meta-" + p)})
+		meta.UserData = []byte(p)
+		req.Protocols = append(req.Protocols, kmsg.JoinGroupRequestProtocol{Name: p, Metadata: meta.AppendTo(nil)})
 	}
 	return req
 }

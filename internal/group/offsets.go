@@ -346,7 +346,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 			resp.ErrorCode = kerr.NonEmptyGroup.Code
 			return nil
 		}
-		subscribed := c.subscribedTopics(g, topics)
+		subscribed, _ := c.subscribedTopics(g, topics)
 		var recs []Record
 		for i, t := range req.Topics {
 			for j, p := range t.Partitions {
@@ -377,30 +377,32 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 // subscribedTopics is the set of topics the group's live members subscribe
 // to: for classic groups of the "consumer" protocol type, read from the
 // members' subscription metadata; for KIP-848 groups, their topic names and
-// regex matches. mu is held.
-func (c *Coordinator) subscribedTopics(g *group, topics map[string]TopicInfo) map[string]bool {
-	subs := make(map[string]bool)
+// regex matches. known is false when the subscriptions cannot be known (a
+// classic group of another protocol type, or metadata that does not parse),
+// as Kafka's computeSubscribedTopics answers empty then. mu is held.
+func (c *Coordinator) subscribedTopics(g *group, topics map[string]TopicInfo) (subs map[string]bool, known bool) {
+	subs = make(map[string]bool)
 	if g.typ == typeConsumer {
 		for _, m := range g.cg.members {
 			for _, t := range m.subscribedTopics(topics) {
 				subs[t] = true
 			}
 		}
-		return subs
+		return subs, true
 	}
-	if g.protocolType != "consumer" || g.protocol == "" {
-		return subs
+	if g.protocolType != "consumer" || g.protocol == "" || len(g.members) == 0 {
+		return subs, false
 	}
 	for _, m := range g.members {
 		var meta kmsg.ConsumerMemberMetadata
 		if err := meta.ReadFrom(m.metadataFor(g.protocol)); err != nil {
-			continue
+			return map[string]bool{}, false
 		}
 		for _, t := range meta.Topics {
 			subs[t] = true
 		}
 	}
-	return subs
+	return subs, true
 }
 
 // scheduleExpiration arms the offset retention sweep.
@@ -445,7 +447,7 @@ func (c *Coordinator) expiredRecordsLocked(p int32, topics map[string]TopicInfo)
 		if g.partition != p {
 			continue
 		}
-		subscribed := c.subscribedTopics(g, topics)
+		subscribed, known := c.subscribedTopics(g, topics)
 		var base func(o offsetCommit) (bool, time.Time)
 		switch {
 		case g.typ == typeConsumer:
@@ -459,7 +461,7 @@ func (c *Coordinator) expiredRecordsLocked(p int32, topics map[string]TopicInfo)
 				}
 				return true, g.stateTime
 			}
-		case g.protocolType == "consumer" && g.state == stateStable:
+		case g.protocolType == "consumer" && g.state == stateStable && known:
 			base = func(o offsetCommit) (bool, time.Time) { return true, o.commitTime }
 		default:
 			base = func(offsetCommit) (bool, time.Time) { return false, time.Time{} }

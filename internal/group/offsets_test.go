@@ -290,24 +290,30 @@ func TestOffsetRetention(t *testing.T) {
 		e := newEnv(t, cfg)
 		ids, gen := e.stableGroup("live", 1)
 		e.commit("live", ids[0], gen, "t", 0, 1)
+		e.commit("live", ids[0], gen, "x", 0, 1)
 		e.commit("simple", "", -1, "t", 0, 1)
-		time.Sleep(30 * time.Minute)
-		e.commit("simple", "", -1, "t", 1, 2)
-		// The live member keeps heartbeating through the hour.
-		for range 40 {
-			time.Sleep(time.Minute)
-			e.heartbeat("live", ids[0], gen)
+		// The live member heartbeats throughout.
+		keepAlive := func(d time.Duration) {
+			for end := time.Now().Add(d); time.Now().Before(end); {
+				time.Sleep(2 * time.Second)
+				wantErr(t, "live heartbeat", e.heartbeat("live", ids[0], gen), nil)
+			}
 		}
+		keepAlive(30 * time.Minute)
+		e.commit("simple", "", -1, "t", 1, 2)
+		keepAlive(40 * time.Minute)
 		if off, _ := e.fetched("simple", "t", 0); off != -1 {
 			t.Fatalf("simple consumer's 70 minute old offset not expired: %d", off)
 		}
 		if off, _ := e.fetched("simple", "t", 1); off != 2 {
 			t.Fatalf("simple consumer's 40 minute old offset expired: %d", off)
 		}
-		// The live group's protocol is "consumer" but its member's metadata
-		// is not a parseable subscription, so nothing is known to be
-		// subscribed and Kafka expires by commit time in a stable group.
-		if off, _ := e.fetched("live", "t", 0); off != -1 {
+		// A stable consumer group keeps the offsets of topics it
+		// subscribes to; the others expire by commit time.
+		if off, _ := e.fetched("live", "t", 0); off != 1 {
+			t.Fatalf("stable group's subscribed offset expired: %d", off)
+		}
+		if off, _ := e.fetched("live", "x", 0); off != -1 {
 			t.Fatalf("stable group's unsubscribed offset not expired: %d", off)
 		}
 		// Once all offsets of the simple group expire, the group goes.
