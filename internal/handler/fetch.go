@@ -143,9 +143,11 @@ func (h *Handler) fetch(ctx context.Context, _ *Request, kr kmsg.Request) kmsg.R
 	results := make([]fetchResult, len(wants))
 	readCommitted := req.IsolationLevel == 1
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
-	for attempt := 0; ; attempt++ {
+	for {
+		// Take the wait channels before reading, so an append between the read and the
+		// wait is not missed.
 		var waits []<-chan struct{}
-		if req.MaxWaitMillis > 0 && attempt == 0 {
+		if req.MaxWaitMillis > 0 {
 			for _, w := range wants {
 				if p := h.b.Partition(w.key.topic, w.key.partition); p != nil && w.errCode == 0 {
 					waits = append(waits, p.Wait())
@@ -153,13 +155,14 @@ func (h *Handler) fetch(ctx context.Context, _ *Request, kr kmsg.Request) kmsg.R
 			}
 		}
 		total, anyErr := h.readAll(wants, results, req.MaxBytes, readCommitted, req.Version)
-		if attempt > 0 || total >= int(req.MinBytes) || anyErr || req.MaxWaitMillis <= 0 || len(waits) == 0 {
+		if total >= int(req.MinBytes) || anyErr || len(waits) == 0 {
 			break
 		}
 		if !waitAny(ctx, waits, deadline) {
-			if ctx.Err() != nil {
-				break
+			if ctx.Err() == nil {
+				h.readAll(wants, results, req.MaxBytes, readCommitted, req.Version)
 			}
+			break
 		}
 	}
 
@@ -189,10 +192,14 @@ func (h *Handler) fetch(ctx context.Context, _ *Request, kr kmsg.Request) kmsg.R
 	}
 	if sess != nil {
 		resp.SessionID = sess.id
-		if sess.epoch == 2147483647 {
-			sess.epoch = 1
-		} else {
-			sess.epoch++
+		// The request that created the session carried epoch 0 and the next carries 1,
+		// which is where a new session starts; incremental requests move it on.
+		if !full {
+			if sess.epoch == 2147483647 {
+				sess.epoch = 1
+			} else {
+				sess.epoch++
+			}
 		}
 	}
 	return resp
