@@ -89,31 +89,40 @@ func (h *harness) appendN(count, per, valueSize int) []batch.Batch {
 	return out
 }
 
-// readAll reads [offset, maxOffset) and splits the bytes into batches.
+// readBatches reads from offset and splits the bytes into batches.
 func readBatches(t *testing.T, l *Log, offset, maxOffset, maxBytes int64, minOne bool) []batch.Batch {
 	t.Helper()
+	out, err := collect(l, offset, maxOffset, maxBytes, minOne)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// collect is readBatches for goroutines other than the test's.
+func collect(l *Log, offset, maxOffset, maxBytes int64, minOne bool) ([]batch.Batch, error) {
 	rs, err := l.Read(offset, maxOffset, maxBytes, minOne)
 	if err != nil {
-		t.Fatalf("Read(%d): %v", offset, err)
+		return nil, fmt.Errorf("Read(%d): %w", offset, err)
 	}
 	var buf bytes.Buffer
 	if _, err := WriteRanges(&buf, rs); err != nil {
-		t.Fatalf("WriteRanges: %v", err)
+		return nil, fmt.Errorf("WriteRanges: %w", err)
 	}
 	var out []batch.Batch
 	rest := buf.Bytes()
 	for len(rest) > 0 {
 		b, r, err := batch.Next(rest, 1<<30)
 		if err != nil {
-			t.Fatalf("Read returned bytes that are not whole batches: %v", err)
+			return nil, fmt.Errorf("Read returned bytes that are not whole batches: %w", err)
 		}
 		if err := batch.Validate(b); err != nil {
-			t.Fatalf("Read returned an invalid batch: %v", err)
+			return nil, fmt.Errorf("Read returned an invalid batch: %w", err)
 		}
 		out = append(out, b)
 		rest = r
 	}
-	return out
+	return out, nil
 }
 
 // checkContent asserts the log holds exactly want, readable from every offset.

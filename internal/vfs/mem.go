@@ -339,11 +339,21 @@ func (n *memNode) crashContent(rng *rand.Rand) []byte {
 	return data
 }
 
+// resize sets len(data) to size, zero-filling any growth and growing the capacity
+// geometrically so appends are amortised.
 func resize(data []byte, size int64) []byte {
-	if size <= int64(len(data)) {
+	switch {
+	case size <= int64(len(data)):
 		return data[:size]
+	case size <= int64(cap(data)):
+		old := len(data)
+		data = data[:size]
+		clear(data[old:])
+		return data
 	}
-	return append(data, make([]byte, size-int64(len(data)))...)
+	nd := make([]byte, size, max(size, 2*int64(cap(data))))
+	copy(nd, data)
+	return nd
 }
 
 func writeAt(data, b []byte, off int64) []byte {

@@ -1,0 +1,84 @@
+package log
+
+import (
+	"bytes"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/vltava/vltava/internal/batch"
+	"github.com/vltava/vltava/internal/vfs"
+)
+
+// benchBatch is a 16 KiB batch of 1 KiB records.
+func benchBatch(b *testing.B) batch.Batch {
+	recs := make([]batch.Record, 16)
+	for i := range recs {
+		recs[i] = batch.Record{Timestamp: time.Now().UnixMilli(), Value: bytes.Repeat([]byte{'v'}, 1000)}
+	}
+	raw, err := batch.Build(batch.BuildOptions{}, recs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
+}
+
+func benchLog(b *testing.B, fsys vfs.FS, root string) *Log {
+	l, err := Open(fsys, root+"/t-0", Config{SegmentBytes: 256 << 20}, time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	return l
+}
+
+func BenchmarkAppend(b *testing.B) {
+	for _, fc := range []struct {
+		name string
+		fs   func() (vfs.FS, string)
+	}{
+		{"os", func() (vfs.FS, string) { return vfs.OS(), b.TempDir() }},
+		{"mem", func() (vfs.FS, string) { return vfs.NewMem(), "/bench" }},
+	} {
+		b.Run(fc.name, func(b *testing.B) {
+			fsys, root := fc.fs()
+			l := benchLog(b, fsys, root)
+			bb := benchBatch(b)
+			b.SetBytes(int64(len(bb)))
+			b.ReportAllocs()
+			for b.Loop() {
+				bb.SetBaseOffset(l.LogEndOffset())
+				if err := l.Append(bb); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkRead(b *testing.B) {
+	l := benchLog(b, vfs.OS(), b.TempDir())
+	bb := benchBatch(b)
+	const n = 4096 // 64 MiB
+	for range n {
+		bb.SetBaseOffset(l.LogEndOffset())
+		if err := l.Append(bb); err != nil {
+			b.Fatal(err)
+		}
+	}
+	leo := l.LogEndOffset()
+	b.SetBytes(1 << 20)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		off := int64(i*7919) % (leo - 1024)
+		i++
+		rs, err := l.Read(off, leo, 1<<20, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := WriteRanges(io.Discard, rs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

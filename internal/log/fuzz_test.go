@@ -1,0 +1,175 @@
+package log
+
+import (
+	"bytes"
+	"os"
+	"path"
+	"testing"
+
+	"github.com/vltava/vltava/internal/batch"
+	"github.com/vltava/vltava/internal/vfs"
+)
+
+// fuzzLog writes files into a fresh in-memory log directory and opens it.
+func fuzzLog(t *testing.T, files map[string][]byte) (*Log, error) {
+	mem := vfs.NewMem()
+	if err := mem.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range files {
+		f, err := mem.OpenFile(path.Join(dir, name), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(data)
+		f.Close()
+	}
+	return Open(mem, dir, Config{IndexIntervalBytes: 64}, newClock().now)
+}
+
+// checkConsistent asserts what any recovered log must satisfy: reads from the start
+// return valid batches with increasing offsets up to the log end, and appends work.
+func checkConsistent(t *testing.T, l *Log) {
+	got := readBatches(t, l, l.LogStartOffset(), 1<<62, 1<<40, true)
+	next := int64(-1)
+	for _, b := range got {
+		if b.BaseOffset() < next {
+			t.Fatalf("batch at %d after one ending at %d", b.BaseOffset(), next)
+		}
+		next = b.LastOffset() + 1
+	}
+	if n := len(got); n > 0 && next != l.LogEndOffset() {
+		t.Fatalf("last batch ends at %d, log end offset %d", next, l.LogEndOffset())
+	}
+	for off := l.LogStartOffset(); off < l.LogEndOffset() && off < l.LogStartOffset()+50; off++ {
+		if _, err := l.Read(off, 1<<62, 1, true); err != nil {
+			t.Fatalf("Read(%d): %v", off, err)
+		}
+	}
+	if _, _, _, err := l.OffsetForTimestamp(0); err != nil {
+		t.Fatalf("OffsetForTimestamp: %v", err)
+	}
+	if _, _, err := l.MaxTimestamp(); err != nil {
+		t.Fatalf("MaxTimestamp: %v", err)
+	}
+	b := mkBatch(t, l.LogEndOffset(), 1, 0, 3)
+	if err := l.Append(b); err != nil {
+		t.Fatalf("append after recovery: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func validSegment(t testing.TB) ([]batch.Batch, []byte) {
+	var bs []batch.Batch
+	var seg []byte
+	var off int64
+	for i := range 6 {
+		b := mkBatch(t, off, 1+i%3, int64(1000+i*10), 20+i*7)
+		bs = append(bs, b)
+		seg = append(seg, b...)
+		off = b.LastOffset() + 1
+	}
+	return bs, seg
+}
+
+// FuzzRecoverSegment: any bytes in a segment file after an unclean stop.
+func FuzzRecoverSegment(f *testing.F) {
+	_, seg := validSegment(f)
+	f.Add(seg, 0)
+	f.Add(seg[:len(seg)-5], 0)
+	f.Add(append(bytes.Clone(seg), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), 0)
+	f.Add([]byte{}, 0)
+	f.Fuzz(func(t *testing.T, data []byte, flipAt int) {
+		data = bytes.Clone(data)
+		if len(data) > 0 && flipAt > 0 {
+			data[flipAt%len(data)] ^= 1
+		}
+		l, err := fuzzLog(t, map[string][]byte{seg0: data})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		checkConsistent(t, l)
+	})
+}
+
+// FuzzIndexes: any bytes as the index files of a valid, cleanly closed segment.
+func FuzzIndexes(f *testing.F) {
+	bs, seg := validSegment(f)
+	var idx, tidx []byte
+	{
+		// The real index files of the segment, as seeds.
+		mem := vfs.NewMem()
+		l, err := Open(mem, dir, Config{IndexIntervalBytes: 64}, newClock().now)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, b := range bs {
+			l.Append(b)
+		}
+		l.Close()
+		idx, _ = vfs.ReadFile(mem, path.Join(dir, "00000000000000000000.index"), 1<<20)
+		tidx, _ = vfs.ReadFile(mem, path.Join(dir, "00000000000000000000.timeindex"), 1<<20)
+	}
+	f.Add(idx, tidx)
+	f.Add(idx[:len(idx)/2], tidx[:len(tidx)-1])
+	f.Add([]byte{}, []byte{})
+	f.Fuzz(func(t *testing.T, idx, tidx []byte) {
+		l, err := fuzzLog(t, map[string][]byte{
+			seg0:                             seg,
+			"00000000000000000000.index":     idx,
+			"00000000000000000000.timeindex": tidx,
+			cleanShutdownFile:                nil,
+		})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		got := readBatches(t, l, 0, 1<<62, 1<<40, true)
+		if len(got) != len(bs) {
+			t.Fatalf("%d batches, want %d", len(got), len(bs))
+		}
+		for _, b := range bs {
+			for o := b.BaseOffset(); o <= b.LastOffset(); o++ {
+				first := readBatches(t, l, o, 1<<62, 1, true)
+				if len(first) != 1 || first[0].BaseOffset() != b.BaseOffset() {
+					t.Fatalf("Read(%d) does not start at batch %d", o, b.BaseOffset())
+				}
+			}
+			off, _, found, err := l.OffsetForTimestamp(b.BaseTimestamp())
+			if err != nil || !found || off != b.BaseOffset() {
+				t.Fatalf("OffsetForTimestamp(%d) = %d %v %v, want %d", b.BaseTimestamp(), off, found, err, b.BaseOffset())
+			}
+		}
+		checkConsistent(t, l)
+	})
+}
+
+// FuzzCheckpoints: any bytes in the checkpoint files.
+func FuzzCheckpoints(f *testing.F) {
+	f.Add([]byte("0\n3\n"), []byte("0\n0\n"), []byte("0\n2\n1 0\n4 5\n"))
+	f.Add([]byte("0\n-1\n"), []byte("x"), []byte("0\n1\n"))
+	f.Add([]byte("0\n99999999999\n"), []byte("0\n6\n"), []byte("0\n2\n4 0\n1 5\n"))
+	_, seg := validSegment(f)
+	f.Fuzz(func(t *testing.T, lso, rp, epochs []byte) {
+		parseOffsetCheckpoint(lso)
+		if es, err := parseEpochCheckpoint(epochs); err == nil {
+			if got, err := parseEpochCheckpoint(formatEpochCheckpoint(es)); err != nil || len(got) != len(es) {
+				t.Fatalf("epoch checkpoint does not round trip: %v", err)
+			}
+		}
+		l, err := fuzzLog(t, map[string][]byte{
+			seg0:               seg,
+			logStartOffsetFile: lso,
+			recoveryPointFile:  rp,
+			leaderEpochFile:    epochs,
+		})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		if l.LogStartOffset() > l.LogEndOffset() {
+			t.Fatalf("log start %d past log end %d", l.LogStartOffset(), l.LogEndOffset())
+		}
+		checkConsistent(t, l)
+	})
+}
