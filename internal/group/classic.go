@@ -140,17 +140,19 @@ func (c *Coordinator) joinUnknownMember(g *group, client Client, req *kmsg.JoinG
 		// KIP-394: hand out the ID and have the client come back with it,
 		// so a client that never gets the answer leaves no member behind.
 		g.pending[newID] = true
-		seq := c.nextSeq()
 		gid := g.id
 		c.sched.after(timerKey{timerPendingMember, gid, newID}, msDuration(req.SessionTimeoutMillis), func() {
-			c.expirePendingMember(gid, newID, seq)
+			c.expirePendingMember(gid, newID)
 		})
 		return joinError(req, kerr.MemberIDRequired, newID), nil
 	}
 	return nil, c.addMemberAndRebalance(g, newID, client, req)
 }
 
-func (c *Coordinator) expirePendingMember(groupID, memberID string, _ uint64) {
+// expirePendingMember forgets a member ID handed out with MEMBER_ID_REQUIRED
+// whose client never came back within its session timeout. Member IDs are
+// never reused, so no token is needed.
+func (c *Coordinator) expirePendingMember(groupID, memberID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.groups[groupID]

@@ -397,3 +397,42 @@ func TestJoinWaitCancelledByContext(t *testing.T) {
 		wantErr(t, "cancelled join", code((<-ch).ErrorCode), kerr.CoordinatorNotAvailable)
 	})
 }
+
+func TestJoinV3NeedsNoMemberID(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, testConfig())
+		req := joinReq("g", "", nil)
+		req.Version = 3
+		r := e.c.JoinGroup(bg, Client{ID: "old-client"}, req)
+		if code(r.ErrorCode) != nil || r.Generation != 1 || r.MemberID == "" || r.LeaderID != r.MemberID {
+			t.Fatalf("v3 join: %v generation %d member %q", code(r.ErrorCode), r.Generation, r.MemberID)
+		}
+	})
+}
+
+func TestSyncStoreFailureRebalances(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, testConfig())
+		a := e.memberID("g")
+		r := e.c.JoinGroup(bg, Client{}, joinReq("g", a, nil))
+		e.store.failAppends = 1
+		s := e.sync("g", a, r.Generation, map[string]string{a: "x"})
+		wantErr(t, "sync when the store fails", code(s.ErrorCode), kerr.CoordinatorNotAvailable)
+		// The client rejoins; the next generation stores fine.
+		r = e.c.JoinGroup(bg, Client{}, joinReq("g", a, nil))
+		if s := e.sync("g", a, r.Generation, map[string]string{a: "y"}); code(s.ErrorCode) != nil || string(s.MemberAssignment) != "y" {
+			t.Fatalf("sync after the failure: %v %q", code(s.ErrorCode), s.MemberAssignment)
+		}
+	})
+}
+
+func TestCloseAnswersWaitingJoins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, testConfig())
+		ids, _ := e.stableGroup("g", 2)
+		ch := e.joinAsync(joinReq("g", ids[0], nil))
+		synctest.Wait()
+		e.c.Close()
+		wantErr(t, "join waiting at close", code((<-ch).ErrorCode), kerr.CoordinatorNotAvailable)
+	})
+}

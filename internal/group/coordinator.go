@@ -88,12 +88,16 @@ type Config struct {
 	// Now is the clock for record timestamps and offset retention.
 	Now    func() time.Time
 	Logger *slog.Logger
-	// Topics returns the current topics by name. It is called without any
-	// coordinator lock held may be called often (every KIP-848 heartbeat and
-	// every commit), so it should return a cached snapshot and must not be
-	// modified by the coordinator's caller after being returned. Nil means
-	// no topic is known: commits are not checked against topics, and KIP-848
-	// groups get empty assignments.
+	// Topics returns the current topics by name, internal ones included
+	// (marked Internal). The coordinator calls it without holding any lock
+	// of its own, on every KIP-848 heartbeat, commit and fetch, so it should
+	// return a cached snapshot; the coordinator never modifies the map, and
+	// the caller must not either once returned. It is used to resolve topic
+	// IDs (OffsetCommit v10+, OffsetFetch v10+, KIP-848 assignments), to
+	// reject commits to partitions that do not exist
+	// (UNKNOWN_TOPIC_OR_PARTITION, as Kafka does), to match subscription
+	// regexes and to size KIP-848 assignments. Nil means no topic is known:
+	// commits are not checked, and KIP-848 groups get empty assignments.
 	Topics func() map[string]TopicInfo
 }
 
