@@ -368,3 +368,34 @@ func TestAssignors(t *testing.T) {
 		t.Fatalf("uniform sticky: d got %d, %d moved: %v", u2["d"].size(), moved, u2)
 	}
 }
+
+func TestConsumerGroupSessionExpiryReassigns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e, _ := newConsumerEnv(t)
+		r1 := mustHB(t, "m1 joins", e.cgHeartbeat("g", hb{member: "m1", names: []string{"t"}}))
+		mustHB(t, "m2 joins", e.cgHeartbeat("g", hb{member: "m2", names: []string{"t"}}))
+		// m1 revokes half to m2; then m2 goes silent.
+		r1 = mustHB(t, "m1 revokes", e.cgHeartbeat("g", hb{member: "m1", epoch: r1.MemberEpoch, owned: assignmentOf(r1)}))
+		r1 = mustHB(t, "m1 revoked", e.cgHeartbeat("g", hb{member: "m1", epoch: r1.MemberEpoch, owned: assignmentOf(r1)}))
+		mustHB(t, "m2 takes its half", e.cgHeartbeat("g", hb{member: "m2", epoch: 2}))
+		epoch, owned := r1.MemberEpoch, assignmentOf(r1)
+		if owned == nil {
+			owned = make(assignment)
+		}
+		for range 25 {
+			time.Sleep(2 * time.Second)
+			r := mustHB(t, "m1 heartbeat", e.cgHeartbeat("g", hb{member: "m1", epoch: epoch, owned: owned}))
+			epoch = r.MemberEpoch
+			if a := assignmentOf(r); a != nil {
+				owned = a
+			}
+		}
+		if owned.size() != 4 || epoch <= 2 {
+			t.Fatalf("after m2 expired m1 has %v at epoch %d, want all 4 partitions", owned, epoch)
+		}
+		fr := kmsg.NewPtrOffsetFetchRequest()
+		fr.Version = 9
+		fr.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "g", MemberEpoch: -1}}
+		wantErr(t, "admin fetch of a live consumer group", code(e.c.OffsetFetch(fr).Groups[0].ErrorCode), nil)
+	})
+}

@@ -188,7 +188,11 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 					ft = append(ft, fetchTopic{name: t.Topic, id: t.TopicID, partitions: t.Partitions})
 				}
 			}
-			resp.Groups = append(resp.Groups, c.fetchGroup(req.Version, rg.Group, rg.MemberID, rg.MemberEpoch, ft, topics, req.RequireStable))
+			memberID, epoch := rg.MemberID, rg.MemberEpoch
+			if req.Version < 9 {
+				memberID, epoch = nil, -1 // not in the request before v9
+			}
+			resp.Groups = append(resp.Groups, c.fetchGroup(req.Version, rg.Group, memberID, epoch, ft, topics, req.RequireStable))
 		}
 		return resp
 	}
@@ -237,8 +241,10 @@ func (c *Coordinator) fetchGroup(version int16, groupID string, memberID *string
 		return rg
 	}
 	g := c.groups[groupID]
-	if g != nil && g.typ == typeConsumer && memberID != nil {
-		if err := g.cg.validateFetch(*memberID, memberEpoch); err != nil {
+	// A KIP-848 member fetching (v9+) names itself and its epoch; admin
+	// tools and classic consumers send neither and are not checked.
+	if g != nil && g.typ == typeConsumer && ((memberID != nil && *memberID != "") || memberEpoch >= 0) {
+		if err := g.cg.validateFetch(deref(memberID), memberEpoch); err != nil {
 			rg.ErrorCode = err.Code
 			return rg
 		}
