@@ -209,6 +209,33 @@ func Validate(b []byte) error {
 	return walkRecords(b[HeaderSize:], n, bb)
 }
 
+// ValidateOptions are the checks ValidateFull adds to Validate.
+type ValidateOptions struct {
+	// MaxDecompressed bounds the decompressed size of a compressed batch (ErrCorrupt beyond).
+	MaxDecompressed int
+	// RequireKeys refuses records with a null key (ErrInvalidRecord), as Kafka does for
+	// compacted topics.
+	RequireKeys bool
+}
+
+// ValidateFull is Validate that also walks the records of compressed batches (after
+// decompressing them within opts.MaxDecompressed), as Kafka's LogValidator does, and
+// optionally requires keys. It allocates only for compressed batches.
+func ValidateFull(b []byte, opts ValidateOptions) error {
+	if err := Validate(b); err != nil {
+		return err
+	}
+	bb := Batch(b)
+	if bb.Codec() == None && !opts.RequireKeys {
+		return nil
+	}
+	data, err := Decompress(bb.Codec(), b[HeaderSize:], opts.MaxDecompressed)
+	if err != nil {
+		return err
+	}
+	return walk(data, bb.RecordCount(), bb, nil, true, opts.RequireKeys)
+}
+
 // Next splits the first batch off a concatenation of batches (a produce request's record set
 // or a log segment). It returns ErrCorrupt if the length field is out of range or the bytes are
 // short (a torn tail), ErrTooLarge if the batch is larger than maxSize.

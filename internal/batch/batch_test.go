@@ -545,3 +545,38 @@ func BenchmarkRecords(b *testing.B) {
 		}
 	}
 }
+
+func TestValidateFull(t *testing.T) {
+	recs := sampleRecords(8, 30) // records 1 and 5 have null keys
+	for _, c := range []Codec{None, Gzip, Snappy, LZ4, Zstd} {
+		t.Run(c.String(), func(t *testing.T) {
+			b, err := Build(BuildOptions{Codec: c}, recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ValidateFull(b, ValidateOptions{MaxDecompressed: 1 << 20}); err != nil {
+				t.Fatalf("ValidateFull: %v", err)
+			}
+			if err := ValidateFull(b, ValidateOptions{MaxDecompressed: 1 << 20, RequireKeys: true}); !errors.Is(err, ErrInvalidRecord) {
+				t.Fatalf("null keys with RequireKeys: %v", err)
+			}
+			if c != None {
+				if err := ValidateFull(b, ValidateOptions{MaxDecompressed: 100}); !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("over the decompression bound: %v", err)
+				}
+			}
+		})
+	}
+	// A compressed batch whose records disagree with its header passes Validate (header
+	// only) but not ValidateFull.
+	b, _ := Build(BuildOptions{Codec: Gzip}, recs)
+	be.PutUint32(b[offRecordCount:], 7)
+	be.PutUint32(b[offLastOffsetDelta:], 6)
+	be.PutUint32(b[offCRC:], Batch(b).ComputeCRC())
+	if err := Validate(b); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if err := ValidateFull(b, ValidateOptions{MaxDecompressed: 1 << 20}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("ValidateFull of a lying compressed batch: %v", err)
+	}
+}

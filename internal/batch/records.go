@@ -104,14 +104,15 @@ func (r *reader) bytes(nullable bool, what string) ([]byte, error) {
 // walkRecords checks that data holds exactly count records with offset deltas 0..count-1,
 // as a produced batch must. It allocates nothing.
 func walkRecords(data []byte, count int32, hdr Batch) error {
-	return walk(data, count, hdr, nil, true)
+	return walk(data, count, hdr, nil, true, false)
 }
 
 // walk checks that data holds exactly count records. strict requires offset deltas
 // 0..count-1; otherwise they need only increase and stay within lastOffsetDelta, as in a
 // compacted batch. With out == nil it allocates nothing; otherwise it appends each decoded
-// record to *out with offsets and timestamps made absolute from hdr.
-func walk(data []byte, count int32, hdr Batch, out *[]Record, strict bool) error {
+// record to *out with offsets and timestamps made absolute from hdr. requireKeys refuses
+// a null key, as a compacted topic must.
+func walk(data []byte, count int32, hdr Batch, out *[]Record, strict, requireKeys bool) error {
 	if int64(count)*minRecordSize > int64(len(data)) {
 		return fmt.Errorf("%w: %d records cannot fit in %d bytes", ErrCorrupt, count, len(data))
 	}
@@ -148,6 +149,9 @@ func walk(data []byte, count int32, hdr Batch, out *[]Record, strict bool) error
 		key, err := r.bytes(true, "key")
 		if err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
+		}
+		if requireKeys && key == nil {
+			return fmt.Errorf("%w: record %d has no key, which a compacted topic requires", ErrInvalidRecord, i)
 		}
 		value, err := r.bytes(true, "value")
 		if err != nil {
@@ -219,7 +223,7 @@ func Records(b Batch, maxDecompressed int) ([]Record, error) {
 		return nil, fmt.Errorf("%w: %d records cannot fit in %d bytes", ErrCorrupt, count, len(data))
 	}
 	out := make([]Record, 0, count)
-	if err := walk(data, count, b, &out, false); err != nil {
+	if err := walk(data, count, b, &out, false, false); err != nil {
 		return nil, err
 	}
 	return out, nil

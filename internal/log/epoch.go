@@ -8,27 +8,28 @@ package log
 import "fmt"
 
 // AssignEpoch records that epoch starts at startOffset (the leader's log end offset when
-// it became leader, or a follower seeing a batch of a new epoch). An epoch not newer than
-// the latest is ignored, as in Kafka; entries that the new one contradicts (a start offset
-// at or after startOffset) are dropped first.
+// it became leader, or a follower seeing a batch of a new epoch). As Kafka's
+// LeaderEpochFileCache.assign does, the latest epoch again with a start offset not lower
+// than recorded changes nothing; otherwise every entry the new one contradicts (an epoch
+// at or above it, or a start offset at or after its start) is dropped first.
 func (l *Log) AssignEpoch(epoch int32, startOffset int64) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	if l.closed {
 		return errClosed
 	}
-	l.mu.RLock()
-	old := l.epochs
-	l.mu.RUnlock()
-	if n := len(old); n > 0 && old[n-1].Epoch >= epoch {
-		return nil
-	}
 	if epoch < 0 || startOffset < 0 {
 		return fmt.Errorf("assign epoch %d at %d: negative", epoch, startOffset)
 	}
+	l.mu.RLock()
+	old := l.epochs
+	l.mu.RUnlock()
+	if n := len(old); n > 0 && old[n-1].Epoch == epoch && old[n-1].StartOffset <= startOffset {
+		return nil
+	}
 	next := make([]epochEntry, 0, len(old)+1)
 	for _, e := range old {
-		if e.StartOffset < startOffset {
+		if e.Epoch < epoch && e.StartOffset < startOffset {
 			next = append(next, e)
 		}
 	}

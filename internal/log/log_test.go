@@ -300,7 +300,7 @@ func TestEpochs(t *testing.T) {
 	for _, a := range []struct {
 		epoch int32
 		start int64
-	}{{1, 0}, {3, 4}, {3, 6}, {2, 8}, {5, 8}} {
+	}{{1, 0}, {3, 4}, {3, 6}, {5, 8}} { // {3, 6} repeats epoch 3 later: ignored
 		if err := h.log.AssignEpoch(a.epoch, a.start); err != nil {
 			t.Fatal(err)
 		}
@@ -335,6 +335,9 @@ func TestEpochs(t *testing.T) {
 	h.log.AssignEpoch(6, 5)
 	if e, o := h.log.EndOffsetForEpoch(3); e != 3 || o != 5 {
 		t.Fatalf("after conflicting assign: %d %d", e, o)
+	}
+	if e, o := h.log.EndOffsetForEpoch(5); e != 3 || o != 5 {
+		t.Fatalf("epoch 5 should be gone: %d %d", e, o)
 	}
 }
 
