@@ -85,7 +85,10 @@ func unhexAssignment(m map[string][]int32) (assignment, error) {
 }
 
 func (c *Coordinator) replayConsumerGroup(r Record) error {
-	id := groupIDOfKey(r.Key)
+	id, _, err := readString(r.Key[2:])
+	if err != nil {
+		return fmt.Errorf("decode consumer group key: %w", err)
+	}
 	g := c.groups[id]
 	if r.Value == nil {
 		if g != nil && g.typ == typeConsumer {
