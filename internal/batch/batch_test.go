@@ -580,3 +580,50 @@ func TestValidateFull(t *testing.T) {
 		t.Fatalf("ValidateFull of a lying compressed batch: %v", err)
 	}
 }
+
+func TestFilter(t *testing.T) {
+	recs := sampleRecords(6, 20)
+	for _, c := range []Codec{None, Gzip, Zstd} {
+		t.Run(c.String(), func(t *testing.T) {
+			raw, _ := Build(BuildOptions{Codec: c, BaseOffset: 100, Idempotent: true, ProducerID: 4, BaseSequence: 9, PartitionLeaderEpoch: 2}, recs)
+			b := Batch(raw)
+			same, changed, err := Filter(b, func(Record) bool { return true }, 1<<20)
+			if err != nil || changed || !bytes.Equal(same, b) {
+				t.Fatalf("keep all: changed=%v err=%v", changed, err)
+			}
+			odd, changed, err := Filter(b, func(r Record) bool { return r.Offset%2 == 1 }, 1<<20)
+			if err != nil || !changed {
+				t.Fatalf("keep odd: changed=%v err=%v", changed, err)
+			}
+			if err := CheckHeader(odd); err != nil {
+				t.Fatal(err)
+			}
+			if odd.BaseOffset() != 100 || odd.LastOffset() != 105 || odd.RecordCount() != 3 || odd.ProducerID() != 4 ||
+				odd.BaseSequence() != 9 || odd.PartitionLeaderEpoch() != 2 || odd.Codec() != c || odd.BaseTimestamp() != b.BaseTimestamp() {
+				t.Fatalf("header not preserved: base %d last %d count %d", odd.BaseOffset(), odd.LastOffset(), odd.RecordCount())
+			}
+			got, err := Records(odd, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var maxTs int64
+			for i, r := range got {
+				w := recs[2*i+1]
+				if r.Offset != int64(101+2*i) || r.Timestamp != w.Timestamp || !sameNullable(r.Key, w.Key) || !sameNullable(r.Value, w.Value) || len(r.Headers) != len(w.Headers) {
+					t.Fatalf("record %d: %+v", i, r)
+				}
+				maxTs = max(maxTs, r.Timestamp)
+			}
+			if odd.MaxTimestamp() != maxTs {
+				t.Fatalf("max timestamp %d, want %d", odd.MaxTimestamp(), maxTs)
+			}
+			none, _, err := Filter(b, func(Record) bool { return false }, 1<<20)
+			if err != nil || none.RecordCount() != 0 || none.LastOffset() != 105 {
+				t.Fatalf("keep none: %v", err)
+			}
+			if rs, err := Records(none, 1<<20); err != nil || len(rs) != 0 {
+				t.Fatalf("records of an emptied batch: %d, %v", len(rs), err)
+			}
+		})
+	}
+}
