@@ -92,6 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var res *Result
+	cpu0 := processCPU()
 	switch cfg.mode {
 	case "produce":
 		res, err = runProduce(ctx, cfg, stderr)
@@ -101,6 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		res, err = runE2E(ctx, cfg, stderr)
 	}
 	if res != nil {
+		res.ClientCPUSeconds = processCPU() - cpu0
 		if werr := writeResult(stdout, cfg, res); werr != nil && err == nil {
 			err = werr
 		}

@@ -60,6 +60,9 @@ func TestProduceThenConsumeCountsEveryRecord(t *testing.T) {
 		t.Fatalf("consume: records %d bytes %d errors %d (%s); want 3000, %d, 0",
 			c.Records, c.Bytes, c.Errors, c.FirstError, p.Bytes)
 	}
+	if c.Settings.Partitions != 4 {
+		t.Errorf("consume settings say %d partitions; the topic has 4", c.Settings.Partitions)
+	}
 	if c.ProduceLatency != nil || c.EndToEndLatency != nil {
 		t.Errorf("consume reported latencies it cannot measure: %+v %+v", c.ProduceLatency, c.EndToEndLatency)
 	}

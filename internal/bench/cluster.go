@@ -23,7 +23,8 @@ import (
 const topicSetupTimeout = 30 * time.Second
 
 // ensureTopic creates the topic if it is missing and returns its partition IDs, sorted. A topic
-// that exists keeps its partition count; the caller sees how many it has.
+// that exists keeps its partition count, and cfg.partitions is set to the count it has, so the
+// report describes the topic that was measured rather than the flag.
 func ensureTopic(ctx context.Context, cfg *config) ([]int32, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.brokers...))
 	if err != nil {
@@ -53,6 +54,7 @@ func ensureTopic(ctx context.Context, cfg *config) ([]int32, error) {
 					ids = append(ids, p.Partition)
 				}
 				if ready {
+					cfg.partitions = len(ids)
 					sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 					return ids, nil
 				}

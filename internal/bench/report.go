@@ -34,7 +34,9 @@ type Result struct {
 	ProduceLatency  *Latency `json:"produce_latency,omitempty"`
 	EndToEndLatency *Latency `json:"e2e_latency,omitempty"`
 	IdleConnections int      `json:"idle_connections"`
-	Settings        Settings `json:"settings"`
+	// ClientCPUSeconds is the CPU time of this bench process for the whole run, setup included.
+	ClientCPUSeconds float64  `json:"client_cpu_seconds"`
+	Settings         Settings `json:"settings"`
 }
 
 // Settings echoes the workload so a JSON result stands on its own.
@@ -160,6 +162,7 @@ func writeResult(w io.Writer, cfg *config, r *Result) error {
 	}
 	printLatency(w, "produce-ack latency", r.ProduceLatency)
 	printLatency(w, "end-to-end latency", r.EndToEndLatency)
+	fmt.Fprintf(w, "  client CPU: %.2fs\n", r.ClientCPUSeconds)
 	if r.IdleConnections > 0 {
 		fmt.Fprintf(w, "  idle connections held: %d\n", r.IdleConnections)
 	}
