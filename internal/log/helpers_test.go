@@ -116,7 +116,8 @@ func collect(l *Log, offset, maxOffset, maxBytes int64, minOne bool) ([]batch.Ba
 		if err != nil {
 			return nil, fmt.Errorf("Read returned bytes that are not whole batches: %w", err)
 		}
-		if err := batch.Validate(b); err != nil {
+		// CheckHeader, not Validate: compaction leaves batches with no records.
+		if err := batch.CheckHeader(b); err != nil {
 			return nil, fmt.Errorf("Read returned an invalid batch: %w", err)
 		}
 		out = append(out, b)

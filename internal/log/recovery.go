@@ -180,7 +180,7 @@ func (l *Log) cleanDir() ([]int64, error) {
 		name := e.Name()
 		stem := strings.TrimSuffix(strings.TrimSuffix(name, indexSuffix), timeIndexSuffix)
 		orphanIndex := stem != name && len(stem) == 20 && !logs[stem]
-		if strings.HasSuffix(name, deletedSuffix) || strings.HasSuffix(name, ".tmp") || orphanIndex {
+		if strings.HasSuffix(name, deletedSuffix) || strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, cleanedSuffix) || orphanIndex {
 			if err := l.fsys.Remove(path.Join(l.dir, name)); err != nil {
 				return nil, fmt.Errorf("remove leftover %s: %w", name, err)
 			}

@@ -19,8 +19,9 @@ import (
 )
 
 type pendingDelete struct {
-	seg *segment
-	due time.Time
+	seg       *segment
+	due       time.Time
+	closeOnly bool // the files were replaced by compaction, not renamed
 }
 
 // deleteSegmentsLocked renames the given segments (already removed from l.segs) to
@@ -56,6 +57,9 @@ func (l *Log) removeDueLocked(force bool) error {
 			continue
 		}
 		errs = append(errs, p.seg.close())
+		if p.closeOnly {
+			continue
+		}
 		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 			name := p.seg.path(l.dir, suf) + deletedSuffix
 			// A later segment of the same name may have been deleted over this one.
