@@ -185,11 +185,17 @@ func (l *Log) TruncateTo(offset int64) error {
 		return fmt.Errorf("truncate to %d: negative offset", offset)
 	}
 	if offset < l.logStartOffset || offset <= l.segs[0].base {
+		if err := l.lowerRecoveryPointLocked(offset); err != nil {
+			return err
+		}
 		return l.truncateFullyLocked(offset)
 	}
 	i := len(l.segs) - 1
 	for l.segs[i].base > offset {
 		i--
+	}
+	if err := l.lowerRecoveryPointLocked(l.segs[i].base); err != nil {
+		return err
 	}
 	gone := append([]*segment(nil), l.segs[i+1:]...)
 	s := l.segs[i]
@@ -213,6 +219,20 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.logEndOffset.Store(st.next)
 	l.mu.Unlock()
 	return errors.Join(l.deleteSegmentsLocked(gone), l.truncateEpochsFromEndLocked(st.next))
+}
+
+// lowerRecoveryPointLocked persists a recovery point no higher than base before a
+// truncation: segments written after it reuse offsets below the old recovery point, and
+// an unclean restart must scan them rather than trust them as synced.
+func (l *Log) lowerRecoveryPointLocked(base int64) error {
+	if base >= l.recoveryPoint {
+		return nil
+	}
+	if err := writeCheckpoint(l.fsys, l.dir, recoveryPointFile, formatOffsetCheckpoint(base)); err != nil {
+		return err
+	}
+	l.recoveryPoint = base
+	return nil
 }
 
 // truncatedState computes segment s's state after cutting it before the batch holding
