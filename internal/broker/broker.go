@@ -330,8 +330,12 @@ func LogConfig(t config.Topic) log.Config {
 // PartitionConfig converts a resolved topic config to the partition's.
 func PartitionConfig(t config.Topic) partition.Config {
 	return partition.Config{
-		MaxMessageBytes:      t.MaxMessageBytes,
-		MinInsyncReplicas:    t.MinInsyncReplicas,
+		MaxMessageBytes:   t.MaxMessageBytes,
+		MinInsyncReplicas: t.MinInsyncReplicas,
+		Compacted:         strings.Contains(t.CleanupPolicy, "compact"),
+		// A batch may not decompress to more than 64 times max.message.bytes, which
+		// bounds the memory a decompression bomb can take.
+		MaxDecompressed:      64 * int(max(t.MaxMessageBytes, 1<<20)),
 		LogAppendTime:        t.MessageTimestampType == "LogAppendTime",
 		TimestampBeforeMaxMs: t.MessageTimestampBeforeMaxMs,
 		TimestampAfterMaxMs:  t.MessageTimestampAfterMaxMs,

@@ -27,7 +27,11 @@ var (
 type Config struct {
 	MaxMessageBytes   int32
 	MinInsyncReplicas int32
-	LogAppendTime     bool // message.timestamp.type=LogAppendTime
+	// Compacted topics need a key on every record; their compressed batches are
+	// decompressed to check that, within MaxDecompressed bytes.
+	Compacted       bool
+	MaxDecompressed int
+	LogAppendTime   bool // message.timestamp.type=LogAppendTime
 	// message.timestamp.before.max.ms and after.max.ms; kept in milliseconds because
 	// Kafka's default (Long.MAX_VALUE) does not fit a time.Duration.
 	TimestampBeforeMaxMs int64
@@ -119,7 +123,11 @@ func (p *Partition) Append(b batch.Batch) (AppendResult, error) {
 	}
 	// CRC and record structure are checked before taking the lock: they are the costly
 	// part and need no partition state.
-	if err := batch.Validate(b); err != nil {
+	if cfg.Compacted {
+		if err := batch.ValidateFull(b, batch.ValidateOptions{MaxDecompressed: cfg.MaxDecompressed, RequireKeys: true}); err != nil {
+			return res, err
+		}
+	} else if err := batch.Validate(b); err != nil {
 		return res, err
 	}
 	if b.Control() {
