@@ -87,6 +87,32 @@ func FuzzRecords(f *testing.F) {
 			}
 			last = r.Offset
 		}
+		// Filtering what decodes yields a valid batch holding exactly the kept records.
+		odd, _, err := Filter(Batch(data), func(r Record) bool { return r.Offset%2 != 0 }, bound)
+		if err != nil {
+			t.Fatalf("Filter of a decodable batch: %v", err)
+		}
+		if err := CheckHeader(odd); err != nil {
+			t.Fatalf("filtered batch: %v", err)
+		}
+		kept, err := Records(odd, bound)
+		if err != nil {
+			t.Fatalf("records of the filtered batch: %v", err)
+		}
+		var want []int64
+		for _, r := range recs {
+			if r.Offset%2 != 0 {
+				want = append(want, r.Offset)
+			}
+		}
+		if len(kept) != len(want) {
+			t.Fatalf("filtered batch holds %d records, want %d", len(kept), len(want))
+		}
+		for i, r := range kept {
+			if r.Offset != want[i] {
+				t.Fatalf("filtered record %d at %d, want %d", i, r.Offset, want[i])
+			}
+		}
 	})
 }
 
