@@ -82,3 +82,35 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadSmallBatches reads 1 MiB at a time from a log of ~170-byte batches, where
+// finding batch boundaries, not copying, dominates.
+func BenchmarkReadSmallBatches(b *testing.B) {
+	l := benchLog(b, vfs.OS(), b.TempDir())
+	raw, err := batch.Build(batch.BuildOptions{}, []batch.Record{{Timestamp: 1, Value: bytes.Repeat([]byte{'v'}, 100)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bb := batch.Batch(raw)
+	for range 64 << 10 {
+		bb.SetBaseOffset(l.LogEndOffset())
+		if err := l.Append(bb); err != nil {
+			b.Fatal(err)
+		}
+	}
+	leo := l.LogEndOffset()
+	b.SetBytes(1 << 20)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		off := int64(i*7919) % (leo - 8192)
+		i++
+		rs, err := l.Read(off, leo, 1<<20, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := WriteRanges(io.Discard, rs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

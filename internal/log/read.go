@@ -16,6 +16,61 @@ import (
 	"github.com/vltava/vltava/internal/vfs"
 )
 
+// headerWindow is how much of a segment one pread brings in while walking batch
+// headers: many small batches cost one read per window instead of one per batch, and a
+// large batch costs one small read.
+const headerWindow = 8 << 10
+
+// headerBufs holds headerWindow-sized scratch buffers. Like copyBufs it is a cache of
+// interchangeable buffers, not state.
+var headerBufs = sync.Pool{New: func() any { b := make([]byte, headerWindow); return &b }}
+
+// headerReader reads batch headers of one segment file through a window.
+type headerReader struct {
+	buf   *[]byte
+	f     vfs.File
+	start int64 // file position of the window's first byte
+	n     int   // valid bytes in the window
+}
+
+func newHeaderReader() *headerReader {
+	return &headerReader{buf: headerBufs.Get().(*[]byte)}
+}
+
+func (r *headerReader) release() { headerBufs.Put(r.buf) }
+
+// header returns the need bytes at pos of f, reading no further than limit.
+func (r *headerReader) header(f vfs.File, pos, limit int64, need int) (batch.Batch, error) {
+	if f == r.f && pos >= r.start && pos+int64(need) <= r.start+int64(r.n) {
+		off := pos - r.start
+		return batch.Batch((*r.buf)[off : off+int64(need)]), nil
+	}
+	want := min(int64(len(*r.buf)), limit-pos)
+	if want < int64(need) {
+		return nil, fmt.Errorf("%w: %d bytes left at %d, shorter than a batch header", batch.ErrCorrupt, limit-pos, pos)
+	}
+	m, err := f.ReadAt((*r.buf)[:want], pos)
+	if m < need {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		r.f = nil
+		return nil, err
+	}
+	r.f, r.start, r.n = f, pos, m
+	return batch.Batch((*r.buf)[:need]), nil
+}
+
+// batch returns the base offset, last offset and size of the batch at pos.
+func (r *headerReader) batch(f vfs.File, pos, limit int64) (base, last, size int64, err error) {
+	h, err := r.header(f, pos, limit, headerPrefix)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	base = h.BaseOffset()
+	return base, base + int64(h.LastOffsetDelta()), int64(h.BatchLength()) + 12, nil
+}
+
 // maxDecodeBytes bounds the decompressed size of a batch decoded for a timestamp lookup.
 const maxDecodeBytes = 256 << 20
 
@@ -64,11 +119,11 @@ func (l *Log) locateLocked(offset int64) cursor {
 
 // seek moves c to the batch containing offset, or the first batch after it, reading
 // batch headers. It returns false if no such batch exists below the views' sizes.
-func seek(c *cursor, offset int64, buf *[batch.HeaderSize]byte) (bool, error) {
+func seek(c *cursor, offset int64, hr *headerReader) (bool, error) {
 	for len(c.segs) > 0 {
 		v := c.segs[0]
 		for c.pos < v.size {
-			base, last, n, err := batchAt(v.seg.log, c.pos, buf)
+			base, last, n, err := hr.batch(v.seg.log, c.pos, v.size)
 			if err != nil {
 				return false, fmt.Errorf("read segment %d at %d: %w", v.base, c.pos, err)
 			}
@@ -109,8 +164,9 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int64, minOne bool) ([]Rang
 	c := l.locateLocked(offset)
 	l.mu.RUnlock()
 
-	var buf [batch.HeaderSize]byte
-	found, err := seek(&c, offset, &buf)
+	hr := newHeaderReader()
+	defer hr.release()
+	found, err := seek(&c, offset, hr)
 	if err != nil || !found {
 		return nil, err
 	}
@@ -120,7 +176,7 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int64, minOne bool) ([]Rang
 		v := c.segs[0]
 		start := c.pos
 		for c.pos < v.size {
-			_, last, n, err := batchAt(v.seg.log, c.pos, &buf)
+			_, last, n, err := hr.batch(v.seg.log, c.pos, v.size)
 			if err != nil {
 				return nil, fmt.Errorf("read segment %d at %d: %w", v.base, c.pos, err)
 			}
@@ -177,7 +233,8 @@ func WriteRanges(w io.Writer, rs []Range) (int64, error) {
 
 // Batches calls fn for the header of each batch from offset on (the batch bytes may be just
 // the header: use only header getters), until fn returns false. Used to rebuild producer state.
-// An offset below the log start offset starts at the log start offset.
+// An offset below the log start offset starts at the log start offset. b is valid only
+// during fn (it aliases a reused buffer).
 func (l *Log) Batches(from int64, fn func(b batch.Batch) bool) error {
 	l.mu.RLock()
 	from = max(from, l.logStartOffset)
@@ -187,15 +244,16 @@ func (l *Log) Batches(from int64, fn func(b batch.Batch) bool) error {
 	}
 	c := l.locateLocked(from)
 	l.mu.RUnlock()
-	var buf [batch.HeaderSize]byte
-	found, err := seek(&c, from, &buf)
+	hr := newHeaderReader()
+	defer hr.release()
+	found, err := seek(&c, from, hr)
 	if err != nil || !found {
 		return err
 	}
 	for len(c.segs) > 0 {
 		v := c.segs[0]
 		for c.pos < v.size {
-			h, err := readHeader(v.seg.log, c.pos, buf[:])
+			h, err := hr.header(v.seg.log, c.pos, v.size, batch.HeaderSize)
 			if err != nil {
 				return fmt.Errorf("read segment %d at %d: %w", v.base, c.pos, err)
 			}
@@ -234,11 +292,12 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 		break
 	}
 	l.mu.RUnlock()
-	var buf [batch.HeaderSize]byte
+	hr := newHeaderReader()
+	defer hr.release()
 	for len(c.segs) > 0 {
 		v := c.segs[0]
 		for c.pos < v.size {
-			h, err := readHeader(v.seg.log, c.pos, buf[:])
+			h, err := hr.header(v.seg.log, c.pos, v.size, batch.HeaderSize)
 			if err != nil {
 				return 0, 0, false, fmt.Errorf("read segment %d at %d: %w", v.base, c.pos, err)
 			}
@@ -300,8 +359,9 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64, err error) {
 	ts, batchBase := best.maxTs, best.maxTsBase
 	c := l.locateLocked(batchBase)
 	l.mu.RUnlock()
-	var buf [batch.HeaderSize]byte
-	found, err := seek(&c, batchBase, &buf)
+	hr := newHeaderReader()
+	defer hr.release()
+	found, err := seek(&c, batchBase, hr)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -309,7 +369,7 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64, err error) {
 		return -1, -1, nil
 	}
 	v := c.segs[0]
-	_, _, n, err := batchAt(v.seg.log, c.pos, &buf)
+	_, _, n, err := hr.batch(v.seg.log, c.pos, v.size)
 	if err != nil {
 		return 0, 0, err
 	}
