@@ -1,0 +1,324 @@
+package e2e
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// acked is one record the broker acknowledged.
+type acked struct {
+	P     int32
+	O     int64
+	Value string
+}
+
+// crashProducer is an idempotent franz-go producer with acks=all (both its
+// defaults, set explicitly here so the test states them).
+func crashProducer(t testing.TB, addr, topic string) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0), kgo.RecordDeliveryTimeout(10*time.Second),
+		kgo.RetryTimeout(15*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// produceBatch sends n records spread over partitions and returns those
+// acknowledged, in the order they were produced.
+func produceBatch(ctx context.Context, cl *kgo.Client, partitions int32, prefix string, n int) ([]acked, error) {
+	rs := make([]*kgo.Record, n)
+	for i := range rs {
+		rs[i] = &kgo.Record{Partition: int32(i) % partitions, Key: []byte(prefix), Value: []byte(fmt.Sprintf("%s-%04d", prefix, i))}
+	}
+	res := cl.ProduceSync(ctx, rs...)
+	var out []acked
+	for _, r := range rs {
+		out = append(out, acked{P: r.Partition, O: r.Offset, Value: string(r.Value)})
+	}
+	// Keep only the acknowledged ones; results are in completion order.
+	failed := map[*kgo.Record]bool{}
+	for _, r := range res {
+		if r.Err != nil {
+			failed[r.Record] = true
+		}
+	}
+	var ok []acked
+	for i, r := range rs {
+		if !failed[r] {
+			ok = append(ok, out[i])
+		}
+	}
+	return ok, res.FirstErr()
+}
+
+// checkAcked reads every partition from the start and checks that each
+// acknowledged record is at its offset with its value, that each partition
+// holds no value twice, and that values of one producer run appear in the
+// order they were produced. It returns the log end offset of each partition.
+func checkAcked(t *testing.T, addr, topic string, partitions int32, want []acked) map[int32]int64 {
+	t.Helper()
+	got, err := franzConsume(context.Background(), addr, topic, partitions, startAt{})
+	if err != nil {
+		t.Fatalf("read back: %v", err)
+	}
+	at := map[[2]int64]rec{}
+	ends := map[int32]int64{}
+	seen := map[string]int64{}
+	for _, r := range got {
+		at[[2]int64{int64(r.P), r.O}] = r
+		ends[r.P] = max(ends[r.P], r.O+1)
+		if o, dup := seen[string(r.V)]; dup {
+			t.Errorf("value %q at p%d@%d and again at @%d: duplicate", r.V, r.P, o, r.O)
+		}
+		seen[string(r.V)] = r.O
+	}
+	missing := 0
+	for _, a := range want {
+		r, ok := at[[2]int64{int64(a.P), a.O}]
+		if !ok || string(r.V) != a.Value {
+			if missing < 5 {
+				t.Errorf("acknowledged record p%d@%d %q: got %q (present %v)", a.P, a.O, a.Value, r.V, ok)
+			}
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d acknowledged records missing or different", missing, len(want))
+	}
+	// Order: within a partition, acknowledged offsets grow in produce order.
+	last := map[int32]int64{}
+	for _, a := range want {
+		if o, ok := last[a.P]; ok && a.O <= o {
+			t.Errorf("p%d: %q acknowledged at %d, not after the previous record's %d", a.P, a.Value, a.O, o)
+		}
+		last[a.P] = a.O
+	}
+	return ends
+}
+
+// TestCrashKill9: records acknowledged with acks=all survive kill -9 in the
+// middle of a stream, at their offsets and in order; after the restart new
+// records continue at the log end.
+func TestCrashKill9(t *testing.T) {
+	t.Parallel()
+	const topic, partitions = "crash", int32(3)
+	srv := startServer(t)
+	createTopic(t, newAdmin(t, srv.Addr), topic, partitions, nil)
+
+	cl := crashProducer(t, srv.Addr, topic)
+	ctx, cancel := context.WithCancel(context.Background())
+	var (
+		mu      sync.Mutex
+		all     []acked
+		enough  = make(chan struct{})
+		done    = make(chan struct{})
+		prodErr error
+	)
+	go func() {
+		defer close(done)
+		signalled := false
+		for b := 0; ; b++ {
+			got, err := produceBatch(ctx, cl, partitions, fmt.Sprintf("run1-b%04d", b), 50)
+			mu.Lock()
+			all = append(all, got...)
+			n := len(all)
+			mu.Unlock()
+			if err != nil {
+				prodErr = err
+				return
+			}
+			if n >= 1000 && !signalled {
+				signalled = true
+				close(enough)
+			}
+		}
+	}()
+	select {
+	case <-enough:
+	case <-done:
+		t.Fatalf("producer stopped before the crash: %v", prodErr)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("1000 records not acknowledged within 2 minutes")
+	}
+	srv.Kill() // mid-stream: the producer keeps sending
+	cancel()
+	// An idempotent producer does not give up on batches it may have sent
+	// while it cannot reach a broker; closing the client fails them.
+	cl.Close()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("producer still blocked a minute after the client was closed")
+	}
+	mu.Lock()
+	want := append([]acked(nil), all...)
+	mu.Unlock()
+	t.Logf("%d records acknowledged before kill -9 (producer then saw: %v)", len(want), prodErr)
+
+	srv.Start()
+	ends := checkAcked(t, srv.Addr, topic, partitions, want)
+
+	// Offsets continue at the log end after recovery.
+	cl2 := crashProducer(t, srv.Addr, topic)
+	defer cl2.Close()
+	more, err := produceBatch(context.Background(), cl2, partitions, "run2", 30)
+	if err != nil {
+		t.Fatalf("produce after restart: %v", err)
+	}
+	next := map[int32]int64{}
+	for p := range partitions {
+		next[p] = ends[p]
+	}
+	for _, a := range more {
+		if a.O != next[a.P] {
+			t.Errorf("after restart %q acknowledged at p%d@%d, want %d (the log end)", a.Value, a.P, a.O, next[a.P])
+		}
+		next[a.P] = a.O + 1
+	}
+	checkAcked(t, srv.Addr, topic, partitions, append(want, more...))
+}
+
+// TestCrashTornTail: after kill -9, garbage is appended to the active
+// segment of each partition while the server is down (a torn write: a batch
+// header promising more bytes than follow, and a whole-length batch with a
+// bad CRC). Recovery must cut the tail: every acknowledged record is served,
+// nothing after it, and new records continue right after it.
+func TestCrashTornTail(t *testing.T) {
+	t.Parallel()
+	const topic, partitions = "torn", int32(2)
+	srv := startServer(t)
+	createTopic(t, newAdmin(t, srv.Addr), topic, partitions, nil)
+
+	cl := crashProducer(t, srv.Addr, topic)
+	var want []acked
+	for b := 0; b < 8; b++ {
+		got, err := produceBatch(context.Background(), cl, partitions, fmt.Sprintf("torn-b%02d", b), 25)
+		if err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		want = append(want, got...)
+	}
+	cl.Close()
+	srv.Kill()
+
+	rng := rand.New(rand.NewPCG(7, 11))
+	for p := range partitions {
+		seg := activeSegment(t, srv.DataDir, topic, p)
+		var garbage []byte
+		if p == 0 {
+			garbage = tornBatch(rng)
+		} else {
+			garbage = badCRCBatch(rng)
+		}
+		f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(garbage); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("appended %d garbage bytes to %s", len(garbage), seg)
+	}
+
+	srv.Start()
+	ends := checkAcked(t, srv.Addr, topic, partitions, want)
+	perPart := map[int32]int64{}
+	for _, a := range want {
+		perPart[a.P]++
+	}
+	for p := range partitions {
+		if ends[p] != perPart[p] {
+			t.Errorf("p%d: log end %d after recovery, want %d (everything acknowledged, nothing of the torn tail)", p, ends[p], perPart[p])
+		}
+	}
+
+	cl2 := crashProducer(t, srv.Addr, topic)
+	defer cl2.Close()
+	more, err := produceBatch(context.Background(), cl2, partitions, "after", 20)
+	if err != nil {
+		t.Fatalf("produce after recovery: %v", err)
+	}
+	for _, a := range more {
+		if a.O < perPart[a.P] {
+			t.Errorf("%q acknowledged at p%d@%d, inside the recovered log (end %d)", a.Value, a.P, a.O, perPart[a.P])
+		}
+	}
+	checkAcked(t, srv.Addr, topic, partitions, append(want, more...))
+
+	// And once more through a clean restart: the recovered log reopens as is.
+	srv.Stop()
+	srv.Start()
+	checkAcked(t, srv.Addr, topic, partitions, append(want, more...))
+}
+
+// activeSegment finds the segment file with the highest base offset in the
+// directory <topic>-<partition> anywhere under dataDir.
+func activeSegment(t *testing.T, dataDir, topic string, p int32) string {
+	t.Helper()
+	ext := ".log"
+	if brokerKind == "kfake" {
+		ext = ".dat"
+	}
+	dirName := fmt.Sprintf("%s-%d", topic, p)
+	var segs []string
+	_ = filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ext) && filepath.Base(filepath.Dir(path)) == dirName {
+			segs = append(segs, path)
+		}
+		return nil
+	})
+	if len(segs) == 0 {
+		t.Fatalf("no %s segment in a directory %s under %s", ext, dirName, dataDir)
+	}
+	sort.Strings(segs) // names are zero-padded base offsets
+	return segs[len(segs)-1]
+}
+
+// tornBatch is the start of a v2 batch whose length field promises 4 KiB
+// while only a few dozen bytes follow: a write cut short by the crash.
+func tornBatch(rng *rand.Rand) []byte {
+	b := make([]byte, 61+19)
+	binary.BigEndian.PutUint64(b[0:], 1<<20) // base offset
+	binary.BigEndian.PutUint32(b[8:], 4096)  // batch length
+	b[16] = 2                                // magic
+	for i := 17; i < len(b); i++ {
+		b[i] = byte(rng.UintN(256))
+	}
+	return b
+}
+
+// badCRCBatch is a complete-length v2 batch whose CRC does not match.
+func badCRCBatch(rng *rand.Rand) []byte {
+	const n = 200
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.UintN(256))
+	}
+	binary.BigEndian.PutUint64(b[0:], 1<<20)
+	binary.BigEndian.PutUint32(b[8:], n-12)
+	binary.BigEndian.PutUint32(b[12:], 0) // partition leader epoch
+	b[16] = 2
+	binary.BigEndian.PutUint16(b[21:], 0)  // attributes
+	binary.BigEndian.PutUint32(b[23:], 0)  // last offset delta
+	binary.BigEndian.PutUint32(b[57:], 1)  // record count
+	binary.BigEndian.PutUint32(b[17:], 42) // CRC: wrong
+	return b
+}
