@@ -31,6 +31,9 @@ type headerReader struct {
 	f     vfs.File
 	start int64 // file position of the window's first byte
 	n     int   // valid bytes in the window
+	// large is set when the last batch seen was larger than half a window: the next
+	// window would hold little more than its header, so only the header is read.
+	large bool
 }
 
 func newHeaderReader() *headerReader {
@@ -43,9 +46,14 @@ func (r *headerReader) release() { headerBufs.Put(r.buf) }
 func (r *headerReader) header(f vfs.File, pos, limit int64, need int) (batch.Batch, error) {
 	if f == r.f && pos >= r.start && pos+int64(need) <= r.start+int64(r.n) {
 		off := pos - r.start
-		return batch.Batch((*r.buf)[off : off+int64(need)]), nil
+		h := batch.Batch((*r.buf)[off : off+int64(need)])
+		r.large = h.BatchLength() > headerWindow/2
+		return h, nil
 	}
 	want := min(int64(len(*r.buf)), limit-pos)
+	if r.large {
+		want = min(want, batch.HeaderSize)
+	}
 	if want < int64(need) {
 		return nil, fmt.Errorf("%w: %d bytes left at %d, shorter than a batch header", batch.ErrCorrupt, limit-pos, pos)
 	}
@@ -58,7 +66,9 @@ func (r *headerReader) header(f vfs.File, pos, limit int64, need int) (batch.Bat
 		return nil, err
 	}
 	r.f, r.start, r.n = f, pos, m
-	return batch.Batch((*r.buf)[:need]), nil
+	h := batch.Batch((*r.buf)[:need])
+	r.large = h.BatchLength() > headerWindow/2
+	return h, nil
 }
 
 // batch returns the base offset, last offset and size of the batch at pos.
