@@ -288,6 +288,23 @@ func (d *ddState) run(c ddCase) string {
 			return errString(err)
 		}
 		return fmt.Sprintf("offset=%d ts=%d", off, ts)
+	case "append-kv":
+		// one batch of the given key=value records ("k=" is a tombstone)
+		var kvs []string
+		for _, f := range strings.Fields(c.raw)[1:] {
+			kvs = append(kvs, f)
+		}
+		appendKV(d.t, d.log, d.clock.now().UnixMilli(), kvs...)
+		return d.state()
+	case "compact":
+		upTo := c.int("up-to", d.log.LogEndOffset())
+		st, err := d.log.Compact(CompactOptions{UpTo: upTo, DeleteRetention: c.dur("delete-retention")})
+		if err != nil {
+			return errString(err)
+		}
+		return fmt.Sprintf("segments=%d removed=%d", st.Segments, st.RecordsRemoved)
+	case "records":
+		return strings.Join(contents(d.t, d.log), " ")
 	case "assign-epoch":
 		return errString(d.log.AssignEpoch(int32(c.int("epoch", 0)), c.int("start", 0)))
 	case "end-for-epoch":
