@@ -74,7 +74,7 @@ func (c Config) withDefaults() Config {
 		c.SegmentIndexBytes = DefaultSegmentIndexBytes
 	}
 	// An index must hold at least one entry, or every append would roll.
-	c.SegmentIndexBytes = max(c.SegmentIndexBytes, timeEntrySize)
+	c.SegmentIndexBytes = max(c.SegmentIndexBytes, 2*timeEntrySize)
 	return c
 }
 
@@ -194,7 +194,7 @@ func (l *Log) shouldRoll(s *segment, b batch.Batch) bool {
 		len(s.index) >= maxEntries/indexEntrySize ||
 		len(s.times) >= maxEntries/timeEntrySize-1 || // room for the final entry at roll
 		b.LastOffset()-s.base > math.MaxInt32 ||
-		(cfg.SegmentMs > 0 && l.now().Sub(s.created) >= cfg.SegmentMs)
+		(cfg.SegmentMs > 0 && l.now().Sub(s.rollBase()) >= cfg.SegmentMs)
 }
 
 // appendToSegment writes b at the end of s and its index entries, then publishes the
@@ -202,6 +202,9 @@ func (l *Log) shouldRoll(s *segment, b batch.Batch) bool {
 // published, so the next append overwrites the same positions.
 func (l *Log) appendToSegment(s *segment, b batch.Batch) error {
 	pos := s.size
+	if pos == 0 {
+		s.firstTs = b.MaxTimestamp()
+	}
 	st := s.state()
 	nIdx, nTimes := len(st.index), len(st.times)
 	addIdx, addTime := st.observe(b.BaseOffset(), s.base, b.LastOffset(), b.MaxTimestamp(), pos, int64(len(b)), l.cfg.IndexIntervalBytes)

@@ -94,6 +94,14 @@ func TestRollByTimeAndIndex(t *testing.T) {
 	if n := h.log.NumSegments(); n != 2 {
 		t.Fatalf("segment.ms did not roll: %d segments", n)
 	}
+	// The age counts from the first batch's timestamp, so a restart does not reset it.
+	h.clock.add(59 * time.Minute)
+	h.reopen()
+	h.clock.add(time.Minute)
+	h.appendN(1, 1, 10)
+	if n := h.log.NumSegments(); n != 3 {
+		t.Fatalf("segment.ms did not roll after a restart: %d segments", n)
+	}
 
 	// An index of 3 entries fills after 3 indexed batches.
 	h2 := newHarness(t, Config{IndexIntervalBytes: 1, SegmentIndexBytes: 3 * indexEntrySize * 2})

@@ -135,7 +135,9 @@ func (l *Log) recover() error {
 	}
 	l.logStartOffset = lso
 	l.logEndOffset.Store(leo)
-	l.active().created = l.now()
+	if err := l.loadRollBase(l.active()); err != nil {
+		return err
+	}
 
 	if k := l.belowStartLocked(); k > 0 {
 		gone := append([]*segment(nil), l.segs[:k]...)
@@ -159,6 +161,22 @@ func (l *Log) recover() error {
 		}
 		l.dirDirty = false
 	}
+	return nil
+}
+
+// loadRollBase reads the active segment's first batch timestamp, which segment.ms
+// counts from across restarts.
+func (l *Log) loadRollBase(s *segment) error {
+	s.created = l.now()
+	if s.size == 0 {
+		return nil
+	}
+	var buf [batch.HeaderSize]byte
+	h, err := readHeader(s.log, 0, buf[:])
+	if err != nil {
+		return fmt.Errorf("read first batch of segment %d: %w", s.base, err)
+	}
+	s.firstTs = h.MaxTimestamp()
 	return nil
 }
 

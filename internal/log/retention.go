@@ -213,6 +213,9 @@ func (l *Log) TruncateTo(offset int64) error {
 		return fmt.Errorf("truncate time index %d: %w", s.base, err)
 	}
 	s.dirty = true
+	if st.size == 0 {
+		s.firstTs = -1
+	}
 	l.mu.Lock()
 	s.publish(st)
 	l.segs = l.segs[:i+1]

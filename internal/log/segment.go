@@ -76,7 +76,8 @@ type segment struct {
 
 	// writer only (Log.writeMu)
 	bytesSinceIndex int64
-	created         time.Time // for segment.ms
+	created         time.Time // when this process created or opened the segment
+	firstTs         int64     // first batch's maxTimestamp, -1 if empty or unknown
 	dirty           bool      // unsynced writes to any of the three files
 	scratch         []byte    // index entry encoding
 }
@@ -85,7 +86,7 @@ func (s *segment) path(dir, suffix string) string { return path.Join(dir, segmen
 
 // openSegmentFiles opens (creating if asked) the three files of the segment at base.
 func openSegmentFiles(fsys vfs.FS, dir string, base int64, create bool) (*segment, error) {
-	s := &segment{base: base, next: base, maxTs: -1, maxTsBase: -1}
+	s := &segment{base: base, next: base, maxTs: -1, maxTsBase: -1, firstTs: -1}
 	flag := os.O_RDWR
 	if create {
 		flag |= os.O_CREATE | os.O_TRUNC
@@ -298,6 +299,15 @@ func readHeader(f vfs.File, pos int64, buf []byte) (batch.Batch, error) {
 		return nil, err
 	}
 	return batch.Batch(buf), nil
+}
+
+// rollBase is the time segment.ms counts from, as in Kafka: the first batch's
+// maxTimestamp, or the segment's creation if it has no batch.
+func (s *segment) rollBase() time.Time {
+	if s.firstTs >= 0 {
+		return time.UnixMilli(s.firstTs)
+	}
+	return s.created
 }
 
 // batchAt returns the base offset, last offset and size of the batch at pos.
