@@ -153,7 +153,7 @@ func (l *Log) Append(b batch.Batch) error {
 		return errClosed
 	}
 	if len(b) < batch.HeaderSize || b.Size() != len(b) {
-		return fmt.Errorf("append: %w: %d bytes, length field says %d", batch.ErrCorrupt, len(b), max(0, len(b)-12))
+		return fmt.Errorf("append: %w: %d bytes are not exactly one batch", batch.ErrCorrupt, len(b))
 	}
 	if leo := l.logEndOffset.Load(); b.BaseOffset() != leo {
 		return fmt.Errorf("append: batch base offset %d is not the log end offset %d", b.BaseOffset(), leo)
