@@ -9,10 +9,12 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -46,10 +48,7 @@ func startFranzMember(t *testing.T, n *node, led *ledger, name, group, topic str
 		for {
 			fs := cl.PollRecords(ctx, 25)
 			if fs.NumRecords() > 0 {
-				// Commit on a context of its own: stopping must not lose a commit.
-				cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
-				err := cl.CommitUncommittedOffsets(cctx)
-				ccancel()
+				err := commitHeld(cl)
 				if err != nil {
 					t.Logf("%s: commit: %v", name, err)
 				}
@@ -63,6 +62,26 @@ func startFranzMember(t *testing.T, n *node, led *ledger, name, group, topic str
 	}()
 	t.Cleanup(m.stop)
 	return m
+}
+
+// commitHeld commits what the member polled while it still holds the rebalance
+// (BlockRebalanceOnPoll), retrying while the broker is unreachable or not ready,
+// as an application that processes each record once would. It gives up on a
+// group error (the member lost its generation: its partitions may already be
+// elsewhere) or after 20s. It commits on contexts of its own: stopping the member
+// must not lose a commit.
+func commitHeld(cl *kgo.Client) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := cl.CommitUncommittedOffsets(ctx)
+		cancel()
+		var ke *kerr.Error
+		if err == nil || (errors.As(err, &ke) && !ke.Retriable) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond) // paces retries against a broker that is down
+	}
 }
 
 // stop ends polling and closes the client, which leaves the group.
