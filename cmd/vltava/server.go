@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -35,6 +36,7 @@ func runServer(args []string) error {
 	listen := fs.String("listen", "", "host:port to listen on (listeners); port 0 picks a free port")
 	readyFile := fs.String("ready-file", "", "write the bound host:port to this file once serving")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for performance work)")
 	ov := overrides{}
 	fs.Var(ov, "override", "key=value broker config override (repeatable), e.g. --override num.partitions=3")
 	fs.Usage = func() {
@@ -63,6 +65,19 @@ func runServer(args []string) error {
 	cfg, err := config.Load(*configPath, os.Environ(), ov)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	srv, err := server.New(cfg, broker.Options{Logger: logger})
 	if err != nil {

@@ -37,7 +37,7 @@ type fetchResult struct {
 	records        []byte
 }
 
-func (h *Handler) fetch(ctx context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
+func (h *Handler) fetch(ctx context.Context, r *Request, kr kmsg.Request) kmsg.Response {
 	req := kr.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	byID := req.Version >= 13
@@ -154,13 +154,13 @@ func (h *Handler) fetch(ctx context.Context, _ *Request, kr kmsg.Request) kmsg.R
 				}
 			}
 		}
-		total, anyErr := h.readAll(wants, results, req.MaxBytes, readCommitted, req.Version)
+		total, anyErr := h.readAll(r, wants, results, req.MaxBytes, readCommitted, req.Version)
 		if total >= int(req.MinBytes) || anyErr || len(waits) == 0 {
 			break
 		}
 		if !waitAny(ctx, waits, deadline) {
 			if ctx.Err() == nil {
-				h.readAll(wants, results, req.MaxBytes, readCommitted, req.Version)
+				h.readAll(r, wants, results, req.MaxBytes, readCommitted, req.Version)
 			}
 			break
 		}
@@ -207,7 +207,7 @@ func (h *Handler) fetch(ctx context.Context, _ *Request, kr kmsg.Request) kmsg.R
 
 // readAll reads every wanted partition into results and returns the record bytes read and
 // whether any partition has an error (which makes the fetch answer at once, as Kafka does).
-func (h *Handler) readAll(wants []fetchWant, results []fetchResult, maxBytes int32, readCommitted bool, version int16) (int, bool) {
+func (h *Handler) readAll(req *Request, wants []fetchWant, results []fetchResult, maxBytes int32, readCommitted bool, version int16) (int, bool) {
 	remaining := int64(maxBytes)
 	if remaining <= 0 {
 		remaining = 1 << 62
@@ -248,7 +248,7 @@ func (h *Handler) readAll(wants []fetchWant, results []fetchResult, maxBytes int
 			}
 			continue
 		}
-		recs, err := readRanges(ranges)
+		recs, err := h.readRanges(req, ranges)
 		if err != nil {
 			h.b.Logger().Warn("fetch read", "topic", w.key.topic, "partition", w.key.partition, "err", err)
 			r.errCode, anyErr = kerr.UnknownServerError.Code, true
@@ -274,7 +274,9 @@ func checkLeaderEpoch(p *partition.Partition, requested int32) int16 {
 	return 0
 }
 
-func readRanges(rs []log.Range) ([]byte, error) {
+// readRanges reads the ranges into one pooled buffer, released after the response is
+// encoded.
+func (h *Handler) readRanges(req *Request, rs []log.Range) ([]byte, error) {
 	var n int64
 	for _, r := range rs {
 		n += r.Len
@@ -282,7 +284,8 @@ func readRanges(rs []log.Range) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	buf := make([]byte, n)
+	buf := h.bufs.Get(int(n))
+	req.pooled = append(req.pooled, buf)
 	off := int64(0)
 	for _, r := range rs {
 		if _, err := r.File.ReadAt(buf[off:off+r.Len], r.Pos); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/bufpool"
 	"github.com/vltava/vltava/internal/group"
 	"github.com/vltava/vltava/internal/wire"
 )
@@ -26,12 +27,17 @@ type Client struct {
 type Request struct {
 	Header wire.Header
 	Client *Client
+	// pooled buffers referenced by the response, returned once it is encoded.
+	pooled [][]byte
 }
 
 type api struct {
 	key      int16
 	min, max int16
 	fn       func(ctx context.Context, r *Request, req kmsg.Request) kmsg.Response
+	// transient says nothing decoded from the request outlives the call, so the
+	// server may recycle the frame's buffer (kmsg's byte fields alias the frame).
+	transient bool
 }
 
 // Handler dispatches requests.
@@ -41,6 +47,7 @@ type Handler struct {
 	apis     []api // sorted by key
 	byKey    map[int16]*api
 	sessions *fetchSessions
+	bufs     bufpool.Pool // record bytes read for fetch responses
 	pool     sync.Pool
 }
 
@@ -50,40 +57,47 @@ func New(b *broker.Broker, groups *group.Coordinator) (*Handler, error) {
 	h.sessions = newFetchSessions(1000, b.Now)
 	h.pool.New = func() any { s := make([]byte, 0, 64<<10); return &s }
 	h.apis = []api{
-		{0, 3, 12, h.produce},
-		{1, 4, 16, h.fetch},
-		{2, 1, 9, h.listOffsets},
-		{3, 0, 12, h.metadata},
-		{8, 0, 9, h.offsetCommit},
-		{9, 0, 9, h.offsetFetch},
-		{10, 0, 6, h.findCoordinator},
-		{11, 0, 9, h.joinGroup},
-		{12, 0, 4, h.heartbeat},
-		{13, 0, 5, h.leaveGroup},
-		{14, 0, 5, h.syncGroup},
-		{15, 0, 5, h.describeGroups},
-		{16, 0, 5, h.listGroups},
-		{18, 0, 4, h.apiVersions},
-		{19, 0, 7, h.createTopics},
-		{20, 0, 6, h.deleteTopics},
-		{21, 0, 2, h.deleteRecords},
-		{22, 0, 5, h.initProducerID},
-		{23, 0, 4, h.offsetForLeaderEpoch},
-		{32, 0, 4, h.describeConfigs},
-		{33, 0, 2, h.alterConfigs},
-		{35, 0, 4, h.describeLogDirs},
-		{37, 0, 3, h.createPartitions},
-		{42, 0, 2, h.deleteGroups},
-		{44, 0, 1, h.incrementalAlterConfigs},
-		{47, 0, 0, h.offsetDelete},
-		{60, 0, 1, h.describeCluster},
-		{68, 0, 1, h.consumerGroupHeartbeat},
-		{69, 0, 1, h.consumerGroupDescribe},
+		{0, 3, 12, h.produce, true},
+		{1, 4, 16, h.fetch, true},
+		{2, 1, 9, h.listOffsets, false},
+		{3, 0, 12, h.metadata, false},
+		{8, 0, 9, h.offsetCommit, false},
+		{9, 0, 9, h.offsetFetch, false},
+		{10, 0, 6, h.findCoordinator, false},
+		{11, 0, 9, h.joinGroup, false},
+		{12, 0, 4, h.heartbeat, false},
+		{13, 0, 5, h.leaveGroup, false},
+		{14, 0, 5, h.syncGroup, false},
+		{15, 0, 5, h.describeGroups, false},
+		{16, 0, 5, h.listGroups, false},
+		{18, 0, 4, h.apiVersions, false},
+		{19, 0, 7, h.createTopics, false},
+		{20, 0, 6, h.deleteTopics, false},
+		{21, 0, 2, h.deleteRecords, false},
+		{22, 0, 5, h.initProducerID, false},
+		{23, 0, 4, h.offsetForLeaderEpoch, false},
+		{32, 0, 4, h.describeConfigs, false},
+		{33, 0, 2, h.alterConfigs, false},
+		{35, 0, 4, h.describeLogDirs, false},
+		{37, 0, 3, h.createPartitions, false},
+		{42, 0, 2, h.deleteGroups, false},
+		{44, 0, 1, h.incrementalAlterConfigs, false},
+		{47, 0, 0, h.offsetDelete, false},
+		{60, 0, 1, h.describeCluster, false},
+		{68, 0, 1, h.consumerGroupHeartbeat, false},
+		{69, 0, 1, h.consumerGroupDescribe, false},
 	}
 	for i := range h.apis {
 		h.byKey[h.apis[i].key] = &h.apis[i]
 	}
 	return h, nil
+}
+
+// Transient reports whether the frame of a request with this API key may be reused
+// once Serve returns.
+func (h *Handler) Transient(key int16) bool {
+	a := h.byKey[key]
+	return a != nil && a.transient
 }
 
 // Close releases handler resources.
@@ -135,7 +149,13 @@ func (h *Handler) Serve(ctx context.Context, c *Client, frame []byte) (resp *Res
 		h.b.Logger().Debug("undecodable request", "key", key, "version", version, "client", c.Addr, "err", err)
 		return nil, false
 	}
-	kr := a.fn(ctx, &Request{Header: hdr, Client: c}, req)
+	r := &Request{Header: hdr, Client: c}
+	kr := a.fn(ctx, r, req)
+	defer func() {
+		for _, b := range r.pooled {
+			h.bufs.Put(b)
+		}
+	}()
 	if kr == nil {
 		return nil, true
 	}

@@ -23,8 +23,6 @@ import (
 const (
 	// maxQueuedFrames bounds the requests read ahead of the one being handled.
 	maxQueuedFrames = 4
-	// frameChunk is how much of a frame is allocated before its bytes arrive.
-	frameChunk = 64 << 10
 	// defaultFrameTimeout bounds the time between a frame's size and its last byte, and
 	// a response's write, when request.timeout.ms is not set.
 	defaultFrameTimeout = 30 * time.Second
@@ -43,7 +41,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 func (c *conn) serve() {
 	ctx, cancel := context.WithCancel(c.s.ctx)
-	frames := make(chan []byte, maxQueuedFrames)
+	frames := make(chan frame, maxQueuedFrames)
 	var rwg sync.WaitGroup
 	rwg.Add(1)
 	go func() {
@@ -51,7 +49,7 @@ func (c *conn) serve() {
 		defer close(frames)
 		br := bufio.NewReaderSize(c.nc, 32<<10)
 		for {
-			f, err := c.readFrame(br)
+			f, err := c.readFrame(ctx, br)
 			if err != nil {
 				if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
 					c.s.logger.Debug("closing connection", "client", c.info.Addr, "err", err)
@@ -61,6 +59,7 @@ func (c *conn) serve() {
 			select {
 			case frames <- f:
 			case <-ctx.Done():
+				c.s.budget.release(f.budget)
 				return
 			}
 		}
@@ -68,14 +67,19 @@ func (c *conn) serve() {
 	defer func() {
 		cancel()
 		c.nc.Close()
-		for range frames { // let the reader finish
+		for f := range frames { // let the reader finish
+			c.s.budget.release(f.budget)
 		}
 		rwg.Wait()
 	}()
 
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
 	for f := range frames {
-		resp, ok := c.s.h.Serve(ctx, &c.info, f)
+		resp, ok := c.s.h.Serve(ctx, &c.info, f.b)
+		if key, _, _, kv := wire.ParseKeyVersion(f.b); kv && c.s.h.Transient(key) {
+			c.s.frames.Put(f.b)
+		}
+		c.s.budget.release(f.budget)
 		if !ok {
 			return
 		}
@@ -94,7 +98,13 @@ func (c *conn) serve() {
 	}
 }
 
-func (c *conn) readFrame(br *bufio.Reader) ([]byte, error) {
+// frame is one request's bytes and the part of the request budget they hold.
+type frame struct {
+	b      []byte
+	budget int64
+}
+
+func (c *conn) readFrame(ctx context.Context, br *bufio.Reader) (frame, error) {
 	idle := c.s.cfg.ConnectionsMaxIdle
 	if idle > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(idle))
@@ -104,28 +114,27 @@ func (c *conn) readFrame(br *bufio.Reader) ([]byte, error) {
 	n, err := wire.ReadSize(br, c.s.cfg.SocketRequestMaxBytes)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, errors.New("idle connection")
+			return frame{}, errors.New("idle connection")
 		}
-		return nil, err
+		return frame{}, err
 	}
+	held, err := c.s.budget.acquire(ctx, int64(n))
+	if err != nil {
+		return frame{}, err
+	}
+	// The frame deadline starts once the budget is granted: waiting for it is the
+	// broker's doing, not the client's.
 	c.nc.SetReadDeadline(time.Now().Add(c.frameTimeout()))
-	buf := make([]byte, 0, min(int(n), frameChunk))
-	for len(buf) < int(n) {
-		if len(buf) == cap(buf) {
-			nb := make([]byte, len(buf), min(int(n), 2*cap(buf)))
-			copy(nb, buf)
-			buf = nb
+	buf := c.s.frames.Get(int(n))
+	if _, err := io.ReadFull(br, buf); err != nil {
+		c.s.frames.Put(buf)
+		c.s.budget.release(held)
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
 		}
-		m, err := br.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+m]
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
+		return frame{}, err
 	}
-	return buf, nil
+	return frame{b: buf, budget: held}, nil
 }
 
 func (c *conn) frameTimeout() time.Duration {

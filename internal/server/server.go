@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/bufpool"
 	"github.com/vltava/vltava/internal/config"
 	"github.com/vltava/vltava/internal/group"
 	"github.com/vltava/vltava/internal/handler"
@@ -26,6 +27,9 @@ type Server struct {
 	broker *broker.Broker
 	groups *group.Coordinator
 	h      *handler.Handler
+
+	frames bufpool.Pool // request frame buffers
+	budget *budget      // queued.max.request.bytes
 
 	ctx    context.Context // cancelled by Close: ends long polls and connections
 	cancel context.CancelFunc
@@ -74,7 +78,8 @@ func New(cfg config.Broker, opts broker.Options) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, logger: opts.Logger, broker: b, groups: groups, h: h, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}, nil
+	return &Server{cfg: cfg, logger: opts.Logger, broker: b, groups: groups, h: h, ctx: ctx, cancel: cancel,
+		conns: map[*conn]struct{}{}, budget: newBudget(requestBudget(cfg))}, nil
 }
 
 // Broker returns the node's broker state (for tests and tools in-process).
@@ -189,4 +194,16 @@ func (s *Server) Close() error {
 		err = berr
 	}
 	return err
+}
+
+// defaultRequestBudget bounds request bytes in flight when queued.max.request.bytes is
+// -1 (Kafka's "no limit"): Vltava keeps memory bounded whatever the load.
+const defaultRequestBudget = 512 << 20
+
+func requestBudget(cfg config.Broker) int64 {
+	n, err := strconv.ParseInt(cfg.Values["queued.max.request.bytes"], 10, 64)
+	if err != nil || n <= 0 {
+		return defaultRequestBudget
+	}
+	return max(n, int64(cfg.SocketRequestMaxBytes))
 }
