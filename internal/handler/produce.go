@@ -10,12 +10,15 @@ package handler
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vltava/vltava/internal/batch"
 	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/partition"
 )
 
 func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
@@ -23,11 +26,25 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 	maxBatch := int(h.b.Config().SocketRequestMaxBytes)
-	for _, rt := range req.Topics {
-		st := kmsg.ProduceResponseTopic{Topic: rt.Topic, TopicID: rt.TopicID}
+
+	type job struct {
+		sp *kmsg.ProduceResponseTopicPartition
+		p  *partition.Partition
+		b  batch.Batch
+	}
+	var jobs []job
+	var jobBytes int
+	seen := map[*partition.Partition]bool{}
+	parallel := true
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for i, rt := range req.Topics {
+		st := &resp.Topics[i]
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		t := h.b.Topic(rt.Topic)
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewProduceResponseTopicPartition()
+		for j, rp := range rt.Partitions {
+			sp := &st.Partitions[j]
+			sp.Default()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 			var err error
@@ -51,26 +68,66 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 					err = fmt.Errorf("%w: a produce request carries exactly one record batch per partition", kerr.InvalidRecord)
 				}
 				if err == nil {
-					res, aerr := p.Append(b)
-					err = aerr
-					sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+					if seen[p] {
+						parallel = false // the same partition twice: keep request order
+					}
+					seen[p] = true
+					jobs = append(jobs, job{sp, p, b})
+					jobBytes += len(b)
 				}
 			}
-			if err != nil {
-				sp.ErrorCode = codeOf(err)
-				if sp.ErrorCode == kerr.UnknownServerError.Code {
-					h.b.Logger().Error("produce", "topic", rt.Topic, "partition", rp.Partition, "err", err)
-				}
-				if req.Version >= 8 {
-					sp.ErrorMessage = errMsg(err)
-				}
-			}
-			st.Partitions = append(st.Partitions, sp)
+			h.setProduceError(req, sp, rt.Topic, err)
 		}
-		resp.Topics = append(resp.Topics, st)
+	}
+
+	run := func(j job) {
+		res, err := j.p.Append(j.b)
+		j.sp.BaseOffset, j.sp.LogAppendTime, j.sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+		h.setProduceError(req, j.sp, j.p.Topic, err)
+	}
+	// Validating (CRC32C) and writing large batches of several partitions is spread over
+	// the cores; partitions are independent, and each is still appended in request order.
+	if workers := min(len(jobs), runtime.GOMAXPROCS(0)); parallel && workers > 1 && jobBytes >= parallelProduceBytes {
+		var wg sync.WaitGroup
+		next := make(chan job)
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range next {
+					run(j)
+				}
+			}()
+		}
+		for _, j := range jobs {
+			next <- j
+		}
+		close(next)
+		wg.Wait()
+	} else {
+		for _, j := range jobs {
+			run(j)
+		}
 	}
 	if req.Acks == 0 {
 		return nil
 	}
 	return resp
+}
+
+// parallelProduceBytes is the request size from which partitions are appended in
+// parallel: below it, the goroutine hand-off costs more than it saves.
+const parallelProduceBytes = 256 << 10
+
+func (h *Handler) setProduceError(req *kmsg.ProduceRequest, sp *kmsg.ProduceResponseTopicPartition, topic string, err error) {
+	if err == nil {
+		return
+	}
+	sp.ErrorCode = codeOf(err)
+	if sp.ErrorCode == kerr.UnknownServerError.Code {
+		h.b.Logger().Error("produce", "topic", topic, "partition", sp.Partition, "err", err)
+	}
+	if req.Version >= 8 {
+		sp.ErrorMessage = errMsg(err)
+	}
 }
