@@ -21,6 +21,9 @@ import (
 )
 
 const (
+	// connBufSize is each connection's read and write buffer: small, so idle
+	// connections cost little; bufio passes larger reads and writes straight through.
+	connBufSize = 8 << 10
 	// maxQueuedFrames bounds the requests read ahead of the one being handled.
 	maxQueuedFrames = 4
 	// defaultFrameTimeout bounds the time between a frame's size and its last byte, and
@@ -47,7 +50,7 @@ func (c *conn) serve() {
 	go func() {
 		defer rwg.Done()
 		defer close(frames)
-		br := bufio.NewReaderSize(c.nc, 32<<10)
+		br := bufio.NewReaderSize(c.nc, connBufSize) // large frames bypass it
 		for {
 			f, err := c.readFrame(ctx, br)
 			if err != nil {
@@ -73,7 +76,7 @@ func (c *conn) serve() {
 		rwg.Wait()
 	}()
 
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	bw := bufio.NewWriterSize(c.nc, connBufSize) // large responses bypass it
 	for f := range frames {
 		resp, ok := c.s.h.Serve(ctx, &c.info, f.b)
 		if key, _, _, kv := wire.ParseKeyVersion(f.b); kv && c.s.h.Transient(key) {
