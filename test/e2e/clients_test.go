@@ -62,7 +62,7 @@ type client struct {
 
 var clients = []*client{kcatClient(), pyClient("python3-kafka", "kafka"), pyClient("python3-confluent-kafka", "confluent"), franzClient()}
 
-const clientTimeout = 90 * time.Second
+const clientTimeout = 40 * time.Second
 
 // ---------------------------------------------------------------- kcat
 

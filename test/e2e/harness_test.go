@@ -6,7 +6,8 @@
 // directory. By default that is ./cmd/vltava; VLTAVA_E2E_BROKER=kfake builds
 // ./test/e2e/internal/kfakeserver instead (franz-go's fake cluster behind the
 // same command line), which is how the harness itself is cross-checked against
-// a Kafka-like peer. CI runs against vltava.
+// a Kafka-like peer. VLTAVA_E2E_BIN=/path/to/binary uses a prebuilt server.
+// CI runs against vltava built from this tree.
 //
 // Every server a test starts listens on 127.0.0.1:0, reports its bound
 // address through a ready file, and is stopped by its pid in t.Cleanup; its
@@ -17,6 +18,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,6 +42,20 @@ func TestMain(m *testing.M) {
 }
 
 func buildAndRun(m *testing.M) int {
+	// Cases spend their time waiting on client and broker processes, not on
+	// the CPU: run more of them at once than -parallel's default of
+	// GOMAXPROCS unless the caller chose.
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		_ = flag.Set("test.parallel", "6")
+	}
+	if bin := os.Getenv("VLTAVA_E2E_BIN"); bin != "" {
+		// A prebuilt server binary, for bisecting or trying a patched broker.
+		brokerKind, brokerBin = "vltava", bin
+		return m.Run()
+	}
 	brokerKind = os.Getenv("VLTAVA_E2E_BROKER")
 	pkg := "./cmd/vltava"
 	switch brokerKind {

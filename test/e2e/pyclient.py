@@ -54,7 +54,8 @@ def kp_produce(a, recs):
     from kafka import KafkaProducer
     prod = KafkaProducer(bootstrap_servers=a.bootstrap,
                          compression_type=None if a.codec == "none" else a.codec,
-                         acks="all", linger_ms=20, max_in_flight_requests_per_connection=1)
+                         acks="all", linger_ms=20, max_in_flight_requests_per_connection=1,
+                         max_block_ms=int(a.timeout * 1000), request_timeout_ms=int(a.timeout * 1000))
     futs = []
     for r in recs:
         hdrs = [(h[0], unb64(h[1])) for h in r.get("h", [])]
@@ -74,7 +75,8 @@ def kp_produce(a, recs):
 def kp_consume(a):
     from kafka import KafkaConsumer, TopicPartition
     cons = KafkaConsumer(bootstrap_servers=a.bootstrap, group_id=None,
-                         enable_auto_commit=False, auto_offset_reset="earliest")
+                         enable_auto_commit=False, auto_offset_reset="earliest",
+                         request_timeout_ms=int(a.timeout * 1000))
     tps = [TopicPartition(a.topic, p) for p in a.partitions]
     cons.assign(tps)
     end = cons.end_offsets(tps)
@@ -117,7 +119,8 @@ def ck_codecs():
 def ck_produce(a, recs):
     from confluent_kafka import Producer
     prod = Producer({"bootstrap.servers": a.bootstrap, "compression.type": a.codec,
-                     "acks": "all", "linger.ms": 20, "enable.idempotence": True})
+                     "acks": "all", "linger.ms": 20, "enable.idempotence": True,
+                     "message.timeout.ms": int(a.timeout * 1000)})
     acked = [None] * len(recs)
     errs = []
 
