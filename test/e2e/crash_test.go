@@ -43,7 +43,7 @@ func crashProducer(t testing.TB, addr, topic string) *kgo.Client {
 func produceBatch(ctx context.Context, cl *kgo.Client, partitions int32, prefix string, n int) ([]acked, error) {
 	rs := make([]*kgo.Record, n)
 	for i := range rs {
-		rs[i] = &kgo.Record{Partition: int32(i) % partitions, Key: []byte(prefix), Value: []byte(fmt.Sprintf("%s-%04d", prefix, i))}
+		rs[i] = &kgo.Record{Partition: int32(i) % partitions, Key: []byte(prefix), Value: []byte(fmt.Sprintf("%s-%08d", prefix, i))}
 	}
 	res := cl.ProduceSync(ctx, rs...)
 	var out []acked
@@ -87,6 +87,20 @@ func checkAcked(t *testing.T, addr, topic string, partitions int32, want []acked
 		}
 		seen[string(r.V)] = r.O
 	}
+	// In order: per partition, one run's sequence numbers grow with the offset.
+	sortRecs(got)
+	lastSeq := map[string]string{}
+	for _, r := range got {
+		run, seq, ok := strings.Cut(string(r.V), "-")
+		if !ok {
+			continue
+		}
+		k := fmt.Sprintf("%d/%s", r.P, run)
+		if prev, ok := lastSeq[k]; ok && seq <= prev {
+			t.Errorf("p%d@%d holds %q after %s-%s: out of produce order", r.P, r.O, r.V, run, prev)
+		}
+		lastSeq[k] = seq
+	}
 	missing := 0
 	for _, a := range want {
 		r, ok := at[[2]int64{int64(a.P), a.O}]
@@ -120,43 +134,59 @@ func TestCrashKill9(t *testing.T) {
 	srv := startServer(t)
 	createTopic(t, newAdmin(t, srv.Addr), topic, partitions, nil)
 
+	// Produce asynchronously so that several batches per partition are in
+	// flight (kgo keeps up to 5 requests per broker) when the broker dies.
+	// A record counts as acknowledged once its promise reports success.
 	cl := crashProducer(t, srv.Addr, topic)
-	ctx, cancel := context.WithCancel(context.Background())
 	var (
-		mu      sync.Mutex
-		all     []acked
-		enough  = make(chan struct{})
-		done    = make(chan struct{})
-		prodErr error
+		mu       sync.Mutex
+		all      []acked
+		firstErr error
+		enough   = make(chan struct{})
+		stop     = make(chan struct{})
+		done     = make(chan struct{})
+		inflight sync.WaitGroup
 	)
 	go func() {
 		defer close(done)
 		signalled := false
-		for b := 0; ; b++ {
-			got, err := produceBatch(ctx, cl, partitions, fmt.Sprintf("run1-b%04d", b), 50)
-			mu.Lock()
-			all = append(all, got...)
-			n := len(all)
-			mu.Unlock()
-			if err != nil {
-				prodErr = err
+		for seq := 0; ; seq++ {
+			select {
+			case <-stop:
+				inflight.Wait()
 				return
+			default:
 			}
-			if n >= 1000 && !signalled {
-				signalled = true
-				close(enough)
-			}
+			r := &kgo.Record{Partition: int32(seq) % partitions, Value: []byte(fmt.Sprintf("run1-%08d", seq))}
+			inflight.Add(1)
+			cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+				defer inflight.Done()
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					return
+				}
+				all = append(all, acked{P: r.Partition, O: r.Offset, Value: string(r.Value)})
+				if len(all) >= 3000 && !signalled {
+					signalled = true
+					close(enough)
+				}
+			})
 		}
 	}()
 	select {
 	case <-enough:
-	case <-done:
-		t.Fatalf("producer stopped before the crash: %v", prodErr)
 	case <-time.After(2 * time.Minute):
-		t.Fatal("1000 records not acknowledged within 2 minutes")
+		mu.Lock()
+		n, err := len(all), firstErr
+		mu.Unlock()
+		t.Fatalf("3000 records not acknowledged within 2 minutes (%d, first error %v)", n, err)
 	}
-	srv.Kill() // mid-stream: the producer keeps sending
-	cancel()
+	srv.Kill() // mid-stream: requests are in flight
+	close(stop)
 	// An idempotent producer does not give up on batches it may have sent
 	// while it cannot reach a broker; closing the client fails them.
 	cl.Close()
@@ -168,7 +198,10 @@ func TestCrashKill9(t *testing.T) {
 	mu.Lock()
 	want := append([]acked(nil), all...)
 	mu.Unlock()
-	t.Logf("%d records acknowledged before kill -9 (producer then saw: %v)", len(want), prodErr)
+	t.Logf("%d records acknowledged before kill -9 (then: %v)", len(want), firstErr)
+	if len(want) < 3000 {
+		t.Fatalf("only %d acknowledged", len(want))
+	}
 
 	srv.Start()
 	ends := checkAcked(t, srv.Addr, topic, partitions, want)
