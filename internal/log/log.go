@@ -361,7 +361,13 @@ func (l *Log) closeLocked(marker bool) error {
 	}
 	l.closed = true
 	var errs []error
-	errs = append(errs, l.finishSegment(l.active()), l.flushLocked())
+	// A failed append whose undo failed too may have left bytes past what was published:
+	// cut them, so a clean open does not find a batch the caller was told was not written.
+	a := l.active()
+	errs = append(errs, a.log.Truncate(a.size), a.idx.Truncate(int64(len(a.index))*indexEntrySize),
+		a.tidx.Truncate(int64(len(a.times))*timeEntrySize))
+	a.dirty = true
+	errs = append(errs, l.finishSegment(a), l.flushLocked())
 	if marker && errors.Join(errs...) == nil {
 		errs = append(errs, writeCheckpoint(l.fsys, l.dir, cleanShutdownFile, nil))
 	}

@@ -385,3 +385,43 @@ func TestTruncateLowersRecoveryPoint(t *testing.T) {
 	h.kill()
 	checkContent(t, h.log, bs[:1])
 }
+
+// TestFailedUndoNotResurrected: an append that failed after writing its batch, and
+// whose undo failed too, must not reappear after a clean close and open.
+func TestFailedUndoNotResurrected(t *testing.T) {
+	mem := vfs.NewMem()
+	efs := vfs.WithErrors(mem, nil)
+	clk := newClock()
+	cfg := Config{IndexIntervalBytes: 1}
+	l, err := Open(efs, dir, cfg, clk.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := []batch.Batch{mkBatch(t, 0, 2, 0, 50), mkBatch(t, 2, 2, 0, 50)}
+	for _, b := range bs {
+		if err := l.Append(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writes, truncates := vfs.FailNth(vfs.OpWrite, 2), vfs.FailFrom(vfs.OpTruncate, 1)
+	efs.Inj = vfs.InjectorFunc(func(op vfs.Op) error {
+		if err := writes.MaybeError(op); err != nil {
+			return err
+		}
+		return truncates.MaybeError(op)
+	})
+	// The batch is written, its index entry fails, and cutting the batch off fails.
+	if err := l.Append(mkBatch(t, 4, 2, 0, 50)); !errors.Is(err, vfs.ErrInjected) {
+		t.Fatalf("Append = %v", err)
+	}
+	efs.Inj = nil
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(mem, dir, cfg, clk.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	checkContent(t, r, bs)
+}
