@@ -185,6 +185,16 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int64, minOne bool) ([]Rang
 	for len(c.segs) > 0 {
 		v := c.segs[0]
 		start := c.pos
+		// The common tail read: the rest of the segment is below maxOffset and fits, so
+		// it is whole batches (the published size ends at one) and needs no walk.
+		if rem := v.size - c.pos; v.next <= maxOffset && total+rem <= maxBytes {
+			if rem > 0 {
+				out = append(out, Range{File: v.seg.log, Pos: start, Len: rem})
+				total += rem
+			}
+			c.segs, c.pos = c.segs[1:], 0
+			continue
+		}
 		for c.pos < v.size {
 			_, last, n, err := hr.batch(v.seg.log, c.pos, v.size)
 			if err != nil {
