@@ -244,16 +244,37 @@ func startMemberProc(t *testing.T, led *groupLedger, name string, parse func(str
 	return m
 }
 
-// stop asks the member to leave (SIGTERM) and waits for it to exit.
+// stop asks the member to leave (SIGTERM) and waits for it to exit cleanly. A
+// member that died on its own before (a client crash) fails the test.
 func (m *memberProc) stop(t *testing.T) {
 	t.Helper()
+	select {
+	case <-m.done:
+		t.Errorf("member %s exited (%v) before it was asked to; its stderr ends:\n%s", m.name, m.cmd.ProcessState, tail(m.stderr.String(), 1500))
+		return
+	default:
+	}
 	_ = m.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-m.done:
+		if !m.cmd.ProcessState.Success() {
+			t.Errorf("member %s exited with %v after SIGTERM; its stderr ends:\n%s", m.name, m.cmd.ProcessState, tail(m.stderr.String(), 1500))
+		}
 	case <-time.After(20 * time.Second):
 		t.Errorf("member %s did not exit within 20s of SIGTERM; killing it", m.name)
 		m.kill()
 	}
+}
+
+// tail is the end of a member's stderr, with a diagnosis of a crash seen before.
+func tail(s string, n int) string {
+	if strings.Contains(s, "object of type 'NoneType' has no len()") {
+		s += "\n[test: python3-kafka 2.0.2 fails like this when a Fetch response carries null records for a partition; Kafka always sends a non-null (empty) records field]"
+	}
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
 }
 
 // kill ends the member with SIGKILL (which also ends a stopped process).

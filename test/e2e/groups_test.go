@@ -122,7 +122,7 @@ func TestGroupStoppedMemberExpires(t *testing.T) {
 	prodCl := groupProducer(t, srv.Addr)
 	led := newGroupLedger()
 
-	frozen := pyMember(t, led, "kafka", srv.Addr, topic, group, "frozen", int(session.Milliseconds()))
+	frozen := pyMember(t, led, "confluent", srv.Addr, topic, group, "frozen", int(session.Milliseconds()))
 	pyMember(t, led, "confluent", srv.Addr, topic, group, "survivor", 6000)
 	owned := waitGroupMembers(t, adm, group, topic, parts, "frozen", "survivor")
 	all := produceValues(t, prodCl, topic, parts, "a", 80)
@@ -179,7 +179,7 @@ func TestGroupBrokerRestartMidConsumption(t *testing.T) {
 			all := produceValues(t, groupProducer(t, b.addr), topic, parts, "a", 4000)
 			led := newGroupLedger()
 			m1 := pyMember(t, led, "confluent", b.addr, topic, group, "m1", 6000)
-			m2 := pyMember(t, led, "kafka", b.addr, topic, group, "m2", 6000)
+			m2 := pyMember(t, led, "confluent", b.addr, topic, group, "m2", 6000)
 			led.waitFor(t, "500 records consumed", 60*time.Second, func(l *groupLedger) bool { return len(l.byValue) >= 500 })
 
 			if !b.signal(sig, 20*time.Second) {
