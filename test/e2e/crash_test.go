@@ -355,3 +355,84 @@ func badCRCBatch(rng *rand.Rand) []byte {
 	binary.BigEndian.PutUint32(b[17:], 42) // CRC: wrong
 	return b
 }
+
+// TestCrashKill9ProducerRetries: the same idempotent producer keeps running
+// across kill -9 and a restart on the same address, so batches whose
+// responses the crash swallowed are retried with their original producer ID
+// and sequence numbers. The restarted broker must rebuild producer state
+// from its log and answer those retries without appending them twice:
+// every record is acknowledged, each is in the log exactly once, in order.
+func TestCrashKill9ProducerRetries(t *testing.T) {
+	t.Parallel()
+	const topic, partitions = "retries", int32(2)
+	srv := startServer(t)
+	createTopic(t, newAdmin(t, srv.Addr), topic, partitions, nil)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(srv.Addr), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0), kgo.RecordDeliveryTimeout(time.Minute), kgo.RetryTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const total = 6000
+	var (
+		mu       sync.Mutex
+		all      []acked
+		errs     []error
+		inflight sync.WaitGroup
+		killAt   = make(chan struct{})
+		killOnce sync.Once
+	)
+	go func() {
+		for seq := 0; seq < total; seq++ {
+			r := &kgo.Record{Partition: int32(seq) % partitions, Value: []byte(fmt.Sprintf("run1-%08d", seq))}
+			inflight.Add(1)
+			cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+				defer inflight.Done()
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
+				}
+				all = append(all, acked{P: r.Partition, O: r.Offset, Value: string(r.Value)})
+				if len(all) == total/3 {
+					killOnce.Do(func() { close(killAt) })
+				}
+			})
+		}
+	}()
+	select {
+	case <-killAt:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("a third of the records not acknowledged within 2 minutes")
+	}
+	srv.Kill()            // mid-stream: requests are in flight
+	srv.Listen = srv.Addr // same address: the client knows no other
+	srv.Start()
+
+	finished := make(chan struct{})
+	go func() { inflight.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("records still outstanding two minutes after the restart")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) > 0 {
+		t.Errorf("%d records failed across the restart, first: %v", len(errs), errs[0])
+	}
+	if len(all) != total {
+		t.Errorf("%d of %d records acknowledged", len(all), total)
+	}
+	ends := checkAcked(t, srv.Addr, topic, partitions, all)
+	var n int64
+	for _, e := range ends {
+		n += e
+	}
+	if n != total {
+		t.Errorf("log holds %d records, want exactly the %d produced (no duplicates from retries)", n, total)
+	}
+}

@@ -119,6 +119,10 @@ type server struct {
 	t         testing.TB
 	DataDir   string
 	overrides []string
+	// Listen is the address the next Start binds; empty means
+	// 127.0.0.1:0. A restart may reuse the port the previous run was given
+	// so that clients that know only that address reconnect.
+	Listen string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -155,7 +159,11 @@ func (s *server) Start() {
 	}
 	s.runs++
 	ready := filepath.Join(filepath.Dir(s.DataDir), fmt.Sprintf("ready-%d", s.runs))
-	args := []string{"server", "--data-dir", s.DataDir, "--listen", "127.0.0.1:0", "--ready-file", ready}
+	listen := s.Listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	args := []string{"server", "--data-dir", s.DataDir, "--listen", listen, "--ready-file", ready}
 	for _, o := range s.overrides {
 		args = append(args, "--override", o)
 	}
