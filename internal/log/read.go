@@ -302,12 +302,20 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 	l.mu.RLock()
 	lso := l.logStartOffset
 	var c cursor
+	// verify is the time index entry the scan starts from, checked when reached.
+	var verify struct {
+		base, ts int64
+		ok       bool
+	}
 	for _, s := range l.segs {
 		if s.maxTs < ts {
 			continue
 		}
-		rel := lookupTime(s.times, ts)
-		from := max(s.base+int64(rel), lso)
+		from := max(s.base, lso)
+		if e, ok := lookupTime(s.times, ts); ok && s.base+int64(e.rel) > from {
+			from = s.base + int64(e.rel)
+			verify.base, verify.ts, verify.ok = from, e.ts, true
+		}
 		c = l.locateLocked(from)
 		break
 	}
@@ -329,6 +337,22 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 			n := int64(h.BatchLength()) + 12
 			if n < batch.HeaderSize || c.pos+n > v.size {
 				return 0, 0, false, fmt.Errorf("read segment %d at %d: %w: batch of %d bytes", v.base, c.pos, batch.ErrCorrupt, n)
+			}
+			if verify.ok {
+				// Batches up to the entry's must have timestamps up to the entry's, and the
+				// entry's batch exactly its timestamp; otherwise the time index lied: scan
+				// the segment from its start.
+				lied := h.MaxTimestamp() > verify.ts || h.BaseOffset() > verify.base ||
+					h.BaseOffset() == verify.base && h.MaxTimestamp() != verify.ts
+				if lied {
+					c.pos, verify.ok = 0, false
+					continue
+				}
+				if h.BaseOffset() < verify.base {
+					c.pos += n
+					continue
+				}
+				verify.ok = false
 			}
 			if h.MaxTimestamp() >= ts && h.LastOffset() >= lso {
 				recs, err := l.decodeAt(v.seg.log, c.pos, n)

@@ -180,6 +180,28 @@ func (l *Log) loadRollBase(s *segment) error {
 	return nil
 }
 
+// batchHasTimestamp reports whether the batch with base offset base exists in s and has
+// maxTimestamp ts, walking headers from the offset index entry before it.
+func (l *Log) batchHasTimestamp(s *segment, index []indexEntry, size, base, ts int64) bool {
+	e, _ := lookupIndex(index, base-s.base)
+	var buf [batch.HeaderSize]byte
+	for pos := int64(e.pos); pos+batch.HeaderSize <= size; {
+		h, err := readHeader(s.log, pos, buf[:])
+		if err != nil || h.BaseOffset() > base {
+			return false
+		}
+		if h.BaseOffset() == base {
+			return h.MaxTimestamp() == ts
+		}
+		n := int64(h.BatchLength()) + 12
+		if n < batch.HeaderSize {
+			return false
+		}
+		pos += n
+	}
+	return false
+}
+
 // cleanDir removes leftovers and returns the segment base offsets, sorted.
 func (l *Log) cleanDir() ([]int64, error) {
 	ents, err := l.fsys.ReadDir(l.dir)
@@ -309,9 +331,13 @@ func (l *Log) loadIndexes(s *segment) (bool, error) {
 		st.next = h.LastOffset() + 1
 		pos += n
 	}
-	// The time index must not point past the segment's end.
-	if n := len(times); n > 0 && s.base+int64(times[n-1].rel) >= st.next {
-		return false, nil
+	// The time index must not point past the segment's end, and its last entry, which
+	// gives the segment's largest timestamp, must name a batch with that timestamp.
+	if n := len(times); n > 0 {
+		last := times[n-1]
+		if s.base+int64(last.rel) >= st.next || !l.batchHasTimestamp(s, index, size, s.base+int64(last.rel), last.ts) {
+			return false, nil
+		}
 	}
 	st.size = size
 	if n := len(index); n > 0 {

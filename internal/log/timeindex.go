@@ -55,13 +55,18 @@ func parseTimeIndex(data []byte, nextRel int64) ([]timeEntry, error) {
 	return out, nil
 }
 
-// lookupTime returns the relative offset from which to scan for the first batch with
-// maxTimestamp >= ts: the offset of the last entry whose timestamp is < ts (every batch up
-// to and including that one has a smaller maxTimestamp), or 0.
-func lookupTime(times []timeEntry, ts int64) uint32 {
+// lookupTime returns the entry from whose offset to scan for the first batch with
+// maxTimestamp >= ts: the last entry whose timestamp is < ts (every batch up to and
+// including that one has a smaller maxTimestamp); false if there is none (scan the
+// segment from its start).
+//
+// An entry that passed the sanity check may still lie (a corrupt file that happens to be
+// monotonic): the reader checks that the batch at the entry's offset has the entry's
+// timestamp before trusting it.
+func lookupTime(times []timeEntry, ts int64) (timeEntry, bool) {
 	i := sort.Search(len(times), func(i int) bool { return times[i].ts >= ts })
 	if i == 0 {
-		return 0
+		return timeEntry{}, false
 	}
-	return times[i-1].rel
+	return times[i-1], true
 }
