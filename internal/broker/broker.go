@@ -314,11 +314,16 @@ func kafkaErr(e *kerr.Error, format string, args ...any) error {
 
 // LogConfig converts a resolved topic config to the log's.
 func LogConfig(t config.Topic) log.Config {
+	retentionBytes, retention := t.RetentionBytes, t.Retention
+	if !strings.Contains(t.CleanupPolicy, "delete") {
+		// compact alone: records go only by compaction, never by age or size.
+		retentionBytes, retention = -1, -1
+	}
 	return log.Config{
 		SegmentBytes:          t.SegmentBytes,
 		SegmentMs:             t.Segment,
-		RetentionBytes:        t.RetentionBytes,
-		RetentionMs:           t.Retention,
+		RetentionBytes:        retentionBytes,
+		RetentionMs:           retention,
 		FlushIntervalMessages: t.FlushMessages,
 		FlushInterval:         t.Flush,
 		IndexIntervalBytes:    t.IndexIntervalBytes,
