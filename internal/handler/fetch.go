@@ -187,6 +187,10 @@ func (h *Handler) fetch(ctx context.Context, r *Request, kr kmsg.Request) kmsg.R
 		rp.ErrorCode = r.errCode
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = r.highWatermark, r.lastStable, r.logStartOffset
 		rp.RecordBatches = r.records
+		if rp.RecordBatches == nil {
+			// Kafka sends empty records, never null; python3-kafka fails on null.
+			rp.RecordBatches = []byte{}
+		}
 		rp.PreferredReadReplica = -1
 		resp.Topics[n-1].Partitions = append(resp.Topics[n-1].Partitions, rp)
 	}
