@@ -1,4 +1,4 @@
-// group.go is `vltava group list|describe|delete`: the consumer-group side of
+// group.go is `vltava group list|describe|delete` (reset-offsets is in group_reset.go): the consumer-group side of
 // kafka-consumer-groups.sh, through kadm.
 package cli
 
@@ -20,6 +20,8 @@ subcommands:
   list                list consumer groups and their states
   describe [GROUP...] state, members, committed offsets and lag per partition
   delete GROUP...     delete groups that have no members
+  reset-offsets GROUP move committed offsets (--to-earliest|--to-latest|--to-datetime|
+                      --to-offset|--shift-by); a dry run unless --execute
 
 Run "vltava group <subcommand> -h" for its flags.
 `
@@ -37,6 +39,8 @@ func (e Env) group(ctx context.Context, args []string) error {
 		return e.groupDescribe(ctx, args)
 	case "delete":
 		return e.groupDelete(ctx, args)
+	case "reset-offsets":
+		return e.groupResetOffsets(ctx, args)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(e.Stderr, groupUsage)
 		return flag.ErrHelp

@@ -1,0 +1,168 @@
+// group_reset.go is `vltava group reset-offsets`: move a group's committed offsets, as
+// kafka-consumer-groups.sh --reset-offsets does. It is a dry run unless --execute is
+// given, and it refuses while the group has members, since a live member would
+// overwrite the new offsets with its next commit.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+func (e Env) groupResetOffsets(ctx context.Context, args []string) error {
+	fs, c := e.groupFlags("group reset-offsets GROUP (--to-earliest|--to-latest|--to-datetime T|--to-offset N|--shift-by N) [--topic T...] [--execute]")
+	toEarliest := fs.Bool("to-earliest", false, "reset to each partition's log start offset")
+	toLatest := fs.Bool("to-latest", false, "reset to each partition's end offset")
+	toDatetime := fs.String("to-datetime", "", "reset to the first offset at or after this time (RFC 3339, e.g. 2026-01-02T15:04:05Z)")
+	toOffset := fs.Int64("to-offset", -1, "reset to this offset (clamped to the partition's range)")
+	shiftBy := fs.Int64("shift-by", 0, "move each committed offset by N (negative moves back), clamped to the partition's range")
+	execute := fs.Bool("execute", false, "apply the new offsets (without it, only print them)")
+	var topics stringList
+	fs.Var(&topics, "topic", "only this topic (repeatable); default: every topic the group has offsets for")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		fs.Usage()
+		return errors.New("give exactly one group")
+	}
+	group := rest[0]
+	modes := 0
+	for _, set := range []bool{*toEarliest, *toLatest, *toDatetime != "", *toOffset >= 0, *shiftBy != 0} {
+		if set {
+			modes++
+		}
+	}
+	if modes != 1 {
+		fs.Usage()
+		return errors.New("give exactly one of --to-earliest, --to-latest, --to-datetime, --to-offset, --shift-by")
+	}
+	var at time.Time
+	if *toDatetime != "" {
+		if at, err = time.Parse(time.RFC3339, *toDatetime); err != nil {
+			return fmt.Errorf("--to-datetime: %w", err)
+		}
+	}
+
+	adm, ctx, done, err := c.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+
+	described, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return fmt.Errorf("describe group %s: %w", group, c.reachErr(err))
+	}
+	if g, ok := described[group]; ok {
+		if g.Err != nil {
+			return fmt.Errorf("describe group %s: %w", group, g.Err)
+		}
+		if len(g.Members) > 0 {
+			return fmt.Errorf("group %s has %d active members (state %s): stop them first", group, len(g.Members), g.State)
+		}
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return fmt.Errorf("fetch offsets of %s: %w", group, err)
+	}
+	want := map[string]bool{}
+	for _, t := range topics {
+		want[t] = true
+	}
+	var names []string
+	if len(want) > 0 {
+		names = topics
+	} else {
+		for t := range committed.Offsets() {
+			names = append(names, t)
+		}
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("group %s has no committed offsets; name the topics with --topic", group)
+	}
+	sort.Strings(names)
+	starts, err := adm.ListStartOffsets(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("list start offsets: %w", err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("list end offsets: %w", err)
+	}
+	var byTime kadm.ListedOffsets
+	if !at.IsZero() {
+		if byTime, err = adm.ListOffsetsAfterMilli(ctx, at.UnixMilli(), names...); err != nil {
+			return fmt.Errorf("list offsets by time: %w", err)
+		}
+	}
+
+	next := kadm.Offsets{}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCURRENT\tNEW")
+	var firstErr error
+	ends.Each(func(end kadm.ListedOffset) {
+		if end.Err != nil {
+			firstErr = errors.Join(firstErr, fmt.Errorf("%s[%d]: %w", end.Topic, end.Partition, end.Err))
+			return
+		}
+		start, _ := starts.Lookup(end.Topic, end.Partition)
+		cur := int64(-1)
+		if o, ok := committed.Lookup(end.Topic, end.Partition); ok && o.Err == nil {
+			cur = o.At
+		}
+		var target int64
+		switch {
+		case *toEarliest:
+			target = start.Offset
+		case *toLatest:
+			target = end.Offset
+		case !at.IsZero():
+			o, _ := byTime.Lookup(end.Topic, end.Partition)
+			target = o.Offset
+		case *toOffset >= 0:
+			target = *toOffset
+		default:
+			if cur < 0 {
+				return // nothing committed to shift
+			}
+			target = cur + *shiftBy
+		}
+		target = max(start.Offset, min(target, end.Offset))
+		next.AddOffset(end.Topic, end.Partition, target, -1)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", end.Topic, end.Partition, offsetOrDash(cur), target)
+	})
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	if !*execute {
+		fmt.Fprintln(e.Stderr, "dry run: nothing changed; add --execute to apply")
+		return nil
+	}
+	resp, err := adm.CommitOffsets(ctx, group, next)
+	if err != nil {
+		return fmt.Errorf("commit offsets: %w", err)
+	}
+	if err := resp.Error(); err != nil {
+		return fmt.Errorf("commit offsets: %w", err)
+	}
+	fmt.Fprintf(e.Stderr, "reset %d partitions of group %s\n", len(next.Sorted()), group)
+	return nil
+}
+
+func offsetOrDash(o int64) string {
+	if o < 0 {
+		return "-"
+	}
+	return fmt.Sprint(o)
+}
