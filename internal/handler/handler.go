@@ -57,7 +57,7 @@ func New(b *broker.Broker, groups *group.Coordinator) (*Handler, error) {
 	h.sessions = newFetchSessions(1000, b.Now)
 	h.pool.New = func() any { s := make([]byte, 0, 64<<10); return &s }
 	h.apis = []api{
-		{0, 3, 12, h.produce, true},
+		{0, 0, 12, h.produce, true}, // v0-2 advertised for librdkafka < 2.8 (see produce.go)
 		{1, 4, 16, h.fetch, true},
 		{2, 1, 9, h.listOffsets, false},
 		{3, 0, 12, h.metadata, false},

@@ -1,7 +1,10 @@
 package handler
 
 // Produce v3-12 (v3 is the first that carries v2 record batches, the only format we
-// store). Each partition's records must be exactly one v2 batch; it is validated and
+// store). v0-2 are advertised but refused per partition with
+// UNSUPPORTED_FOR_MESSAGE_FORMAT: librdkafka before 2.8 turns off gzip, snappy and lz4
+// without a word when a broker's lowest Produce version is above 2 (librdkafka issue
+// 4956), and Kafka 3.x advertised v0; clients that negotiate never send them. Each partition's records must be exactly one v2 batch; it is validated and
 // patched in place by the partition. acks=0 gets no response; acks=1 and acks=all are
 // answered once the batch is in the log (one replica is the whole ISR), and acks=all
 // fails with NOT_ENOUGH_REPLICAS when the ISR is smaller than min.insync.replicas.
@@ -49,6 +52,8 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 			var err error
 			switch {
+			case req.Version < 3:
+				err = fmt.Errorf("%w: produce v%d carries message format v0/v1, which this broker does not store; use produce v3 or later", kerr.UnsupportedForMessageFormat, req.Version)
 			case !validAcks:
 				err = kerr.InvalidRequiredAcks
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):

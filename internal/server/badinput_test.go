@@ -210,3 +210,22 @@ func TestInvalidTopicsAndConfigs(t *testing.T) {
 		t.Errorf("rf 3: %d", code)
 	}
 }
+
+func TestOldProduceVersionsRefusedPerPartition(t *testing.T) {
+	n := startNode(t, nil)
+	n.createTopic(t, "old", 1, nil)
+	r := dialRaw(t, n.addr)
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(2)
+	req.Acks = 1
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "old"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 14, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := r.do(req).(*kmsg.ProduceResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.UnsupportedForMessageFormat.Code {
+		t.Fatalf("produce v2: code %d", code)
+	}
+}
