@@ -168,6 +168,9 @@ func (s *server) Start() {
 		args = append(args, "--override", o)
 	}
 	cmd := exec.Command(brokerBin, args...)
+	// If the test binary itself dies (a -timeout panic skips Cleanup), the
+	// kernel kills the broker rather than leaving it behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logs := &lockedBuffer{}
 	s.logs = append(s.logs, logs)
 	cmd.Stdout = logs
@@ -245,6 +248,7 @@ func runCmd(ctx context.Context, timeout time.Duration, stdin []byte, name strin
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.WaitDelay = 5 * time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
