@@ -248,6 +248,7 @@ func stableProblem(d kadm.DescribedGroup, topic string, partitions int32, want [
 }
 
 func TestSaramaGroupMembersJoinAndLeave(t *testing.T) {
+	t.Parallel() // mostly waiting on client heartbeat and rebalance timers
 	n := startNode(t, map[string]string{"group.initial.rebalance.delay.ms": "0"})
 	led := newLedger()
 	runMembershipScenario(t, n, "sarama", func(name string) interface{ stop() } {
@@ -260,6 +261,7 @@ func TestSaramaGroupMembersJoinAndLeave(t *testing.T) {
 // k1 leaves. After each change the group must settle (one generation, every
 // partition assigned once) and then consume a new batch exactly once.
 func TestMixedClientGroup(t *testing.T) {
+	t.Parallel() // mostly waiting on client heartbeat and rebalance timers
 	n := startNode(t, map[string]string{"group.initial.rebalance.delay.ms": "0"})
 	const group, topic, parts = "mixed", "mixed", 6
 	n.createTopic(t, topic, parts, nil)

@@ -167,6 +167,7 @@ func TestFranzGroupCooperativeStickyMembersJoinAndLeave(t *testing.T) {
 // ConsumerGroupHeartbeat v1 and the client opts in with ServerSideBalancer and a
 // range or sticky balancer (whose name picks the server assignor).
 func TestFranzGroupKIP848MembersJoinAndLeave(t *testing.T) {
+	t.Parallel() // mostly waiting on client heartbeat and rebalance timers
 	n := startNode(t, map[string]string{"group.initial.rebalance.delay.ms": "0"})
 	led := newLedger()
 	runMembershipScenario(t, n, "next-gen", func(name string) interface{ stop() } {

@@ -212,6 +212,8 @@ type memberProc struct {
 func startMemberProc(t *testing.T, led *groupLedger, name string, parse func(string) (delivery, error), prog string, args ...string) *memberProc {
 	t.Helper()
 	cmd := exec.Command(prog, args...)
+	// The member dies with the test binary even if a -timeout panic skips Cleanup.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	m := &memberProc{name: name, cmd: cmd, done: make(chan struct{}), stderr: &lockedBuffer{}}
 	cmd.Stderr = m.stderr
 	out, err := cmd.StdoutPipe()
@@ -529,6 +531,7 @@ func (b *pinnedBroker) start() {
 		args = append(args, "--override", o)
 	}
 	cmd := exec.Command(brokerBin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logs := &lockedBuffer{}
 	b.stderrs = append(b.stderrs, logs)
 	cmd.Stdout, cmd.Stderr = logs, logs

@@ -221,8 +221,8 @@ func TestGroupBrokerRestartMidConsumption(t *testing.T) {
 	}
 }
 
-// TestGroupCLI runs `vltava group list|describe|delete` (and reset-offsets, when
-// the binary has it) against a broker with a live confluent-kafka member.
+// TestGroupCLI runs `vltava group list|describe|reset-offsets|delete` against a
+// broker with a live confluent-kafka member, then with none.
 func TestGroupCLI(t *testing.T) {
 	if brokerKind != "vltava" {
 		t.Skipf("the group tools are part of the vltava binary; broker under test is %s", brokerKind)
@@ -286,6 +286,23 @@ func TestGroupCLI(t *testing.T) {
 		t.Errorf("delete of a group with a member: err %v, output %q; want a NON_EMPTY_GROUP failure", err, out)
 	}
 
+	committed := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		offs, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			t.Fatalf("fetch offsets: %v", err)
+		}
+		return fmt.Sprint(offs[topic][0].At, " ", offs[topic][1].At)
+	}
+	out, err = vltava("group", "reset-offsets", group, "--to-earliest", "--execute")
+	if err == nil || !strings.Contains(out, "active members") {
+		t.Errorf("reset-offsets --execute on a group with a member: err %v; want a refusal naming the active members\n%s", err, out)
+	}
+	if got := committed(); got != "5 5" {
+		t.Errorf("committed %s after the refused reset, want 5 5", got)
+	}
+
 	member.stop(t)
 	produceValues(t, prodCl, topic, parts, "s", 4)
 	out, err = vltava("group", "describe", group)
@@ -301,25 +318,26 @@ func TestGroupCLI(t *testing.T) {
 		}
 	}
 
-	t.Run("reset-offsets", func(t *testing.T) {
-		if out, err := vltava("group", "reset-offsets", "-h"); strings.Contains(out, "unknown subcommand") {
-			t.Skipf("this vltava has no group reset-offsets (%v)", err)
-		}
-		out, err := vltava("group", "reset-offsets", group, "--topic", topic, "--to-earliest")
+	// reset-offsets: a dry run by default, then each kind of target applied.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--to-earliest"}, "5 5"}, // dry run
+		{[]string{"--to-earliest", "--execute"}, "0 0"},
+		{[]string{"--shift-by", "3", "--execute"}, "3 3"},
+		{[]string{"--to-offset", "6", "--execute"}, "6 6"},
+		{[]string{"--to-latest", "--execute"}, "7 7"},
+		{[]string{"--to-datetime", "2001-01-01T00:00:00Z", "--execute"}, "0 0"},
+	} {
+		out, err := vltava(append([]string{"group", "reset-offsets", group, "--topic", topic}, tc.args...)...)
 		if err != nil {
-			t.Fatalf("reset-offsets dry run: %v\n%s", err, out)
+			t.Fatalf("reset-offsets %v: %v\n%s", tc.args, err, out)
 		}
-		if offs, err := adm.FetchOffsets(context.Background(), group); err != nil || fmt.Sprint(offs[topic][0].At, offs[topic][1].At) != "5 5" {
-			t.Errorf("a dry run moved the offsets: %v %v", offs, err)
+		if got := committed(); got != tc.want {
+			t.Errorf("after reset-offsets %v: committed %s, want %s\n%s", tc.args, got, tc.want, out)
 		}
-		out, err = vltava("group", "reset-offsets", group, "--topic", topic, "--to-earliest", "--execute")
-		if err != nil {
-			t.Fatalf("reset-offsets --execute: %v\n%s", err, out)
-		}
-		if offs, err := adm.FetchOffsets(context.Background(), group); err != nil || fmt.Sprint(offs[topic][0].At, offs[topic][1].At) != "0 0" {
-			t.Errorf("offsets after reset to earliest: %v %v, want 0 0", offs, err)
-		}
-	})
+	}
 
 	out, err = vltava("group", "delete", group)
 	if err != nil || !strings.Contains(out, "deleted group cli") {
