@@ -111,11 +111,19 @@ func kcatProduce(ctx context.Context, addr, topic, codec string, recs []rec) ([]
 			args = append(args, "-H", h.K+"="+string(h.V))
 		}
 		if _, stderr, err := runCmd(ctx, clientTimeout, in.Bytes(), "kcat", args...); err != nil {
-			return nil, fmt.Errorf("kcat %v: %w\n%s", args, err, stderr)
+			return nil, fmt.Errorf("kcat %v: %w\nstderr ends: %s", args, err, lastBytes(stderr, 1200))
 		}
 		i = j
 	}
 	return recs, nil
+}
+
+// lastBytes is the end of a process's output, for error messages.
+func lastBytes(b []byte, n int) []byte {
+	if len(b) > n {
+		return append([]byte("..."), b[len(b)-n:]...)
+	}
+	return b
 }
 
 func sameHeaders(a, b []hdr) bool {
@@ -141,10 +149,11 @@ func kcatConsume(ctx context.Context, addr, topic string, partitions int32, star
 	case start.timestamp != nil:
 		o = "s@" + strconv.FormatInt(*start.timestamp, 10)
 	}
-	args := []string{"-C", "-b", addr, "-t", topic, "-o", o, "-e", "-J", "-q", "-m", "30"}
+	// Not -q: librdkafka's protocol errors on stderr explain a hang.
+	args := []string{"-C", "-b", addr, "-t", topic, "-o", o, "-e", "-J", "-m", "30"}
 	stdout, stderr, err := runCmd(ctx, clientTimeout, nil, "kcat", args...)
 	if err != nil {
-		return nil, fmt.Errorf("kcat %v: %w\n%s", args, err, stderr)
+		return nil, fmt.Errorf("kcat %v: %w\nstderr ends: %s", args, err, lastBytes(stderr, 1200))
 	}
 	var out []rec
 	for _, line := range bytes.Split(stdout, []byte("\n")) {
@@ -229,7 +238,7 @@ func pyClient(name, lib string) *client {
 			return nil, &clientError{Client: name, Type: res.Error.Type, Msg: res.Error.Msg}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s %v: %w\nstdout: %s\nstderr: %s", name, args, err, stdout, stderr)
+			return nil, fmt.Errorf("%s %v: %w\nstdout: %s\nstderr ends: %s", name, args, err, lastBytes(stdout, 600), lastBytes(stderr, 1200))
 		}
 		return stdout, nil
 	}
