@@ -27,8 +27,12 @@ type cgMember struct {
 	group string
 	id    string
 	epoch int32
-	owned []int32 // partitions of the one topic
-	topic [16]byte
+	topic [16]byte // the topic whose partitions owned lists
+	owned []int32
+	// all is every partition owned, by topic ID; regex subscribes by
+	// SubscribedTopicRegex instead of by name.
+	all   map[[16]byte][]int32
+	regex string
 }
 
 func newCGMember(t *testing.T, n *node, group string, topicID [16]byte) *cgMember {
@@ -43,13 +47,19 @@ func (m *cgMember) heartbeat(topic string) error {
 	req.Group, req.MemberID, req.MemberEpoch = m.group, m.id, m.epoch
 	req.RebalanceTimeoutMillis = -1
 	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
-	if m.epoch == 0 {
+	switch {
+	case m.epoch == 0 && m.regex != "":
+		req.RebalanceTimeoutMillis = 10000
+		req.SubscribedTopicRegex = kmsg.StringPtr(m.regex)
+	case m.epoch == 0:
 		req.RebalanceTimeoutMillis = 10000
 		req.SubscribedTopicNames = []string{topic}
-	} else if len(m.owned) > 0 {
-		tp := kmsg.NewConsumerGroupHeartbeatRequestTopic()
-		tp.TopicID, tp.Partitions = m.topic, slices.Clone(m.owned)
-		req.Topics = append(req.Topics, tp)
+	default:
+		for id, ps := range m.all {
+			tp := kmsg.NewConsumerGroupHeartbeatRequestTopic()
+			tp.TopicID, tp.Partitions = id, slices.Clone(ps)
+			req.Topics = append(req.Topics, tp)
+		}
 	}
 	resp, err := req.RequestWith(ctxT(m.t), m.cl)
 	if err != nil {
@@ -60,14 +70,18 @@ func (m *cgMember) heartbeat(topic string) error {
 	}
 	m.epoch = resp.MemberEpoch
 	if resp.Assignment != nil {
-		m.owned = nil
+		m.all = map[[16]byte][]int32{}
 		for _, tp := range resp.Assignment.Topics {
-			if tp.TopicID != m.topic {
+			if m.regex == "" && tp.TopicID != m.topic {
 				m.t.Fatalf("assigned unknown topic id %x", tp.TopicID)
 			}
-			m.owned = append(m.owned, tp.Partitions...)
+			ps := slices.Clone(tp.Partitions)
+			slices.Sort(ps)
+			if len(ps) > 0 {
+				m.all[tp.TopicID] = ps
+			}
 		}
-		slices.Sort(m.owned)
+		m.owned = m.all[m.topic]
 	}
 	return nil
 }
@@ -228,5 +242,105 @@ func TestKIP848HeartbeatEpochsAndAssignments(t *testing.T) {
 	}
 	if err := b.heartbeat(topic); err != kerr.UnknownMemberID {
 		t.Errorf("heartbeat of a member that left: %v, want UNKNOWN_MEMBER_ID", err)
+	}
+}
+
+// TestKIP848RegexSubscription subscribes by SubscribedTopicRegex: the member gets
+// the partitions of every matching topic, not of others, and a matching topic
+// created later joins its assignment without a new subscription.
+func TestKIP848RegexSubscription(t *testing.T) {
+	n := startNode(t, nil)
+	n.createTopic(t, "rx-a", 2, nil)
+	n.createTopic(t, "other", 2, nil)
+	m := newCGMember(t, n, "regex", [16]byte{})
+	m.regex = "rx-.*"
+	if err := m.heartbeat(""); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	a := topicID(t, n, "rx-a")
+	for round := 0; round < 3 && len(m.all) == 0; round++ {
+		if err := m.heartbeat(""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(m.all) != 1 || fmt.Sprint(m.all[a]) != "[0 1]" {
+		t.Fatalf("regex rx-.* assigned %v, want rx-a [0 1] only", m.all)
+	}
+	n.createTopic(t, "rx-b", 3, nil)
+	b := topicID(t, n, "rx-b")
+	for round := 0; round < 3 && len(m.all[b]) == 0; round++ {
+		if err := m.heartbeat(""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(m.all) != 2 || fmt.Sprint(m.all[a]) != "[0 1]" || fmt.Sprint(m.all[b]) != "[0 1 2]" {
+		t.Fatalf("after creating rx-b: assigned %v, want rx-a [0 1] and rx-b [0 1 2]", m.all)
+	}
+	bad := newCGMember(t, n, "regex", [16]byte{})
+	bad.regex = "rx-("
+	if err := bad.heartbeat(""); err != kerr.InvalidRegularExpression {
+		t.Errorf("join with an invalid regex: %v, want INVALID_REGULAR_EXPRESSION", err)
+	}
+}
+
+// TestKIP848TwentyMembersConverge joins twenty members at once and heartbeats
+// them round after round: at every step no partition may be owned by two members,
+// and the group must converge to one epoch with every partition assigned.
+func TestKIP848TwentyMembersConverge(t *testing.T) {
+	n := startNode(t, nil)
+	const group, topic, parts, members = "k848-20", "k848-20", 40, 20
+	n.createTopic(t, topic, parts, nil)
+	id := topicID(t, n, topic)
+	ms := make([]*cgMember, members)
+	for i := range ms {
+		ms[i] = newCGMember(t, n, group, id)
+		if err := ms[i].heartbeat(topic); err != nil {
+			t.Fatalf("member %d joins: %v", i, err)
+		}
+	}
+	check := func(step string) (converged bool) {
+		owner := map[int32]int{}
+		epochs := map[int32]bool{}
+		for i, m := range ms {
+			epochs[m.epoch] = true
+			for _, p := range m.owned {
+				if j, dup := owner[p]; dup {
+					t.Fatalf("%s: partition %d owned by members %d and %d", step, p, j, i)
+				}
+				owner[p] = i
+			}
+		}
+		if len(epochs) != 1 || len(owner) != parts {
+			return false
+		}
+		for _, m := range ms {
+			if len(m.owned) != parts/members {
+				return false
+			}
+		}
+		return true
+	}
+	converged := false
+	for round := 0; round < 10 && !converged; round++ {
+		for i, m := range ms {
+			if err := m.heartbeat(topic); err != nil {
+				t.Fatalf("round %d member %d: %v", round, i, err)
+			}
+			check(fmt.Sprintf("round %d member %d", round, i))
+		}
+		converged = check(fmt.Sprintf("after round %d", round))
+	}
+	if !converged {
+		for i, m := range ms {
+			t.Logf("member %d epoch %d owns %v", i, m.epoch, m.owned)
+		}
+		t.Fatalf("twenty members did not converge in 10 heartbeat rounds")
+	}
+	described, err := n.admin().DescribeConsumerGroups(ctxT(t), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := described[group]; d.State != "Stable" || len(d.Members) != members || d.Epoch != ms[0].epoch {
+		t.Errorf("described: state %q, %d members, epoch %d; want Stable, %d, %d", d.State, len(d.Members), d.Epoch, members, ms[0].epoch)
 	}
 }
