@@ -79,6 +79,8 @@ func kcatClient() *client {
 			g.avoidInHeaders = []byte{0}
 			g.headerGroups = 3 // -H applies to every message of one kcat run
 			g.noTimestamps = true
+			g.emptyIsNull = true    // -Z
+			g.emptyKeyIsNull = true // "\x1fvalue" has a null key
 			return g
 		},
 		produce:  kcatProduce,
@@ -101,12 +103,12 @@ func kcatProduce(ctx context.Context, addr, topic, codec string, recs []rec) ([]
 				in.Write(r.K)
 				in.WriteByte(kcatKeyDelim)
 			}
-			in.Write(r.V)
+			in.Write(r.V) // null: nothing, which -Z sends as null
 			in.WriteByte(kcatMsgDelim)
 		}
 		args := []string{"-P", "-b", addr, "-t", topic, "-p", strconv.Itoa(int(recs[i].P)),
 			"-D", fmt.Sprintf(`\x%02x`, kcatMsgDelim), "-K", fmt.Sprintf(`\x%02x`, kcatKeyDelim),
-			"-X", "compression.codec=" + codec, "-X", "acks=all", "-X", "linger.ms=20", "-m", "30"}
+			"-X", "compression.codec=" + codec, "-X", "acks=all", "-X", "linger.ms=20", "-Z", "-m", "30"}
 		for _, h := range recs[i].H {
 			args = append(args, "-H", h.K+"="+string(h.V))
 		}

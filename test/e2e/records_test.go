@@ -188,7 +188,12 @@ type genSpec struct {
 	headerGroups int
 	// noTimestamps: the producer cannot set a record's timestamp (kcat).
 	noTimestamps bool
-	baseTS       int64
+	// emptyIsNull: the producer sends an empty value as null (kcat -Z), so
+	// it gets no empty values, only null ones.
+	emptyIsNull bool
+	// emptyKeyIsNull: the producer sends an empty key as null (kcat -K).
+	emptyKeyIsNull bool
+	baseTS         int64
 }
 
 // genRecords makes records with binary keys and values (null, empty, every
@@ -244,15 +249,28 @@ func genRecords(seed uint64, g genSpec) []rec {
 			default:
 				r.K = append([]byte(fmt.Sprintf("k%d", i)), randBytes(1+rng.IntN(16))...)
 			}
+			if i%13 == 6 && !g.emptyKeyIsNull {
+				r.K = []byte{} // empty, not null
+			}
 			switch {
 			case i == 2:
 				r.V = allBytes()
+			case i%11 == 10:
+				r.V = nil // null value (a tombstone)
+			case i%11 == 9 && !g.emptyIsNull:
+				r.V = []byte{} // empty, not null
 			case i%7 == 3:
 				// Large and compressible, so every codec shrinks the batch
 				// and producers do not fall back to sending it uncompressed.
 				r.V = append(bytes.Repeat([]byte("vltava compresses "), 200+rng.IntN(200)), randBytes(32)...)
 			default:
 				r.V = append([]byte(strings.Repeat(fmt.Sprintf("value %d/%d ", p, i), 1+rng.IntN(8))), randBytes(rng.IntN(64))...)
+			}
+			if r.V == nil && r.K == nil {
+				// A tombstone has a key; python3-kafka refuses a record
+				// with neither ("Need at least one: key or value") and
+				// kcat skips an empty message.
+				r.K = []byte(fmt.Sprintf("tombstone-%d", i))
 			}
 			if g.headerGroups > 0 {
 				if i%groupLen == 0 {
