@@ -165,22 +165,35 @@ func TestFranzGroupCooperativeStickyMembersJoinAndLeave(t *testing.T) {
 
 // KIP-848: franz-go v1.22.3 speaks the consumer protocol when the broker offers
 // ConsumerGroupHeartbeat v1 and the client opts in with ServerSideBalancer and a
-// range or sticky balancer (whose name picks the server assignor).
+// range or sticky balancer, whose name picks the server assignor (range or
+// uniform). The broker's group.consumer.heartbeat.interval.ms (5s) paces every
+// reconciliation step, so these are the slow group tests; they run in parallel.
 func TestFranzGroupKIP848MembersJoinAndLeave(t *testing.T) {
 	t.Parallel() // mostly waiting on client heartbeat and rebalance timers
-	n := startNode(t, map[string]string{"group.initial.rebalance.delay.ms": "0"})
-	led := newLedger()
-	runMembershipScenario(t, n, "next-gen", func(name string) interface{ stop() } {
-		return startFranzMember(t, n, led, name, "next-gen", "moving", kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer()))
-	}, led, 60*time.Second)
+	for _, tc := range []struct {
+		assignor string
+		balancer kgo.GroupBalancer
+	}{
+		{"range", kgo.RangeBalancer()},
+		{"uniform", kgo.StickyBalancer()},
+	} {
+		t.Run(tc.assignor, func(t *testing.T) {
+			t.Parallel()
+			n := startNode(t, map[string]string{"group.initial.rebalance.delay.ms": "0"})
+			led := newLedger()
+			runMembershipScenario(t, n, "next-gen", func(name string) interface{ stop() } {
+				return startFranzMember(t, n, led, name, "next-gen", "moving", kgo.ServerSideBalancer(), kgo.Balancers(tc.balancer))
+			}, led, 60*time.Second)
 
-	// The group is a consumer-protocol group, visible as such to admin tools.
-	described, err := n.admin().DescribeConsumerGroups(ctxT(t), "next-gen")
-	if err != nil {
-		t.Fatalf("describe: %v", err)
-	}
-	d := described["next-gen"]
-	if d.Err != nil || d.State != "Empty" || len(d.Members) != 0 {
-		t.Fatalf("after every member left: state %q, %d members, err %v; want Empty, 0", d.State, len(d.Members), d.Err)
+			// The group is a consumer-protocol group, visible as such to admin tools.
+			described, err := n.admin().DescribeConsumerGroups(ctxT(t), "next-gen")
+			if err != nil {
+				t.Fatalf("describe: %v", err)
+			}
+			d := described["next-gen"]
+			if d.Err != nil || d.State != "Empty" || len(d.Members) != 0 {
+				t.Fatalf("after every member left: state %q, %d members, err %v; want Empty, 0", d.State, len(d.Members), d.Err)
+			}
+		})
 	}
 }
