@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -40,10 +41,10 @@ func crashProducer(t testing.TB, addr, topic string) *kgo.Client {
 
 // produceBatch sends n records spread over partitions and returns those
 // acknowledged, in the order they were produced.
-func produceBatch(ctx context.Context, cl *kgo.Client, partitions int32, prefix string, n int) ([]acked, error) {
+func produceBatch(ctx context.Context, cl *kgo.Client, partitions int32, prefix string, n, pad int) ([]acked, error) {
 	rs := make([]*kgo.Record, n)
 	for i := range rs {
-		rs[i] = &kgo.Record{Partition: int32(i) % partitions, Key: []byte(prefix), Value: []byte(fmt.Sprintf("%s-%08d", prefix, i))}
+		rs[i] = &kgo.Record{Partition: int32(i) % partitions, Key: []byte(prefix), Value: crashValue(prefix, i, pad)}
 	}
 	res := cl.ProduceSync(ctx, rs...)
 	var out []acked
@@ -64,6 +65,54 @@ func produceBatch(ctx context.Context, cl *kgo.Client, partitions int32, prefix 
 		}
 	}
 	return ok, res.FirstErr()
+}
+
+// crashValue is "<run>-<seq>" (the sequence zero-padded so values of one run
+// sort in produce order) and pad filler bytes that do not compress, so the
+// producer's default compression does not shrink them away.
+func crashValue(run string, seq, pad int) []byte {
+	v := []byte(fmt.Sprintf("%s-%08d|", run, seq))
+	rng := rand.New(rand.NewPCG(uint64(seq), uint64(len(run))))
+	for range pad {
+		v = append(v, 'a'+byte(rng.UintN(26)))
+	}
+	return v
+}
+
+// crashCase is a storage layout the crash tests run under.
+type crashCase struct {
+	name    string
+	configs map[string]*string // topic configs
+	pad     int                // filler bytes per value
+	scale   int                // multiplies the record counts
+}
+
+// crashCases: everything in one segment, and small segments (Kafka's
+// minimum segment.bytes, 1 MiB) with 1 KiB values so that recovery meets
+// several segments per partition and the torn tail is in the last of them.
+var crashCases = []crashCase{
+	{name: "one-segment", pad: 0, scale: 1},
+	{name: "many-segments", configs: map[string]*string{"segment.bytes": kadm.StringPtr("1048576")}, pad: 1024, scale: 3},
+}
+
+// segmentCount is the number of segment files of topic-p under dataDir.
+func segmentCount(dataDir, topic string, p int32) int {
+	n := 0
+	dirName := fmt.Sprintf("%s-%d", topic, p)
+	_ = filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, segmentExt()) && filepath.Base(filepath.Dir(path)) == dirName {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+func segmentExt() string {
+	if brokerKind == "kfake" {
+		return ".dat"
+	}
+	return ".log"
 }
 
 // checkAcked reads every partition from the start and checks that each
@@ -130,9 +179,19 @@ func checkAcked(t *testing.T, addr, topic string, partitions int32, want []acked
 // records continue at the log end.
 func TestCrashKill9(t *testing.T) {
 	t.Parallel()
+	for _, cc := range crashCases {
+		t.Run(cc.name, func(t *testing.T) {
+			t.Parallel()
+			crashKill9(t, cc)
+		})
+	}
+}
+
+func crashKill9(t *testing.T, cc crashCase) {
 	const topic, partitions = "crash", int32(3)
+	ackTarget := 3000 * cc.scale
 	srv := startServer(t)
-	createTopic(t, newAdmin(t, srv.Addr), topic, partitions, nil)
+	createTopic(t, newAdmin(t, srv.Addr), topic, partitions, cc.configs)
 
 	// Produce asynchronously so that several batches per partition are in
 	// flight (kgo keeps up to 5 requests per broker) when the broker dies.
@@ -157,7 +216,7 @@ func TestCrashKill9(t *testing.T) {
 				return
 			default:
 			}
-			r := &kgo.Record{Partition: int32(seq) % partitions, Value: []byte(fmt.Sprintf("run1-%08d", seq))}
+			r := &kgo.Record{Partition: int32(seq) % partitions, Value: crashValue("run1", seq, cc.pad)}
 			inflight.Add(1)
 			cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
 				defer inflight.Done()
@@ -170,7 +229,7 @@ func TestCrashKill9(t *testing.T) {
 					return
 				}
 				all = append(all, acked{P: r.Partition, O: r.Offset, Value: string(r.Value)})
-				if len(all) >= 3000 && !signalled {
+				if len(all) >= ackTarget && !signalled {
 					signalled = true
 					close(enough)
 				}
@@ -183,7 +242,7 @@ func TestCrashKill9(t *testing.T) {
 		mu.Lock()
 		n, err := len(all), firstErr
 		mu.Unlock()
-		t.Fatalf("3000 records not acknowledged within 2 minutes (%d, first error %v)", n, err)
+		t.Fatalf("%d records not acknowledged within 2 minutes (%d, first error %v)", ackTarget, n, err)
 	}
 	srv.Kill() // mid-stream: requests are in flight
 	close(stop)
@@ -199,7 +258,7 @@ func TestCrashKill9(t *testing.T) {
 	want := append([]acked(nil), all...)
 	mu.Unlock()
 	t.Logf("%d records acknowledged before kill -9 (then: %v)", len(want), firstErr)
-	if len(want) < 3000 {
+	if len(want) < ackTarget {
 		t.Fatalf("only %d acknowledged", len(want))
 	}
 
@@ -209,7 +268,7 @@ func TestCrashKill9(t *testing.T) {
 	// Offsets continue at the log end after recovery.
 	cl2 := crashProducer(t, srv.Addr, topic)
 	defer cl2.Close()
-	more, err := produceBatch(context.Background(), cl2, partitions, "run2", 30)
+	more, err := produceBatch(context.Background(), cl2, partitions, "run2", 30, cc.pad)
 	if err != nil {
 		t.Fatalf("produce after restart: %v", err)
 	}
@@ -224,6 +283,18 @@ func TestCrashKill9(t *testing.T) {
 		next[a.P] = a.O + 1
 	}
 	checkAcked(t, srv.Addr, topic, partitions, append(want, more...))
+	checkSegments(t, srv.DataDir, topic, cc)
+}
+
+// checkSegments: the many-segments case must have rolled.
+func checkSegments(t *testing.T, dataDir, topic string, cc crashCase) {
+	t.Helper()
+	if cc.configs == nil {
+		return
+	}
+	if n := segmentCount(dataDir, topic, 0); n < 2 {
+		t.Errorf("%s-0 has %d segment files; the case meant to cover several", topic, n)
+	}
 }
 
 // TestCrashTornTail: after kill -9, garbage is appended to the active
@@ -233,14 +304,23 @@ func TestCrashKill9(t *testing.T) {
 // nothing after it, and new records continue right after it.
 func TestCrashTornTail(t *testing.T) {
 	t.Parallel()
+	for _, cc := range crashCases {
+		t.Run(cc.name, func(t *testing.T) {
+			t.Parallel()
+			crashTornTail(t, cc)
+		})
+	}
+}
+
+func crashTornTail(t *testing.T, cc crashCase) {
 	const topic, partitions = "torn", int32(2)
 	srv := startServer(t)
-	createTopic(t, newAdmin(t, srv.Addr), topic, partitions, nil)
+	createTopic(t, newAdmin(t, srv.Addr), topic, partitions, cc.configs)
 
 	cl := crashProducer(t, srv.Addr, topic)
 	var want []acked
-	for b := 0; b < 8; b++ {
-		got, err := produceBatch(context.Background(), cl, partitions, fmt.Sprintf("torn-b%02d", b), 25)
+	for b := 0; b < 8*cc.scale*cc.scale; b++ {
+		got, err := produceBatch(context.Background(), cl, partitions, fmt.Sprintf("torn-b%03d", b), 40, cc.pad)
 		if err != nil {
 			t.Fatalf("produce: %v", err)
 		}
@@ -285,7 +365,7 @@ func TestCrashTornTail(t *testing.T) {
 
 	cl2 := crashProducer(t, srv.Addr, topic)
 	defer cl2.Close()
-	more, err := produceBatch(context.Background(), cl2, partitions, "after", 20)
+	more, err := produceBatch(context.Background(), cl2, partitions, "after", 20, cc.pad)
 	if err != nil {
 		t.Fatalf("produce after recovery: %v", err)
 	}
@@ -300,16 +380,14 @@ func TestCrashTornTail(t *testing.T) {
 	srv.Stop()
 	srv.Start()
 	checkAcked(t, srv.Addr, topic, partitions, append(want, more...))
+	checkSegments(t, srv.DataDir, topic, cc)
 }
 
 // activeSegment finds the segment file with the highest base offset in the
 // directory <topic>-<partition> anywhere under dataDir.
 func activeSegment(t *testing.T, dataDir, topic string, p int32) string {
 	t.Helper()
-	ext := ".log"
-	if brokerKind == "kfake" {
-		ext = ".dat"
-	}
+	ext := segmentExt()
 	dirName := fmt.Sprintf("%s-%d", topic, p)
 	var segs []string
 	_ = filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
@@ -386,7 +464,7 @@ func TestCrashKill9ProducerRetries(t *testing.T) {
 	)
 	go func() {
 		for seq := 0; seq < total; seq++ {
-			r := &kgo.Record{Partition: int32(seq) % partitions, Value: []byte(fmt.Sprintf("run1-%08d", seq))}
+			r := &kgo.Record{Partition: int32(seq) % partitions, Value: crashValue("run1", seq, 0)}
 			inflight.Add(1)
 			cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
 				defer inflight.Done()
