@@ -30,10 +30,11 @@ import (
 // saramaMember is one sarama ConsumerGroup member that marks and synchronously
 // commits each batch of messages before taking the next.
 type saramaMember struct {
-	g      sarama.ConsumerGroup
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	g          sarama.ConsumerGroup
+	cancel     context.CancelFunc
+	done       chan struct{}
+	errorsDone chan struct{}
+	once       sync.Once
 }
 
 type saramaHandler struct {
@@ -99,8 +100,9 @@ func startSaramaMember(t *testing.T, n *node, led *ledger, name, group, topic st
 		t.Fatalf("sarama group %s: %v", name, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &saramaMember{g: g, cancel: cancel, done: make(chan struct{})}
+	m := &saramaMember{g: g, cancel: cancel, done: make(chan struct{}), errorsDone: make(chan struct{})}
 	go func() {
+		defer close(m.errorsDone)
 		// Commit failures would make a redelivery legitimate; the test wants none.
 		for err := range g.Errors() {
 			t.Errorf("sarama %s: %v", name, err)
@@ -125,7 +127,8 @@ func (m *saramaMember) stop() {
 	m.once.Do(func() {
 		m.cancel()
 		<-m.done
-		_ = m.g.Close() // leaves the group
+		_ = m.g.Close() // leaves the group and closes Errors
+		<-m.errorsDone
 	})
 }
 
