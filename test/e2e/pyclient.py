@@ -191,10 +191,53 @@ def ck_consume(a):
     return {"records": out}
 
 
+# ------------------------------------------------------------------ stream
+
+def stream(a):
+    """Produces "<run>-<seq>" values round-robin over the partitions until
+    --count are sent, printing one JSON line per acknowledged record as soon
+    as its delivery report arrives: the crash test kills the broker midway
+    and takes these lines as the acknowledged set."""
+    def report(p, o, v):
+        sys.stdout.write(json.dumps({"p": p, "o": o, "v": v}) + "\n")
+        sys.stdout.flush()
+
+    if a.lib == "kafka":
+        from kafka import KafkaProducer
+        prod = KafkaProducer(bootstrap_servers=a.bootstrap, acks="all", linger_ms=5,
+                             max_block_ms=int(a.timeout * 1000),
+                             request_timeout_ms=int(a.timeout * 1000))
+        for seq in range(a.count):
+            v = "%s-%08d" % (a.run, seq)
+            f = prod.send(a.topic, value=v.encode(), partition=seq % len(a.partitions))
+            f.add_callback(lambda md, v=v: report(md.partition, md.offset, v))
+        prod.flush()
+    else:
+        from confluent_kafka import Producer
+        prod = Producer({"bootstrap.servers": a.bootstrap, "acks": "all", "linger.ms": 5,
+                         "enable.idempotence": True})
+
+        def cb(err, msg):
+            if err is None:
+                report(msg.partition(), msg.offset(), msg.value().decode())
+
+        for seq in range(a.count):
+            v = "%s-%08d" % (a.run, seq)
+            while True:
+                try:
+                    prod.produce(a.topic, value=v.encode(), partition=seq % len(a.partitions), on_delivery=cb)
+                    break
+                except BufferError:
+                    prod.poll(0.1)
+            prod.poll(0)
+        prod.flush()
+    return {"done": a.count}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("lib", choices=["kafka", "confluent"])
-    ap.add_argument("cmd", choices=["produce", "consume", "codecs"])
+    ap.add_argument("cmd", choices=["produce", "consume", "codecs", "stream"])
     ap.add_argument("--bootstrap")
     ap.add_argument("--topic")
     ap.add_argument("--codec", default="none")
@@ -202,9 +245,13 @@ def main():
     ap.add_argument("--from-offset", type=int)
     ap.add_argument("--from-ts", type=int)
     ap.add_argument("--timeout", type=float, default=30)
+    ap.add_argument("--count", type=int, default=100000)
+    ap.add_argument("--run", default="run1")
     a = ap.parse_args()
     try:
-        if a.cmd == "codecs":
+        if a.cmd == "stream":
+            res = stream(a)
+        elif a.cmd == "codecs":
             res = kp_codecs() if a.lib == "kafka" else ck_codecs()
         elif a.cmd == "produce":
             recs = json.load(sys.stdin)
