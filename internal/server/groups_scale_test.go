@@ -134,6 +134,23 @@ func (r *rawMember) sync(assign map[string][]int32) []int32 {
 	return out
 }
 
+// commit commits one offset of partition p as this member of its generation.
+func (r *rawMember) commit(p int32, at int64) error {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.MemberID, req.Generation = r.group, r.memberID, r.gen
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = r.topic
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = p, at
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(r.t), r.cl)
+	if err != nil {
+		return err
+	}
+	return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+}
+
 func (r *rawMember) heartbeat() error {
 	req := kmsg.NewPtrHeartbeatRequest()
 	req.Group, req.MemberID, req.Generation = r.group, r.memberID, r.gen
@@ -192,6 +209,11 @@ func TestSilentMemberExpires(t *testing.T) {
 	if got := raw.sync(assign); fmt.Sprint(got) != "[0 1]" {
 		t.Fatalf("raw member got %v, want [0 1]", got)
 	}
+	// A member of the current generation may commit (offset 0: it consumed
+	// nothing, so whoever gets partition 0 next still reads all of it).
+	if err := raw.commit(0, 0); err != nil {
+		t.Fatalf("commit as a live member: %v", err)
+	}
 	// The last word from the raw member: from here on it is silent.
 	if err := raw.heartbeat(); err != nil {
 		t.Fatalf("last heartbeat: %v", err)
@@ -225,6 +247,11 @@ func TestSilentMemberExpires(t *testing.T) {
 	led.check(t, all)
 	if err := raw.heartbeat(); err != kerr.UnknownMemberID {
 		t.Errorf("heartbeat of the expired member: %v, want UNKNOWN_MEMBER_ID", err)
+	}
+	// A zombie's commit for its old generation is refused and moves nothing
+	// (checkCommittedAtEnd below sees partition 0 still at its end).
+	if err := raw.commit(0, 3); err != kerr.UnknownMemberID && err != kerr.IllegalGeneration {
+		t.Errorf("commit by the expired member: %v, want UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION", err)
 	}
 	f1.stop()
 	checkCommittedAtEnd(t, n.admin(), group, topic)

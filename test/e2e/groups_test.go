@@ -12,6 +12,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -162,6 +163,100 @@ func TestGroupStoppedMemberExpires(t *testing.T) {
 	}
 	led.check(t, all)
 	frozen.kill()
+}
+
+// TestGroupZombieMemberIsFenced makes a member freeze itself (SIGSTOP) between a
+// poll and that poll's commit while records keep arriving. Once its session has
+// expired and the other member has taken its partitions, it is resumed with
+// SIGCONT and commits for its old generation: that commit must be refused (the
+// ledger fails the test if any record ends up committed by both members). The
+// zombie then rejoins and consumes again. Run with each python client as the
+// zombie and the other as the survivor.
+func TestGroupZombieMemberIsFenced(t *testing.T) {
+	for _, tc := range []struct{ zombie, survivor string }{{"confluent", "kafka"}, {"kafka", "confluent"}} {
+		t.Run(tc.zombie, func(t *testing.T) {
+			srv := startServer(t, groupBrokerOverrides...)
+			const group, topic, parts = "zombie", "zombie", 4
+			adm := newAdmin(t, srv.Addr)
+			createTopic(t, adm, topic, parts, nil)
+			prodCl := groupProducer(t, srv.Addr)
+			all := produceValues(t, prodCl, topic, parts, "a", 40)
+			stopProducing := keepProducing(t, prodCl, topic, parts, "bg")
+			led := newGroupLedger()
+
+			zombie := pyMember(t, led, tc.zombie, srv.Addr, topic, group, "zombie", 1500)
+			survivor := pyMember(t, led, tc.survivor, srv.Addr, topic, group, "survivor", 6000)
+			waitGroupMembers(t, adm, group, topic, parts, "survivor", "zombie")
+			led.waitFor(t, "the zombie to consume", 60*time.Second, led.hasDelivered("zombie"))
+			led.waitFor(t, "the survivor to consume", 60*time.Second, led.hasDelivered("survivor"))
+
+			if err := zombie.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+				t.Fatal(err)
+			}
+			waitProcessStopped(t, zombie.cmd.Process.Pid)
+			waitGroupMembers(t, adm, group, topic, parts, "survivor")
+			stoppedAt := time.Now()
+			led.waitFor(t, "the survivor to consume every partition", 60*time.Second, func(l *groupLedger) bool {
+				seen := map[int32]bool{}
+				for _, d := range l.all {
+					if d.member == "survivor" && d.at.After(stoppedAt) {
+						seen[d.p] = true
+					}
+				}
+				return len(seen) == parts
+			})
+			if err := zombie.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+			resumedAt := time.Now()
+			waitGroupMembers(t, adm, group, topic, parts, "survivor", "zombie")
+			led.waitFor(t, "the zombie to consume after it rejoined", 60*time.Second, func(l *groupLedger) bool {
+				for _, d := range l.all {
+					if d.member == "zombie" && d.committed && d.at.After(resumedAt) {
+						return true
+					}
+				}
+				return false
+			})
+			all = append(all, stopProducing()...)
+			led.waitDelivered(t, all, 60*time.Second)
+			waitCommittedAtEnd(t, adm, group, topic, 30*time.Second)
+			zombie.stop(t)
+			survivor.stop(t)
+			redelivered := led.check(t, all)
+			refused := 0
+			led.mu.Lock()
+			for _, d := range led.all {
+				if d.member == "zombie" && !d.committed {
+					refused++
+				}
+			}
+			led.mu.Unlock()
+			if refused == 0 {
+				t.Errorf("the zombie's commit of the records it held while frozen succeeded")
+			}
+			t.Logf("%d records; the zombie's commit failed for %d deliveries; %d redeliveries; per member %v", len(all), refused, redelivered, led.perMember())
+		})
+	}
+}
+
+// waitProcessStopped waits until the process is in the stopped state (T in
+// /proc/PID/stat), which the member enters by itself.
+func waitProcessStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatalf("process %d: %v", pid, err)
+		}
+		// pid (comm) state ...: the state follows the last ')'.
+		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 && f[0] == "T" {
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // pacing between polls of the condition
+	}
+	t.Fatalf("process %d did not stop itself within 30s", pid)
 }
 
 // TestGroupBrokerRestartMidConsumption restarts the broker under two consuming

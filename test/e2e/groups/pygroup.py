@@ -8,20 +8,39 @@ JSON line per record to stdout:
   {"m": member name, "p": partition, "o": offset, "v": value as text,
    "c": true if the commit covering the record succeeded}
 so the Go test knows exactly which deliveries were committed. It runs until
-SIGTERM, then closes the consumer (which leaves the group) and exits 0.
-Diagnostics go to stderr.
+SIGTERM, then closes the consumer (which leaves the group) and exits 0. After
+SIGUSR1 it stops itself with SIGSTOP between its next poll and that poll's
+commit (see maybe_freeze). Diagnostics go to stderr.
 """
 import argparse
 import json
+import os
 import signal
 import sys
 
 stop = False
+freeze_next = False
 
 
 def on_term(_sig, _frame):
     global stop
     stop = True
+
+
+def on_usr1(_sig, _frame):
+    global freeze_next
+    freeze_next = True
+
+
+def maybe_freeze(member):
+    """After SIGUSR1, the member stops itself (SIGSTOP) holding the records it
+    just polled, before committing them: a test resumes it with SIGCONT once
+    its session has expired, and its commit must then be refused."""
+    global freeze_next
+    if freeze_next:
+        freeze_next = False
+        print("%s: freezing before commit" % member, file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def emit(member, recs, ok):
@@ -43,6 +62,7 @@ def run_kafka(a):
         recs = [(r.partition, r.offset, r.value) for rs in batches.values() for r in rs]
         if not recs:
             continue
+        maybe_freeze(a.member)
         ok = True
         try:
             # Commits the positions after this poll. A rebalance happens only
@@ -73,6 +93,7 @@ def run_confluent(a):
             recs.append((m.partition(), m.offset(), m.value()))
         if not recs:
             continue
+        maybe_freeze(a.member)
         ok = True
         try:
             # Commits the consumed positions of the current assignment;
@@ -95,6 +116,7 @@ def main():
     ap.add_argument("--session-ms", type=int, default=6000)
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGUSR1, on_usr1)
     if a.lib == "kafka":
         run_kafka(a)
     else:
