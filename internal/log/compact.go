@@ -1,216 +1,449 @@
-// Compaction (cleanup.policy=compact): keep only the latest record of each key.
+// Compaction (cleanup.policy=compact): keep only the latest record of each key, after
+// Kafka's log cleaner (LogCleaner, Cleaner, LogCleanerManager, LogToClean).
 //
-// Compact works on whole inactive segments below a limit the caller gives (the high
-// watermark, or the last stable offset). It first maps every key to the offset of its
-// latest record in those segments, then rewrites each segment that holds a superseded
-// record, or a tombstone older than delete.retention.ms. Each segment keeps its base
-// offset and its end: a batch keeps its base and last offsets even when records go
-// (batch.Filter), and an emptied batch stays as a header with no records, as Kafka's
-// cleaner leaves one; so offsets never move and recovery's checks on segment boundaries
-// still hold.
+// The log has a clean section (already compacted) followed by a dirty section, split
+// at the first dirty offset kept in the cleaner checkpoint (compact_checkpoint.go). The
+// dirty section ends at the first uncleanable offset: the active segment's base, the
+// high watermark the caller passes, and the first segment holding a record younger than
+// min.compaction.lag.ms, whichever is lowest. A log is worth cleaning when its dirty
+// ratio (dirty bytes / clean+dirty bytes) reaches min.cleanable.dirty.ratio, when its
+// oldest dirty record is older than max.compaction.lag.ms, or when a tombstone it keeps
+// has outlived delete.retention.ms (KIP-534).
 //
-// Transactional and control batches are kept as they are (cleaning them needs the
-// transaction index this log does not have yet); records without a key are kept.
+// One clean:
+//  1. maps the key of every record of the dirty section to its latest offset, in a map of
+//     bounded memory (compact_map.go); if the map fills, the dirty section is cut where it
+//     filled and the rest waits for the next clean;
+//  2. walks batch headers from the log start to note each producer's last batch, which
+//     is kept even when emptied so producer state (sequence numbers) survives a restart;
+//  3. rewrites the segments from the log start up to the mapped end in groups of
+//     consecutive segments whose sizes add up to at most segment.bytes (Kafka's
+//     groupSegmentsBySize), each group into one new segment (compact_swap.go), dropping
+//     records superseded by a later offset of their key and tombstones first cleaned more
+//     than delete.retention.ms ago;
+//  4. moves the first dirty offset to the mapped end in the checkpoint.
 //
-// Swap, crash-safe in this order: write <base>.log.cleaned and fsync it; remove the
-// segment's index files; rename .cleaned over .log; fsync the directory; rebuild the
-// indexes. A crash before the rename leaves the old segment (and a *.cleaned file Open
-// removes); after it, the new one with missing indexes, which Open rebuilds. A reader
-// holding the old file keeps reading it until file.delete.delay.ms has passed.
+// Records keep their offsets: a batch keeps its base and last offsets when records go
+// (batch.Filter re-encodes, and recompresses with the batch's codec), an emptied batch
+// is dropped unless it is the last of its producer or of its group (so a segment still
+// ends where the next begins, which recovery checks). Transactional and control batches
+// are kept whole (aborted data needs a transaction index we do not have) and their
+// records are not mapped, so a transactional write never supersedes anything; records
+// without a key are kept.
 //
-// Compact holds the log's write lock while it works, so appends wait: it suits internal
-// topics like __consumer_offsets, whose segments are small.
+// Locking: a clean holds Log.cleanMu (one clean per log at a time) but not writeMu while
+// it reads and writes: appends, reads and retention go on. It reads inactive segments
+// below their published sizes, which nothing changes in place except truncation (which
+// bumps Log.cleanGen). writeMu is taken only to swap a group's new segment in, after
+// checking that the group is still what was read; otherwise the clean stops and leaves
+// the rest for the next one.
+//
+// Memory and I/O: the map's budget, one read buffer, one batch and its decoded records
+// (bounded by MaxDecompressed) and one write buffer; a segment is never held whole.
 package log
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
-	"os"
+	"math"
 	"time"
 
 	"github.com/vltava/vltava/internal/batch"
 )
 
-const cleanedSuffix = ".cleaned"
+// DefaultDedupeBufferBytes is log.cleaner.dedupe.buffer.size's default.
+const DefaultDedupeBufferBytes = 128 << 20
 
-// CompactOptions bound one compaction.
+const cleanerIOBufferBytes = 256 << 10
+
+// errCleanAborted reports a clean stopped by CleanOptions.Abort.
+var errCleanAborted = errors.New("clean aborted")
+
+// CleanOptions are one clean's limits and the topic's compaction settings.
+type CleanOptions struct {
+	// HighWatermark: nothing at or above it is cleaned (the high watermark or last
+	// stable offset).
+	HighWatermark     int64
+	DeleteRetention   time.Duration // delete.retention.ms
+	MinCleanableRatio float64       // min.cleanable.dirty.ratio
+	MinCompactionLag  time.Duration // min.compaction.lag.ms
+	MaxCompactionLag  time.Duration // max.compaction.lag.ms, <= 0 for none
+	// MaxDecompressed bounds one batch's decoded records (0: 256 MiB).
+	MaxDecompressed int
+	// Abort, when closed, stops a clean between batches (broker shutdown).
+	Abort <-chan struct{}
+}
+
+// Cleanable describes a log's dirty section.
+type Cleanable struct {
+	FirstDirty       int64
+	FirstUncleanable int64
+	CleanBytes       int64
+	DirtyBytes       int64
+	DirtyRatio       float64
+	MaxLagExceeded   bool // the oldest dirty record is older than max.compaction.lag.ms
+	TombstonesDue    bool // a kept tombstone has outlived delete.retention.ms
+}
+
+// Needed reports whether a clean would do something worth its I/O.
+func (c Cleanable) Needed(minRatio float64) bool {
+	return c.DirtyBytes > 0 && (c.MaxLagExceeded || c.DirtyRatio >= minRatio) || c.TombstonesDue
+}
+
+// CleanStats reports what a clean did.
+type CleanStats struct {
+	Segments         int   // source segments rewritten
+	SegmentsAfter    int   // segments they became
+	RecordsRemoved   int64 // records dropped
+	TombstonesDelete int64 // of which tombstones past delete.retention.ms
+	BytesBefore      int64 // size of the rewritten segments before
+	BytesAfter       int64 // and after
+	FirstDirty       int64 // the dirty section cleaned: [FirstDirty, End)
+	End              int64
+	Interrupted      bool // the log changed under the clean; the rest waits for the next one
+}
+
+// Cleaner compacts logs one at a time with a reusable offset map and buffers. It is not
+// safe for concurrent use; its owner (the broker's cleaner loop) serialises calls.
+type Cleaner struct {
+	m      *offsetMap
+	rd     *bufio.Reader
+	wr     *bufio.Writer
+	buf    []byte
+	hooks  cleanerHooks
+	hdrBuf [batch.HeaderSize]byte
+}
+
+// cleanerHooks let tests act at points of a clean.
+type cleanerHooks struct {
+	afterMap   func()
+	beforeSwap func()
+}
+
+// NewCleaner returns a cleaner whose offset map may use up to dedupeBufferBytes.
+func NewCleaner(dedupeBufferBytes int64) *Cleaner {
+	return &Cleaner{
+		m:  newOffsetMap(dedupeBufferBytes),
+		rd: bufio.NewReaderSize(nil, cleanerIOBufferBytes),
+		wr: bufio.NewWriterSize(nil, cleanerIOBufferBytes),
+	}
+}
+
+// CompactOptions and Compact are the first compaction API, kept for callers that want a
+// clean now whatever the dirty ratio.
 type CompactOptions struct {
-	// UpTo: only segments that end at or below this offset are cleaned (the high
-	// watermark or last stable offset); the active segment never is.
-	UpTo int64
-	// DeleteRetention is delete.retention.ms: a tombstone whose batch's maxTimestamp is
-	// older than this is removed once it is the latest record of its key.
+	UpTo            int64
 	DeleteRetention time.Duration
 }
 
-// CompactStats reports what a compaction did.
-type CompactStats struct {
-	Segments       int   // segments rewritten
-	RecordsRemoved int64 // records dropped
-	BytesBefore    int64 // size of the rewritten segments before
-	BytesAfter     int64 // and after
+type CompactStats = CleanStats
+
+// Compact cleans whatever is dirty below opts.UpTo, whatever the dirty ratio.
+func (l *Log) Compact(opts CompactOptions) (CompactStats, error) {
+	return NewCleaner(16<<20).Clean(l, CleanOptions{HighWatermark: opts.UpTo, DeleteRetention: opts.DeleteRetention})
 }
 
-// Compact removes superseded records and expired tombstones from the inactive segments
-// below opts.UpTo.
-func (l *Log) Compact(opts CompactOptions) (CompactStats, error) {
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	var stats CompactStats
-	if l.closed {
-		return stats, errClosed
+// Cleanable reports the log's dirty section under opts.
+func (l *Log) Cleanable(opts CleanOptions) (Cleanable, error) {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	c, _, _, err := l.cleanable(opts)
+	return c, err
+}
+
+// cleanable computes the dirty section from the checkpoint and the published segments.
+func (l *Log) cleanable(opts CleanOptions) (Cleanable, cleanerCheckpoint, []cleanSeg, error) {
+	cp, err := l.readCleanerCheckpoint()
+	if err != nil {
+		return Cleanable{}, cp, nil, err
 	}
-	n := 0
-	for n < len(l.segs)-1 && l.segs[n].next <= opts.UpTo {
-		n++
+	l.mu.RLock()
+	lso, leo := l.logStartOffset, l.logEndOffset.Load()
+	views := make([]cleanSeg, 0, len(l.segs))
+	for _, s := range l.segs {
+		views = append(views, cleanSeg{segView{s, s.base, s.size, s.next}, s.maxTs, len(s.index), len(s.times)})
 	}
-	if n == 0 {
-		return stats, nil
+	l.mu.RUnlock()
+	if cp.firstDirty < lso || cp.firstDirty > leo {
+		// Never cleaned, or the log was truncated or moved past the checkpoint, as Kafka
+		// resets an out-of-range checkpoint to the log start.
+		cp = cleanerCheckpoint{firstDirty: lso, tombstoneDue: -1}
 	}
-	latest := map[string]int64{}
-	for _, s := range l.segs[:n] {
-		err := forEachBatch(s, func(b batch.Batch) error {
-			if b.Transactional() || b.Control() {
-				return nil
-			}
-			recs, err := batch.Records(b, maxDecodeBytes)
-			if err != nil {
-				return err
-			}
-			for _, r := range recs {
-				if r.Key != nil {
-					latest[string(r.Key)] = r.Offset
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return stats, fmt.Errorf("compact: map keys of segment %d: %w", s.base, err)
-		}
-	}
-	horizon := l.now().Add(-opts.DeleteRetention).UnixMilli()
-	for i := range n {
-		s := l.segs[i]
-		var out []byte
-		var removed int64
-		err := forEachBatch(s, func(b batch.Batch) error {
-			if b.Transactional() || b.Control() {
-				out = append(out, b...)
-				return nil
-			}
-			expired := b.MaxTimestamp() < horizon
-			nb, changed, err := batch.Filter(b, func(r batch.Record) bool {
-				if r.Key == nil {
-					return true
-				}
-				if latest[string(r.Key)] != r.Offset {
-					return false
-				}
-				return r.Value != nil || !expired
-			}, maxDecodeBytes)
-			if err != nil {
-				return err
-			}
-			if changed {
-				removed += int64(b.RecordCount() - nb.RecordCount())
-			}
-			out = append(out, nb...)
-			return nil
-		})
-		if err != nil {
-			return stats, fmt.Errorf("compact segment %d: %w", s.base, err)
-		}
-		if removed == 0 {
+	now := l.now()
+	c := Cleanable{FirstDirty: cp.firstDirty}
+	unc := min(views[len(views)-1].base, opts.HighWatermark)
+	for _, v := range views[:len(views)-1] {
+		if v.next <= cp.firstDirty || v.base >= unc {
 			continue
 		}
-		before := s.size
-		if err := l.swapSegment(i, out); err != nil {
-			return stats, err
+		if opts.MinCompactionLag > 0 && v.maxTs > now.Add(-opts.MinCompactionLag).UnixMilli() {
+			unc = min(unc, v.base)
 		}
-		stats.Segments++
-		stats.RecordsRemoved += removed
-		stats.BytesBefore += before
-		stats.BytesAfter += int64(len(out))
+	}
+	unc = max(unc, cp.firstDirty)
+	c.FirstUncleanable = unc
+	for _, v := range views[:len(views)-1] {
+		switch {
+		case v.next <= cp.firstDirty:
+			c.CleanBytes += v.size
+		case v.base < unc:
+			c.DirtyBytes += v.size
+		}
+	}
+	if total := c.CleanBytes + c.DirtyBytes; total > 0 {
+		c.DirtyRatio = float64(c.DirtyBytes) / float64(total)
+	}
+	if c.DirtyBytes > 0 && opts.MaxCompactionLag > 0 {
+		err := l.Batches(cp.firstDirty, func(b batch.Batch) bool {
+			c.MaxLagExceeded = now.Sub(time.UnixMilli(b.MaxTimestamp())) > opts.MaxCompactionLag
+			return false
+		})
+		if err != nil {
+			return c, cp, nil, fmt.Errorf("cleanable: first dirty batch: %w", err)
+		}
+	}
+	c.TombstonesDue = cp.tombstoneDue >= 0 && cp.tombstoneDue <= now.UnixMilli() && len(cp.ranges) > 0
+	return c, cp, views, nil
+}
+
+// Clean compacts l if its dirty section is worth it under opts (see Cleanable.Needed).
+func (c *Cleaner) Clean(l *Log, opts CleanOptions) (CleanStats, error) {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	if err := l.cleanFailed(); err != nil {
+		return CleanStats{}, err
+	}
+	info, cp, views, err := l.cleanable(opts)
+	if err != nil {
+		return CleanStats{}, fmt.Errorf("clean %s: %w", l.dir, err)
+	}
+	if !info.Needed(opts.MinCleanableRatio) {
+		return CleanStats{}, nil
+	}
+	stats, err := c.clean(l, opts, info, cp, views)
+	if err != nil {
+		return stats, fmt.Errorf("clean %s: %w", l.dir, err)
 	}
 	return stats, nil
 }
 
-// forEachBatch calls fn for each whole batch of s below its published size.
-func forEachBatch(s *segment, fn func(b batch.Batch) error) error {
-	r := bufio.NewReaderSize(io.NewSectionReader(s.log, 0, s.size), 64<<10)
-	var buf []byte
-	for pos := int64(0); pos < s.size; {
-		b, reason := readBatch(r, &buf, s.size-pos)
-		if reason != "" {
-			return fmt.Errorf("%w at position %d: %s", batch.ErrCorrupt, pos, reason)
+// cleanFailed returns the error of a swap that failed half way: the files are in a state
+// only recovery (Open) sorts out, so the log is not cleaned again until reopened.
+func (l *Log) cleanFailed() error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return errClosed
+	}
+	return l.swapErr
+}
+
+// cleanSeg is a clean's copy of one segment's published state.
+type cleanSeg struct {
+	segView
+	maxTs          int64
+	nIndex, nTimes int
+}
+
+func (c *Cleaner) clean(l *Log, opts CleanOptions, info Cleanable, cp cleanerCheckpoint, views []cleanSeg) (CleanStats, error) {
+	if opts.MaxDecompressed <= 0 {
+		opts.MaxDecompressed = maxDecodeBytes
+	}
+	l.writeMu.Lock()
+	gen, cfg := l.cleanGen, l.cfg
+	l.writeMu.Unlock()
+	stats := CleanStats{FirstDirty: info.FirstDirty}
+
+	end, err := c.buildMap(l, views, info.FirstDirty, info.FirstUncleanable, opts)
+	if err != nil {
+		return l.interrupted(stats, err, gen)
+	}
+	stats.End = end
+	if c.hooks.afterMap != nil {
+		c.hooks.afterMap()
+	}
+	producerLast := map[int64]int64{}
+	err = l.Batches(views[0].base, func(b batch.Batch) bool {
+		if b.BaseOffset() >= end {
+			return false
 		}
-		if err := fn(b); err != nil {
-			return err
+		if pid := b.ProducerID(); pid >= 0 {
+			producerLast[pid] = b.LastOffset()
+		}
+		return true
+	})
+	if err != nil {
+		return l.interrupted(stats, err, gen)
+	}
+
+	now := l.now()
+	run := cleanRun{
+		m: c.m, end: end, firstDirty: info.FirstDirty, cp: cp, nowMs: now.UnixMilli(),
+		retentionMs: opts.DeleteRetention.Milliseconds(), producerLast: producerLast,
+		maxDecompressed: opts.MaxDecompressed, abort: opts.Abort, tombstoneDue: -1,
+	}
+	var candidates []cleanSeg
+	for _, v := range views[:len(views)-1] {
+		if v.base < end {
+			candidates = append(candidates, v)
+		}
+	}
+	for _, g := range groupBySize(candidates, cfg) {
+		done, err := c.cleanGroup(l, g, &run, cfg, gen, &stats)
+		if err != nil {
+			return l.interrupted(stats, err, gen)
+		}
+		if !done {
+			stats.Interrupted = true
+			return stats, nil
+		}
+	}
+	next := cp.advance(end, views[0].base, now, opts.DeleteRetention)
+	next.tombstoneDue = run.tombstoneDue
+	// Under writeMu, so a truncation (which lowers the checkpoint) is not overwritten.
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed || l.cleanGen != gen {
+		stats.Interrupted = true
+		return stats, nil
+	}
+	if err := writeCheckpoint(l.fsys, l.dir, cleanerCheckpointFile, next.format()); err != nil {
+		return stats, err
+	}
+	return stats, nil
+}
+
+// interrupted ends a clean that failed to read or swap: with the error, or as
+// interrupted if the log changed under it.
+func (l *Log) interrupted(stats CleanStats, err error, gen int64) (CleanStats, error) {
+	if err = l.readErr(err, gen); err != nil {
+		return stats, err
+	}
+	stats.Interrupted = true
+	return stats, nil
+}
+
+// readErr turns a read error caused by the log changing under the clean (closed,
+// truncated) into errClosed or nothing.
+func (l *Log) readErr(err error, gen int64) error {
+	if errors.Is(err, errCleanAborted) {
+		return err
+	}
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return errClosed
+	}
+	if l.cleanGen != gen {
+		return nil
+	}
+	return err
+}
+
+// buildMap maps the keys of the dirty section [from, to) and returns where the mapping
+// stopped: to, or the first offset not mapped because the map filled.
+func (c *Cleaner) buildMap(l *Log, views []cleanSeg, from, to int64, opts CleanOptions) (int64, error) {
+	c.m.reset()
+	end := from
+	for _, v := range views[:len(views)-1] {
+		if v.next <= from {
+			continue
+		}
+		if v.base >= to {
+			break
+		}
+		full := false
+		err := c.forEachBatch(v.segView, opts.Abort, func(b batch.Batch, _ bool) error {
+			if b.LastOffset() < from {
+				return nil
+			}
+			if b.LastOffset() >= to {
+				return errStop
+			}
+			if !b.Control() && !b.Transactional() {
+				recs, err := batch.Records(b, opts.MaxDecompressed)
+				if err != nil {
+					return fmt.Errorf("map keys at %d: %w", b.BaseOffset(), err)
+				}
+				for _, r := range recs {
+					if r.Key == nil || r.Offset < from {
+						continue
+					}
+					if c.m.full() && c.m.get(r.Key) < 0 {
+						end, full = r.Offset, true
+						return errStop
+					}
+					c.m.put(r.Key, r.Offset)
+				}
+			}
+			end = b.LastOffset() + 1
+			return nil
+		})
+		if err != nil {
+			return end, err
+		}
+		if full || end < v.next {
+			break
+		}
+	}
+	if end == from && to > from {
+		return end, fmt.Errorf("the dedupe buffer holds no key of the dirty section at %d", from)
+	}
+	return end, nil
+}
+
+var errStop = errors.New("stop")
+
+// forEachBatch streams the batches of v through the cleaner's read buffer; last says
+// the batch is the segment's last. fn returning errStop ends the walk without an error.
+func (c *Cleaner) forEachBatch(v segView, abort <-chan struct{}, fn func(b batch.Batch, last bool) error) error {
+	c.rd.Reset(io.NewSectionReader(v.seg.log, 0, v.size))
+	for pos := int64(0); pos < v.size; {
+		select {
+		case <-abort:
+			return errCleanAborted
+		default:
+		}
+		b, reason := readBatch(c.rd, &c.buf, v.size-pos)
+		if reason != "" {
+			return fmt.Errorf("segment %d: %w at position %d: %s", v.base, batch.ErrCorrupt, pos, reason)
 		}
 		pos += int64(len(b))
+		if err := fn(b, pos == v.size); err != nil {
+			if errors.Is(err, errStop) {
+				return nil
+			}
+			return fmt.Errorf("segment %d: %w", v.base, err)
+		}
 	}
 	return nil
 }
 
-// swapSegment replaces segment i's content with data (see the file comment for the order).
-func (l *Log) swapSegment(i int, data []byte) error {
-	old := l.segs[i]
-	logPath := old.path(l.dir, logSuffix)
-	tmp := logPath + cleanedSuffix
-	f, err := l.fsys.OpenFile(tmp, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("compact segment %d: %w", old.base, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("compact segment %d: write: %w", old.base, err)
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("compact segment %d: sync: %w", old.base, err)
-	}
-	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
-		if err := l.fsys.Remove(old.path(l.dir, suf)); err != nil {
-			return fmt.Errorf("compact segment %d: remove old index: %w", old.base, err)
+// groupBySize splits consecutive segments into groups that fit one segment: total size
+// within segment.bytes, index entries within segment.index.bytes, offsets within
+// MaxInt32 of the group's base (Kafka's groupSegmentsBySize).
+func groupBySize(segs []cleanSeg, cfg Config) [][]cleanSeg {
+	var groups [][]cleanSeg
+	maxIdx := int(cfg.SegmentIndexBytes) / indexEntrySize
+	maxTimes := int(cfg.SegmentIndexBytes)/timeEntrySize - 1
+	for len(segs) > 0 {
+		n, size := 1, segs[0].size
+		idx, times := segs[0].nIndex, segs[0].nTimes
+		for n < len(segs) {
+			s := segs[n]
+			if size+s.size > cfg.SegmentBytes || s.next-1-segs[0].base > math.MaxInt32 ||
+				idx+s.nIndex+n+1 > maxIdx || times+s.nTimes+n+1 > maxTimes {
+				break
+			}
+			size += s.size
+			idx += s.nIndex
+			times += s.nTimes
+			n++
 		}
+		groups = append(groups, segs[:n])
+		segs = segs[n:]
 	}
-	if err := l.fsys.Rename(tmp, logPath); err != nil {
-		return fmt.Errorf("compact segment %d: swap: %w", old.base, err)
-	}
-	if err := l.fsys.SyncDir(l.dir); err != nil {
-		return fmt.Errorf("compact segment %d: sync dir: %w", old.base, err)
-	}
-	s, err := openSegmentFiles(l.fsys, l.dir, old.base, false)
-	if err != nil {
-		return fmt.Errorf("compact segment %d: reopen: %w", old.base, err)
-	}
-	res, err := s.scan(l.cfg.IndexIntervalBytes)
-	if err == nil && (res.truncated || res.st.next != old.next) {
-		err = fmt.Errorf("rewritten segment does not end at %d: %s", old.next, res.reason)
-	}
-	if err == nil {
-		st := res.st
-		st.maybeTimeEntry(s.base)
-		err = s.writeIndexes(st.index, st.times)
-		res.st = st
-	}
-	if err != nil {
-		s.close()
-		return fmt.Errorf("compact segment %d: %w", old.base, err)
-	}
-	s.created = old.created
-	s.dirty = true
-	l.dirDirty = true
-	l.mu.Lock()
-	s.publish(res.st)
-	l.segs[i] = s
-	l.mu.Unlock()
-	// Readers may hold the old files: close them after the delete delay. Their names
-	// are gone (or taken by the new files), so only closing is left to do.
-	l.pendingDeletes = append(l.pendingDeletes, pendingDelete{seg: old, due: l.now().Add(l.cfg.FileDeleteDelay), closeOnly: true})
-	return nil
+	return groups
 }

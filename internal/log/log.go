@@ -96,6 +96,11 @@ type Log struct {
 	recoveryPoint    int64     // persisted: segments below the one holding it are synced
 	pendingDeletes   []pendingDelete
 	hdr              [batch.HeaderSize]byte
+	cleanGen         int64 // bumped by truncation: a clean that started before it stops (compact.go)
+	swapErr          error // a compaction swap failed half way; only Open sorts it out
+
+	// cleanMu serialises compactions of this log (compact.go); taken before writeMu.
+	cleanMu sync.Mutex
 
 	mu sync.RWMutex
 	// guarded by mu

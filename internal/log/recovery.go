@@ -52,6 +52,9 @@ func Open(fsys vfs.FS, dir string, cfg Config, now func() time.Time) (*Log, erro
 }
 
 func (l *Log) recover() error {
+	if err := l.completeSwaps(); err != nil {
+		return err
+	}
 	bases, err := l.cleanDir()
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ type pendingDelete struct {
 func (l *Log) deleteSegmentsLocked(segs []*segment) error {
 	var errs []error
 	due := l.now().Add(l.cfg.FileDeleteDelay)
+	l.cleanGen++ // a clean reading these segments must not swap them back
 	for _, s := range segs {
 		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 			p := s.path(l.dir, suf)
@@ -183,6 +184,10 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	if offset < 0 {
 		return fmt.Errorf("truncate to %d: negative offset", offset)
+	}
+	l.cleanGen++
+	if err := l.truncateCleanerCheckpointLocked(offset); err != nil {
+		return err
 	}
 	if offset < l.logStartOffset || offset <= l.segs[0].base {
 		if err := l.lowerRecoveryPointLocked(offset); err != nil {
