@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -29,7 +30,7 @@ func TestGroupAdmin(t *testing.T) {
 	n := startNode(t, map[string]string{"group.initial.rebalance.delay.ms": "0"})
 	const topic, parts = "admin", 3
 	n.createTopic(t, topic, parts, nil)
-	produceN(t, n.producerClient(), topic, parts, "r", 30)
+	records := produceN(t, n.producerClient(), topic, parts, "r", 30)
 	adm := n.admin()
 	ctx := ctxT(t)
 
@@ -37,6 +38,7 @@ func TestGroupAdmin(t *testing.T) {
 	led := newLedger()
 	active := startFranzMember(t, n, led, "active-1", "active", topic, kgo.Balancers(kgo.RangeBalancer()))
 	d := waitStableGroup(t, adm, "active", topic, parts, "active-1")
+	led.waitAll(t, values(records), 30*time.Second) // and committed: 10 per partition
 	// "idle": offsets committed by a simple consumer (generation -1), no members.
 	idleOffsets := kadm.Offsets{}
 	idleOffsets.AddOffset(topic, 0, 5, -1)
@@ -137,8 +139,14 @@ func TestGroupAdmin(t *testing.T) {
 	if fmt.Sprint(left) != "[0:5 2:9]" {
 		t.Errorf("offsets after deleting partition 1: %v, want [0:5 2:9]", left)
 	}
-	if _, err := adm.CommitOffsets(ctx, "active", idleOffsets); err != nil {
+	// A simple consumer's commit (generation -1, no member ID) into a group with
+	// members is refused, as Kafka refuses it: the offsets stay the member's.
+	cr, err := adm.CommitOffsets(ctx, "active", idleOffsets)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if e := cr.Error(); e != kerr.UnknownMemberID {
+		t.Errorf("simple commit into a group with members: %v, want UNKNOWN_MEMBER_ID", e)
 	}
 	od, err = adm.DeleteOffsets(ctx, "active", kadm.TopicsSet{topic: {0: {}}})
 	if err != nil {
@@ -189,6 +197,42 @@ func TestGroupAdmin(t *testing.T) {
 			t.Errorf("offset fetch v%d of an unknown group: error %v partitions %v, want no error and -1 each", v, kerr.ErrorForCode(code), got)
 		}
 	}
+	// One v8 request for several groups: each answered on its own.
+	multi := kmsg.NewPtrOffsetFetchRequest()
+	multi.Version = 8
+	for _, name := range []string{"idle2", "nobody", "active"} {
+		g := kmsg.NewOffsetFetchRequestGroup()
+		g.Group = name
+		gt := kmsg.NewOffsetFetchRequestGroupTopic()
+		gt.Topic, gt.Partitions = topic, []int32{0, 1, 2}
+		g.Topics = append(g.Topics, gt)
+		multi.Groups = append(multi.Groups, g)
+	}
+	mresp, err := multi.RequestWith(ctx, n.client())
+	if err != nil {
+		t.Fatalf("multi-group offset fetch: %v", err)
+	}
+	gotGroups := map[string]string{}
+	for _, g := range mresp.Groups {
+		var ps []string
+		for _, rt := range g.Topics {
+			for _, p := range rt.Partitions {
+				ps = append(ps, fmt.Sprintf("%d:%d", p.Partition, p.Offset))
+			}
+		}
+		slices.Sort(ps)
+		gotGroups[g.Group] = fmt.Sprint(kerr.ErrorForCode(g.ErrorCode), ps)
+	}
+	for g, want := range map[string]string{
+		"idle2":  "<nil> [0:5 1:-1 2:9]",
+		"nobody": "<nil> [0:-1 1:-1 2:-1]",
+		"active": "<nil> [0:10 1:10 2:10]", // what its member consumed and committed
+	} {
+		if gotGroups[g] != want {
+			t.Errorf("multi-group offset fetch, group %s: %q, want %q", g, gotGroups[g], want)
+		}
+	}
+
 	kfo, err := adm.FetchOffsetsForTopics(ctx, "nobody", topic)
 	if err != nil || kfo.Error() != nil {
 		t.Fatalf("kadm fetch offsets of an unknown group: %v %v", err, kfo.Error())
