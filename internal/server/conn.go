@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -77,6 +78,13 @@ func (c *conn) serve() {
 	}()
 
 	bw := bufio.NewWriterSize(c.nc, connBufSize) // large responses bypass it
+	// A bug in a handler must cost one connection, not the broker: Kafka answers an
+	// unexpected exception per request; here the connection closes and the panic is logged.
+	defer func() {
+		if r := recover(); r != nil {
+			c.s.logger.Error("panic serving a request; closing the connection", "client", c.info.Addr, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
 	for f := range frames {
 		resp, ok := c.s.h.Serve(ctx, &c.info, f.b)
 		if key, _, _, kv := wire.ParseKeyVersion(f.b); kv && c.s.h.Transient(key) {
