@@ -6,7 +6,6 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/vltava/vltava/internal/batch"
@@ -73,8 +72,8 @@ func (s groupStore) Replay(p int32, fn func(group.Record) error) error {
 		if err != nil {
 			return fmt.Errorf("replay %s-%d at %d: %w", ConsumerOffsetsTopic, p, off, err)
 		}
-		data, err := readRanges(ranges)
-		if err != nil {
+		data := make([]byte, log.RangesLen(ranges))
+		if err := log.ReadRanges(data, ranges); err != nil {
 			return err
 		}
 		if len(data) == 0 {
@@ -107,24 +106,6 @@ func (s groupStore) Replay(p int32, fn func(group.Record) error) error {
 	}
 	return nil
 }
-
-func readRanges(rs []log.Range) ([]byte, error) {
-	var n int64
-	for _, r := range rs {
-		n += r.Len
-	}
-	buf := make([]byte, n)
-	off := int64(0)
-	for _, r := range rs {
-		if _, err := r.File.ReadAt(buf[off:off+r.Len], r.Pos); err != nil {
-			return nil, err
-		}
-		off += r.Len
-	}
-	return buf, nil
-}
-
-var _ = errors.New
 
 type topicsCache struct {
 	image  any

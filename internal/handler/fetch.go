@@ -281,23 +281,13 @@ func checkLeaderEpoch(p *partition.Partition, requested int32) int16 {
 // readRanges reads the ranges into one pooled buffer, released after the response is
 // encoded.
 func (h *Handler) readRanges(req *Request, rs []log.Range) ([]byte, error) {
-	var n int64
-	for _, r := range rs {
-		n += r.Len
-	}
+	n := log.RangesLen(rs)
 	if n == 0 {
 		return nil, nil
 	}
 	buf := h.bufs.Get(int(n))
 	req.pooled = append(req.pooled, buf)
-	off := int64(0)
-	for _, r := range rs {
-		if _, err := r.File.ReadAt(buf[off:off+r.Len], r.Pos); err != nil {
-			return nil, err
-		}
-		off += r.Len
-	}
-	return buf, nil
+	return buf, log.ReadRanges(buf, rs)
 }
 
 // waitAny blocks until one of chans is closed, the deadline passes or ctx ends; it
