@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -285,18 +286,20 @@ func pyClient(name, lib string) *client {
 	// Ask the library once which codecs it has; python3-kafka needs optional
 	// modules (python3-snappy, python3-lz4, python3-zstandard) for all but
 	// gzip and documents the error it raises without them.
-	var have map[string]bool
+	var (
+		once sync.Once
+		have map[string]bool
+	)
 	c.canCodec = func(codec string) (bool, string) {
 		if codec == "none" {
 			return true, ""
 		}
-		if have == nil {
-			out, err := run(context.Background(), nil, "codecs")
+		once.Do(func() {
 			have = map[string]bool{}
-			if err == nil {
+			if out, err := run(context.Background(), nil, "codecs"); err == nil {
 				_ = json.Unmarshal(out, &have)
 			}
-		}
+		})
 		return have[codec], fmt.Sprintf("Libraries for %s compression codec not found", codec)
 	}
 	return c

@@ -57,8 +57,9 @@ func (h *hdr) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// UnmarshalJSON keeps "" (empty) apart from null, which encoding/json's
-// []byte decoding also does, but say so explicitly rather than rely on it.
+// UnmarshalJSON decodes base64 keys and values by hand so that "" (empty,
+// a non-nil slice) and null (nil) stay apart visibly, not by a detail of
+// encoding/json.
 func (r *rec) UnmarshalJSON(b []byte) error {
 	var raw struct {
 		P      int32   `json:"p"`
