@@ -4,11 +4,9 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -47,6 +45,8 @@ type Broker struct {
 	pidMu      sync.Mutex
 	pidNext    int64 // next producer ID to hand out
 	pidBlockTo int64 // IDs below this are reserved in the metadata log
+
+	cleaner cleanerState // the log cleaner (cleaner.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -109,6 +109,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	}
 	b.wg.Add(1)
 	go b.housekeeping()
+	b.startCleaner()
 	return b, nil
 }
 
@@ -350,8 +351,6 @@ func PartitionConfig(t config.Topic) partition.Config {
 // ErrShuttingDown is returned for work started during Close.
 var ErrShuttingDown = errors.New("broker shutting down")
 
-var _ = context.Background
-var _ = os.ErrNotExist
 
 // TopicConfigEntries describes a topic's configs as DescribeConfigs reports them.
 func (b *Broker) TopicConfigEntries(overrides map[string]string, names []string, synonyms bool) []config.Entry {

@@ -10,7 +10,6 @@ package handler
 
 import (
 	"context"
-	"errors"
 	"reflect"
 	"time"
 
@@ -318,4 +317,3 @@ func waitAny(ctx context.Context, chans []<-chan struct{}, deadline time.Time) b
 	return i >= 2
 }
 
-var _ = errors.New
