@@ -46,6 +46,7 @@ type Broker struct {
 	pidNext    int64 // next producer ID to hand out
 	pidBlockTo int64 // IDs below this are reserved in the metadata log
 
+	cleaner cleanerState // the log cleaner (cleaner.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -108,6 +109,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	}
 	b.wg.Add(1)
 	go b.housekeeping()
+	b.startCleaner()
 	return b, nil
 }
 

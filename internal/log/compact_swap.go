@@ -22,6 +22,7 @@
 package log
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -90,12 +91,31 @@ func (r *cleanRun) filter(b batch.Batch, groupLast bool) (out batch.Batch, remov
 		return b, 0, 0, nil
 	}
 	removed = int64(b.RecordCount() - out.RecordCount())
-	if out.RecordCount() == 0 && !groupLast {
-		if pid := b.ProducerID(); pid < 0 || r.producerLast[pid] != b.LastOffset() {
+	if out.RecordCount() == 0 {
+		if pid := b.ProducerID(); !groupLast && (pid < 0 || r.producerLast[pid] != b.LastOffset()) {
 			return nil, removed, tombstones, nil
 		}
+		return emptyBatch(out), removed, tombstones, nil
 	}
 	return out, removed, tombstones, nil
+}
+
+// emptyBatch returns b's header alone, uncompressed, as Kafka's cleaner writes a batch it
+// keeps with no records (DefaultRecordBatch.writeEmptyHeader): clients would otherwise
+// try to decompress an empty payload, which some codecs reject.
+func emptyBatch(b batch.Batch) batch.Batch {
+	const (
+		offBatchLength = 8
+		offAttributes  = 21
+		offRecordCount = 57
+		codecMask      = 0x07
+	)
+	out := batch.Batch(append([]byte(nil), b[:batch.HeaderSize]...))
+	binary.BigEndian.PutUint32(out[offBatchLength:], uint32(batch.HeaderSize-12))
+	binary.BigEndian.PutUint16(out[offAttributes:], uint16(out.Attributes()&^codecMask))
+	binary.BigEndian.PutUint32(out[offRecordCount:], 0)
+	binary.BigEndian.PutUint32(out[17:], out.ComputeCRC())
+	return out
 }
 
 // cleanGroup rewrites group g into one segment and swaps it in. It returns false if the
