@@ -24,9 +24,23 @@ var codecs = []string{"none", "gzip", "snappy", "lz4", "zstd"}
 type startAt struct {
 	offset    *int64
 	timestamp *int64
+	// smallFetch caps the client's fetch sizes (per partition and per
+	// response) at smallFetchBytes, below the size of most batches: the
+	// broker must still return the first batch whole (KIP-74) so the
+	// consumer makes progress.
+	smallFetch bool
 }
 
+// smallFetchBytes is the fetch size limit of a smallFetch read (librdkafka's
+// minimum for its own limits is 1000).
+const smallFetchBytes = 1000
+
 func (s startAt) String() string {
+	if s.smallFetch {
+		c := s
+		c.smallFetch = false
+		return c.String() + fmt.Sprintf(" with %d-byte fetches", smallFetchBytes)
+	}
 	switch {
 	case s.offset != nil:
 		return fmt.Sprintf("offset %d", *s.offset)
@@ -154,6 +168,11 @@ func kcatConsume(ctx context.Context, addr, topic string, partitions int32, star
 	}
 	// Not -q: librdkafka's protocol errors on stderr explain a hang.
 	args := []string{"-C", "-b", addr, "-t", topic, "-o", o, "-e", "-J", "-m", "30"}
+	if start.smallFetch {
+		n := strconv.Itoa(smallFetchBytes)
+		args = append(args, "-X", "fetch.max.bytes="+n, "-X", "max.partition.fetch.bytes="+n,
+			"-X", "message.max.bytes="+n)
+	}
 	stdout, stderr, err := runCmd(ctx, clientTimeout, nil, "kcat", args...)
 	if err != nil {
 		return nil, fmt.Errorf("kcat %v: %w\nstderr ends: %s", args, err, lastBytes(stderr, 1200))
@@ -272,6 +291,9 @@ func pyClient(name, lib string) *client {
 			args = append(args, "--from-offset", strconv.FormatInt(*start.offset, 10))
 		case start.timestamp != nil:
 			args = append(args, "--from-ts", strconv.FormatInt(*start.timestamp, 10))
+		}
+		if start.smallFetch {
+			args = append(args, "--fetch-bytes", strconv.Itoa(smallFetchBytes))
 		}
 		out, err := run(ctx, nil, args...)
 		if err != nil {
@@ -422,8 +444,11 @@ func franzConsume(ctx context.Context, addr, topic string, partitions int32, sta
 			offs[p] = kgo.NewOffset().At(starts[p])
 		}
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}))
+	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs})}
+	if start.smallFetch {
+		opts = append(opts, kgo.FetchMaxBytes(smallFetchBytes), kgo.FetchMaxPartitionBytes(smallFetchBytes))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -132,6 +132,7 @@ func runMatrixCase(t *testing.T, addr, topic string, prod *client, codec string,
 		want  []rec
 	}{
 		{startAt{}, want},
+		{startAt{smallFetch: true}, want},
 		{startAt{offset: &off}, fromOffset(want, off)},
 		{startAt{timestamp: &seekTS}, fromTimestamp(want, seekTS)},
 	}

@@ -74,9 +74,12 @@ def kp_produce(a, recs):
 
 def kp_consume(a):
     from kafka import KafkaConsumer, TopicPartition
+    kw = {}
+    if a.fetch_bytes:
+        kw = {"fetch_max_bytes": a.fetch_bytes, "max_partition_fetch_bytes": a.fetch_bytes}
     cons = KafkaConsumer(bootstrap_servers=a.bootstrap, group_id=None,
                          enable_auto_commit=False, auto_offset_reset="earliest",
-                         request_timeout_ms=int(a.timeout * 1000))
+                         request_timeout_ms=int(a.timeout * 1000), **kw)
     tps = [TopicPartition(a.topic, p) for p in a.partitions]
     cons.assign(tps)
     end = cons.end_offsets(tps)
@@ -150,8 +153,12 @@ def ck_produce(a, recs):
 
 def ck_consume(a):
     from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING, KafkaException
-    cons = Consumer({"bootstrap.servers": a.bootstrap, "group.id": "e2e-unused",
-                     "enable.auto.commit": False, "enable.auto.offset.store": False})
+    conf = {"bootstrap.servers": a.bootstrap, "group.id": "e2e-unused",
+            "enable.auto.commit": False, "enable.auto.offset.store": False}
+    if a.fetch_bytes:
+        conf.update({"fetch.max.bytes": a.fetch_bytes, "max.partition.fetch.bytes": a.fetch_bytes,
+                     "message.max.bytes": a.fetch_bytes})
+    cons = Consumer(conf)
     tps = [TopicPartition(a.topic, p) for p in a.partitions]
     end = {}
     for tp in tps:
@@ -246,6 +253,8 @@ def main():
     ap.add_argument("--from-ts", type=int)
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("--count", type=int, default=100000)
+    ap.add_argument("--fetch-bytes", type=int, default=0,
+                    help="cap fetch sizes (per partition and per response)")
     ap.add_argument("--run", default="run1")
     a = ap.parse_args()
     try:
