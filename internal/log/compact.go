@@ -195,7 +195,8 @@ func (l *Log) cleanable(opts CleanOptions) (Cleanable, cleanerCheckpoint, []clea
 	if total := c.CleanBytes + c.DirtyBytes; total > 0 {
 		c.DirtyRatio = float64(c.DirtyBytes) / float64(total)
 	}
-	if c.DirtyBytes > 0 && opts.MaxCompactionLag > 0 {
+	// Kafka's default max.compaction.lag.ms (Long.MAX_VALUE) means never: skip the read.
+	if c.DirtyBytes > 0 && opts.MaxCompactionLag > 0 && opts.MaxCompactionLag < math.MaxInt64 {
 		err := l.Batches(cp.firstDirty, func(b batch.Batch) bool {
 			c.MaxLagExceeded = now.Sub(time.UnixMilli(b.MaxTimestamp())) > opts.MaxCompactionLag
 			return false
@@ -261,6 +262,12 @@ func (c *Cleaner) clean(l *Log, opts CleanOptions, info Cleanable, cp cleanerChe
 		return l.interrupted(stats, err, gen)
 	}
 	stats.End = end
+	if end == info.FirstDirty && !info.TombstonesDue {
+		// Nothing below the first uncleanable offset could be mapped (the high watermark
+		// lies inside the first dirty batch): rewriting the clean section would change
+		// nothing.
+		return stats, nil
+	}
 	if c.hooks.afterMap != nil {
 		c.hooks.afterMap()
 	}
@@ -346,7 +353,7 @@ func (l *Log) readErr(err error, gen int64) error {
 // stopped: to, or the first offset not mapped because the map filled.
 func (c *Cleaner) buildMap(l *Log, views []cleanSeg, from, to int64, opts CleanOptions) (int64, error) {
 	c.m.reset()
-	end := from
+	end, full := from, false
 	for _, v := range views[:len(views)-1] {
 		if v.next <= from {
 			continue
@@ -354,7 +361,6 @@ func (c *Cleaner) buildMap(l *Log, views []cleanSeg, from, to int64, opts CleanO
 		if v.base >= to {
 			break
 		}
-		full := false
 		err := c.forEachBatch(v.segView, opts.Abort, func(b batch.Batch, _ bool) error {
 			if b.LastOffset() < from {
 				return nil
@@ -388,7 +394,7 @@ func (c *Cleaner) buildMap(l *Log, views []cleanSeg, from, to int64, opts CleanO
 			break
 		}
 	}
-	if end == from && to > from {
+	if full && end == from {
 		return end, fmt.Errorf("the dedupe buffer holds no key of the dirty section at %d", from)
 	}
 	return end, nil
