@@ -29,6 +29,9 @@ type startAt struct {
 	// broker must still return the first batch whole (KIP-74) so the
 	// consumer makes progress.
 	smallFetch bool
+	// waitEnd, when set, replaces the end offsets: the consumer reads until
+	// every partition reaches it, waiting for records that are not there yet.
+	waitEnd int64
 }
 
 // smallFetchBytes is the fetch size limit of a smallFetch read (librdkafka's
@@ -177,6 +180,11 @@ func kcatConsume(ctx context.Context, addr, topic string, partitions int32, star
 	if err != nil {
 		return nil, fmt.Errorf("kcat %v: %w\nstderr ends: %s", args, err, lastBytes(stderr, 1200))
 	}
+	return parseKcatJSON(stdout)
+}
+
+// parseKcatJSON parses kcat -J output, one record per line.
+func parseKcatJSON(stdout []byte) ([]rec, error) {
 	var out []rec
 	for _, line := range bytes.Split(stdout, []byte("\n")) {
 		if len(bytes.TrimSpace(line)) == 0 {
@@ -437,6 +445,9 @@ func franzConsume(ctx context.Context, addr, topic string, partitions int32, sta
 			return nil, fmt.Errorf("franz-go: no end offset for partition %d", p)
 		}
 		end[p] = e.Offset
+		if start.waitEnd > 0 {
+			end[p] = start.waitEnd
+		}
 		next[p] = starts[p]
 		if start.offset == nil && start.timestamp == nil {
 			offs[p] = kgo.NewOffset().AtStart()

@@ -35,6 +35,18 @@ def unb64(s):
     return None if s is None else base64.b64decode(s)
 
 
+_said_waiting = []
+
+
+def waiting():
+    """Tells the test (on stderr, once) that a poll came back empty: the
+    consumer has caught up and its next fetch waits for new records."""
+    if not _said_waiting:
+        _said_waiting.append(True)
+        sys.stderr.write("e2e: waiting for records\n")
+        sys.stderr.flush()
+
+
 def fail(exc):
     out = {"error": {"type": type(exc).__name__, "msg": str(exc)}}
     print(json.dumps(out))
@@ -83,6 +95,8 @@ def kp_consume(a):
     tps = [TopicPartition(a.topic, p) for p in a.partitions]
     cons.assign(tps)
     end = cons.end_offsets(tps)
+    if a.wait_end:
+        end = {tp: a.wait_end for tp in tps}
     if a.from_ts is not None:
         found = cons.offsets_for_times({tp: a.from_ts for tp in tps})
         for tp in tps:
@@ -99,7 +113,10 @@ def kp_consume(a):
             raise TimeoutError("positions %s, end %s" % (
                 {tp.partition: cons.position(tp) for tp in tps},
                 {tp.partition: end[tp] for tp in tps}))
-        for tp, msgs in cons.poll(timeout_ms=500).items():
+        polled = cons.poll(timeout_ms=500)
+        if not polled:
+            waiting()
+        for tp, msgs in polled.items():
             for m in msgs:
                 if m.offset >= end[tp]:
                     continue
@@ -163,7 +180,7 @@ def ck_consume(a):
     end = {}
     for tp in tps:
         lo, hi = cons.get_watermark_offsets(tp, timeout=a.timeout)
-        end[tp.partition] = hi
+        end[tp.partition] = a.wait_end or hi
     if a.from_ts is not None:
         found = cons.offsets_for_times([TopicPartition(a.topic, p, a.from_ts) for p in a.partitions],
                                        timeout=a.timeout)
@@ -184,6 +201,7 @@ def ck_consume(a):
             raise TimeoutError("positions %s, end %s" % (pos, end))
         m = cons.poll(0.5)
         if m is None:
+            waiting()
             continue
         if m.error() is not None:
             raise KafkaException(m.error())
@@ -251,8 +269,10 @@ def main():
     ap.add_argument("--partitions", type=lambda s: [int(x) for x in s.split(",")], default=[0])
     ap.add_argument("--from-offset", type=int)
     ap.add_argument("--from-ts", type=int)
-    ap.add_argument("--timeout", type=float, default=30)
+    ap.add_argument("--timeout", type=float, default=30)  # seconds
     ap.add_argument("--count", type=int, default=100000)
+    ap.add_argument("--wait-end", type=int, default=0,
+                    help="read until every partition reaches this offset, waiting for records to arrive")
     ap.add_argument("--fetch-bytes", type=int, default=0,
                     help="cap fetch sizes (per partition and per response)")
     ap.add_argument("--run", default="run1")
