@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestAutoCreateTopics: with auto.create.topics.enable (the default), a
+// producer's metadata request for a topic that does not exist creates it
+// with num.partitions partitions, whichever client asks; then the records
+// are there.
+func TestAutoCreateTopics(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "num.partitions=1")
+	ctx := context.Background()
+	for i, c := range clients {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			topic := "auto-" + c.name
+			if c.name == "franz-go" {
+				// kgo asks for auto-creation only when told to
+				// (AllowAutoTopicCreation); check both answers of the
+				// broker to its Metadata request first.
+				if metadataAutoCreate(t, srv.Addr, topic, false) {
+					t.Fatalf("Metadata with allow_auto_topic_creation=false created %s", topic)
+				}
+				if !metadataAutoCreate(t, srv.Addr, topic, true) {
+					t.Fatalf("Metadata with allow_auto_topic_creation=true did not create %s", topic)
+				}
+			}
+			want := genRecords(uint64(50+i), c.spec(genSpec{partitions: 1, perPart: 5,
+				baseTS: time.Now().Add(-time.Minute).UnixMilli()}))
+			if _, err := c.produce(ctx, srv.Addr, topic, "none", want); err != nil {
+				t.Fatalf("%s producing to a topic that does not exist yet: %v", c.name, err)
+			}
+			got, err := franzConsume(ctx, srv.Addr, topic, 1, startAt{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("read %d records, want %d", len(got), len(want))
+			}
+			for i := range got {
+				if !sameBytes(got[i].V, want[i].V) || got[i].O != int64(i) {
+					t.Errorf("record %d: %s, want %s", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// metadataAutoCreate sends a Metadata request for topic and reports whether
+// the topic exists in the answer.
+func metadataAutoCreate(t *testing.T, addr, topic string, allow bool) bool {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	req.AllowAutoTopicCreation = allow
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("metadata: %v", err)
+	}
+	if len(resp.Topics) != 1 {
+		t.Fatalf("metadata for one topic answered %d", len(resp.Topics))
+	}
+	code := resp.Topics[0].ErrorCode
+	switch {
+	case code == 0:
+		return true
+	case code == kerr.UnknownTopicOrPartition.Code && !allow:
+		return false
+	case code == kerr.LeaderNotAvailable.Code && allow:
+		return true // created, leader being elected: Kafka's answer on creation
+	}
+	t.Fatalf("metadata allow_auto_topic_creation=%v: error %v", allow, kerr.ErrorForCode(code))
+	return false
+}
