@@ -87,15 +87,15 @@ func (r *cleanRun) filter(b batch.Batch, groupLast bool) (out batch.Batch, remov
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("filter batch at %d: %w", b.BaseOffset(), err)
 	}
-	if !changed {
-		return b, 0, 0, nil
-	}
 	removed = int64(b.RecordCount() - out.RecordCount())
 	if out.RecordCount() == 0 {
+		// Emptied now or by an earlier clean.
 		if pid := b.ProducerID(); !groupLast && (pid < 0 || r.producerLast[pid] != b.LastOffset()) {
 			return nil, removed, tombstones, nil
 		}
-		return emptyBatch(out), removed, tombstones, nil
+		if changed {
+			out = emptyBatch(out)
+		}
 	}
 	return out, removed, tombstones, nil
 }
