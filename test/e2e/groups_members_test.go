@@ -310,9 +310,10 @@ func parsePyLine(line string) (delivery, error) {
 }
 
 // kcatMember runs kcat's balanced consumer. kcat does not say which offsets it
-// committed; it commits automatically (every 100ms, before giving up partitions in
-// a rebalance, and on the clean close SIGTERM triggers), so every delivery counts
-// as committed and no redelivery is allowed.
+// committed; librdkafka commits what kcat was handed automatically (every few
+// seconds, before giving up partitions in a rebalance, and on the clean close
+// SIGTERM triggers), so every delivery counts as committed and no redelivery is
+// allowed.
 func kcatMember(t *testing.T, led *groupLedger, addr, topic, group, name string) *memberProc {
 	t.Helper()
 	return startMemberProc(t, led, name, parseKcatLine, "kcat", "-b", addr, "-G", group, "-u", "-q",
