@@ -167,6 +167,14 @@ func TestCleanKeepsLatestPerKey(t *testing.T) {
 			t.Fatalf("OffsetForTimestamp(%d) = %d, want %d", r, off, want)
 		}
 	}
+	// ListOffsets: the earliest offset does not move, the latest timestamp is the
+	// first record with it.
+	if lso := h.log.LogStartOffset(); lso != 0 {
+		t.Fatalf("log start offset %d after cleaning", lso)
+	}
+	if off, mts, err := h.log.MaxTimestamp(); err != nil || mts != ts+100 || off != firstAtOrAfter(t, h.log, ts+100) {
+		t.Fatalf("MaxTimestamp = %d@%d %v", off, mts, err)
+	}
 	// A reader that got ranges before the clean still reads the old bytes.
 	var buf bytes.Buffer
 	if _, err := WriteRanges(&buf, oldRanges); err != nil {
@@ -513,6 +521,32 @@ func checkSubset(t *testing.T, got, before []string) {
 		if !slices.Contains(before, g) {
 			t.Fatalf("%v has %s, not in %v", got, g, before)
 		}
+	}
+}
+
+func TestOffsetMapBounded(t *testing.T) {
+	m := newOffsetMap(100 * mapSlotBytes)
+	for i := range 90 {
+		if m.full() {
+			t.Fatalf("full after %d keys of 100 slots", i)
+		}
+		m.put(fmt.Appendf(nil, "k%d", i), int64(i))
+		m.put(fmt.Appendf(nil, "k%d", i), int64(i+1000)) // an update takes no new slot
+	}
+	if !m.full() || len(m.slots) != 100 {
+		t.Fatalf("full=%v with %d slots", m.full(), len(m.slots))
+	}
+	for i := range 90 {
+		if got := m.get(fmt.Appendf(nil, "k%d", i)); got != int64(i+1000) {
+			t.Fatalf("get(k%d) = %d", i, got)
+		}
+	}
+	if m.get([]byte("absent")) != -1 {
+		t.Fatal("absent key found")
+	}
+	m.reset()
+	if m.full() || m.get([]byte("k1")) != -1 {
+		t.Fatal("reset kept keys")
 	}
 }
 
