@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -88,4 +89,43 @@ func metadataAutoCreate(t *testing.T, addr, topic string, allow bool) bool {
 	}
 	t.Fatalf("metadata allow_auto_topic_creation=%v: error %v", allow, kerr.ErrorForCode(code))
 	return false
+}
+
+// TestReplayAfterDeleteRecords: after DeleteRecords moves the log start
+// offset, "from the beginning" means from the new log start for every
+// client (ListOffsets earliest), and the records there are intact.
+func TestReplayAfterDeleteRecords(t *testing.T) {
+	t.Parallel()
+	const topic, partitions = "replay", int32(2)
+	srv := startServer(t)
+	adm := newAdmin(t, srv.Addr)
+	createTopic(t, adm, topic, partitions, nil)
+	ctx := context.Background()
+	want := genRecords(60, genSpec{partitions: partitions, perPart: 20,
+		baseTS: time.Now().Add(-time.Minute).UnixMilli()})
+	if _, err := franzProduce(ctx, srv.Addr, topic, "snappy", want); err != nil {
+		t.Fatal(err)
+	}
+	const cut = 7
+	offs := kadm.Offsets{}
+	for p := range partitions {
+		offs.Add(kadm.Offset{Topic: topic, Partition: p, At: cut})
+	}
+	res, err := adm.DeleteRecords(ctx, offs)
+	if err != nil {
+		t.Fatalf("delete records: %v", err)
+	}
+	if err := res.Error(); err != nil {
+		t.Fatalf("delete records: %v", err)
+	}
+	for _, c := range clients {
+		got, err := c.consume(ctx, srv.Addr, topic, partitions, startAt{})
+		if err != nil {
+			t.Errorf("%s replaying from the beginning: %v", c.name, err)
+			continue
+		}
+		if d := diffRecs(fromOffset(want, cut), got); d != "" {
+			t.Errorf("%s replaying from the beginning after DeleteRecords to %d:\n%s", c.name, cut, d)
+		}
+	}
 }
