@@ -593,3 +593,76 @@ func TestCrashKill9PythonProducers(t *testing.T) {
 		})
 	}
 }
+
+// TestCrashKill9Metadata: topics whose creation was acknowledged, and a
+// topic config change that was acknowledged, survive kill -9 right after
+// the answer, with the same topic IDs and partition counts.
+func TestCrashKill9Metadata(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	adm := newAdmin(t, srv.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	want := map[string]int32{"meta-a": 1, "meta-b": 4, "meta-c": 7}
+	for topic, n := range want {
+		createTopic(t, adm, topic, n, nil)
+	}
+	alter, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("3600000")}}, "meta-b")
+	if err == nil {
+		var r kadm.AlterConfigsResponse
+		if r, err = alter.On("meta-b", nil); err == nil {
+			err = r.Err
+		}
+	}
+	if err != nil {
+		t.Fatalf("alter config: %v", err)
+	}
+	before, err := adm.ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	srv.Start()
+
+	adm2 := newAdmin(t, srv.Addr)
+	after, err := adm2.ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for topic, n := range want {
+		td, ok := after[topic]
+		if !ok || td.Err != nil {
+			t.Errorf("%s missing after kill -9 (%v)", topic, td.Err)
+			continue
+		}
+		if got := int32(len(td.Partitions)); got != n {
+			t.Errorf("%s: %d partitions after restart, want %d", topic, got, n)
+		}
+		if td.ID != before[topic].ID {
+			t.Errorf("%s: topic ID %v after restart, was %v", topic, td.ID, before[topic].ID)
+		}
+	}
+	rc, err := adm2.DescribeTopicConfigs(ctx, "meta-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := rc.On("meta-b", nil)
+	if err == nil {
+		err = c.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, kv := range c.Configs {
+		if kv.Key == "retention.ms" {
+			found = true
+			if kv.MaybeValue() != "3600000" {
+				t.Errorf("meta-b retention.ms = %q after restart, want 3600000", kv.MaybeValue())
+			}
+		}
+	}
+	if !found {
+		t.Errorf("meta-b: retention.ms not described after restart")
+	}
+}
