@@ -112,6 +112,9 @@ func (b *Broker) CleanNow() (int, error) {
 			if b.isStopping() {
 				return cleaned, errors.Join(append(errs, ErrShuttingDown)...)
 			}
+			if errors.Is(err, log.ErrCleanAborted) {
+				continue // the partition is being deleted
+			}
 			errs = append(errs, fmt.Errorf("clean %s-%d: %w", c.p.Topic, c.p.Index, err))
 			continue
 		}

@@ -58,8 +58,8 @@ const DefaultDedupeBufferBytes = 128 << 20
 
 const cleanerIOBufferBytes = 256 << 10
 
-// errCleanAborted reports a clean stopped by CleanOptions.Abort.
-var errCleanAborted = errors.New("clean aborted")
+// ErrCleanAborted reports a clean stopped by CleanOptions.Abort or by Delete.
+var ErrCleanAborted = errors.New("clean aborted")
 
 // CleanOptions are one clean's limits and the topic's compaction settings.
 type CleanOptions struct {
@@ -113,6 +113,7 @@ type Cleaner struct {
 	wr     *bufio.Writer
 	buf    []byte
 	hooks  cleanerHooks
+	log    *Log // being cleaned, for its abort flag
 	hdrBuf [batch.HeaderSize]byte
 }
 
@@ -223,7 +224,9 @@ func (c *Cleaner) Clean(l *Log, opts CleanOptions) (CleanStats, error) {
 	if !info.Needed(opts.MinCleanableRatio) {
 		return CleanStats{}, nil
 	}
+	c.log = l
 	stats, err := c.clean(l, opts, info, cp, views)
+	c.log = nil
 	if err != nil {
 		return stats, fmt.Errorf("clean %s: %w", l.dir, err)
 	}
@@ -335,7 +338,7 @@ func (l *Log) interrupted(stats CleanStats, err error, gen int64) (CleanStats, e
 // readErr turns a read error caused by the log changing under the clean (closed,
 // truncated) into errClosed or nothing.
 func (l *Log) readErr(err error, gen int64) error {
-	if errors.Is(err, errCleanAborted) {
+	if errors.Is(err, ErrCleanAborted) {
 		return err
 	}
 	l.writeMu.Lock()
@@ -409,8 +412,11 @@ func (c *Cleaner) forEachBatch(v segView, abort <-chan struct{}, fn func(b batch
 	for pos := int64(0); pos < v.size; {
 		select {
 		case <-abort:
-			return errCleanAborted
+			return ErrCleanAborted
 		default:
+		}
+		if c.log != nil && c.log.cleanAbort.Load() {
+			return ErrCleanAborted
 		}
 		b, reason := readBatch(c.rd, &c.buf, v.size-pos)
 		if reason != "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -570,5 +571,31 @@ func TestCleanerCheckpointFormat(t *testing.T) {
 	want := []cleanedRange{{0, 2000}, {100, 10_000}}
 	if next.firstDirty != 200 || fmt.Sprint(next.ranges) != fmt.Sprint(want) {
 		t.Fatalf("advance: %+v", next)
+	}
+}
+
+// TestDeleteStopsClean: deleting a log waits for a running clean to stop, so no cleaner
+// file is created in the removed directory.
+func TestDeleteStopsClean(t *testing.T) {
+	h := newHarness(t, Config{SegmentBytes: 100})
+	writeUpdates(t, h.log, h.clock.now().UnixMilli(), 10, 3)
+	roll(t, h.log)
+	c := NewCleaner(1 << 20)
+	deleted := make(chan error, 1)
+	c.hooks.afterMap = func() {
+		go func() { deleted <- h.log.Delete() }()
+		for !h.log.cleanAbort.Load() {
+			runtime.Gosched() // wait for Delete to ask the clean to stop
+		}
+	}
+	_, err := c.Clean(h.log, CleanOptions{HighWatermark: h.log.LogEndOffset()})
+	if !errors.Is(err, ErrCleanAborted) {
+		t.Fatalf("Clean = %v, want ErrCleanAborted", err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := h.fs.Stat(dir); err == nil {
+		t.Fatal("log directory still there")
 	}
 }

@@ -100,7 +100,8 @@ type Log struct {
 	swapErr          error // a compaction swap failed half way; only Open sorts it out
 
 	// cleanMu serialises compactions of this log (compact.go); taken before writeMu.
-	cleanMu sync.Mutex
+	cleanMu    sync.Mutex
+	cleanAbort atomic.Bool // set by Delete: a clean stops at the next batch
 
 	mu sync.RWMutex
 	// guarded by mu
@@ -388,6 +389,11 @@ func (l *Log) closeLocked(marker bool) error {
 
 // Delete closes the log and removes its directory.
 func (l *Log) Delete() error {
+	// A clean running now would create files in the directory being removed: stop it
+	// (it checks the flag between batches) and wait for it.
+	l.cleanAbort.Store(true)
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	if !l.closed {
