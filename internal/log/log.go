@@ -9,9 +9,11 @@
 //	00000000000000000000.index      their offset indexes (index.go)
 //	00000000000000000000.timeindex  their time indexes (timeindex.go)
 //	*.deleted                       segments deleted by retention, removed after file.delete.delay.ms
+//	*.cleaned, *.swap               a compaction's new segment before and while it is swapped in (compact_swap.go)
 //	log-start-offset.checkpoint     checkpoint files (checkpoint.go)
 //	recovery-point.checkpoint
 //	leader-epoch-checkpoint
+//	cleaner-offset-checkpoint       the compaction's first dirty offset and cleaning times (compact_checkpoint.go)
 //	clean-shutdown                  present only while the log is closed cleanly
 //
 // Concurrency: writeMu serialises everything that changes the log (Append, roll,
