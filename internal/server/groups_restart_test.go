@@ -7,6 +7,7 @@ package server_test
 // holds which commits succeeded, so that allowance is exact.
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -87,4 +88,40 @@ func TestGroupResumesAfterCleanRestart(t *testing.T) {
 			checkCommittedAtEnd(t, n.admin(), group, topic)
 		})
 	}
+}
+
+// TestDeadMemberExpiresAfterRestart: a member that died while the broker was down
+// never comes back. The group is rebuilt from __consumer_offsets with that member
+// in it, so its session timer must be armed again on load: it expires, the group
+// rebalances, and the surviving member consumes the dead member's partitions.
+func TestDeadMemberExpiresAfterRestart(t *testing.T) {
+	n := startNode(t, map[string]string{"group.initial.rebalance.delay.ms": "0", "group.min.session.timeout.ms": "100"})
+	n.pinPort(t)
+	const group, topic, parts = "dead", "dead", 4
+	const session = 3 * time.Second
+	n.createTopic(t, topic, parts, nil)
+	led := newLedger()
+	_, f1 := rawLeadsFranz(t, n, led, group, topic, session)
+	waitStableGroup(t, n.admin(), group, topic, parts, "raw", "f1")
+
+	// The raw member "dies" with the broker: it never speaks again.
+	n.restart()
+	// Like Kafka, the coordinator rebuilds the group with its members (their
+	// sessions restart at load), so the dead one is still there at first.
+	described, err := n.admin().DescribeGroups(ctxT(t), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := described[group]; assignedTo(got, "raw") == nil {
+		t.Errorf("right after the restart the group has %d members in state %s, want the dead member still in it", len(got.Members), got.State)
+	}
+	all := produceN(t, n.producerClient(), topic, parts, "after", 80)
+	d := waitStableGroup(t, n.admin(), group, topic, parts, "f1")
+	if got := fmt.Sprint(assignedTo(d, "f1")); got != "[0 1 2 3]" {
+		t.Errorf("f1 assigned %s after the dead member expired, want all four", got)
+	}
+	led.waitAll(t, values(all), 30*time.Second)
+	led.check(t, all)
+	f1.stop()
+	checkCommittedAtEnd(t, n.admin(), group, topic)
 }

@@ -161,18 +161,11 @@ func (r *rawMember) heartbeat() error {
 	return kerr.ErrorForCode(resp.ErrorCode)
 }
 
-// TestSilentMemberExpires: a raw member leads a two-member group, assigns itself
-// half of the partitions and then goes silent (no heartbeat, no leave). The
-// coordinator must keep it for its session timeout, then remove it and rebalance
-// so that the franz-go member takes over its partitions and consumes their
-// records from the start (the silent member never committed).
-func TestSilentMemberExpires(t *testing.T) {
-	n := startNode(t, map[string]string{"group.initial.rebalance.delay.ms": "0", "group.min.session.timeout.ms": "100"})
-	const group, topic, parts = "silent", "silent", 4
-	const session = 1500 * time.Millisecond
-	n.createTopic(t, topic, parts, nil)
-	all := produceN(t, n.producerClient(), topic, parts, "r", 80)
-
+// rawLeadsFranz forms a two-member group: a raw member joins first and leads, a
+// franz-go member f1 joins, and the raw member, rejoining, assigns itself
+// partitions 0 and 1 and f1 partitions 2 and 3.
+func rawLeadsFranz(t *testing.T, n *node, led *ledger, group, topic string, session time.Duration) (*rawMember, *franzMember) {
+	t.Helper()
 	raw := &rawMember{t: t, cl: n.client(kgo.ClientID("raw")), group: group, topic: topic, session: session}
 	raw.join()
 	if !raw.leader || raw.gen != 1 {
@@ -182,7 +175,6 @@ func TestSilentMemberExpires(t *testing.T) {
 
 	// A franz-go member joins; the raw member learns of the rebalance from its
 	// heartbeat, rejoins, stays leader and splits the partitions.
-	led := newLedger()
 	f1 := startFranzMember(t, n, led, "f1", group, topic, kgo.Balancers(kgo.RangeBalancer()))
 	for {
 		err := raw.heartbeat()
@@ -209,6 +201,23 @@ func TestSilentMemberExpires(t *testing.T) {
 	if got := raw.sync(assign); fmt.Sprint(got) != "[0 1]" {
 		t.Fatalf("raw member got %v, want [0 1]", got)
 	}
+	return raw, f1
+}
+
+// TestSilentMemberExpires: a raw member leads a two-member group, assigns itself
+// half of the partitions and then goes silent (no heartbeat, no leave). The
+// coordinator must keep it for its session timeout, then remove it and rebalance
+// so that the franz-go member takes over its partitions and consumes their
+// records from the start (the silent member never committed).
+func TestSilentMemberExpires(t *testing.T) {
+	n := startNode(t, map[string]string{"group.initial.rebalance.delay.ms": "0", "group.min.session.timeout.ms": "100"})
+	const group, topic, parts = "silent", "silent", 4
+	const session = 1500 * time.Millisecond
+	n.createTopic(t, topic, parts, nil)
+	all := produceN(t, n.producerClient(), topic, parts, "r", 80)
+
+	led := newLedger()
+	raw, f1 := rawLeadsFranz(t, n, led, group, topic, session)
 	// A member of the current generation may commit (offset 0: it consumed
 	// nothing, so whoever gets partition 0 next still reads all of it).
 	if err := raw.commit(0, 0); err != nil {
