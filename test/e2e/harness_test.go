@@ -66,6 +66,10 @@ func buildAndRun(m *testing.M) int {
 	if !parallelSet {
 		_ = flag.Set("test.parallel", "6")
 	}
+	if err := checkClientsInstalled(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n(.ci/run installs them: kcat python3-kafka python3-confluent-kafka)\n", err)
+		return 1
+	}
 	if bin := os.Getenv("VLTAVA_E2E_BIN"); bin != "" {
 		// A prebuilt server binary, for bisecting or trying a patched broker.
 		brokerKind, brokerBin = "vltava", bin
@@ -96,6 +100,20 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// checkClientsInstalled fails early, with one clear message, when a client
+// the tests drive is missing, rather than in every case that uses it.
+func checkClientsInstalled() error {
+	if _, err := exec.LookPath("kcat"); err != nil {
+		return fmt.Errorf("kcat not found: %w", err)
+	}
+	for _, mod := range []string{"kafka", "confluent_kafka"} {
+		if out, err := exec.Command("/usr/bin/python3", "-c", "import "+mod).CombinedOutput(); err != nil {
+			return fmt.Errorf("/usr/bin/python3 cannot import %s: %v: %s", mod, err, out)
+		}
+	}
+	return nil
 }
 
 // repoRoot is the module root: this package lives in <root>/test/e2e.
