@@ -1,11 +1,14 @@
 package server_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vltava/vltava/internal/broker"
 )
 
 // compactedView reads topic's partition 0 from the start up to its log end offset and
@@ -116,7 +119,16 @@ func TestCompactionLatestValuePerKey(t *testing.T) {
 	for r := 40; r < 60; r++ {
 		produce(r, 0, 20)
 	}
+	// A restart while a clean runs: Close interrupts it wherever it is.
+	old := n.srv.Broker()
+	cleanDone := make(chan error, 1)
+	go func() { _, err := old.CleanNow(); cleanDone <- err }()
 	n.restart()
+	if err := <-cleanDone; err != nil && !errors.Is(err, broker.ErrShuttingDown) {
+		t.Logf("clean interrupted by the restart: %v", err)
+	}
+	view, _ = compactedView(t, n, topic)
+	checkView(t, view, want)
 	b = n.srv.Broker()
 	if _, err := b.CleanNow(); err != nil {
 		t.Fatal(err)
