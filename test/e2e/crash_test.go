@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -664,5 +665,102 @@ func TestCrashKill9Metadata(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("meta-b: retention.ms not described after restart")
+	}
+}
+
+// TestSigstopRetries: the broker freezes (SIGSTOP) for longer than the
+// producer's request timeout, so an idempotent producer gives up on requests
+// the broker has not read yet and sends them again on a new connection.
+// When the broker thaws it reads the originals and the retries; the
+// duplicates must be recognised by producer ID and sequence and answered
+// without appending twice: every record acknowledged, each once in the log.
+func TestSigstopRetries(t *testing.T) {
+	t.Parallel()
+	const topic, partitions, total = "sigstop", int32(2), 4000
+	srv := startServer(t)
+	createTopic(t, newAdmin(t, srv.Addr), topic, partitions, nil)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(srv.Addr), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0), kgo.ProduceRequestTimeout(time.Second), kgo.RequestTimeoutOverhead(time.Second),
+		kgo.RecordDeliveryTimeout(2*time.Minute), kgo.RetryTimeout(2*time.Minute),
+		kgo.WithHooks(&produceErrHook{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var (
+		mu       sync.Mutex
+		all      []acked
+		errs     []error
+		inflight sync.WaitGroup
+	)
+	produce := func(from, to int) {
+		for seq := from; seq < to; seq++ {
+			r := &kgo.Record{Partition: int32(seq) % partitions, Value: crashValue("run1", seq, 0)}
+			inflight.Add(1)
+			cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+				defer inflight.Done()
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
+				}
+				all = append(all, acked{P: r.Partition, O: r.Offset, Value: string(r.Value)})
+			})
+		}
+	}
+	// A quarter before the pause, acknowledged; the rest is sent while the
+	// broker is frozen, so requests are surely in flight through it.
+	produce(0, total/4)
+	inflight.Wait()
+	srv.Signal(syscall.SIGSTOP)
+	go produce(total/4, total)
+	// The fault's length, not a wait for a condition: three times the
+	// client's request timeout, so that it times out and retries.
+	time.Sleep(3 * time.Second)
+	srv.Signal(syscall.SIGCONT)
+
+	finished := make(chan struct{})
+	go func() { inflight.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("records still outstanding two minutes after SIGCONT")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) > 0 {
+		t.Errorf("%d records failed, first: %v", len(errs), errs[0])
+	}
+	var failedReqs int64
+	for _, h := range cl.OptValues(kgo.WithHooks) {
+		for _, hh := range h.([]kgo.Hook) {
+			if ph, ok := hh.(*produceErrHook); ok {
+				failedReqs = ph.n.Load()
+			}
+		}
+	}
+	if failedReqs == 0 {
+		t.Errorf("no produce request failed during the pause: the fault did not make the producer retry")
+	}
+	t.Logf("%d produce requests failed and were retried during the pause", failedReqs)
+	ends := checkAcked(t, srv.Addr, topic, partitions, all)
+	var n int64
+	for _, e := range ends {
+		n += e
+	}
+	if n != total {
+		t.Errorf("log holds %d records, want exactly the %d produced (retries appended twice?)", n, total)
+	}
+}
+
+// produceErrHook counts produce requests that ended in an error (a timeout
+// while the broker is frozen).
+type produceErrHook struct{ n atomic.Int64 }
+
+func (h *produceErrHook) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {
+	if key == 0 && e2e.Err() != nil {
+		h.n.Add(1)
 	}
 }

@@ -237,6 +237,19 @@ func (s *server) Start() {
 	}
 }
 
+// Signal sends sig to the running broker (SIGSTOP and SIGCONT for a pause).
+func (s *server) Signal(sig syscall.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		s.t.Fatalf("signal %v: broker not running", sig)
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal %v: %v", sig, err)
+	}
+}
+
 // Kill sends SIGKILL (a crash) and waits for the process to be gone.
 func (s *server) Kill() {
 	s.t.Helper()
