@@ -108,13 +108,12 @@ type CleanStats struct {
 // Cleaner compacts logs one at a time with a reusable offset map and buffers. It is not
 // safe for concurrent use; its owner (the broker's cleaner loop) serialises calls.
 type Cleaner struct {
-	m      *offsetMap
-	rd     *bufio.Reader
-	wr     *bufio.Writer
-	buf    []byte
-	hooks  cleanerHooks
-	log    *Log // being cleaned, for its abort flag
-	hdrBuf [batch.HeaderSize]byte
+	m     *offsetMap
+	rd    *bufio.Reader
+	wr    *bufio.Writer
+	buf   []byte
+	hooks cleanerHooks
+	log   *Log // being cleaned, for its abort flag
 }
 
 // cleanerHooks let tests act at points of a clean.
@@ -227,6 +226,7 @@ func (c *Cleaner) Clean(l *Log, opts CleanOptions) (CleanStats, error) {
 	c.log = l
 	stats, err := c.clean(l, opts, info, cp, views)
 	c.log = nil
+	c.rd.Reset(nil) // hold no segment file between cleans
 	if err != nil {
 		return stats, fmt.Errorf("clean %s: %w", l.dir, err)
 	}
@@ -260,7 +260,7 @@ func (c *Cleaner) clean(l *Log, opts CleanOptions, info Cleanable, cp cleanerChe
 	l.writeMu.Unlock()
 	stats := CleanStats{FirstDirty: info.FirstDirty}
 
-	end, err := c.buildMap(l, views, info.FirstDirty, info.FirstUncleanable, opts)
+	end, err := c.buildMap(views, info.FirstDirty, info.FirstUncleanable, opts)
 	if err != nil {
 		return l.interrupted(stats, err, gen)
 	}
@@ -354,7 +354,7 @@ func (l *Log) readErr(err error, gen int64) error {
 
 // buildMap maps the keys of the dirty section [from, to) and returns where the mapping
 // stopped: to, or the first offset not mapped because the map filled.
-func (c *Cleaner) buildMap(l *Log, views []cleanSeg, from, to int64, opts CleanOptions) (int64, error) {
+func (c *Cleaner) buildMap(views []cleanSeg, from, to int64, opts CleanOptions) (int64, error) {
 	c.m.reset()
 	end, full := from, false
 	for _, v := range views[:len(views)-1] {
