@@ -8,6 +8,7 @@ import (
 	_ "github.com/HdrHistogram/hdrhistogram-go"
 	_ "github.com/IBM/sarama"
 	_ "github.com/golang/snappy"
+	_ "github.com/google/uuid"
 	_ "github.com/klauspost/compress/zstd"
 	_ "github.com/pierrec/lz4/v4"
 	_ "github.com/segmentio/kafka-go"
@@ -15,5 +16,4 @@ import (
 	_ "github.com/twmb/franz-go/pkg/kfake"
 	_ "github.com/twmb/franz-go/pkg/kgo"
 	_ "github.com/twmb/franz-go/pkg/kmsg"
-	_ "github.com/google/uuid"
 )

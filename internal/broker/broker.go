@@ -351,7 +351,6 @@ func PartitionConfig(t config.Topic) partition.Config {
 // ErrShuttingDown is returned for work started during Close.
 var ErrShuttingDown = errors.New("broker shutting down")
 
-
 // TopicConfigEntries describes a topic's configs as DescribeConfigs reports them.
 func (b *Broker) TopicConfigEntries(overrides map[string]string, names []string, synonyms bool) []config.Entry {
 	return b.effective().DescribeTopic(overrides, names, synonyms)

@@ -316,4 +316,3 @@ func waitAny(ctx context.Context, chans []<-chan struct{}, deadline time.Time) b
 	i, _, _ := reflect.Select(cases)
 	return i >= 2
 }
-
