@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,5 +129,53 @@ func TestReplayAfterDeleteRecords(t *testing.T) {
 		if d := diffRecs(fromOffset(want, cut), got); d != "" {
 			t.Errorf("%s replaying from the beginning after DeleteRecords to %d:\n%s", c.name, cut, d)
 		}
+	}
+}
+
+// TestMessageTooLarge: a batch over the topic's max.message.bytes is
+// refused with MESSAGE_TOO_LARGE, which every client surfaces under its
+// own name, and nothing of it is appended; a small record then goes to
+// offset 0.
+func TestMessageTooLarge(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	adm := newAdmin(t, srv.Addr)
+	ctx := context.Background()
+	wantErr := map[string]string{
+		"kcat":                    "Message size too large",
+		"python3-kafka":           "MessageSizeTooLargeError",
+		"python3-confluent-kafka": "MSG_SIZE_TOO_LARGE",
+		"franz-go":                kerr.MessageTooLarge.Message,
+	}
+	big := make([]byte, 8000)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range big {
+		big[i] = 'a' + byte(rng.UintN(26)) // incompressible enough, no kcat delimiters
+	}
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			topic := "too-large-" + c.name
+			createTopic(t, adm, topic, 1, map[string]*string{"max.message.bytes": kadm.StringPtr("4096")})
+			_, err := c.produce(ctx, srv.Addr, topic, "none", []rec{{P: 0, K: []byte("k"), V: big, H: []hdr{}}})
+			if err == nil || !strings.Contains(err.Error(), wantErr[c.name]) {
+				t.Fatalf("%s producing 8000 bytes to a topic with max.message.bytes=4096: got %v, want an error containing %q", c.name, err, wantErr[c.name])
+			}
+			small := []rec{{P: 0, K: []byte("k"), V: []byte("small"), H: []hdr{}}}
+			acked, err := c.produce(ctx, srv.Addr, topic, "none", small)
+			if err != nil {
+				t.Fatalf("%s producing a small record after the refusal: %v", c.name, err)
+			}
+			if acked[0].O != 0 {
+				t.Errorf("small record at offset %d, want 0: the refused batch took offsets", acked[0].O)
+			}
+			got, err := franzConsume(ctx, srv.Addr, topic, 1, startAt{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || string(got[0].V) != "small" || got[0].O != 0 {
+				t.Errorf("log holds %v, want only the small record, at offset 0", got)
+			}
+		})
 	}
 }
