@@ -82,18 +82,21 @@ func runProcGroupScenario(t *testing.T, group string, quiescentLeaves bool, star
 }
 
 func TestGroupKcatBalancedConsumers(t *testing.T) {
+	t.Parallel()
 	runProcGroupScenario(t, "kcat", true, func(addr, topic, name string, led *groupLedger) *memberProc {
 		return kcatMember(t, led, addr, topic, "kcat", name)
 	})
 }
 
 func TestGroupPythonKafkaConsumers(t *testing.T) {
+	t.Parallel()
 	runProcGroupScenario(t, "pykafka", false, func(addr, topic, name string, led *groupLedger) *memberProc {
 		return pyMember(t, led, "kafka", addr, topic, "pykafka", name, 6000)
 	})
 }
 
 func TestGroupConfluentConsumers(t *testing.T) {
+	t.Parallel()
 	runProcGroupScenario(t, "confluent", false, func(addr, topic, name string, led *groupLedger) *memberProc {
 		return pyMember(t, led, "confluent", addr, topic, "confluent", name, 6000)
 	})
@@ -102,6 +105,7 @@ func TestGroupConfluentConsumers(t *testing.T) {
 // TestGroupMixedProcessClients puts kcat, python3-kafka and confluent members in
 // one group (all offer the "range" assignor) and moves partitions among them.
 func TestGroupMixedProcessClients(t *testing.T) {
+	t.Parallel()
 	libs := map[string]string{"m1": "kcat", "m2": "kafka", "m3": "confluent", "m4": "kafka"}
 	runProcGroupScenario(t, "mixed", true, func(addr, topic, name string, led *groupLedger) *memberProc {
 		if libs[name] == "kcat" {
@@ -116,6 +120,7 @@ func TestGroupMixedProcessClients(t *testing.T) {
 // rebalance, after which the other member consumes the frozen member's
 // partitions from their committed offsets.
 func TestGroupStoppedMemberExpires(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, groupBrokerOverrides...)
 	const group, topic, parts = "frozen", "frozen", 4
 	const session = 2 * time.Second
@@ -174,6 +179,7 @@ func TestGroupStoppedMemberExpires(t *testing.T) {
 // zombie then rejoins and consumes again. Run with each python client as the
 // zombie and the other as the survivor.
 func TestGroupZombieMemberIsFenced(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ zombie, survivor string }{{"confluent", "kafka"}, {"kafka", "confluent"}} {
 		t.Run(tc.zombie, func(t *testing.T) {
 			srv := startServer(t, groupBrokerOverrides...)
@@ -266,6 +272,7 @@ func waitProcessStopped(t *testing.T, pid int) {
 // members must resume from them: no record lost, and a record delivered twice only
 // if one of its deliveries was not committed.
 func TestGroupBrokerRestartMidConsumption(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			b := startPinnedBroker(t, groupBrokerOverrides...)
@@ -320,6 +327,7 @@ func TestGroupBrokerRestartMidConsumption(t *testing.T) {
 // TestGroupCLI runs `vltava group list|describe|reset-offsets|delete` against a
 // broker with a live confluent-kafka member, then with none.
 func TestGroupCLI(t *testing.T) {
+	t.Parallel()
 	if brokerKind != "vltava" {
 		t.Skipf("the group tools are part of the vltava binary; broker under test is %s", brokerKind)
 	}
