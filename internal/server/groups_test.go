@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestFranzGroupConsumesOnce runs a group of members over a topic and checks every
@@ -88,5 +89,28 @@ func TestFranzGroupConsumesOnce(t *testing.T) {
 	offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
 	if sum != total {
 		t.Fatalf("committed offsets sum to %d after restart, want %d", sum, total)
+	}
+}
+
+// TestKIP848SettingsReachTheCoordinator checks group.consumer.heartbeat.interval.ms is
+// what a ConsumerGroupHeartbeat answer carries.
+func TestKIP848SettingsReachTheCoordinator(t *testing.T) {
+	n := startNode(t, map[string]string{"group.consumer.heartbeat.interval.ms": "700"})
+	n.createTopic(t, "k848", 1, nil)
+	r := dialRaw(t, n.addr)
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "g848"
+	r.do(fc)
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.SetVersion(1)
+	req.Group = "g848"
+	req.MemberID = "m-1-aaaaaaaaaaaaaaaaaa"
+	req.MemberEpoch = 0
+	req.RebalanceTimeoutMillis = 30000
+	req.SubscribedTopicNames = []string{"k848"}
+	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	resp := r.do(req).(*kmsg.ConsumerGroupHeartbeatResponse)
+	if resp.ErrorCode != 0 || resp.HeartbeatIntervalMillis != 700 {
+		t.Fatalf("heartbeat: error %d interval %d", resp.ErrorCode, resp.HeartbeatIntervalMillis)
 	}
 }

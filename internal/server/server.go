@@ -62,9 +62,13 @@ func New(cfg config.Broker, opts broker.Options) (*Server, error) {
 		MaxSessionTimeout:     cfg.GroupMaxSessionTimeout,
 		OffsetsRetention:      cfg.OffsetsRetention,
 		MaxGroupSize:          int(cfg.GroupMaxSize),
-		Now:                   b.Now,
-		Logger:                opts.Logger,
-		Topics:                b.GroupTopics,
+		// KIP-848 and offset-expiry settings are read from the key table's values.
+		ConsumerSessionTimeout:        msValue(cfg, "group.consumer.session.timeout.ms"),
+		ConsumerHeartbeatInterval:     msValue(cfg, "group.consumer.heartbeat.interval.ms"),
+		OffsetsRetentionCheckInterval: msValue(cfg, "offsets.retention.check.interval.ms"),
+		Now:                           b.Now,
+		Logger:                        opts.Logger,
+		Topics:                        b.GroupTopics,
 	}, b.GroupStore())
 	if err := groups.Load(context.Background()); err != nil {
 		groups.Close()
@@ -206,4 +210,14 @@ func requestBudget(cfg config.Broker) int64 {
 		return defaultRequestBudget
 	}
 	return max(n, int64(cfg.SocketRequestMaxBytes))
+}
+
+// msValue reads a millisecond config from the resolved values; 0 (the coordinator's
+// "Kafka default") if it is absent or not a number.
+func msValue(cfg config.Broker, key string) time.Duration {
+	n, err := strconv.ParseInt(cfg.Values[key], 10, 64)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Millisecond
 }
