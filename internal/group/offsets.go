@@ -70,14 +70,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 			}
 			for j, p := range t.Partitions {
 				rp := &resp.Topics[i].Partitions[j]
-				if topics != nil {
-					if ti, ok := topics[name]; !ok || p.Partition < 0 || p.Partition >= ti.Partitions {
-						rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-						continue
-					}
-				}
-				if p.Metadata != nil && len(*p.Metadata) > c.cfg.OffsetMetadataMaxBytes {
-					rp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+				if rp.ErrorCode = c.commitPartitionError(topics, name, p.Partition, p.Metadata); rp.ErrorCode != 0 {
 					continue
 				}
 				leaderEpoch := p.LeaderEpoch
@@ -549,4 +542,19 @@ func (c *Coordinator) dropGroupLocked(g *group) {
 	c.sched.cancel(timerKey{timerJoin, g.id, ""})
 	c.sched.cancel(timerKey{timerSync, g.id, ""})
 	delete(c.groups, g.id)
+}
+
+// commitPartitionError checks one partition of an offset commit (plain or
+// transactional): the partition must exist when topics are known, and the metadata
+// must fit offset.metadata.max.bytes. It returns the error code, 0 if none.
+func (c *Coordinator) commitPartitionError(topics map[string]TopicInfo, topic string, partition int32, metadata *string) int16 {
+	if topics != nil {
+		if ti, ok := topics[topic]; !ok || partition < 0 || partition >= ti.Partitions {
+			return kerr.UnknownTopicOrPartition.Code
+		}
+	}
+	if metadata != nil && len(*metadata) > c.cfg.OffsetMetadataMaxBytes {
+		return kerr.OffsetMetadataTooLarge.Code
+	}
+	return 0
 }

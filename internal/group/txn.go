@@ -81,14 +81,7 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.Tx
 		}
 		for j, p := range t.Partitions {
 			rp := &resp.Topics[i].Partitions[j]
-			if topics != nil {
-				if ti, ok := topics[name]; !ok || p.Partition < 0 || p.Partition >= ti.Partitions {
-					rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-					continue
-				}
-			}
-			if p.Metadata != nil && len(*p.Metadata) > c.cfg.OffsetMetadataMaxBytes {
-				rp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			if rp.ErrorCode = c.commitPartitionError(topics, name, p.Partition, p.Metadata); rp.ErrorCode != 0 {
 				continue
 			}
 			leaderEpoch := p.LeaderEpoch
