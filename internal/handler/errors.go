@@ -5,6 +5,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -46,6 +47,10 @@ func codeOf(err error) int16 {
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return kerr.RequestTimedOut.Code
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EIO), errors.Is(err, syscall.EROFS),
+		errors.Is(err, syscall.EDQUOT):
+		// The disk, not the request: Kafka's answer for a failing log directory.
+		return kerr.KafkaStorageError.Code
 	}
 	return kerr.UnknownServerError.Code
 }
