@@ -116,6 +116,9 @@ type Log struct {
 
 func (l *Log) Dir() string { return l.dir }
 
+// FS is the filesystem the log lives on, for files that live beside it.
+func (l *Log) FS() vfs.FS { return l.fsys }
+
 func (l *Log) SetConfig(cfg Config) {
 	l.writeMu.Lock()
 	l.cfg = cfg.withDefaults()

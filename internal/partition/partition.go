@@ -8,12 +8,14 @@ package partition
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vltava/vltava/internal/batch"
 	"github.com/vltava/vltava/internal/log"
+	"github.com/vltava/vltava/internal/vfs"
 )
 
 // Errors returned by Append besides the producer-state errors and batch's.
@@ -63,9 +65,12 @@ type Partition struct {
 func Open(topic string, index int32, l *log.Log, cfg Config, leaderEpoch int32, now func() time.Time) (*Partition, error) {
 	p := &Partition{Topic: topic, Index: index, log: l, now: now, producers: map[int64]*producerEntry{}, leaderEpoch: leaderEpoch}
 	p.cfg.Store(&cfg)
-	err := l.Batches(l.LogStartOffset(), func(b batch.Batch) bool {
-		ts := b.MaxTimestamp()
-		p.updateProducer(b, ts)
+	from := l.LogStartOffset()
+	if off, producers, ok := loadSnapshot(l.FS(), l.Dir(), l.LogStartOffset(), l.LogEndOffset()); ok {
+		p.producers, from = producers, off
+	}
+	err := l.Batches(from, func(b batch.Batch) bool {
+		p.updateProducer(b, b.MaxTimestamp())
 		return true
 	})
 	if err != nil {
@@ -254,13 +259,19 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return p.log.EndOffsetForEpoch(epoch)
 }
 
-// Close closes the log. Waiters are woken so they observe the close.
+// Close snapshots the producer state and closes the log. Waiters are woken so they
+// observe the close.
 func (p *Partition) Close() error {
 	p.mu.Lock()
 	p.closed = true
+	snap := encodeSnapshot(p.log.LogEndOffset(), p.producers)
 	p.mu.Unlock()
 	p.notify()
-	return p.log.Close()
+	err := vfs.WriteFileAtomic(p.log.FS(), filepath.Join(p.log.Dir(), snapshotFile), snap)
+	if cerr := p.log.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Delete closes and removes the log.
