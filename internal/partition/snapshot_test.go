@@ -83,4 +83,3 @@ func TestSnapshotUsedOnceAfterCleanClose(t *testing.T) {
 	}
 	p.Close()
 }
-
