@@ -7,6 +7,7 @@ package handler
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -103,20 +104,29 @@ func (h *Handler) Transient(key int16) bool {
 // Close releases handler resources.
 func (h *Handler) Close() error { return nil }
 
-// Response is an encoded response frame from a pooled buffer.
+// Response is an encoded response frame from a pooled buffer: either Bytes, or, for a
+// fetch with records, Vec, the frame in pieces (encoded fields and record buffers) to
+// be written together.
 type Response struct {
 	Bytes []byte
+	Vec   [][]byte
 	h     *Handler
 	buf   *[]byte
+	// pooled record buffers the frame refers to, returned by Release.
+	pooled [][]byte
 }
 
-// Release returns the buffer to the pool; Bytes is invalid afterwards.
+// Release returns the buffers to their pools; Bytes and Vec are invalid afterwards.
 func (r *Response) Release() {
 	if r.buf != nil && cap(*r.buf) <= 8<<20 { // don't pin huge fetch buffers
-		*r.buf = r.Bytes[:0]
+		*r.buf = (*r.buf)[:0]
 		r.h.pool.Put(r.buf)
 	}
 	r.buf = nil
+	for _, b := range r.pooled {
+		r.h.bufs.Put(b)
+	}
+	r.pooled = nil
 }
 
 // Serve handles one request frame. ok is false if the connection must be closed (an
@@ -151,15 +161,41 @@ func (h *Handler) Serve(ctx context.Context, c *Client, frame []byte) (resp *Res
 	}
 	r := &Request{Header: hdr, Client: c}
 	kr := a.fn(ctx, r, req)
-	defer func() {
-		for _, b := range r.pooled {
-			h.bufs.Put(b)
-		}
-	}()
+	if fr, ok := kr.(*kmsg.FetchResponse); ok && plainFetch(fr) {
+		return h.encodeFetch(corr, fr, r.pooled), true
+	}
+	for _, b := range r.pooled {
+		defer h.bufs.Put(b) // after the encode below has copied them
+	}
 	if kr == nil {
 		return nil, true
 	}
 	return h.encode(corr, kr, key != 18 && kr.IsFlexible()), true
+}
+
+// encodeFetch encodes a fetch response whose record bytes stay in their read buffers.
+func (h *Handler) encodeFetch(corr int32, fr *kmsg.FetchResponse, pooled [][]byte) *Response {
+	bp := h.pool.Get().(*[]byte)
+	b := wire.AppendResponseHeader((*bp)[:0], corr, fr.IsFlexible())
+	b, holes := appendFetchFields(b, fr, nil)
+	*bp = b
+	resp := &Response{h: h, buf: bp, pooled: pooled}
+	if len(holes) == 0 {
+		wire.FinishFrame(b, 0)
+		resp.Bytes = b
+		return resp
+	}
+	size := len(b) - 4
+	resp.Vec = make([][]byte, 0, 2*len(holes)+1)
+	prev := 0
+	for _, hl := range holes {
+		size += len(hl.data)
+		resp.Vec = append(resp.Vec, b[prev:hl.at], hl.data)
+		prev = hl.at
+	}
+	resp.Vec = append(resp.Vec, b[prev:])
+	binary.BigEndian.PutUint32(b, uint32(size))
+	return resp
 }
 
 func (h *Handler) encode(corr int32, r kmsg.Response, flexibleHeader bool) *Response {
@@ -167,5 +203,6 @@ func (h *Handler) encode(corr int32, r kmsg.Response, flexibleHeader bool) *Resp
 	b := wire.AppendResponseHeader((*bp)[:0], corr, flexibleHeader)
 	b = r.AppendTo(b)
 	wire.FinishFrame(b, 0)
+	*bp = b
 	return &Response{Bytes: b, h: h, buf: bp}
 }

@@ -98,11 +98,21 @@ func (c *conn) serve() {
 			continue
 		}
 		c.nc.SetWriteDeadline(time.Now().Add(c.frameTimeout()))
-		_, err := bw.Write(resp.Bytes)
-		resp.Release()
-		if err == nil && len(frames) == 0 {
-			err = bw.Flush()
+		var err error
+		if resp.Vec != nil {
+			// A fetch with records: the fields and the record buffers go out in one
+			// writev, the records never copied into a response buffer.
+			if err = bw.Flush(); err == nil {
+				vec := net.Buffers(resp.Vec)
+				_, err = vec.WriteTo(c.nc)
+			}
+		} else {
+			_, err = bw.Write(resp.Bytes)
+			if err == nil && len(frames) == 0 {
+				err = bw.Flush()
+			}
 		}
+		resp.Release()
 		if err != nil {
 			return
 		}
