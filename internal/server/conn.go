@@ -1,10 +1,11 @@
 package server
 
-// One client connection. A reader goroutine reads size-prefixed frames into buffers
-// grown as bytes arrive (a client that announces a large frame and stalls holds only
-// what it sent, and only until the frame deadline); the serving goroutine handles
-// frames one at a time, in order, and writes each response before the next, as Kafka
-// does, so responses leave in request order.
+// One client connection. A reader goroutine reads size-prefixed frames into pooled
+// buffers, each frame's bytes first taken from the broker-wide request budget (so a
+// client that announces a large frame and stalls holds at most that frame, only until
+// the frame deadline, and never more than the budget across all connections); the
+// serving goroutine handles frames one at a time, in order, and writes each response
+// before the next, as Kafka does, so responses leave in request order.
 
 import (
 	"bufio"
