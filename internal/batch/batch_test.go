@@ -535,6 +535,61 @@ func BenchmarkValidate(b *testing.B) {
 	}
 }
 
+// smallRecordsBatch is a batch of about 16 KiB of 100-byte records with null keys, no
+// headers and timestamps a few milliseconds apart, as franz-go produces them in
+// workload a of bench/compare.
+func smallRecordsBatch(b *testing.B, c Codec) []byte {
+	recs := make([]Record, 150)
+	for i := range recs {
+		recs[i] = Record{Timestamp: 1_700_000_000_000 + int64(i/20), Value: bytes.Repeat([]byte{byte('a' + i%26)}, 100)}
+	}
+	raw, err := Build(BuildOptions{Codec: c, Idempotent: true, ProducerID: 1}, recs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
+}
+
+func BenchmarkValidateSmallRecords(b *testing.B) {
+	raw := smallRecordsBatch(b, None)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Validate(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkValidateFull is the compacted-topic path: decompress, then walk every record.
+func BenchmarkValidateFull(b *testing.B) {
+	for _, c := range []Codec{None, Gzip, Snappy, LZ4, Zstd} {
+		b.Run(c.String(), func(b *testing.B) {
+			raw := smallRecordsBatch(b, c)
+			// Keys are required by compacted topics: give every record one.
+			recs, err := Records(raw, 1<<20)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range recs {
+				recs[i].Key = []byte(fmt.Sprintf("k%d", i))
+			}
+			raw, err = Build(BuildOptions{Codec: c, Idempotent: true, ProducerID: 1}, recs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			opts := ValidateOptions{MaxDecompressed: 1 << 20, RequireKeys: true}
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := ValidateFull(raw, opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkRecords(b *testing.B) {
 	raw := benchBatch(b)
 	b.SetBytes(int64(len(raw)))
