@@ -21,7 +21,8 @@
 // take it. mu guards the state readers look at (the segment list and each segment's
 // published size, next offset and index entries) and is held only to copy or publish it,
 // never across I/O. A batch is written to the file before the segment's size and the log
-// end offset are published, so a reader sees only whole batches.
+// end offset are published, so a reader sees only whole batches. A group commit
+// (sync.go) fsyncs outside writeMu, one at a time under syncMu.
 package log
 
 import (
@@ -98,8 +99,14 @@ type Log struct {
 	recoveryPoint    int64     // persisted: segments below the one holding it are synced
 	pendingDeletes   []pendingDelete
 	hdr              [batch.HeaderSize]byte
+	appendSeq        int64 // appends so far: the tickets of sync.go
 	cleanGen         int64 // bumped by truncation: a clean that started before it stops (compact.go)
 	swapErr          error // a compaction swap failed half way; only Open sorts it out
+
+	// syncMu serialises group commits (sync.go); taken before writeMu. syncedSeq is the
+	// last append (appendSeq) known to be on stable storage.
+	syncMu    sync.Mutex
+	syncedSeq atomic.Int64
 
 	// cleanMu serialises compactions of this log (compact.go); taken before writeMu.
 	cleanMu    sync.Mutex
@@ -160,39 +167,48 @@ func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
 func (l *Log) Append(b batch.Batch) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
+	due, err := l.appendLocked(b)
+	if err != nil || !due {
+		return err
+	}
+	return l.flushLocked()
+}
+
+// appendLocked writes b and reports whether the flush policy (FlushIntervalMessages) now
+// asks for an fsync; the caller does it, under writeMu (Append) or sharing it (sync.go).
+func (l *Log) appendLocked(b batch.Batch) (flushDue bool, err error) {
 	if l.closed {
-		return errClosed
+		return false, errClosed
 	}
 	if len(b) < batch.HeaderSize || b.Size() != len(b) {
-		return fmt.Errorf("append: %w: %d bytes are not exactly one batch", batch.ErrCorrupt, len(b))
+		return false, fmt.Errorf("append: %w: %d bytes are not exactly one batch", batch.ErrCorrupt, len(b))
 	}
 	if leo := l.logEndOffset.Load(); b.BaseOffset() != leo {
-		return fmt.Errorf("append: batch base offset %d is not the log end offset %d", b.BaseOffset(), leo)
+		return false, fmt.Errorf("append: batch base offset %d is not the log end offset %d", b.BaseOffset(), leo)
 	}
 	if b.LastOffsetDelta() < 0 {
-		return fmt.Errorf("append: %w: negative last offset delta", batch.ErrCorrupt)
+		return false, fmt.Errorf("append: %w: negative last offset delta", batch.ErrCorrupt)
 	}
 	if len(b) > maxSegmentSize {
-		return fmt.Errorf("append: %w: %d bytes", batch.ErrTooLarge, len(b))
+		return false, fmt.Errorf("append: %w: %d bytes", batch.ErrTooLarge, len(b))
 	}
 	if l.shouldRoll(l.active(), b) {
 		if err := l.rollLocked(); err != nil {
-			return err
+			return false, err
 		}
 	}
 	s := l.active()
 	if err := l.appendToSegment(s, b); err != nil {
-		return err
+		return false, err
 	}
 	l.logEndOffset.Store(b.LastOffset() + 1)
+	l.appendSeq++
 	l.unflushedRecords += int64(b.RecordCount())
 	if l.firstUnflushed.IsZero() {
 		l.firstUnflushed = l.now()
 	}
-	if n := l.cfg.FlushIntervalMessages; n > 0 && l.unflushedRecords >= n {
-		return l.flushLocked()
-	}
-	return nil
+	n := l.cfg.FlushIntervalMessages
+	return n > 0 && l.unflushedRecords >= n, nil
 }
 
 func (l *Log) shouldRoll(s *segment, b batch.Batch) bool {
@@ -350,6 +366,7 @@ func (l *Log) flushLocked() error {
 	l.unflushedRecords = 0
 	l.firstUnflushed = time.Time{}
 	l.rolledUnsynced = false
+	l.advanceSynced(l.appendSeq)
 	if rp := l.active().base; rp != l.recoveryPoint {
 		if err := writeCheckpoint(l.fsys, l.dir, recoveryPointFile, formatOffsetCheckpoint(rp)); err != nil {
 			return err

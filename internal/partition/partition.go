@@ -145,15 +145,31 @@ func (p *Partition) Append(b batch.Batch) (AppendResult, error) {
 		}
 	}
 
+	ticket, res, err := p.place(b, cfg, now, res)
+	if err != nil || ticket == 0 {
+		return res, err
+	}
+	// The flush policy wants this append on disk before it is acknowledged or shown to
+	// consumers. The fsync runs outside p.mu, shared with the appends queued meanwhile.
+	if err := p.log.SyncThrough(ticket); err != nil {
+		return res, fmt.Errorf("sync %s-%d: %w", p.Topic, p.Index, err)
+	}
+	p.advanceHighWatermark(b.LastOffset() + 1)
+	return res, nil
+}
+
+// place assigns b its offsets and writes it under p.mu. A ticket > 0 means the write
+// still needs SyncThrough before the append is acknowledged.
+func (p *Partition) place(b batch.Batch, cfg *Config, now int64, res AppendResult) (int64, AppendResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return res, ErrClosed
+		return 0, res, ErrClosed
 	}
 	if pid := b.ProducerID(); pid >= 0 {
 		dup, err := check(p.producers[pid], b)
 		if err != nil {
-			return res, err
+			return 0, res, err
 		}
 		if dup != nil {
 			res.BaseOffset = dup.firstOffset
@@ -161,7 +177,7 @@ func (p *Partition) Append(b batch.Batch) (AppendResult, error) {
 				res.LogAppendTime = dup.timestamp
 			}
 			res.LogStartOffset = p.log.LogStartOffset()
-			return res, nil
+			return 0, res, nil
 		}
 	}
 	b.SetBaseOffset(p.log.LogEndOffset())
@@ -172,16 +188,33 @@ func (p *Partition) Append(b batch.Batch) (AppendResult, error) {
 		ts = now
 		res.LogAppendTime = now
 	}
-	if err := p.log.Append(b); err != nil {
-		return res, fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, err)
+	ticket, err := p.log.AppendDeferred(b)
+	if err != nil {
+		return 0, res, fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, err)
 	}
 	p.updateProducer(b, ts)
 	res.BaseOffset = b.BaseOffset()
 	res.LogStartOffset = p.log.LogStartOffset()
-	// One replica is the whole ISR: the high watermark follows the log end.
-	p.highWatermark.Store(p.log.LogEndOffset())
-	p.notify()
-	return res, nil
+	if ticket == 0 {
+		// One replica is the whole ISR: the high watermark follows the log end.
+		p.advanceHighWatermark(b.LastOffset() + 1)
+	}
+	return ticket, res, nil
+}
+
+// advanceHighWatermark moves the high watermark up to hw (never down: group commits
+// finish in any order) and wakes the fetches waiting for it.
+func (p *Partition) advanceHighWatermark(hw int64) {
+	for {
+		cur := p.highWatermark.Load()
+		if hw <= cur {
+			return
+		}
+		if p.highWatermark.CompareAndSwap(cur, hw) {
+			p.notify()
+			return
+		}
+	}
 }
 
 func checkTimestamps(b batch.Batch, now int64, cfg *Config) error {
