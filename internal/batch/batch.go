@@ -188,6 +188,18 @@ func CheckHeader(b []byte) error {
 // uncompressed batches walks every record (varint lengths, offset deltas 0..n-1 in order,
 // header counts) without allocating. Compressed batches are checked at header level only.
 func Validate(b []byte) error {
+	if err := checkBatch(b); err != nil {
+		return err
+	}
+	bb := Batch(b)
+	if bb.Codec() != None {
+		return nil
+	}
+	return walkRecords(b[HeaderSize:], bb.RecordCount(), bb, false)
+}
+
+// checkBatch is Validate short of walking the records.
+func checkBatch(b []byte) error {
 	if err := CheckHeader(b); err != nil {
 		return err
 	}
@@ -199,14 +211,10 @@ func Validate(b []byte) error {
 	if d := bb.LastOffsetDelta(); d != n-1 {
 		return fmt.Errorf("%w: last offset delta %d with %d records", ErrInvalidRecord, d, n)
 	}
-	c := bb.Codec()
-	if c > Zstd {
+	if c := bb.Codec(); c > Zstd {
 		return fmt.Errorf("%w: unknown compression codec %d", ErrCorrupt, c)
 	}
-	if c != None {
-		return nil
-	}
-	return walkRecords(b[HeaderSize:], n, bb)
+	return nil
 }
 
 // ValidateOptions are the checks ValidateFull adds to Validate.
@@ -222,18 +230,28 @@ type ValidateOptions struct {
 // decompressing them within opts.MaxDecompressed), as Kafka's LogValidator does, and
 // optionally requires keys. It allocates only for compressed batches.
 func ValidateFull(b []byte, opts ValidateOptions) error {
-	if err := Validate(b); err != nil {
+	if err := checkBatch(b); err != nil {
 		return err
 	}
 	bb := Batch(b)
-	if bb.Codec() == None && !opts.RequireKeys {
-		return nil
+	n := bb.RecordCount()
+	if bb.Codec() == None {
+		// One walk checks both what Validate checks and the keys. If it refuses the
+		// records, the error is the one Validate would give, else the one about keys.
+		data := b[HeaderSize:]
+		if validRecords(data, n, bb.LastOffsetDelta(), true, opts.RequireKeys) {
+			return nil
+		}
+		if err := walk(data, n, bb, nil, true, false); err != nil {
+			return err
+		}
+		return walk(data, n, bb, nil, true, opts.RequireKeys)
 	}
 	data, err := Decompress(bb.Codec(), b[HeaderSize:], opts.MaxDecompressed)
 	if err != nil {
 		return err
 	}
-	return walk(data, bb.RecordCount(), bb, nil, true, opts.RequireKeys)
+	return walkRecords(data, n, bb, opts.RequireKeys)
 }
 
 // Next splits the first batch off a concatenation of batches (a produce request's record set

@@ -102,9 +102,13 @@ func (r *reader) bytes(nullable bool, what string) ([]byte, error) {
 }
 
 // walkRecords checks that data holds exactly count records with offset deltas 0..count-1,
-// as a produced batch must. It allocates nothing.
-func walkRecords(data []byte, count int32, hdr Batch) error {
-	return walk(data, count, hdr, nil, true, false)
+// as a produced batch must, and with requireKeys that none has a null key. It allocates
+// nothing unless it refuses the records: validRecords decides, walk explains.
+func walkRecords(data []byte, count int32, hdr Batch, requireKeys bool) error {
+	if validRecords(data, count, hdr.LastOffsetDelta(), true, requireKeys) {
+		return nil
+	}
+	return walk(data, count, hdr, nil, true, requireKeys)
 }
 
 // walk checks that data holds exactly count records. strict requires offset deltas
