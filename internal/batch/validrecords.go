@@ -28,7 +28,7 @@ func validRecords(data []byte, count, lastDelta int32, strict, requireKeys bool)
 	pos := 0
 	prev := int32(-1)
 	for i := int32(0); i < count; i++ {
-		length, n := varint1(data, pos)
+		length, n := varint12(data, pos)
 		if n == 0 {
 			if length, n = varint32Slow(data, pos); n == 0 {
 				return false
@@ -41,19 +41,34 @@ func validRecords(data []byte, count, lastDelta int32, strict, requireKeys bool)
 		}
 		end := pos + int(length)
 		rec := data[:end]
-		pos++ // attributes: one byte, any value
-		// timestampDelta: a varlong of any value, skipped.
-		if n = varlongLen(rec, pos); n == 0 {
-			return false
-		}
-		pos += n
-		off, n := varint1(rec, pos)
-		if n == 0 {
-			if off, n = varint32Slow(rec, pos); n == 0 {
+		// attributes (one byte, any value), timestampDelta (a varlong of any value, skipped),
+		// offsetDelta and keyLength. The record's six bytes make the load safe.
+		var off, kl int32
+		if w := binary.LittleEndian.Uint32(rec[pos:]); w&0x80808000 == 0 {
+			// The usual record: the three varints are one byte each, read with one load
+			// rather than three loads that each wait for the previous one's length.
+			o, k := int32(w>>16&0xff), int32(w>>24)
+			off, kl = o>>1^-(o&1), k>>1^-(k&1)
+			pos += 4
+		} else {
+			pos++
+			if n = varlongLen(rec, pos); n == 0 {
 				return false
 			}
+			pos += n
+			if off, n = varint12(rec, pos); n == 0 {
+				if off, n = varint32Slow(rec, pos); n == 0 {
+					return false
+				}
+			}
+			pos += n
+			if kl, n = varint12(rec, pos); n == 0 {
+				if kl, n = varint32Slow(rec, pos); n == 0 {
+					return false
+				}
+			}
+			pos += n
 		}
-		pos += n
 		if strict {
 			if off != i {
 				return false
@@ -63,13 +78,6 @@ func validRecords(data []byte, count, lastDelta int32, strict, requireKeys bool)
 		}
 		prev = off
 		// key (nullable unless requireKeys), then value (nullable).
-		kl, n := varint1(rec, pos)
-		if n == 0 {
-			if kl, n = varint32Slow(rec, pos); n == 0 {
-				return false
-			}
-		}
-		pos += n
 		if kl >= 0 {
 			if int(kl) > end-pos {
 				return false
@@ -78,7 +86,7 @@ func validRecords(data []byte, count, lastDelta int32, strict, requireKeys bool)
 		} else if kl != -1 || requireKeys {
 			return false
 		}
-		vl, n := varint1(rec, pos)
+		vl, n := varint12(rec, pos)
 		if n == 0 {
 			if vl, n = varint32Slow(rec, pos); n == 0 {
 				return false
@@ -93,7 +101,7 @@ func validRecords(data []byte, count, lastDelta int32, strict, requireKeys bool)
 		} else if vl != -1 {
 			return false
 		}
-		nh, n := varint1(rec, pos)
+		nh, n := varint12(rec, pos)
 		if n == 0 {
 			if nh, n = varint32Slow(rec, pos); n == 0 {
 				return false
@@ -120,7 +128,7 @@ func validRecords(data []byte, count, lastDelta int32, strict, requireKeys bool)
 func validHeaders(rec []byte, pos int, nh int32) int {
 	end := len(rec)
 	for range nh {
-		kl, n := varint1(rec, pos)
+		kl, n := varint12(rec, pos)
 		if n == 0 {
 			if kl, n = varint32Slow(rec, pos); n == 0 {
 				return -1
@@ -134,7 +142,7 @@ func validHeaders(rec []byte, pos int, nh int32) int {
 			return -1
 		}
 		pos += int(kl)
-		vl, n := varint1(rec, pos)
+		vl, n := varint12(rec, pos)
 		if n == 0 {
 			if vl, n = varint32Slow(rec, pos); n == 0 {
 				return -1
@@ -153,15 +161,22 @@ func validHeaders(rec []byte, pos int, nh int32) int {
 	return pos
 }
 
-// varint1 decodes a one-byte zigzag varint at b[pos:], returning its value and length 1,
-// or length 0 for anything else (longer, truncated or out of range): the caller then
-// asks varint32Slow. Split so that this part inlines.
-func varint1(b []byte, pos int) (int32, int) {
-	if uint(pos) < uint(len(b)) && b[pos] < 0x80 {
-		x := int32(b[pos])
-		return x>>1 ^ -(x & 1), 1
+// varint12 decodes a one or two byte zigzag varint at b[pos:] (the length of any record,
+// key or value below 8 KiB), returning its value and length, or length 0 for anything
+// else (longer or truncated): the caller then asks varint32Slow. Split so that this part
+// inlines.
+func varint12(b []byte, pos int) (int32, int) {
+	if uint(pos) >= uint(len(b)) {
+		return 0, 0
 	}
-	return 0, 0
+	u, n := uint32(b[pos]), 1
+	if u >= 0x80 {
+		if pos+1 >= len(b) || b[pos+1] >= 0x80 {
+			return 0, 0
+		}
+		u, n = u&0x7f|uint32(b[pos+1])<<7, 2
+	}
+	return int32(u>>1) ^ -int32(u&1), n
 }
 
 // varint32Slow decodes the zigzag varint at b[pos:] as reader.varint accepts it (at most

@@ -317,7 +317,7 @@ func TestVarintsMatchReference(t *testing.T) {
 	for _, in := range inputs {
 		for pos := range min(2, len(in)+1) {
 			want, werr := (&refReader{buf: in, pos: pos}).varint()
-			got, n := varint1(in, pos)
+			got, n := varint12(in, pos)
 			if n == 0 {
 				got, n = varint32Slow(in, pos)
 			}
