@@ -228,7 +228,8 @@ type ValidateOptions struct {
 
 // ValidateFull is Validate that also walks the records of compressed batches (after
 // decompressing them within opts.MaxDecompressed), as Kafka's LogValidator does, and
-// optionally requires keys. It allocates only for compressed batches.
+// optionally requires keys. It allocates only for compressed batches, and little for
+// those: decoders and output buffers are pooled.
 func ValidateFull(b []byte, opts ValidateOptions) error {
 	if err := checkBatch(b); err != nil {
 		return err
@@ -247,11 +248,16 @@ func ValidateFull(b []byte, opts ValidateOptions) error {
 		}
 		return walk(data, n, bb, nil, true, opts.RequireKeys)
 	}
-	data, err := Decompress(bb.Codec(), b[HeaderSize:], opts.MaxDecompressed)
+	// The records are needed only while they are walked: decompress into a pooled buffer.
+	buf := getOutputBuffer()
+	data, err := decompressTo(*buf, bb.Codec(), b[HeaderSize:], opts.MaxDecompressed)
 	if err != nil {
+		putOutputBuffer(buf, nil)
 		return err
 	}
-	return walkRecords(data, n, bb, opts.RequireKeys)
+	err = walkRecords(data, n, bb, opts.RequireKeys)
+	putOutputBuffer(buf, data)
+	return err
 }
 
 // Next splits the first batch off a concatenation of batches (a produce request's record set

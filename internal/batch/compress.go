@@ -21,6 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"sync"
 
 	"github.com/golang/snappy"
 	"github.com/klauspost/compress/gzip"
@@ -39,32 +41,56 @@ const (
 // Decompress returns the decompressed records section of a batch compressed with c,
 // refusing (with ErrCorrupt) output larger than max bytes. For None it returns src.
 func Decompress(c Codec, src []byte, max int) ([]byte, error) {
+	return decompressTo(nil, c, src, max)
+}
+
+// decompressTo is Decompress writing into dst's capacity (growing it as Decompress
+// would grow a new buffer) so that a caller done with the output can reuse the buffer.
+// Decoders come from pools: their state, tens of KiB for gzip and zstd, is the larger
+// cost of decompressing a small batch.
+func decompressTo(dst []byte, c Codec, src []byte, max int) ([]byte, error) {
 	max = clampMax(max)
 	switch c {
 	case None:
 		return src, nil
 	case Gzip:
-		zr, err := gzip.NewReader(bytes.NewReader(src))
-		if err != nil {
+		d, _ := gzipReaders.Get().(*gzipDecoder)
+		if d == nil {
+			d = new(gzipDecoder)
+		}
+		defer d.release()
+		d.src.Reset(src)
+		if err := d.zr.Reset(&d.src); err != nil {
 			return nil, fmt.Errorf("%w: gzip: %w", ErrCorrupt, err)
 		}
-		defer zr.Close()
-		return readBounded(zr, len(src), max, "gzip")
+		return readBounded(dst, &d.zr, len(src), max, "gzip")
 	case Snappy:
-		return decompressSnappy(src, max)
+		return decompressSnappy(dst, src, max)
 	case LZ4:
-		return readBounded(lz4.NewReader(bytes.NewReader(src)), len(src), max, "lz4")
-	case Zstd:
-		zr, err := zstd.NewReader(nil,
-			zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxMemory(uint64(max)+1),
-		)
-		if err != nil {
-			return nil, fmt.Errorf("zstd decoder: %w", err)
+		d, _ := lz4Readers.Get().(*lz4Decoder)
+		if d == nil {
+			d = &lz4Decoder{zr: lz4.NewReader(nil)}
 		}
-		defer zr.Close()
-		out, err := zr.DecodeAll(src, nil)
+		defer d.release()
+		d.src.Reset(src)
+		d.zr.Reset(&d.src)
+		return readBounded(dst, d.zr, len(src), max, "lz4")
+	case Zstd:
+		pool := zstdDecoders(max)
+		zr, _ := pool.Get().(*zstd.Decoder)
+		if zr == nil {
+			var err error
+			zr, err = zstd.NewReader(nil,
+				zstd.WithDecoderConcurrency(1),
+				zstd.WithDecoderLowmem(true),
+				zstd.WithDecoderMaxMemory(uint64(max)+1),
+			)
+			if err != nil {
+				return nil, fmt.Errorf("zstd decoder: %w", err)
+			}
+		}
+		out, err := zr.DecodeAll(src, dst[:0])
+		pool.Put(zr)
 		if err != nil {
 			if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
 				return nil, fmt.Errorf("%w: zstd output exceeds %d bytes", ErrCorrupt, max)
@@ -79,6 +105,95 @@ func Decompress(c Codec, src []byte, max int) ([]byte, error) {
 	return nil, fmt.Errorf("%w: unknown compression codec %d", ErrCorrupt, c)
 }
 
+// Pools of decoders. They hold decoder state only, never output nor the batch they last
+// read, and the garbage collector empties them, so they cost at most what the busiest
+// moment needed. A zstd decoder's bound is fixed when it is made, so its pool is that of
+// one bound: the pools of the last few bounds used are kept (callers use one or two, from
+// configuration).
+var (
+	gzipReaders sync.Pool // *gzipDecoder
+	lz4Readers  sync.Pool // *lz4Decoder
+
+	zstdPoolsMu sync.Mutex
+	zstdPools   []zstdPool // most recently used last; at most maxZstdPools
+)
+
+// outputBuffers hold decompressed records for callers that are done with them before
+// they return (ValidateFull). Only buffers up to maxPooledOutput bytes are kept, so a
+// large batch does not pin its size in the pool.
+var outputBuffers sync.Pool // *[]byte
+
+const maxPooledOutput = 1 << 20
+
+func getOutputBuffer() *[]byte {
+	if b, ok := outputBuffers.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
+}
+
+// putOutputBuffer returns buf to the pool holding out, the output decompressed into it
+// (which may have grown past it), or nothing if out is nil.
+func putOutputBuffer(buf *[]byte, out []byte) {
+	if cap(out) > cap(*buf) {
+		*buf = out
+	}
+	if cap(*buf) > maxPooledOutput {
+		return
+	}
+	*buf = (*buf)[:0]
+	outputBuffers.Put(buf)
+}
+
+// gzipDecoder is a gzip reader with its source, a bytes.Reader (so that flate reads it
+// byte by byte without a bufio.Reader in between).
+type gzipDecoder struct {
+	src bytes.Reader
+	zr  gzip.Reader
+}
+
+func (d *gzipDecoder) release() {
+	d.src.Reset(nil) // the decoder keeps a pointer to src; src keeps no batch
+	gzipReaders.Put(d)
+}
+
+type lz4Decoder struct {
+	src bytes.Reader
+	zr  *lz4.Reader
+}
+
+func (d *lz4Decoder) release() {
+	d.src.Reset(nil)
+	d.zr.Reset(nil) // returns its block buffers to lz4's pool
+	lz4Readers.Put(d)
+}
+
+const maxZstdPools = 4
+
+type zstdPool struct {
+	max  int
+	pool *sync.Pool // *zstd.Decoder made with WithDecoderMaxMemory(max+1)
+}
+
+func zstdDecoders(max int) *sync.Pool {
+	zstdPoolsMu.Lock()
+	defer zstdPoolsMu.Unlock()
+	for i, p := range zstdPools {
+		if p.max == max {
+			if i != len(zstdPools)-1 {
+				zstdPools = append(append(zstdPools[:i:i], zstdPools[i+1:]...), p)
+			}
+			return p.pool
+		}
+	}
+	if len(zstdPools) == maxZstdPools {
+		zstdPools = append(zstdPools[:0:0], zstdPools[1:]...)
+	}
+	p := zstdPool{max: max, pool: new(sync.Pool)}
+	zstdPools = append(zstdPools, p)
+	return p.pool
+}
+
 // clampMax keeps the bound usable as a size: negative means nothing may be produced,
 // and the bound stays one below the largest int so max+1 cannot overflow.
 func clampMax(n int) int {
@@ -89,25 +204,38 @@ func clampMax(n int) int {
 	return min(n, top)
 }
 
-// readBounded reads r to the end, refusing more than max bytes. The buffer starts from
-// a guess based on the compressed size and grows only as real output arrives.
-func readBounded(r io.Reader, srcLen, max int, codec string) ([]byte, error) {
-	guess := min(4*srcLen+512, max+1)
-	var buf bytes.Buffer
-	buf.Grow(guess)
-	n, err := buf.ReadFrom(io.LimitReader(r, int64(max)+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, codec, err)
+// readBounded reads r to the end into dst's capacity, refusing more than max bytes. A
+// buffer without capacity starts from a guess based on the compressed size; it grows by
+// doubling, never past max+1 bytes, only as real output arrives.
+func readBounded(dst []byte, r io.Reader, srcLen, max int, codec string) ([]byte, error) {
+	dst = dst[:0]
+	if cap(dst) == 0 {
+		dst = make([]byte, 0, min(4*srcLen+512, max+1))
 	}
-	if n > int64(max) {
-		return nil, fmt.Errorf("%w: %s output exceeds %d bytes", ErrCorrupt, codec, max)
+	for {
+		if len(dst) == cap(dst) {
+			if len(dst) > max {
+				return nil, fmt.Errorf("%w: %s output exceeds %d bytes", ErrCorrupt, codec, max)
+			}
+			dst = slices.Grow(dst, min(cap(dst), max+1-len(dst)))
+		}
+		n, err := r.Read(dst[len(dst):min(cap(dst), max+1)])
+		dst = dst[:len(dst)+n]
+		if len(dst) > max {
+			return nil, fmt.Errorf("%w: %s output exceeds %d bytes", ErrCorrupt, codec, max)
+		}
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, codec, err)
+		}
 	}
-	return buf.Bytes(), nil
 }
 
-func decompressSnappy(src []byte, max int) ([]byte, error) {
+func decompressSnappy(dst, src []byte, max int) ([]byte, error) {
 	if len(src) > xerialHeaderSize && bytes.HasPrefix(src, xerialMagic[:]) {
-		return decodeXerial(src[xerialHeaderSize:], max)
+		return decodeXerial(dst, src[xerialHeaderSize:], max)
 	}
 	n, err := snappy.DecodedLen(src)
 	if err != nil {
@@ -116,7 +244,7 @@ func decompressSnappy(src []byte, max int) ([]byte, error) {
 	if n > max {
 		return nil, fmt.Errorf("%w: snappy output of %d bytes exceeds %d", ErrCorrupt, n, max)
 	}
-	out, err := snappy.Decode(make([]byte, n), src)
+	out, err := snappy.Decode(slices.Grow(dst[:0], n)[:n], src)
 	if err != nil {
 		return nil, fmt.Errorf("%w: snappy: %w", ErrCorrupt, err)
 	}
@@ -125,7 +253,7 @@ func decompressSnappy(src []byte, max int) ([]byte, error) {
 
 // decodeXerial first walks the chunk headers summing the claimed decoded lengths, so
 // the bound is checked before anything is allocated and the output is allocated once.
-func decodeXerial(src []byte, max int) ([]byte, error) {
+func decodeXerial(dst, src []byte, max int) ([]byte, error) {
 	total := 0
 	for rem := src; len(rem) > 0; {
 		if len(rem) < 4 {
@@ -146,7 +274,7 @@ func decodeXerial(src []byte, max int) ([]byte, error) {
 		total += n
 		rem = rem[size:]
 	}
-	out := make([]byte, total)
+	out := slices.Grow(dst[:0], total)[:total]
 	pos := 0
 	for len(src) > 0 {
 		size := int(binary.BigEndian.Uint32(src))
