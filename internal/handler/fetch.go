@@ -33,12 +33,32 @@ type fetchResult struct {
 	highWatermark  int64
 	lastStable     int64
 	logStartOffset int64
-	records        []byte
+	// The record bytes are either read into records or, for a connection that sends
+	// them from their files, left there: pinned, closed by the response's Release.
+	records []byte
+	pinned  []log.PinnedRange
+	size    int64 // record bytes, read or pinned
+}
+
+// unpin closes the ranges of an earlier read of the same request.
+func (r *fetchResult) unpin() {
+	for _, p := range r.pinned {
+		p.Close()
+	}
 }
 
 func (h *Handler) fetch(ctx context.Context, r *Request, kr kmsg.Request) kmsg.Response {
-	req := kr.(*kmsg.FetchRequest)
+	return h.fetchRecords(ctx, r, kr.(*kmsg.FetchRequest), nil)
+}
+
+// fetchRecords answers a fetch. With pinned nil, records are read into pooled buffers
+// (released with the request). Otherwise records that lie in operating-system files are
+// pinned instead of read, and *pinned gets, for each partition of the response in
+// order, its pinned ranges (none for a partition whose records are in RecordBatches);
+// their bytes are what RecordBatches would hold, and the caller must close them.
+func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchRequest, pinned *[][]log.PinnedRange) *kmsg.FetchResponse {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	pin := pinned != nil
 	byID := req.Version >= 13
 	im := h.b.Image()
 
@@ -153,13 +173,13 @@ func (h *Handler) fetch(ctx context.Context, r *Request, kr kmsg.Request) kmsg.R
 				}
 			}
 		}
-		total, anyErr := h.readAll(r, wants, results, req.MaxBytes, readCommitted, req.Version)
+		total, anyErr := h.readAll(r, wants, results, req.MaxBytes, readCommitted, req.Version, pin)
 		if total >= int(req.MinBytes) || anyErr || len(waits) == 0 {
 			break
 		}
 		if !waitAny(ctx, waits, deadline) {
 			if ctx.Err() == nil {
-				h.readAll(r, wants, results, req.MaxBytes, readCommitted, req.Version)
+				h.readAll(r, wants, results, req.MaxBytes, readCommitted, req.Version, pin)
 			}
 			break
 		}
@@ -168,7 +188,7 @@ func (h *Handler) fetch(ctx context.Context, r *Request, kr kmsg.Request) kmsg.R
 	// Assemble, grouping consecutive partitions of a topic.
 	for i, w := range wants {
 		r := results[i]
-		if sess != nil && !full && w.errCode == 0 && len(r.records) == 0 && r.errCode == 0 &&
+		if sess != nil && !full && w.errCode == 0 && r.size == 0 && r.errCode == 0 &&
 			w.state.reported && r.highWatermark == w.state.highWatermark &&
 			r.lastStable == w.state.lastStable && r.logStartOffset == w.state.logStartOffset {
 			continue // unchanged: an incremental response leaves it out
@@ -192,6 +212,9 @@ func (h *Handler) fetch(ctx context.Context, r *Request, kr kmsg.Request) kmsg.R
 		}
 		rp.PreferredReadReplica = -1
 		resp.Topics[n-1].Partitions = append(resp.Topics[n-1].Partitions, rp)
+		if pin {
+			*pinned = append(*pinned, r.pinned)
+		}
 	}
 	if sess != nil {
 		resp.SessionID = sess.id
@@ -210,7 +233,9 @@ func (h *Handler) fetch(ctx context.Context, r *Request, kr kmsg.Request) kmsg.R
 
 // readAll reads every wanted partition into results and returns the record bytes read and
 // whether any partition has an error (which makes the fetch answer at once, as Kafka does).
-func (h *Handler) readAll(req *Request, wants []fetchWant, results []fetchResult, maxBytes int32, readCommitted bool, version int16) (int, bool) {
+// With pin, records in operating-system files are pinned rather than read; they count
+// towards the limits exactly as read ones do.
+func (h *Handler) readAll(req *Request, wants []fetchWant, results []fetchResult, maxBytes int32, readCommitted bool, version int16, pin bool) (int, bool) {
 	remaining := int64(maxBytes)
 	if remaining <= 0 {
 		remaining = 1 << 62
@@ -218,6 +243,7 @@ func (h *Handler) readAll(req *Request, wants []fetchWant, results []fetchResult
 	total, anyErr := 0, false
 	for i, w := range wants {
 		r := &results[i]
+		r.unpin()
 		*r = fetchResult{highWatermark: -1, lastStable: -1, logStartOffset: -1}
 		if w.errCode != 0 {
 			r.errCode, anyErr = w.errCode, true
@@ -251,15 +277,23 @@ func (h *Handler) readAll(req *Request, wants []fetchWant, results []fetchResult
 			}
 			continue
 		}
-		recs, err := h.readRanges(req, ranges)
-		if err != nil {
-			h.b.Logger().Warn("fetch read", "topic", w.key.topic, "partition", w.key.partition, "err", err)
-			r.errCode, anyErr = kerr.UnknownServerError.Code, true
-			continue
+		n := log.RangesLen(ranges)
+		var ok bool
+		if pin {
+			r.pinned, ok = log.PinRanges(nil, ranges)
 		}
-		r.records = recs
-		total += len(recs)
-		remaining -= int64(len(recs))
+		if !ok {
+			recs, err := h.readRanges(req, ranges)
+			if err != nil {
+				h.b.Logger().Warn("fetch read", "topic", w.key.topic, "partition", w.key.partition, "err", err)
+				r.errCode, anyErr = kerr.UnknownServerError.Code, true
+				continue
+			}
+			r.records = recs
+		}
+		r.size = n
+		total += int(n)
+		remaining -= n
 	}
 	return total, anyErr
 }

@@ -2,21 +2,134 @@ package handler
 
 // A fetch response is encoded without copying its records: the frame is the encoded
 // fields with a hole where each partition's record bytes go, and the connection writes
-// the fields and the record buffers together (writev). The encoding is Kafka's
-// FetchResponse v4-16, checked byte for byte against kmsg's in fetch_encode_test.go; a
-// response using fields this encoder does not write (tagged fields, node endpoints)
-// goes through kmsg instead.
+// the fields and the record buffers together (writev). On a connection that can send
+// from files (ServeSendfile: a plain TCP socket), records are not even read: their
+// file ranges are pinned, and the connection sends them with sendfile(2) between the
+// fields. The encoding is Kafka's FetchResponse v4-16, checked byte for byte against
+// kmsg's in fetch_encode_test.go; a response using fields this encoder does not write
+// (tagged fields, node endpoints) goes through kmsg instead.
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/vltava/vltava/internal/log"
+	"github.com/vltava/vltava/internal/wire"
 )
 
-// hole is record bytes that belong at offset at of the encoded fields.
+// hole is record bytes that belong at offset at of the encoded fields: data, or the
+// bytes of the pinned file ranges.
 type hole struct {
-	at   int
-	data []byte
+	at     int
+	data   []byte
+	pinned []log.PinnedRange
+}
+
+// FilePiece is record bytes of a response to be sent from a file, after the response's
+// Vec[:At] and before Vec[At].
+type FilePiece struct {
+	At int
+	log.PinnedRange
+}
+
+// ServeSendfile is Serve for a connection that sends file bytes itself with sendfile(2)
+// (internal/server): a fetch's records that lie in operating-system files are pinned,
+// not read, and Response.Files says where they go among Vec. The frame is byte for byte
+// the one Serve would make. Every other request, and a fetch Serve would refuse, goes
+// to Serve.
+func (h *Handler) ServeSendfile(ctx context.Context, c *Client, frame []byte) (*Response, bool) {
+	key, version, corr, ok := wire.ParseKeyVersion(frame)
+	a := h.byKey[key]
+	if !ok || key != 1 || a == nil || version < a.min || version > a.max {
+		return h.Serve(ctx, c, frame)
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(version)
+	hdr, body, err := wire.ParseHeader(frame, func(int16, int16) bool { return req.IsFlexible() })
+	if err != nil || req.ReadFrom(body) != nil {
+		return h.Serve(ctx, c, frame) // which logs and refuses it
+	}
+	r := &Request{Header: hdr, Client: c}
+	var pinned [][]log.PinnedRange
+	fr := h.fetchRecords(ctx, r, req, &pinned)
+	if !plainFetch(fr) {
+		// Not a response fetchRecords builds today: kmsg encodes it, from memory.
+		err := h.readPinned(r, fr, pinned)
+		resp := h.encode(corr, fr, fr.IsFlexible())
+		for _, b := range r.pooled {
+			h.bufs.Put(b)
+		}
+		if err != nil {
+			resp.Release()
+			h.b.Logger().Warn("fetch read", "err", err)
+			return nil, false
+		}
+		return resp, true
+	}
+	return h.encodeFetchPinned(corr, fr, pinned, r.pooled), true
+}
+
+// readPinned reads the pinned ranges of each partition of fr into its RecordBatches (in
+// pooled buffers, added to r.pooled) and closes them.
+func (h *Handler) readPinned(r *Request, fr *kmsg.FetchResponse, pinned [][]log.PinnedRange) error {
+	var err error
+	k := 0
+	for i := range fr.Topics {
+		for j := range fr.Topics[i].Partitions {
+			if k < len(pinned) && len(pinned[k]) > 0 {
+				buf := h.bufs.Get(int(pinnedLen(pinned[k])))
+				r.pooled = append(r.pooled, buf)
+				off := 0
+				for _, p := range pinned[k] {
+					if _, rerr := p.File.ReadAt(buf[off:off+int(p.Len)], p.Pos); rerr != nil && err == nil {
+						err = fmt.Errorf("read %s at %d: %w", p.File.Name(), p.Pos, rerr)
+					}
+					off += int(p.Len)
+					p.Close()
+				}
+				fr.Topics[i].Partitions[j].RecordBatches = buf
+			}
+			k++
+		}
+	}
+	return err
+}
+
+// encodeFetchPinned is encodeFetch for a response whose partitions may have pinned
+// ranges in place of RecordBatches.
+func (h *Handler) encodeFetchPinned(corr int32, fr *kmsg.FetchResponse, pinned [][]log.PinnedRange, pooled [][]byte) *Response {
+	bp := h.pool.Get().(*[]byte)
+	b := wire.AppendResponseHeader((*bp)[:0], corr, fr.IsFlexible())
+	b, holes := appendFetchFieldsPinned(b, fr, pinned, nil)
+	*bp = b
+	resp := &Response{h: h, buf: bp, pooled: pooled}
+	if len(holes) == 0 {
+		wire.FinishFrame(b, 0)
+		resp.Bytes = b
+		return resp
+	}
+	size := int64(len(b) - 4)
+	resp.Vec = make([][]byte, 0, 2*len(holes)+1)
+	prev := 0
+	for _, hl := range holes {
+		resp.Vec = append(resp.Vec, b[prev:hl.at])
+		prev = hl.at
+		if hl.pinned == nil {
+			resp.Vec = append(resp.Vec, hl.data)
+			size += int64(len(hl.data))
+			continue
+		}
+		for _, p := range hl.pinned {
+			resp.Files = append(resp.Files, FilePiece{At: len(resp.Vec), PinnedRange: p})
+			size += p.Len
+		}
+	}
+	resp.Vec = append(resp.Vec, b[prev:])
+	binary.BigEndian.PutUint32(b, uint32(size))
+	return resp
 }
 
 // plainFetch reports whether r uses only the fields appendFetchFields writes.
@@ -50,7 +163,15 @@ func plainFetch(r *kmsg.FetchResponse) bool {
 // appendFetchFields appends r's encoding to dst, leaving out each partition's record
 // bytes (their length prefixes are written) and returning where they belong.
 func appendFetchFields(dst []byte, r *kmsg.FetchResponse, holes []hole) ([]byte, []hole) {
+	return appendFetchFieldsPinned(dst, r, nil, holes)
+}
+
+// appendFetchFieldsPinned is appendFetchFields where the record bytes of the response's
+// k-th partition (counting across topics) are pinned[k] if that is not empty, and its
+// RecordBatches otherwise.
+func appendFetchFieldsPinned(dst []byte, r *kmsg.FetchResponse, pinned [][]log.PinnedRange, holes []hole) ([]byte, []hole) {
 	v := r.Version
+	k := 0 // partitions so far
 	flex := v >= 12
 	be := binary.BigEndian
 	arrayLen := func(n int) {
@@ -106,7 +227,20 @@ func appendFetchFields(dst []byte, r *kmsg.FetchResponse, holes []hole) ([]byte,
 			if v >= 11 {
 				dst = be.AppendUint32(dst, uint32(p.PreferredReadReplica))
 			}
+			var pins []log.PinnedRange
+			if k < len(pinned) {
+				pins = pinned[k]
+			}
+			k++
 			switch {
+			case len(pins) > 0:
+				n := pinnedLen(pins)
+				if flex {
+					dst = binary.AppendUvarint(dst, uint64(n)+1)
+				} else {
+					dst = be.AppendUint32(dst, uint32(n))
+				}
+				holes = append(holes, hole{at: len(dst), pinned: pins})
 			case p.RecordBatches == nil && flex:
 				dst = append(dst, 0)
 			case p.RecordBatches == nil:
@@ -133,4 +267,12 @@ func appendFetchFields(dst []byte, r *kmsg.FetchResponse, holes []hole) ([]byte,
 		dst = append(dst, 0)
 	}
 	return dst, holes
+}
+
+func pinnedLen(rs []log.PinnedRange) int64 {
+	var n int64
+	for _, r := range rs {
+		n += r.Len
+	}
+	return n
 }

@@ -3,9 +3,13 @@ package handler
 import (
 	"bytes"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/vltava/vltava/internal/log"
 )
 
 func randomFetchResponse(rng *rand.Rand, version int16) *kmsg.FetchResponse {
@@ -76,6 +80,66 @@ func TestFetchFieldsMatchKmsg(t *testing.T) {
 	r.Brokers = []kmsg.FetchResponseBroker{{NodeID: 1}}
 	if plainFetch(r) {
 		t.Fatal("a response with node endpoints is plain")
+	}
+}
+
+// TestFetchFieldsPinnedMatchKmsg: with some partitions' records in files (pinned, in one
+// to three ranges each) instead of RecordBatches, the fields with the file bytes put back
+// in their holes are still exactly kmsg's encoding.
+func TestFetchFieldsPinnedMatchKmsg(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	f, err := os.Create(filepath.Join(t.TempDir(), "records"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var end int64
+	for version := int16(4); version <= 16; version++ {
+		for i := 0; i < 100; i++ {
+			r := randomFetchResponse(rng, version)
+			want := r.AppendTo(nil)
+			var pinned [][]log.PinnedRange
+			for ti := range r.Topics {
+				for pi := range r.Topics[ti].Partitions {
+					p := &r.Topics[ti].Partitions[pi]
+					var pins []log.PinnedRange
+					if len(p.RecordBatches) > 0 && rng.IntN(3) > 0 {
+						rest := p.RecordBatches
+						for len(rest) > 0 {
+							n := min(len(rest), rng.IntN(len(p.RecordBatches))+1)
+							end += int64(rng.IntN(10)) // ranges need not be adjacent
+							if _, err := f.WriteAt(rest[:n], end); err != nil {
+								t.Fatal(err)
+							}
+							pins = append(pins, log.PinnedRange{File: f, Pos: end, Len: int64(n)})
+							end += int64(n)
+							rest = rest[n:]
+						}
+						p.RecordBatches = []byte{}
+					}
+					pinned = append(pinned, pins)
+				}
+			}
+			fields, holes := appendFetchFieldsPinned(nil, r, pinned, nil)
+			var got []byte
+			prev := 0
+			for _, h := range holes {
+				got = append(got, fields[prev:h.at]...)
+				got = append(got, h.data...)
+				for _, p := range h.pinned {
+					buf := make([]byte, p.Len)
+					if _, err := p.File.ReadAt(buf, p.Pos); err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, buf...)
+				}
+				prev = h.at
+			}
+			got = append(got, fields[prev:]...)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("v%d: encoding with pinned records differs from kmsg's", version)
+			}
+		}
 	}
 }
 

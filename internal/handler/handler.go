@@ -106,17 +106,20 @@ func (h *Handler) Close() error { return nil }
 
 // Response is an encoded response frame from a pooled buffer: either Bytes, or, for a
 // fetch with records, Vec, the frame in pieces (encoded fields and record buffers) to
-// be written together.
+// be written together, with, from ServeSendfile, Files: record bytes to be sent from
+// their files among the pieces of Vec.
 type Response struct {
 	Bytes []byte
 	Vec   [][]byte
+	Files []FilePiece // pinned until Release
 	h     *Handler
 	buf   *[]byte
 	// pooled record buffers the frame refers to, returned by Release.
 	pooled [][]byte
 }
 
-// Release returns the buffers to their pools; Bytes and Vec are invalid afterwards.
+// Release returns the buffers to their pools and unpins Files; Bytes, Vec and Files
+// are invalid afterwards.
 func (r *Response) Release() {
 	if r.buf != nil && cap(*r.buf) <= 8<<20 { // don't pin huge fetch buffers
 		*r.buf = (*r.buf)[:0]
@@ -127,6 +130,10 @@ func (r *Response) Release() {
 		r.h.bufs.Put(b)
 	}
 	r.pooled = nil
+	for _, f := range r.Files {
+		f.Close()
+	}
+	r.Files = nil
 }
 
 // Serve handles one request frame. ok is false if the connection must be closed (an
