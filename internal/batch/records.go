@@ -51,6 +51,11 @@ type reader struct {
 }
 
 func (r *reader) varlong() (int64, error) {
+	if r.pos < len(r.buf) && r.buf[r.pos] < 0x80 {
+		x := int64(r.buf[r.pos])
+		r.pos++
+		return x>>1 ^ -(x & 1), nil
+	}
 	v, n := binary.Varint(r.buf[r.pos:])
 	if n <= 0 {
 		return 0, fmt.Errorf("%w: bad varint at byte %d", ErrCorrupt, r.pos)
@@ -60,6 +65,10 @@ func (r *reader) varlong() (int64, error) {
 }
 
 func (r *reader) varint() (int32, error) {
+	if v, n := varint12(r.buf, r.pos); n != 0 {
+		r.pos += n
+		return v, nil
+	}
 	start := r.pos
 	v, err := r.varlong()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -68,6 +69,13 @@ func checkSameAsRef(t *testing.T, data []byte, count, lastDelta int32, strict, r
 			data, count, lastDelta, strict, requireKeys, got, refErr)
 	}
 	if !strict {
+		// Decoding (Records' walk) gives the reference's records or its very error.
+		var got, want []Record
+		err := walk(data, count, refHeader(lastDelta), &got, false, requireKeys)
+		refErr := refWalk(data, count, refHeader(lastDelta), &want, false, requireKeys)
+		if fmt.Sprint(err) != fmt.Sprint(refErr) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("walk decoding %x: %v, %d records; reference %v, %d records", data, err, len(got), refErr, len(want))
+		}
 		return
 	}
 	// As a whole batch: Validate and ValidateFull must return the reference's very error.
