@@ -163,7 +163,7 @@ func (l *Log) cleanable(opts CleanOptions) (Cleanable, cleanerCheckpoint, []clea
 	lso, leo := l.logStartOffset, l.logEndOffset.Load()
 	views := make([]cleanSeg, 0, len(l.segs))
 	for _, s := range l.segs {
-		views = append(views, cleanSeg{segView{s, s.base, s.size, s.next}, s.maxTs, len(s.index), len(s.times)})
+		views = append(views, cleanSeg{segView{s, s.base, s.size, s.next}, s.maxTs, s.nIndex, s.nTimes})
 	}
 	l.mu.RUnlock()
 	if cp.firstDirty < lso || cp.firstDirty > leo {

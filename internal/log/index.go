@@ -35,6 +35,12 @@ func appendIndexEntry(dst []byte, e indexEntry) []byte {
 	return binary.BigEndian.AppendUint32(dst, e.pos)
 }
 
+func decodeIndexEntry(b []byte) indexEntry {
+	return indexEntry{rel: binary.BigEndian.Uint32(b), pos: binary.BigEndian.Uint32(b[4:])}
+}
+
+func indexKey(b []byte) int64 { return int64(binary.BigEndian.Uint32(b)) }
+
 // parseIndex decodes and sanity-checks an offset index against a segment of size bytes
 // whose batches end before relative offset nextRel (-1: not known yet).
 func parseIndex(data []byte, size int64, nextRel int64) ([]indexEntry, error) {
@@ -43,7 +49,7 @@ func parseIndex(data []byte, size int64, nextRel int64) ([]indexEntry, error) {
 	}
 	out := make([]indexEntry, 0, len(data)/indexEntrySize)
 	for i := 0; i < len(data); i += indexEntrySize {
-		e := indexEntry{rel: binary.BigEndian.Uint32(data[i:]), pos: binary.BigEndian.Uint32(data[i+4:])}
+		e := decodeIndexEntry(data[i:])
 		if n := len(out); n > 0 && (e.rel <= out[n-1].rel || e.pos <= out[n-1].pos) {
 			return nil, fmt.Errorf("offset index entry %d (%d@%d) does not follow (%d@%d)", n, e.rel, e.pos, out[n-1].rel, out[n-1].pos)
 		}

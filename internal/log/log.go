@@ -119,6 +119,8 @@ type Log struct {
 	epochs         []epochEntry
 
 	logEndOffset atomic.Int64
+	// indexInterval is cfg.IndexIntervalBytes for readers rebuilding index files.
+	indexInterval atomic.Int32
 }
 
 func (l *Log) Dir() string { return l.dir }
@@ -129,6 +131,7 @@ func (l *Log) FS() vfs.FS { return l.fsys }
 func (l *Log) SetConfig(cfg Config) {
 	l.writeMu.Lock()
 	l.cfg = cfg.withDefaults()
+	l.indexInterval.Store(l.cfg.IndexIntervalBytes)
 	l.writeMu.Unlock()
 }
 
@@ -218,8 +221,8 @@ func (l *Log) shouldRoll(s *segment, b batch.Batch) bool {
 	cfg := &l.cfg
 	maxEntries := int(cfg.SegmentIndexBytes)
 	return s.size+int64(len(b)) > cfg.SegmentBytes ||
-		len(s.index) >= maxEntries/indexEntrySize ||
-		len(s.times) >= maxEntries/timeEntrySize-1 || // room for the final entry at roll
+		s.nIndex >= maxEntries/indexEntrySize ||
+		s.nTimes >= maxEntries/timeEntrySize-1 || // room for the final entry at roll
 		b.LastOffset()-s.base > math.MaxInt32 ||
 		(cfg.SegmentMs > 0 && l.now().Sub(s.rollBase()) >= cfg.SegmentMs)
 }
@@ -233,7 +236,7 @@ func (l *Log) appendToSegment(s *segment, b batch.Batch) error {
 		s.firstTs = b.MaxTimestamp()
 	}
 	st := s.state()
-	nIdx, nTimes := len(st.index), len(st.times)
+	nIdx, nTimes := st.nIndex, st.nTimes
 	addIdx, addTime := st.observe(b.BaseOffset(), s.base, b.LastOffset(), b.MaxTimestamp(), pos, int64(len(b)), l.cfg.IndexIntervalBytes)
 	s.dirty = true
 	undo := func(err error) error {
@@ -248,13 +251,13 @@ func (l *Log) appendToSegment(s *segment, b batch.Batch) error {
 		return undo(fmt.Errorf("append to segment %d at %d: %w", s.base, pos, err))
 	}
 	if addIdx {
-		s.scratch = appendIndexEntry(s.scratch[:0], st.index[nIdx])
+		s.scratch = appendIndexEntry(s.scratch[:0], st.index[len(st.index)-1])
 		if _, err := s.idx.WriteAt(s.scratch, int64(nIdx)*indexEntrySize); err != nil {
 			return undo(fmt.Errorf("append to offset index %d: %w", s.base, err))
 		}
 	}
 	if addTime {
-		s.scratch = appendTimeEntry(s.scratch[:0], st.times[nTimes])
+		s.scratch = appendTimeEntry(s.scratch[:0], st.times[len(st.times)-1])
 		if _, err := s.tidx.WriteAt(s.scratch, int64(nTimes)*timeEntrySize); err != nil {
 			return undo(fmt.Errorf("append to time index %d: %w", s.base, err))
 		}
@@ -269,7 +272,7 @@ func (l *Log) appendToSegment(s *segment, b batch.Batch) error {
 // as Kafka does when a segment stops being active.
 func (l *Log) finishSegment(s *segment) error {
 	st := s.state()
-	n := len(st.times)
+	n := st.nTimes
 	if !st.maybeTimeEntry(s.base) {
 		return nil
 	}
@@ -392,8 +395,8 @@ func (l *Log) closeLocked(marker bool) error {
 	// A failed append whose undo failed too may have left bytes past what was published:
 	// cut them, so a clean open does not find a batch the caller was told was not written.
 	a := l.active()
-	errs = append(errs, a.log.Truncate(a.size), a.idx.Truncate(int64(len(a.index))*indexEntrySize),
-		a.tidx.Truncate(int64(len(a.times))*timeEntrySize))
+	errs = append(errs, a.log.Truncate(a.size), a.idx.Truncate(int64(a.nIndex)*indexEntrySize),
+		a.tidx.Truncate(int64(a.nTimes)*timeEntrySize))
 	a.dirty = true
 	errs = append(errs, l.finishSegment(a), l.flushLocked())
 	if marker && errors.Join(errs...) == nil {

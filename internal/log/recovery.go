@@ -39,6 +39,7 @@ func Open(fsys vfs.FS, dir string, cfg Config, now func() time.Time) (*Log, erro
 		now = time.Now
 	}
 	l := &Log{fsys: fsys, dir: dir, now: now, cfg: cfg.withDefaults()}
+	l.indexInterval.Store(l.cfg.IndexIntervalBytes)
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
@@ -302,7 +303,7 @@ func (l *Log) loadIndexes(s *segment) (bool, error) {
 	if err != nil {
 		return false, nil
 	}
-	st := indexState{next: s.base, index: index, times: times, maxTs: -1, maxTsBase: -1}
+	st := indexState{next: s.base, index: index, times: times, nIndex: len(index), nTimes: len(times), maxTs: -1, maxTsBase: -1}
 	if n := len(times); n > 0 {
 		st.maxTs, st.maxTsBase = times[n-1].ts, s.base+int64(times[n-1].rel)
 	}

@@ -204,7 +204,17 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	gone := append([]*segment(nil), l.segs[i+1:]...)
 	s := l.segs[i]
-	st, err := l.truncatedState(s, offset)
+	if len(gone) > 0 {
+		// s becomes the active segment: its entries come back into memory, and no reader
+		// may rebuild its files meanwhile.
+		s.rebuildMu.Lock()
+		defer s.rebuildMu.Unlock()
+	}
+	full, err := l.loadEntries(s)
+	if err != nil {
+		return fmt.Errorf("truncate segment %d: %w", s.base, err)
+	}
+	st, err := l.truncatedState(s, full, offset)
 	if err != nil {
 		return err
 	}
@@ -243,17 +253,18 @@ func (l *Log) lowerRecoveryPointLocked(base int64) error {
 	return nil
 }
 
-// truncatedState computes segment s's state after cutting it before the batch holding
-// offset: the index entries before the cut, and the largest timestamp from the time index
-// plus a scan of the batches after the last remaining index entry.
-func (l *Log) truncatedState(s *segment, offset int64) (indexState, error) {
-	e, _ := lookupIndex(s.index, offset-s.base)
+// truncatedState computes the state of segment s, whose state with its entries is full,
+// after cutting it before the batch holding offset: the index entries before the cut,
+// and the largest timestamp from the time index plus a scan of the batches after the
+// last remaining index entry.
+func (l *Log) truncatedState(s *segment, full indexState, offset int64) (indexState, error) {
+	e, _ := lookupIndex(full.index, offset-s.base)
 	pos, cut := int64(e.pos), int64(-1)
 	next := s.base
-	if len(s.index) > 0 && e.pos > 0 {
+	if len(full.index) > 0 && e.pos > 0 {
 		next = s.base + int64(e.rel)
 	}
-	for pos < s.size {
+	for pos < full.size {
 		base, last, n, err := batchAt(s.log, pos, &l.hdr)
 		if err != nil {
 			return indexState{}, fmt.Errorf("truncate segment %d: read batch at %d: %w", s.base, pos, err)
@@ -266,20 +277,21 @@ func (l *Log) truncatedState(s *segment, offset int64) (indexState, error) {
 		next = last + 1
 	}
 	if cut < 0 {
-		return s.state(), nil // offset lies after this segment's last batch
+		return full, nil // offset lies after this segment's last batch
 	}
 	st := indexState{size: cut, next: next, maxTs: -1, maxTsBase: -1}
-	for _, ie := range s.index {
+	for _, ie := range full.index {
 		if int64(ie.pos) < cut {
 			st.index = append(st.index, ie)
 		}
 	}
-	for _, te := range s.times {
+	for _, te := range full.times {
 		if s.base+int64(te.rel) < next {
 			st.times = append(st.times, te)
 			st.maxTs, st.maxTsBase = te.ts, s.base+int64(te.rel)
 		}
 	}
+	st.nIndex, st.nTimes = len(st.index), len(st.times)
 	// Batches after the last remaining index entry may hold a larger timestamp than the
 	// time index recorded.
 	var from int64

@@ -25,6 +25,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vltava/vltava/internal/batch"
@@ -61,18 +62,27 @@ func parseSegmentName(name string) (int64, bool) {
 
 // segment is one .log file and its two indexes. The fields after the files are published
 // state, guarded by Log.mu (written under Log.mu.Lock by the writer, which also holds
-// Log.writeMu; read under Log.mu.RLock). The writer-only fields are guarded by writeMu.
+// Log.writeMu, or by a reader rebuilding lying index files under rebuildMu; read under
+// Log.mu.RLock). The writer-only fields are guarded by writeMu.
 type segment struct {
 	base           int64
 	log, idx, tidx vfs.File
 
+	// rebuildMu serialises changes to an inactive segment's index files: a reader's
+	// rebuild (indexlookup.go) and truncation loading them back. Taken before Log.mu.
+	rebuildMu sync.Mutex
+
 	// published (Log.mu)
-	size      int64 // bytes of whole batches; readers never look past it
-	next      int64 // offset after the last batch (base if empty)
-	index     []indexEntry
-	times     []timeEntry
-	maxTs     int64 // largest batch maxTimestamp, -1 if none
-	maxTsBase int64 // base offset of the batch holding maxTs
+	size int64 // bytes of whole batches; readers never look past it
+	next int64 // offset after the last batch (base if empty)
+	// index and times hold the entries while the segment is active, nil once it is not
+	// (index.go); nIndex and nTimes count the entries in the files either way.
+	index          []indexEntry
+	times          []timeEntry
+	nIndex, nTimes int
+	indexGen       uint64 // bumped by each rebuild of the index files by a reader
+	maxTs          int64  // largest batch maxTimestamp, -1 if none
+	maxTsBase      int64  // base offset of the batch holding maxTs
 
 	// writer only (Log.writeMu)
 	bytesSinceIndex int64
@@ -126,23 +136,38 @@ func (s *segment) sync() error {
 }
 
 // indexState is what an append or a scan changes besides the file: computed first,
-// published under Log.mu afterwards.
+// published under Log.mu afterwards. index and times hold all nIndex and nTimes entries,
+// except in the state of an inactive segment, which has none in memory.
 type indexState struct {
 	size, next      int64
 	index           []indexEntry
 	times           []timeEntry
+	nIndex, nTimes  int
 	maxTs           int64
 	maxTsBase       int64
 	bytesSinceIndex int64
 }
 
 func (s *segment) state() indexState {
-	return indexState{s.size, s.next, s.index, s.times, s.maxTs, s.maxTsBase, s.bytesSinceIndex}
+	return indexState{s.size, s.next, s.index, s.times, s.nIndex, s.nTimes, s.maxTs, s.maxTsBase, s.bytesSinceIndex}
 }
 
 func (s *segment) publish(st indexState) {
 	s.size, s.next, s.index, s.times = st.size, st.next, st.index, st.times
+	s.nIndex, s.nTimes = st.nIndex, st.nTimes
 	s.maxTs, s.maxTsBase, s.bytesSinceIndex = st.maxTs, st.maxTsBase, st.bytesSinceIndex
+}
+
+// publishInactive publishes st for a segment that is not active: its entries stay in the
+// files only.
+func (s *segment) publishInactive(st indexState) {
+	st.index, st.times = nil, nil
+	s.publish(st)
+}
+
+// entriesInMemory reports whether st holds its entries (the active segment's state).
+func (st *indexState) entriesInMemory() bool {
+	return len(st.index) == st.nIndex && len(st.times) == st.nTimes
 }
 
 // observe accounts for one batch of length n at pos, as an append or a scan sees it:
@@ -154,6 +179,7 @@ func (st *indexState) observe(base, segBase, lastOffset, maxTs int64, pos, n int
 	}
 	if st.bytesSinceIndex > int64(intervalBytes) {
 		st.index = append(st.index, indexEntry{rel: uint32(base - segBase), pos: uint32(pos)})
+		st.nIndex++
 		addIdx = true
 		addTime = st.maybeTimeEntry(segBase)
 		st.bytesSinceIndex = 0
@@ -165,43 +191,50 @@ func (st *indexState) observe(base, segBase, lastOffset, maxTs int64, pos, n int
 }
 
 // maybeTimeEntry appends a time index entry for the largest timestamp so far if it is
-// larger than the last entry's.
+// larger than the last entry's. st must hold its entries.
 func (st *indexState) maybeTimeEntry(segBase int64) bool {
 	if st.maxTs < 0 || (len(st.times) > 0 && st.times[len(st.times)-1].ts >= st.maxTs) {
 		return false
 	}
 	st.times = append(st.times, timeEntry{ts: st.maxTs, rel: uint32(st.maxTsBase - segBase)})
+	st.nTimes++
 	return true
 }
 
 // writeIndexes rewrites both index files from the in-memory entries (after a rebuild).
 func (s *segment) writeIndexes(index []indexEntry, times []timeEntry) error {
-	buf := make([]byte, 0, len(index)*indexEntrySize)
+	s.dirty = true
+	return s.writeIndexFiles(index, times)
+}
+
+// writeIndexFiles is writeIndexes for a caller that does not hold Log.writeMu (and so
+// cannot mark the segment dirty).
+func (s *segment) writeIndexFiles(index []indexEntry, times []timeEntry) error {
+	buf := make([]byte, 0, max(len(index)*indexEntrySize, len(times)*timeEntrySize))
 	for _, e := range index {
 		buf = appendIndexEntry(buf, e)
 	}
 	if err := rewrite(s.idx, buf); err != nil {
 		return fmt.Errorf("rewrite offset index %d: %w", s.base, err)
 	}
-	buf = make([]byte, 0, len(times)*timeEntrySize)
+	buf = buf[:0]
 	for _, e := range times {
 		buf = appendTimeEntry(buf, e)
 	}
 	if err := rewrite(s.tidx, buf); err != nil {
 		return fmt.Errorf("rewrite time index %d: %w", s.base, err)
 	}
-	s.dirty = true
 	return nil
 }
 
+// rewrite replaces f's contents with data. It writes before it truncates, so a reader of
+// an inactive segment's index racing a rebuild finds old or new entries rather than a
+// short file where it can.
 func rewrite(f vfs.File, data []byte) error {
-	if err := f.Truncate(0); err != nil {
-		return err
-	}
 	if _, err := f.WriteAt(data, 0); err != nil {
 		return err
 	}
-	return nil
+	return f.Truncate(int64(len(data)))
 }
 
 func fileSize(f vfs.File) (int64, error) {

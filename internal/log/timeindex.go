@@ -35,6 +35,12 @@ func appendTimeEntry(dst []byte, e timeEntry) []byte {
 	return binary.BigEndian.AppendUint32(dst, e.rel)
 }
 
+func decodeTimeEntry(b []byte) timeEntry {
+	return timeEntry{ts: int64(binary.BigEndian.Uint64(b)), rel: binary.BigEndian.Uint32(b[8:])}
+}
+
+func timeKey(b []byte) int64 { return int64(binary.BigEndian.Uint64(b)) }
+
 // parseTimeIndex decodes and sanity-checks a time index of a segment whose batches end
 // before relative offset nextRel (-1: not known yet).
 func parseTimeIndex(data []byte, nextRel int64) ([]timeEntry, error) {
@@ -43,7 +49,7 @@ func parseTimeIndex(data []byte, nextRel int64) ([]timeEntry, error) {
 	}
 	out := make([]timeEntry, 0, len(data)/timeEntrySize)
 	for i := 0; i < len(data); i += timeEntrySize {
-		e := timeEntry{ts: int64(binary.BigEndian.Uint64(data[i:])), rel: binary.BigEndian.Uint32(data[i+8:])}
+		e := decodeTimeEntry(data[i:])
 		if n := len(out); n > 0 && (e.ts <= out[n-1].ts || e.rel < out[n-1].rel) {
 			return nil, fmt.Errorf("time index entry %d (%d@%d) does not follow (%d@%d)", n, e.ts, e.rel, out[n-1].ts, out[n-1].rel)
 		}
