@@ -312,7 +312,7 @@ func (l *Log) swapCleaned(g []cleanSeg, gen int64, st indexState) (bool, error) 
 	segs := make([]*segment, 0, len(l.segs)-len(g)+1)
 	segs = append(append(append(segs, l.segs[:i]...), s), l.segs[i+len(g):]...)
 	l.mu.Lock()
-	s.publish(st)
+	s.publishInactive(st)
 	l.segs = segs
 	l.mu.Unlock()
 	due := l.now().Add(l.cfg.FileDeleteDelay)

@@ -22,7 +22,9 @@
 // published size, next offset and index entries) and is held only to copy or publish it,
 // never across I/O. A batch is written to the file before the segment's size and the log
 // end offset are published, so a reader sees only whole batches. A group commit
-// (sync.go) fsyncs outside writeMu, one at a time under syncMu.
+// (sync.go) fsyncs outside writeMu, one at a time under syncMu. A segment's rebuildMu
+// (indexlookup.go) lets a reader that found an inactive segment's index files lying
+// rebuild them without writeMu.
 package log
 
 import (
@@ -286,7 +288,8 @@ func (l *Log) finishSegment(s *segment) error {
 	return nil
 }
 
-// rollLocked starts a new active segment at the log end offset.
+// rollLocked starts a new active segment at the log end offset. The old one's index
+// entries leave memory: lookups in it read its files from now on.
 func (l *Log) rollLocked() error {
 	old := l.active()
 	if err := l.finishSegment(old); err != nil {
@@ -301,6 +304,7 @@ func (l *Log) rollLocked() error {
 	l.rolledUnsynced = true
 	l.mu.Lock()
 	l.segs = append(l.segs, s)
+	old.publishInactive(old.state())
 	l.mu.Unlock()
 	return nil
 }

@@ -4,10 +4,12 @@
 //
 // A reader copies what it needs of the published state under Log.mu, then reads files
 // without any lock: positions it reads lie below the published sizes, so the bytes are
-// whole batches that no append will touch again.
+// whole batches that no append will touch again. That includes the index lookup, which
+// for an inactive segment reads its index file (indexlookup.go).
 package log
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -41,6 +43,12 @@ func newHeaderReader() *headerReader {
 }
 
 func (r *headerReader) release() { headerBufs.Put(r.buf) }
+
+// scratch lends the window's buffer to other reads (index lookups), forgetting the window.
+func (r *headerReader) scratch() []byte {
+	r.f = nil
+	return *r.buf
+}
 
 // header returns the need bytes at pos of f, reading no further than limit.
 func (r *headerReader) header(f vfs.File, pos, limit int64, need int) (batch.Batch, error) {
@@ -106,9 +114,13 @@ type cursor struct {
 	// indexedBase is the base offset the batch at pos must have, or -1 if pos is the
 	// segment's start (no index entry was used).
 	indexedBase int64
+	// idx is the first segment's index state, for locate.
+	idx segIndex
 }
 
-// locateLocked returns a cursor at the index entry at or before offset; mu is held.
+// locateLocked returns a cursor over the segments from the one holding offset on, at
+// the first segment's start; mu is held. locate then moves it to the index entry at or
+// before offset, once mu is released.
 func (l *Log) locateLocked(offset int64) cursor {
 	i := len(l.segs) - 1
 	for i > 0 && l.segs[i].base > offset {
@@ -118,18 +130,33 @@ func (l *Log) locateLocked(offset int64) cursor {
 	for _, s := range l.segs[i:] {
 		views = append(views, segView{s, s.base, s.size, s.next})
 	}
-	s := l.segs[i]
-	e, k := lookupIndex(s.index, offset-s.base)
-	c := cursor{segs: views, pos: int64(e.pos), indexedBase: -1}
-	if k >= 0 {
-		c.indexedBase = s.base + int64(e.rel)
-	}
-	return c
+	return cursor{segs: views, indexedBase: -1, idx: l.segs[i].indexView()}
 }
 
-// seek moves c to the batch containing offset, or the first batch after it, reading
-// batch headers. It returns false if no such batch exists below the views' sizes.
-func seek(c *cursor, offset int64, hr *headerReader) (bool, error) {
+// locate moves c, fresh from locateLocked, to the offset index entry at or before offset
+// in its first segment, reading the index file if the segment is inactive. An index file
+// found lying is rebuilt and c left at the segment's start.
+func (l *Log) locate(c *cursor, offset int64, hr *headerReader) error {
+	c.pos, c.indexedBase = 0, -1
+	e, ok, err := c.idx.floor(offset-c.idx.seg.base, hr.scratch())
+	switch {
+	case errors.Is(err, errIndexLied):
+		l.rebuildIndexes(c.idx, hr)
+	case err != nil:
+		return fmt.Errorf("read offset index %d: %w", c.idx.seg.base, err)
+	case ok:
+		c.pos, c.indexedBase = int64(e.pos), c.idx.seg.base+int64(e.rel)
+	}
+	return nil
+}
+
+// seek moves c, fresh from locateLocked, to the batch containing offset, or the first
+// batch after it, reading batch headers. It returns false if no such batch exists below
+// the views' sizes.
+func (l *Log) seek(c *cursor, offset int64, hr *headerReader) (bool, error) {
+	if err := l.locate(c, offset, hr); err != nil {
+		return false, err
+	}
 	for len(c.segs) > 0 {
 		v := c.segs[0]
 		for c.pos < v.size {
@@ -138,7 +165,9 @@ func seek(c *cursor, offset int64, hr *headerReader) (bool, error) {
 				return false, fmt.Errorf("read segment %d at %d: %w", v.base, c.pos, err)
 			}
 			if c.indexedBase >= 0 && base != c.indexedBase {
-				// The index is not what it claims: fall back to the segment's start.
+				// The index is not what it claims: fall back to the segment's start, and
+				// rebuild an inactive segment's index files.
+				l.rebuildIndexes(c.idx, hr)
 				c.pos, c.indexedBase = 0, -1
 				continue
 			}
@@ -176,7 +205,7 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int64, minOne bool) ([]Rang
 
 	hr := newHeaderReader()
 	defer hr.release()
-	found, err := seek(&c, offset, hr)
+	found, err := l.seek(&c, offset, hr)
 	if err != nil || !found {
 		return nil, err
 	}
@@ -266,7 +295,7 @@ func (l *Log) Batches(from int64, fn func(b batch.Batch) bool) error {
 	l.mu.RUnlock()
 	hr := newHeaderReader()
 	defer hr.release()
-	found, err := seek(&c, from, hr)
+	found, err := l.seek(&c, from, hr)
 	if err != nil || !found {
 		return err
 	}
@@ -302,26 +331,42 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 	l.mu.RLock()
 	lso := l.logStartOffset
 	var c cursor
-	// verify is the time index entry the scan starts from, checked when reached.
-	var verify struct {
-		base, ts int64
-		ok       bool
-	}
+	var times segIndex // the time index of the first segment with a timestamp >= ts
+	from := int64(-1)
 	for _, s := range l.segs {
 		if s.maxTs < ts {
 			continue
 		}
-		from := max(s.base, lso)
-		if e, ok := lookupTime(s.times, ts); ok && s.base+int64(e.rel) > from {
-			from = s.base + int64(e.rel)
-			verify.base, verify.ts, verify.ok = from, e.ts, true
-		}
+		from = max(s.base, lso)
+		times = s.indexView()
 		c = l.locateLocked(from)
 		break
 	}
 	l.mu.RUnlock()
 	hr := newHeaderReader()
 	defer hr.release()
+	// verify is the time index entry the scan starts from, checked when reached.
+	var verify struct {
+		base, ts int64
+		ok       bool
+	}
+	if from >= 0 {
+		e, ok, err := times.timeFloor(ts, hr.scratch())
+		switch {
+		case errors.Is(err, errIndexLied):
+			l.rebuildIndexes(times, hr)
+		case err != nil:
+			return 0, 0, false, fmt.Errorf("read time index %d: %w", times.seg.base, err)
+		case ok && times.seg == c.idx.seg && times.seg.base+int64(e.rel) > from:
+			from = times.seg.base + int64(e.rel)
+			verify.base, verify.ts, verify.ok = from, e.ts, true
+		}
+		if err := l.locate(&c, from, hr); err != nil {
+			return 0, 0, false, err
+		}
+	}
+	first := c.segs
+scan:
 	for len(c.segs) > 0 {
 		v := c.segs[0]
 		for c.pos < v.size {
@@ -330,6 +375,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 				return 0, 0, false, fmt.Errorf("read segment %d at %d: %w", v.base, c.pos, err)
 			}
 			if c.indexedBase >= 0 && h.BaseOffset() != c.indexedBase {
+				l.rebuildIndexes(c.idx, hr)
 				c.pos, c.indexedBase = 0, -1
 				continue
 			}
@@ -345,8 +391,11 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 				lied := h.MaxTimestamp() > verify.ts || h.BaseOffset() > verify.base ||
 					h.BaseOffset() == verify.base && h.MaxTimestamp() != verify.ts
 				if lied {
-					c.pos, verify.ok = 0, false
-					continue
+					// The lie may show only past the entry's segment: start over from the
+					// first segment's start.
+					l.rebuildIndexes(times, hr)
+					c.segs, c.pos, c.indexedBase, verify.ok = first, 0, -1, false
+					continue scan
 				}
 				if h.BaseOffset() < verify.base {
 					c.pos += n
@@ -405,7 +454,7 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64, err error) {
 	l.mu.RUnlock()
 	hr := newHeaderReader()
 	defer hr.release()
-	found, err := seek(&c, batchBase, hr)
+	found, err := l.seek(&c, batchBase, hr)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -13,6 +13,8 @@
 //     every batch's length, magic, CRC and offsets are checked, the file is truncated at
 //     the first bad batch, the indexes are rebuilt and later segments are deleted.
 //
+// Every segment but the last drops its index entries from memory once loaded.
+//
 // Then segments wholly below the log start offset are deleted, leader epochs past the
 // log end offset are dropped, and the clean-shutdown marker is removed (durably) before
 // the log accepts a write, so a crash from then on is seen as unclean.
@@ -97,6 +99,10 @@ func (l *Log) recover() error {
 		// is not a continuation of the log.
 		if !synced && i+1 < len(bases) && bases[i+1] != s.next {
 			truncated = true
+		}
+		if !truncated && i+1 < len(bases) {
+			// Not the active segment: lookups read its index files (index.go).
+			s.publishInactive(s.state())
 		}
 		if truncated {
 			// Whatever follows a torn batch was written after it: drop it.

@@ -11,10 +11,16 @@
 // once more when the segment stops being active (roll, clean close), and is appended only
 // if its timestamp is larger than the last entry's: timestamps strictly increase and
 // offsets never decrease. The last entry of an inactive segment holds the segment's
-// largest timestamp, which time-based retention reads.
+// largest timestamp; the segment also keeps it in memory (segment.maxTs), which
+// time-based retention reads.
+//
+// Memory: as with the offset index (index.go), only the active segment holds its entries
+// in memory; a lookup in an inactive segment binary-searches the file.
 //
 // Recovery: loaded whole and sanity-checked (size a multiple of 12, monotonic fields,
 // offsets inside the segment); a torn, corrupt or missing file is rebuilt from the segment.
+// A lookup that finds an entry contradicted by the batch it names scans the segment from
+// its start instead and, for an inactive segment, rebuilds the index files.
 package log
 
 import (
