@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"testing"
 	"time"
 
@@ -147,6 +148,32 @@ func checkContent(t *testing.T, l *Log, want []batch.Batch) {
 			if len(first) != 1 || first[0].BaseOffset() != b.BaseOffset() {
 				t.Fatalf("Read(%d) does not start with the batch at %d", o, b.BaseOffset())
 			}
+		}
+	}
+	checkIndexMemory(t, l)
+}
+
+// checkIndexMemory asserts the memory rule of index.go: only the active segment holds
+// index entries in memory, and they are the ones its files start with; every segment's
+// files hold at least the entries it counts, and those pass the checks of Open.
+func checkIndexMemory(t testing.TB, l *Log) {
+	t.Helper()
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for i, s := range l.segs {
+		active := i == len(l.segs)-1
+		if !active && (s.index != nil || s.times != nil) {
+			t.Fatalf("inactive segment %d holds %d offset and %d time index entries in memory", s.base, len(s.index), len(s.times))
+		}
+		if active && (len(s.index) != s.nIndex || len(s.times) != s.nTimes) {
+			t.Fatalf("active segment %d holds %d+%d entries in memory, counts %d+%d", s.base, len(s.index), len(s.times), s.nIndex, s.nTimes)
+		}
+		index, times, err := s.readIndexFiles(s.state())
+		if err != nil {
+			t.Fatalf("index files of segment %d (%d+%d entries): %v", s.base, s.nIndex, s.nTimes, err)
+		}
+		if active && (!slices.Equal(index, s.index) || !slices.Equal(times, s.times)) {
+			t.Fatalf("active segment %d: entries in memory differ from its files", s.base)
 		}
 	}
 }
