@@ -114,3 +114,101 @@ func BenchmarkReadSmallBatches(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadInactiveSegment reads at random offsets of an inactive segment, whose
+// offset lookups binary-search the index file instead of entries in memory.
+//
+// 1MiB is BenchmarkRead with the segment rolled: compare the two. The others look up one
+// batch (offset: Read of one batch; timestamp: OffsetForTimestamp) in a segment with
+// 1 GiB's worth of index entries (262144, one per ~170-byte batch), where the lookup is
+// most of the cost, active and inactive side by side.
+func BenchmarkReadInactiveSegment(b *testing.B) {
+	b.Run("1MiB", func(b *testing.B) {
+		l := benchLog(b, vfs.OS(), b.TempDir())
+		bb := benchBatch(b)
+		for range 4096 {
+			bb.SetBaseOffset(l.LogEndOffset())
+			if err := l.Append(bb); err != nil {
+				b.Fatal(err)
+			}
+		}
+		leo := l.LogEndOffset()
+		if err := l.Roll(); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(1 << 20)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			off := int64(i*7919) % (leo - 1024)
+			i++
+			rs, err := l.Read(off, leo, 1<<20, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := WriteRanges(io.Discard, rs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, inactive := range []bool{false, true} {
+		name := map[bool]string{false: "active", true: "inactive"}[inactive]
+		var l *Log
+		var leo int64
+		parent := b
+		// setup builds the log for both sub-benchmarks, once, and only if one runs.
+		setup := func(b *testing.B) {
+			if l != nil {
+				return
+			}
+			var err error
+			l, err = Open(vfs.OS(), parent.TempDir()+"/t-0", Config{SegmentBytes: 256 << 20, IndexIntervalBytes: 1}, time.Now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			parent.Cleanup(func() { l.Close() })
+			for i := range 1 << 18 {
+				raw, err := batch.Build(batch.BuildOptions{BaseOffset: l.LogEndOffset()},
+					[]batch.Record{{Timestamp: int64(1000 + 2*i), Value: bytes.Repeat([]byte{'v'}, 100)}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := l.Append(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+			leo = l.LogEndOffset()
+			if inactive {
+				if err := l.Roll(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.Run("offset/"+name, func(b *testing.B) {
+			setup(b)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				off := int64(i*7919) % leo
+				i++
+				rs, err := l.Read(off, leo, 1, true)
+				if err != nil || len(rs) != 1 {
+					b.Fatal(rs, err)
+				}
+			}
+		})
+		b.Run("timestamp/"+name, func(b *testing.B) {
+			setup(b)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				off := int64(i*7919) % leo
+				i++
+				got, _, found, err := l.OffsetForTimestamp(1000 + 2*off)
+				if err != nil || !found || got != off {
+					b.Fatal(got, found, err)
+				}
+			}
+		})
+	}
+}
