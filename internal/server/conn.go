@@ -5,7 +5,10 @@ package server
 // client that announces a large frame and stalls holds at most that frame, only until
 // the frame deadline, and never more than the budget across all connections); the
 // serving goroutine handles frames one at a time, in order, and writes each response
-// before the next, as Kafka does, so responses leave in request order.
+// before the next, as Kafka does, so responses leave in request order. On a plain TCP
+// socket, fetch records go from their segment files to the socket with sendfile
+// (sendfile_linux.go); elsewhere (other platforms, other kinds of connection) they are
+// read into buffers and written with the fields in one writev.
 
 import (
 	"bufio"
@@ -37,11 +40,17 @@ type conn struct {
 	s    *Server
 	nc   net.Conn
 	info handler.Client
+	// files sends fetch records from their files; nil if the connection cannot.
+	files *fileSender
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	host, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
-	return &conn{s: s, nc: nc, info: handler.Client{Host: host, Addr: nc.RemoteAddr().String()}}
+	c := &conn{s: s, nc: nc, info: handler.Client{Host: host, Addr: nc.RemoteAddr().String()}}
+	if tc, ok := nc.(*net.TCPConn); ok && canSendfile {
+		c.files, _ = newFileSender(tc) // without it, the ordinary path
+	}
+	return c
 }
 
 func (c *conn) serve() {
@@ -86,8 +95,12 @@ func (c *conn) serve() {
 			c.s.logger.Error("panic serving a request; closing the connection", "client", c.info.Addr, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
+	serve := c.s.h.Serve
+	if c.files != nil {
+		serve = c.s.h.ServeSendfile
+	}
 	for f := range frames {
-		resp, ok := c.s.h.Serve(ctx, &c.info, f.b)
+		resp, ok := serve(ctx, &c.info, f.b)
 		if key, _, _, kv := wire.ParseKeyVersion(f.b); kv && c.s.h.Transient(key) {
 			c.s.frames.Put(f.b)
 		}
@@ -100,14 +113,24 @@ func (c *conn) serve() {
 		}
 		c.nc.SetWriteDeadline(time.Now().Add(c.frameTimeout()))
 		var err error
-		if resp.Vec != nil {
+		switch {
+		case resp.Files != nil:
+			// Records left in their files: fields by writev, records by sendfile. An
+			// error part way closes the connection, the frame being already announced.
+			if err = bw.Flush(); err == nil {
+				err = c.files.write(resp)
+			}
+			if err != nil && ctx.Err() == nil {
+				c.s.logger.Debug("closing connection: fetch response", "client", c.info.Addr, "err", err)
+			}
+		case resp.Vec != nil:
 			// A fetch with records: the fields and the record buffers go out in one
 			// writev, the records never copied into a response buffer.
 			if err = bw.Flush(); err == nil {
 				vec := net.Buffers(resp.Vec)
 				_, err = vec.WriteTo(c.nc)
 			}
-		} else {
+		default:
 			_, err = bw.Write(resp.Bytes)
 			if err == nil && len(frames) == 0 {
 				err = bw.Flush()
