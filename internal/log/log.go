@@ -112,7 +112,7 @@ type Log struct {
 
 	// cleanMu serialises compactions of this log (compact.go); taken before writeMu.
 	cleanMu    sync.Mutex
-	cleanAbort atomic.Bool // set by Delete: a clean stops at the next batch
+	cleanAbort atomic.Bool // set by Close and Delete: a clean stops at the next batch
 
 	mu sync.RWMutex
 	// guarded by mu
@@ -383,8 +383,14 @@ func (l *Log) flushLocked() error {
 	return nil
 }
 
-// Close flushes, writes the clean-shutdown marker and closes every file.
+// Close flushes, writes the clean-shutdown marker and closes every file. A clean running
+// now is stopped (at its next batch) and waited for, as in Delete: otherwise it could go
+// on creating and removing cleaner files in a directory that the log's next Open is
+// already reading.
 func (l *Log) Close() error {
+	l.cleanAbort.Store(true)
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	return l.closeLocked(true)
