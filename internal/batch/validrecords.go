@@ -3,15 +3,18 @@
 // are one or two bytes long.
 //
 // validRecords is a predicate. It accepts exactly the inputs walk accepts, no more and no
-// fewer (FuzzValidRecords pins it against refWalk, a frozen copy of the original walker),
-// and says only yes or no. When it says no, the caller runs walk over the same bytes for
-// the error, so messages and error classes are walk's by construction; a rejected batch,
-// rare and already the client's fault, pays for a second walk.
+// fewer, and says only yes or no. When it says no, the caller runs walk over the same
+// bytes for the error, so messages and error classes are walk's by construction; a
+// rejected batch, rare and already the client's fault, pays for a second walk. refWalk
+// (refwalk_test.go) is a frozen copy of the original walker, and the differential tests
+// and fuzzers in validrecords_test.go hold validRecords, walk, Validate and ValidateFull
+// to it.
 //
 // It is fast because it decodes nothing it need not: the timestamp delta is only skipped
-// (its value never matters to validation), one-byte varints are decoded inline with one
-// compare each, and every other varint goes to a slow path that is binary.Varint with
-// exactly walk's checks, so the two cannot drift apart on the rare encodings.
+// (its value never matters to validation), one and two byte varints are decoded inline,
+// and when timestampDelta, offsetDelta and keyLength are one byte each one load reads
+// them. Anything longer goes to a slow path that is binary.Varint with exactly walk's
+// checks, so the two cannot drift apart on the rare encodings.
 package batch
 
 import (
