@@ -85,9 +85,7 @@ func TestSendfileConsume(t *testing.T) {
 				t.Fatal(err)
 			}
 			cl, err := kgo.NewClient(kgo.SeedBrokers(s.Addrs()[0]), kgo.DefaultProduceTopic("sf"),
-				kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(64<<10),
-				kgo.ConsumeTopics("sf"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-				kgo.FetchMaxPartitionBytes(256<<10))
+				kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(64<<10))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,6 +103,14 @@ func TestSendfileConsume(t *testing.T) {
 			if err := cl.Flush(ctx); err != nil {
 				t.Fatal(err)
 			}
+			// Consuming what is all there, fetches are large enough to be sent from the
+			// files (at least minSendfileBytes a partition) until the last of each.
+			cl, err = kgo.NewClient(kgo.SeedBrokers(s.Addrs()[0]), kgo.ConsumeTopics("sf"),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxPartitionBytes(256<<10))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
 			next := make([]int, parts)
 			for total := 0; total < parts*perPart; {
 				fs := cl.PollFetches(ctx)
