@@ -185,17 +185,8 @@ func (l *Log) appendLocked(b batch.Batch) (flushDue bool, err error) {
 	if l.closed {
 		return false, errClosed
 	}
-	if len(b) < batch.HeaderSize || b.Size() != len(b) {
-		return false, fmt.Errorf("append: %w: %d bytes are not exactly one batch", batch.ErrCorrupt, len(b))
-	}
-	if leo := l.logEndOffset.Load(); b.BaseOffset() != leo {
-		return false, fmt.Errorf("append: batch base offset %d is not the log end offset %d", b.BaseOffset(), leo)
-	}
-	if b.LastOffsetDelta() < 0 {
-		return false, fmt.Errorf("append: %w: negative last offset delta", batch.ErrCorrupt)
-	}
-	if len(b) > maxSegmentSize {
-		return false, fmt.Errorf("append: %w: %d bytes", batch.ErrTooLarge, len(b))
+	if err := checkAppend(b, l.logEndOffset.Load()); err != nil {
+		return false, err
 	}
 	if l.shouldRoll(l.active(), b) {
 		if err := l.rollLocked(); err != nil {
@@ -216,17 +207,40 @@ func (l *Log) appendLocked(b batch.Batch) (flushDue bool, err error) {
 	return n > 0 && l.unflushedRecords >= n, nil
 }
 
+// checkAppend checks that b is one whole batch that can go at offset next.
+func checkAppend(b batch.Batch, next int64) error {
+	if len(b) < batch.HeaderSize || b.Size() != len(b) {
+		return fmt.Errorf("append: %w: %d bytes are not exactly one batch", batch.ErrCorrupt, len(b))
+	}
+	if b.BaseOffset() != next {
+		return fmt.Errorf("append: batch base offset %d is not the log end offset %d", b.BaseOffset(), next)
+	}
+	if b.LastOffsetDelta() < 0 {
+		return fmt.Errorf("append: %w: negative last offset delta", batch.ErrCorrupt)
+	}
+	if len(b) > maxSegmentSize {
+		return fmt.Errorf("append: %w: %d bytes", batch.ErrTooLarge, len(b))
+	}
+	return nil
+}
+
 func (l *Log) shouldRoll(s *segment, b batch.Batch) bool {
-	if s.size == 0 {
+	return l.shouldRollAt(s, s.size, s.nIndex, s.nTimes, s.rollBase(), b)
+}
+
+// shouldRollAt is shouldRoll for segment s as it would be with size bytes and the given
+// entry counts and roll base (AppendBatches asks it about batches it has not written yet).
+func (l *Log) shouldRollAt(s *segment, size int64, nIndex, nTimes int, rollBase time.Time, b batch.Batch) bool {
+	if size == 0 {
 		return false
 	}
 	cfg := &l.cfg
 	maxEntries := int(cfg.SegmentIndexBytes)
-	return s.size+int64(len(b)) > cfg.SegmentBytes ||
-		s.nIndex >= maxEntries/indexEntrySize ||
-		s.nTimes >= maxEntries/timeEntrySize-1 || // room for the final entry at roll
+	return size+int64(len(b)) > cfg.SegmentBytes ||
+		nIndex >= maxEntries/indexEntrySize ||
+		nTimes >= maxEntries/timeEntrySize-1 || // room for the final entry at roll
 		b.LastOffset()-s.base > math.MaxInt32 ||
-		(cfg.SegmentMs > 0 && l.now().Sub(s.rollBase()) >= cfg.SegmentMs)
+		(cfg.SegmentMs > 0 && l.now().Sub(rollBase) >= cfg.SegmentMs)
 }
 
 // appendToSegment writes b at the end of s and its index entries, then publishes the

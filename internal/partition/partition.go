@@ -57,6 +57,12 @@ type Partition struct {
 	leaderEpoch int32
 	closed      bool
 
+	// qmu guards the appends queued for combining (combine.go); placing is set while
+	// one appender places the queue.
+	qmu     sync.Mutex
+	queue   []*appendOp
+	placing bool
+
 	waitMu sync.Mutex
 	waitCh chan struct{} // closed when the high watermark moves; nil if nobody waits
 }
@@ -145,61 +151,18 @@ func (p *Partition) Append(b batch.Batch) (AppendResult, error) {
 		}
 	}
 
-	ticket, res, err := p.place(b, cfg, now, res)
-	if err != nil || ticket == 0 {
-		return res, err
+	op := &appendOp{b: b, cfg: cfg, now: now, res: res}
+	p.appendQueued(op)
+	if op.err != nil || op.ticket == 0 {
+		return op.res, op.err
 	}
 	// The flush policy wants this append on disk before it is acknowledged or shown to
 	// consumers. The fsync runs outside p.mu, shared with the appends queued meanwhile.
-	if err := p.log.SyncThrough(ticket); err != nil {
-		return res, fmt.Errorf("sync %s-%d: %w", p.Topic, p.Index, err)
+	if err := p.log.SyncThrough(op.ticket); err != nil {
+		return op.res, fmt.Errorf("sync %s-%d: %w", p.Topic, p.Index, err)
 	}
 	p.advanceHighWatermark(b.LastOffset() + 1)
-	return res, nil
-}
-
-// place assigns b its offsets and writes it under p.mu. A ticket > 0 means the write
-// still needs SyncThrough before the append is acknowledged.
-func (p *Partition) place(b batch.Batch, cfg *Config, now int64, res AppendResult) (int64, AppendResult, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return 0, res, ErrClosed
-	}
-	if pid := b.ProducerID(); pid >= 0 {
-		dup, err := check(p.producers[pid], b)
-		if err != nil {
-			return 0, res, err
-		}
-		if dup != nil {
-			res.BaseOffset = dup.firstOffset
-			if cfg.LogAppendTime {
-				res.LogAppendTime = dup.timestamp
-			}
-			res.LogStartOffset = p.log.LogStartOffset()
-			return 0, res, nil
-		}
-	}
-	b.SetBaseOffset(p.log.LogEndOffset())
-	b.SetPartitionLeaderEpoch(p.leaderEpoch)
-	ts := b.MaxTimestamp()
-	if cfg.LogAppendTime {
-		b.SetLogAppendTime(now)
-		ts = now
-		res.LogAppendTime = now
-	}
-	ticket, err := p.log.AppendDeferred(b)
-	if err != nil {
-		return 0, res, fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, err)
-	}
-	p.updateProducer(b, ts)
-	res.BaseOffset = b.BaseOffset()
-	res.LogStartOffset = p.log.LogStartOffset()
-	if ticket == 0 {
-		// One replica is the whole ISR: the high watermark follows the log end.
-		p.advanceHighWatermark(b.LastOffset() + 1)
-	}
-	return ticket, res, nil
+	return op.res, nil
 }
 
 // advanceHighWatermark moves the high watermark up to hw (never down: group commits

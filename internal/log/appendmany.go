@@ -1,0 +1,176 @@
+package log
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vltava/vltava/internal/batch"
+	"github.com/vltava/vltava/internal/vfs"
+)
+
+// AppendBatches appends bs, whose offsets follow one another from LogEndOffset(), as
+// Append would one by one, but each run of them that lands in one segment is written with
+// one pwritev and published once: the batches of concurrent producers that queued behind a
+// partition's lock reach the file together. It returns how many were appended (a prefix
+// of bs: the first error stops it) and, if the flush policy asks for an fsync, a ticket
+// for SyncThrough.
+func (l *Log) AppendBatches(bs []batch.Batch) (n int, ticket int64, err error) {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	for n < len(bs) {
+		if l.closed {
+			return n, 0, errClosed
+		}
+		if err := checkAppend(bs[n], l.logEndOffset.Load()); err != nil {
+			return n, 0, err
+		}
+		if l.shouldRoll(l.active(), bs[n]) {
+			if err := l.rollLocked(); err != nil {
+				return n, 0, err
+			}
+		}
+		s := l.active()
+		run := l.runLen(s, bs[n:])
+		if err := l.appendRun(s, bs[n:n+run]); err != nil {
+			return n, 0, err
+		}
+		for _, b := range bs[n : n+run] {
+			l.unflushedRecords += int64(b.RecordCount())
+		}
+		l.appendSeq += int64(run)
+		l.logEndOffset.Store(bs[n+run-1].LastOffset() + 1)
+		if l.firstUnflushed.IsZero() {
+			l.firstUnflushed = l.now()
+		}
+		n += run
+	}
+	if m := l.cfg.FlushIntervalMessages; m > 0 && l.unflushedRecords >= m {
+		ticket = l.appendSeq
+	}
+	return n, ticket, nil
+}
+
+// runLen is how many of bs, the first already checked to fit, go into s without a roll
+// and check as appendable.
+func (l *Log) runLen(s *segment, bs []batch.Batch) int {
+	size, nIdx, nTimes, rb := s.size+int64(len(bs[0])), s.nIndex+1, s.nTimes+1, s.rollBase()
+	if s.size == 0 {
+		rb = time.UnixMilli(bs[0].MaxTimestamp())
+	}
+	k := 1
+	for ; k < len(bs); k++ {
+		b := bs[k]
+		// Every batch may add one entry to each index: count it so, to stay on the safe side.
+		if checkAppend(b, bs[k-1].LastOffset()+1) != nil || l.shouldRollAt(s, size, nIdx, nTimes, rb, b) {
+			break
+		}
+		size += int64(len(b))
+		nIdx++
+		nTimes++
+	}
+	return k
+}
+
+// appendRun writes bs at the end of s and publishes them, as appendToSegment does for
+// one batch.
+func (l *Log) appendRun(s *segment, bs []batch.Batch) error {
+	if len(bs) == 1 {
+		return l.appendToSegment(s, bs[0])
+	}
+	pos0 := s.size
+	if pos0 == 0 {
+		s.firstTs = bs[0].MaxTimestamp()
+	}
+	st := s.state()
+	nIdx, nTimes := st.nIndex, st.nTimes
+	idx, times := s.scratch[:0], []byte(nil)
+	total := int64(0)
+	for _, b := range bs {
+		addIdx, addTime := st.observe(b.BaseOffset(), s.base, b.LastOffset(), b.MaxTimestamp(), pos0+total, int64(len(b)), l.cfg.IndexIntervalBytes)
+		if addIdx {
+			idx = appendIndexEntry(idx, st.index[len(st.index)-1])
+		}
+		if addTime {
+			times = appendTimeEntry(times, st.times[len(st.times)-1])
+		}
+		total += int64(len(b))
+	}
+	s.scratch = idx
+	s.dirty = true
+	undo := func(err error) error {
+		// Best effort, as in appendToSegment.
+		s.log.Truncate(pos0)
+		s.idx.Truncate(int64(nIdx) * indexEntrySize)
+		s.tidx.Truncate(int64(nTimes) * timeEntrySize)
+		return err
+	}
+	if err := writevAt(s.log, bs, pos0); err != nil {
+		return undo(fmt.Errorf("append to segment %d at %d: %w", s.base, pos0, err))
+	}
+	if len(idx) > 0 {
+		if _, err := s.idx.WriteAt(idx, int64(nIdx)*indexEntrySize); err != nil {
+			return undo(fmt.Errorf("append to offset index %d: %w", s.base, err))
+		}
+	}
+	if len(times) > 0 {
+		if _, err := s.tidx.WriteAt(times, int64(nTimes)*timeEntrySize); err != nil {
+			return undo(fmt.Errorf("append to time index %d: %w", s.base, err))
+		}
+	}
+	l.mu.Lock()
+	s.publish(st)
+	l.mu.Unlock()
+	return nil
+}
+
+// writevAt writes bufs back to back at off: with one pwritev per up to maxIovecs buffers
+// on an OS file; on others (the in-memory and fault-injecting files of tests) with one
+// WriteAt of a copy, so that they see the same single write.
+func writevAt(f vfs.File, bufs []batch.Batch, off int64) error {
+	osf, ok := f.(*os.File)
+	if !ok {
+		var all []byte
+		for _, b := range bufs {
+			all = append(all, b...)
+		}
+		_, err := f.WriteAt(all, off)
+		return err
+	}
+	rc, err := osf.SyscallConn()
+	if err != nil {
+		return err
+	}
+	rest := make([][]byte, len(bufs))
+	for i, b := range bufs {
+		rest[i] = b
+	}
+	for len(rest) > 0 {
+		iov := rest[:min(len(rest), maxIovecs)]
+		var n int
+		var werr error
+		if err := rc.Control(func(fd uintptr) { n, werr = unix.Pwritev(int(fd), iov, off) }); err != nil {
+			return err
+		}
+		if werr != nil {
+			return &os.PathError{Op: "pwritev", Path: osf.Name(), Err: werr}
+		}
+		off += int64(n)
+		// A short write (rare on regular files): drop what went, go on with the rest.
+		for n > 0 {
+			if n >= len(rest[0]) {
+				n -= len(rest[0])
+				rest = rest[1:]
+			} else {
+				rest[0] = rest[0][n:]
+				n = 0
+			}
+		}
+	}
+	return nil
+}
+
+// maxIovecs is Linux's IOV_MAX.
+const maxIovecs = 1024

@@ -1,0 +1,148 @@
+package partition
+
+import (
+	"fmt"
+
+	"github.com/vltava/vltava/internal/batch"
+)
+
+// Appends are combined across concurrent requests. An appender that finds another one
+// placing batches queues its validated batch and waits; the one placing takes the whole
+// queue at once, assigns offsets and checks producer state for each batch under p.mu,
+// and writes them with one log.AppendBatches (one pwritev per segment). Then it wakes the
+// batches it placed and hands its turn to the first appender that queued meanwhile, so no
+// appender places others' batches for long. With no contention an append places only
+// its own batch, as before.
+
+// appendOp is one Append on its way into the log.
+type appendOp struct {
+	b   batch.Batch
+	cfg *Config
+	now int64
+	ts  int64 // the batch's timestamp for producer state
+
+	res    AppendResult
+	ticket int64 // > 0: SyncThrough before acknowledging
+	err    error
+
+	done chan struct{} // closed once placed, or when this op's turn to place has come
+	lead bool          // set before done is closed: place the queue
+}
+
+// appendQueued places op, its own or with others queued at the same time.
+func (p *Partition) appendQueued(op *appendOp) {
+	p.qmu.Lock()
+	if p.placing {
+		op.done = make(chan struct{})
+		p.queue = append(p.queue, op)
+		p.qmu.Unlock()
+		<-op.done
+		if !op.lead {
+			return
+		}
+	} else {
+		p.placing = true
+		p.queue = append(p.queue, op)
+		p.qmu.Unlock()
+	}
+
+	p.qmu.Lock()
+	ops := p.queue
+	p.queue = nil
+	p.qmu.Unlock()
+
+	p.placeAll(ops)
+
+	for _, o := range ops {
+		if o != op && o.done != nil {
+			close(o.done)
+		}
+	}
+	p.qmu.Lock()
+	if len(p.queue) == 0 {
+		p.placing = false
+	} else {
+		next := p.queue[0]
+		next.lead = true
+		close(next.done)
+	}
+	p.qmu.Unlock()
+}
+
+// placeAll assigns offsets to ops in order, answers duplicates and producer errors, and
+// writes the rest together.
+func (p *Partition) placeAll(ops []*appendOp) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		for _, o := range ops {
+			o.err = ErrClosed
+		}
+		return
+	}
+	pending := make([]*appendOp, 0, len(ops))
+	next := p.log.LogEndOffset()
+	for _, o := range ops {
+		b, cfg := o.b, o.cfg
+		if pid := b.ProducerID(); pid >= 0 {
+			// Producer state must see this producer's earlier batches: write them first.
+			for _, q := range pending {
+				if q.b.ProducerID() == pid {
+					p.writePending(pending)
+					pending, next = pending[:0], p.log.LogEndOffset()
+					break
+				}
+			}
+			dup, err := check(p.producers[pid], b)
+			if err != nil {
+				o.err = err
+				continue
+			}
+			if dup != nil {
+				o.res.BaseOffset = dup.firstOffset
+				if cfg.LogAppendTime {
+					o.res.LogAppendTime = dup.timestamp
+				}
+				o.res.LogStartOffset = p.log.LogStartOffset()
+				continue
+			}
+		}
+		b.SetBaseOffset(next)
+		b.SetPartitionLeaderEpoch(p.leaderEpoch)
+		o.ts = b.MaxTimestamp()
+		if cfg.LogAppendTime {
+			b.SetLogAppendTime(o.now)
+			o.ts = o.now
+			o.res.LogAppendTime = o.now
+		}
+		next = b.LastOffset() + 1
+		pending = append(pending, o)
+	}
+	p.writePending(pending)
+}
+
+// writePending appends the placed batches of ops and records the outcome in each.
+func (p *Partition) writePending(ops []*appendOp) {
+	if len(ops) == 0 {
+		return
+	}
+	bs := make([]batch.Batch, len(ops))
+	for i, o := range ops {
+		bs[i] = o.b
+	}
+	n, ticket, err := p.log.AppendBatches(bs)
+	for _, o := range ops[:n] {
+		p.updateProducer(o.b, o.ts)
+		o.res.BaseOffset = o.b.BaseOffset()
+		o.res.LogStartOffset = p.log.LogStartOffset()
+		o.ticket = ticket
+	}
+	for _, o := range ops[n:] {
+		o.err = fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, err)
+		o.res = AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+	}
+	if n > 0 && ticket == 0 {
+		// One replica is the whole ISR: the high watermark follows the log end.
+		p.advanceHighWatermark(bs[n-1].LastOffset() + 1)
+	}
+}
