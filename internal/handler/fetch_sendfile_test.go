@@ -22,7 +22,7 @@ import (
 
 // sendfileHandler is a handler over a broker on fsys with topic "t": partition 0 holds
 // about 2.5 MiB in 1 MiB segments, partition 1 nothing, partition 2 three small batches.
-func sendfileHandler(t *testing.T, fsys vfs.FS, dir string) (*handler.Handler, *broker.Broker) {
+func sendfileHandler(t testing.TB, fsys vfs.FS, dir string) (*handler.Handler, *broker.Broker) {
 	t.Helper()
 	cfg, err := config.Load("", nil, map[string]string{"log.dirs": dir, "listeners": "PLAINTEXT://127.0.0.1:0"})
 	if err != nil {
@@ -61,7 +61,7 @@ func sendfileHandler(t *testing.T, fsys vfs.FS, dir string) (*handler.Handler, *
 	return h, b
 }
 
-func fetchFrame(t *testing.T, b *broker.Broker, version int16, maxBytes, partMaxBytes int32, offsets map[int32]int64) []byte {
+func fetchFrame(t testing.TB, b *broker.Broker, version int16, maxBytes, partMaxBytes int32, offsets map[int32]int64) []byte {
 	t.Helper()
 	req := kmsg.NewPtrFetchRequest()
 	req.SetVersion(version)
@@ -194,4 +194,25 @@ func TestServeSendfileOtherRequests(t *testing.T) {
 			t.Fatalf("frame %x: answers differ", frame)
 		}
 	}
+}
+
+// FuzzServeSendfile: whatever frame a client sends on a connection that sends records
+// from their files, ServeSendfile answers, refuses or asks to close, never panics, and
+// any frame it describes adds up to the length it announces.
+func FuzzServeSendfile(f *testing.F) {
+	h, b := sendfileHandler(f, vfs.OS(), f.TempDir())
+	for _, v := range []int16{4, 7, 11, 12, 13, 16} {
+		f.Add(fetchFrame(f, b, v, 1<<20, 1<<20, nil))
+		f.Add(fetchFrame(f, b, v, 64<<20, 64<<20, map[int32]int64{0: 10}))
+	}
+	client := &handler.Client{Host: "127.0.0.1", Addr: "127.0.0.1:1"}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // no long polls
+		resp, _ := h.ServeSendfile(ctx, client, frame)
+		if resp != nil {
+			frameBytes(t, resp)
+			resp.Release()
+		}
+	})
 }
