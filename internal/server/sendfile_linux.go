@@ -3,16 +3,21 @@ package server
 // Sending a fetch response's records from their segment files with sendfile(2), so they
 // never pass through user space. The response is pieces in order: encoded fields
 // (Response.Vec) with record bytes in memory (partitions read the ordinary way) and
-// file ranges (Response.Files) between them. Bytes go out with writev, file ranges with
-// sendfile at an explicit offset (never the file's own position: the descriptor is a
-// duplicate whose offset is shared with the segment's), all on the non-blocking socket
-// through Go's poller, so the connection's write deadline holds throughout.
+// file ranges (Response.Files) between them. Bytes go out with sendmsg (the last piece
+// with writev), file ranges with sendfile at an explicit offset (never the file's own
+// position: the descriptor is a duplicate whose offset is shared with the segment's),
+// all on the non-blocking socket through Go's poller, so the connection's write deadline
+// holds throughout.
 //
 // The files are pinned by the handler (log.PinnedRange: a descriptor of their own), so
 // retention closing or deleting a segment does not take the bytes away. A file that has
 // become shorter than its range (truncated under us) is an error after part of the frame
 // is on the wire: the frame length is already sent, so the caller closes the connection
-// rather than send anything else in those bytes' place.
+// rather than send anything else in those bytes' place. The kernel sends from the page
+// cache without copying, so bytes rewritten in place after sendfile returned could still
+// change what leaves; the log never rewrites what lies below its published size, except
+// a truncation followed by appends (TruncateTo, for replication), which races with the
+// read path's pread in the same way, over a shorter window.
 //
 // Go sets TCP_NODELAY, so each piece would leave in a packet of its own: the byte pieces
 // before a file range are sent with MSG_MORE, which holds them for the range's bytes (the
