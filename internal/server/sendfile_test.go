@@ -27,10 +27,16 @@ import (
 )
 
 // startSendfileServer starts a server over fsys (with its data in dir) on a random
-// loopback port.
-func startSendfileServer(t *testing.T, fsys vfs.FS, dir string) *Server {
+// loopback port, with broker configs over.
+func startSendfileServer(t *testing.T, fsys vfs.FS, dir string, over ...map[string]string) *Server {
 	t.Helper()
-	cfg, err := config.Load("", nil, map[string]string{"log.dirs": dir, "listeners": "PLAINTEXT://127.0.0.1:0"})
+	ov := map[string]string{"log.dirs": dir, "listeners": "PLAINTEXT://127.0.0.1:0"}
+	for _, o := range over {
+		for k, v := range o {
+			ov[k] = v
+		}
+	}
+	cfg, err := config.Load("", nil, ov)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,29 +321,7 @@ func TestSendfileSegmentGoneUnderFetch(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			s := startSendfileServer(t, vfs.OS(), dir)
-			if _, err := s.Broker().CreateTopic("gone", 1, 1, map[string]string{"segment.bytes": "1048576", "file.delete.delay.ms": "0"}, false); err != nil {
-				t.Fatal(err)
-			}
-			for i := 0; i < 16*4; i++ { // 16 MiB in 16 segments
-				appendBatch(t, s, "gone", 0, 4, 64<<10-100)
-			}
-			req := fetchRequestFrame("gone", 1, 12, 64<<20)
-			want := readPath(t, s, req)
-			if len(want) < 15<<20 {
-				t.Fatalf("read path frame is %d bytes", len(want))
-			}
-			c := dialSmall(t, s.Addrs()[0])
-			if _, err := c.Write(req); err != nil {
-				t.Fatal(err)
-			}
-			// Wait until the response is being sent: its segments are pinned by then.
-			deadline := time.Now().Add(10 * time.Second)
-			for sentFromFiles(s) == 0 {
-				if time.Now().After(deadline) {
-					t.Fatal("the fetch response did not start")
-				}
-				time.Sleep(time.Millisecond)
-			}
+			c, want := startLargeFetch(t, s)
 			tc.gone(t, s, filepath.Join(dir, "gone-0"))
 			got := readResponse(t, c)
 			switch {
@@ -353,6 +337,61 @@ func TestSendfileSegmentGoneUnderFetch(t *testing.T) {
 				t.Fatal("a frame with a truncated segment arrived whole")
 			}
 		})
+	}
+}
+
+// startLargeFetch fills topic "gone" with 16 MiB in 1 MiB segments and sends a fetch of
+// all of it on a connection with a small receive buffer; it returns once the response
+// has started (its segments are pinned by then) and the frame the read path makes.
+func startLargeFetch(t *testing.T, s *Server) (net.Conn, []byte) {
+	t.Helper()
+	if _, err := s.Broker().CreateTopic("gone", 1, 1, map[string]string{"segment.bytes": "1048576", "file.delete.delay.ms": "0"}, false); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 16*4; i++ {
+		appendBatch(t, s, "gone", 0, 4, 64<<10-100)
+	}
+	req := fetchRequestFrame("gone", 1, 12, 64<<20)
+	want := readPath(t, s, req)
+	if len(want) < 15<<20 {
+		t.Fatalf("read path frame is %d bytes", len(want))
+	}
+	c := dialSmall(t, s.Addrs()[0])
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the fetch response to start", func() bool { return sentFromFiles(s) > 0 })
+	return c, want
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10s for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSendfileWriteDeadline: a client that stops reading part way through a response
+// sent by sendfile is cut off at the write deadline (request.timeout.ms), as on the read
+// path; what it did receive is the start of the right frame.
+func TestSendfileWriteDeadline(t *testing.T) {
+	if !canSendfile {
+		t.Skip("no sendfile on this platform")
+	}
+	s := startSendfileServer(t, vfs.OS(), t.TempDir(), map[string]string{"request.timeout.ms": "300"})
+	c, want := startLargeFetch(t, s)
+	waitFor(t, "the server to close the connection", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.conns) == 0
+	})
+	got := readResponse(t, c)
+	if !bytes.HasPrefix(want, got) || len(got) == len(want) {
+		t.Fatalf("received %d bytes of a %d-byte frame; a prefix: %v", len(got), len(want), bytes.HasPrefix(want, got))
 	}
 }
 
