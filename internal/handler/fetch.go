@@ -48,7 +48,13 @@ func (r *fetchResult) unpin() {
 }
 
 func (h *Handler) fetch(ctx context.Context, r *Request, kr kmsg.Request) kmsg.Response {
-	return h.fetchRecords(ctx, r, kr.(*kmsg.FetchRequest), nil)
+	if !r.pin {
+		return h.fetchRecords(ctx, r, kr.(*kmsg.FetchRequest), nil)
+	}
+	pinned := [][]log.PinnedRange{}
+	fr := h.fetchRecords(ctx, r, kr.(*kmsg.FetchRequest), &pinned)
+	r.pinned = pinned
+	return fr
 }
 
 // fetchRecords answers a fetch. With pinned nil, records are read into pooled buffers

@@ -10,7 +10,6 @@ package handler
 // (tagged fields, node endpoints) goes through kmsg instead.
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 
@@ -35,41 +34,24 @@ type FilePiece struct {
 	log.PinnedRange
 }
 
-// ServeSendfile is Serve for a connection that sends file bytes itself with sendfile(2)
-// (internal/server): a fetch's records that lie in operating-system files are pinned,
-// not read, and Response.Files says where they go among Vec. The frame is byte for byte
-// the one Serve would make. Every other request, and a fetch Serve would refuse, goes
-// to Serve.
-func (h *Handler) ServeSendfile(ctx context.Context, c *Client, frame []byte) (*Response, bool) {
-	key, version, corr, ok := wire.ParseKeyVersion(frame)
-	a := h.byKey[key]
-	if !ok || key != 1 || a == nil || version < a.min || version > a.max {
-		return h.Serve(ctx, c, frame)
+// encodePinnedFetch encodes a fetch response whose partitions may have pinned ranges
+// in place of RecordBatches (ServeSendfile).
+func (h *Handler) encodePinnedFetch(corr int32, r *Request, fr *kmsg.FetchResponse) (*Response, bool) {
+	if plainFetch(fr) {
+		return h.encodeFetchPinned(corr, fr, r.pinned, r.pooled), true
 	}
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(version)
-	hdr, body, err := wire.ParseHeader(frame, func(int16, int16) bool { return req.IsFlexible() })
-	if err != nil || req.ReadFrom(body) != nil {
-		return h.Serve(ctx, c, frame) // which logs and refuses it
+	// Not a response fetchRecords builds today: kmsg encodes it, from memory.
+	err := h.readPinned(r, fr, r.pinned)
+	resp := h.encode(corr, fr, fr.IsFlexible())
+	for _, b := range r.pooled {
+		h.bufs.Put(b)
 	}
-	r := &Request{Header: hdr, Client: c}
-	var pinned [][]log.PinnedRange
-	fr := h.fetchRecords(ctx, r, req, &pinned)
-	if !plainFetch(fr) {
-		// Not a response fetchRecords builds today: kmsg encodes it, from memory.
-		err := h.readPinned(r, fr, pinned)
-		resp := h.encode(corr, fr, fr.IsFlexible())
-		for _, b := range r.pooled {
-			h.bufs.Put(b)
-		}
-		if err != nil {
-			resp.Release()
-			h.b.Logger().Warn("fetch read", "err", err)
-			return nil, false
-		}
-		return resp, true
+	if err != nil {
+		resp.Release()
+		h.b.Logger().Warn("fetch read", "err", err)
+		return nil, false
 	}
-	return h.encodeFetchPinned(corr, fr, pinned, r.pooled), true
+	return resp, true
 }
 
 // readPinned reads the pinned ranges of each partition of fr into its RecordBatches (in

@@ -15,6 +15,7 @@ import (
 	"github.com/vltava/vltava/internal/broker"
 	"github.com/vltava/vltava/internal/bufpool"
 	"github.com/vltava/vltava/internal/group"
+	"github.com/vltava/vltava/internal/log"
 	"github.com/vltava/vltava/internal/wire"
 )
 
@@ -30,6 +31,10 @@ type Request struct {
 	Client *Client
 	// pooled buffers referenced by the response, returned once it is encoded.
 	pooled [][]byte
+	// pin: the response may leave fetched records in their files (ServeSendfile); the
+	// fetch handler then puts each response partition's pinned ranges in pinned.
+	pin    bool
+	pinned [][]log.PinnedRange
 }
 
 type api struct {
@@ -140,6 +145,17 @@ func (r *Response) Release() {
 // unknown API or version other than ApiVersions, or a request that does not decode, as
 // Kafka does); a nil response with ok means no response is sent (acks=0 produce).
 func (h *Handler) Serve(ctx context.Context, c *Client, frame []byte) (resp *Response, ok bool) {
+	return h.serve(ctx, c, frame, false)
+}
+
+// ServeSendfile is Serve for a connection that can send file ranges (sendfile): a fetch's
+// records in operating-system files may be left there, pinned, and the response's Files
+// say where they go among its pieces. The frame is byte for byte Serve's.
+func (h *Handler) ServeSendfile(ctx context.Context, c *Client, frame []byte) (*Response, bool) {
+	return h.serve(ctx, c, frame, true)
+}
+
+func (h *Handler) serve(ctx context.Context, c *Client, frame []byte, pin bool) (resp *Response, ok bool) {
 	key, version, corr, ok := wire.ParseKeyVersion(frame)
 	if !ok {
 		return nil, false
@@ -166,10 +182,15 @@ func (h *Handler) Serve(ctx context.Context, c *Client, frame []byte) (resp *Res
 		h.b.Logger().Debug("undecodable request", "key", key, "version", version, "client", c.Addr, "err", err)
 		return nil, false
 	}
-	r := &Request{Header: hdr, Client: c}
+	r := &Request{Header: hdr, Client: c, pin: pin}
 	kr := a.fn(ctx, r, req)
-	if fr, ok := kr.(*kmsg.FetchResponse); ok && plainFetch(fr) {
-		return h.encodeFetch(corr, fr, r.pooled), true
+	if fr, ok := kr.(*kmsg.FetchResponse); ok {
+		if r.pinned != nil {
+			return h.encodePinnedFetch(corr, r, fr)
+		}
+		if plainFetch(fr) {
+			return h.encodeFetch(corr, fr, r.pooled), true
+		}
 	}
 	for _, b := range r.pooled {
 		defer h.bufs.Put(b) // after the encode below has copied them
