@@ -52,6 +52,7 @@ func runE2E(ctx context.Context, cfg *config, stderr io.Writer) (*Result, error)
 		res.IdleConnections = len(idle.conns)
 	}
 	pr.fill(res)
+	pr.hooks.fill(res)
 	res.Errors += cr.errs.Load()
 	if res.FirstError == "" {
 		res.FirstError = cr.firstErr.String()

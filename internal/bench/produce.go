@@ -42,6 +42,7 @@ type produceRun struct {
 	errs          atomic.Int64
 	firstErr      firstError
 	lat           []*latencyRecorder
+	hooks         produceHooks
 }
 
 // benchRecord is a record with its buffer and bookkeeping. It is also the record's Context (a
@@ -77,6 +78,7 @@ func (pr *produceRun) clientOpts() ([]kgo.Opt, error) {
 		return nil, err
 	}
 	opts := []kgo.Opt{
+		kgo.WithHooks(&pr.hooks),
 		kgo.SeedBrokers(pr.cfg.brokers...),
 		kgo.ClientID("vltava-bench-producer"),
 		kgo.DefaultProduceTopic(pr.cfg.topic),
@@ -265,6 +267,7 @@ func runProduce(ctx context.Context, cfg *config, stderr io.Writer) (*Result, er
 		res.IdleConnections = len(idle.conns)
 	}
 	pr.fill(res)
+	pr.hooks.fill(res)
 	res.finish(cfg, pr.window())
 	return res, resultError(runErr, res)
 }

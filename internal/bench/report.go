@@ -34,6 +34,12 @@ type Result struct {
 	ProduceLatency  *Latency `json:"produce_latency,omitempty"`
 	EndToEndLatency *Latency `json:"e2e_latency,omitempty"`
 	IdleConnections int      `json:"idle_connections"`
+	// Batches and ProduceRequests are what the producers wrote (warm-up included), and
+	// RecordsPerBatch / BytesPerBatch (as sent, compressed) their averages.
+	Batches         int64   `json:"batches,omitempty"`
+	ProduceRequests int64   `json:"produce_requests,omitempty"`
+	RecordsPerBatch float64 `json:"records_per_batch,omitempty"`
+	BytesPerBatch   float64 `json:"bytes_per_batch,omitempty"`
 	// ClientCPUSeconds is the CPU time of this bench process for the whole run, setup included.
 	ClientCPUSeconds float64  `json:"client_cpu_seconds"`
 	Settings         Settings `json:"settings"`
@@ -162,6 +168,10 @@ func writeResult(w io.Writer, cfg *config, r *Result) error {
 	}
 	printLatency(w, "produce-ack latency", r.ProduceLatency)
 	printLatency(w, "end-to-end latency", r.EndToEndLatency)
+	if r.Batches > 0 {
+		fmt.Fprintf(w, "  producers wrote %d batches (%.1f records, %.0f bytes each) in %d produce requests\n",
+			r.Batches, r.RecordsPerBatch, r.BytesPerBatch, r.ProduceRequests)
+	}
 	fmt.Fprintf(w, "  client CPU: %.2fs\n", r.ClientCPUSeconds)
 	if r.IdleConnections > 0 {
 		fmt.Fprintf(w, "  idle connections held: %d\n", r.IdleConnections)
