@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/vltava/vltava/internal/batch"
@@ -51,23 +52,37 @@ func (p *Partition) appendQueued(op *appendOp) {
 	p.queue = nil
 	p.qmu.Unlock()
 
-	p.placeAll(ops)
-
-	for _, o := range ops {
-		if o != op && o.done != nil {
-			close(o.done)
+	// Whatever happens in placeAll, even a panic (which costs the caller its connection),
+	// the waiters are woken and the turn handed on: a partition must never wedge.
+	placed := false
+	defer func() {
+		if !placed {
+			for _, o := range ops {
+				if o.err == nil && o.res.BaseOffset < 0 {
+					o.err = errAppendAborted
+				}
+			}
 		}
-	}
-	p.qmu.Lock()
-	if len(p.queue) == 0 {
-		p.placing = false
-	} else {
-		next := p.queue[0]
-		next.lead = true
-		close(next.done)
-	}
-	p.qmu.Unlock()
+		for _, o := range ops {
+			if o != op && o.done != nil {
+				close(o.done)
+			}
+		}
+		p.qmu.Lock()
+		if len(p.queue) == 0 {
+			p.placing = false
+		} else {
+			next := p.queue[0]
+			next.lead = true
+			close(next.done)
+		}
+		p.qmu.Unlock()
+	}()
+	p.placeAll(ops)
+	placed = true
 }
+
+var errAppendAborted = errors.New("append aborted: the appender placing it failed")
 
 // placeAll assigns offsets to ops in order, answers duplicates and producer errors, and
 // writes the rest together.
