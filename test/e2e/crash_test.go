@@ -686,11 +686,12 @@ func TestSigstopRetries(t *testing.T) {
 	const topic, partitions, total = "sigstop", int32(2), 4000
 	srv := startServer(t)
 	createTopic(t, newAdmin(t, srv.Addr), topic, partitions, nil)
+	hook := &produceErrHook{}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(srv.Addr), kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0), kgo.ProduceRequestTimeout(time.Second), kgo.RequestTimeoutOverhead(time.Second),
 		kgo.RecordDeliveryTimeout(2*time.Minute), kgo.RetryTimeout(2*time.Minute),
-		kgo.WithHooks(&produceErrHook{}))
+		kgo.WithHooks(hook))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -723,9 +724,13 @@ func TestSigstopRetries(t *testing.T) {
 	inflight.Wait()
 	srv.Signal(syscall.SIGSTOP)
 	go produce(total/4, total)
-	// The fault's length, not a wait for a condition: three times the
-	// client's request timeout, so that it times out and retries.
-	time.Sleep(3 * time.Second)
+	// The broker stays frozen until a produce request has timed out (the client's
+	// timeout is 2 s with its overhead), so that the producer surely retries; a
+	// fixed pause raced the client on a loaded machine. No timeout within 30 s
+	// fails the test below.
+	for deadline := time.Now().Add(30 * time.Second); hook.n.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	srv.Signal(syscall.SIGCONT)
 
 	finished := make(chan struct{})
@@ -740,14 +745,7 @@ func TestSigstopRetries(t *testing.T) {
 	if len(errs) > 0 {
 		t.Errorf("%d records failed, first: %v", len(errs), errs[0])
 	}
-	var failedReqs int64
-	for _, h := range cl.OptValues(kgo.WithHooks) {
-		for _, hh := range h.([]kgo.Hook) {
-			if ph, ok := hh.(*produceErrHook); ok {
-				failedReqs = ph.n.Load()
-			}
-		}
-	}
+	failedReqs := hook.n.Load()
 	if failedReqs == 0 {
 		t.Errorf("no produce request failed during the pause: the fault did not make the producer retry")
 	}
