@@ -263,6 +263,9 @@ func (b *Broker) housekeeping() {
 				if err := p.Log().FlushIfDue(); err != nil {
 					b.logger.Error("flush", "topic", p.Topic, "partition", p.Index, "err", err)
 				}
+				if err := p.SnapshotIfRolled(); err != nil {
+					b.logger.Error("producer snapshot", "topic", p.Topic, "partition", p.Index, "err", err)
+				}
 			})
 		}
 	}

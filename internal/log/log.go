@@ -163,6 +163,14 @@ func (l *Log) NumSegments() int {
 	return len(l.segs)
 }
 
+// ActiveSegmentBase returns the base offset of the segment appends go to: it changes
+// when the log rolls.
+func (l *Log) ActiveSegmentBase() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.segs[len(l.segs)-1].base
+}
+
 // active returns the last segment; callers hold writeMu (or mu).
 func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
 

@@ -63,6 +63,9 @@ type Partition struct {
 	queue   []*appendOp
 	placing bool
 
+	snapBase    atomic.Int64 // active segment base at the last rolling snapshot (rolling.go)
+	rebuiltFrom int64        // where Open began reading batches for producer state (tests)
+
 	waitMu sync.Mutex
 	waitCh chan struct{} // closed when the high watermark moves; nil if nobody waits
 }
@@ -72,10 +75,20 @@ func Open(topic string, index int32, l *log.Log, cfg Config, leaderEpoch int32, 
 	p := &Partition{Topic: topic, Index: index, log: l, now: now, producers: map[int64]*producerEntry{}, leaderEpoch: leaderEpoch}
 	p.cfg.Store(&cfg)
 	from := l.LogStartOffset()
+	// Rolling snapshots past the recovered log end are removed even when the clean-close
+	// snapshot is used: they must never meet a later open.
+	roff, rproducers, rok, err := loadRolling(l.FS(), l.Dir(), l.LogStartOffset(), l.LogEndOffset())
+	if err != nil {
+		return nil, fmt.Errorf("producer snapshots of %s-%d: %w", topic, index, err)
+	}
 	if off, producers, ok := loadSnapshot(l.FS(), l.Dir(), l.LogStartOffset(), l.LogEndOffset()); ok {
 		p.producers, from = producers, off
+	} else if rok {
+		p.producers, from = rproducers, roff
 	}
-	err := l.Batches(from, func(b batch.Batch) bool {
+	p.rebuiltFrom = from
+	p.snapBase.Store(l.ActiveSegmentBase())
+	err = l.Batches(from, func(b batch.Batch) bool {
 		p.updateProducer(b, b.MaxTimestamp())
 		return true
 	})
