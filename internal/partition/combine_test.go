@@ -33,14 +33,8 @@ func (s *slowWrites) MaybeError(op vfs.Op) error {
 func TestCombinedAppends(t *testing.T) {
 	counter := &slowWrites{}
 	fsys := vfs.WithErrors(vfs.NewMem(), counter)
-	l, err := log.Open(fsys, "/data/t-0", log.Config{}, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Open("t", 0, l, Config{MaxMessageBytes: 1 << 20, MaxDecompressed: 1 << 20, TimestampBeforeMaxMs: -1, TimestampAfterMaxMs: -1}, 0, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := openTest(t, fsys, log.Config{})
+	l := p.Log()
 	defer l.Close()
 
 	const producers, each = 8, 30

@@ -32,9 +32,10 @@ func (c *syncCounter) MaybeError(op vfs.Op) error {
 	return nil
 }
 
-func openSynced(t *testing.T, fsys vfs.FS) *Partition {
+// openTest opens a partition over fsys with the given log config.
+func openTest(t *testing.T, fsys vfs.FS, lc log.Config) *Partition {
 	t.Helper()
-	l, err := log.Open(fsys, "/data/t-0", log.Config{FlushIntervalMessages: 1}, time.Now)
+	l, err := log.Open(fsys, "/data/t-0", lc, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +44,11 @@ func openSynced(t *testing.T, fsys vfs.FS) *Partition {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func openSynced(t *testing.T, fsys vfs.FS) *Partition {
+	t.Helper()
+	return openTest(t, fsys, log.Config{FlushIntervalMessages: 1})
 }
 
 func plainBatch(t *testing.T, value string) batch.Batch {

@@ -12,15 +12,7 @@ import (
 
 func openOn(t *testing.T, fsys vfs.FS) *Partition {
 	t.Helper()
-	l, err := log.Open(fsys, "/data/t-0", log.Config{SegmentBytes: 2048}, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Open("t", 0, l, Config{MaxMessageBytes: 1 << 20, MaxDecompressed: 1 << 20, TimestampBeforeMaxMs: -1, TimestampAfterMaxMs: -1}, 0, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return openTest(t, fsys, log.Config{SegmentBytes: 2048})
 }
 
 func idem(t *testing.T, pid int64, seq int32) batch.Batch {
