@@ -6,7 +6,10 @@ package config
 // change without a restart (IncrementalAlterConfigs on a BROKER resource). The table is
 // read-only after package initialisation.
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 type brokerKey struct {
 	name    string
@@ -146,6 +149,7 @@ var brokerKeys = []brokerKey{
 	{name: "group.consumer.heartbeat.interval.ms", typ: TypeInt, def: "5000", check: atLeast(1), doc: "KIP-848 heartbeat interval."},
 	{name: "group.consumer.min.heartbeat.interval.ms", typ: TypeInt, def: "5000", check: atLeast(1), doc: "KIP-848 minimum heartbeat interval."},
 	{name: "group.consumer.max.heartbeat.interval.ms", typ: TypeInt, def: "15000", check: atLeast(1), doc: "KIP-848 maximum heartbeat interval."},
+	{name: "group.consumer.assignors", typ: TypeList, def: "uniform,range", check: consumerAssignors, doc: "KIP-848 server-side assignors, by name (uniform, range) or Kafka class name; the first is the default, and a member may ask for any of them."},
 	{name: "group.consumer.max.size", typ: TypeInt, def: maxInt, check: atLeast(1), doc: "The most members of one KIP-848 consumer group."},
 	{name: "offsets.topic.num.partitions", typ: TypeInt, def: "50", check: atLeast(1), doc: "Partitions of __consumer_offsets (fixed once created)."},
 	{name: "offsets.topic.replication.factor", typ: TypeShort, def: "1", check: atLeast(1), doc: "Replication factor of __consumer_offsets. Vltava defaults to 1 for its single-node start (Kafka: 3)."},
@@ -200,7 +204,7 @@ func acceptedKafkaKey(key string) bool {
 		"telemetry.max.bytes", "unstable.api.versions.enable", "unstable.feature.versions.enable",
 		"early.start.listeners", "node.id.generation.enable", "log.dir.failure.timeout.ms",
 		"log.initial.task.delay.ms", "cordoned.log.dirs", "log.message.timestamp.difference.max.ms",
-		"transaction.two.phase.commit.enable", "group.consumer.assignors", "group.consumer.migration.policy",
+		"transaction.two.phase.commit.enable", "group.consumer.migration.policy",
 		"group.coordinator.threads", "group.coordinator.append.linger.ms", "offsets.topic.compression.type":
 		return true
 	}
@@ -230,4 +234,56 @@ func brokerSynonymGroup(name string) []string {
 		return []string{"log.retention.ms", "log.retention.minutes", "log.retention.hours"}
 	}
 	return []string{name}
+}
+
+// consumerAssignorClasses maps the class names Kafka accepts in group.consumer.assignors
+// to the names of the built-in assignors, which Vltava implements; Kafka 4 also takes
+// the names themselves. Custom assignor classes cannot load here.
+var consumerAssignorClasses = map[string]string{
+	"org.apache.kafka.coordinator.group.assignor.UniformAssignor": "uniform",
+	"org.apache.kafka.coordinator.group.assignor.RangeAssignor":   "range",
+}
+
+// consumerAssignorName returns the assignor name for an element of
+// group.consumer.assignors, false if it names no built-in assignor.
+func consumerAssignorName(item string) (string, bool) {
+	switch item {
+	case "uniform", "range":
+		return item, true
+	}
+	name, ok := consumerAssignorClasses[item]
+	return name, ok
+}
+
+// consumerAssignors accepts a non-empty list of built-in assignors, each named once
+// (by name or class name): the list is what members may ask for, first the default.
+func consumerAssignors(v string) string {
+	items := parseList(v)
+	if len(items) == 0 {
+		return "must name at least one assignor"
+	}
+	seen := make(map[string]bool, len(items))
+	for _, item := range items {
+		name, ok := consumerAssignorName(item)
+		if !ok {
+			return fmt.Sprintf("unknown assignor %q: supported are uniform (%s) and range (%s)", item,
+				"org.apache.kafka.coordinator.group.assignor.UniformAssignor", "org.apache.kafka.coordinator.group.assignor.RangeAssignor")
+		}
+		if seen[name] {
+			return fmt.Sprintf("assignor %s is listed twice", name)
+		}
+		seen[name] = true
+	}
+	return ""
+}
+
+// parseConsumerAssignors turns a validated group.consumer.assignors into assignor names.
+func parseConsumerAssignors(v string) []string {
+	var out []string
+	for _, item := range parseList(v) {
+		if name, ok := consumerAssignorName(item); ok {
+			out = append(out, name)
+		}
+	}
+	return out
 }

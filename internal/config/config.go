@@ -60,6 +60,9 @@ type Broker struct {
 	TransactionMaxTimeout         time.Duration // transaction.max.timeout.ms 900000
 	FetchMaxBytes                 int32         // fetch.max.bytes 57671680
 	ReplicaLagTimeMax             time.Duration // replica.lag.time.max.ms 30000
+	// ConsumerAssignors is group.consumer.assignors as assignor names ("uniform",
+	// "range"; class names mapped to them), in order: the first is the default.
+	ConsumerAssignors []string
 
 	static     map[string]string // keys set by file, env or overrides
 	dynDefault map[string]string // cluster-wide dynamic defaults

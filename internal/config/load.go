@@ -239,6 +239,7 @@ func (b *Broker) build() error {
 	b.TransactionMaxTimeout = millis(parseInt(b.get("transaction.max.timeout.ms")))
 	b.FetchMaxBytes = int32(parseInt(b.get("fetch.max.bytes")))
 	b.ReplicaLagTimeMax = millis(parseInt(b.get("replica.lag.time.max.ms")))
+	b.ConsumerAssignors = parseConsumerAssignors(b.get("group.consumer.assignors"))
 	return nil
 }
 
