@@ -66,6 +66,7 @@ func New(cfg config.Broker, opts broker.Options) (*Server, error) {
 		ConsumerSessionTimeout:        msValue(cfg, "group.consumer.session.timeout.ms"),
 		ConsumerHeartbeatInterval:     msValue(cfg, "group.consumer.heartbeat.interval.ms"),
 		OffsetsRetentionCheckInterval: msValue(cfg, "offsets.retention.check.interval.ms"),
+		ConsumerAssignors:             cfg.ConsumerAssignors,
 		Now:                           b.Now,
 		Logger:                        opts.Logger,
 		Topics:                        b.GroupTopics,
