@@ -195,8 +195,20 @@ func (p *Partition) advanceHighWatermark(hw int64) {
 
 func checkTimestamps(b batch.Batch, now int64, cfg *Config) error {
 	if cfg.TimestampBeforeMaxMs > 0 && cfg.TimestampBeforeMaxMs < now {
-		if b.BaseTimestamp() < now-cfg.TimestampBeforeMaxMs {
+		limit := now - cfg.TimestampBeforeMaxMs
+		if b.BaseTimestamp() < limit {
 			return fmt.Errorf("%w: timestamp %d is more than message.timestamp.before.max.ms before now", ErrInvalidTimestamp, b.BaseTimestamp())
+		}
+		// Kafka checks every record, and a record may be older than the batch's first
+		// (negative timestamp delta): decode them, which only topics that set this pay for.
+		recs, err := batch.Records(b, cfg.MaxDecompressed)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if r.Timestamp < limit {
+				return fmt.Errorf("%w: record timestamp %d is more than message.timestamp.before.max.ms before now", ErrInvalidTimestamp, r.Timestamp)
+			}
 		}
 	}
 	if cfg.TimestampAfterMaxMs > 0 && b.MaxTimestamp()-now > cfg.TimestampAfterMaxMs {
