@@ -33,7 +33,7 @@ func TestTimestampBeforeMaxPerRecord(t *testing.T) {
 	if _, err := p.Append(build(now, now-2*time.Hour.Milliseconds())); !errors.Is(err, ErrInvalidTimestamp) {
 		t.Fatalf("a record two hours old behind a fresh first record: %v, want ErrInvalidTimestamp", err)
 	}
-	if _, err := p.Append(build(now-2*time.Hour.Milliseconds())); !errors.Is(err, ErrInvalidTimestamp) {
+	if _, err := p.Append(build(now - 2*time.Hour.Milliseconds())); !errors.Is(err, ErrInvalidTimestamp) {
 		t.Fatalf("an old first record: %v, want ErrInvalidTimestamp", err)
 	}
 	if _, err := p.Append(build(now, now-time.Minute.Milliseconds())); err != nil {
