@@ -82,7 +82,9 @@ type Config struct {
 	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms (5s)
 	// ConsumerAssignors is group.consumer.assignors: the server-side
 	// assignors a KIP-848 member may name; the first is the default.
-	// Supported: "uniform", "range". Default: uniform, range.
+	// Supported: "uniform", "range" (the config package maps Kafka's class
+	// names to these and refuses anything else at start). Default: uniform,
+	// range. A member naming another gets UNSUPPORTED_ASSIGNOR.
 	ConsumerAssignors []string
 
 	// Now is the clock for record timestamps and offset retention.
