@@ -39,7 +39,10 @@
 // the rest for the next one.
 //
 // Memory and I/O: the map's budget, one read buffer, one batch and its decoded records
-// (bounded by MaxDecompressed) and one write buffer; a segment is never held whole.
+// (bounded by MaxDecompressed) and one write buffer; a segment is never held whole. The
+// batches a clean reads (in the map and rewrite passes, and the headers of the producer
+// walk) and writes go through the cleaner's throttle (throttle.go), which sleeps to keep
+// them to CleanOptions.IOMaxBytesPerSecond; an abort ends the sleep.
 package log
 
 import (
@@ -72,8 +75,13 @@ type CleanOptions struct {
 	MaxCompactionLag  time.Duration // max.compaction.lag.ms, <= 0 for none
 	// MaxDecompressed bounds one batch's decoded records (0: 256 MiB).
 	MaxDecompressed int
-	// Abort, when closed, stops a clean between batches (broker shutdown).
+	// Abort, when closed, stops a clean between batches (broker shutdown), or in a
+	// throttle sleep.
 	Abort <-chan struct{}
+	// IOMaxBytesPerSecond is log.cleaner.io.max.bytes.per.second: the bytes a clean
+	// reads and writes, together, per second. <= 0 or Kafka's default (Double.MAX_VALUE)
+	// is unlimited.
+	IOMaxBytesPerSecond float64
 }
 
 // Cleanable describes a log's dirty section.
@@ -102,18 +110,21 @@ type CleanStats struct {
 	BytesAfter       int64 // and after
 	FirstDirty       int64 // the dirty section cleaned: [FirstDirty, End)
 	End              int64
-	Interrupted      bool // the log changed under the clean; the rest waits for the next one
+	Interrupted      bool          // the log changed under the clean; the rest waits for the next one
+	IOBytes          int64         // bytes read and written, as the throttle counts them
+	Throttled        time.Duration // sleeps the throttle asked for
 }
 
 // Cleaner compacts logs one at a time with a reusable offset map and buffers. It is not
 // safe for concurrent use; its owner (the broker's cleaner loop) serialises calls.
 type Cleaner struct {
-	m     *offsetMap
-	rd    *bufio.Reader
-	wr    *bufio.Writer
-	buf   []byte
-	hooks cleanerHooks
-	log   *Log // being cleaned, for its abort flag
+	m        *offsetMap
+	rd       *bufio.Reader
+	wr       *bufio.Writer
+	buf      []byte
+	hooks    cleanerHooks
+	throttle *throttle
+	abort    abortSignal // of the clean running: its Abort and its log's flag
 }
 
 // cleanerHooks let tests act at points of a clean.
@@ -125,9 +136,10 @@ type cleanerHooks struct {
 // NewCleaner returns a cleaner whose offset map may use up to dedupeBufferBytes.
 func NewCleaner(dedupeBufferBytes int64) *Cleaner {
 	return &Cleaner{
-		m:  newOffsetMap(dedupeBufferBytes),
-		rd: bufio.NewReaderSize(nil, cleanerIOBufferBytes),
-		wr: bufio.NewWriterSize(nil, cleanerIOBufferBytes),
+		m:        newOffsetMap(dedupeBufferBytes),
+		rd:       bufio.NewReaderSize(nil, cleanerIOBufferBytes),
+		wr:       bufio.NewWriterSize(nil, cleanerIOBufferBytes),
+		throttle: newThrottle(),
 	}
 }
 
@@ -223,9 +235,12 @@ func (c *Cleaner) Clean(l *Log, opts CleanOptions) (CleanStats, error) {
 	if !info.Needed(opts.MinCleanableRatio) {
 		return CleanStats{}, nil
 	}
-	c.log = l
+	c.abort = abortSignal{ch: opts.Abort, flag: &l.cleanAbort}
+	c.throttle.setRate(opts.IOMaxBytesPerSecond)
+	bytes0, slept0 := c.throttle.bytes, c.throttle.slept
 	stats, err := c.clean(l, opts, info, cp, views)
-	c.log = nil
+	stats.IOBytes, stats.Throttled = c.throttle.bytes-bytes0, c.throttle.slept-slept0
+	c.abort = abortSignal{}
 	c.rd.Reset(nil) // hold no segment file between cleans
 	if err != nil {
 		return stats, fmt.Errorf("clean %s: %w", l.dir, err)
@@ -275,8 +290,13 @@ func (c *Cleaner) clean(l *Log, opts CleanOptions, info Cleanable, cp cleanerChe
 		c.hooks.afterMap()
 	}
 	producerLast := map[int64]int64{}
+	aborted := false
 	err = l.Batches(views[0].base, func(b batch.Batch) bool {
 		if b.BaseOffset() >= end {
+			return false
+		}
+		if !c.throttle.wait(batch.HeaderSize, c.abort) {
+			aborted = true
 			return false
 		}
 		if pid := b.ProducerID(); pid >= 0 {
@@ -284,6 +304,9 @@ func (c *Cleaner) clean(l *Log, opts CleanOptions, info Cleanable, cp cleanerChe
 		}
 		return true
 	})
+	if err == nil && aborted {
+		err = ErrCleanAborted
+	}
 	if err != nil {
 		return l.interrupted(stats, err, gen)
 	}
@@ -292,7 +315,7 @@ func (c *Cleaner) clean(l *Log, opts CleanOptions, info Cleanable, cp cleanerChe
 	run := cleanRun{
 		m: c.m, end: end, firstDirty: info.FirstDirty, cp: cp, nowMs: now.UnixMilli(),
 		retentionMs: opts.DeleteRetention.Milliseconds(), producerLast: producerLast,
-		maxDecompressed: opts.MaxDecompressed, abort: opts.Abort, tombstoneDue: -1,
+		maxDecompressed: opts.MaxDecompressed, tombstoneDue: -1,
 	}
 	var candidates []cleanSeg
 	for _, v := range views[:len(views)-1] {
@@ -364,7 +387,7 @@ func (c *Cleaner) buildMap(views []cleanSeg, from, to int64, opts CleanOptions) 
 		if v.base >= to {
 			break
 		}
-		err := c.forEachBatch(v.segView, opts.Abort, func(b batch.Batch, _ bool) error {
+		err := c.forEachBatch(v.segView, func(b batch.Batch, _ bool) error {
 			if b.LastOffset() < from {
 				return nil
 			}
@@ -405,17 +428,14 @@ func (c *Cleaner) buildMap(views []cleanSeg, from, to int64, opts CleanOptions) 
 
 var errStop = errors.New("stop")
 
-// forEachBatch streams the batches of v through the cleaner's read buffer; last says
-// the batch is the segment's last. fn returning errStop ends the walk without an error.
-func (c *Cleaner) forEachBatch(v segView, abort <-chan struct{}, fn func(b batch.Batch, last bool) error) error {
+// forEachBatch streams the batches of v through the cleaner's read buffer and its
+// throttle; last says the batch is the segment's last. fn returning errStop ends the walk
+// without an error. An abort (checked before each batch and during a throttle sleep)
+// ends it with ErrCleanAborted.
+func (c *Cleaner) forEachBatch(v segView, fn func(b batch.Batch, last bool) error) error {
 	c.rd.Reset(io.NewSectionReader(v.seg.log, 0, v.size))
 	for pos := int64(0); pos < v.size; {
-		select {
-		case <-abort:
-			return ErrCleanAborted
-		default:
-		}
-		if c.log != nil && c.log.cleanAbort.Load() {
+		if c.abort.aborted() {
 			return ErrCleanAborted
 		}
 		b, reason := readBatch(c.rd, &c.buf, v.size-pos)
@@ -423,6 +443,9 @@ func (c *Cleaner) forEachBatch(v segView, abort <-chan struct{}, fn func(b batch
 			return fmt.Errorf("segment %d: %w at position %d: %s", v.base, batch.ErrCorrupt, pos, reason)
 		}
 		pos += int64(len(b))
+		if !c.throttle.wait(len(b), c.abort) {
+			return ErrCleanAborted
+		}
 		if err := fn(b, pos == v.size); err != nil {
 			if errors.Is(err, errStop) {
 				return nil

@@ -51,7 +51,6 @@ type cleanRun struct {
 	retentionMs     int64
 	producerLast    map[int64]int64 // producer ID -> last offset of its last batch below end
 	maxDecompressed int
-	abort           <-chan struct{}
 	tombstoneDue    int64 // earliest time a kept tombstone may go, -1 if none
 }
 
@@ -139,7 +138,7 @@ func (c *Cleaner) cleanGroup(l *Log, g []cleanSeg, run *cleanRun, cfg Config, ge
 	changed := len(g) > 1
 	for gi, v := range g {
 		before += v.size
-		err := c.forEachBatch(v.segView, run.abort, func(b batch.Batch, last bool) error {
+		err := c.forEachBatch(v.segView, func(b batch.Batch, last bool) error {
 			out, rm, tb, err := run.filter(b, gi == len(g)-1 && last)
 			if err != nil {
 				return err
@@ -154,6 +153,9 @@ func (c *Cleaner) cleanGroup(l *Log, g []cleanSeg, run *cleanRun, cfg Config, ge
 			}
 			if _, err := c.wr.Write(out); err != nil {
 				return fmt.Errorf("write cleaned segment %d: %w", base, err)
+			}
+			if !c.throttle.wait(len(out), c.abort) {
+				return ErrCleanAborted
 			}
 			st.observe(out.BaseOffset(), base, out.LastOffset(), out.MaxTimestamp(), pos, int64(len(out)), cfg.IndexIntervalBytes)
 			pos += int64(len(out))
