@@ -8,7 +8,10 @@
 // tombstone past delete.retention.ms) and cleans them, those past their max lag first,
 // then the dirtiest. The cleaning itself, its memory bound (log.cleaner.dedupe.buffer.size
 // shared by log.cleaner.threads; we run one) and its crash safety live in internal/log.
-// Close interrupts a clean between batches.
+// Close interrupts a clean between batches or in a throttle sleep.
+//
+// log.cleaner.io.max.bytes.per.second (dynamic) is read from the effective config (static
+// and dynamic defaults) at each pass, so a change applies from the next clean on.
 package broker
 
 import (
@@ -33,6 +36,9 @@ const defaultCleanerBackoff = 15 * time.Second
 type cleanerState struct {
 	mu      sync.Mutex
 	cleaner *log.Cleaner // guarded by mu
+	// cleaned, if set (tests), is called after each Clean of a pass, on the goroutine
+	// that ran it.
+	cleaned func(p *partition.Partition, st log.CleanStats, err error)
 }
 
 // startCleaner sizes the cleaner from the broker config and starts its loop unless
@@ -89,7 +95,7 @@ func (b *Broker) CleanNow() (int, error) {
 	b.cleaner.mu.Lock()
 	defer b.cleaner.mu.Unlock()
 	var errs []error
-	cands := b.cleanCandidates(&errs)
+	cands := b.cleanCandidates(b.cleanerIORate(), &errs)
 	slices.SortStableFunc(cands, func(x, y cleanCandidate) int {
 		if x.info.MaxLagExceeded != y.info.MaxLagExceeded {
 			if x.info.MaxLagExceeded {
@@ -108,6 +114,9 @@ func (b *Broker) CleanNow() (int, error) {
 		}
 		start := b.now()
 		st, err := b.cleaner.cleaner.Clean(c.p.Log(), c.opts)
+		if b.cleaner.cleaned != nil {
+			b.cleaner.cleaned(c.p, st, err)
+		}
 		if err != nil {
 			if b.isStopping() {
 				return cleaned, errors.Join(append(errs, ErrShuttingDown)...)
@@ -126,7 +135,7 @@ func (b *Broker) CleanNow() (int, error) {
 			"dirty_ratio", fmt.Sprintf("%.2f", c.info.DirtyRatio), "first_dirty", st.FirstDirty, "end", st.End,
 			"segments", st.Segments, "segments_after", st.SegmentsAfter, "records_removed", st.RecordsRemoved,
 			"tombstones_removed", st.TombstonesDelete, "bytes_before", st.BytesBefore, "bytes_after", st.BytesAfter,
-			"interrupted", st.Interrupted, "took", b.now().Sub(start))
+			"interrupted", st.Interrupted, "io_bytes", st.IOBytes, "throttled", st.Throttled, "took", b.now().Sub(start))
 	}
 	return cleaned, errors.Join(errs...)
 }
@@ -140,8 +149,19 @@ func (b *Broker) isStopping() bool {
 	}
 }
 
-// cleanCandidates returns the compacted partitions whose dirty section is worth cleaning.
-func (b *Broker) cleanCandidates(errs *[]error) []cleanCandidate {
+// cleanerIORate returns log.cleaner.io.max.bytes.per.second from the effective config
+// (0, unlimited, if it does not parse: the config layer validates it).
+func (b *Broker) cleanerIORate() float64 {
+	v, err := strconv.ParseFloat(b.effective().Values["log.cleaner.io.max.bytes.per.second"], 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// cleanCandidates returns the compacted partitions whose dirty section is worth cleaning,
+// with their clean options (ioRate is log.cleaner.io.max.bytes.per.second).
+func (b *Broker) cleanCandidates(ioRate float64, errs *[]error) []cleanCandidate {
 	im := b.meta.Image()
 	var out []cleanCandidate
 	for name, t := range *b.topics.Load() {
@@ -155,6 +175,7 @@ func (b *Broker) cleanCandidates(errs *[]error) []cleanCandidate {
 		}
 		for _, p := range t.Partitions {
 			opts := cleanOptions(tc, min(p.HighWatermark(), p.LastStableOffset()), b.stop)
+			opts.IOMaxBytesPerSecond = ioRate
 			info, err := p.Log().Cleanable(opts)
 			if err != nil {
 				*errs = append(*errs, fmt.Errorf("cleanable %s-%d: %w", p.Topic, p.Index, err))
