@@ -1,7 +1,6 @@
 package log
 
 import (
-	"fmt"
 	"os"
 	"time"
 
@@ -34,7 +33,7 @@ func (l *Log) AppendBatches(bs []batch.Batch) (n int, ticket int64, err error) {
 		}
 		s := l.active()
 		run := l.runLen(s, bs[n:])
-		if err := l.appendRun(s, bs[n:n+run]); err != nil {
+		if err := l.appendToSegment(s, bs[n:n+run]...); err != nil {
 			return n, 0, err
 		}
 		for _, b := range bs[n : n+run] {
@@ -74,62 +73,14 @@ func (l *Log) runLen(s *segment, bs []batch.Batch) int {
 	return k
 }
 
-// appendRun writes bs at the end of s and publishes them, as appendToSegment does for
-// one batch.
-func (l *Log) appendRun(s *segment, bs []batch.Batch) error {
-	if len(bs) == 1 {
-		return l.appendToSegment(s, bs[0])
-	}
-	pos0 := s.size
-	if pos0 == 0 {
-		s.firstTs = bs[0].MaxTimestamp()
-	}
-	st := s.state()
-	nIdx, nTimes := st.nIndex, st.nTimes
-	idx, times := s.scratch[:0], []byte(nil)
-	total := int64(0)
-	for _, b := range bs {
-		addIdx, addTime := st.observe(b.BaseOffset(), s.base, b.LastOffset(), b.MaxTimestamp(), pos0+total, int64(len(b)), l.cfg.IndexIntervalBytes)
-		if addIdx {
-			idx = appendIndexEntry(idx, st.index[len(st.index)-1])
-		}
-		if addTime {
-			times = appendTimeEntry(times, st.times[len(st.times)-1])
-		}
-		total += int64(len(b))
-	}
-	s.scratch = idx
-	s.dirty = true
-	undo := func(err error) error {
-		// Best effort, as in appendToSegment.
-		s.log.Truncate(pos0)
-		s.idx.Truncate(int64(nIdx) * indexEntrySize)
-		s.tidx.Truncate(int64(nTimes) * timeEntrySize)
-		return err
-	}
-	if err := writevAt(s.log, bs, pos0); err != nil {
-		return undo(fmt.Errorf("append to segment %d at %d: %w", s.base, pos0, err))
-	}
-	if len(idx) > 0 {
-		if _, err := s.idx.WriteAt(idx, int64(nIdx)*indexEntrySize); err != nil {
-			return undo(fmt.Errorf("append to offset index %d: %w", s.base, err))
-		}
-	}
-	if len(times) > 0 {
-		if _, err := s.tidx.WriteAt(times, int64(nTimes)*timeEntrySize); err != nil {
-			return undo(fmt.Errorf("append to time index %d: %w", s.base, err))
-		}
-	}
-	l.mu.Lock()
-	s.publish(st)
-	l.mu.Unlock()
-	return nil
-}
-
 // writevAt writes bufs back to back at off: with one pwritev per up to maxIovecs buffers
 // on an OS file; on others (the in-memory and fault-injecting files of tests) with one
 // WriteAt of a copy, so that they see the same single write.
 func writevAt(f vfs.File, bufs []batch.Batch, off int64) error {
+	if len(bufs) == 1 {
+		_, err := f.WriteAt(bufs[0], off)
+		return err
+	}
 	osf, ok := f.(*os.File)
 	if !ok {
 		var all []byte

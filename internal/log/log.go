@@ -251,38 +251,50 @@ func (l *Log) shouldRollAt(s *segment, size int64, nIndex, nTimes int, rollBase 
 		(cfg.SegmentMs > 0 && l.now().Sub(rollBase) >= cfg.SegmentMs)
 }
 
-// appendToSegment writes b at the end of s and its index entries, then publishes the
+// appendToSegment writes bs at the end of s (one write) and their index entries, then publishes the
 // new size. On an error the files are cut back to where they were and nothing is
 // published, so the next append overwrites the same positions.
-func (l *Log) appendToSegment(s *segment, b batch.Batch) error {
-	pos := s.size
-	if pos == 0 {
-		s.firstTs = b.MaxTimestamp()
+func (l *Log) appendToSegment(s *segment, bs ...batch.Batch) error {
+	pos0 := s.size
+	if pos0 == 0 {
+		s.firstTs = bs[0].MaxTimestamp()
 	}
 	st := s.state()
 	nIdx, nTimes := st.nIndex, st.nTimes
-	addIdx, addTime := st.observe(b.BaseOffset(), s.base, b.LastOffset(), b.MaxTimestamp(), pos, int64(len(b)), l.cfg.IndexIntervalBytes)
+	pos := pos0
+	for _, b := range bs {
+		st.observe(b.BaseOffset(), s.base, b.LastOffset(), b.MaxTimestamp(), pos, int64(len(b)), l.cfg.IndexIntervalBytes)
+		pos += int64(len(b))
+	}
+	// The entries the batches added, offset index then time index, in one reused buffer.
+	entries := s.scratch[:0]
+	for _, e := range st.index[len(st.index)-(st.nIndex-nIdx):] {
+		entries = appendIndexEntry(entries, e)
+	}
+	idxLen := len(entries)
+	for _, e := range st.times[len(st.times)-(st.nTimes-nTimes):] {
+		entries = appendTimeEntry(entries, e)
+	}
+	s.scratch = entries
 	s.dirty = true
 	undo := func(err error) error {
 		// Best effort: a failure here leaves bytes past the published size, which the
 		// next append overwrites and recovery truncates.
-		s.log.Truncate(pos)
+		s.log.Truncate(pos0)
 		s.idx.Truncate(int64(nIdx) * indexEntrySize)
 		s.tidx.Truncate(int64(nTimes) * timeEntrySize)
 		return err
 	}
-	if _, err := s.log.WriteAt(b, pos); err != nil {
-		return undo(fmt.Errorf("append to segment %d at %d: %w", s.base, pos, err))
+	if err := writevAt(s.log, bs, pos0); err != nil {
+		return undo(fmt.Errorf("append to segment %d at %d: %w", s.base, pos0, err))
 	}
-	if addIdx {
-		s.scratch = appendIndexEntry(s.scratch[:0], st.index[len(st.index)-1])
-		if _, err := s.idx.WriteAt(s.scratch, int64(nIdx)*indexEntrySize); err != nil {
+	if idxLen > 0 {
+		if _, err := s.idx.WriteAt(entries[:idxLen], int64(nIdx)*indexEntrySize); err != nil {
 			return undo(fmt.Errorf("append to offset index %d: %w", s.base, err))
 		}
 	}
-	if addTime {
-		s.scratch = appendTimeEntry(s.scratch[:0], st.times[len(st.times)-1])
-		if _, err := s.tidx.WriteAt(s.scratch, int64(nTimes)*timeEntrySize); err != nil {
+	if len(entries) > idxLen {
+		if _, err := s.tidx.WriteAt(entries[idxLen:], int64(nTimes)*timeEntrySize); err != nil {
 			return undo(fmt.Errorf("append to time index %d: %w", s.base, err))
 		}
 	}
