@@ -95,7 +95,8 @@ func (p *Partition) placeAll(ops []*appendOp) {
 		}
 		return
 	}
-	pending := make([]*appendOp, 0, len(ops))
+	pending := p.pendingBuf[:0]
+	defer func() { clear(pending[:cap(pending)]); p.pendingBuf = pending[:0] }() // keep no op alive
 	next := p.log.LogEndOffset()
 	for _, o := range ops {
 		b, cfg := o.b, o.cfg
@@ -141,10 +142,11 @@ func (p *Partition) writePending(ops []*appendOp) {
 	if len(ops) == 0 {
 		return
 	}
-	bs := make([]batch.Batch, len(ops))
-	for i, o := range ops {
-		bs[i] = o.b
+	bs := p.batchBuf[:0]
+	for _, o := range ops {
+		bs = append(bs, o.b)
 	}
+	defer func() { clear(bs); p.batchBuf = bs[:0] }() // keep no request's bytes alive
 	n, ticket, err := p.log.AppendBatches(bs)
 	for _, o := range ops[:n] {
 		p.updateProducer(o.b, o.ts)

@@ -54,6 +54,8 @@ type Partition struct {
 	// mu serialises appends and guards the producer state and leader epoch.
 	mu          sync.Mutex
 	producers   map[int64]*producerEntry
+	pendingBuf  []*appendOp   // placeAll's scratch (combine.go)
+	batchBuf    []batch.Batch // writePending's scratch
 	leaderEpoch int32
 	closed      bool
 
