@@ -121,7 +121,7 @@ func (b *Broker) GroupTopics() map[string]group.TopicInfo {
 	}
 	m := make(map[string]group.TopicInfo, len(im.Topics))
 	for name, t := range im.Topics {
-		m[name] = group.TopicInfo{ID: t.ID, Partitions: t.Partitions, Internal: IsInternal(name)}
+		m[name] = group.TopicInfo{ID: t.ID, Partitions: t.Partitions}
 	}
 	b.groupTopics.Store(&topicsCache{image: im, topics: m})
 	return m

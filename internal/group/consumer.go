@@ -18,8 +18,9 @@ package group
 //     released (state unreleased).
 //
 // Subscriptions by regex use Go's regexp (RE2 syntax, which is what Kafka's
-// RE2/J implements), matched against the whole topic name; internal topics
-// never match.
+// RE2/J implements), matched against the whole topic name. Internal topics
+// match too: Kafka 4's coordinator resolves a regex against every topic in the
+// image, __consumer_offsets included (franz-go's integration tests rely on it).
 
 import (
 	"context"
@@ -98,12 +99,12 @@ type consumerMember struct {
 }
 
 // subscribedTopics returns the names m subscribes to: its names, and the
-// existing non-internal topics its regex matches.
+// existing topics its regex matches.
 func (m *consumerMember) subscribedTopics(topics map[string]TopicInfo) []string {
 	names := slices.Clone(m.topicNames)
 	if m.regex != nil {
-		for name, t := range topics {
-			if !t.Internal && m.regex.MatchString(name) && !slices.Contains(names, name) {
+		for name := range topics {
+			if m.regex.MatchString(name) && !slices.Contains(names, name) {
 				names = append(names, name)
 			}
 		}

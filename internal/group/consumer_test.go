@@ -43,7 +43,7 @@ func newConsumerEnv(t *testing.T) (*testEnv, *testTopics) {
 	tt := &testTopics{topics: map[string]TopicInfo{
 		"t":                  {ID: topicT, Partitions: 4},
 		"u":                  {ID: topicU, Partitions: 2},
-		"__consumer_offsets": {ID: [16]byte{3}, Partitions: 4, Internal: true},
+		"__consumer_offsets": {ID: [16]byte{3}, Partitions: 4},
 	}}
 	cfg := testConfig()
 	cfg.Topics = tt.get
@@ -217,19 +217,19 @@ func TestConsumerGroupRegexAndTopicChanges(t *testing.T) {
 		re := ".*"
 		r := mustHB(t, "join by regex", e.cgHeartbeat("g", hb{member: "m", regex: &re}))
 		a := assignmentOf(r)
-		if a.size() != 6 || len(a[[16]byte{3}]) != 0 {
-			t.Fatalf("regex .* assignment: %v (internal topics must not match)", a)
+		if a.size() != 10 || len(a[[16]byte{3}]) != 4 {
+			t.Fatalf("regex .* assignment: %v (internal topics match too, as in Kafka 4)", a)
 		}
 		// A new matching topic bumps the epoch and is assigned.
 		tt.set("v", TopicInfo{ID: [16]byte{4}, Partitions: 1})
 		r = mustHB(t, "after topic creation", e.cgHeartbeat("g", hb{member: "m", epoch: r.MemberEpoch}))
-		if r.MemberEpoch != 2 || assignmentOf(r).size() != 7 {
+		if r.MemberEpoch != 2 || assignmentOf(r).size() != 11 {
 			t.Fatalf("after new topic: epoch %d %v", r.MemberEpoch, assignmentOf(r))
 		}
 		// Partitions added to a subscribed topic too.
 		tt.set("u", TopicInfo{ID: topicU, Partitions: 3})
 		r = mustHB(t, "after partitions added", e.cgHeartbeat("g", hb{member: "m", epoch: r.MemberEpoch}))
-		if assignmentOf(r).size() != 8 {
+		if assignmentOf(r).size() != 12 {
 			t.Fatalf("after partitions added: %v", assignmentOf(r))
 		}
 		// Narrowing the regex revokes.

@@ -51,12 +51,10 @@ type Record struct{ Key, Value []byte }
 
 // TopicInfo is what the coordinator needs to know of a topic: its ID (for
 // OffsetCommit/OffsetFetch v10+ and KIP-848 assignments, which name topics by
-// ID), its partition count (for KIP-848 assignment and commit validation) and
-// whether it is internal (internal topics never match a subscription regex).
+// ID) and its partition count (for KIP-848 assignment and commit validation).
 type TopicInfo struct {
 	ID         [16]byte
 	Partitions int32
-	Internal   bool
 }
 
 // Client identifies the connection a request came on; kmsg requests do not
@@ -90,8 +88,8 @@ type Config struct {
 	// Now is the clock for record timestamps and offset retention.
 	Now    func() time.Time
 	Logger *slog.Logger
-	// Topics returns the current topics by name, internal ones included
-	// (marked Internal). The coordinator calls it without holding any lock
+	// Topics returns the current topics by name, internal ones included.
+	// The coordinator calls it without holding any lock
 	// of its own, on every KIP-848 heartbeat, commit and fetch, so it should
 	// return a cached snapshot; the coordinator never modifies the map, and
 	// the caller must not either once returned. It is used to resolve topic

@@ -283,6 +283,27 @@ func TestKIP848RegexSubscription(t *testing.T) {
 	}
 }
 
+// TestKIP848RegexMatchesInternalTopic: a regex that matches __consumer_offsets is
+// assigned its partitions, as Kafka 4's coordinator does (franz-go's integration
+// tests subscribe with such regexes and expect them).
+func TestKIP848RegexMatchesInternalTopic(t *testing.T) {
+	n := startNode(t, map[string]string{"offsets.topic.num.partitions": "3"})
+	m := newCGMember(t, n, "regex-internal", [16]byte{})
+	m.regex = "__consumer_.*"
+	if err := m.heartbeat(""); err != nil { // the join creates __consumer_offsets
+		t.Fatalf("join: %v", err)
+	}
+	off := topicID(t, n, "__consumer_offsets")
+	for round := 0; round < 5 && len(m.all[off]) < 3; round++ {
+		if err := m.heartbeat(""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(m.all) != 1 || fmt.Sprint(m.all[off]) != "[0 1 2]" {
+		t.Fatalf("regex __consumer_.* assigned %v, want __consumer_offsets [0 1 2]", m.all)
+	}
+}
+
 // TestKIP848TwentyMembersConverge joins twenty members at once and heartbeats
 // them round after round: at every step no partition may be owned by two members,
 // and the group must converge to one epoch with every partition assigned.
