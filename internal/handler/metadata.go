@@ -3,8 +3,10 @@ package handler
 // Metadata v0-12. Brokers (this node), the cluster ID, the controller (this node), and
 // topics: all of them for a null list (v1+; an empty list in v0), topic IDs from v10,
 // topics requested by ID (v12), auto-creation when the request allows it (v4+, always
-// before) and auto.create.topics.enable is on. Topics are created synchronously, so a
-// new topic is answered ready, not LEADER_NOT_AVAILABLE.
+// before) and auto.create.topics.enable is on. The request that creates a topic is
+// answered as Kafka answers it, LEADER_NOT_AVAILABLE with no partitions (clients retry;
+// segmentio/kafka-go's tests rely on it), even though the topic is created before the
+// answer: the next request sees it ready.
 
 import (
 	"context"
@@ -68,10 +70,10 @@ func (h *Handler) metadata(_ context.Context, _ *Request, kr kmsg.Request) kmsg.
 			} else if autoCreate && !broker.IsInternal(name) {
 				_, err := h.b.CreateTopic(name, -1, -1, nil, false)
 				if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
-					resp.Topics = append(resp.Topics, h.topicMetadata(req, name))
-					continue
+					code = kerr.LeaderNotAvailable.Code
+				} else {
+					code = codeOf(err)
 				}
-				code = codeOf(err)
 			}
 			n := name
 			resp.Topics = append(resp.Topics, kmsg.MetadataResponseTopic{ErrorCode: code, Topic: &n, AuthorizedOperations: authorizedOpsNotRequested})

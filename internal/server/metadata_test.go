@@ -1,0 +1,47 @@
+package server_test
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestMetadataAutoCreateAnswersLeaderNotAvailable: the Metadata request that
+// auto-creates a topic is answered as Kafka answers it, LEADER_NOT_AVAILABLE with
+// no partitions while the topic is being created; the next one sees it ready.
+// segmentio/kafka-go's own tests (TestConn's delete-topics cases) rely on that.
+func TestMetadataAutoCreateAnswersLeaderNotAvailable(t *testing.T) {
+	n := startNode(t, map[string]string{"num.partitions": "2"})
+	r := dialRaw(t, n.addr)
+	md := func(allow bool) kmsg.MetadataResponseTopic {
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = 12
+		req.AllowAutoTopicCreation = allow
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr("auto-created")
+		req.Topics = append(req.Topics, rt)
+		resp := r.do(req).(*kmsg.MetadataResponse)
+		if len(resp.Topics) != 1 {
+			t.Fatalf("%d topics in the response, want 1", len(resp.Topics))
+		}
+		return resp.Topics[0]
+	}
+
+	if got := md(false); got.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("without auto-creation: %v, want UNKNOWN_TOPIC_OR_PARTITION", kerr.ErrorForCode(got.ErrorCode))
+	}
+	got := md(true)
+	if got.ErrorCode != kerr.LeaderNotAvailable.Code || len(got.Partitions) != 0 {
+		t.Fatalf("creating request: %v with %d partitions, want LEADER_NOT_AVAILABLE and none",
+			kerr.ErrorForCode(got.ErrorCode), len(got.Partitions))
+	}
+	if got.Topic == nil || *got.Topic != "auto-created" {
+		t.Fatalf("creating request names topic %v", got.Topic)
+	}
+	got = md(true)
+	if got.ErrorCode != 0 || len(got.Partitions) != 2 || got.TopicID == [16]byte{} {
+		t.Fatalf("next request: %v with %d partitions, topic ID %x; want the topic ready with 2",
+			kerr.ErrorForCode(got.ErrorCode), len(got.Partitions), got.TopicID)
+	}
+}
