@@ -30,7 +30,6 @@ type Broker struct {
 	DefaultReplicationFactor   int16    // default.replication.factor 1
 	AutoCreateTopics           bool     // auto.create.topics.enable true
 	DeleteTopicEnable          bool     // delete.topic.enable true
-	MessageMaxBytes            int32    // message.max.bytes 1048588
 	SocketRequestMaxBytes      int32    // socket.request.max.bytes 104857600
 	RequestTimeout             time.Duration
 	GroupInitialRebalanceDelay time.Duration // group.initial.rebalance.delay.ms 3000

@@ -32,7 +32,6 @@ func TestLoadDefaults(t *testing.T) {
 		DefaultReplicationFactor:   1,
 		AutoCreateTopics:           true,
 		DeleteTopicEnable:          true,
-		MessageMaxBytes:            1048588,
 		SocketRequestMaxBytes:      104857600,
 		RequestTimeout:             30 * time.Second,
 		GroupInitialRebalanceDelay: 3 * time.Second,
@@ -48,7 +47,7 @@ func TestLoadDefaults(t *testing.T) {
 		got.AdvertisedListeners != nil || !reflect.DeepEqual(got.LogDirs, want.LogDirs) ||
 		got.NumPartitions != want.NumPartitions || got.DefaultReplicationFactor != want.DefaultReplicationFactor ||
 		got.AutoCreateTopics != want.AutoCreateTopics || got.DeleteTopicEnable != want.DeleteTopicEnable ||
-		got.MessageMaxBytes != want.MessageMaxBytes || got.SocketRequestMaxBytes != want.SocketRequestMaxBytes ||
+		got.Values["message.max.bytes"] != "1048588" || got.SocketRequestMaxBytes != want.SocketRequestMaxBytes ||
 		got.RequestTimeout != want.RequestTimeout || got.GroupInitialRebalanceDelay != want.GroupInitialRebalanceDelay ||
 		got.OffsetsTopicNumPartitions != want.OffsetsTopicNumPartitions || got.OffsetsRetention != want.OffsetsRetention ||
 		got.ConnectionsMaxIdle != want.ConnectionsMaxIdle || got.MaxConnections != want.MaxConnections ||
@@ -79,8 +78,8 @@ func TestLoadPrecedence(t *testing.T) {
 	if b.NumPartitions != 2 {
 		t.Errorf("NumPartitions = %d, want 2 from the file", b.NumPartitions)
 	}
-	if b.MessageMaxBytes != 2000 {
-		t.Errorf("MessageMaxBytes = %d, want 2000 from env over file", b.MessageMaxBytes)
+	if b.Values["message.max.bytes"] != "2000" {
+		t.Errorf("message.max.bytes = %s, want 2000 from env over file", b.Values["message.max.bytes"])
 	}
 	if b.Values["num.io.threads"] != "5" {
 		t.Errorf("num.io.threads = %q, want 5 from overrides over env", b.Values["num.io.threads"])
@@ -130,6 +129,11 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad protocol map", overrides: map[string]string{"listener.security.protocol.map": "PLAINTEXT"}, want: "is not NAME:PROTOCOL"},
 		{name: "empty log.dirs", overrides: map[string]string{"log.dirs": " , "}, want: "must name at least one directory"},
 		{name: "bad properties escape", file: "a=\\u12x4\n", want: "properties line 1"},
+		{name: "broker role only", overrides: map[string]string{"process.roles": "broker"}, want: "configuration process.roles: Vltava runs every node as broker,controller"},
+		{name: "controller role only", overrides: map[string]string{"process.roles": "controller"}, want: "separate roles need a multi-node controller quorum"},
+		{name: "other voters", overrides: map[string]string{"controller.quorum.voters": "1@h:9093,2@h2:9093"}, want: "names node 2 besides this node (1)"},
+		{name: "bad voter", overrides: map[string]string{"controller.quorum.voters": "h:9093"}, want: `entry "h:9093" is not id@host:port`},
+		{name: "foreign bootstrap", overrides: map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "controller.listener.names": "CONTROLLER", "controller.quorum.bootstrap.servers": "other:9999"}, want: "other:9999 is not one of this node's controller listeners"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,6 +215,22 @@ func TestLoadAcceptsInapplicableKafkaKeys(t *testing.T) {
 	}
 	if b.Values["ssl.keystore.location"] != "/x" || !reflect.DeepEqual(b.LogDirs, []string{"/var/k"}) {
 		t.Fatalf("values %v dirs %v", b.Values["ssl.keystore.location"], b.LogDirs)
+	}
+}
+
+// TestLoadKafkaSingleNodeKRaft: Kafka 4's own single-node server.properties (combined
+// roles, its controller listener as bootstrap server) loads as it stands.
+func TestLoadKafkaSingleNodeKRaft(t *testing.T) {
+	path := writeFile(t, `process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=localhost:9093
+listeners=PLAINTEXT://:9092,CONTROLLER://:9093
+advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+`)
+	if _, err := Load(path, nil, nil); err != nil {
+		t.Fatal(err)
 	}
 }
 

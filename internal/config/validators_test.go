@@ -115,15 +115,3 @@ func TestBrokerValidators(t *testing.T) {
 		}
 	}
 }
-
-func TestControllerOnlyNode(t *testing.T) {
-	b, err := Load("", nil, map[string]string{
-		"process.roles": "controller", "listeners": "CONTROLLER://127.0.0.1:0", "controller.listener.names": "CONTROLLER",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(b.Listeners) != 0 || len(b.ControllerListeners) != 1 || b.ProcessRoles[0] != "controller" {
-		t.Fatalf("controller-only: %+v", b)
-	}
-}

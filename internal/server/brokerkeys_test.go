@@ -1,10 +1,14 @@
 package server_test
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/vltava/vltava/internal/batch"
 )
 
 // TestMetadataAutoCreateAnswersLeaderNotAvailable: the Metadata request that
@@ -43,5 +47,23 @@ func TestMetadataAutoCreateAnswersLeaderNotAvailable(t *testing.T) {
 	if got.ErrorCode != 0 || len(got.Partitions) != 2 || got.TopicID == [16]byte{} {
 		t.Fatalf("next request: %v with %d partitions, topic ID %x; want the topic ready with 2",
 			kerr.ErrorForCode(got.ErrorCode), len(got.Partitions), got.TopicID)
+	}
+}
+
+// TestMessageMaxBytesBrokerDefault: the broker's message.max.bytes bounds batches of
+// topics that do not set max.message.bytes, and a dynamic change applies at once.
+func TestMessageMaxBytesBrokerDefault(t *testing.T) {
+	n := startNode(t, map[string]string{"message.max.bytes": "2000"})
+	n.createTopic(t, "mmb", 1, nil)
+	r := dialRaw(t, n.addr)
+	big := buildBatch(t, batch.BuildOptions{}, strings.Repeat("x", 3000))
+	if p := produceRaw(t, r, "mmb", -1, big); p.ErrorCode != kerr.MessageTooLarge.Code {
+		t.Fatalf("3000-byte batch with message.max.bytes=2000: %v, want MESSAGE_TOO_LARGE", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if _, err := n.admin().AlterBrokerConfigs(ctxT(t), []kadm.AlterConfig{{Name: "message.max.bytes", Value: kmsg.StringPtr("10000")}}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if p := produceRaw(t, r, "mmb", -1, big); p.ErrorCode != 0 {
+		t.Fatalf("after raising message.max.bytes to 10000: %v", kerr.ErrorForCode(p.ErrorCode))
 	}
 }
