@@ -63,8 +63,8 @@ func ValidateTopicConfig(key, value string) error {
 // configuration (DYNAMIC_BROKER_CONFIG: IncrementalAlterConfigs on BROKER resource
 // "<node id>"), on top of the dynamic cluster defaults and the static configuration. The
 // broker calls it whenever its metadata image's broker configs change and uses the copy
-// for ResolveTopic, DescribeTopic, DescribeBroker and the typed fields (
-// MaxConnections, ...). The map replaces any earlier per-broker layer; nil clears it.
+// for ResolveTopic, DescribeTopic, DescribeBroker and the typed fields (MaxConnections,
+// ...). The map replaces any earlier per-broker layer; nil clears it.
 // Values that are not valid for a dynamic broker key are ignored (ValidateBrokerDynamic
 // should have refused them), so a bad record never breaks resolution.
 func (b Broker) WithDynamic(dynamic map[string]string) Broker {
