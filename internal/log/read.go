@@ -334,6 +334,9 @@ func (l *Log) Batches(from int64, fn func(b batch.Batch) bool) error {
 // the first record in it with a timestamp >= ts. Records below the log start offset are
 // skipped.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
+	if err := l.Err(); err != nil {
+		return 0, 0, false, err
+	}
 	l.mu.RLock()
 	lso := l.logStartOffset
 	var c cursor
@@ -444,6 +447,9 @@ func (l *Log) decodeAt(f vfs.File, pos, n int64) ([]batch.Record, error) {
 // (ListOffsets MAX_TIMESTAMP, KIP-734); offset -1 if the log is empty. Of several records
 // with that timestamp, the first is returned.
 func (l *Log) MaxTimestamp() (offset, timestamp int64, err error) {
+	if err := l.Err(); err != nil {
+		return 0, 0, err
+	}
 	l.mu.RLock()
 	var best *segment
 	for _, s := range l.segs {

@@ -175,6 +175,12 @@ func TestFailedFsyncPoisons(t *testing.T) {
 	if err := l.Batches(0, func(batch.Batch) bool { return true }); !errors.Is(err, ErrStorage) {
 		t.Fatalf("Batches after a failed fsync = %v", err)
 	}
+	if _, _, _, err := l.OffsetForTimestamp(0); !errors.Is(err, ErrStorage) {
+		t.Fatalf("OffsetForTimestamp after a failed fsync = %v", err)
+	}
+	if _, _, err := l.MaxTimestamp(); !errors.Is(err, ErrStorage) {
+		t.Fatalf("MaxTimestamp after a failed fsync = %v", err)
+	}
 	if _, err := l.EnforceRetention(); !errors.Is(err, ErrStorage) {
 		t.Fatalf("EnforceRetention after a failed fsync = %v", err)
 	}
