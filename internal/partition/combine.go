@@ -96,19 +96,17 @@ func (p *Partition) placeAll(ops []*appendOp) {
 		}
 		return
 	}
-	// A poisoned log (a failed write or fsync) takes no append until it is reopened, and
-	// answers no duplicate either: the producer state may describe batches the failure
-	// lost.
-	if err := p.log.Err(); err != nil {
-		for _, o := range ops {
-			o.err = fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, err)
-		}
-		return
-	}
 	pending := p.pendingBuf[:0]
 	defer func() { clear(pending[:cap(pending)]); p.pendingBuf = pending[:0] }() // keep no op alive
 	next := p.log.LogEndOffset()
 	for _, o := range ops {
+		// A poisoned log (a failed write or fsync, maybe of a batch written just above)
+		// takes no append until it is reopened, and answers no duplicate either: the
+		// producer state may describe batches the failure lost.
+		if err := p.log.Err(); err != nil {
+			o.err = fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, err)
+			continue
+		}
 		b, cfg := o.b, o.cfg
 		if pid := b.ProducerID(); pid >= 0 {
 			// Producer state must see this producer's earlier batches: write them first.
