@@ -279,7 +279,7 @@ func (f *onceFailer) MaybeError(op vfs.Op) error {
 // is the one whose append failed last (its bytes may all have reached the file, as a
 // timed-out produce's may in Kafka).
 func TestCrashWithFaults(t *testing.T) {
-	for seed := range uint64(60) {
+	for seed := range uint64(40) {
 		rng := rand.New(rand.NewPCG(seed, 3))
 		syncs := vfs.InjectorFunc(func(op vfs.Op) error {
 			if op.Kind == vfs.OpSync && rng.IntN(25) == 0 {
