@@ -103,8 +103,16 @@ func runServer(args []string) error {
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	s := <-sig
-	logger.Info("shutting down", "signal", s.String())
+	select {
+	case s := <-sig:
+		logger.Info("shutting down", "signal", s.String())
+	case <-srv.Broker().Halted():
+		// Every log dir failed (the ERROR lines before say which and why), as Kafka
+		// halts: stop serving; the failed logs write no clean-shutdown marker, so the
+		// next start recovers them by a scan.
+		signal.Stop(sig)
+		return errors.Join(srv.Broker().HaltErr(), srv.Close())
+	}
 	signal.Stop(sig)
 	if err := srv.Close(); err != nil {
 		return err

@@ -47,6 +47,7 @@ type Broker struct {
 	pidBlockTo int64 // IDs below this are reserved in the metadata log
 
 	cleaner cleanerState // the log cleaner (cleaner.go)
+	dirs    logDirs      // the log dirs' health (logdirs.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -82,6 +83,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 		return nil, errors.New("no log.dirs")
 	}
 	b := &Broker{cfg: cfg, fsys: opts.FS, logger: opts.Logger, now: opts.Now, stop: make(chan struct{})}
+	b.initLogDirs()
 	for _, d := range cfg.LogDirs {
 		if err := b.fsys.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("log dir %s: %w", d, err)
@@ -260,6 +262,9 @@ func (b *Broker) housekeeping() {
 			b.EnforceRetention()
 		case <-ft.C:
 			b.forEachPartition(func(p *partition.Partition) {
+				if p.Log().Err() != nil {
+					return // offline: the failure was reported once, when it happened
+				}
 				if err := p.Log().FlushIfDue(); err != nil {
 					b.logger.Error("flush", "topic", p.Topic, "partition", p.Index, "err", err)
 				}
@@ -274,6 +279,9 @@ func (b *Broker) housekeeping() {
 // EnforceRetention applies retention to every partition now.
 func (b *Broker) EnforceRetention() {
 	b.forEachPartition(func(p *partition.Partition) {
+		if p.Log().Err() != nil {
+			return
+		}
 		n, err := p.Log().EnforceRetention()
 		if err != nil {
 			b.logger.Error("retention", "topic", p.Topic, "partition", p.Index, "err", err)

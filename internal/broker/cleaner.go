@@ -174,6 +174,9 @@ func (b *Broker) cleanCandidates(ioRate float64, errs *[]error) []cleanCandidate
 			continue
 		}
 		for _, p := range t.Partitions {
+			if p.Log().Err() != nil {
+				continue // its log dir is offline
+			}
 			opts := cleanOptions(tc, min(p.HighWatermark(), p.LastStableOffset()), b.stop)
 			opts.IOMaxBytesPerSecond = ioRate
 			info, err := p.Log().Cleanable(opts)

@@ -19,7 +19,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/vltava/vltava/internal/config"
-	"github.com/vltava/vltava/internal/log"
 	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/partition"
 	"github.com/vltava/vltava/internal/vfs"
@@ -411,7 +410,7 @@ func (b *Broker) openPartition(t *metadata.Topic, idx int32, tc config.Topic) (*
 			return nil, err
 		}
 	}
-	l, err := log.Open(b.fsys, dir, LogConfig(tc), b.now)
+	l, err := b.openLog(dir, tc)
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}

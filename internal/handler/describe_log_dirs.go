@@ -1,7 +1,9 @@
 package handler
 
 // DescribeLogDirs v0-4: per log dir, the size of each hosted partition (all of them for
-// a null topic list) and, from v4, the file system's total and usable bytes.
+// a null topic list) and, from v4, the file system's total and usable bytes. A log dir
+// taken offline by a storage failure is answered, as Kafka does, with
+// KAFKA_STORAGE_ERROR and nothing else.
 
 import (
 	"context"
@@ -34,7 +36,9 @@ func (h *Handler) describeLogDirs(_ context.Context, _ *Request, kr kmsg.Request
 		rd.Dir = abs
 		rd.TotalBytes, rd.UsableBytes = -1, -1
 		var st syscall.Statfs_t
-		if syscall.Statfs(d, &st) == nil {
+		if err := h.b.LogDirErr(d); err != nil {
+			rd.ErrorCode = codeOf(err)
+		} else if syscall.Statfs(d, &st) == nil {
 			rd.TotalBytes = int64(st.Blocks) * int64(st.Bsize)
 			rd.UsableBytes = int64(st.Bavail) * int64(st.Bsize)
 		}
@@ -58,7 +62,7 @@ func (h *Handler) describeLogDirs(_ context.Context, _ *Request, kr kmsg.Request
 			}
 			abs, _ := filepath.Abs(filepath.Dir(p.Log().Dir()))
 			rd := dirs[abs]
-			if rd == nil {
+			if rd == nil || rd.ErrorCode != 0 {
 				continue
 			}
 			n := len(rd.Topics)

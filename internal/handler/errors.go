@@ -41,6 +41,9 @@ func codeOf(err error) int16 {
 		return kerr.UnknownProducerID.Code
 	case errors.Is(err, partition.ErrClosed):
 		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, log.ErrStorage):
+		// A failed write or fsync took the log (and its log dir) offline.
+		return kerr.KafkaStorageError.Code
 	case errors.Is(err, log.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, config.ErrInvalid):

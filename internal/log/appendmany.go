@@ -14,27 +14,32 @@ import (
 // Append would one by one, but each run of them that lands in one segment is written with
 // one pwritev and published once: the batches of concurrent producers that queued behind a
 // partition's lock reach the file together. It returns how many were appended (a prefix
-// of bs: the first error stops it) and, if the flush policy asks for an fsync, a ticket
-// for SyncThrough.
+// of bs: the first error stops it) and, if the flush policy asks for an fsync of those, a
+// ticket for SyncThrough, with or without an error. A failed write or roll poisons the log.
 func (l *Log) AppendBatches(bs []batch.Batch) (n int, ticket int64, err error) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
+	defer func() {
+		if m := l.cfg.FlushIntervalMessages; n > 0 && m > 0 && l.unflushedRecords >= m {
+			ticket = l.appendSeq
+		}
+	}()
 	for n < len(bs) {
-		if l.closed {
-			return n, 0, errClosed
+		if err := l.usableLocked(); err != nil {
+			return n, 0, err
 		}
 		if err := checkAppend(bs[n], l.logEndOffset.Load()); err != nil {
 			return n, 0, err
 		}
 		if l.shouldRoll(l.active(), bs[n]) {
 			if err := l.rollLocked(); err != nil {
-				return n, 0, err
+				return n, 0, l.fail(err)
 			}
 		}
 		s := l.active()
 		run := l.runLen(s, bs[n:])
 		if err := l.appendToSegment(s, bs[n:n+run]...); err != nil {
-			return n, 0, err
+			return n, 0, l.fail(err)
 		}
 		for _, b := range bs[n : n+run] {
 			l.unflushedRecords += int64(b.RecordCount())
@@ -46,10 +51,7 @@ func (l *Log) AppendBatches(bs []batch.Batch) (n int, ticket int64, err error) {
 		}
 		n += run
 	}
-	if m := l.cfg.FlushIntervalMessages; m > 0 && l.unflushedRecords >= m {
-		ticket = l.appendSeq
-	}
-	return n, ticket, nil
+	return n, 0, nil
 }
 
 // runLen is how many of bs, the first already checked to fit, go into s without a roll

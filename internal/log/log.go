@@ -21,8 +21,9 @@
 // take it. mu guards the state readers look at (the segment list and each segment's
 // published size, next offset and index entries) and is held only to copy or publish it,
 // never across I/O. A batch is written to the file before the segment's size and the log
-// end offset are published, so a reader sees only whole batches. A group commit
-// (sync.go) fsyncs outside writeMu, one at a time under syncMu. A segment's rebuildMu
+// end offset are published, so a reader sees only whole batches. Flushes (sync.go) take
+// the flush turn, one flusher at a time, and fsync outside writeMu; the first failed
+// write or fsync poisons the log (poison.go). A segment's rebuildMu
 // (indexlookup.go) lets a reader that found an inactive segment's index files lying
 // rebuild them without writeMu.
 package log
@@ -105,10 +106,18 @@ type Log struct {
 	cleanGen         int64 // bumped by truncation: a clean that started before it stops (compact.go)
 	swapErr          error // a compaction swap failed half way; only Open sorts it out
 
-	// syncMu serialises group commits (sync.go); taken before writeMu. syncedSeq is the
-	// last append (appendSeq) known to be on stable storage.
-	syncMu    sync.Mutex
+	// The flush turn (sync.go): flushBusy is set while one flusher runs, the others wait
+	// on flushCond. Taken before writeMu. syncedSeq is the last append (appendSeq) known
+	// to be on stable storage; only the flusher holding the turn moves it.
+	flushMu   sync.Mutex
+	flushCond *sync.Cond // created by the first flusher that waits
+	flushBusy bool
 	syncedSeq atomic.Int64
+
+	// failed is the error that poisoned the log, nil while it is healthy; dirState is
+	// its log directory's shared state, nil for a log on its own (poison.go).
+	failed   atomic.Pointer[error]
+	dirState *DirState
 
 	// cleanMu serialises compactions of this log (compact.go); taken before writeMu.
 	cleanMu    sync.Mutex
@@ -176,34 +185,33 @@ func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
 
 // Append appends one validated batch whose BaseOffset equals LogEndOffset(); rolls first if
 // the active segment is full (bytes, index) or older than SegmentMs; updates indexes; fsyncs
-// per FlushIntervalMessages.
+// per FlushIntervalMessages (outside writeMu, as a group commit).
 func (l *Log) Append(b batch.Batch) error {
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	due, err := l.appendLocked(b)
-	if err != nil || !due {
+	ticket, err := l.AppendDeferred(b)
+	if err != nil || ticket == 0 {
 		return err
 	}
-	return l.flushLocked()
+	return l.SyncThrough(ticket)
 }
 
 // appendLocked writes b and reports whether the flush policy (FlushIntervalMessages) now
-// asks for an fsync; the caller does it, under writeMu (Append) or sharing it (sync.go).
+// asks for an fsync; the caller has it done (sync.go). A failed write or roll poisons
+// the log.
 func (l *Log) appendLocked(b batch.Batch) (flushDue bool, err error) {
-	if l.closed {
-		return false, errClosed
+	if err := l.usableLocked(); err != nil {
+		return false, err
 	}
 	if err := checkAppend(b, l.logEndOffset.Load()); err != nil {
 		return false, err
 	}
 	if l.shouldRoll(l.active(), b) {
 		if err := l.rollLocked(); err != nil {
-			return false, err
+			return false, l.fail(err)
 		}
 	}
 	s := l.active()
 	if err := l.appendToSegment(s, b); err != nil {
-		return false, err
+		return false, l.fail(err)
 	}
 	l.logEndOffset.Store(b.LastOffset() + 1)
 	l.appendSeq++
@@ -252,8 +260,8 @@ func (l *Log) shouldRollAt(s *segment, size int64, nIndex, nTimes int, rollBase 
 }
 
 // appendToSegment writes bs at the end of s (one write) and their index entries, then publishes the
-// new size. On an error the files are cut back to where they were and nothing is
-// published, so the next append overwrites the same positions.
+// new size. On an error nothing is published and the files are cut back to where they
+// were (best effort: the caller poisons the log, and recovery sorts out the rest).
 func (l *Log) appendToSegment(s *segment, bs ...batch.Batch) error {
 	pos0 := s.size
 	if pos0 == 0 {
@@ -348,71 +356,14 @@ func (l *Log) rollLocked() error {
 func (l *Log) Roll() error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	if l.closed {
-		return errClosed
+	if err := l.usableLocked(); err != nil {
+		return err
 	}
 	if l.active().size == 0 {
 		return nil
 	}
-	return l.rollLocked()
-}
-
-// FlushIfDue fsyncs if unflushed data is older than FlushInterval. Segments rolled since
-// the last flush are synced regardless of FlushInterval, as Kafka flushes a segment when
-// it rolls, so the recovery point advances and an unclean restart scans only the active
-// segment. The owner calls it periodically.
-func (l *Log) FlushIfDue() error {
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	if l.closed {
-		return nil
-	}
-	due := l.rolledUnsynced
-	if iv := l.cfg.FlushInterval; iv > 0 && !l.firstUnflushed.IsZero() && l.now().Sub(l.firstUnflushed) >= iv {
-		due = true
-	}
-	if !due {
-		return nil
-	}
-	return l.flushLocked()
-}
-
-func (l *Log) Flush() error {
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	if l.closed {
-		return nil
-	}
-	return l.flushLocked()
-}
-
-// flushLocked syncs every segment with unsynced writes and the directory, then moves the
-// recovery point to the active segment.
-func (l *Log) flushLocked() error {
-	for _, s := range l.segs {
-		if !s.dirty {
-			continue
-		}
-		if err := s.sync(); err != nil {
-			return err
-		}
-		s.dirty = false
-	}
-	if l.dirDirty {
-		if err := l.fsys.SyncDir(l.dir); err != nil {
-			return fmt.Errorf("sync log dir: %w", err)
-		}
-		l.dirDirty = false
-	}
-	l.unflushedRecords = 0
-	l.firstUnflushed = time.Time{}
-	l.rolledUnsynced = false
-	l.advanceSynced(l.appendSeq)
-	if rp := l.active().base; rp != l.recoveryPoint {
-		if err := writeCheckpoint(l.fsys, l.dir, recoveryPointFile, formatOffsetCheckpoint(rp)); err != nil {
-			return err
-		}
-		l.recoveryPoint = rp
+	if err := l.rollLocked(); err != nil {
+		return l.fail(err)
 	}
 	return nil
 }
@@ -420,29 +371,41 @@ func (l *Log) flushLocked() error {
 // Close flushes, writes the clean-shutdown marker and closes every file. A clean running
 // now is stopped (at its next batch) and waited for, as in Delete: otherwise it could go
 // on creating and removing cleaner files in a directory that the log's next Open is
-// already reading.
+// already reading. A flush running now is waited for: Close's own flush must not claim
+// what that one is still fsyncing. A poisoned log is closed without writing anything, so
+// its next Open scans it.
 func (l *Log) Close() error {
 	l.cleanAbort.Store(true)
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
+	l.awaitFlush(math.MaxInt64)
+	defer l.releaseFlush()
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	return l.closeLocked(true)
 }
 
+// closeLocked closes the log; writeMu and the flush turn are held.
 func (l *Log) closeLocked(marker bool) error {
 	if l.closed {
 		return nil
 	}
 	l.closed = true
-	var errs []error
-	// A failed append whose undo failed too may have left bytes past what was published:
-	// cut them, so a clean open does not find a batch the caller was told was not written.
-	a := l.active()
-	errs = append(errs, a.log.Truncate(a.size), a.idx.Truncate(int64(a.nIndex)*indexEntrySize),
-		a.tidx.Truncate(int64(a.nTimes)*timeEntrySize))
-	a.dirty = true
-	errs = append(errs, l.finishSegment(a), l.flushLocked())
+	if l.Err() != nil {
+		var errs []error
+		for _, s := range l.segs {
+			errs = append(errs, s.close())
+		}
+		for _, p := range l.pendingDeletes {
+			errs = append(errs, p.seg.close())
+		}
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("close poisoned log %s: %w", l.dir, err)
+		}
+		return nil
+	}
+	// A healthy log has no bytes past what it published: a failed append poisons it.
+	errs := []error{l.finishSegment(l.active()), l.flushHeldLocked()}
 	if marker && errors.Join(errs...) == nil {
 		errs = append(errs, writeCheckpoint(l.fsys, l.dir, cleanShutdownFile, nil))
 	}

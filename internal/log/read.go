@@ -190,6 +190,9 @@ func (l *Log) seek(c *cursor, offset int64, hr *headerReader) (bool, error) {
 // and at maxBytes, except that with minOne the first batch is returned whole even if it is
 // larger than maxBytes. Offset == LogEndOffset returns no ranges.
 func (l *Log) Read(offset, maxOffset int64, maxBytes int64, minOne bool) ([]Range, error) {
+	if err := l.Err(); err != nil {
+		return nil, err // storage failed: what the files hold is not known
+	}
 	l.mu.RLock()
 	lso, leo := l.logStartOffset, l.logEndOffset.Load()
 	if offset < lso || offset > leo {
@@ -285,6 +288,9 @@ func WriteRanges(w io.Writer, rs []Range) (int64, error) {
 // An offset below the log start offset starts at the log start offset. b is valid only
 // during fn (it aliases a reused buffer).
 func (l *Log) Batches(from int64, fn func(b batch.Batch) bool) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
 	l.mu.RLock()
 	from = max(from, l.logStartOffset)
 	if from >= l.logEndOffset.Load() {
@@ -328,6 +334,9 @@ func (l *Log) Batches(from int64, fn func(b batch.Batch) bool) error {
 // the first record in it with a timestamp >= ts. Records below the log start offset are
 // skipped.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
+	if err := l.Err(); err != nil {
+		return 0, 0, false, err
+	}
 	l.mu.RLock()
 	lso := l.logStartOffset
 	var c cursor
@@ -438,6 +447,9 @@ func (l *Log) decodeAt(f vfs.File, pos, n int64) ([]batch.Record, error) {
 // (ListOffsets MAX_TIMESTAMP, KIP-734); offset -1 if the log is empty. Of several records
 // with that timestamp, the first is returned.
 func (l *Log) MaxTimestamp() (offset, timestamp int64, err error) {
+	if err := l.Err(); err != nil {
+		return 0, 0, err
+	}
 	l.mu.RLock()
 	var best *segment
 	for _, s := range l.segs {

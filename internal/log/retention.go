@@ -81,8 +81,8 @@ func (l *Log) removeDueLocked(force bool) error {
 func (l *Log) EnforceRetention() (int, error) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	if l.closed {
-		return 0, errClosed
+	if err := l.usableLocked(); err != nil {
+		return 0, err
 	}
 	err := l.removeDueLocked(false)
 	candidates := l.segs[:len(l.segs)-1]
@@ -147,8 +147,8 @@ func (l *Log) deleteFirstLocked(k int) error {
 func (l *Log) SetLogStartOffset(offset int64) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	if l.closed {
-		return errClosed
+	if err := l.usableLocked(); err != nil {
+		return err
 	}
 	if leo := l.logEndOffset.Load(); offset > leo {
 		return fmt.Errorf("set log start offset %d: %w: log end offset is %d", offset, ErrOffsetOutOfRange, leo)
@@ -176,8 +176,8 @@ func (l *Log) SetLogStartOffset(offset int64) error {
 func (l *Log) TruncateTo(offset int64) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	if l.closed {
-		return errClosed
+	if err := l.usableLocked(); err != nil {
+		return err
 	}
 	if offset >= l.logEndOffset.Load() {
 		return nil

@@ -23,6 +23,7 @@ type appendOp struct {
 	ts  int64 // the batch's timestamp for producer state
 
 	res    AppendResult
+	end    int64 // the offset after the batch (or after the original of a duplicate)
 	ticket int64 // > 0: SyncThrough before acknowledging
 	err    error
 
@@ -99,6 +100,13 @@ func (p *Partition) placeAll(ops []*appendOp) {
 	defer func() { clear(pending[:cap(pending)]); p.pendingBuf = pending[:0] }() // keep no op alive
 	next := p.log.LogEndOffset()
 	for _, o := range ops {
+		// A poisoned log (a failed write or fsync, maybe of a batch written just above)
+		// takes no append until it is reopened, and answers no duplicate either: the
+		// producer state may describe batches the failure lost.
+		if err := p.log.Err(); err != nil {
+			o.err = fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, err)
+			continue
+		}
 		b, cfg := o.b, o.cfg
 		if pid := b.ProducerID(); pid >= 0 {
 			// Producer state must see this producer's earlier batches: write them first.
@@ -120,6 +128,12 @@ func (p *Partition) placeAll(ops []*appendOp) {
 					o.res.LogAppendTime = dup.timestamp
 				}
 				o.res.LogStartOffset = p.log.LogStartOffset()
+				o.end = dup.lastOffset + 1
+				if p.HighWatermark() < o.end {
+					// The original is not acknowledged yet: its fsync is still running (this
+					// is a retry after a timeout). Answer with it, once it is durable.
+					o.ticket = p.log.SyncTicket()
+				}
 				continue
 			}
 		}
@@ -132,6 +146,7 @@ func (p *Partition) placeAll(ops []*appendOp) {
 			o.res.LogAppendTime = o.now
 		}
 		next = b.LastOffset() + 1
+		o.end = next
 		pending = append(pending, o)
 	}
 	p.writePending(pending)

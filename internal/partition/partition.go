@@ -176,7 +176,7 @@ func (p *Partition) Append(b batch.Batch) (AppendResult, error) {
 	if err := p.log.SyncThrough(op.ticket); err != nil {
 		return op.res, fmt.Errorf("sync %s-%d: %w", p.Topic, p.Index, err)
 	}
-	p.advanceHighWatermark(b.LastOffset() + 1)
+	p.advanceHighWatermark(op.end)
 	return op.res, nil
 }
 
@@ -283,13 +283,18 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 }
 
 // Close snapshots the producer state and closes the log. Waiters are woken so they
-// observe the close.
+// observe the close. A poisoned log (a failed write or fsync) gets no snapshot: the state
+// may describe batches the failure lost, and the next Open rebuilds it from what
+// recovery finds.
 func (p *Partition) Close() error {
 	p.mu.Lock()
 	p.closed = true
 	snap := encodeSnapshot(p.log.LogEndOffset(), p.producers)
 	p.mu.Unlock()
 	p.notify()
+	if p.log.Err() != nil {
+		return p.log.Close()
+	}
 	err := vfs.WriteFileAtomic(p.log.FS(), filepath.Join(p.log.Dir(), snapshotFile), snap)
 	if cerr := p.log.Close(); err == nil {
 		err = cerr
