@@ -112,5 +112,49 @@ func TestFetchBudget(t *testing.T) {
 		}
 		b.Release()
 		d.Release()
+		checkBudgetBack(t, ft.h)
+	})
+}
+
+// checkBudgetBack checks every byte of the fetch budget has come back.
+func checkBudgetBack(t *testing.T, h *Handler) {
+	t.Helper()
+	b := h.fetchBudget
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.avail != b.max {
+		t.Fatalf("fetch budget: %d of %d bytes free with every response released", b.avail, b.max)
+	}
+}
+
+// TestFetchBudgetLargeBatch: a batch larger than the whole fetch budget is still sent
+// (a consumer must never be stuck behind it), alone: while it is held, another fetch
+// gets no records, and once it is written the budget is whole again.
+func TestFetchBudgetLargeBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ft := newFetchTest(t, vfs.NewMem(), "/data", 2, map[string]string{"vltava.fetch.max.bytes.in.flight": "1048576"}, nil)
+		big := ft.appendBatch(0, 3, 512<<10) // 1.5 MiB
+		ft.appendBatch(1, 1, 1000)
+		req := freq{maxBytes: 4 << 20, minBytes: 1, epoch: -1, parts: []fpart{{0, 0, 4 << 20}, {1, 0, 4 << 20}}}
+		a := ft.serve(req, false)
+		fr := decodeFetch(t, a)
+		if n, _ := recordBytes(fr, 0); n != big {
+			t.Fatalf("%d record bytes of the large batch, want all %d", n, big)
+		}
+		if n, _ := recordBytes(fr, 1); n != 0 {
+			t.Fatalf("%d record bytes besides the batch larger than the budget", n)
+		}
+		other := ft.serve(freq{maxBytes: 1 << 20, minBytes: 1, epoch: -1, parts: []fpart{{1, 0, 1 << 20}}}, false)
+		if n, _ := recordBytes(decodeFetch(t, other), 1); n != 0 {
+			t.Fatalf("%d record bytes read while the budget is overdrawn", n)
+		}
+		other.Release()
+		a.Release()
+		checkBudgetBack(t, ft.h)
+		c := ft.fetch(freq{maxBytes: 1 << 20, minBytes: 1, epoch: -1, parts: []fpart{{1, 0, 1 << 20}}})
+		if n, _ := recordBytes(c, 1); n == 0 {
+			t.Fatal("no records once the budget came back")
+		}
+		checkBudgetBack(t, ft.h)
 	})
 }
