@@ -2,101 +2,80 @@ package handler
 
 // Fetch v4-16 for consumers. Topic IDs replace names from v13. Each partition is read
 // from the high watermark's side of its log as whole batches, copied from the segment
-// files without decoding, within the partition's and the response's byte limits (the
-// first partition with data may exceed them by one batch, so a large batch is never
-// stuck). If fewer than min_bytes are ready, the request waits for an append to any of
-// its partitions, up to max_wait_ms, then reads once more. Sessions follow KIP-227
-// (fetch_session.go).
+// files without decoding. Sessions follow KIP-227 (fetch_session.go).
+//
+// Limits, as Kafka applies them (KIP-74, ReplicaManager.readFromLog): the response's
+// records are bounded by the smaller of the request's max_bytes and the broker's
+// fetch.max.bytes, each partition's by the smaller of its partition_max_bytes and what
+// the response has left, except that the first batch of the first partition with
+// records goes whole even if larger, so a consumer is never stuck behind a large batch.
+// Non-positive limits are not "unlimited": 0 leaves room for that one batch only, and a
+// negative limit fails the read of a partition that has records to read
+// (UNKNOWN_SERVER_ERROR, as Kafka's LogSegment.read refuses a negative size), after
+// which the response counts as having 0 bytes left. min_bytes counts only up to the
+// response limit. No frame can pass the 32-bit frame length: a response's records are
+// also bounded by what fits in one.
+//
+// If fewer than min_bytes are ready, the request waits for an append to any of its
+// partitions, up to max_wait_ms, computing only how many bytes are ready (file ranges,
+// fetch_read.go); the records are read, or pinned for sendfile, once, when it answers,
+// within the broker-wide fetch memory budget (fetch_budget.go).
 
 import (
 	"context"
-	"reflect"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/vltava/vltava/internal/log"
-	"github.com/vltava/vltava/internal/partition"
+	"github.com/vltava/vltava/internal/metadata"
 )
 
+// fetchWant is one partition a fetch asks for, with the client's parameters (copied:
+// a session's own copy may change once its lock is released).
 type fetchWant struct {
-	key     tp
-	topicID [16]byte
-	state   *sessionPartition // fetch offset and byte limit, and what was last reported
-	errCode int16             // set when the topic cannot be resolved at all
-}
-
-type fetchResult struct {
-	errCode        int16
-	highWatermark  int64
-	lastStable     int64
-	logStartOffset int64
-	// The record bytes are either read into records or, for a connection that sends
-	// them from their files, left there: pinned, closed by the response's Release.
-	records []byte
-	pinned  []log.PinnedRange
-	size    int64 // record bytes, read or pinned
-}
-
-// unpin closes the ranges of an earlier read of the same request.
-func (r *fetchResult) unpin() {
-	for _, p := range r.pinned {
-		p.Close()
-	}
+	key         tp
+	topicID     [16]byte
+	fetchOffset int64
+	maxBytes    int32
+	leaderEpoch int32
+	errCode     int16 // set when the topic cannot be resolved at all
 }
 
 func (h *Handler) fetch(ctx context.Context, r *Request, kr kmsg.Request) kmsg.Response {
-	if !r.pin {
-		return h.fetchRecords(ctx, r, kr.(*kmsg.FetchRequest), nil)
-	}
-	pinned := [][]log.PinnedRange{}
-	fr := h.fetchRecords(ctx, r, kr.(*kmsg.FetchRequest), &pinned)
-	r.pinned = pinned
-	return fr
+	return h.fetchRecords(ctx, r, kr.(*kmsg.FetchRequest))
 }
 
-// fetchRecords answers a fetch. With pinned nil, records are read into pooled buffers
-// (released with the request). Otherwise records that lie in operating-system files are
-// pinned instead of read (if there are enough of them to be worth it), and *pinned gets, for each partition of the response in
-// order, its pinned ranges (none for a partition whose records are in RecordBatches);
-// their bytes are what RecordBatches would hold, and the caller must close them.
-func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchRequest, pinned *[][]log.PinnedRange) *kmsg.FetchResponse {
+// fetchRecords answers a fetch. The kmsg response carries no record bytes: they are in
+// r.records, one entry per response partition in order (pooled buffers, which r.pooled
+// holds and r.charged accounts for, or, when r.pin allows, file ranges pinned for
+// sendfile); the encoder puts them in place.
+func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchRequest) *kmsg.FetchResponse {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	pin := pinned != nil
 	byID := req.Version >= 13
 	im := h.b.Image()
 
-	var sess *fetchSession
-	full := true
+	var sess *fetchSession // an incremental fetch's session
+	createSession := false
 	switch {
 	case req.Version < 7 || req.SessionEpoch == -1:
 		if req.Version >= 7 && req.SessionID != 0 {
 			h.sessions.remove(req.SessionID)
 		}
 	case req.SessionEpoch == 0:
+		// A full fetch closes the session it names; its own is created, if the cache
+		// has or can make room, once it is answered.
 		if req.SessionID != 0 {
 			h.sessions.remove(req.SessionID)
 		}
-		sess = h.sessions.create()
+		createSession = true
 	default:
-		sess = h.sessions.get(req.SessionID)
-		if sess == nil {
+		if sess = h.sessions.get(req.SessionID); sess == nil {
 			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 			return resp
 		}
-		sess.mu.Lock()
-		defer sess.mu.Unlock()
-		if sess.epoch != req.SessionEpoch {
-			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
-			return resp
-		}
-		full = false
-	}
-	if sess != nil && full {
-		sess.mu.Lock()
-		defer sess.mu.Unlock()
 	}
 
 	topicName := func(name string, id [16]byte) (string, int16) {
@@ -109,7 +88,6 @@ func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchR
 		}
 		return t.Name, 0
 	}
-
 	var wants []fetchWant
 	ids := map[string][16]byte{}
 	for _, rt := range req.Topics {
@@ -118,89 +96,57 @@ func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchR
 			ids[name] = rt.TopicID
 		}
 		for _, rp := range rt.Partitions {
-			sp := &sessionPartition{fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch, highWatermark: -1, lastStable: -1, logStartOffset: -1}
-			k := tp{name, rp.Partition}
-			if code != 0 {
-				// An unknown topic ID is answered but never enters the session.
-				wants = append(wants, fetchWant{key: k, topicID: rt.TopicID, state: sp, errCode: code})
-				continue
-			}
-			if sess != nil {
-				if old := sess.parts[k]; old != nil && !full {
-					old.fetchOffset, old.maxBytes, old.leaderEpoch = sp.fetchOffset, sp.maxBytes, sp.leaderEpoch
-					sp = old
-				} else {
-					sess.add(k, sp)
-				}
-			}
-			if full || sess == nil {
-				wants = append(wants, fetchWant{key: k, topicID: rt.TopicID, state: sp})
-			}
-		}
-	}
-	if sess != nil && !full {
-		for _, ft := range req.ForgottenTopics {
-			name, code := topicName(ft.Topic, ft.TopicID)
-			if code != 0 {
-				continue
-			}
-			for _, p := range ft.Partitions {
-				sess.forget(tp{name, p})
-			}
-		}
-		unresolved := wants
-		wants = nil
-		for _, k := range sess.order {
-			wants = append(wants, fetchWant{key: k, topicID: ids[k.topic], state: sess.parts[k]})
-		}
-		wants = append(wants, unresolved...)
-		if byID {
-			for i := range wants {
-				if wants[i].topicID == ([16]byte{}) {
-					if t := im.Topic(wants[i].key.topic); t != nil {
-						wants[i].topicID = t.ID
-					}
-				}
-			}
+			wants = append(wants, fetchWant{key: tp{name, rp.Partition}, topicID: rt.TopicID, fetchOffset: rp.FetchOffset,
+				maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch, errCode: code})
 		}
 	}
 
-	results := make([]fetchResult, len(wants))
-	readCommitted := req.IsolationLevel == 1
-	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
-	for {
-		// Take the wait channels before reading, so an append between the read and the
-		// wait is not missed.
-		var waits []<-chan struct{}
-		if req.MaxWaitMillis > 0 {
-			for _, w := range wants {
-				if p := h.b.Partition(w.key.topic, w.key.partition); p != nil && w.errCode == 0 {
-					waits = append(waits, p.Wait())
+	var epoch int32 // the session's epoch once this request has moved it on
+	if sess != nil {
+		var forgotten []tp
+		for _, ft := range req.ForgottenTopics {
+			if name, code := topicName(ft.Topic, ft.TopicID); code == 0 {
+				for _, p := range ft.Partitions {
+					forgotten = append(forgotten, tp{name, p})
 				}
 			}
 		}
-		total, anyErr := h.readAll(r, wants, results, req.MaxBytes, readCommitted, req.Version, pin)
-		if total >= int(req.MinBytes) || anyErr || len(waits) == 0 {
-			break
+		var ok bool
+		if wants, epoch, ok = h.startIncremental(sess, req.SessionEpoch, wants, forgotten, ids); !ok {
+			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+			return resp
 		}
-		if !waitAny(ctx, waits, deadline) {
-			if ctx.Err() == nil {
-				h.readAll(r, wants, results, req.MaxBytes, readCommitted, req.Version, pin)
-			}
-			break
+		if byID {
+			fillTopicIDs(wants, im)
 		}
+	}
+
+	fc := h.newFetchCtx(r, req, wants)
+	fc.wait(ctx)
+	if sess != nil && !sess.atEpoch(epoch) {
+		// Another request of the session came meanwhile: this one is a duplicate.
+		resp.ErrorCode, resp.SessionID = kerr.InvalidFetchSessionEpoch.Code, sess.id
+		return resp
+	}
+	fc.materialize(ctx)
+
+	include := func(int) bool { return true }
+	if sess != nil {
+		keep, ok := finishIncremental(sess, epoch, wants, fc.results)
+		if !ok {
+			fc.unpin()
+			resp.ErrorCode, resp.SessionID = kerr.InvalidFetchSessionEpoch.Code, sess.id
+			return resp
+		}
+		include = func(i int) bool { return keep[i] }
+		resp.SessionID = sess.id
 	}
 
 	// Assemble, grouping consecutive partitions of a topic.
 	for i, w := range wants {
-		r := results[i]
-		if sess != nil && !full && w.errCode == 0 && r.size == 0 && r.errCode == 0 &&
-			w.state.reported && r.highWatermark == w.state.highWatermark &&
-			r.lastStable == w.state.lastStable && r.logStartOffset == w.state.logStartOffset {
-			continue // unchanged: an incremental response leaves it out
-		}
-		if w.errCode == 0 {
-			w.state.highWatermark, w.state.lastStable, w.state.logStartOffset, w.state.reported = r.highWatermark, r.lastStable, r.logStartOffset, true
+		res := &fc.results[i]
+		if !include(i) {
+			continue
 		}
 		n := len(resp.Topics)
 		if n == 0 || resp.Topics[n-1].Topic != w.key.topic || resp.Topics[n-1].TopicID != w.topicID {
@@ -209,133 +155,154 @@ func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchR
 		}
 		rp := kmsg.NewFetchResponseTopicPartition()
 		rp.Partition = w.key.partition
-		rp.ErrorCode = r.errCode
-		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = r.highWatermark, r.lastStable, r.logStartOffset
-		rp.RecordBatches = r.records
-		if rp.RecordBatches == nil {
-			// Kafka sends empty records, never null; python3-kafka fails on null.
-			rp.RecordBatches = []byte{}
-		}
+		rp.ErrorCode = res.errCode
+		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.highWatermark, res.lastStable, res.logStartOffset
+		// The bytes are in r.records; Kafka sends empty records, never null (python3-kafka
+		// fails on null).
+		rp.RecordBatches = []byte{}
 		rp.PreferredReadReplica = -1
 		resp.Topics[n-1].Partitions = append(resp.Topics[n-1].Partitions, rp)
-		if pin {
-			*pinned = append(*pinned, r.pinned)
-		}
+		r.records = append(r.records, res.records)
 	}
-	if sess != nil {
-		resp.SessionID = sess.id
-		// The request that created the session carried epoch 0 and the next carries 1,
-		// which is where a new session starts; incremental requests move it on.
-		if !full {
-			if sess.epoch == 2147483647 {
-				sess.epoch = 1
-			} else {
-				sess.epoch++
-			}
+	if createSession {
+		if s := h.sessions.create(sessionFrom(wants, fc.results)); s != nil {
+			resp.SessionID = s.id
 		}
 	}
 	return resp
 }
 
-// minSendfileBytes is the fewest record bytes of a partition sent from their files
-// rather than read: below it, pinning the ranges and setting up sendfile cost more CPU
-// than copying the bytes (BenchmarkSendfileBatching in internal/server: on loopback,
-// 8 partitions of 16 KiB take 77 us of the writer's CPU by sendfile, 48 us read; of
-// 64 KiB, 127 and 124 us; of 1 MiB, 1.8 and 2.4 ms).
-const minSendfileBytes = 64 << 10
-
-// readAll reads every wanted partition into results and returns the record bytes read and
-// whether any partition has an error (which makes the fetch answer at once, as Kafka does).
-// With pin, a partition's records in operating-system files, if there are at least
-// minSendfileBytes of them, are pinned rather than read; they count towards the limits
-// exactly as read ones do.
-func (h *Handler) readAll(req *Request, wants []fetchWant, results []fetchResult, maxBytes int32, readCommitted bool, version int16, pin bool) (int, bool) {
-	remaining := int64(maxBytes)
-	if remaining <= 0 {
-		remaining = 1 << 62
+// startIncremental checks an incremental fetch's epoch against its session, applies
+// its changes, moves the epoch on (so a duplicate of this request is refused from now
+// on, as in Kafka) and returns what to fetch: the session's partitions in its order,
+// then the request's partitions of unknown topic IDs (answered, never added). The
+// session's lock is held only for this.
+func (h *Handler) startIncremental(s *fetchSession, epoch int32, reqWants []fetchWant, forgotten []tp, ids map[string][16]byte) ([]fetchWant, int32, bool) {
+	s.mu.Lock()
+	if s.epoch != epoch {
+		s.mu.Unlock()
+		return nil, 0, false
 	}
-	total, anyErr := 0, false
+	var unresolved []fetchWant
+	for _, w := range reqWants {
+		switch sp := s.parts[w.key]; {
+		case w.errCode != 0:
+			unresolved = append(unresolved, w)
+		case sp != nil:
+			sp.fetchOffset, sp.maxBytes, sp.leaderEpoch = w.fetchOffset, w.maxBytes, w.leaderEpoch
+		default:
+			s.add(w.key, &sessionPartition{fetchOffset: w.fetchOffset, maxBytes: w.maxBytes, leaderEpoch: w.leaderEpoch,
+				highWatermark: -1, lastStable: -1, logStartOffset: -1})
+		}
+	}
+	s.forget(forgotten)
+	wants := make([]fetchWant, 0, len(s.order)+len(unresolved))
+	for _, k := range s.order {
+		sp := s.parts[k]
+		wants = append(wants, fetchWant{key: k, topicID: ids[k.topic], fetchOffset: sp.fetchOffset, maxBytes: sp.maxBytes, leaderEpoch: sp.leaderEpoch})
+	}
+	wants = append(wants, unresolved...)
+	s.epoch = nextEpoch(s.epoch)
+	epoch, size := s.epoch, len(s.parts)
+	s.mu.Unlock()
+	h.sessions.touch(s, size)
+	return wants, epoch, true
+}
+
+// fillTopicIDs gives session partitions the request did not name their topic IDs.
+func fillTopicIDs(wants []fetchWant, im *metadata.Image) {
+	for i := range wants {
+		if wants[i].topicID == ([16]byte{}) {
+			if t := im.Topic(wants[i].key.topic); t != nil {
+				wants[i].topicID = t.ID
+			}
+		}
+	}
+}
+
+func (s *fetchSession) atEpoch(epoch int32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch == epoch
+}
+
+// finishIncremental records in the session what an incremental fetch answers and
+// returns which of its partitions go in the response: those with records, an error,
+// or watermarks that changed since last sent. Partitions that returned records move to
+// the end of the session's order, so under a byte limit the others get their turn (as
+// Kafka does). ok is false if the session moved on past epoch meanwhile.
+func finishIncremental(s *fetchSession, epoch int32, wants []fetchWant, results []fetchResult) (keep []bool, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch != epoch {
+		return nil, false
+	}
+	keep = make([]bool, len(wants))
+	moved := false
 	for i, w := range wants {
-		r := &results[i]
-		r.unpin()
-		*r = fetchResult{highWatermark: -1, lastStable: -1, logStartOffset: -1}
+		res := &results[i]
+		sp := s.parts[w.key]
+		if w.errCode != 0 || sp == nil {
+			keep[i] = true
+			continue
+		}
+		keep[i] = res.size > 0 || res.errCode != 0 || res.highWatermark != sp.highWatermark ||
+			res.lastStable != sp.lastStable || res.logStartOffset != sp.logStartOffset
+		sp.highWatermark, sp.lastStable, sp.logStartOffset = res.highWatermark, res.lastStable, res.logStartOffset
+		if res.errCode != 0 {
+			sp.highWatermark = -1 // sent again once the error clears, as Kafka does
+		}
+		moved = moved || res.size > 0
+	}
+	if moved {
+		sent := make(map[tp]bool)
+		for i, w := range wants {
+			if results[i].size > 0 && w.errCode == 0 {
+				sent[w.key] = true
+			}
+		}
+		order := make([]tp, 0, len(s.order))
+		for _, k := range s.order {
+			if !sent[k] {
+				order = append(order, k)
+			}
+		}
+		for _, k := range s.order {
+			if sent[k] {
+				order = append(order, k)
+			}
+		}
+		s.order = order
+	}
+	return keep, true
+}
+
+// sessionFrom is the partitions a full fetch puts in its new session, with what it
+// answered for each; unknown topic IDs stay out.
+func sessionFrom(wants []fetchWant, results []fetchResult) ([]tp, map[tp]*sessionPartition) {
+	order := make([]tp, 0, len(wants))
+	parts := make(map[tp]*sessionPartition, len(wants))
+	for i, w := range wants {
 		if w.errCode != 0 {
-			r.errCode, anyErr = w.errCode, true
 			continue
 		}
-		p := h.b.Partition(w.key.topic, w.key.partition)
-		if p == nil {
-			r.errCode, anyErr = kerr.UnknownTopicOrPartition.Code, true
-			if version >= 13 {
-				r.errCode = kerr.UnknownTopicID.Code
-			}
-			continue
+		res := &results[i]
+		sp := &sessionPartition{fetchOffset: w.fetchOffset, maxBytes: w.maxBytes, leaderEpoch: w.leaderEpoch,
+			highWatermark: res.highWatermark, lastStable: res.lastStable, logStartOffset: res.logStartOffset}
+		if res.errCode != 0 {
+			sp.highWatermark = -1
 		}
-		r.highWatermark, r.lastStable, r.logStartOffset = p.HighWatermark(), p.LastStableOffset(), p.LogStartOffset()
-		if code := checkLeaderEpoch(p, w.state.leaderEpoch); code != 0 {
-			r.errCode, anyErr = code, true
-			continue
+		if parts[w.key] == nil {
+			order = append(order, w.key)
 		}
-		limit := min(int64(w.state.maxBytes), remaining)
-		if limit <= 0 && total > 0 {
-			continue
-		}
-		ranges, err := p.Read(w.state.fetchOffset, limit, total == 0, readCommitted)
-		if err == nil && w.state.fetchOffset < r.logStartOffset {
-			err = log.ErrOffsetOutOfRange
-		}
-		if err != nil {
-			r.errCode, anyErr = codeOf(err), true
-			if r.errCode == kerr.UnknownServerError.Code {
-				h.b.Logger().Error("fetch", "topic", w.key.topic, "partition", w.key.partition, "err", err)
-			}
-			continue
-		}
-		n := log.RangesLen(ranges)
-		var ok bool
-		if pin && n >= minSendfileBytes {
-			r.pinned, ok = log.PinRanges(nil, ranges)
-		}
-		if !ok {
-			recs, err := h.readRanges(req, ranges)
-			if err != nil {
-				h.b.Logger().Warn("fetch read", "topic", w.key.topic, "partition", w.key.partition, "err", err)
-				r.errCode, anyErr = kerr.UnknownServerError.Code, true
-				continue
-			}
-			r.records = recs
-		}
-		r.size = n
-		total += int(n)
-		remaining -= n
+		parts[w.key] = sp
 	}
-	return total, anyErr
+	return order, parts
 }
 
-func checkLeaderEpoch(p *partition.Partition, requested int32) int16 {
-	if requested < 0 {
-		return 0
-	}
-	switch cur := p.LeaderEpoch(); {
-	case requested < cur:
-		return kerr.FencedLeaderEpoch.Code
-	case requested > cur:
-		return kerr.UnknownLeaderEpoch.Code
-	}
-	return 0
-}
-
-// readRanges reads the ranges into one pooled buffer, released after the response is
-// encoded.
-func (h *Handler) readRanges(req *Request, rs []log.Range) ([]byte, error) {
-	n := log.RangesLen(rs)
-	if n == 0 {
-		return nil, nil
-	}
-	buf := h.bufs.Get(int(n))
-	req.pooled = append(req.pooled, buf)
-	return buf, log.ReadRanges(buf, rs)
-}
+// errNegativeFetchLimit is a read asked for with a negative byte limit (Kafka's
+// LogSegment.read: IllegalArgumentException, answered UNKNOWN_SERVER_ERROR).
+var errNegativeFetchLimit = errors.New("fetch: negative byte limit")
 
 // waitAny blocks until one of chans is closed, the deadline passes or ctx ends; it
 // reports whether a channel fired.
@@ -355,12 +322,5 @@ func waitAny(ctx context.Context, chans []<-chan struct{}, deadline time.Time) b
 		}
 		return false
 	}
-	cases := make([]reflect.SelectCase, 0, len(chans)+2)
-	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
-	for _, c := range chans {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
-	}
-	i, _, _ := reflect.Select(cases)
-	return i >= 2
+	return selectAny(ctx, t.C, chans)
 }

@@ -6,12 +6,15 @@ package handler
 // from files (ServeSendfile: a plain TCP socket), records are not even read: their
 // file ranges are pinned, and the connection sends them with sendfile(2) between the
 // fields. The encoding is Kafka's FetchResponse v4-16, checked byte for byte against
-// kmsg's in fetch_encode_test.go; a response using fields this encoder does not write
-// (tagged fields, node endpoints) goes through kmsg instead.
+// kmsg's in fetch_encode_test.go. The fetch handler sets no field this encoder does not
+// write (tagged fields, node endpoints, diverging epochs): one that did would close the
+// connection, found at once by the tests.
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -19,11 +22,11 @@ import (
 	"github.com/vltava/vltava/internal/wire"
 )
 
-// hole is record bytes that belong at offset at of the encoded fields: data, or the
-// bytes of the pinned file ranges.
+// hole is record bytes that belong at offset at of the encoded fields: pieces of
+// memory, or the bytes of pinned file ranges.
 type hole struct {
 	at     int
-	data   []byte
+	data   [][]byte
 	pinned []log.PinnedRange
 }
 
@@ -34,84 +37,86 @@ type FilePiece struct {
 	log.PinnedRange
 }
 
-// encodePinnedFetch encodes a fetch response whose partitions may have pinned ranges
-// in place of RecordBatches (ServeSendfile).
-func (h *Handler) encodePinnedFetch(corr int32, r *Request, fr *kmsg.FetchResponse) (*Response, bool) {
-	if plainFetch(fr) {
-		return h.encodeFetchPinned(corr, fr, r.pinned, r.pooled), true
+// errFrameTooLarge is a response that would not fit the 32-bit frame length.
+var errFrameTooLarge = errors.New("fetch response larger than a frame can be")
+
+// encodeFetchResponse encodes the fetch response fetchRecords built, with the records
+// r holds; a response it cannot encode closes the connection (ok false), its records
+// given back.
+func (h *Handler) encodeFetchResponse(corr int32, r *Request, fr *kmsg.FetchResponse) (*Response, bool) {
+	if !plainFetch(fr) {
+		// fetchRecords builds none: a field this encoder does not write was set.
+		releaseRecords(h, r.records, r.pooled, r.charged)
+		h.b.Logger().Error("fetch response with fields the encoder does not write; closing the connection")
+		return nil, false
 	}
-	// Not a response fetchRecords builds today: kmsg encodes it, from memory.
-	err := h.readPinned(r, fr, r.pinned)
-	resp := h.encode(corr, fr, fr.IsFlexible())
-	for _, b := range r.pooled {
-		h.bufs.Put(b)
-	}
+	resp, err := h.encodeFetch(corr, fr, r.records, r.pooled, r.charged)
 	if err != nil {
-		resp.Release()
-		h.b.Logger().Warn("fetch read", "err", err)
+		h.b.Logger().Error("fetch response not sent; closing the connection", "err", err)
 		return nil, false
 	}
 	return resp, true
 }
 
-// readPinned reads the pinned ranges of each partition of fr into its RecordBatches (in
-// pooled buffers, added to r.pooled) and closes them.
-func (h *Handler) readPinned(r *Request, fr *kmsg.FetchResponse, pinned [][]log.PinnedRange) error {
-	var err error
-	k := 0
-	for i := range fr.Topics {
-		for j := range fr.Topics[i].Partitions {
-			if k < len(pinned) && len(pinned[k]) > 0 {
-				buf := h.bufs.Get(int(pinnedLen(pinned[k])))
-				r.pooled = append(r.pooled, buf)
-				off := 0
-				for _, p := range pinned[k] {
-					if _, rerr := p.File.ReadAt(buf[off:off+int(p.Len)], p.Pos); rerr != nil && err == nil {
-						err = fmt.Errorf("read %s at %d: %w", p.File.Name(), p.Pos, rerr)
-					}
-					off += int(p.Len)
-					p.Close()
-				}
-				fr.Topics[i].Partitions[j].RecordBatches = buf
-			}
-			k++
-		}
-	}
-	return err
-}
-
-// encodeFetchPinned is encodeFetch for a response whose partitions may have pinned
-// ranges in place of RecordBatches.
-func (h *Handler) encodeFetchPinned(corr int32, fr *kmsg.FetchResponse, pinned [][]log.PinnedRange, pooled [][]byte) *Response {
+// encodeFetch encodes a fetch response whose k-th partition's record bytes are
+// recs[k] (or its RecordBatches if recs has no entry for it), without copying them:
+// the frame is the encoded fields with the record pieces (Vec) and file ranges (Files)
+// between them. The response owns pooled and charged (the fetch budget) and gives them
+// back on Release; on error they are given back now. The frame length is checked, not
+// wrapped: no frame passes 2^31-1 bytes.
+func (h *Handler) encodeFetch(corr int32, fr *kmsg.FetchResponse, recs []partRecords, pooled [][]byte, charged int64) (*Response, error) {
 	bp := h.pool.Get().(*[]byte)
 	b := wire.AppendResponseHeader((*bp)[:0], corr, fr.IsFlexible())
-	b, holes := appendFetchFieldsPinned(b, fr, pinned, nil)
+	b, holes := appendFetchFieldsRecs(b, fr, recs, nil)
 	*bp = b
-	resp := &Response{h: h, buf: bp, pooled: pooled}
+	resp := &Response{h: h, buf: bp, pooled: pooled, charged: charged}
+	size := int64(len(b) - 4)
+	for _, hl := range holes {
+		for _, d := range hl.data {
+			size += int64(len(d))
+		}
+		size += pinnedLen(hl.pinned)
+	}
+	if size > math.MaxInt32 {
+		for _, hl := range holes {
+			for _, p := range hl.pinned {
+				p.Close()
+			}
+		}
+		resp.Release()
+		return nil, fmt.Errorf("%w: %d bytes", errFrameTooLarge, size)
+	}
 	if len(holes) == 0 {
 		wire.FinishFrame(b, 0)
 		resp.Bytes = b
-		return resp
+		return resp, nil
 	}
-	size := int64(len(b) - 4)
 	resp.Vec = make([][]byte, 0, 2*len(holes)+1)
 	prev := 0
 	for _, hl := range holes {
 		resp.Vec = append(resp.Vec, b[prev:hl.at])
 		prev = hl.at
-		if hl.pinned == nil {
-			resp.Vec = append(resp.Vec, hl.data)
-			size += int64(len(hl.data))
-			continue
-		}
+		resp.Vec = append(resp.Vec, hl.data...)
 		for _, p := range hl.pinned {
 			resp.Files = append(resp.Files, FilePiece{At: len(resp.Vec), PinnedRange: p})
-			size += p.Len
 		}
 	}
 	resp.Vec = append(resp.Vec, b[prev:])
 	binary.BigEndian.PutUint32(b, uint32(size))
-	return resp
+	return resp, nil
+}
+
+// releaseRecords gives back the records of a response that will not be sent.
+func releaseRecords(h *Handler, recs []partRecords, pooled [][]byte, charged int64) {
+	for _, rec := range recs {
+		for _, p := range rec.pinned {
+			p.Close()
+		}
+	}
+	for _, b := range pooled {
+		h.bufs.Put(b)
+	}
+	h.fetchBudget.release(charged)
 }
 
 // plainFetch reports whether r uses only the fields appendFetchFields writes.
@@ -145,13 +150,13 @@ func plainFetch(r *kmsg.FetchResponse) bool {
 // appendFetchFields appends r's encoding to dst, leaving out each partition's record
 // bytes (their length prefixes are written) and returning where they belong.
 func appendFetchFields(dst []byte, r *kmsg.FetchResponse, holes []hole) ([]byte, []hole) {
-	return appendFetchFieldsPinned(dst, r, nil, holes)
+	return appendFetchFieldsRecs(dst, r, nil, holes)
 }
 
-// appendFetchFieldsPinned is appendFetchFields where the record bytes of the response's
-// k-th partition (counting across topics) are pinned[k] if that is not empty, and its
+// appendFetchFieldsRecs is appendFetchFields where the record bytes of the response's
+// k-th partition (counting across topics) are recs[k] if that is not empty, and its
 // RecordBatches otherwise.
-func appendFetchFieldsPinned(dst []byte, r *kmsg.FetchResponse, pinned [][]log.PinnedRange, holes []hole) ([]byte, []hole) {
+func appendFetchFieldsRecs(dst []byte, r *kmsg.FetchResponse, recs []partRecords, holes []hole) ([]byte, []hole) {
 	v := r.Version
 	k := 0 // partitions so far
 	flex := v >= 12
@@ -209,20 +214,23 @@ func appendFetchFieldsPinned(dst []byte, r *kmsg.FetchResponse, pinned [][]log.P
 			if v >= 11 {
 				dst = be.AppendUint32(dst, uint32(p.PreferredReadReplica))
 			}
-			var pins []log.PinnedRange
-			if k < len(pinned) {
-				pins = pinned[k]
+			var rec partRecords
+			if k < len(recs) {
+				rec = recs[k]
 			}
 			k++
 			switch {
-			case len(pins) > 0:
-				n := pinnedLen(pins)
+			case len(rec.pieces) > 0 || len(rec.pinned) > 0:
+				n := pinnedLen(rec.pinned)
+				for _, d := range rec.pieces {
+					n += int64(len(d))
+				}
 				if flex {
 					dst = binary.AppendUvarint(dst, uint64(n)+1)
 				} else {
 					dst = be.AppendUint32(dst, uint32(n))
 				}
-				holes = append(holes, hole{at: len(dst), pinned: pins})
+				holes = append(holes, hole{at: len(dst), data: rec.pieces, pinned: rec.pinned})
 			case p.RecordBatches == nil && flex:
 				dst = append(dst, 0)
 			case p.RecordBatches == nil:
@@ -234,7 +242,7 @@ func appendFetchFieldsPinned(dst []byte, r *kmsg.FetchResponse, pinned [][]log.P
 					dst = be.AppendUint32(dst, uint32(len(p.RecordBatches)))
 				}
 				if len(p.RecordBatches) > 0 {
-					holes = append(holes, hole{at: len(dst), data: p.RecordBatches})
+					holes = append(holes, hole{at: len(dst), data: [][]byte{p.RecordBatches}})
 				}
 			}
 			if flex {

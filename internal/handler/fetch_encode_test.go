@@ -67,7 +67,9 @@ func TestFetchFieldsMatchKmsg(t *testing.T) {
 			prev := 0
 			for _, h := range holes {
 				got = append(got, fields[prev:h.at]...)
-				got = append(got, h.data...)
+				for _, d := range h.data {
+					got = append(got, d...)
+				}
 				prev = h.at
 			}
 			got = append(got, fields[prev:]...)
@@ -83,9 +85,9 @@ func TestFetchFieldsMatchKmsg(t *testing.T) {
 	}
 }
 
-// TestFetchFieldsPinnedMatchKmsg: with some partitions' records in files (pinned, in one
-// to three ranges each) instead of RecordBatches, the fields with the file bytes put back
-// in their holes are still exactly kmsg's encoding.
+// TestFetchFieldsPinnedMatchKmsg: with some partitions' records elsewhere than in
+// RecordBatches (in files, pinned, in one or more ranges each; or in pieces of memory),
+// the fields with those bytes put back in their holes are still exactly kmsg's encoding.
 func TestFetchFieldsPinnedMatchKmsg(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	f, err := os.Create(filepath.Join(t.TempDir(), "records"))
@@ -98,34 +100,42 @@ func TestFetchFieldsPinnedMatchKmsg(t *testing.T) {
 		for i := 0; i < 100; i++ {
 			r := randomFetchResponse(rng, version)
 			want := r.AppendTo(nil)
-			var pinned [][]log.PinnedRange
+			var recs []partRecords
 			for ti := range r.Topics {
 				for pi := range r.Topics[ti].Partitions {
 					p := &r.Topics[ti].Partitions[pi]
-					var pins []log.PinnedRange
+					var rec partRecords
+					inFiles := rng.IntN(2) == 0
 					if len(p.RecordBatches) > 0 && rng.IntN(3) > 0 {
 						rest := p.RecordBatches
 						for len(rest) > 0 {
 							n := min(len(rest), rng.IntN(len(p.RecordBatches))+1)
+							if !inFiles {
+								rec.pieces = append(rec.pieces, rest[:n])
+								rest = rest[n:]
+								continue
+							}
 							end += int64(rng.IntN(10)) // ranges need not be adjacent
 							if _, err := f.WriteAt(rest[:n], end); err != nil {
 								t.Fatal(err)
 							}
-							pins = append(pins, log.PinnedRange{File: f, Pos: end, Len: int64(n)})
+							rec.pinned = append(rec.pinned, log.PinnedRange{File: f, Pos: end, Len: int64(n)})
 							end += int64(n)
 							rest = rest[n:]
 						}
 						p.RecordBatches = []byte{}
 					}
-					pinned = append(pinned, pins)
+					recs = append(recs, rec)
 				}
 			}
-			fields, holes := appendFetchFieldsPinned(nil, r, pinned, nil)
+			fields, holes := appendFetchFieldsRecs(nil, r, recs, nil)
 			var got []byte
 			prev := 0
 			for _, h := range holes {
 				got = append(got, fields[prev:h.at]...)
-				got = append(got, h.data...)
+				for _, d := range h.data {
+					got = append(got, d...)
+				}
 				for _, p := range h.pinned {
 					buf := make([]byte, p.Len)
 					if _, err := p.File.ReadAt(buf, p.Pos); err != nil {
@@ -137,7 +147,7 @@ func TestFetchFieldsPinnedMatchKmsg(t *testing.T) {
 			}
 			got = append(got, fields[prev:]...)
 			if !bytes.Equal(got, want) {
-				t.Fatalf("v%d: encoding with pinned records differs from kmsg's", version)
+				t.Fatalf("v%d: encoding with records elsewhere differs from kmsg's", version)
 			}
 		}
 	}

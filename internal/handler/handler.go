@@ -7,7 +7,6 @@ package handler
 
 import (
 	"context"
-	"encoding/binary"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -15,7 +14,6 @@ import (
 	"github.com/vltava/vltava/internal/broker"
 	"github.com/vltava/vltava/internal/bufpool"
 	"github.com/vltava/vltava/internal/group"
-	"github.com/vltava/vltava/internal/log"
 	"github.com/vltava/vltava/internal/wire"
 )
 
@@ -29,12 +27,14 @@ type Client struct {
 type Request struct {
 	Header wire.Header
 	Client *Client
-	// pooled buffers referenced by the response, returned once it is encoded.
-	pooled [][]byte
-	// pin: the response may leave fetched records in their files (ServeSendfile); the
-	// fetch handler then puts each response partition's pinned ranges in pinned.
-	pin    bool
-	pinned [][]log.PinnedRange
+	// pooled buffers referenced by the response, returned once it is written, and the
+	// bytes of the fetch memory budget they hold.
+	pooled  [][]byte
+	charged int64
+	// pin: the response may leave fetched records in their files (ServeSendfile).
+	pin bool
+	// records is where each fetch response partition's record bytes are.
+	records []partRecords
 }
 
 type api struct {
@@ -55,12 +55,21 @@ type Handler struct {
 	sessions *fetchSessions
 	bufs     bufpool.Pool // record bytes read for fetch responses
 	pool     sync.Pool
+	// fetchMaxBytes (fetch.max.bytes) bounds each fetch response; fetchBudget
+	// (vltava.fetch.max.bytes.in.flight) the record bytes all of them hold in memory.
+	fetchMaxBytes int32
+	fetchBudget   *fetchBudget
 }
 
 // New returns a handler over the broker and the group coordinator.
 func New(b *broker.Broker, groups *group.Coordinator) (*Handler, error) {
-	h := &Handler{b: b, groups: groups, byKey: map[int16]*api{}}
-	h.sessions = newFetchSessions(1000, b.Now)
+	cfg := b.Config()
+	h := &Handler{b: b, groups: groups, byKey: map[int16]*api{}, fetchMaxBytes: cfg.FetchMaxBytes,
+		fetchBudget: newFetchBudget(intConfig(cfg, "vltava.fetch.max.bytes.in.flight", 512<<20))}
+	if h.fetchMaxBytes <= 0 { // a configuration not from config.Load
+		h.fetchMaxBytes = 57671680
+	}
+	h.sessions = newFetchSessions(int(intConfig(cfg, "max.incremental.fetch.session.cache.slots", 1000)), b.Now)
 	h.pool.New = func() any { s := make([]byte, 0, 64<<10); return &s }
 	h.apis = []api{
 		{0, 0, 12, h.produce, true}, // v0-2 advertised for librdkafka < 2.8 (see produce.go)
@@ -119,8 +128,10 @@ type Response struct {
 	Files []FilePiece // pinned until Release
 	h     *Handler
 	buf   *[]byte
-	// pooled record buffers the frame refers to, returned by Release.
-	pooled [][]byte
+	// pooled record buffers the frame refers to, returned by Release with the fetch
+	// budget they hold.
+	pooled  [][]byte
+	charged int64
 }
 
 // Release returns the buffers to their pools and unpins Files; Bytes, Vec and Files
@@ -135,6 +146,8 @@ func (r *Response) Release() {
 		r.h.bufs.Put(b)
 	}
 	r.pooled = nil
+	r.h.fetchBudget.release(r.charged)
+	r.charged = 0
 	for _, f := range r.Files {
 		f.Close()
 	}
@@ -185,45 +198,12 @@ func (h *Handler) serve(ctx context.Context, c *Client, frame []byte, pin bool) 
 	r := &Request{Header: hdr, Client: c, pin: pin}
 	kr := a.fn(ctx, r, req)
 	if fr, ok := kr.(*kmsg.FetchResponse); ok {
-		if r.pinned != nil {
-			return h.encodePinnedFetch(corr, r, fr)
-		}
-		if plainFetch(fr) {
-			return h.encodeFetch(corr, fr, r.pooled), true
-		}
-	}
-	for _, b := range r.pooled {
-		defer h.bufs.Put(b) // after the encode below has copied them
+		return h.encodeFetchResponse(corr, r, fr)
 	}
 	if kr == nil {
 		return nil, true
 	}
 	return h.encode(corr, kr, key != 18 && kr.IsFlexible()), true
-}
-
-// encodeFetch encodes a fetch response whose record bytes stay in their read buffers.
-func (h *Handler) encodeFetch(corr int32, fr *kmsg.FetchResponse, pooled [][]byte) *Response {
-	bp := h.pool.Get().(*[]byte)
-	b := wire.AppendResponseHeader((*bp)[:0], corr, fr.IsFlexible())
-	b, holes := appendFetchFields(b, fr, nil)
-	*bp = b
-	resp := &Response{h: h, buf: bp, pooled: pooled}
-	if len(holes) == 0 {
-		wire.FinishFrame(b, 0)
-		resp.Bytes = b
-		return resp
-	}
-	size := len(b) - 4
-	resp.Vec = make([][]byte, 0, 2*len(holes)+1)
-	prev := 0
-	for _, hl := range holes {
-		size += len(hl.data)
-		resp.Vec = append(resp.Vec, b[prev:hl.at], hl.data)
-		prev = hl.at
-	}
-	resp.Vec = append(resp.Vec, b[prev:])
-	binary.BigEndian.PutUint32(b, uint32(size))
-	return resp
 }
 
 func (h *Handler) encode(corr int32, r kmsg.Response, flexibleHeader bool) *Response {

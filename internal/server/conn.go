@@ -100,8 +100,19 @@ func (c *conn) serve() {
 		serve = c.s.h.ServeSendfile
 	}
 	for f := range frames {
+		key, _, _, kv := wire.ParseKeyVersion(f.b)
+		// Small responses are held in bw while more requests are queued (pipelined
+		// requests then cost one write), but leave before a request that may wait
+		// (handler.MayWait): a finished response must not wait behind a long poll.
+		if bw.Buffered() > 0 && (!kv || c.s.h.MayWait(key)) {
+			c.nc.SetWriteDeadline(time.Now().Add(c.frameTimeout()))
+			if err := bw.Flush(); err != nil {
+				c.s.budget.release(f.budget)
+				return
+			}
+		}
 		resp, ok := serve(ctx, &c.info, f.b)
-		if key, _, _, kv := wire.ParseKeyVersion(f.b); kv && c.s.h.Transient(key) {
+		if kv && c.s.h.Transient(key) {
 			c.s.frames.Put(f.b)
 		}
 		c.s.budget.release(f.budget)
