@@ -4,8 +4,12 @@
 // The log has a clean section (already compacted) followed by a dirty section, split
 // at the first dirty offset kept in the cleaner checkpoint (compact_checkpoint.go). The
 // dirty section ends at the first uncleanable offset: the active segment's base, the
-// high watermark the caller passes, and the first segment holding a record younger than
-// min.compaction.lag.ms, whichever is lowest. A log is worth cleaning when its dirty
+// high watermark the caller passes, the recovery point (what is known synced), and the
+// first segment holding a record younger than min.compaction.lag.ms, whichever is
+// lowest. The recovery point bound is Vltava's (Kafka has none; it counts on replicas):
+// a cleaned segment is fsynced before it is swapped in, so a record it drops because a
+// newer record of its key exists must only be dropped once that newer record is synced,
+// or a crash loses both (committed offsets in __consumer_offsets, for instance). A log is worth cleaning when its dirty
 // ratio (dirty bytes / clean+dirty bytes) reaches min.cleanable.dirty.ratio, when its
 // oldest dirty record is older than max.compaction.lag.ms, or when a tombstone it keeps
 // has outlived delete.retention.ms (KIP-534).
@@ -67,7 +71,7 @@ var ErrCleanAborted = errors.New("clean aborted")
 // CleanOptions are one clean's limits and the topic's compaction settings.
 type CleanOptions struct {
 	// HighWatermark: nothing at or above it is cleaned (the high watermark or last
-	// stable offset).
+	// stable offset). Nothing at or above the recovery point is cleaned either.
 	HighWatermark     int64
 	DeleteRetention   time.Duration // delete.retention.ms
 	MinCleanableRatio float64       // min.cleanable.dirty.ratio
@@ -171,6 +175,7 @@ func (l *Log) cleanable(opts CleanOptions) (Cleanable, cleanerCheckpoint, []clea
 	if err != nil {
 		return Cleanable{}, cp, nil, err
 	}
+	synced := l.RecoveryPoint()
 	l.mu.RLock()
 	lso, leo := l.logStartOffset, l.logEndOffset.Load()
 	views := make([]cleanSeg, 0, len(l.segs))
@@ -185,7 +190,7 @@ func (l *Log) cleanable(opts CleanOptions) (Cleanable, cleanerCheckpoint, []clea
 	}
 	now := l.now()
 	c := Cleanable{FirstDirty: cp.firstDirty}
-	unc := min(views[len(views)-1].base, opts.HighWatermark)
+	unc := min(views[len(views)-1].base, opts.HighWatermark, synced)
 	for _, v := range views[:len(views)-1] {
 		if v.next <= cp.firstDirty || v.base >= unc {
 			continue

@@ -298,6 +298,9 @@ func (d *ddState) run(c ddCase) string {
 		return d.state()
 	case "compact":
 		upTo := c.int("up-to", d.log.LogEndOffset())
+		if err := d.log.Flush(); err != nil { // the cleaner compacts only what is synced
+			return errString(err)
+		}
 		st, err := d.log.Compact(CompactOptions{UpTo: upTo, DeleteRetention: c.dur("delete-retention")})
 		if err != nil {
 			return errString(err)

@@ -174,6 +174,15 @@ func (l *Log) recover() error {
 	return nil
 }
 
+// RecoveryPoint returns the persisted recovery point: every segment below the one
+// holding it was synced. The cleaner compacts only below it, and recovery refuses to
+// cut the log below it (Options.TruncateBelowRecoveryPoint).
+func (l *Log) RecoveryPoint() int64 {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	return l.recoveryPoint
+}
+
 // loadRollBase reads the active segment's first batch timestamp, which segment.ms
 // counts from across restarts.
 func (l *Log) loadRollBase(s *segment) error {
