@@ -2,6 +2,8 @@ package log
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"path"
 	"testing"
@@ -97,9 +99,9 @@ func FuzzRecoverSegment(f *testing.F) {
 // FuzzIndexes: any bytes as the index files of a valid, cleanly closed segment.
 func FuzzIndexes(f *testing.F) {
 	bs, seg := validSegment(f)
-	var idx, tidx []byte
+	var idx, tidx, marker []byte
 	{
-		// The real index files of the segment, as seeds.
+		// The real index files of the segment, as seeds, and its clean-shutdown marker.
 		mem := vfs.NewMem()
 		l, err := Open(mem, dir, Config{IndexIntervalBytes: 64}, newClock().now)
 		if err != nil {
@@ -111,6 +113,7 @@ func FuzzIndexes(f *testing.F) {
 		l.Close()
 		idx, _ = vfs.ReadFile(mem, path.Join(dir, "00000000000000000000.index"), 1<<20)
 		tidx, _ = vfs.ReadFile(mem, path.Join(dir, "00000000000000000000.timeindex"), 1<<20)
+		marker, _ = vfs.ReadFile(mem, path.Join(dir, cleanShutdownFile), 1<<20)
 	}
 	f.Add(idx, tidx)
 	f.Add(idx[:len(idx)/2], tidx[:len(tidx)-1])
@@ -120,10 +123,13 @@ func FuzzIndexes(f *testing.F) {
 			seg0:                             seg,
 			"00000000000000000000.index":     idx,
 			"00000000000000000000.timeindex": tidx,
-			cleanShutdownFile:                nil,
+			cleanShutdownFile:                marker,
 		})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
+		}
+		if rep := l.Recovery(); !rep.CleanShutdown {
+			t.Fatalf("the marker of the segment was not trusted: %s", rep.Marker)
 		}
 		got := readBatches(t, l, 0, 1<<62, 1<<40, true)
 		if len(got) != len(bs) {
@@ -169,6 +175,38 @@ func FuzzCheckpoints(f *testing.F) {
 		}
 		if l.LogStartOffset() > l.LogEndOffset() {
 			t.Fatalf("log start %d past log end %d", l.LogStartOffset(), l.LogEndOffset())
+		}
+		checkConsistent(t, l)
+	})
+}
+
+// FuzzShutdownMarker: any bytes as the clean-shutdown marker and the cleaner checkpoint
+// beside a valid segment. Open either recovers a consistent log or refuses because the
+// marker claims synced records the segment does not have.
+func FuzzShutdownMarker(f *testing.F) {
+	_, seg := validSegment(f)
+	good := shutdownMarker{logEnd: 12, segments: []markerSegment{{0, int64(len(seg)), 0}}}
+	f.Add(good.format(), []byte("1\n0\n-1\n12\n0\n"))
+	f.Add([]byte("1\n99\n1\n0 5 0\n"), []byte("0\n3\n-1\n0\n"))
+	f.Add([]byte{}, []byte("x"))
+	f.Add([]byte("1\n0\n2\n0 1 0\n0 1 0\n"), []byte("1\n5\n-1\n7\n1\n0 1000\n"))
+	f.Fuzz(func(t *testing.T, marker, cleaner []byte) {
+		if m, err := parseShutdownMarker(marker); err == nil {
+			if got, err := parseShutdownMarker(m.format()); err != nil || fmt.Sprint(got) != fmt.Sprint(m) {
+				t.Fatalf("marker does not round trip: %v", err)
+			}
+		}
+		if c, err := parseCleanerCheckpoint(cleaner); err == nil {
+			if got, err := parseCleanerCheckpoint(c.format()); err != nil || fmt.Sprint(got) != fmt.Sprint(c) {
+				t.Fatalf("cleaner checkpoint does not round trip: %v", err)
+			}
+		}
+		l, err := fuzzLog(t, map[string][]byte{seg0: seg, cleanShutdownFile: marker, cleanerCheckpointFile: cleaner})
+		if errors.Is(err, ErrCorruptBelowRecoveryPoint) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("Open: %v", err)
 		}
 		checkConsistent(t, l)
 	})

@@ -30,6 +30,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -86,9 +87,11 @@ func (c Config) withDefaults() Config {
 // Log is one partition's log. All methods are safe for concurrent use; Append is
 // serialised by the caller (the partition) but may run concurrently with Read.
 type Log struct {
-	fsys vfs.FS
-	dir  string
-	now  func() time.Time
+	fsys   vfs.FS
+	dir    string
+	now    func() time.Time
+	logger *slog.Logger
+	report RecoveryReport // what Open did (recovery.go); read-only after Open
 
 	writeMu sync.Mutex
 	// guarded by writeMu
@@ -444,7 +447,7 @@ func (l *Log) closeLocked(marker bool) error {
 	a.dirty = true
 	errs = append(errs, l.finishSegment(a), l.flushLocked())
 	if marker && errors.Join(errs...) == nil {
-		errs = append(errs, writeCheckpoint(l.fsys, l.dir, cleanShutdownFile, nil))
+		errs = append(errs, l.writeShutdownMarkerLocked())
 	}
 	errs = append(errs, l.removeDueLocked(true))
 	for _, s := range l.segs {
