@@ -336,6 +336,16 @@ func LogConfig(t config.Topic) log.Config {
 	}
 }
 
+// logOptions are what every partition's log opens with: the broker's logger, so the
+// recovery report names the partition, and the operator's recovery override.
+func (b *Broker) logOptions(topic string, idx int32) log.Options {
+	return log.Options{
+		Now:                        b.now,
+		Logger:                     b.logger.With("topic", topic, "partition", idx),
+		TruncateBelowRecoveryPoint: strings.EqualFold(b.cfg.Values[log.TruncateBelowRecoveryPointKey], "true"),
+	}
+}
+
 // PartitionConfig converts a resolved topic config to the partition's.
 func PartitionConfig(t config.Topic) partition.Config {
 	return partition.Config{
