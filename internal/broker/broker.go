@@ -336,12 +336,13 @@ func LogConfig(t config.Topic) log.Config {
 	}
 }
 
-// logOptions are what every partition's log opens with: the broker's logger, so the
-// recovery report names the partition, and the operator's recovery override.
-func (b *Broker) logOptions(topic string, idx int32) log.Options {
+// logOptions are what the log of partition directory dir opens with: the broker's
+// logger, so the recovery report names the partition (<topic>-<index>), and the
+// operator's recovery override.
+func (b *Broker) logOptions(dir string) log.Options {
 	return log.Options{
 		Now:                        b.now,
-		Logger:                     b.logger.With("topic", topic, "partition", idx),
+		Logger:                     b.logger.With("partition", filepath.Base(dir)),
 		TruncateBelowRecoveryPoint: strings.EqualFold(b.cfg.Values[log.TruncateBelowRecoveryPointKey], "true"),
 	}
 }

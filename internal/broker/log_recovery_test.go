@@ -74,7 +74,7 @@ func TestLogRecoveryRefusesWithoutOverride(t *testing.T) {
 	} else if !errors.Is(err, log.ErrCorruptBelowRecoveryPoint) || !strings.Contains(err.Error(), log.TruncateBelowRecoveryPointKey) {
 		t.Fatalf("Open = %v", err)
 	}
-	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "topic=t partition=0") {
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "partition=t-0") {
 		t.Fatalf("broker log:\n%s", out)
 	}
 
@@ -88,7 +88,7 @@ func TestLogRecoveryRefusesWithoutOverride(t *testing.T) {
 	if len(rep.Truncated) != 1 || rep.Truncated[0].Segment != 0 || !rep.Truncated[0].Synced || len(rep.Dropped) == 0 {
 		t.Fatalf("report %+v", rep)
 	}
-	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "topic=t partition=0") || !strings.Contains(out, ".aside") {
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "partition=t-0") || !strings.Contains(out, ".aside") {
 		t.Fatalf("broker log:\n%s", out)
 	}
 }

@@ -411,7 +411,7 @@ func (b *Broker) openPartition(t *metadata.Topic, idx int32, tc config.Topic) (*
 			return nil, err
 		}
 	}
-	l, err := log.OpenWith(b.fsys, dir, LogConfig(tc), b.logOptions(t.Name, idx))
+	l, err := log.OpenWith(b.fsys, dir, LogConfig(tc), b.logOptions(dir))
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
