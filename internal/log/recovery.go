@@ -288,7 +288,9 @@ func (r *recovery) loadSegment(s *segment, synced bool, limit int64, epoch *int3
 		r.rep.IndexesRebuilt++
 	}
 	chk := r.newBatchCheck(s, limit, *epoch)
-	chk.witness = l.indexWitness(s)
+	if r.gapEnd() > s.base { // the cleaner may have made gaps here: the index is evidence
+		chk.witness = l.indexWitness(s)
+	}
 	res, err := s.scan(l.cfg.IndexIntervalBytes, &chk)
 	if err != nil {
 		return false, err

@@ -35,10 +35,12 @@ import (
 
 // batchCheck carries what the next batch of a segment must agree with.
 type batchCheck struct {
-	segBase  int64
-	next     int64 // previous batch's last offset + 1 (the segment's base before the first)
-	limit    int64 // the next segment's base: every offset stays below it
-	gapEnd   int64 // a batch starting at or below it may follow offsets the cleaner removed
+	segBase int64
+	next    int64 // previous batch's last offset + 1 (the segment's base before the first)
+	limit   int64 // the next segment's base: every offset stays below it
+	// gapEnd returns the offset at or below which a batch may follow offsets the cleaner
+	// removed (read from the cleaner checkpoint only when a batch does not follow).
+	gapEnd   func() int64
 	epoch    int32 // previous batch's leader epoch (-1 before the first of the log)
 	maxEpoch int32 // the leader-epoch cache's newest epoch, -1 if the cache is empty
 	// witness holds the offset index entries found in the file, consulted where gaps are
@@ -50,9 +52,8 @@ type batchCheck struct {
 // ("" if it can).
 func (c *batchCheck) check(b batch.Batch, pos int64) string {
 	base, last := b.BaseOffset(), b.LastOffset()
-	gapsAllowed := base <= c.gapEnd
-	if gapsAllowed {
-		if len(c.witness) > 0 && int64(c.witness[0].pos) < pos {
+	if len(c.witness) > 0 && base <= c.gapEnd() {
+		if int64(c.witness[0].pos) < pos {
 			c.witness = nil // an entry pointing inside a batch: the index is stale, not evidence
 		}
 		if len(c.witness) > 0 && int64(c.witness[0].pos) == pos {
@@ -68,7 +69,7 @@ func (c *batchCheck) check(b batch.Batch, pos int64) string {
 		return fmt.Sprintf("negative last offset delta %d", b.LastOffsetDelta())
 	case base < c.next:
 		return fmt.Sprintf("base offset %d below the previous batch's end %d", base, c.next)
-	case base > c.next && !gapsAllowed:
+	case base > c.next && base > c.gapEnd():
 		return fmt.Sprintf("base offset %d does not follow the previous batch's end %d (no compaction gap here)", base, c.next)
 	case last >= c.limit:
 		return fmt.Sprintf("last offset %d reaches the next segment's base %d", last, c.limit)
@@ -92,5 +93,5 @@ func (c *batchCheck) advance(b batch.Batch) {
 // (math.MaxInt64 for the last segment); epoch is the last batch's epoch of the segments
 // before it.
 func (r *recovery) newBatchCheck(s *segment, limit int64, epoch int32) batchCheck {
-	return batchCheck{segBase: s.base, next: s.base, limit: limit, gapEnd: r.gapEnd(), epoch: epoch, maxEpoch: r.maxEpoch}
+	return batchCheck{segBase: s.base, next: s.base, limit: limit, gapEnd: r.gapEnd, epoch: epoch, maxEpoch: r.maxEpoch}
 }
