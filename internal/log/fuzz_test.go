@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"testing"
@@ -26,7 +27,7 @@ func fuzzLog(t *testing.T, files map[string][]byte) (*Log, error) {
 		f.Write(data)
 		f.Close()
 	}
-	return Open(mem, dir, Config{IndexIntervalBytes: 64}, newClock().now)
+	return OpenWith(mem, dir, Config{IndexIntervalBytes: 64}, Options{Now: newClock().now, Logger: testLogger(io.Discard)})
 }
 
 // checkConsistent asserts what any recovered log must satisfy: reads from the start
@@ -156,6 +157,7 @@ func FuzzCheckpoints(f *testing.F) {
 	f.Add([]byte("0\n3\n"), []byte("0\n0\n"), []byte("0\n2\n1 0\n4 5\n"))
 	f.Add([]byte("0\n-1\n"), []byte("x"), []byte("0\n1\n"))
 	f.Add([]byte("0\n99999999999\n"), []byte("0\n6\n"), []byte("0\n2\n4 0\n1 5\n"))
+	f.Add([]byte("0\n0\n"), []byte("0\n40\n"), []byte("0\n1\n0 0\n")) // a recovery point past the log end
 	_, seg := validSegment(f)
 	f.Fuzz(func(t *testing.T, lso, rp, epochs []byte) {
 		parseOffsetCheckpoint(lso)
@@ -170,6 +172,16 @@ func FuzzCheckpoints(f *testing.F) {
 			recoveryPointFile:  rp,
 			leaderEpochFile:    epochs,
 		})
+		if errors.Is(err, ErrCorruptBelowRecoveryPoint) {
+			// Only a recovery point past the segment's end (12) and the log start offset
+			// claims synced records the files do not hold.
+			p, perr := parseOffsetCheckpoint(rp)
+			s, serr := parseOffsetCheckpoint(lso)
+			if perr != nil || p <= 12 || (serr == nil && s >= p) {
+				t.Fatalf("Open refused: %v", err)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
