@@ -6,8 +6,8 @@
 // loads every segment in base offset order:
 //
 //   - a segment the marker vouches for (same size and mtime as at the clean close), and
-//     after an unclean stop a segment below the recovery point's segment (synced before
-//     the stop), is trusted: its indexes are loaded and sanity-checked, and only the
+//     when there is no marker (an unclean stop) a segment below the recovery point's
+//     segment (synced before the stop), is trusted: its indexes are loaded and sanity-checked, and only the
 //     batches after its last index entry are walked (headers only, with the checks of
 //     recovery_checks.go) to find its end and largest timestamp; an index that fails the
 //     check, or a walk that does not end exactly at the file's end, makes the segment go
@@ -15,8 +15,9 @@
 //   - the other segments (possibly torn by the stop, or changed behind the marker's back)
 //     get the full scan of segment.go: every batch's length, magic, CRC, offsets and
 //     leader epoch are checked, the file is cut at the first bad batch, the indexes are
-//     rebuilt and later segments are dropped. A segment that does not end where the next
-//     one begins is cut off the same way.
+//     rebuilt and, unless the segment still reaches the next one's base, later segments
+//     are dropped. Segments after one that does not end where the next begins are
+//     dropped the same way.
 //
 // What was synced before the stop (below the recovery point, or below the marker's log
 // end offset) is never cut without the operator's say: if a scan would cut there, or the
@@ -145,8 +146,9 @@ func (r *recovery) run() error {
 		if i+1 < len(files) {
 			limit = files[i+1].base
 		}
-		// Segments wholly below the recovery point were synced before the stop.
-		synced := vouched[f.base] || limit <= rp
+		// A clean-shutdown marker decides which segments are trusted; without one,
+		// segments wholly below the recovery point were synced before the stop.
+		synced := vouched[f.base] || (marker == nil && limit <= rp)
 		s, err := openSegmentFiles(l.fsys, l.dir, f.base, false)
 		if err != nil {
 			return err
@@ -160,18 +162,18 @@ func (r *recovery) run() error {
 		if i+1 == len(files) {
 			break
 		}
-		reason := "after a segment cut short"
-		if !cut && s.next != limit {
+		if s.next != limit {
 			// A segment is rolled at its predecessor's end (and compaction keeps a group's
-			// last batch), so a segment that ends elsewhere lost batches, or the next one
-			// is not a continuation of the log.
-			reason = fmt.Sprintf("segment %d ends at offset %d, not where this one starts", s.base, s.next)
-			if r.lost(s.next) && !r.opts.TruncateBelowRecoveryPoint {
-				return r.refuse(fmt.Sprintf("segment %d ends at offset %d but the next segment starts at %d", s.base, s.next, limit), s.next)
+			// last batch), so the segments after one that ends elsewhere do not continue
+			// the log: after a cut they were written after the torn batch; without one,
+			// this segment lost batches or the next one is foreign.
+			reason := "after a segment cut short"
+			if !cut {
+				reason = fmt.Sprintf("segment %d ends at offset %d, not where this one starts", s.base, s.next)
+				if r.lost(s.next) && !r.opts.TruncateBelowRecoveryPoint {
+					return r.refuse(fmt.Sprintf("segment %d ends at offset %d but the next segment starts at %d", s.base, s.next, limit), s.next)
+				}
 			}
-			cut = true
-		}
-		if cut {
 			// After a cut below what was synced (the operator's flag) everything dropped
 			// is kept aside; after an ordinary torn tail it held only unsynced data.
 			if err := r.drop(files[i+1:], reason, r.lost(s.next)); err != nil {
@@ -277,7 +279,8 @@ func (r *recovery) gapEnd() int64 {
 
 // loadSegment fills s's state from its files, trusting the indexes only if synced and
 // they pass their checks, else scanning it (and cutting it at the first invalid batch);
-// it reports whether the segment was cut. epoch is the last batch's leader epoch so far.
+// it reports whether the segment was cut. limit is the next segment's base; epoch the
+// last batch's leader epoch so far.
 func (r *recovery) loadSegment(s *segment, synced bool, limit int64, epoch *int32) (bool, error) {
 	l := r.l
 	if synced {
@@ -299,7 +302,9 @@ func (r *recovery) loadSegment(s *segment, synced bool, limit int64, epoch *int3
 	r.rep.BytesScanned += res.fileSize
 	if res.truncated {
 		t := Truncation{Segment: s.base, Position: res.st.size, Offset: res.st.next, Bytes: res.fileSize - res.st.size, Reason: res.reason}
-		if r.lost(res.st.next) {
+		// A segment whose batches reach its successor's base loses nothing by the cut:
+		// the log goes on in the next segment.
+		if r.lost(res.st.next) && res.st.next != limit {
 			if !r.opts.TruncateBelowRecoveryPoint {
 				return false, r.refuse(fmt.Sprintf("segment %d at byte %d: %s", s.base, res.st.size, res.reason), res.st.next)
 			}

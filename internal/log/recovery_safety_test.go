@@ -286,8 +286,9 @@ func TestCloseWithoutVouching(t *testing.T) {
 }
 
 // TestShutdownMarkerMtime runs over the OS filesystem: a segment rewritten in place after
-// a clean close (same size, one flipped byte, a later mtime) is scanned, not trusted; the
-// damage is in data synced at the close, so Open refuses to cut it.
+// a clean close (same size, one flipped byte, a later mtime) is scanned, not trusted,
+// though it lies below the recovery point; the damage is in data synced at the close, so
+// Open refuses to cut it.
 func TestShutdownMarkerMtime(t *testing.T) {
 	root := t.TempDir()
 	fsys := vfs.OS()
@@ -302,6 +303,10 @@ func TestShutdownMarkerMtime(t *testing.T) {
 			t.Fatal(err)
 		}
 		bs = append(bs, b)
+	}
+	roll(t, l) // segment 0 is below the recovery point once closed
+	if err := l.Append(mkBatch(t, l.LogEndOffset(), 2, 0, 10)); err != nil {
+		t.Fatal(err)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -343,6 +348,32 @@ func TestShutdownMarkerMtime(t *testing.T) {
 	defer r.Close()
 	if r.LogEndOffset() != bs[1].LastOffset()+1 {
 		t.Fatalf("log end %d, want the damaged last batch cut", r.LogEndOffset())
+	}
+	if rep := r.Recovery(); len(rep.Dropped) != 1 || rep.Dropped[0].Base != 6 || rep.Dropped[0].MovedTo == "" {
+		t.Fatalf("report %+v: want segment 6 moved aside", rep)
+	}
+}
+
+// TestCutKeepsWholeSegments: bytes found after a segment's last batch are cut, but when
+// that batch reaches the next segment's base the segments after it are whole and stay.
+func TestCutKeepsWholeSegments(t *testing.T) {
+	h := newHarness(t, Config{})
+	bs := h.appendN(3, 2, 20)
+	roll(t, h.log)
+	bs = append(bs, h.appendN(2, 2, 20)...)
+	if err := h.log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Another process appends to segment 0 after the close: a batch at the next offset
+	// with a bad CRC.
+	bad := mkBatch(t, 6, 2, 0, 20)
+	bad[len(bad)-1] ^= 0x01
+	h.mutateFile(seg0, func(f vfs.File, size int64) { f.WriteAt(bad, size) })
+	h.open()
+	checkContent(t, h.log, bs)
+	rep := h.log.Recovery()
+	if len(rep.Truncated) != 1 || rep.Truncated[0].Segment != 0 || rep.Truncated[0].Bytes != int64(len(bad)) || len(rep.Dropped) != 0 {
+		t.Fatalf("report %+v", rep)
 	}
 }
 
