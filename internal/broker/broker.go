@@ -344,6 +344,17 @@ func LogConfig(t config.Topic) log.Config {
 	}
 }
 
+// logOptions are what the log of partition directory dir opens with: the broker's
+// logger, so the recovery report names the partition (<topic>-<index>), and the
+// operator's recovery override.
+func (b *Broker) logOptions(dir string) log.Options {
+	return log.Options{
+		Now:                        b.now,
+		Logger:                     b.logger.With("partition", filepath.Base(dir)),
+		TruncateBelowRecoveryPoint: strings.EqualFold(b.cfg.Values[log.TruncateBelowRecoveryPointKey], "true"),
+	}
+}
+
 // PartitionConfig converts a resolved topic config to the partition's.
 func PartitionConfig(t config.Topic) partition.Config {
 	return partition.Config{

@@ -76,7 +76,7 @@ func (b *Broker) openLog(dir string, tc config.Topic) (*log.Log, error) {
 			return nil, fmt.Errorf("%w: open log %s: %v", kerr.KafkaStorageError, dir, err)
 		}
 	}
-	l, err := log.Open(b.fsys, dir, LogConfig(tc), b.now)
+	l, err := log.OpenWith(b.fsys, dir, LogConfig(tc), b.logOptions(dir))
 	if err != nil {
 		return nil, err
 	}

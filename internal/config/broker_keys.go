@@ -174,6 +174,9 @@ var brokerKeys = []brokerKey{
 	{name: "transaction.partition.verification.enable", typ: TypeBoolean, def: "true", dynamic: true, doc: "Verify a partition is in the transaction before appending (KIP-890)."},
 	{name: "producer.id.expiration.ms", typ: TypeInt, def: "86400000", check: atLeast(1), dynamic: true, doc: "Producer id state idle this long is dropped."},
 
+	// Vltava's own storage keys (Kafka has none): recovery (internal/log recovery.go).
+	{name: "vltava.log.recovery.truncate.below.recovery.point", typ: TypeBoolean, def: "false", doc: "Let log recovery cut a partition's log below what was synced before the stop (the recovery point, or the end of a clean shutdown) when it finds the data there corrupt or missing; the cut data is moved aside (*.aside files). Off, such a partition's log refuses to open and the broker says where (Vltava-specific key)."},
+
 	// Security keys accepted so a Kafka server.properties loads; only PLAINTEXT is served.
 	{name: "ssl.keystore.password", typ: TypePassword, null: true, dynamic: true, doc: "Key store password (TLS is not supported yet)."},
 	{name: "ssl.key.password", typ: TypePassword, null: true, dynamic: true, doc: "Private key password (TLS is not supported yet)."},

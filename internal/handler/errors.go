@@ -46,6 +46,8 @@ func codeOf(err error) int16 {
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, log.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, log.ErrCorruptBelowRecoveryPoint):
+		return kerr.KafkaStorageError.Code // a log recovery refused to open
 	case errors.Is(err, config.ErrInvalid):
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -83,6 +83,10 @@ func TestAppendBatchesMatchesAppend(t *testing.T) {
 				if err1 != nil || err2 != nil {
 					t.Fatalf("%s: %v %v", e.Name(), err1, err2)
 				}
+				if e.Name() == cleanShutdownFile {
+					// It records each segment's mtime: compare the rest.
+					want, got = markerWithoutTimes(t, want), markerWithoutTimes(t, got)
+				}
 				if !bytes.Equal(want, got) {
 					t.Errorf("%s differs: %d bytes one by one, %d grouped", e.Name(), len(want), len(got))
 				}

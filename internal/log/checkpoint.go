@@ -13,8 +13,9 @@
 //	line 2: entry count n
 //	n lines: "<epoch> <startOffset>", epochs and start offsets increasing
 //
-// clean-shutdown is an empty marker file, written by Close after everything is synced
-// and removed by Open before the log accepts writes.
+// clean-shutdown is the clean-shutdown marker, written by Close after everything is
+// synced and removed by Open before the log accepts writes; its format is in
+// shutdown_marker.go.
 //
 // Recovery: a checkpoint that is missing means "never written" (offset 0, no epochs);
 // one that does not parse, or whose values are not monotonic, is reported by the parser

@@ -4,11 +4,17 @@
 // The log has a clean section (already compacted) followed by a dirty section, split
 // at the first dirty offset kept in the cleaner checkpoint (compact_checkpoint.go). The
 // dirty section ends at the first uncleanable offset: the active segment's base, the
-// high watermark the caller passes, and the first segment holding a record younger than
-// min.compaction.lag.ms, whichever is lowest. A log is worth cleaning when its dirty
-// ratio (dirty bytes / clean+dirty bytes) reaches min.cleanable.dirty.ratio, when its
-// oldest dirty record is older than max.compaction.lag.ms, or when a tombstone it keeps
-// has outlived delete.retention.ms (KIP-534).
+// high watermark the caller passes, the recovery point (what is known synced), and the
+// first segment holding a record younger than min.compaction.lag.ms, whichever is
+// lowest. The recovery point bound is Vltava's (Kafka has none; it counts on replicas):
+// a cleaned segment is fsynced before it is swapped in, so a record it drops because a
+// newer record of its key exists must only be dropped once that newer record is synced,
+// or a crash loses both (committed offsets in __consumer_offsets, for instance).
+//
+// A log is worth cleaning when its dirty ratio (dirty bytes / clean+dirty bytes) reaches
+// min.cleanable.dirty.ratio, when its oldest dirty record is older than
+// max.compaction.lag.ms, or when a tombstone it keeps has outlived delete.retention.ms
+// (KIP-534).
 //
 // One clean:
 //  1. maps the key of every record of the dirty section to its latest offset, in a map of
@@ -16,12 +22,14 @@
 //     filled and the rest waits for the next clean;
 //  2. walks batch headers from the log start to note each producer's last batch, which
 //     is kept even when emptied so producer state (sequence numbers) survives a restart;
-//  3. rewrites the segments from the log start up to the mapped end in groups of
+//  3. makes the cleaner checkpoint's gap end at least the mapped end, durably, so that
+//     recovery knows where batches may not follow one another (recovery_checks.go);
+//  4. rewrites the segments from the log start up to the mapped end in groups of
 //     consecutive segments whose sizes add up to at most segment.bytes (Kafka's
 //     groupSegmentsBySize), each group into one new segment (compact_swap.go), dropping
 //     records superseded by a later offset of their key and tombstones first cleaned more
 //     than delete.retention.ms ago;
-//  4. moves the first dirty offset to the mapped end in the checkpoint.
+//  5. moves the first dirty offset to the mapped end in the checkpoint.
 //
 // Records keep their offsets: a batch keeps its base and last offsets when records go
 // (batch.Filter re-encodes, and recompresses with the batch's codec), an emptied batch
@@ -67,7 +75,7 @@ var ErrCleanAborted = errors.New("clean aborted")
 // CleanOptions are one clean's limits and the topic's compaction settings.
 type CleanOptions struct {
 	// HighWatermark: nothing at or above it is cleaned (the high watermark or last
-	// stable offset).
+	// stable offset). Nothing at or above the recovery point is cleaned either.
 	HighWatermark     int64
 	DeleteRetention   time.Duration // delete.retention.ms
 	MinCleanableRatio float64       // min.cleanable.dirty.ratio
@@ -171,6 +179,7 @@ func (l *Log) cleanable(opts CleanOptions) (Cleanable, cleanerCheckpoint, []clea
 	if err != nil {
 		return Cleanable{}, cp, nil, err
 	}
+	synced := l.RecoveryPoint()
 	l.mu.RLock()
 	lso, leo := l.logStartOffset, l.logEndOffset.Load()
 	views := make([]cleanSeg, 0, len(l.segs))
@@ -181,11 +190,11 @@ func (l *Log) cleanable(opts CleanOptions) (Cleanable, cleanerCheckpoint, []clea
 	if cp.firstDirty < lso || cp.firstDirty > leo {
 		// Never cleaned, or the log was truncated or moved past the checkpoint, as Kafka
 		// resets an out-of-range checkpoint to the log start.
-		cp = cleanerCheckpoint{firstDirty: lso, tombstoneDue: -1}
+		cp = cleanerCheckpoint{firstDirty: lso, tombstoneDue: -1, gapEnd: cp.gapEnd}
 	}
 	now := l.now()
 	c := Cleanable{FirstDirty: cp.firstDirty}
-	unc := min(views[len(views)-1].base, opts.HighWatermark)
+	unc := min(views[len(views)-1].base, opts.HighWatermark, synced)
 	for _, v := range views[:len(views)-1] {
 		if v.next <= cp.firstDirty || v.base >= unc {
 			continue
@@ -323,6 +332,14 @@ func (c *Cleaner) clean(l *Log, opts CleanOptions, info Cleanable, cp cleanerChe
 			candidates = append(candidates, v)
 		}
 	}
+	// Recovery must know where gaps may be before the first cleaned segment is in.
+	if done, err := l.markGaps(&cp, end, gen); err != nil || !done {
+		if err != nil {
+			return l.interrupted(stats, err, gen)
+		}
+		stats.Interrupted = true
+		return stats, nil
+	}
 	for _, g := range groupBySize(candidates, cfg) {
 		done, err := c.cleanGroup(l, g, &run, cfg, gen, &stats)
 		if err != nil {
@@ -346,6 +363,22 @@ func (c *Cleaner) clean(l *Log, opts CleanOptions, info Cleanable, cp cleanerChe
 		return stats, err
 	}
 	return stats, nil
+}
+
+// markGaps moves the cleaner checkpoint's gap end to at least end (markGapsLocked) and
+// records it in cp; false if the log changed under the clean.
+func (l *Log) markGaps(cp *cleanerCheckpoint, end, gen int64) (bool, error) {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed || l.cleanGen != gen {
+		return false, nil
+	}
+	g, err := l.markGapsLocked(end)
+	if err != nil {
+		return false, err
+	}
+	cp.gapEnd = g
+	return true, nil
 }
 
 // interrupted ends a clean that failed to read or swap: with the error, or as

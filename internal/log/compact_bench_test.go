@@ -40,6 +40,9 @@ func BenchmarkClean(b *testing.B) {
 		b.StopTimer()
 		// Each iteration cleans from scratch: forget the checkpoint.
 		fsys.Remove(dir + "/" + cleanerCheckpointFile)
+		if err := l.Flush(); err != nil { // the cleaner compacts only what is synced
+			b.Fatal(err)
+		}
 		b.StartTimer()
 		if _, err := NewCleaner(DefaultDedupeBufferBytes).Clean(l, CleanOptions{HighWatermark: l.LogEndOffset()}); err != nil {
 			b.Fatal(err)

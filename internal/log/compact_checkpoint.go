@@ -10,26 +10,38 @@
 //
 // Layout, text, written whole and atomically (vfs.WriteFileAtomic):
 //
-//	line 1: version, "0"
+//	line 1: version, "1"
 //	line 2: first dirty offset
 //	line 3: tombstone due: unix ms when the earliest kept tombstone may go, -1 if none
-//	line 4: entry count n
+//	line 4: gap end: the cleaner may have removed offsets below it, nowhere else; -1
+//	        if unknown (a version 0 checkpoint's, until the next clean)
+//	line 5: entry count n
 //	n lines: "<startOffset> <cleanedAtMs>", both increasing
+//
+// Version 0 (written before the gap end existed) lacks line 4.
 //
 // Entry i says offsets from its start up to the next entry's start (the last one: up to
 // the first dirty offset) were first cleaned at cleanedAtMs. Offsets below the first
 // entry were cleaned no later than its time.
 //
+// The gap end tells recovery where a batch may start past its predecessor's end
+// (recovery_checks.go): everywhere else a gap is corruption. A clean that will end at
+// offset e writes the checkpoint with a gap end of at least e before it swaps in its
+// first segment, so no crash can leave a gap above the gap end; truncation lowers it.
+//
 // Recovery: a missing checkpoint means nothing was cleaned (first dirty offset = log
-// start); one that does not parse is treated the same way, which only costs a full
-// re-clean and restarts the tombstone clocks (tombstones are kept longer, never shorter).
-// A crash between a swap and the checkpoint write leaves the old checkpoint: the next
-// clean maps that range again, which is harmless.
+// start, no gaps); one that does not parse is treated the same way by the cleaner, which
+// only costs a full re-clean and restarts the tombstone clocks (tombstones are kept
+// longer, never shorter), but recovery then allows gaps anywhere, as it does for
+// version 0 (the gap end is unknown until the next clean writes one). A crash between a
+// swap and the checkpoint write leaves the pre-swap checkpoint: the next clean maps that
+// range again, which is harmless.
 package log
 
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -49,12 +61,19 @@ type cleanedRange struct {
 type cleanerCheckpoint struct {
 	firstDirty   int64
 	tombstoneDue int64
+	gapEnd       int64 // gapUnknown: version 0 or unreadable
 	ranges       []cleanedRange
 }
 
+// gapUnknown is the gap end of a checkpoint that does not say (gaps may be anywhere).
+const gapUnknown = -1
+
+// emptyCleanerCheckpoint is the checkpoint of a log never cleaned.
+func emptyCleanerCheckpoint() cleanerCheckpoint { return cleanerCheckpoint{tombstoneDue: -1} }
+
 func (c cleanerCheckpoint) format() []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "0\n%d\n%d\n%d\n", c.firstDirty, c.tombstoneDue, len(c.ranges))
+	fmt.Fprintf(&b, "1\n%d\n%d\n%d\n%d\n", c.firstDirty, c.tombstoneDue, c.gapEnd, len(c.ranges))
 	for _, r := range c.ranges {
 		fmt.Fprintf(&b, "%d %d\n", r.start, r.cleanedAt)
 	}
@@ -62,10 +81,20 @@ func (c cleanerCheckpoint) format() []byte {
 }
 
 func parseCleanerCheckpoint(data []byte) (cleanerCheckpoint, error) {
-	c := cleanerCheckpoint{tombstoneDue: -1}
+	c := emptyCleanerCheckpoint()
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
-	if len(lines) < 4 || lines[0] != "0" {
-		return c, fmt.Errorf("%w: want version 0", errBadCheckpoint)
+	gapEnd := int64(gapUnknown)
+	switch {
+	case len(lines) >= 5 && lines[0] == "1":
+		g, err := strconv.ParseInt(lines[3], 10, 64)
+		if err != nil || g < gapUnknown {
+			return c, fmt.Errorf("%w: gap end %q", errBadCheckpoint, lines[3])
+		}
+		gapEnd = g
+		lines = append(lines[:3:3], lines[4:]...) // the rest parses as version 0
+	case len(lines) >= 4 && lines[0] == "0":
+	default:
+		return c, fmt.Errorf("%w: want version 0 or 1", errBadCheckpoint)
 	}
 	fd, err := strconv.ParseInt(lines[1], 10, 64)
 	if err != nil || fd < 0 {
@@ -79,7 +108,7 @@ func parseCleanerCheckpoint(data []byte) (cleanerCheckpoint, error) {
 	if err != nil || n != len(lines)-4 {
 		return c, fmt.Errorf("%w: entry count %q for %d lines", errBadCheckpoint, lines[3], len(lines)-4)
 	}
-	c.firstDirty, c.tombstoneDue = fd, due
+	c.firstDirty, c.tombstoneDue, c.gapEnd = fd, due, gapEnd
 	for _, l := range lines[4:] {
 		f := strings.Fields(l)
 		if len(f) != 2 {
@@ -99,17 +128,48 @@ func parseCleanerCheckpoint(data []byte) (cleanerCheckpoint, error) {
 }
 
 // readCleanerCheckpoint returns the checkpoint, or the empty one if it is missing or
-// malformed (see the file comment).
+// malformed (see the file comment; a malformed one's gap end is unknown).
 func (l *Log) readCleanerCheckpoint() (cleanerCheckpoint, error) {
 	data, err := readCheckpoint(l.fsys, l.dir, cleanerCheckpointFile)
 	if err != nil || data == nil {
-		return cleanerCheckpoint{tombstoneDue: -1}, err
+		return emptyCleanerCheckpoint(), err
 	}
 	c, err := parseCleanerCheckpoint(data)
 	if err != nil {
-		return cleanerCheckpoint{tombstoneDue: -1}, nil
+		c = emptyCleanerCheckpoint()
+		c.gapEnd = gapUnknown
 	}
 	return c, nil
+}
+
+// cleanerGapEnd returns the offset below which recovery allows gaps between batches:
+// 0 when the log was never cleaned, MaxInt64 when the checkpoint does not say.
+func (l *Log) cleanerGapEnd() int64 {
+	c, err := l.readCleanerCheckpoint()
+	if err != nil || c.gapEnd == gapUnknown {
+		return math.MaxInt64
+	}
+	return c.gapEnd
+}
+
+// markGapsLocked makes the checkpoint's gap end at least end, durably, before a clean
+// ending at end swaps anything in. A checkpoint whose gap end is unknown gets the log end
+// offset: gaps may be anywhere in what is there now, and nowhere in what comes after.
+// It returns the gap end now in the checkpoint. writeMu is held.
+func (l *Log) markGapsLocked(end int64) (int64, error) {
+	c, err := l.readCleanerCheckpoint()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case c.gapEnd == gapUnknown:
+		c.gapEnd = max(end, l.logEndOffset.Load())
+	case c.gapEnd >= end:
+		return c.gapEnd, nil
+	default:
+		c.gapEnd = end
+	}
+	return c.gapEnd, writeCheckpoint(l.fsys, l.dir, cleanerCheckpointFile, c.format())
 }
 
 // cleanedAt returns when offset (below firstDirty) was first cleaned, in unix ms.
@@ -132,7 +192,7 @@ func (c cleanerCheckpoint) cleanedAt(offset int64) int64 {
 // tombstones have all expired (merged into one).
 func (c cleanerCheckpoint) advance(end, logStart int64, now time.Time, deleteRetention time.Duration) cleanerCheckpoint {
 	nowMs := now.UnixMilli()
-	out := cleanerCheckpoint{firstDirty: end, tombstoneDue: -1}
+	out := cleanerCheckpoint{firstDirty: end, tombstoneDue: -1, gapEnd: max(c.gapEnd, end)}
 	rs := append(append([]cleanedRange(nil), c.ranges...), cleanedRange{c.firstDirty, nowMs})
 	// Old ranges at or past the new one's start (a checkpoint reset) are replaced by it.
 	for k := len(rs); k >= 2 && rs[k-2].start >= rs[k-1].start; k = len(rs) {
@@ -172,17 +232,22 @@ func (c cleanerCheckpoint) advance(end, logStart int64, now time.Time, deleteRet
 }
 
 // truncateCleanerCheckpointLocked lowers the first dirty offset to offset before a
-// truncation: what is written there afterwards is new, dirty data. writeMu is held.
-func (l *Log) truncateCleanerCheckpointLocked(offset int64) error {
+// truncation to offset that leaves the log ending at end (the base of the batch holding
+// offset, which may lie past offset in a gap the cleaner made): what is written there
+// afterwards is new, dirty data, and gaps remain only below end. writeMu is held.
+func (l *Log) truncateCleanerCheckpointLocked(offset, end int64) error {
 	data, err := readCheckpoint(l.fsys, l.dir, cleanerCheckpointFile)
 	if err != nil || data == nil {
 		return err
 	}
 	c, err := parseCleanerCheckpoint(data)
-	if err != nil || c.firstDirty <= offset {
+	if err != nil || (c.firstDirty <= offset && c.gapEnd != gapUnknown && c.gapEnd <= end) {
 		return nil
 	}
-	c.firstDirty = offset
+	c.firstDirty = min(c.firstDirty, offset)
+	if c.gapEnd == gapUnknown || c.gapEnd > end {
+		c.gapEnd = end
+	}
 	for len(c.ranges) > 0 && c.ranges[len(c.ranges)-1].start >= offset {
 		c.ranges = c.ranges[:len(c.ranges)-1]
 	}

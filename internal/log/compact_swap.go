@@ -331,8 +331,8 @@ func (l *Log) swapCleaned(g []cleanSeg, gen int64, st indexState) (bool, error) 
 }
 
 // completeSwaps finishes swaps a crash interrupted and removes unswapped cleaner files
-// (see the file comment). Open calls it before listing segments.
-func (l *Log) completeSwaps() error {
+// (see the file comment), recording both in rep. Open calls it before listing segments.
+func (l *Log) completeSwaps(rep *RecoveryReport) error {
 	ents, err := l.fsys.ReadDir(l.dir)
 	if err != nil {
 		return fmt.Errorf("list: %w", err)
@@ -350,8 +350,12 @@ func (l *Log) completeSwaps() error {
 	}
 	changed := false
 	remove := func(name string) error {
-		if err := l.fsys.Remove(path.Join(l.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err := l.fsys.Remove(path.Join(l.dir, name))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("finish swap: %w", err)
+		}
+		if err == nil {
+			rep.Removed = append(rep.Removed, name)
 		}
 		changed = true
 		return nil
@@ -384,6 +388,7 @@ func (l *Log) completeSwaps() error {
 			}
 			changed = true
 		}
+		rep.SwapsFinished = append(rep.SwapsFinished, b)
 	}
 	ents, err = l.fsys.ReadDir(l.dir)
 	if err != nil {

@@ -46,7 +46,7 @@ func appendKVOpts(t *testing.T, l *Log, opts batch.BuildOptions, ts int64, kvs .
 func contents(t *testing.T, l *Log) []string {
 	t.Helper()
 	var out []string
-	next := l.LogStartOffset()
+	next := int64(-1) // the first batch may start below the log start offset
 	bs := readBatches(t, l, l.LogStartOffset(), 1<<62, 1<<40, true)
 	for _, b := range bs {
 		if b.BaseOffset() < next {
@@ -86,6 +86,14 @@ func cmpOffset(r string) int {
 	return o
 }
 
+// flush syncs everything written, so the recovery point reaches the active segment.
+func flush(t *testing.T, l *Log) {
+	t.Helper()
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func roll(t *testing.T, l *Log) {
 	t.Helper()
 	if err := l.Roll(); err != nil {
@@ -96,6 +104,7 @@ func roll(t *testing.T, l *Log) {
 // cleanAll cleans with a zero dirty ratio up to the log end offset.
 func cleanAll(t *testing.T, c *Cleaner, l *Log, opts CleanOptions) CleanStats {
 	t.Helper()
+	flush(t, l) // the cleaner compacts only below the recovery point
 	opts.HighWatermark = l.LogEndOffset()
 	st, err := c.Clean(l, opts)
 	if err != nil {
@@ -284,6 +293,7 @@ func TestCleanHighWatermark(t *testing.T) {
 	for i := range 6 {
 		appendKV(t, h.log, h.clock.now().UnixMilli(), fmt.Sprintf("k=%d", i))
 	}
+	flush(t, h.log)
 	if _, err := NewCleaner(1<<20).Clean(h.log, CleanOptions{HighWatermark: 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +315,7 @@ func TestCleanDirtyRatioAndMaxLag(t *testing.T) {
 	appendKV(t, h.log, ts, "k0=y")
 	appendKV(t, h.log, ts, "k1=y")
 	appendKV(t, h.log, ts, "k2=y") // active
+	flush(t, h.log)
 	info, err := h.log.Cleanable(CleanOptions{HighWatermark: h.log.LogEndOffset()})
 	if err != nil {
 		t.Fatal(err)
@@ -488,6 +499,7 @@ func TestCleanFailedSwap(t *testing.T) {
 			}
 			roll(t, l)
 			before := contents(t, l)
+			flush(t, l)
 			efs.Inj = vfs.FailNth(kind, n)
 			_, cerr := NewCleaner(1<<20).Clean(l, CleanOptions{HighWatermark: l.LogEndOffset()})
 			efs.Inj = nil
@@ -588,6 +600,7 @@ func TestDeleteStopsClean(t *testing.T) {
 			runtime.Gosched() // wait for Delete to ask the clean to stop
 		}
 	}
+	flush(t, h.log)
 	_, err := c.Clean(h.log, CleanOptions{HighWatermark: h.log.LogEndOffset()})
 	if !errors.Is(err, ErrCleanAborted) {
 		t.Fatalf("Clean = %v, want ErrCleanAborted", err)
@@ -642,6 +655,9 @@ func TestCleanConcurrentWithAppendsAndReads(t *testing.T) {
 		case err = <-appendErr:
 			done = true
 		default:
+		}
+		if err := h.log.Flush(); err != nil {
+			t.Fatal(err)
 		}
 		if _, cerr := c.Clean(h.log, CleanOptions{HighWatermark: h.log.LogEndOffset()}); cerr != nil {
 			t.Fatalf("Clean: %v", cerr)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,6 +39,7 @@ func TestDataDriven(t *testing.T) {
 
 type ddCase struct {
 	line     int
+	comments []string // the comment lines before the command, kept by -rewrite
 	raw      string
 	cmd      string
 	args     map[string]string
@@ -51,16 +53,21 @@ func parseScript(t *testing.T, file string) []ddCase {
 	}
 	defer f.Close()
 	var cases []ddCase
+	var comments []string
 	sc := bufio.NewScanner(f)
 	n := 0
 	for sc.Scan() {
 		n++
 		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "#") {
+			comments = append(comments, line)
+		}
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		fields := strings.Fields(line)
-		c := ddCase{line: n, raw: line, cmd: fields[0], args: map[string]string{}}
+		c := ddCase{line: n, raw: line, cmd: fields[0], args: map[string]string{}, comments: comments}
+		comments = nil
 		for _, kv := range fields[1:] {
 			k, v, _ := strings.Cut(kv, "=")
 			c.args[k] = v
@@ -95,6 +102,9 @@ func runScript(t *testing.T, file string) {
 	for _, c := range cases {
 		got := strings.TrimRight(d.run(c), "\n")
 		if *rewriteExpected {
+			for _, line := range c.comments {
+				fmt.Fprintln(&rewritten, line)
+			}
 			fmt.Fprintf(&rewritten, "%s\n----\n%s\n\n", c.cmdLine(), got)
 			continue
 		}
@@ -150,13 +160,32 @@ func errString(err error) string {
 	return "ok"
 }
 
-func (d *ddState) open() string {
-	l, err := Open(d.mem, dir, d.cfg, d.clock.now)
+func (d *ddState) open() string { return d.openWith(Options{}) }
+
+func (d *ddState) openWith(opts Options) string {
+	opts.Now, opts.Logger = d.clock.now, testLogger(io.Discard)
+	l, err := OpenWith(d.mem, dir, d.cfg, opts)
 	if err != nil {
 		return errString(err)
 	}
 	d.log = l
 	return d.state()
+}
+
+// report renders what the last Open did.
+func (d *ddState) report() string {
+	r := d.log.Recovery()
+	out := []string{fmt.Sprintf("clean=%v marker=%q scanned=%d synced-end=%d", r.CleanShutdown, r.Marker, r.SegmentsScanned, r.SyncedEnd)}
+	for _, t := range r.Truncated {
+		out = append(out, fmt.Sprintf("truncated segment=%d at=%d end=%d bytes=%d synced=%v saved=%s: %s", t.Segment, t.Position, t.Offset, t.Bytes, t.Synced, t.SavedAs, t.Reason))
+	}
+	for _, x := range r.Dropped {
+		out = append(out, fmt.Sprintf("dropped segment=%d bytes=%d moved-to=%s: %s", x.Base, x.Bytes, x.MovedTo, x.Reason))
+	}
+	if r.Missing != "" {
+		out = append(out, "missing: "+r.Missing)
+	}
+	return strings.Join(out, "\n")
 }
 
 func (d *ddState) state() string {
@@ -245,6 +274,13 @@ func (d *ddState) run(c ddCase) string {
 		d.log.abandon()
 		d.mem = d.mem.Crash()
 		return d.open()
+	case "open-truncating":
+		// Open with vltava.log.recovery.truncate.below.recovery.point set.
+		return d.openWith(Options{TruncateBelowRecoveryPoint: true})
+	case "report":
+		return d.report()
+	case "remove":
+		return errString(d.mem.Remove(dir + "/" + c.args["file"]))
 	case "files":
 		ents, err := d.mem.ReadDir(dir)
 		if err != nil {
@@ -270,7 +306,7 @@ func (d *ddState) run(c ddCase) string {
 		case hasKey(c, "append-zeros"):
 			f.WriteAt(make([]byte, c.int("append-zeros", 0)), size)
 		case hasKey(c, "flip"):
-			flip(f, c.int("flip", 0))
+			flip(f, c.int("flip", 0)) // XOR 0x10: a base offset byte 7 gains 16
 		}
 		return "ok"
 	case "offset-for-ts":
@@ -298,6 +334,9 @@ func (d *ddState) run(c ddCase) string {
 		return d.state()
 	case "compact":
 		upTo := c.int("up-to", d.log.LogEndOffset())
+		if err := d.log.Flush(); err != nil { // the cleaner compacts only what is synced
+			return errString(err)
+		}
 		st, err := d.log.Compact(CompactOptions{UpTo: upTo, DeleteRetention: c.dur("delete-retention")})
 		if err != nil {
 			return errString(err)

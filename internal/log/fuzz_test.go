@@ -2,6 +2,9 @@ package log
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path"
 	"testing"
@@ -24,7 +27,7 @@ func fuzzLog(t *testing.T, files map[string][]byte) (*Log, error) {
 		f.Write(data)
 		f.Close()
 	}
-	return Open(mem, dir, Config{IndexIntervalBytes: 64}, newClock().now)
+	return OpenWith(mem, dir, Config{IndexIntervalBytes: 64}, Options{Now: newClock().now, Logger: testLogger(io.Discard)})
 }
 
 // checkConsistent asserts what any recovered log must satisfy: reads from the start
@@ -97,9 +100,9 @@ func FuzzRecoverSegment(f *testing.F) {
 // FuzzIndexes: any bytes as the index files of a valid, cleanly closed segment.
 func FuzzIndexes(f *testing.F) {
 	bs, seg := validSegment(f)
-	var idx, tidx []byte
+	var idx, tidx, marker []byte
 	{
-		// The real index files of the segment, as seeds.
+		// The real index files of the segment, as seeds, and its clean-shutdown marker.
 		mem := vfs.NewMem()
 		l, err := Open(mem, dir, Config{IndexIntervalBytes: 64}, newClock().now)
 		if err != nil {
@@ -111,6 +114,7 @@ func FuzzIndexes(f *testing.F) {
 		l.Close()
 		idx, _ = vfs.ReadFile(mem, path.Join(dir, "00000000000000000000.index"), 1<<20)
 		tidx, _ = vfs.ReadFile(mem, path.Join(dir, "00000000000000000000.timeindex"), 1<<20)
+		marker, _ = vfs.ReadFile(mem, path.Join(dir, cleanShutdownFile), 1<<20)
 	}
 	f.Add(idx, tidx)
 	f.Add(idx[:len(idx)/2], tidx[:len(tidx)-1])
@@ -120,10 +124,13 @@ func FuzzIndexes(f *testing.F) {
 			seg0:                             seg,
 			"00000000000000000000.index":     idx,
 			"00000000000000000000.timeindex": tidx,
-			cleanShutdownFile:                nil,
+			cleanShutdownFile:                marker,
 		})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
+		}
+		if rep := l.Recovery(); !rep.CleanShutdown {
+			t.Fatalf("the marker of the segment was not trusted: %s", rep.Marker)
 		}
 		got := readBatches(t, l, 0, 1<<62, 1<<40, true)
 		if len(got) != len(bs) {
@@ -150,6 +157,7 @@ func FuzzCheckpoints(f *testing.F) {
 	f.Add([]byte("0\n3\n"), []byte("0\n0\n"), []byte("0\n2\n1 0\n4 5\n"))
 	f.Add([]byte("0\n-1\n"), []byte("x"), []byte("0\n1\n"))
 	f.Add([]byte("0\n99999999999\n"), []byte("0\n6\n"), []byte("0\n2\n4 0\n1 5\n"))
+	f.Add([]byte("0\n0\n"), []byte("0\n40\n"), []byte("0\n1\n0 0\n")) // a recovery point past the log end
 	_, seg := validSegment(f)
 	f.Fuzz(func(t *testing.T, lso, rp, epochs []byte) {
 		parseOffsetCheckpoint(lso)
@@ -164,11 +172,53 @@ func FuzzCheckpoints(f *testing.F) {
 			recoveryPointFile:  rp,
 			leaderEpochFile:    epochs,
 		})
+		if errors.Is(err, ErrCorruptBelowRecoveryPoint) {
+			// Only a recovery point past the segment's end (12) and the log start offset
+			// claims synced records the files do not hold.
+			p, perr := parseOffsetCheckpoint(rp)
+			s, serr := parseOffsetCheckpoint(lso)
+			if perr != nil || p <= 12 || (serr == nil && s >= p) {
+				t.Fatalf("Open refused: %v", err)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
 		if l.LogStartOffset() > l.LogEndOffset() {
 			t.Fatalf("log start %d past log end %d", l.LogStartOffset(), l.LogEndOffset())
+		}
+		checkConsistent(t, l)
+	})
+}
+
+// FuzzShutdownMarker: any bytes as the clean-shutdown marker and the cleaner checkpoint
+// beside a valid segment. Open either recovers a consistent log or refuses because the
+// marker claims synced records the segment does not have.
+func FuzzShutdownMarker(f *testing.F) {
+	_, seg := validSegment(f)
+	good := shutdownMarker{logEnd: 12, segments: []markerSegment{{0, int64(len(seg)), 0}}}
+	f.Add(good.format(), []byte("1\n0\n-1\n12\n0\n"))
+	f.Add([]byte("1\n99\n1\n0 5 0\n"), []byte("0\n3\n-1\n0\n"))
+	f.Add([]byte{}, []byte("x"))
+	f.Add([]byte("1\n0\n2\n0 1 0\n0 1 0\n"), []byte("1\n5\n-1\n7\n1\n0 1000\n"))
+	f.Fuzz(func(t *testing.T, marker, cleaner []byte) {
+		if m, err := parseShutdownMarker(marker); err == nil {
+			if got, err := parseShutdownMarker(m.format()); err != nil || fmt.Sprint(got) != fmt.Sprint(m) {
+				t.Fatalf("marker does not round trip: %v", err)
+			}
+		}
+		if c, err := parseCleanerCheckpoint(cleaner); err == nil {
+			if got, err := parseCleanerCheckpoint(c.format()); err != nil || fmt.Sprint(got) != fmt.Sprint(c) {
+				t.Fatalf("cleaner checkpoint does not round trip: %v", err)
+			}
+		}
+		l, err := fuzzLog(t, map[string][]byte{seg0: seg, cleanShutdownFile: marker, cleanerCheckpointFile: cleaner})
+		if errors.Is(err, ErrCorruptBelowRecoveryPoint) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("Open: %v", err)
 		}
 		checkConsistent(t, l)
 	})

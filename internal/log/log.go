@@ -31,6 +31,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -87,9 +88,11 @@ func (c Config) withDefaults() Config {
 // Log is one partition's log. All methods are safe for concurrent use; Append is
 // serialised by the caller (the partition) but may run concurrently with Read.
 type Log struct {
-	fsys vfs.FS
-	dir  string
-	now  func() time.Time
+	fsys   vfs.FS
+	dir    string
+	now    func() time.Time
+	logger *slog.Logger
+	report RecoveryReport // what Open did (recovery.go); read-only after Open
 
 	writeMu sync.Mutex
 	// guarded by writeMu
@@ -407,7 +410,7 @@ func (l *Log) closeLocked(marker bool) error {
 	// A healthy log has no bytes past what it published: a failed append poisons it.
 	errs := []error{l.finishSegment(l.active()), l.flushHeldLocked()}
 	if marker && errors.Join(errs...) == nil {
-		errs = append(errs, writeCheckpoint(l.fsys, l.dir, cleanShutdownFile, nil))
+		errs = append(errs, l.writeShutdownMarkerLocked())
 	}
 	errs = append(errs, l.removeDueLocked(true))
 	for _, s := range l.segs {

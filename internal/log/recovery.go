@@ -1,51 +1,80 @@
 // Opening a log and recovering it.
 //
-// Open lists the directory, removes leftovers (*.deleted, *.tmp, index files without a
-// segment), reads the checkpoints and loads every segment in base offset order:
+// Open finishes compaction swaps a crash interrupted (compact_swap.go), lists the
+// directory, removes leftovers (*.deleted, *.tmp, *.cleaned, index files without a
+// segment), reads the checkpoints and the clean-shutdown marker (shutdown_marker.go) and
+// loads every segment in base offset order:
 //
-//   - after a clean shutdown (clean-shutdown present), and after an unclean one for
-//     segments below the recovery point's segment (synced before the stop), a segment's
-//     indexes are loaded and sanity-checked, and only the batches after its last index
-//     entry are walked (headers only) to find its end and largest timestamp; an index
-//     that fails the check, or a walk that does not end exactly at the file's end, makes
-//     the segment go through the full scan instead;
-//   - the other segments (possibly torn by the stop) get the full scan of segment.go:
-//     every batch's length, magic, CRC and offsets are checked, the file is truncated at
-//     the first bad batch, the indexes are rebuilt and later segments are deleted.
+//   - a segment the marker vouches for (same size and mtime as at the clean close), and
+//     when there is no marker (an unclean stop) a segment below the recovery point's
+//     segment (synced before the stop), is trusted: its indexes are loaded and sanity-checked, and only the
+//     batches after its last index entry are walked (headers only, with the checks of
+//     recovery_checks.go) to find its end and largest timestamp; an index that fails the
+//     check, or a walk that does not end exactly at the file's end, makes the segment go
+//     through the full scan instead;
+//   - the other segments (possibly torn by the stop, or changed behind the marker's back)
+//     get the full scan of segment.go: every batch's length, magic, CRC, offsets and
+//     leader epoch are checked, the file is cut at the first bad batch, the indexes are
+//     rebuilt and, unless the segment still reaches the next one's base, later segments
+//     are dropped. Segments after one that does not end where the next begins are
+//     dropped the same way.
+//
+// What was synced before the stop (below the recovery point, or below the marker's log
+// end offset) is never cut without the operator's say: if a scan would cut there, or the
+// segments end before it, Open refuses with ErrCorruptBelowRecoveryPoint before changing
+// any segment, unless Options.TruncateBelowRecoveryPoint is set; then the cut bytes are
+// copied to <segment>.log.cut-<position>.aside and the dropped segments renamed to
+// <segment>.log.aside. Unsynced data cut or dropped is deleted, as Kafka does. Files Open
+// does not recognise are left where they are (the partition keeps its own files here).
 //
 // Every segment but the last drops its index entries from memory once loaded.
 //
 // Then segments wholly below the log start offset are deleted, leader epochs past the
 // log end offset are dropped, and the clean-shutdown marker is removed (durably) before
-// the log accepts a write, so a crash from then on is seen as unclean.
+// the log accepts a write, so a crash from then on is seen as unclean. Everything done
+// is collected in a RecoveryReport, logged at the end (recovery_report.go).
 package log
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
+	"math"
+	"os"
 	"path"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/vltava/vltava/internal/batch"
 	"github.com/vltava/vltava/internal/vfs"
 )
 
-// Open opens (creating if needed) the log in dir and recovers it: scans segments after
-// the last clean shutdown marker, truncates a torn or corrupt tail, rebuilds missing or
-// corrupt indexes.
+// Open opens (creating if needed) the log in dir and recovers it, with default Options
+// and the given clock.
 func Open(fsys vfs.FS, dir string, cfg Config, now func() time.Time) (*Log, error) {
-	if now == nil {
-		now = time.Now
+	return OpenWith(fsys, dir, cfg, Options{Now: now})
+}
+
+// OpenWith opens (creating if needed) the log in dir and recovers it: scans what may
+// hold unsynced or foreign writes, cuts a torn or corrupt tail, rebuilds missing or
+// corrupt indexes, and logs a report of what it did (Recovery returns it).
+func OpenWith(fsys vfs.FS, dir string, cfg Config, opts Options) (*Log, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
-	l := &Log{fsys: fsys, dir: dir, now: now, cfg: cfg.withDefaults()}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	l := &Log{fsys: fsys, dir: dir, now: opts.Now, cfg: cfg.withDefaults(), logger: opts.Logger}
 	l.indexInterval.Store(l.cfg.IndexIntervalBytes)
+	l.report.Dir = dir
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
-	if err := l.recover(); err != nil {
+	r := &recovery{l: l, opts: opts, rep: &l.report}
+	err := r.run()
+	logReport(opts.Logger, &l.report, err)
+	if err != nil {
 		for _, s := range l.segs {
 			s.close()
 		}
@@ -54,16 +83,32 @@ func Open(fsys vfs.FS, dir string, cfg Config, now func() time.Time) (*Log, erro
 	return l, nil
 }
 
-func (l *Log) recover() error {
-	if err := l.completeSwaps(); err != nil {
+// Recovery returns what Open found and did.
+func (l *Log) Recovery() RecoveryReport { return l.report }
+
+// recovery is one Open's state.
+type recovery struct {
+	l    *Log
+	opts Options
+	rep  *RecoveryReport
+	// syncedEnd: offsets below it were synced before the stop; lso is the persisted log
+	// start offset (nothing below it is lost by dropping it).
+	syncedEnd, lso int64
+	maxEpoch       int32 // newest epoch of the leader-epoch cache, -1 if none
+	gapEndVal      int64 // the cleaner checkpoint's gap end, read when first needed
+	gapEndRead     bool
+}
+
+func (r *recovery) run() error {
+	l, rep := r.l, r.rep
+	if err := l.completeSwaps(rep); err != nil {
 		return err
 	}
-	bases, err := l.cleanDir()
+	files, err := l.cleanDir(rep)
 	if err != nil {
 		return err
 	}
-	_, statErr := l.fsys.Stat(path.Join(l.dir, cleanShutdownFile))
-	clean := statErr == nil
+	marker, why := l.readShutdownMarker()
 
 	lso, err := l.readOffsetCheckpoint(logStartOffsetFile)
 	if err != nil {
@@ -81,41 +126,63 @@ func (l *Log) recover() error {
 			l.epochs = nil // rebuilt by the partition as leaders are learned again
 		}
 	}
+	r.lso, r.syncedEnd, r.maxEpoch = lso, rp, -1
+	if n := len(l.epochs); n > 0 {
+		r.maxEpoch = l.epochs[n-1].Epoch
+	}
+	var vouched map[int64]bool
+	if marker != nil {
+		vouched, rep.Marker = marker.vouched(files)
+		rep.CleanShutdown = rep.Marker == ""
+		r.syncedEnd = max(rp, marker.logEnd)
+	} else {
+		rep.Marker = why
+	}
+	rep.RecoveryPoint, rep.SyncedEnd = rp, r.syncedEnd
 
-	for i, base := range bases {
-		// Segments wholly below the recovery point were synced before the stop.
-		synced := clean || (i+1 < len(bases) && bases[i+1] <= rp)
-		s, err := openSegmentFiles(l.fsys, l.dir, base, false)
+	epoch := int32(-1)
+	for i, f := range files {
+		limit := int64(math.MaxInt64)
+		if i+1 < len(files) {
+			limit = files[i+1].base
+		}
+		// A clean-shutdown marker decides which segments are trusted; without one,
+		// segments wholly below the recovery point were synced before the stop.
+		synced := vouched[f.base] || (marker == nil && limit <= rp)
+		s, err := openSegmentFiles(l.fsys, l.dir, f.base, false)
 		if err != nil {
 			return err
 		}
 		l.segs = append(l.segs, s)
-		truncated, err := l.loadSegment(s, synced)
+		rep.Segments++
+		cut, err := r.loadSegment(s, synced, limit, &epoch)
 		if err != nil {
 			return err
 		}
-		// A segment is rolled at its predecessor's end, so a scanned segment that ends
-		// elsewhere lost batches that a later segment's creation outlived: what follows
-		// is not a continuation of the log.
-		if !synced && i+1 < len(bases) && bases[i+1] != s.next {
-			truncated = true
-		}
-		if !truncated && i+1 < len(bases) {
-			// Not the active segment: lookups read its index files (index.go).
-			s.publishInactive(s.state())
-		}
-		if truncated {
-			// Whatever follows a torn batch was written after it: drop it.
-			for _, b := range bases[i+1:] {
-				for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-					if err := l.fsys.Remove(path.Join(l.dir, segmentName(b, suf))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-						return fmt.Errorf("remove segment after a torn one: %w", err)
-					}
-				}
-			}
-			l.dirDirty = true
+		if i+1 == len(files) {
 			break
 		}
+		if s.next != limit {
+			// A segment is rolled at its predecessor's end (and compaction keeps a group's
+			// last batch), so the segments after one that ends elsewhere do not continue
+			// the log: after a cut they were written after the torn batch; without one,
+			// this segment lost batches or the next one is foreign.
+			reason := "after a segment cut short"
+			if !cut {
+				reason = fmt.Sprintf("segment %d ends at offset %d, not where this one starts", s.base, s.next)
+				if r.lost(s.next) && !r.opts.TruncateBelowRecoveryPoint {
+					return r.refuse(fmt.Sprintf("segment %d ends at offset %d but the next segment starts at %d", s.base, s.next, limit), s.next)
+				}
+			}
+			// After a cut below what was synced (the operator's flag) everything dropped
+			// is kept aside; after an ordinary torn tail it held only unsynced data.
+			if err := r.drop(files[i+1:], reason, r.lost(s.next)); err != nil {
+				return err
+			}
+			break
+		}
+		// Not the active segment: lookups read its index files (index.go).
+		s.publishInactive(s.state())
 	}
 	if len(l.segs) == 0 {
 		s, err := l.createEmptySegment(lso)
@@ -125,14 +192,26 @@ func (l *Log) recover() error {
 		l.segs = []*segment{s}
 	}
 	leo := l.active().next
+	if r.lost(leo) && !rep.Lost() {
+		// Nothing was cut, yet the files end before what was synced.
+		reason := fmt.Sprintf("the segments end at offset %d: a segment or its tail is missing", leo)
+		if !r.opts.TruncateBelowRecoveryPoint {
+			return r.refuse(reason, leo)
+		}
+		rep.Missing = fmt.Sprintf("offsets %d to %d were synced before the stop but %s", leo, r.syncedEnd, reason)
+	}
 	switch {
 	case lso > leo:
 		// Everything up to lso was deleted (DeleteRecords) but the log now ends before it
 		// (data lost in the crash): start empty at lso, as Kafka does.
 		for _, s := range l.segs {
+			rep.Dropped = append(rep.Dropped, DroppedSegment{Base: s.base, Bytes: s.size,
+				Reason: fmt.Sprintf("the log ends at %d, before the log start offset %d", leo, lso)})
 			s.close()
 			for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-				l.fsys.Remove(s.path(l.dir, suf))
+				if err := l.fsys.Remove(s.path(l.dir, suf)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("remove segment %d below the log start offset: %w", s.base, err)
+				}
 			}
 		}
 		s, err := l.createEmptySegment(lso)
@@ -145,21 +224,28 @@ func (l *Log) recover() error {
 	}
 	l.logStartOffset = lso
 	l.logEndOffset.Store(leo)
+	rep.LogStartOffset, rep.LogEndOffset = lso, leo
 	if err := l.loadRollBase(l.active()); err != nil {
 		return err
 	}
 
 	if k := l.belowStartLocked(); k > 0 {
 		gone := append([]*segment(nil), l.segs[:k]...)
+		for _, s := range gone {
+			rep.Dropped = append(rep.Dropped, DroppedSegment{Base: s.base, Bytes: s.size,
+				Reason: fmt.Sprintf("wholly below the log start offset %d", lso)})
+		}
 		l.segs = l.segs[k:]
 		if err := l.deleteSegmentsLocked(gone); err != nil {
 			return err
 		}
 	}
+	n := len(l.epochs)
 	if err := l.truncateEpochsFromEndLocked(leo + 1); err != nil {
 		return err
 	}
-	if clean {
+	rep.EpochsDropped = n - len(l.epochs)
+	if why != "none" {
 		if err := l.fsys.Remove(path.Join(l.dir, cleanShutdownFile)); err != nil {
 			return fmt.Errorf("remove clean shutdown marker: %w", err)
 		}
@@ -174,105 +260,64 @@ func (l *Log) recover() error {
 	return nil
 }
 
-// loadRollBase reads the active segment's first batch timestamp, which segment.ms
-// counts from across restarts.
-func (l *Log) loadRollBase(s *segment) error {
-	s.created = l.now()
-	if s.size == 0 {
-		return nil
-	}
-	var buf [batch.HeaderSize]byte
-	h, err := readHeader(s.log, 0, buf[:])
-	if err != nil {
-		return fmt.Errorf("read first batch of segment %d: %w", s.base, err)
-	}
-	s.firstTs = h.MaxTimestamp()
-	return nil
+// lost reports whether a log ending at end lacks records that were synced before the
+// stop (records below the log start offset were deleted anyway).
+func (r *recovery) lost(end int64) bool { return max(end, r.lso) < r.syncedEnd }
+
+func (r *recovery) refuse(reason string, end int64) error {
+	return fmt.Errorf("%w: %s: recovery would leave the log ending at offset %d, below offset %d which was synced before the stop; "+
+		"the segments are left as they are (set %s=true to cut the log there, moving the cut data aside)",
+		ErrCorruptBelowRecoveryPoint, reason, end, r.syncedEnd, TruncateBelowRecoveryPointKey)
 }
 
-// batchHasTimestamp reports whether the batch with base offset base exists in s and has
-// maxTimestamp ts, walking headers from the offset index entry before it.
-func (l *Log) batchHasTimestamp(s *segment, index []indexEntry, size, base, ts int64) bool {
-	e, _ := lookupIndex(index, base-s.base)
-	var buf [batch.HeaderSize]byte
-	for pos := int64(e.pos); pos+batch.HeaderSize <= size; {
-		h, err := readHeader(s.log, pos, buf[:])
-		if err != nil || h.BaseOffset() > base {
-			return false
-		}
-		if h.BaseOffset() == base {
-			return h.MaxTimestamp() == ts
-		}
-		n := int64(h.BatchLength()) + 12
-		if n < batch.HeaderSize {
-			return false
-		}
-		pos += n
+func (r *recovery) gapEnd() int64 {
+	if !r.gapEndRead {
+		r.gapEndVal, r.gapEndRead = r.l.cleanerGapEnd(), true
 	}
-	return false
-}
-
-// cleanDir removes leftovers and returns the segment base offsets, sorted.
-func (l *Log) cleanDir() ([]int64, error) {
-	ents, err := l.fsys.ReadDir(l.dir)
-	if err != nil {
-		return nil, fmt.Errorf("list: %w", err)
-	}
-	var bases []int64
-	logs := map[string]bool{}
-	for _, e := range ents {
-		if base, ok := parseSegmentName(e.Name()); ok && !e.IsDir() {
-			bases = append(bases, base)
-			logs[strings.TrimSuffix(e.Name(), logSuffix)] = true
-		}
-	}
-	for _, e := range ents {
-		name := e.Name()
-		stem := strings.TrimSuffix(strings.TrimSuffix(name, indexSuffix), timeIndexSuffix)
-		orphanIndex := stem != name && len(stem) == 20 && !logs[stem]
-		if strings.HasSuffix(name, deletedSuffix) || strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, cleanedSuffix) || orphanIndex {
-			if err := l.fsys.Remove(path.Join(l.dir, name)); err != nil {
-				return nil, fmt.Errorf("remove leftover %s: %w", name, err)
-			}
-			l.dirDirty = true
-		}
-	}
-	slices.Sort(bases)
-	return bases, nil
-}
-
-// readOffsetCheckpoint returns a checkpoint's offset, 0 if it is missing or malformed
-// (the safe value: recovery scans more, the log start comes from the segments).
-func (l *Log) readOffsetCheckpoint(name string) (int64, error) {
-	data, err := readCheckpoint(l.fsys, l.dir, name)
-	if err != nil || data == nil {
-		return 0, err
-	}
-	off, err := parseOffsetCheckpoint(data)
-	if err != nil {
-		return 0, nil
-	}
-	return off, nil
+	return r.gapEndVal
 }
 
 // loadSegment fills s's state from its files, trusting the indexes only if synced and
-// they pass their checks; it reports whether the segment was truncated.
-func (l *Log) loadSegment(s *segment, synced bool) (bool, error) {
+// they pass their checks, else scanning it (and cutting it at the first invalid batch);
+// it reports whether the segment was cut. limit is the next segment's base; epoch the
+// last batch's leader epoch so far.
+func (r *recovery) loadSegment(s *segment, synced bool, limit int64, epoch *int32) (bool, error) {
+	l := r.l
 	if synced {
-		ok, err := l.loadIndexes(s)
+		ok, err := r.loadIndexes(s, limit, epoch)
 		if err != nil || ok {
 			return false, err
 		}
+		r.rep.IndexesRebuilt++
 	}
-	res, err := s.scan(l.cfg.IndexIntervalBytes)
+	chk := r.newBatchCheck(s, limit, *epoch)
+	if r.gapEnd() > s.base { // the cleaner may have made gaps here: the index is evidence
+		chk.witness = l.indexWitness(s)
+	}
+	res, err := s.scan(l.cfg.IndexIntervalBytes, &chk)
 	if err != nil {
 		return false, err
 	}
+	r.rep.SegmentsScanned++
+	r.rep.BytesScanned += res.fileSize
 	if res.truncated {
+		t := Truncation{Segment: s.base, Position: res.st.size, Offset: res.st.next, Bytes: res.fileSize - res.st.size, Reason: res.reason}
+		// A segment whose batches reach its successor's base loses nothing by the cut:
+		// the log goes on in the next segment.
+		if r.lost(res.st.next) && res.st.next != limit {
+			if !r.opts.TruncateBelowRecoveryPoint {
+				return false, r.refuse(fmt.Sprintf("segment %d at byte %d: %s", s.base, res.st.size, res.reason), res.st.next)
+			}
+			t.Synced = true
+			if t.SavedAs, err = r.saveAside(s, res.st.size, res.fileSize); err != nil {
+				return false, err
+			}
+		}
 		if err := s.log.Truncate(res.st.size); err != nil {
-			return false, fmt.Errorf("truncate torn segment %d %s: %w", s.base, res.reason, err)
+			return false, fmt.Errorf("truncate segment %d at %d (%s): %w", s.base, res.st.size, res.reason, err)
 		}
 		s.dirty = true
+		r.rep.Truncated = append(r.rep.Truncated, t)
 	}
 	// A rebuilt index is complete up to the last batch; give an inactive segment its
 	// final time entry too (a no-op for the active one until it rolls).
@@ -280,81 +325,79 @@ func (l *Log) loadSegment(s *segment, synced bool) (bool, error) {
 		return false, err
 	}
 	s.publish(res.st)
+	*epoch = chk.epoch
 	return res.truncated, nil
 }
 
-// loadIndexes loads both index files and walks the batches after the last index entry.
-// It returns false if anything fails a check, so the caller rebuilds by a full scan.
-func (l *Log) loadIndexes(s *segment) (bool, error) {
-	size, err := fileSize(s.log)
+// drop removes the segments of files (those after a cut): renamed aside if aside or if
+// they held synced data (either only with TruncateBelowRecoveryPoint), else deleted.
+func (r *recovery) drop(files []segmentFile, reason string, aside bool) error {
+	l := r.l
+	for _, f := range files {
+		d := DroppedSegment{Base: f.base, Bytes: f.size, Reason: reason}
+		name := segmentName(f.base, logSuffix)
+		if aside || f.base < r.syncedEnd {
+			to, err := l.uniqueName(name + ".aside")
+			if err == nil {
+				err = l.fsys.Rename(path.Join(l.dir, name), path.Join(l.dir, to))
+			}
+			if err != nil {
+				return fmt.Errorf("move segment %d aside: %w", f.base, err)
+			}
+			d.MovedTo = to
+		} else if err := l.fsys.Remove(path.Join(l.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove segment %d after a cut: %w", f.base, err)
+		}
+		// The index files are derived from the segment.
+		for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+			if err := l.fsys.Remove(path.Join(l.dir, segmentName(f.base, suf))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove index of segment %d: %w", f.base, err)
+			}
+		}
+		r.rep.Dropped = append(r.rep.Dropped, d)
+		l.dirDirty = true
+	}
+	return nil
+}
+
+// saveAside copies bytes [from, to) of segment s to a new file beside it, synced, and
+// returns its name: what recovery cuts from synced data is kept for the operator.
+func (r *recovery) saveAside(s *segment, from, to int64) (string, error) {
+	l := r.l
+	name, err := l.uniqueName(fmt.Sprintf("%s.cut-%d.aside", segmentName(s.base, logSuffix), from))
 	if err != nil {
-		return false, fmt.Errorf("stat segment %d: %w", s.base, err)
+		return "", err
 	}
-	if size > maxSegmentSize {
-		return false, nil
-	}
-	idxData, err := vfs.ReadFile(l.fsys, s.path(l.dir, indexSuffix), int64(l.cfg.SegmentIndexBytes)+indexEntrySize)
+	f, err := l.fsys.OpenFile(path.Join(l.dir, name), os.O_CREATE|os.O_RDWR|os.O_EXCL, 0o644)
 	if err != nil {
-		return false, nil
+		return "", fmt.Errorf("save the cut of segment %d: %w", s.base, err)
 	}
-	index, err := parseIndex(idxData, size, -1)
+	_, err = io.Copy(f, io.NewSectionReader(s.log, from, to-from))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
-		return false, nil
+		return "", fmt.Errorf("save the cut of segment %d: %w", s.base, err)
 	}
-	timeData, err := vfs.ReadFile(l.fsys, s.path(l.dir, timeIndexSuffix), int64(l.cfg.SegmentIndexBytes)+timeEntrySize)
-	if err != nil {
-		return false, nil
-	}
-	times, err := parseTimeIndex(timeData, -1)
-	if err != nil {
-		return false, nil
-	}
-	st := indexState{next: s.base, index: index, times: times, nIndex: len(index), nTimes: len(times), maxTs: -1, maxTsBase: -1}
-	if n := len(times); n > 0 {
-		st.maxTs, st.maxTsBase = times[n-1].ts, s.base+int64(times[n-1].rel)
-	}
-	var pos int64
-	if n := len(index); n > 0 {
-		pos = int64(index[n-1].pos)
-	}
-	var buf [batch.HeaderSize]byte
-	first := true
-	for pos < size {
-		if size-pos < batch.HeaderSize {
-			return false, nil
+	l.dirDirty = true
+	return name, nil
+}
+
+// uniqueName returns name, or name.1, name.2, ... whichever does not exist yet.
+func (l *Log) uniqueName(name string) (string, error) {
+	for i := 0; i < 1000; i++ {
+		n := name
+		if i > 0 {
+			n = fmt.Sprintf("%s.%d", name, i)
 		}
-		h, err := readHeader(s.log, pos, buf[:])
-		if err != nil {
-			return false, nil
-		}
-		n := int64(h.BatchLength()) + 12
-		if n < batch.HeaderSize || pos+n > size || h.Magic() != 2 || checkFollows(h, s.base, st.next) != "" {
-			return false, nil
-		}
-		if first && len(index) > 0 && h.BaseOffset() != s.base+int64(index[len(index)-1].rel) {
-			return false, nil
-		}
-		first = false
-		if ts := h.MaxTimestamp(); ts > st.maxTs {
-			st.maxTs, st.maxTsBase = ts, h.BaseOffset()
-		}
-		st.next = h.LastOffset() + 1
-		pos += n
-	}
-	// The time index must not point past the segment's end, and its last entry, which
-	// gives the segment's largest timestamp, must name a batch with that timestamp.
-	if n := len(times); n > 0 {
-		last := times[n-1]
-		if s.base+int64(last.rel) >= st.next || !l.batchHasTimestamp(s, index, size, s.base+int64(last.rel), last.ts) {
-			return false, nil
+		if _, err := l.fsys.Stat(path.Join(l.dir, n)); errors.Is(err, fs.ErrNotExist) {
+			return n, nil
+		} else if err != nil {
+			return "", err
 		}
 	}
-	st.size = size
-	if n := len(index); n > 0 {
-		st.bytesSinceIndex = size - int64(index[n-1].pos)
-	} else {
-		st.bytesSinceIndex = size
-	}
-	s.publish(st)
-	return true, nil
+	return "", fmt.Errorf("no free name for %s", name)
 }

@@ -186,10 +186,10 @@ func (l *Log) TruncateTo(offset int64) error {
 		return fmt.Errorf("truncate to %d: negative offset", offset)
 	}
 	l.cleanGen++
-	if err := l.truncateCleanerCheckpointLocked(offset); err != nil {
-		return err
-	}
 	if offset < l.logStartOffset || offset <= l.segs[0].base {
+		if err := l.truncateCleanerCheckpointLocked(offset, offset); err != nil {
+			return err
+		}
 		if err := l.lowerRecoveryPointLocked(offset); err != nil {
 			return err
 		}
@@ -216,6 +216,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	st, err := l.truncatedState(s, full, offset)
 	if err != nil {
+		return err
+	}
+	if err := l.truncateCleanerCheckpointLocked(offset, st.next); err != nil {
 		return err
 	}
 	if err := s.log.Truncate(st.size); err != nil {

@@ -9,9 +9,10 @@
 //
 // Recovery: a segment that may hold unsynced data (at or after the recovery point after
 // an unclean stop) is scanned from its start: each batch's length must fit in the file,
-// its magic be 2, its CRC match and its offsets follow the previous batch. The file is
-// truncated at the first batch that fails (a torn write, garbage after the last batch, a
-// flipped bit), its indexes are rebuilt from the scan, and any later segment is deleted.
+// its magic be 2, its CRC match, and its offsets and leader epoch follow the previous
+// batch (recovery_checks.go). The file is truncated at the first batch that fails (a torn
+// write, garbage after the last batch, a flipped bit), its indexes are rebuilt from the
+// scan, and any later segment is dropped (recovery.go).
 package log
 
 import (
@@ -251,13 +252,15 @@ var errTorn = errors.New("torn or corrupt batch")
 // scanResult is what scanning a segment's file found.
 type scanResult struct {
 	st        indexState
+	fileSize  int64
 	truncated bool   // the file holds bytes after the last valid batch
 	reason    string // why the scan stopped early
 }
 
-// scan reads the segment's batches from the start, validating length, magic, CRC and
-// offsets, and rebuilds the index state. It stops at the first invalid batch.
-func (s *segment) scan(intervalBytes int32) (scanResult, error) {
+// scan reads the segment's batches from the start, validating length, magic and CRC, and
+// offsets and leader epochs with chk (recovery_checks.go), and rebuilds the index state.
+// It stops at the first invalid batch.
+func (s *segment) scan(intervalBytes int32, chk *batchCheck) (scanResult, error) {
 	fsize, err := fileSize(s.log)
 	if err != nil {
 		return scanResult{}, fmt.Errorf("stat segment %d: %w", s.base, err)
@@ -269,15 +272,16 @@ func (s *segment) scan(intervalBytes int32) (scanResult, error) {
 	for pos < fsize {
 		b, reason := readBatch(r, &buf, fsize-pos)
 		if reason == "" {
-			reason = checkFollows(b, s.base, st.next)
+			reason = chk.check(b, pos)
 		}
 		if reason != "" {
-			return scanResult{st: st, truncated: true, reason: fmt.Sprintf("at position %d: %s", pos, reason)}, nil
+			return scanResult{st: st, fileSize: fsize, truncated: true, reason: reason}, nil
 		}
+		chk.advance(b)
 		st.observe(b.BaseOffset(), s.base, b.LastOffset(), b.MaxTimestamp(), pos, int64(len(b)), intervalBytes)
 		pos += int64(len(b))
 	}
-	return scanResult{st: st}, nil
+	return scanResult{st: st, fileSize: fsize}, nil
 }
 
 // readBatch reads one whole batch of at most remaining bytes into *buf and checks its

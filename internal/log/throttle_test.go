@@ -211,6 +211,7 @@ func throttledLog(t *testing.T) *harness {
 	h := newHarness(t, Config{SegmentBytes: 1 << 20})
 	writeUpdates(t, h.log, h.clock.now().UnixMilli(), 40, 5)
 	roll(t, h.log)
+	flush(t, h.log)
 	return h
 }
 
