@@ -4,7 +4,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"strconv"
@@ -13,41 +12,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-const clusterUsage = `usage: vltava cluster <subcommand> [flags]
-
-subcommands:
-  info          cluster id, controller and brokers (id, host:port, rack)
-  api-versions  the API versions each broker advertises (KIP-511 ApiVersions)
-`
-
-func (e Env) cluster(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.Stderr, clusterUsage)
-		return errors.New("missing subcommand")
-	}
-	switch args[0] {
-	case "info":
-		return e.clusterInfo(ctx, args[1:])
-	case "api-versions":
-		return e.clusterAPIVersions(ctx, args[1:])
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(e.Stderr, clusterUsage)
-		return flag.ErrHelp
-	default:
-		fmt.Fprint(e.Stderr, clusterUsage)
-		return fmt.Errorf("unknown subcommand %q", args[0])
+func clusterCommands() []subcommand {
+	return []subcommand{
+		{"info", "", "cluster id, controller and brokers (id, host:port, rack)", Env.clusterInfo},
+		{"api-versions", "", "the API versions each broker advertises (KIP-511 ApiVersions)", Env.clusterAPIVersions},
 	}
 }
 
 func (e Env) clusterInfo(ctx context.Context, args []string) error {
-	fs, c := e.newFlagSet("cluster", "cluster info [flags]", defaultRequestTimeout, "time limit for the request")
-	rest, err := parseArgs(fs, args)
+	fs, c := e.adminFlagSet("cluster info", "[flags]")
+	rest, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", rest)
+		return fs.Fail(fmt.Errorf("unexpected arguments %q", rest))
 	}
 	adm, ctx, done, err := c.admin(ctx)
 	if err != nil {
@@ -79,14 +58,13 @@ func (e Env) clusterInfo(ctx context.Context, args []string) error {
 // clusterAPIVersions prints what each broker answers to ApiVersions, which is what every
 // client negotiates against: the quickest check of what a broker claims to support.
 func (e Env) clusterAPIVersions(ctx context.Context, args []string) error {
-	fs, c := e.newFlagSet("cluster", "cluster api-versions [flags]", defaultRequestTimeout, "time limit for the requests")
-	rest, err := parseArgs(fs, args)
+	fs, c := e.adminFlagSet("cluster api-versions", "[flags]")
+	rest, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", rest)
+		return fs.Fail(fmt.Errorf("unexpected arguments %q", rest))
 	}
 	adm, ctx, done, err := c.admin(ctx)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,29 +14,32 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vltava/vltava/internal/cli/cmdflag"
 )
 
 func (e Env) consume(ctx context.Context, args []string) error {
-	fs, c := e.newFlagSet("consume", "consume --topic T [flags]", 0,
+	fs, c := e.newFlagSet("consume", "--topic T [flags]", 0,
 		"exit once no record has arrived for this long (0: run until --count or interrupted); also bounds the first metadata lookup")
 	topic := fs.String("topic", "", "topic to consume (required)")
 	from := fs.String("from", "beginning", "where to start: beginning, end, offset:N (N<0: N before the end), timestamp:MS or time:RFC3339; with --group, only where the group has no committed offset")
 	partition := fs.Int("partition", -1, "consume only this partition (-1: all)")
+	fromBeginning := fs.Bool("from-beginning", false, "the same as --from beginning (kafka-console-consumer's flag)")
 	count := fs.Int("count", 0, "exit after this many records (0: no limit)")
+	fs.Alias("max-messages", "count")
 	format := fs.String("format", defaultFormat, formatDoc)
+	fs.Alias("o", "format")
 	group := fs.String("group", "", "consume as a member of this consumer group, committing the offsets of records printed")
 	isolation := fs.String("isolation", "read_uncommitted", "read_uncommitted, or read_committed to see only committed transactions")
-	rest, err := parseArgs(fs, args)
+	rest, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", rest)
+		return fs.Fail(fmt.Errorf("unexpected arguments %q", rest))
 	}
 	if *topic == "" {
-		fs.Usage()
-		return errors.New("--topic is required")
+		return fs.Fail(errors.New("--topic is required"))
 	}
 	if *count < 0 {
 		return fmt.Errorf("--count %d: want 0 or more", *count)
@@ -43,6 +47,13 @@ func (e Env) consume(ctx context.Context, args []string) error {
 	if *group != "" && *partition >= 0 {
 		return errors.New("--partition and --group do not mix: a group assigns partitions itself")
 	}
+	if *fromBeginning {
+		if fromSet(fs) {
+			return errors.New("--from-beginning and --from: give one")
+		}
+		*from = "beginning"
+	}
+	c.clientID = "vltava-consume"
 	start, err := parseFrom(*from)
 	if err != nil {
 		return err
@@ -109,6 +120,13 @@ func (e Env) consume(ctx context.Context, args []string) error {
 		}
 	}
 	return loopErr
+}
+
+// fromSet reports whether --from was given on the command line.
+func fromSet(fs *cmdflag.Set) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "from" })
+	return set
 }
 
 func (e Env) warn(err error) { fmt.Fprintf(e.Stderr, "consume: %v\n", err) }

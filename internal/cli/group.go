@@ -5,7 +5,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,55 +13,23 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
-const groupUsage = `usage: vltava group <subcommand> [flags]
-
-subcommands:
-  list                list consumer groups and their states
-  describe [GROUP...] state, members, committed offsets and lag per partition
-  delete GROUP...     delete groups that have no members
-  reset-offsets GROUP move committed offsets (--to-earliest|--to-latest|--to-datetime|
-                      --to-offset|--shift-by); a dry run unless --execute
-
-Run "vltava group <subcommand> -h" for its flags.
-`
-
-func (e Env) group(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.Stderr, groupUsage)
-		return errors.New("missing subcommand")
+func groupCommands() []subcommand {
+	return []subcommand{
+		{"list", "", "list consumer groups and their states", Env.groupList},
+		{"describe", "[GROUP...]", "state, members, committed offsets and lag per partition", Env.groupDescribe},
+		{"delete", "GROUP...", "delete groups that have no members", Env.groupDelete},
+		{"reset-offsets", "GROUP", "move committed offsets (a dry run unless --execute)", Env.groupResetOffsets},
 	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "list":
-		return e.groupList(ctx, args)
-	case "describe":
-		return e.groupDescribe(ctx, args)
-	case "delete":
-		return e.groupDelete(ctx, args)
-	case "reset-offsets":
-		return e.groupResetOffsets(ctx, args)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(e.Stderr, groupUsage)
-		return flag.ErrHelp
-	default:
-		fmt.Fprint(e.Stderr, groupUsage)
-		return fmt.Errorf("unknown subcommand %q", sub)
-	}
-}
-
-func (e Env) groupFlags(synopsis string) (*flag.FlagSet, *common) {
-	return e.newFlagSet("group", synopsis, defaultRequestTimeout, "time limit for the whole operation")
 }
 
 func (e Env) groupList(ctx context.Context, args []string) error {
-	fs, c := e.groupFlags("group list [flags]")
-	rest, err := parseArgs(fs, args)
+	fs, c := e.adminFlagSet("group list", "[flags]")
+	rest, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", rest)
+		return fs.Fail(fmt.Errorf("unexpected arguments %q", rest))
 	}
 	adm, ctx, done, err := c.admin(ctx)
 	if err != nil {
@@ -90,8 +57,8 @@ func (e Env) groupList(ctx context.Context, args []string) error {
 }
 
 func (e Env) groupDescribe(ctx context.Context, args []string) error {
-	fs, c := e.groupFlags("group describe [GROUP...] [flags]")
-	names, err := parseArgs(fs, args)
+	fs, c := e.adminFlagSet("group describe", "[GROUP...] [flags]")
+	names, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
@@ -163,14 +130,13 @@ func writeGroup(out io.Writer, l kadm.DescribedGroupLag) error {
 }
 
 func (e Env) groupDelete(ctx context.Context, args []string) error {
-	fs, c := e.groupFlags("group delete GROUP... [flags]")
-	names, err := parseArgs(fs, args)
+	fs, c := e.adminFlagSet("group delete", "GROUP... [flags]")
+	names, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(names) == 0 {
-		fs.Usage()
-		return errors.New("want at least one group name")
+		return fs.Fail(errors.New("want at least one group name"))
 	}
 	adm, ctx, done, err := c.admin(ctx)
 	if err != nil {

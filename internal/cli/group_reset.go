@@ -16,7 +16,7 @@ import (
 )
 
 func (e Env) groupResetOffsets(ctx context.Context, args []string) error {
-	fs, c := e.groupFlags("group reset-offsets GROUP (--to-earliest|--to-latest|--to-datetime T|--to-offset N|--shift-by N) [--topic T...] [--execute]")
+	fs, c := e.adminFlagSet("group reset-offsets", "GROUP (--to-earliest|--to-latest|--to-datetime T|--to-offset N|--shift-by N) [--topic T...] [--execute]")
 	toEarliest := fs.Bool("to-earliest", false, "reset to each partition's log start offset")
 	toLatest := fs.Bool("to-latest", false, "reset to each partition's end offset")
 	toDatetime := fs.String("to-datetime", "", "reset to the first offset at or after this time (RFC 3339, e.g. 2026-01-02T15:04:05Z)")
@@ -25,13 +25,12 @@ func (e Env) groupResetOffsets(ctx context.Context, args []string) error {
 	execute := fs.Bool("execute", false, "apply the new offsets (without it, only print them)")
 	var topics stringList
 	fs.Var(&topics, "topic", "only this topic (repeatable); default: every topic the group has offsets for")
-	rest, err := parseArgs(fs, args)
+	rest, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(rest) != 1 {
-		fs.Usage()
-		return errors.New("give exactly one group")
+		return fs.Fail(errors.New("give exactly one group"))
 	}
 	group := rest[0]
 	modes := 0
@@ -41,8 +40,7 @@ func (e Env) groupResetOffsets(ctx context.Context, args []string) error {
 		}
 	}
 	if modes != 1 {
-		fs.Usage()
-		return errors.New("give exactly one of --to-earliest, --to-latest, --to-datetime, --to-offset, --shift-by")
+		return fs.Fail(errors.New("give exactly one of --to-earliest, --to-latest, --to-datetime, --to-offset, --shift-by"))
 	}
 	var at time.Time
 	if *toDatetime != "" {

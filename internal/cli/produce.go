@@ -15,7 +15,7 @@ import (
 )
 
 func (e Env) produce(ctx context.Context, args []string) error {
-	fs, c := e.newFlagSet("produce", "produce --topic T [flags] < lines", defaultRequestTimeout,
+	fs, c := e.newFlagSet("produce", "--topic T [flags] < lines", defaultRequestTimeout,
 		"how long a record may wait to be acknowledged before it counts as failed (0: no limit)")
 	topic := fs.String("topic", "", "topic to produce to (required; created if the broker auto-creates topics)")
 	keySep := fs.String("key-separator", "", "split each line at the first SEP into key and value; a line without SEP gets a null key")
@@ -24,18 +24,17 @@ func (e Env) produce(ctx context.Context, args []string) error {
 	partition := fs.Int("partition", -1, "partition to produce to (-1: the default partitioner, which hashes keys like Kafka's)")
 	acks := fs.String("acks", "all", "acknowledgement: all, 1 or 0")
 	compression := fs.String("compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
-	rest, err := parseArgs(fs, args)
+	rest, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", rest)
+		return fs.Fail(fmt.Errorf("unexpected arguments %q", rest))
 	}
 	if *topic == "" {
-		fs.Usage()
-		return errors.New("--topic is required")
+		return fs.Fail(errors.New("--topic is required"))
 	}
+	c.clientID = "vltava-produce"
 	opts, err := produceOpts(*topic, *acks, *compression, *partition)
 	if err != nil {
 		return err

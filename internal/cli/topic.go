@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -17,62 +16,29 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-const topicUsage = `usage: vltava topic <subcommand> [flags]
-
-subcommands:
-  create NAME        create a topic
-  list               list topic names
-  describe [NAME...] partitions, leaders, replicas, ISR and non-default configs
-  delete NAME...     delete topics
-  alter-config NAME  set or delete topic configs (incremental alter configs)
-
-Run "vltava topic <subcommand> -h" for its flags.
-`
-
-func (e Env) topic(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.Stderr, topicUsage)
-		return errors.New("missing subcommand")
+func topicCommands() []subcommand {
+	return []subcommand{
+		{"create", "NAME", "create a topic", Env.topicCreate},
+		{"list", "", "list topic names", Env.topicList},
+		{"describe", "[NAME...]", "partitions, leaders, replicas, ISR and non-default configs", Env.topicDescribe},
+		{"delete", "NAME...", "delete topics", Env.topicDelete},
+		{"alter-config", "NAME", "set or delete topic configs (incremental alter configs)", Env.topicAlterConfig},
 	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "create":
-		return e.topicCreate(ctx, args)
-	case "list":
-		return e.topicList(ctx, args)
-	case "describe":
-		return e.topicDescribe(ctx, args)
-	case "delete":
-		return e.topicDelete(ctx, args)
-	case "alter-config":
-		return e.topicAlterConfig(ctx, args)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(e.Stderr, topicUsage)
-		return flag.ErrHelp
-	default:
-		fmt.Fprint(e.Stderr, topicUsage)
-		return fmt.Errorf("unknown subcommand %q", sub)
-	}
-}
-
-func (e Env) topicFlags(synopsis string) (*flag.FlagSet, *common) {
-	return e.newFlagSet("topic", synopsis, defaultRequestTimeout, "time limit for the whole operation")
 }
 
 func (e Env) topicCreate(ctx context.Context, args []string) error {
-	fs, c := e.topicFlags("topic create NAME [flags]")
+	fs, c := e.adminFlagSet("topic create", "NAME [flags]")
 	partitions := fs.Int("partitions", -1, "number of partitions (-1: the broker's num.partitions)")
 	rf := fs.Int("replication-factor", -1, "replicas per partition (-1: the broker's default.replication.factor)")
 	var configs kvList
 	fs.Var(&configs, "config", "topic config k=v (repeatable)")
 	validateOnly := fs.Bool("validate-only", false, "ask the broker to validate the request without creating the topic")
-	names, err := parseArgs(fs, args)
+	names, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(names) != 1 {
-		fs.Usage()
-		return fmt.Errorf("want exactly one topic name, got %d", len(names))
+		return fs.Fail(fmt.Errorf("want exactly one topic name, got %d", len(names)))
 	}
 	if *partitions < -1 || *partitions == 0 || *partitions > 1<<31-1 {
 		return fmt.Errorf("--partitions %d: want a positive count or -1", *partitions)
@@ -123,15 +89,14 @@ func (e Env) topicCreate(ctx context.Context, args []string) error {
 }
 
 func (e Env) topicList(ctx context.Context, args []string) error {
-	fs, c := e.topicFlags("topic list [flags]")
+	fs, c := e.adminFlagSet("topic list", "[flags]")
 	internal := fs.Bool("internal", false, "include internal topics such as __consumer_offsets")
-	rest, err := parseArgs(fs, args)
+	rest, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", rest)
+		return fs.Fail(fmt.Errorf("unexpected arguments %q", rest))
 	}
 	adm, ctx, done, err := c.admin(ctx)
 	if err != nil {
@@ -153,8 +118,8 @@ func (e Env) topicList(ctx context.Context, args []string) error {
 }
 
 func (e Env) topicDescribe(ctx context.Context, args []string) error {
-	fs, c := e.topicFlags("topic describe [NAME...] [flags]")
-	names, err := parseArgs(fs, args)
+	fs, c := e.adminFlagSet("topic describe", "[NAME...] [flags]")
+	names, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
@@ -283,14 +248,13 @@ func ids(is []int32) string {
 }
 
 func (e Env) topicDelete(ctx context.Context, args []string) error {
-	fs, c := e.topicFlags("topic delete NAME... [flags]")
-	names, err := parseArgs(fs, args)
+	fs, c := e.adminFlagSet("topic delete", "NAME... [flags]")
+	names, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(names) == 0 {
-		fs.Usage()
-		return errors.New("want at least one topic name")
+		return fs.Fail(errors.New("want at least one topic name"))
 	}
 	adm, ctx, done, err := c.admin(ctx)
 	if err != nil {
@@ -317,23 +281,21 @@ func (e Env) topicDelete(ctx context.Context, args []string) error {
 }
 
 func (e Env) topicAlterConfig(ctx context.Context, args []string) error {
-	fs, c := e.topicFlags("topic alter-config NAME --set k=v ... --delete k ... [flags]")
+	fs, c := e.adminFlagSet("topic alter-config", "NAME --set k=v ... --delete k ... [flags]")
 	var set kvList
 	var del stringList
 	fs.Var(&set, "set", "set config k=v (repeatable)")
 	fs.Var(&del, "delete", "remove config k so the topic falls back to the default (repeatable)")
 	validateOnly := fs.Bool("validate-only", false, "ask the broker to validate the change without applying it")
-	names, err := parseArgs(fs, args)
+	names, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(names) != 1 {
-		fs.Usage()
-		return fmt.Errorf("want exactly one topic name, got %d", len(names))
+		return fs.Fail(fmt.Errorf("want exactly one topic name, got %d", len(names)))
 	}
 	if len(set.keys)+len(del) == 0 {
-		fs.Usage()
-		return errors.New("nothing to change: give --set or --delete")
+		return fs.Fail(errors.New("nothing to change: give --set or --delete"))
 	}
 	var alters []kadm.AlterConfig
 	for i, k := range set.keys {
