@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/cli"
 	"github.com/vltava/vltava/internal/cli/cmdflag"
 	"github.com/vltava/vltava/internal/config"
 	"github.com/vltava/vltava/internal/server"
@@ -33,26 +34,29 @@ func (o overrides) Set(s string) error {
 
 // serverOpts are the flags of `vltava server`.
 type serverOpts struct {
-	configPath, dataDir, listen, readyFile, logLevel, cpuProfile string
+	configPath, dataDir, listen, readyFile, logLevel, cpuProfile *string
 	overrides                                                    overrides
 }
 
-func serverFlags(stdout, stderr io.Writer) (*cmdflag.Set, *serverOpts) {
-	o := &serverOpts{overrides: overrides{}}
+func serverFlags(stdout, stderr io.Writer) (*cmdflag.Set, serverOpts) {
 	fs := cmdflag.New("server", "[flags]", stdout, stderr)
 	fs.About = "Configuration comes from defaults, then --config, then VLTAVA_<KEY> environment\nvariables (log.dirs -> VLTAVA_LOG_DIRS), then --override and the flags below."
-	fs.StringVar(&o.configPath, "config", "", "properties `FILE` with Kafka's broker config keys")
-	fs.StringVar(&o.dataDir, "data-dir", "", "data directory (log.dirs); default ./data")
-	fs.StringVar(&o.listen, "listen", "", "`HOST:PORT` to listen on (listeners); port 0 picks a free port")
-	fs.StringVar(&o.readyFile, "ready-file", "", "write the bound host:port to this `FILE` once serving")
-	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this `FILE` (for performance work)")
+	o := serverOpts{
+		configPath: fs.String("config", "", "properties `FILE` with Kafka's broker config keys"),
+		dataDir:    fs.String("data-dir", "", "data directory (log.dirs); default ./data"),
+		listen:     fs.String("listen", "", "`HOST:PORT` to listen on (listeners); port 0 picks a free port"),
+		readyFile:  fs.String("ready-file", "", "write the bound host:port to this `FILE` once serving"),
+		logLevel:   fs.String("log-level", "info", "debug, info, warn or error"),
+		cpuProfile: fs.String("cpuprofile", "", "write a CPU profile of the whole run to this `FILE` (for performance work)"),
+		overrides:  overrides{},
+	}
 	fs.Var(o.overrides, "override", "`key=value` broker config override (repeatable), e.g. --override num.partitions=3")
 	return fs, o
 }
 
 func runServer(args []string) error {
 	fs, o := serverFlags(os.Stdout, os.Stderr)
+	configPath, dataDir, listen, readyFile, logLevel, cpuProfile, ov := o.configPath, o.dataDir, o.listen, o.readyFile, o.logLevel, o.cpuProfile, o.overrides
 	rest, err := fs.Parse(args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -63,26 +67,25 @@ func runServer(args []string) error {
 	if len(rest) > 0 {
 		return fs.Fail(fmt.Errorf("unexpected arguments %q", rest))
 	}
-	ov := o.overrides
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger)
 
-	if o.dataDir != "" {
-		ov["log.dirs"] = o.dataDir
+	if *dataDir != "" {
+		ov["log.dirs"] = *dataDir
 	}
-	if o.listen != "" {
-		ov["listeners"] = "PLAINTEXT://" + o.listen
+	if *listen != "" {
+		ov["listeners"] = "PLAINTEXT://" + *listen
 	}
-	cfg, err := config.Load(o.configPath, os.Environ(), ov)
+	cfg, err := config.Load(*configPath, os.Environ(), ov)
 	if err != nil {
 		return err
 	}
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -102,19 +105,19 @@ func runServer(args []string) error {
 		srv.Close()
 		return err
 	}
-	if o.readyFile != "" {
-		tmp := o.readyFile + ".tmp"
+	if *readyFile != "" {
+		tmp := *readyFile + ".tmp"
 		if err := os.WriteFile(tmp, []byte(srv.Broker().Advertised()[0]), 0o644); err != nil {
 			srv.Close()
 			return err
 		}
-		if err := os.Rename(tmp, o.readyFile); err != nil {
+		if err := os.Rename(tmp, *readyFile); err != nil {
 			srv.Close()
 			return err
 		}
 	}
 	dirs, _ := filepath.Abs(strings.Join(cfg.LogDirs, ","))
-	logger.Info("vltava started", "node.id", cfg.NodeID, "cluster.id", srv.Broker().ClusterID(), "log.dirs", dirs, "listeners", srv.Addrs())
+	logger.Info("vltava started", "version", cli.Version().String(), "node.id", cfg.NodeID, "cluster.id", srv.Broker().ClusterID(), "log.dirs", dirs, "listeners", srv.Addrs())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)

@@ -93,6 +93,7 @@ func commands() []command {
 		{name: "group", summary: "list, describe, reset the offsets of and delete consumer groups", subs: groupCommands()},
 		{name: "cluster", summary: "brokers, controller, cluster id, API versions and broker configs", subs: clusterCommands()},
 		{name: "bench", summary: "produce|consume|e2e load generator", run: Env.bench},
+		{name: "version", summary: "print the version of this binary (also --version)", run: Env.version},
 	}
 }
 

@@ -41,7 +41,8 @@ func (e Env) clusterInfo(ctx context.Context, args []string) error {
 	if clusterID == "" {
 		clusterID = "(none)"
 	}
-	fmt.Fprintf(e.Stdout, "Cluster ID: %s\nController: %s\nBrokers:\n", clusterID, nodeID(m.Controller))
+	// The Kafka protocol does not carry a broker's software version, so this is the tool's.
+	fmt.Fprintf(e.Stdout, "Cluster ID: %s\nController: %s\nClient: vltava %s\nBrokers:\n", clusterID, nodeID(m.Controller), Version())
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  ID\tADDRESS\tRACK")
 	for _, b := range m.Brokers {

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"io"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -122,5 +123,27 @@ func TestReadLines(t *testing.T) {
 	errRead := iotest.ErrReader(io.ErrUnexpectedEOF)
 	if err := readLines(io.MultiReader(bytes.NewReader([]byte("a\n")), errRead), func([]byte) {}); err == nil {
 		t.Error("readLines hid a read error")
+	}
+}
+
+func TestVersionString(t *testing.T) {
+	for _, tc := range []struct {
+		bi   debug.BuildInfo
+		want string
+	}{
+		{debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "0dff5344583c4d7b5ff017c5583c7229e109441b"},
+			{Key: "vcs.time", Value: "2026-12-04T18:00:00Z"}, {Key: "vcs.modified", Value: "true"}}},
+			"(devel) commit 0dff5344583c (2026-12-04T18:00:00Z, modified), go1.26.8"},
+		{debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "0dff5344583c4d7b"}, {Key: "vcs.modified", Value: "false"}}},
+			"(devel) commit 0dff5344583c, go1.26.8"},
+		{debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.2.3"}}, "v1.2.3, go1.26.8"},
+		{debug.BuildInfo{GoVersion: "go1.26.8"},
+			"(devel) (no commit recorded: built with -buildvcs=false or outside a git checkout), go1.26.8"},
+	} {
+		if got := versionOf(&tc.bi).String(); got != tc.want {
+			t.Errorf("version of %+v:\n got %q\nwant %q", tc.bi.Settings, got, tc.want)
+		}
 	}
 }
