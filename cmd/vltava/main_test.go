@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,11 +69,13 @@ func TestHelpIsNotAnError(t *testing.T) {
 	}
 }
 
-// TestServerStartLineNamesTheVersion: the start-up log line says which build is running,
-// so a log shows what code wrote it.
-func TestServerStartLineNamesTheVersion(t *testing.T) {
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "server", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"))
+// startServer starts `vltava server args...` with its data in a temp dir and reads its log
+// until it has started or exited. It returns the log lines read, and whether it started;
+// a started server is killed by its pid when the test ends.
+func startServer(t *testing.T, args ...string) (log []string, started bool) {
+	t.Helper()
+	args = append([]string{"server", "--data-dir", filepath.Join(t.TempDir(), "data")}, args...)
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -81,23 +84,69 @@ func TestServerStartLineNamesTheVersion(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Stopped by its pid whatever happens below; Wait reaps it.
-	defer func() {
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	}()
 	lines := bufio.NewScanner(stderr)
-	var started string
 	for lines.Scan() {
+		log = append(log, lines.Text())
 		if strings.Contains(lines.Text(), `msg="vltava started"`) {
-			started = lines.Text()
-			break
+			t.Cleanup(func() {
+				_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+				_, _ = io.Copy(io.Discard, stderr)
+				_ = cmd.Wait()
+			})
+			return log, true
 		}
 	}
-	if started == "" {
-		t.Fatalf("no start-up line (%v)", lines.Err())
+	// stderr closed: the process has exited.
+	if err := cmd.Wait(); err == nil {
+		t.Fatalf("vltava %q exited 0 without starting:\n%s", args, strings.Join(log, "\n"))
 	}
-	if !strings.Contains(started, ` version="(devel)`) || !strings.Contains(started, "go1.") {
-		t.Errorf("start-up line %q does not name the version", started)
+	return log, false
+}
+
+// TestServerStartLineNamesTheVersion: the start-up log line says which build is running,
+// so a log shows what code wrote it.
+func TestServerStartLineNamesTheVersion(t *testing.T) {
+	log, started := startServer(t, "--listen", "127.0.0.1:0")
+	if !started {
+		t.Fatalf("server did not start:\n%s", strings.Join(log, "\n"))
+	}
+	line := log[len(log)-1]
+	if !strings.Contains(line, ` version="(devel)`) || !strings.Contains(line, "go1.") {
+		t.Errorf("start-up line %q does not name the version", line)
+	}
+}
+
+// TestServerRefusesToAdvertiseAWildcard: a broker bound to every interface cannot tell
+// clients "connect to 0.0.0.0"; like Kafka ("advertised.listeners cannot use the
+// nonroutable meta-address 0.0.0.0"), it refuses to start and says what to set. An empty
+// host, Kafka's other way of binding every interface, advertises the machine's host name.
+func TestServerRefusesToAdvertiseAWildcard(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:0", "[::]:0"} {
+		log, started := startServer(t, "--listen", listen)
+		all := strings.Join(log, "\n")
+		if started {
+			t.Errorf("--listen %s started a broker:\n%s", listen, all)
+			continue
+		}
+		if !strings.Contains(all, "advertised.listeners") || !strings.Contains(all, "PLAINTEXT://") {
+			t.Errorf("--listen %s: the refusal does not say to set advertised.listeners:\n%s", listen, all)
+		}
+	}
+	log, started := startServer(t, "--listen", ":0")
+	if !started {
+		t.Fatalf("--listen :0 did not start:\n%s", strings.Join(log, "\n"))
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listening string
+	for _, l := range log {
+		if strings.Contains(l, "msg=listening") {
+			listening = l
+		}
+	}
+	if !strings.Contains(listening, " advertised="+host+":") {
+		t.Errorf("--listen :0 advertises %q, want this host's name %s", listening, host)
 	}
 }
