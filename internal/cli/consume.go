@@ -41,6 +41,9 @@ func (e Env) consume(ctx context.Context, args []string) error {
 	if *topic == "" {
 		return fs.Fail(errors.New("--topic is required"))
 	}
+	if err := validTopicName(*topic); err != nil {
+		return err
+	}
 	if *count < 0 {
 		return fmt.Errorf("--count %d: want 0 or more", *count)
 	}

@@ -112,7 +112,7 @@ func TestReadLines(t *testing.T) {
 	} {
 		var got []string
 		// One byte per Read exercises lines split across reads.
-		err := readLines(iotest.OneByteReader(strings.NewReader(tc.in)), func(b []byte) { got = append(got, string(b)) })
+		err := readLines(iotest.OneByteReader(strings.NewReader(tc.in)), func(b []byte) error { got = append(got, string(b)); return nil })
 		if err != nil {
 			t.Fatalf("readLines(%.20q): %v", tc.in, err)
 		}
@@ -121,7 +121,7 @@ func TestReadLines(t *testing.T) {
 		}
 	}
 	errRead := iotest.ErrReader(io.ErrUnexpectedEOF)
-	if err := readLines(io.MultiReader(bytes.NewReader([]byte("a\n")), errRead), func([]byte) {}); err == nil {
+	if err := readLines(io.MultiReader(bytes.NewReader([]byte("a\n")), errRead), func([]byte) error { return nil }); err == nil {
 		t.Error("readLines hid a read error")
 	}
 }

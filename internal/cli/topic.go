@@ -46,6 +46,9 @@ func (e Env) topicCreate(ctx context.Context, args []string) error {
 	if *rf < -1 || *rf == 0 || *rf > 1<<15-1 {
 		return fmt.Errorf("--replication-factor %d: want a positive count or -1", *rf)
 	}
+	if err := validTopicName(names[0]); err != nil {
+		return err
+	}
 	cfg := make(map[string]*string, len(configs.keys))
 	for i, k := range configs.keys {
 		cfg[k] = kadm.StringPtr(configs.values[i])
