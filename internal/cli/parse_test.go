@@ -30,9 +30,8 @@ func TestFormatTemplates(t *testing.T) {
 		{`%s|%T|%K|%S`, r, "hello|1700000000123|1|5"},
 		{`[%h]`, r, "[a=1,b=]"},
 		{`%K %S [%h] "%k" "%v"`, null, `-1 -1 [] "" ""`},
-		{`100%% \\ \t\r\n \x`, r, "100% \\ \t\r\n \\x"},
+		{`%v 100%% \\ \t\r\n \x`, r, "hello 100% \\ \t\r\n \\x"},
 		{`%v%v`, r, "hellohello"},
-		{"", r, ""},
 	} {
 		f, err := parseFormat(tc.format)
 		if err != nil {
@@ -45,7 +44,7 @@ func TestFormatTemplates(t *testing.T) {
 			t.Errorf("format %q: got %q, want %q", tc.format, got, tc.want)
 		}
 	}
-	for _, bad := range []string{"%", "%x", "value %q"} {
+	for _, bad := range []string{"%", "%x", "value %q", "", "no verbs", `100%% \n`} {
 		if _, err := parseFormat(bad); err == nil {
 			t.Errorf("parseFormat(%q) accepted a bad template", bad)
 		}

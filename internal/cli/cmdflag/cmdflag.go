@@ -111,11 +111,19 @@ func Interspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// Names returns every flag as typed on a command line (--name), aliases included, sorted:
+// dashed is a flag as typed: -o for one letter, --name otherwise.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// Names returns every flag as typed on a command line (--name, -o), aliases included, sorted:
 // the words shell completion offers.
 func (s *Set) Names() []string {
 	var out []string
-	s.VisitAll(func(f *flag.Flag) { out = append(out, "--"+f.Name) })
+	s.VisitAll(func(f *flag.Flag) { out = append(out, dashed(f.Name)) })
 	sort.Strings(out)
 	return out
 }
@@ -133,9 +141,9 @@ func (s *Set) PrintUsage(w io.Writer) {
 		}
 		name, doc := flag.UnquoteUsage(f)
 		var b strings.Builder
-		b.WriteString("  --" + f.Name)
+		b.WriteString("  " + dashed(f.Name))
 		for _, a := range s.aliases[f.Name] {
-			b.WriteString(", --" + a)
+			b.WriteString(", " + dashed(a))
 		}
 		if name != "" {
 			b.WriteString(" " + name)
