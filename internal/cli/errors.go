@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // firstShardErr unwraps kadm's "request X has N separate shard errors, first: ..." to the
@@ -39,11 +40,33 @@ func validTopicName(name string) error {
 	return nil
 }
 
-// kafkaErr adds the broker's own error message, when it sent one, to the Kafka error (whose
-// text is already "NAME: description"), so the operator sees both.
+// kafkaErr prints a Kafka error as its name and the broker's own message when the broker
+// sent one ("TOPIC_ALREADY_EXISTS: Topic 't' already exists."), otherwise as kerr prints
+// it (the name and Kafka's generic description). A broker message that repeats the name
+// and description first, as Vltava's do, is trimmed to what it adds, so nothing is
+// printed twice. errors.Is still finds the Kafka error.
 func kafkaErr(err error, brokerMsg string) error {
-	if err == nil || brokerMsg == "" || strings.Contains(err.Error(), brokerMsg) {
+	var ke *kerr.Error
+	if err == nil || brokerMsg == "" || !errors.As(err, &ke) {
 		return err
 	}
-	return fmt.Errorf("%w (broker says: %s)", err, brokerMsg)
+	detail := strings.TrimSpace(brokerMsg)
+	for _, prefix := range []string{ke.Error(), ke.Message} {
+		if rest, ok := strings.CutPrefix(detail, prefix); ok {
+			detail = strings.TrimSpace(strings.TrimPrefix(rest, ":"))
+		}
+	}
+	if detail == "" || detail == ke.Description {
+		return err
+	}
+	return &brokerError{code: ke, msg: detail}
 }
+
+// brokerError is a Kafka error with the broker's message in place of the generic one.
+type brokerError struct {
+	code *kerr.Error
+	msg  string
+}
+
+func (e *brokerError) Error() string { return e.code.Message + ": " + e.msg }
+func (e *brokerError) Unwrap() error { return e.code }

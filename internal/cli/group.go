@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 func groupCommands() []subcommand {
@@ -78,7 +79,15 @@ func (e Env) groupDescribe(ctx context.Context, args []string) error {
 	}
 	first := true
 	for _, l := range lags.Sorted() {
-		if gerr := l.Error(); gerr != nil {
+		gerr := l.Error()
+		if (gerr == nil && l.State == "Dead" && len(l.Members) == 0 && len(l.Lag) == 0) || errors.Is(gerr, kerr.GroupIDNotFound) {
+			// Kafka's answer for a group it does not know is the state Dead (some brokers
+			// answer GROUP_ID_NOT_FOUND); kafka-consumer-groups says "Consumer group 'g'
+			// does not exist."
+			errs = append(errs, fmt.Errorf("group %s does not exist: %w", l.Group, kerr.GroupIDNotFound))
+			continue
+		}
+		if gerr != nil {
 			errs = append(errs, fmt.Errorf("group %s: %w", l.Group, gerr))
 			continue
 		}

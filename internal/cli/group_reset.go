@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 func (e Env) groupResetOffsets(ctx context.Context, args []string) error {
 	fs, c := e.adminFlagSet("group reset-offsets", "GROUP (--to-earliest|--to-latest|--to-datetime T|--to-offset N|--shift-by N) [--topic T...] [--execute]")
 	toEarliest := fs.Bool("to-earliest", false, "reset to each partition's log start offset")
 	toLatest := fs.Bool("to-latest", false, "reset to each partition's end offset")
-	toDatetime := fs.String("to-datetime", "", "reset to the first offset at or after this time (RFC 3339, e.g. 2026-01-02T15:04:05Z)")
+	toDatetime := fs.String("to-datetime", "", "reset to the first offset at or after this `TIME`: 2026-12-04, 2026-12-04T15:04:05 (local),\n2026-12-04T15:04:05Z or a time before now (-1h, -30m, -2d)")
 	toOffset := fs.Int64("to-offset", -1, "reset to this offset (clamped to the partition's range)")
 	shiftBy := fs.Int64("shift-by", 0, "move each committed offset by N (negative moves back), clamped to the partition's range")
 	execute := fs.Bool("execute", false, "apply the new offsets (without it, only print them)")
@@ -44,8 +45,9 @@ func (e Env) groupResetOffsets(ctx context.Context, args []string) error {
 	}
 	var at time.Time
 	if *toDatetime != "" {
-		if at, err = time.Parse(time.RFC3339, *toDatetime); err != nil {
-			return fmt.Errorf("--to-datetime: %w", err)
+		now := time.Now()
+		if at, err = parseTime(*toDatetime, now); err != nil {
+			return fmt.Errorf("--to-datetime %q: %v: want %s", *toDatetime, err, timeHelp(now))
 		}
 	}
 
@@ -60,7 +62,9 @@ func (e Env) groupResetOffsets(ctx context.Context, args []string) error {
 		return fmt.Errorf("describe group %s: %w", group, c.reachErr(err))
 	}
 	if g, ok := described[group]; ok {
-		if g.Err != nil {
+		// A group the broker does not know has no members, and resetting its offsets
+		// creates it, as in Kafka.
+		if g.Err != nil && !errors.Is(g.Err, kerr.GroupIDNotFound) {
 			return fmt.Errorf("describe group %s: %w", group, g.Err)
 		}
 		if len(g.Members) > 0 {
@@ -68,6 +72,9 @@ func (e Env) groupResetOffsets(ctx context.Context, args []string) error {
 		}
 	}
 	committed, err := adm.FetchOffsets(ctx, group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		committed, err = kadm.OffsetResponses{}, nil // nothing committed yet
+	}
 	if err != nil {
 		return fmt.Errorf("fetch offsets of %s: %w", group, err)
 	}
