@@ -78,10 +78,12 @@ type command struct {
 	subs          []subcommand
 }
 
-// subcommand is one verb of a tool with subcommands (topic create, group list, ...).
+// subcommand is one verb of a tool with subcommands (topic create, group list, ...), or a
+// group of further subcommands (cluster config describe).
 type subcommand struct {
 	name, args, summary string
 	run                 func(Env, context.Context, []string) error
+	subs                []subcommand
 }
 
 // commands is the one list of the binary's tools: dispatch, usage and completion derive from it.
@@ -154,6 +156,9 @@ func (e Env) dispatch(ctx context.Context, t command, args []string) error {
 	}
 	for _, s := range t.subs {
 		if s.name == args[0] {
+			if s.subs != nil {
+				return e.dispatch(ctx, command{name: t.name + " " + s.name, subs: s.subs}, args[1:])
+			}
 			return s.run(e, ctx, args[1:])
 		}
 	}
@@ -164,12 +169,18 @@ func (e Env) dispatch(ctx context.Context, t command, args []string) error {
 func subUsage(t command) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "usage: vltava %s <subcommand> [flags]\n\nsubcommands:\n", t.name)
+	labels := make([]string, len(t.subs))
 	width := 0
-	for _, s := range t.subs {
-		width = max(width, len(s.name)+1+len(s.args))
+	for i, s := range t.subs {
+		args := s.args
+		if s.subs != nil {
+			args = "<subcommand>"
+		}
+		labels[i] = strings.TrimSpace(s.name + " " + args)
+		width = max(width, len(labels[i]))
 	}
-	for _, s := range t.subs {
-		fmt.Fprintf(&b, "  %-*s  %s\n", width, strings.TrimSpace(s.name+" "+s.args), s.summary)
+	for i, s := range t.subs {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, labels[i], s.summary)
 	}
 	fmt.Fprintf(&b, "\nRun \"vltava %s <subcommand> -h\" for its flags.\n", t.name)
 	return b.String()
@@ -196,6 +207,7 @@ type common struct {
 	logLevel string
 	logTo    io.Writer
 	clientID string
+	output   outputFormat // --format/-o of the topic, group and cluster commands
 }
 
 // newFlagSet returns the flag set of `vltava PATH`, with the common flags registered.
@@ -226,9 +238,12 @@ func (e Env) plainFlagSet(path, synopsis string) *cmdflag.Set {
 }
 
 // adminFlagSet is newFlagSet for the topic, group and cluster commands: a whole-operation
-// --timeout.
+// --timeout and the --format (-o) of their output.
 func (e Env) adminFlagSet(path, synopsis string) (*cmdflag.Set, *common) {
-	return e.newFlagSet(path, synopsis, defaultRequestTimeout, "time limit for the whole operation")
+	fs, c := e.newFlagSet(path, synopsis, defaultRequestTimeout, "time limit for the whole operation")
+	fs.Var(&c.output, "format", "output `FORMAT`: text or json")
+	fs.Alias("o", "format")
+	return fs, c
 }
 
 // noArgs fails when a command that takes no positional arguments got some.

@@ -16,10 +16,10 @@ import (
 
 func groupCommands() []subcommand {
 	return []subcommand{
-		{"list", "", "list consumer groups and their states", Env.groupList},
-		{"describe", "[GROUP...]", "state, members, committed offsets and lag per partition", Env.groupDescribe},
-		{"delete", "GROUP...", "delete groups that have no members", Env.groupDelete},
-		{"reset-offsets", "GROUP", "move committed offsets (a dry run unless --execute)", Env.groupResetOffsets},
+		{name: "list", summary: "list consumer groups and their states", run: Env.groupList},
+		{name: "describe", args: "[GROUP...]", summary: "state, members, committed offsets and lag per partition", run: Env.groupDescribe},
+		{name: "delete", args: "GROUP...", summary: "delete groups that have no members", run: Env.groupDelete},
+		{name: "reset-offsets", args: "GROUP", summary: "move committed offsets (a dry run unless --execute)", run: Env.groupResetOffsets},
 	}
 }
 
@@ -42,6 +42,25 @@ func (e Env) groupList(ctx context.Context, args []string) error {
 	// printing before the error.
 	if err != nil && len(groups) == 0 {
 		return fmt.Errorf("list groups: %w", c.reachErr(err))
+	}
+	if c.output.json() {
+		type group struct {
+			Group        string `json:"group"`
+			State        string `json:"state"`
+			ProtocolType string `json:"protocol_type"`
+			Coordinator  int32  `json:"coordinator"`
+		}
+		out := []group{}
+		for _, g := range groups.Sorted() {
+			out = append(out, group{g.Group, g.State, g.ProtocolType, g.Coordinator})
+		}
+		if werr := writeJSON(e.Stdout, out); werr != nil {
+			return werr
+		}
+		if err != nil {
+			return fmt.Errorf("list groups (partial): %w", c.reachErr(err))
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE\tCOORDINATOR")
@@ -78,6 +97,7 @@ func (e Env) groupDescribe(ctx context.Context, args []string) error {
 		errs = append(errs, fmt.Errorf("describe groups: %w", err))
 	}
 	first := true
+	out := []jsonGroup{}
 	for _, l := range lags.Sorted() {
 		gerr := l.Error()
 		if (gerr == nil && l.State == "Dead" && len(l.Members) == 0 && len(l.Lag) == 0) || errors.Is(gerr, kerr.GroupIDNotFound) {
@@ -91,11 +111,20 @@ func (e Env) groupDescribe(ctx context.Context, args []string) error {
 			errs = append(errs, fmt.Errorf("group %s: %w", l.Group, gerr))
 			continue
 		}
+		if c.output.json() {
+			out = append(out, groupJSON(l))
+			continue
+		}
 		if !first {
 			fmt.Fprintln(e.Stdout)
 		}
 		first = false
 		if werr := writeGroup(e.Stdout, l); werr != nil {
+			return werr
+		}
+	}
+	if c.output.json() {
+		if werr := writeJSON(e.Stdout, out); werr != nil {
 			return werr
 		}
 	}
@@ -156,6 +185,10 @@ func (e Env) groupDelete(ctx context.Context, args []string) error {
 	if err != nil && len(rs) == 0 {
 		return fmt.Errorf("delete groups: %w", c.reachErr(err))
 	}
+	type deleted struct {
+		Group string `json:"group"`
+	}
+	out := []deleted{}
 	var errs []error
 	for _, name := range names {
 		r, ok := rs[name]
@@ -164,11 +197,74 @@ func (e Env) groupDelete(ctx context.Context, args []string) error {
 			errs = append(errs, fmt.Errorf("delete group %s: no answer for the group (%v)", name, err))
 		case r.Err != nil:
 			errs = append(errs, fmt.Errorf("delete group %s: %w", name, kafkaErr(r.Err, r.ErrMessage)))
+		case c.output.json():
+			out = append(out, deleted{name})
 		default:
 			fmt.Fprintf(e.Stdout, "deleted group %s\n", name)
 		}
 	}
+	if c.output.json() {
+		if werr := writeJSON(e.Stdout, out); werr != nil {
+			return werr
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// jsonGroup is one group of `group describe -o json`.
+type jsonGroup struct {
+	Group        string             `json:"group"`
+	State        string             `json:"state"`
+	ProtocolType string             `json:"protocol_type"`
+	Protocol     string             `json:"protocol"`
+	Coordinator  int32              `json:"coordinator"`
+	Members      []jsonMember       `json:"members"`
+	Offsets      []jsonGroupOffsets `json:"offsets"`
+}
+
+type jsonMember struct {
+	MemberID   string  `json:"member_id"`
+	InstanceID *string `json:"instance_id"`
+	ClientID   string  `json:"client_id"`
+	Host       string  `json:"host"`
+}
+
+type jsonGroupOffsets struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Committed *int64  `json:"committed_offset"` // null: nothing committed
+	End       *int64  `json:"log_end_offset"`
+	Lag       *int64  `json:"lag"`
+	MemberID  *string `json:"member_id"` // null: no member owns the partition
+	Error     string  `json:"error,omitempty"`
+}
+
+func groupJSON(l kadm.DescribedGroupLag) jsonGroup {
+	g := jsonGroup{Group: l.Group, State: l.State, ProtocolType: l.ProtocolType, Protocol: l.Protocol,
+		Coordinator: l.Coordinator.NodeID, Members: []jsonMember{}, Offsets: []jsonGroupOffsets{}}
+	for _, m := range l.Members {
+		g.Members = append(g.Members, jsonMember{m.MemberID, m.InstanceID, m.ClientID, m.ClientHost})
+	}
+	for _, p := range l.Lag.Sorted() {
+		o := jsonGroupOffsets{Topic: p.Topic, Partition: p.Partition}
+		if p.Commit.At >= 0 {
+			o.Committed = &p.Commit.At
+		}
+		if p.End.Err == nil {
+			o.End = &p.End.Offset
+		}
+		if p.Lag >= 0 {
+			o.Lag = &p.Lag
+		}
+		if p.Member != nil {
+			o.MemberID = &p.Member.MemberID
+		}
+		if p.Err != nil {
+			o.Error = p.Err.Error()
+		}
+		g.Offsets = append(g.Offsets, o)
+	}
+	return g
 }
 
 func orDash(s string) string {

@@ -5,10 +5,13 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -109,9 +112,14 @@ func (e Env) groupResetOffsets(ctx context.Context, args []string) error {
 		}
 	}
 
+	type row struct {
+		Topic     string `json:"topic"`
+		Partition int32  `json:"partition"`
+		Current   *int64 `json:"current"` // null: nothing committed
+		New       int64  `json:"new"`
+	}
+	var rows []row
 	next := kadm.Offsets{}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCURRENT\tNEW")
 	var firstErr error
 	ends.Each(func(end kadm.ListedOffset) {
 		if end.Err != nil {
@@ -119,9 +127,9 @@ func (e Env) groupResetOffsets(ctx context.Context, args []string) error {
 			return
 		}
 		start, _ := starts.Lookup(end.Topic, end.Partition)
-		cur := int64(-1)
-		if o, ok := committed.Lookup(end.Topic, end.Partition); ok && o.Err == nil {
-			cur = o.At
+		r := row{Topic: end.Topic, Partition: end.Partition}
+		if o, ok := committed.Lookup(end.Topic, end.Partition); ok && o.Err == nil && o.At >= 0 {
+			r.Current = &o.At
 		}
 		var target int64
 		switch {
@@ -135,33 +143,57 @@ func (e Env) groupResetOffsets(ctx context.Context, args []string) error {
 		case *toOffset >= 0:
 			target = *toOffset
 		default:
-			if cur < 0 {
+			if r.Current == nil {
 				return // nothing committed to shift
 			}
-			target = cur + *shiftBy
+			target = *r.Current + *shiftBy
 		}
-		target = max(start.Offset, min(target, end.Offset))
-		next.AddOffset(end.Topic, end.Partition, target, -1)
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", end.Topic, end.Partition, offsetOrDash(cur), target)
+		r.New = max(start.Offset, min(target, end.Offset))
+		next.AddOffset(end.Topic, end.Partition, r.New, -1)
+		rows = append(rows, r)
 	})
-	if err := tw.Flush(); err != nil {
-		return err
-	}
 	if firstErr != nil {
 		return firstErr
+	}
+	slices.SortFunc(rows, func(a, b row) int {
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	if *execute {
+		resp, err := adm.CommitOffsets(ctx, group, next)
+		if err != nil {
+			return fmt.Errorf("commit offsets: %w", err)
+		}
+		if err := resp.Error(); err != nil {
+			return fmt.Errorf("commit offsets: %w", err)
+		}
+	}
+	if c.output.json() {
+		if rows == nil {
+			rows = []row{}
+		}
+		return writeJSON(e.Stdout, struct {
+			Group    string `json:"group"`
+			Executed bool   `json:"executed"`
+			Offsets  []row  `json:"offsets"`
+		}{group, *execute, rows})
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCURRENT\tNEW")
+	for _, r := range rows {
+		cur := int64(-1)
+		if r.Current != nil {
+			cur = *r.Current
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", r.Topic, r.Partition, offsetOrDash(cur), r.New)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
 	}
 	if !*execute {
 		fmt.Fprintln(e.Stderr, "dry run: nothing changed; add --execute to apply")
 		return nil
 	}
-	resp, err := adm.CommitOffsets(ctx, group, next)
-	if err != nil {
-		return fmt.Errorf("commit offsets: %w", err)
-	}
-	if err := resp.Error(); err != nil {
-		return fmt.Errorf("commit offsets: %w", err)
-	}
-	fmt.Fprintf(e.Stderr, "reset %d partitions of group %s\n", len(next.Sorted()), group)
+	fmt.Fprintf(e.Stderr, "reset %d partitions of group %s\n", len(rows), group)
 	return nil
 }
 
