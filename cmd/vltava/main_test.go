@@ -150,3 +150,14 @@ func TestServerRefusesToAdvertiseAWildcard(t *testing.T) {
 		t.Errorf("--listen :0 advertises %q, want this host's name %s", listening, host)
 	}
 }
+
+// TestCompletionKnowsTheServer: the completion script comes from the tools' package, which
+// learns `vltava server` and its flags from main.
+func TestCompletionKnowsTheServer(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh"} {
+		out, errOut, code := vltava(t, "completion", shell)
+		if code != 0 || !strings.Contains(out, "server") || !strings.Contains(out, "--data-dir") || !strings.Contains(out, "--listen") {
+			t.Errorf("vltava completion %s: exit %d, stderr %q; want the server and its flags in:\n%.300s", shell, code, errOut, out)
+		}
+	}
+}

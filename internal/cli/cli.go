@@ -96,6 +96,7 @@ func commands() []command {
 		{name: "cluster", summary: "brokers, controller, cluster id, API versions and broker configs", subs: clusterCommands()},
 		{name: "bench", summary: "produce|consume|e2e load generator", run: Env.bench},
 		{name: "version", summary: "print the version of this binary (also --version)", run: Env.version},
+		{name: "completion", summary: "print a bash or zsh completion script", run: Env.completion},
 	}
 }
 
