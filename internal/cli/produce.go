@@ -11,7 +11,6 @@ import (
 	"io"
 	"strconv"
 	"sync"
-	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -61,23 +60,8 @@ func (e Env) produce(ctx context.Context, args []string) error {
 	if c.timeout > 0 {
 		opts = append(opts, kgo.RecordDeliveryTimeout(c.timeout))
 	}
-	// kgo reads the batch limit when it first meets a partition, which is after the
-	// preflight below has set it; the limit is also checked here, per record, so that what
-	// this client refuses is told apart from what the broker refuses.
-	var limit atomic.Int32
-	limit.Store(defaultMaxMessageBytes)
-	opts = append(opts, kgo.ProducerBatchMaxBytesFn(func(string) int32 { return limit.Load() }))
-	if maxBytes > 100<<20 {
-		// kgo's cap on a whole request (100 MiB by default) must hold the largest batch.
-		opts = append(opts, kgo.BrokerMaxWriteBytes(int32(min(int64(maxBytes)+1<<20, 1<<30))))
-	}
-	cl, err := c.client(opts...)
+	topicMax, err := preflight(ctx, c, *topic)
 	if err != nil {
-		return err
-	}
-	topicMax, err := preflight(ctx, cl, c, *topic)
-	if err != nil {
-		cl.Close()
 		return err
 	}
 	lim := produceLimit{topic: *topic, topicMax: topicMax, limit: int64(maxBytes), flag: maxBytes != 0}
@@ -87,7 +71,17 @@ func (e Env) produce(ctx context.Context, args []string) error {
 			lim.limit = int64(topicMax)
 		}
 	}
-	limit.Store(int32(lim.limit))
+	// The limit is also checked here, per record, before kgo sees it (batchBytes), so what
+	// this client refuses is told apart from what the broker refuses.
+	opts = append(opts, kgo.ProducerBatchMaxBytes(int32(max(512, min(lim.limit, 1<<30)))))
+	if lim.limit > 100<<20-1<<20 {
+		// kgo's cap on a whole request (100 MiB by default) must hold the largest batch.
+		opts = append(opts, kgo.BrokerMaxWriteBytes(int32(min(lim.limit+1<<20, 1<<30))))
+	}
+	cl, err := c.client(opts...)
+	if err != nil {
+		return err
+	}
 
 	var hdrs []kgo.RecordHeader
 	for i, k := range headers.keys {
@@ -141,11 +135,16 @@ func (e Env) produce(ctx context.Context, args []string) error {
 	return nil
 }
 
-// preflight asks the cluster for the topic's configs before any record is buffered. It
-// fails fast when no broker answers (kgo alone would retry for the whole delivery
-// timeout, 30 s by default, as other tools do not) and learns the topic's
-// max.message.bytes, or 0 when the topic does not exist yet or the configs are not readable.
-func preflight(ctx context.Context, cl *kgo.Client, c *common, topic string) (int32, error) {
+// preflight asks the cluster for the topic's configs, with a client of its own, before the
+// producer exists. It fails fast when no broker answers (kgo alone would retry for the
+// whole delivery timeout, 30 s by default, as other tools do not) and learns the topic's
+// max.message.bytes, or 0 when the topic does not exist yet or its configs are not readable.
+func preflight(ctx context.Context, c *common, topic string) (int32, error) {
+	cl, err := c.client()
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
 	limit := c.timeout
 	if limit <= 0 {
 		limit = defaultRequestTimeout
