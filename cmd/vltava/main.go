@@ -10,18 +10,20 @@ import (
 )
 
 // serverCommand describes `vltava server` to the tools' usage and shell completion.
-var serverCommand = cli.Extra{
-	Name:    "server",
-	Summary: "run a broker node (single-node cluster on 127.0.0.1:9092 with data in ./data by default)",
-	Flags: func() *cmdflag.Set {
-		fs, _ := serverFlags(os.Stdout, os.Stderr)
-		return fs
-	},
+func serverCommand() cli.Extra {
+	return cli.Extra{
+		Name:    "server",
+		Summary: "run a broker node (single-node cluster on 127.0.0.1:9092 with data in ./data by default)",
+		Flags: func() *cmdflag.Set {
+			fs, _ := serverFlags(os.Stdout, os.Stderr)
+			return fs
+		},
+	}
 }
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, cli.Usage(serverCommand))
+		fmt.Fprint(os.Stderr, cli.Usage(serverCommand()))
 		os.Exit(2)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
@@ -30,13 +32,13 @@ func main() {
 	case "server":
 		err = runServer(args)
 	case "-h", "--help", "-help", "help":
-		fmt.Print(cli.Usage(serverCommand))
+		fmt.Print(cli.Usage(serverCommand()))
 		return
 	default:
 		var ok bool
-		ok, err = cli.Run(cmd, args, serverCommand)
+		ok, err = cli.Run(cmd, args, serverCommand())
 		if !ok {
-			fmt.Fprintf(os.Stderr, "vltava: unknown command %q\n\n%s", cmd, cli.Usage(serverCommand))
+			fmt.Fprintf(os.Stderr, "vltava: unknown command %q\n\n%s", cmd, cli.Usage(serverCommand()))
 			os.Exit(2)
 		}
 	}
