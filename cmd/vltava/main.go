@@ -6,25 +6,24 @@ import (
 	"os"
 
 	"github.com/vltava/vltava/internal/cli"
+	"github.com/vltava/vltava/internal/cli/cmdflag"
 )
 
-const usage = `usage: vltava <command> [flags]
-
-commands:
-  server     run a broker node (single-node cluster on 127.0.0.1:9092 with data in ./data by default)
-  topic      create|list|describe|delete|alter-config topics
-  produce    produce lines from stdin
-  consume    consume records to stdout
-  group      list|describe|reset-offsets|delete consumer groups
-  cluster    info|api-versions: brokers, controller, cluster id, API versions
-  bench      produce|consume|e2e load generator
-
-Run "vltava <command> -h" for a command's flags.
-`
+// serverCommand describes `vltava server` to the tools' usage and shell completion.
+func serverCommand() cli.Extra {
+	return cli.Extra{
+		Name:    "server",
+		Summary: "run a broker node (single-node cluster on 127.0.0.1:9092 with data in ./data by default)",
+		Flags: func() *cmdflag.Set {
+			fs, _ := serverFlags(os.Stdout, os.Stderr)
+			return fs
+		},
+	}
+}
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
+		fmt.Fprint(os.Stderr, cli.Usage(serverCommand()))
 		os.Exit(2)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
@@ -32,14 +31,14 @@ func main() {
 	switch cmd {
 	case "server":
 		err = runServer(args)
-	case "-h", "--help", "help":
-		fmt.Print(usage)
+	case "-h", "--help", "-help", "help":
+		fmt.Print(cli.Usage(serverCommand()))
 		return
 	default:
 		var ok bool
-		ok, err = cli.Run(cmd, args)
+		ok, err = cli.Run(cmd, args, serverCommand())
 		if !ok {
-			fmt.Fprintf(os.Stderr, "vltava: unknown command %q\n\n%s", cmd, usage)
+			fmt.Fprintf(os.Stderr, "vltava: unknown command %q\n\n%s", cmd, cli.Usage(serverCommand()))
 			os.Exit(2)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/cli"
+	"github.com/vltava/vltava/internal/cli/cmdflag"
 	"github.com/vltava/vltava/internal/config"
 	"github.com/vltava/vltava/internal/server"
 )
@@ -29,25 +32,40 @@ func (o overrides) Set(s string) error {
 	return nil
 }
 
-func runServer(args []string) error {
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	configPath := fs.String("config", "", "properties file with Kafka's broker config keys")
-	dataDir := fs.String("data-dir", "", "data directory (log.dirs); default ./data")
-	listen := fs.String("listen", "", "host:port to listen on (listeners); port 0 picks a free port")
-	readyFile := fs.String("ready-file", "", "write the bound host:port to this file once serving")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for performance work)")
-	ov := overrides{}
-	fs.Var(ov, "override", "key=value broker config override (repeatable), e.g. --override num.partitions=3")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: vltava server [flags]\n\nConfiguration comes from defaults, then --config, then VLTAVA_<KEY> environment\nvariables (log.dirs -> VLTAVA_LOG_DIRS), then --override and the flags below.\n\n")
-		fs.PrintDefaults()
+// serverOpts are the flags of `vltava server`.
+type serverOpts struct {
+	configPath, dataDir, listen, readyFile, logLevel, cpuProfile *string
+	overrides                                                    overrides
+}
+
+func serverFlags(stdout, stderr io.Writer) (*cmdflag.Set, serverOpts) {
+	fs := cmdflag.New("server", "[flags]", stdout, stderr)
+	fs.About = "Configuration comes from defaults, then --config, then VLTAVA_<KEY> environment\nvariables (log.dirs -> VLTAVA_LOG_DIRS), then --override and the flags below."
+	o := serverOpts{
+		configPath: fs.String("config", "", "properties `FILE` with Kafka's broker config keys"),
+		dataDir:    fs.String("data-dir", "", "data directory (log.dirs); default ./data"),
+		listen:     fs.String("listen", "", "`HOST:PORT` to listen on (listeners); port 0 picks a free port"),
+		readyFile:  fs.String("ready-file", "", "write the bound host:port to this `FILE` once serving"),
+		logLevel:   fs.String("log-level", "info", "debug, info, warn or error"),
+		cpuProfile: fs.String("cpuprofile", "", "write a CPU profile of the whole run to this `FILE` (for performance work)"),
+		overrides:  overrides{},
 	}
-	if err := fs.Parse(args); err != nil {
+	fs.Var(o.overrides, "override", "`key=value` broker config override (repeatable), e.g. --override num.partitions=3")
+	return fs, o
+}
+
+func runServer(args []string) error {
+	fs, o := serverFlags(os.Stdout, os.Stderr)
+	configPath, dataDir, listen, readyFile, logLevel, cpuProfile, ov := o.configPath, o.dataDir, o.listen, o.readyFile, o.logLevel, o.cpuProfile, o.overrides
+	rest, err := fs.Parse(args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if len(rest) > 0 {
+		return fs.Fail(fmt.Errorf("unexpected arguments %q", rest))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -99,7 +117,7 @@ func runServer(args []string) error {
 		}
 	}
 	dirs, _ := filepath.Abs(strings.Join(cfg.LogDirs, ","))
-	logger.Info("vltava started", "node.id", cfg.NodeID, "cluster.id", srv.Broker().ClusterID(), "log.dirs", dirs, "listeners", srv.Addrs())
+	logger.Info("vltava started", "version", cli.Version().String(), "node.id", cfg.NodeID, "cluster.id", srv.Broker().ClusterID(), "log.dirs", dirs, "listeners", srv.Addrs())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)

@@ -19,20 +19,36 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
+	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vltava/vltava/internal/cli/cmdflag"
 )
 
-// Run runs `vltava bench <produce|consume|e2e> [flags]`.
-func Run(args []string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return run(ctx, args, os.Stdout, os.Stderr)
+// brokersEnv is the variable every vltava tool reads its default bootstrap brokers from.
+const brokersEnv = "VLTAVA_BROKERS"
+
+// Run runs `vltava bench <produce|consume|e2e> [flags]`: the report goes to stdout, progress
+// and errors to stderr. getenv supplies VLTAVA_BROKERS, the default of --brokers, as for
+// the other tools.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	return run(ctx, args, stdout, stderr, getenv)
+}
+
+// Modes are the bench's subcommands.
+func Modes() []string { return []string{"produce", "consume", "e2e"} }
+
+// FlagSet returns the flags of one mode without running anything (for shell completion);
+// nil for an unknown mode.
+func FlagSet(mode string) *cmdflag.Set {
+	if !slices.Contains(Modes(), mode) {
+		return nil
+	}
+	fs, _ := newFlagSet(mode, io.Discard, io.Discard, nil)
+	return fs
 }
 
 const usage = `usage: vltava bench <produce|consume|e2e> [flags]
@@ -41,9 +57,13 @@ const usage = `usage: vltava bench <produce|consume|e2e> [flags]
   consume  read a topic from the beginning and report throughput
   e2e      produce and consume together and report end-to-end latency
 
-Sizes accept B, KB, MB, GB (powers of 1000) and KiB, MiB, GiB (powers of 1024).
-MB/s in reports is 10^6 bytes per second, counting record keys and values.
+Run "vltava bench <mode> -h" for the flags of a mode.
 `
+
+// sizeAbout is the part of every mode's help about units.
+const sizeAbout = `Counts and sizes accept K, M, G (powers of 1000; with B for bytes: KB, MB, GB) and
+KiB, MiB, GiB (powers of 1024). MB/s in reports is 10^6 bytes per second, counting record
+keys and values.`
 
 // config is one bench run, as parsed from flags.
 type config struct {
@@ -73,18 +93,21 @@ type config struct {
 	idleConns         int
 	jsonOut           bool
 	quiet             bool
+	raw               *rawFlags // the flags as typed, before parseFlags checks them
 }
 
 // run parses args and runs one bench, writing the report to stdout and progress to stderr.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return nil
-		}
 		return errors.New("missing mode: produce, consume or e2e")
 	}
-	cfg, err := parseFlags(args[0], args[1:], stderr)
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	cfg, err := parseFlags(args[0], args[1:], stdout, stderr, getenv)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -110,63 +133,99 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-func parseFlags(mode string, args []string, stderr io.Writer) (*config, error) {
-	switch mode {
-	case "produce", "consume", "e2e":
-	default:
-		fmt.Fprint(stderr, usage)
-		return nil, fmt.Errorf("unknown mode %q: want produce, consume or e2e", mode)
+// rawFlags holds the flags as typed until parseFlags checks them and copies them into a config.
+type rawFlags struct {
+	brokers                                                 string
+	records, maxBytes, recordSize, batchBytes, bufferMemory cmdflag.Size
+}
+
+// newFlagSet registers the flags of one mode only: a flag a mode ignores would be noise in
+// its help and would hide a mistake if accepted. Defaults live in the returned config.
+func newFlagSet(mode string, stdout, stderr io.Writer, getenv func(string) string) (*cmdflag.Set, *config) {
+	brokers := "127.0.0.1:9092"
+	if getenv != nil && getenv(brokersEnv) != "" {
+		brokers = getenv(brokersEnv)
 	}
-	cfg := &config{mode: mode}
-	fs := flag.NewFlagSet("vltava bench "+mode, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var brokers, records, maxBytes string
-	fs.StringVar(&brokers, "brokers", "127.0.0.1:9092", "comma-separated seed brokers")
-	fs.StringVar(&cfg.topic, "topic", "vltava-bench", "topic to use (created if missing)")
-	fs.StringVar(&records, "records", "0", "records to measure (produce, e2e) or to read at most (consume); 0 = use --duration, or for consume read to the end")
-	fs.StringVar(&maxBytes, "bytes", "0", "consume: stop after this many bytes (e.g. 1GiB); produce, e2e: send this many bytes of values (sets --records); 0 = no byte limit")
-	fs.DurationVar(&cfg.duration, "duration", 0, "measure for this long instead of a record count (default 10s for produce and e2e when --records is 0)")
-	fs.IntVar(&cfg.recordSize, "record-size", 100, "value size in bytes (at least 8: the first 8 carry the send time)")
-	fs.StringVar(&cfg.keyDist, "key-distribution", "none", "record keys: none (the partitioner spreads unkeyed records), random or sequential (8-byte keys)")
-	fs.IntVar(&cfg.partitions, "partitions", 1, "partitions to create the topic with if it is missing")
-	fs.IntVar(&cfg.replicationFactor, "replication-factor", -1, "replication factor for a created topic (-1 = broker default)")
-	fs.IntVar(&cfg.producers, "producers", 1, "producer clients, each with its own connections")
-	fs.IntVar(&cfg.consumers, "consumers", 1, "consumer clients; partitions are divided among them")
-	fs.StringVar(&cfg.acks, "acks", "all", "produce acks: all, 1 or 0")
-	fs.DurationVar(&cfg.linger, "linger", 0, "producer linger (0 = send as soon as possible; batches still form while requests are in flight)")
-	fs.IntVar(&cfg.batchBytes, "batch-size", 0, "max bytes of one record batch (0 = client default, about 1 MB)")
-	var bufferMemory string
-	fs.StringVar(&bufferMemory, "buffer-memory", "32MiB", "bytes of records a producer buffers before Produce blocks, like Kafka's buffer.memory")
-	fs.StringVar(&cfg.compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
-	fs.BoolVar(&cfg.idempotent, "idempotent", true, "idempotent producer (needs --acks all; turned off with a note otherwise)")
-	fs.StringVar(&cfg.rate, "rate", "0", "target produce rate, total across producers: records/s (e.g. 5000) or bytes/s (e.g. 20MB); 0 = as fast as possible")
-	fs.DurationVar(&cfg.warmup, "warmup", 0, "produce for this long before measuring; warm-up records are not counted")
-	fs.DurationVar(&cfg.progress, "progress", 5*time.Second, "interval of progress lines on stderr (0 = none)")
-	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "give up when no record arrives for this long (consume, e2e)")
+	cfg := &config{mode: mode, topic: "vltava-bench", recordSize: 100, keyDist: "none",
+		partitions: 1, replicationFactor: -1, producers: 1, consumers: 1, acks: "all", bufferMemory: 32 << 20,
+		compression: "none", idempotent: true, rate: "0", progress: 5 * time.Second, timeout: 30 * time.Second}
+	produces, consumes := mode != "consume", mode != "produce"
+	fs := cmdflag.New("bench "+mode, "[flags]", stdout, stderr)
+	fs.About = map[string]string{
+		"produce": "Send records as fast as allowed (or at --rate); report throughput and produce-ack latency.",
+		"consume": "Read a topic from the beginning; report throughput.",
+		"e2e":     "Produce and consume together; report end-to-end latency (send time is in each value's first 8 bytes).",
+	}[mode] + "\n\n" + sizeAbout
+	sz := &rawFlags{recordSize: cmdflag.Size(cfg.recordSize), bufferMemory: cmdflag.Size(cfg.bufferMemory)}
+	fs.StringVar(&sz.brokers, "brokers", brokers, "comma-separated seed brokers `HOST:PORT,...` (env "+brokersEnv+")")
+	fs.Alias("bootstrap-server", "brokers")
+	fs.StringVar(&cfg.topic, "topic", cfg.topic, "topic to use (created if missing)")
+	fs.IntVar(&cfg.partitions, "partitions", cfg.partitions, "partitions to create the topic with if it is missing")
+	fs.IntVar(&cfg.replicationFactor, "replication-factor", cfg.replicationFactor, "replication factor for a created topic (-1 = broker default)")
+	switch mode {
+	case "produce":
+		fs.Var(&sz.records, "records", "records to send and measure (`COUNT`, e.g. 1M; 0 = use --duration)")
+		fs.Var(&sz.maxBytes, "bytes", "send this many bytes of values (`SIZE`, e.g. 1GiB; sets --records); 0 = no byte limit")
+		fs.DurationVar(&cfg.duration, "duration", 0, "measure for this long (default 10s when --records and --bytes are 0)")
+	case "consume":
+		fs.Var(&sz.records, "records", "read at most this many records (`COUNT`; 0 = read to the end the topic had at start)")
+		fs.Var(&sz.maxBytes, "bytes", "stop after this many bytes of keys and values (`SIZE`, e.g. 1GiB; 0 = no byte limit)")
+		fs.DurationVar(&cfg.duration, "duration", 0, "stop after this long (0 = no time limit)")
+	case "e2e":
+		fs.Var(&sz.records, "records", "records to send and receive (`COUNT`, e.g. 1M; 0 = use --duration)")
+		fs.Var(&sz.maxBytes, "bytes", "send this many bytes of values (`SIZE`; sets --records); 0 = no byte limit")
+		fs.DurationVar(&cfg.duration, "duration", 0, "measure for this long (default 10s when --records and --bytes are 0)")
+	}
+	if produces {
+		fs.Var(&sz.recordSize, "record-size", "value size (`SIZE`, at least 8 bytes: the first 8 carry the send time)")
+		fs.StringVar(&cfg.keyDist, "key-distribution", cfg.keyDist, "record keys: none (the partitioner spreads unkeyed records), random or sequential (8-byte keys)")
+		fs.IntVar(&cfg.producers, "producers", cfg.producers, "producer clients, each with its own connections")
+		fs.StringVar(&cfg.acks, "acks", cfg.acks, "produce acks: all, 1 or 0")
+		fs.DurationVar(&cfg.linger, "linger", 0, "producer linger (0 = send as soon as possible; batches still form while requests are in flight)")
+		fs.Var(&sz.batchBytes, "batch-size", "max bytes of one record batch (`SIZE`; 0 = client default, about 1 MB)")
+		fs.Var(&sz.bufferMemory, "buffer-memory", "bytes of records a producer buffers before Produce blocks (`SIZE`), like Kafka's buffer.memory")
+		fs.StringVar(&cfg.compression, "compression", cfg.compression, "batch compression: none, gzip, snappy, lz4 or zstd")
+		fs.BoolVar(&cfg.idempotent, "idempotent", cfg.idempotent, "idempotent producer (needs --acks all; turned off with a note otherwise)")
+		fs.StringVar(&cfg.rate, "rate", cfg.rate, "target produce rate, total across producers: records/s (e.g. 5000) or bytes/s (e.g. 20MB); 0 = as fast as possible")
+		fs.DurationVar(&cfg.warmup, "warmup", 0, "produce for this long before measuring; warm-up records are not counted")
+	}
+	if consumes {
+		fs.IntVar(&cfg.consumers, "consumers", cfg.consumers, "consumer clients; partitions are divided among them")
+		fs.DurationVar(&cfg.timeout, "timeout", cfg.timeout, "give up when no record arrives for this long")
+	}
+	fs.DurationVar(&cfg.progress, "progress", cfg.progress, "interval of progress lines on stderr (0 = none)")
 	fs.IntVar(&cfg.idleConns, "idle-connections", 0, "open this many extra idle connections (each sends one ApiVersions) to the first broker and hold them during the run")
 	fs.BoolVar(&cfg.jsonOut, "json", false, "print the result as one JSON object")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "no progress lines")
-	if err := fs.Parse(args); err != nil {
+	cfg.raw = sz
+	return fs, cfg
+}
+
+func parseFlags(mode string, args []string, stdout, stderr io.Writer, getenv func(string) string) (*config, error) {
+	if !slices.Contains(Modes(), mode) {
+		fmt.Fprint(stderr, usage)
+		return nil, fmt.Errorf("unknown mode %q: want produce, consume or e2e", mode)
+	}
+	fs, cfg := newFlagSet(mode, stdout, stderr, getenv)
+	rest, err := fs.Parse(args)
+	if err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	if len(rest) > 0 {
+		return nil, fs.Fail(fmt.Errorf("unexpected arguments %q", rest))
 	}
-	for _, b := range strings.Split(brokers, ",") {
+	sz := cfg.raw
+	cfg.brokers = nil
+	for _, b := range strings.Split(sz.brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			cfg.brokers = append(cfg.brokers, b)
 		}
 	}
-	var err error
-	if cfg.records, err = parseSize(records); err != nil {
-		return nil, fmt.Errorf("--records: %w", err)
+	cfg.records, cfg.maxBytes, cfg.bufferMemory = int64(sz.records), int64(sz.maxBytes), int64(sz.bufferMemory)
+	if sz.recordSize > 1<<30 || sz.batchBytes > 1<<30 {
+		return nil, errors.New("--record-size and --batch-size: at most 1GiB")
 	}
-	if cfg.maxBytes, err = parseSize(maxBytes); err != nil {
-		return nil, fmt.Errorf("--bytes: %w", err)
-	}
-	if cfg.bufferMemory, err = parseSize(bufferMemory); err != nil {
-		return nil, fmt.Errorf("--buffer-memory: %w", err)
-	}
+	cfg.recordSize, cfg.batchBytes = int(sz.recordSize), int(sz.batchBytes)
 	if cfg.recordsPerSec, err = parseRate(cfg.rate, cfg.recordSize); err != nil {
 		return nil, fmt.Errorf("--rate: %w", err)
 	}

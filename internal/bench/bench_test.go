@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -26,7 +30,7 @@ func runJSON(t *testing.T, args ...string) *Result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	args = append(args, "--json", "--quiet")
-	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+	if err := run(context.Background(), args, &stdout, &stderr, nil); err != nil {
 		t.Fatalf("bench %v: %v\nstderr: %s", args, err, stderr.String())
 	}
 	var r Result
@@ -139,7 +143,7 @@ func TestTextReport(t *testing.T) {
 	addr := newCluster(t)
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{"e2e", "--brokers", addr, "--topic", "txt", "--records", "50", "--quiet"},
-		&stdout, &stderr)
+		&stdout, &stderr, nil)
 	if err != nil {
 		t.Fatalf("e2e: %v\n%s", err, stderr.String())
 	}
@@ -162,7 +166,7 @@ func TestBadFlagsAreRejected(t *testing.T) {
 		{"produce", "extra"},
 	} {
 		var out, errOut bytes.Buffer
-		if err := run(context.Background(), args, &out, &errOut); err == nil {
+		if err := run(context.Background(), args, &out, &errOut, nil); err == nil {
 			t.Errorf("bench %q: no error", args)
 		}
 	}
@@ -196,5 +200,71 @@ func TestParseSizeAndRate(t *testing.T) {
 		if _, err := parseSize(bad); err == nil {
 			t.Errorf("parseSize(%q): no error", bad)
 		}
+	}
+}
+
+// TestProgressLinesNameOnlyWhatTheModeDoes: a produce run consumes nothing, so its progress
+// lines must not say "consumed 0", nor a consume run's "produced 0".
+func TestProgressLinesNameOnlyWhatTheModeDoes(t *testing.T) {
+	for _, tc := range []struct {
+		mode        string
+		want, lacks []string
+	}{
+		{"produce", []string{"produced 7 "}, []string{"consumed"}},
+		{"consume", []string{"consumed 5 "}, []string{"produced"}},
+		{"e2e", []string{"produced 7 ", "consumed 5 "}, nil},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			var out bytes.Buffer
+			c := &counters{}
+			c.produced.Store(7)
+			c.consumed.Store(5)
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() { defer close(done); progress(&out, tc.mode, time.Second, c, stop) }()
+			time.Sleep(1500 * time.Millisecond) // the bubble's fake clock: one tick
+			close(stop)
+			<-done
+			line := out.String()
+			if strings.Count(line, "\n") != 1 {
+				t.Fatalf("%s: want one progress line after one interval, got %q", tc.mode, line)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("%s progress %q lacks %q", tc.mode, line, w)
+				}
+			}
+			for _, l := range tc.lacks {
+				if strings.Contains(line, l) {
+					t.Errorf("%s progress %q mentions %q", tc.mode, line, l)
+				}
+			}
+		})
+	}
+}
+
+// TestFlagsAcceptWhatTheHelpSays: sizes take the units the help lists, and the brokers
+// come from VLTAVA_BROKERS like every other tool's.
+func TestFlagsAcceptWhatTheHelpSays(t *testing.T) {
+	env := func(k string) string {
+		if k == "VLTAVA_BROKERS" {
+			return "10.1.2.3:9092,10.1.2.4:9092"
+		}
+		return ""
+	}
+	cfg, err := parseFlags("produce", []string{"--batch-size", "64KiB", "--record-size", "1KiB", "--records", "10K",
+		"--buffer-memory", "1MB"}, io.Discard, io.Discard, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.batchBytes != 64<<10 || cfg.recordSize != 1024 || cfg.records != 10000 || cfg.bufferMemory != 1e6 {
+		t.Errorf("sizes: batch %d record %d records %d buffer %d", cfg.batchBytes, cfg.recordSize, cfg.records, cfg.bufferMemory)
+	}
+	if !slices.Equal(cfg.brokers, []string{"10.1.2.3:9092", "10.1.2.4:9092"}) {
+		t.Errorf("brokers %q, want those of VLTAVA_BROKERS", cfg.brokers)
+	}
+	cfg, err = parseFlags("consume", []string{"--bootstrap-server", "h:1"}, io.Discard, io.Discard, env)
+	if err != nil || !slices.Equal(cfg.brokers, []string{"h:1"}) {
+		t.Errorf("--bootstrap-server: %v %q", err, cfg.brokers)
 	}
 }

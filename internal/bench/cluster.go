@@ -26,7 +26,7 @@ const topicSetupTimeout = 30 * time.Second
 // that exists keeps its partition count, and cfg.partitions is set to the count it has, so the
 // report describes the topic that was measured rather than the flag.
 func ensureTopic(ctx context.Context, cfg *config) ([]int32, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.brokers...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.brokers...), kgo.ClientID("vltava-bench"))
 	if err != nil {
 		return nil, fmt.Errorf("admin client: %w", err)
 	}
@@ -70,7 +70,7 @@ func ensureTopic(ctx context.Context, cfg *config) ([]int32, error) {
 
 // partitionOffsets returns the start or end offset of each partition of the topic.
 func partitionOffsets(ctx context.Context, cfg *config, end bool) (map[int32]int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.brokers...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.brokers...), kgo.ClientID("vltava-bench"))
 	if err != nil {
 		return nil, fmt.Errorf("admin client: %w", err)
 	}

@@ -241,7 +241,7 @@ func runConsume(ctx context.Context, cfg *config, stderr io.Writer) (*Result, er
 	defer cr.cancel()
 	stop := make(chan struct{})
 	progressDone := make(chan struct{})
-	go func() { defer close(progressDone); progress(stderr, cfg.progressInterval(), c, stop) }()
+	go func() { defer close(progressDone); progress(stderr, cfg.mode, cfg.progressInterval(), c, stop) }()
 	wait, err := cr.start(parts, starts, ends)
 	if err == nil {
 		wait()

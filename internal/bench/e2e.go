@@ -37,7 +37,7 @@ func runE2E(ctx context.Context, cfg *config, stderr io.Writer) (*Result, error)
 	}
 	stop := make(chan struct{})
 	progressDone := make(chan struct{})
-	go func() { defer close(progressDone); progress(stderr, cfg.progressInterval(), c, stop) }()
+	go func() { defer close(progressDone); progress(stderr, cfg.mode, cfg.progressInterval(), c, stop) }()
 
 	pr := newProduceRun(cfg, base, c)
 	prodErr := pr.run(ctx)

@@ -257,7 +257,7 @@ func runProduce(ctx context.Context, cfg *config, stderr io.Writer) (*Result, er
 	pr := newProduceRun(cfg, time.Now(), c)
 	stop := make(chan struct{})
 	progressDone := make(chan struct{})
-	go func() { defer close(progressDone); progress(stderr, cfg.progressInterval(), c, stop) }()
+	go func() { defer close(progressDone); progress(stderr, cfg.mode, cfg.progressInterval(), c, stop) }()
 	runErr := pr.run(ctx)
 	close(stop)
 	<-progressDone

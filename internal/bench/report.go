@@ -199,8 +199,8 @@ type counters struct {
 }
 
 // progress prints a line to w every interval until stop is closed, and returns once it has
-// stopped printing.
-func progress(w io.Writer, interval time.Duration, c *counters, stop <-chan struct{}) {
+// stopped printing. A line names only what the mode does: produce mode consumes nothing.
+func progress(w io.Writer, mode string, interval time.Duration, c *counters, stop <-chan struct{}) {
 	if interval <= 0 {
 		<-stop
 		return
@@ -218,9 +218,14 @@ func progress(w io.Writer, interval time.Duration, c *counters, stop <-chan stru
 			p, cn := c.produced.Load(), c.consumed.Load()
 			pb, cb := c.producedBytes.Load(), c.consumedBytes.Load()
 			secs := now.Sub(last).Seconds()
-			fmt.Fprintf(w, "%6.1fs  produced %d (%.0f/s, %.2f MB/s)  consumed %d (%.0f/s, %.2f MB/s)\n",
-				now.Sub(start).Seconds(), p, float64(p-lastP)/secs, float64(pb-lastPB)/1e6/secs,
-				cn, float64(cn-lastC)/secs, float64(cb-lastCB)/1e6/secs)
+			line := fmt.Sprintf("%6.1fs", now.Sub(start).Seconds())
+			if mode != "consume" {
+				line += fmt.Sprintf("  produced %d (%.0f/s, %.2f MB/s)", p, float64(p-lastP)/secs, float64(pb-lastPB)/1e6/secs)
+			}
+			if mode != "produce" {
+				line += fmt.Sprintf("  consumed %d (%.0f/s, %.2f MB/s)", cn, float64(cn-lastC)/secs, float64(cb-lastCB)/1e6/secs)
+			}
+			fmt.Fprintln(w, line)
 			lastP, lastC, lastPB, lastCB, last = p, cn, pb, cb, now
 		}
 	}

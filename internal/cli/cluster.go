@@ -1,10 +1,10 @@
-// cluster.go is `vltava cluster info`: what a Metadata response says about the cluster itself.
+// cluster.go is `vltava cluster info|api-versions`: what Metadata and ApiVersions say about
+// the cluster itself. Broker configs are in cluster_config.go.
 package cli
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"strconv"
@@ -13,41 +13,22 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-const clusterUsage = `usage: vltava cluster <subcommand> [flags]
-
-subcommands:
-  info          cluster id, controller and brokers (id, host:port, rack)
-  api-versions  the API versions each broker advertises (KIP-511 ApiVersions)
-`
-
-func (e Env) cluster(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.Stderr, clusterUsage)
-		return errors.New("missing subcommand")
-	}
-	switch args[0] {
-	case "info":
-		return e.clusterInfo(ctx, args[1:])
-	case "api-versions":
-		return e.clusterAPIVersions(ctx, args[1:])
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(e.Stderr, clusterUsage)
-		return flag.ErrHelp
-	default:
-		fmt.Fprint(e.Stderr, clusterUsage)
-		return fmt.Errorf("unknown subcommand %q", args[0])
+func clusterCommands() []subcommand {
+	return []subcommand{
+		{name: "info", summary: "cluster id, controller and brokers (id, host:port, rack)", run: Env.clusterInfo},
+		{name: "api-versions", summary: "the API versions each broker advertises (KIP-511 ApiVersions)", run: Env.clusterAPIVersions},
+		{name: "config", summary: "describe or alter broker configs (kafka-configs --entity-type brokers)", subs: clusterConfigCommands()},
 	}
 }
 
 func (e Env) clusterInfo(ctx context.Context, args []string) error {
-	fs, c := e.newFlagSet("cluster", "cluster info [flags]", defaultRequestTimeout, "time limit for the request")
-	rest, err := parseArgs(fs, args)
+	fs, c := e.adminFlagSet("cluster info", "[flags]")
+	rest, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", rest)
+		return fs.Fail(fmt.Errorf("unexpected arguments %q", rest))
 	}
 	adm, ctx, done, err := c.admin(ctx)
 	if err != nil {
@@ -62,7 +43,26 @@ func (e Env) clusterInfo(ctx context.Context, args []string) error {
 	if clusterID == "" {
 		clusterID = "(none)"
 	}
-	fmt.Fprintf(e.Stdout, "Cluster ID: %s\nController: %s\nBrokers:\n", clusterID, nodeID(m.Controller))
+	if c.output.json() {
+		type broker struct {
+			ID   int32   `json:"id"`
+			Host string  `json:"host"`
+			Port int32   `json:"port"`
+			Rack *string `json:"rack"`
+		}
+		out := struct {
+			ClusterID     string   `json:"cluster_id"`
+			Controller    int32    `json:"controller"`
+			Brokers       []broker `json:"brokers"`
+			ClientVersion string   `json:"client_version"`
+		}{ClusterID: m.Cluster, Controller: m.Controller, Brokers: []broker{}, ClientVersion: Version().String()}
+		for _, b := range m.Brokers {
+			out.Brokers = append(out.Brokers, broker{b.NodeID, b.Host, b.Port, b.Rack})
+		}
+		return writeJSON(e.Stdout, out)
+	}
+	// The Kafka protocol does not carry a broker's software version, so this is the tool's.
+	fmt.Fprintf(e.Stdout, "Cluster ID: %s\nController: %s\nClient: vltava %s\nBrokers:\n", clusterID, nodeID(m.Controller), Version())
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  ID\tADDRESS\tRACK")
 	for _, b := range m.Brokers {
@@ -79,14 +79,13 @@ func (e Env) clusterInfo(ctx context.Context, args []string) error {
 // clusterAPIVersions prints what each broker answers to ApiVersions, which is what every
 // client negotiates against: the quickest check of what a broker claims to support.
 func (e Env) clusterAPIVersions(ctx context.Context, args []string) error {
-	fs, c := e.newFlagSet("cluster", "cluster api-versions [flags]", defaultRequestTimeout, "time limit for the requests")
-	rest, err := parseArgs(fs, args)
+	fs, c := e.adminFlagSet("cluster api-versions", "[flags]")
+	rest, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", rest)
+		return fs.Fail(fmt.Errorf("unexpected arguments %q", rest))
 	}
 	adm, ctx, done, err := c.admin(ctx)
 	if err != nil {
@@ -97,22 +96,46 @@ func (e Env) clusterAPIVersions(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("api versions: %w", c.reachErr(err))
 	}
+	type api struct {
+		Key  int16  `json:"key"`
+		Name string `json:"name"`
+		Min  int16  `json:"min"`
+		Max  int16  `json:"max"`
+	}
+	type brokerAPIs struct {
+		Broker int32 `json:"broker"`
+		APIs   []api `json:"apis"`
+	}
+	out := []brokerAPIs{}
 	var errs []error
-	for i, v := range vs.Sorted() {
+	for _, v := range vs.Sorted() {
 		if v.Err != nil {
 			errs = append(errs, fmt.Errorf("broker %d: %w", v.NodeID, v.Err))
 			continue
 		}
+		b := brokerAPIs{Broker: v.NodeID}
+		v.EachKeySorted(func(key, minV, maxV int16) {
+			b.APIs = append(b.APIs, api{key, kmsg.NameForKey(key), minV, maxV})
+		})
+		out = append(out, b)
+	}
+	if c.output.json() {
+		if err := writeJSON(e.Stdout, out); err != nil {
+			return err
+		}
+		return errors.Join(errs...)
+	}
+	for i, b := range out {
 		if i > 0 {
 			fmt.Fprintln(e.Stdout)
 		}
 		// No Kafka-version guess: it keys on APIs a partial implementation may lack on
 		// purpose, and then misleads.
-		fmt.Fprintf(e.Stdout, "Broker %d:\n", v.NodeID)
+		fmt.Fprintf(e.Stdout, "Broker %d:\n", b.Broker)
 		tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-		v.EachKeySorted(func(key, minV, maxV int16) {
-			fmt.Fprintf(tw, "  %s(%d)\t%d..%d\n", kmsg.NameForKey(key), key, minV, maxV)
-		})
+		for _, a := range b.APIs {
+			fmt.Fprintf(tw, "  %s(%d)\t%d..%d\n", a.Name, a.Key, a.Min, a.Max)
+		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}

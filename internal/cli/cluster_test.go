@@ -9,9 +9,10 @@ func TestClusterInfo(t *testing.T) {
 	brokers := testBrokers(t)
 	out := must(t, brokers, "", "cluster", "info")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) < 5 || !strings.HasPrefix(lines[0], "Cluster ID: ") || lines[0] == "Cluster ID: (none)" ||
+	if len(lines) < 6 || !strings.HasPrefix(lines[0], "Cluster ID: ") || lines[0] == "Cluster ID: (none)" ||
 		!strings.HasPrefix(lines[1], "Controller: ") || lines[1] == "Controller: none" ||
-		lines[2] != "Brokers:" || strings.Fields(lines[3])[0] != "ID" {
+		lines[2] != "Client: vltava "+Version().String() ||
+		lines[3] != "Brokers:" || strings.Fields(lines[4])[0] != "ID" {
 		t.Fatalf("cluster info printed:\n%s", out)
 	}
 	// Every bootstrap address is a broker the cluster advertises.

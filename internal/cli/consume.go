@@ -5,37 +5,44 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vltava/vltava/internal/cli/cmdflag"
 )
 
 func (e Env) consume(ctx context.Context, args []string) error {
-	fs, c := e.newFlagSet("consume", "consume --topic T [flags]", 0,
-		"exit once no record has arrived for this long (0: run until --count or interrupted); also bounds the first metadata lookup")
+	fs, c := e.newFlagSet("consume", "--topic T [flags]", 0,
+		"exit once no record has arrived for this long, counted with --group from the member's first assignment\n(0: run until --count or interrupted); also bounds the first metadata lookup")
 	topic := fs.String("topic", "", "topic to consume (required)")
-	from := fs.String("from", "beginning", "where to start: beginning, end, offset:N (N<0: N before the end), timestamp:MS or time:RFC3339; with --group, only where the group has no committed offset")
+	from := fs.String("from", "beginning", "where to start: beginning, end, offset:N (N<0: N before the end), timestamp:MS,\n"+
+		"a time (2026-12-04, 2026-12-04T15:04:05 local, 2026-12-04T15:04:05Z) or a time before now (-1h, -30m, -2d);\n"+
+		"with --group, only where the group has no committed offset")
 	partition := fs.Int("partition", -1, "consume only this partition (-1: all)")
+	fromBeginning := fs.Bool("from-beginning", false, "the same as --from beginning (kafka-console-consumer's flag)")
 	count := fs.Int("count", 0, "exit after this many records (0: no limit)")
+	fs.Alias("max-messages", "count")
 	format := fs.String("format", defaultFormat, formatDoc)
+	fs.Alias("o", "format")
 	group := fs.String("group", "", "consume as a member of this consumer group, committing the offsets of records printed")
 	isolation := fs.String("isolation", "read_uncommitted", "read_uncommitted, or read_committed to see only committed transactions")
-	rest, err := parseArgs(fs, args)
+	rest, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", rest)
+		return fs.Fail(fmt.Errorf("unexpected arguments %q", rest))
 	}
 	if *topic == "" {
-		fs.Usage()
-		return errors.New("--topic is required")
+		return fs.Fail(errors.New("--topic is required"))
+	}
+	if err := validTopicName(*topic); err != nil {
+		return err
 	}
 	if *count < 0 {
 		return fmt.Errorf("--count %d: want 0 or more", *count)
@@ -43,6 +50,13 @@ func (e Env) consume(ctx context.Context, args []string) error {
 	if *group != "" && *partition >= 0 {
 		return errors.New("--partition and --group do not mix: a group assigns partitions itself")
 	}
+	if *fromBeginning {
+		if fromSet(fs) {
+			return errors.New("--from-beginning and --from: give one")
+		}
+		*from = "beginning"
+	}
+	c.clientID = "vltava-consume"
 	start, err := parseFrom(*from)
 	if err != nil {
 		return err
@@ -67,18 +81,28 @@ func (e Env) consume(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("--isolation %q: want read_uncommitted or read_committed", *isolation)
 	}
+	var asg *assignment
 	if *group != "" {
 		// Offsets are committed only for records that were printed, so a consumer stopped by
 		// --count does not skip the records it fetched but never showed.
 		opts = append(opts, kgo.ConsumerGroup(*group), kgo.ConsumeTopics(*topic), kgo.AutoCommitMarks())
+		asg = newAssignment(*topic)
+		opts = append(opts, asg.opts()...)
 	}
 	cl, err := c.client(opts...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	if err := checkTopic(ctx, cl, c, *topic, *partition); err != nil {
+	partitions, err := checkTopic(ctx, cl, c, *topic, *partition)
+	if err != nil {
 		return err
+	}
+	if asg != nil && c.timeout > 0 {
+		// The idle --timeout counts from the assignment, not from the start of the join.
+		if err := asg.wait(ctx, *group, max(groupJoinWait, c.timeout)); err != nil {
+			return err
+		}
 	}
 	switch {
 	case *partition >= 0:
@@ -89,7 +113,9 @@ func (e Env) consume(ctx context.Context, args []string) error {
 
 	out := bufio.NewWriterSize(e.Stdout, 64<<10)
 	var buf []byte
+	printed := 0
 	loopErr := consumeLoop(ctx, cl, c.timeout, *count, func(r *kgo.Record) error {
+		printed++
 		buf = render(buf[:0], r)
 		_, err := out.Write(buf)
 		if err == nil && *group != "" {
@@ -99,6 +125,10 @@ func (e Env) consume(ctx context.Context, args []string) error {
 	}, func() error { return out.Flush() }, e.warn)
 	if err := out.Flush(); err != nil && loopErr == nil {
 		loopErr = fmt.Errorf("write: %w", err)
+	}
+	if asg != nil && printed == 0 && loopErr == nil && ctx.Err() == nil && asg.count() == 0 {
+		e.warn(fmt.Errorf("this member of group %s was assigned no partition of %s (the group's other members hold its %d), so it printed nothing",
+			*group, *topic, partitions))
 	}
 	if *group != "" {
 		// The parent context may be cancelled (Ctrl-C); the commit still deserves a chance.
@@ -111,12 +141,20 @@ func (e Env) consume(ctx context.Context, args []string) error {
 	return loopErr
 }
 
+// fromSet reports whether --from was given on the command line.
+func fromSet(fs *cmdflag.Set) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "from" })
+	return set
+}
+
 func (e Env) warn(err error) { fmt.Fprintf(e.Stderr, "consume: %v\n", err) }
 
-// checkTopic fails fast when the topic or partition does not exist or no broker answers;
+// checkTopic returns the topic's partition count. It fails fast when the topic or partition
+// does not exist or no broker answers;
 // otherwise the client would wait for the topic forever (or, with --timeout, exit as if the
 // topic were merely quiet).
-func checkTopic(ctx context.Context, cl *kgo.Client, c *common, topic string, partition int) error {
+func checkTopic(ctx context.Context, cl *kgo.Client, c *common, topic string, partition int) (int, error) {
 	limit := defaultRequestTimeout
 	if c.timeout > 0 {
 		limit = c.timeout
@@ -126,21 +164,21 @@ func checkTopic(ctx context.Context, cl *kgo.Client, c *common, topic string, pa
 	topics, err := kadm.NewClient(cl).ListTopics(ctx, topic)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("topic %s metadata: no answer from %s within %s: %w", topic, c.brokers, limit, err)
+			return 0, fmt.Errorf("topic %s metadata: no answer from %s within %s: %w", topic, c.brokers, limit, err)
 		}
-		return fmt.Errorf("topic %s metadata: %w", topic, err)
+		return 0, fmt.Errorf("topic %s metadata: %w", topic, err)
 	}
 	td, ok := topics[topic]
 	switch {
 	case !ok:
-		return fmt.Errorf("topic %s: %w", topic, kerr.UnknownTopicOrPartition)
+		return 0, fmt.Errorf("topic %s: %w", topic, kerr.UnknownTopicOrPartition)
 	case td.Err != nil:
-		return fmt.Errorf("topic %s: %w", topic, td.Err)
+		return 0, fmt.Errorf("topic %s: %w", topic, td.Err)
 	}
 	if _, ok := td.Partitions[int32(partition)]; partition >= 0 && !ok {
-		return fmt.Errorf("topic %s has %d partitions, no partition %d", topic, len(td.Partitions), partition)
+		return 0, fmt.Errorf("topic %s has %d partitions, no partition %d", topic, len(td.Partitions), partition)
 	}
-	return nil
+	return len(td.Partitions), nil
 }
 
 // consumeLoop polls until count records were handed to emit, idle passes with no record,
@@ -193,41 +231,4 @@ func consumeLoop(ctx context.Context, cl *kgo.Client, idle time.Duration, count 
 		}
 	}
 	return nil
-}
-
-// parseFrom turns --from into a kgo start offset.
-func parseFrom(s string) (kgo.Offset, error) {
-	kind, arg, _ := strings.Cut(s, ":")
-	switch kind {
-	case "beginning", "earliest", "start":
-		if arg == "" {
-			return kgo.NewOffset().AtStart(), nil
-		}
-	case "end", "latest":
-		if arg == "" {
-			return kgo.NewOffset().AtEnd(), nil
-		}
-	case "offset":
-		n, err := strconv.ParseInt(arg, 10, 64)
-		if err != nil {
-			return kgo.Offset{}, fmt.Errorf("--from %q: offset: %w", s, err)
-		}
-		if n < 0 {
-			return kgo.NewOffset().AtEnd().Relative(n), nil
-		}
-		return kgo.NewOffset().At(n), nil
-	case "timestamp":
-		ms, err := strconv.ParseInt(arg, 10, 64)
-		if err != nil || ms < 0 {
-			return kgo.Offset{}, fmt.Errorf("--from %q: want timestamp:MILLISECONDS since the epoch", s)
-		}
-		return kgo.NewOffset().AfterMilli(ms), nil
-	case "time":
-		t, err := time.Parse(time.RFC3339Nano, arg)
-		if err != nil {
-			return kgo.Offset{}, fmt.Errorf("--from %q: %w", s, err)
-		}
-		return kgo.NewOffset().AfterMilli(t.UnixMilli()), nil
-	}
-	return kgo.Offset{}, fmt.Errorf("--from %q: want beginning, end, offset:N, timestamp:MS or time:RFC3339", s)
 }

@@ -80,6 +80,17 @@ func parseFormat(s string) (formatter, error) {
 		}
 	}
 	flush()
+	verbs := 0
+	for _, p := range pieces {
+		if p.verb != 0 {
+			verbs++
+		}
+	}
+	if verbs == 0 {
+		// Without a verb every record prints the same text: "xml" or "text" is a format
+		// name that does not exist, not a template.
+		return nil, fmt.Errorf("format %q: want json or a template with at least one %%-verb, such as '%%k %%v\n'", s)
+	}
 	return func(dst []byte, r *kgo.Record) []byte {
 		for _, p := range pieces {
 			switch p.verb {

@@ -5,64 +5,32 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-const groupUsage = `usage: vltava group <subcommand> [flags]
-
-subcommands:
-  list                list consumer groups and their states
-  describe [GROUP...] state, members, committed offsets and lag per partition
-  delete GROUP...     delete groups that have no members
-  reset-offsets GROUP move committed offsets (--to-earliest|--to-latest|--to-datetime|
-                      --to-offset|--shift-by); a dry run unless --execute
-
-Run "vltava group <subcommand> -h" for its flags.
-`
-
-func (e Env) group(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.Stderr, groupUsage)
-		return errors.New("missing subcommand")
+func groupCommands() []subcommand {
+	return []subcommand{
+		{name: "list", summary: "list consumer groups and their states", run: Env.groupList},
+		{name: "describe", args: "[GROUP...]", summary: "state, members, committed offsets and lag per partition", run: Env.groupDescribe},
+		{name: "delete", args: "GROUP...", summary: "delete groups that have no members", run: Env.groupDelete},
+		{name: "reset-offsets", args: "GROUP", summary: "move committed offsets (a dry run unless --execute)", run: Env.groupResetOffsets},
 	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "list":
-		return e.groupList(ctx, args)
-	case "describe":
-		return e.groupDescribe(ctx, args)
-	case "delete":
-		return e.groupDelete(ctx, args)
-	case "reset-offsets":
-		return e.groupResetOffsets(ctx, args)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(e.Stderr, groupUsage)
-		return flag.ErrHelp
-	default:
-		fmt.Fprint(e.Stderr, groupUsage)
-		return fmt.Errorf("unknown subcommand %q", sub)
-	}
-}
-
-func (e Env) groupFlags(synopsis string) (*flag.FlagSet, *common) {
-	return e.newFlagSet("group", synopsis, defaultRequestTimeout, "time limit for the whole operation")
 }
 
 func (e Env) groupList(ctx context.Context, args []string) error {
-	fs, c := e.groupFlags("group list [flags]")
-	rest, err := parseArgs(fs, args)
+	fs, c := e.adminFlagSet("group list", "[flags]")
+	rest, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", rest)
+		return fs.Fail(fmt.Errorf("unexpected arguments %q", rest))
 	}
 	adm, ctx, done, err := c.admin(ctx)
 	if err != nil {
@@ -74,6 +42,25 @@ func (e Env) groupList(ctx context.Context, args []string) error {
 	// printing before the error.
 	if err != nil && len(groups) == 0 {
 		return fmt.Errorf("list groups: %w", c.reachErr(err))
+	}
+	if c.output.json() {
+		type group struct {
+			Group        string `json:"group"`
+			State        string `json:"state"`
+			ProtocolType string `json:"protocol_type"`
+			Coordinator  int32  `json:"coordinator"`
+		}
+		out := []group{}
+		for _, g := range groups.Sorted() {
+			out = append(out, group{g.Group, g.State, g.ProtocolType, g.Coordinator})
+		}
+		if werr := writeJSON(e.Stdout, out); werr != nil {
+			return werr
+		}
+		if err != nil {
+			return fmt.Errorf("list groups (partial): %w", c.reachErr(err))
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE\tCOORDINATOR")
@@ -90,8 +77,8 @@ func (e Env) groupList(ctx context.Context, args []string) error {
 }
 
 func (e Env) groupDescribe(ctx context.Context, args []string) error {
-	fs, c := e.groupFlags("group describe [GROUP...] [flags]")
-	names, err := parseArgs(fs, args)
+	fs, c := e.adminFlagSet("group describe", "[GROUP...] [flags]")
+	names, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
@@ -110,9 +97,22 @@ func (e Env) groupDescribe(ctx context.Context, args []string) error {
 		errs = append(errs, fmt.Errorf("describe groups: %w", err))
 	}
 	first := true
+	out := []jsonGroup{}
 	for _, l := range lags.Sorted() {
-		if gerr := l.Error(); gerr != nil {
+		gerr := l.Error()
+		if (gerr == nil && l.State == "Dead" && len(l.Members) == 0 && len(l.Lag) == 0) || errors.Is(gerr, kerr.GroupIDNotFound) {
+			// Kafka's answer for a group it does not know is the state Dead (some brokers
+			// answer GROUP_ID_NOT_FOUND); kafka-consumer-groups says "Consumer group 'g'
+			// does not exist."
+			errs = append(errs, fmt.Errorf("group %s does not exist: %w", l.Group, kerr.GroupIDNotFound))
+			continue
+		}
+		if gerr != nil {
 			errs = append(errs, fmt.Errorf("group %s: %w", l.Group, gerr))
+			continue
+		}
+		if c.output.json() {
+			out = append(out, groupJSON(l))
 			continue
 		}
 		if !first {
@@ -120,6 +120,11 @@ func (e Env) groupDescribe(ctx context.Context, args []string) error {
 		}
 		first = false
 		if werr := writeGroup(e.Stdout, l); werr != nil {
+			return werr
+		}
+	}
+	if c.output.json() {
+		if werr := writeJSON(e.Stdout, out); werr != nil {
 			return werr
 		}
 	}
@@ -163,14 +168,13 @@ func writeGroup(out io.Writer, l kadm.DescribedGroupLag) error {
 }
 
 func (e Env) groupDelete(ctx context.Context, args []string) error {
-	fs, c := e.groupFlags("group delete GROUP... [flags]")
-	names, err := parseArgs(fs, args)
+	fs, c := e.adminFlagSet("group delete", "GROUP... [flags]")
+	names, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(names) == 0 {
-		fs.Usage()
-		return errors.New("want at least one group name")
+		return fs.Fail(errors.New("want at least one group name"))
 	}
 	adm, ctx, done, err := c.admin(ctx)
 	if err != nil {
@@ -181,6 +185,10 @@ func (e Env) groupDelete(ctx context.Context, args []string) error {
 	if err != nil && len(rs) == 0 {
 		return fmt.Errorf("delete groups: %w", c.reachErr(err))
 	}
+	type deleted struct {
+		Group string `json:"group"`
+	}
+	out := []deleted{}
 	var errs []error
 	for _, name := range names {
 		r, ok := rs[name]
@@ -189,11 +197,74 @@ func (e Env) groupDelete(ctx context.Context, args []string) error {
 			errs = append(errs, fmt.Errorf("delete group %s: no answer for the group (%v)", name, err))
 		case r.Err != nil:
 			errs = append(errs, fmt.Errorf("delete group %s: %w", name, kafkaErr(r.Err, r.ErrMessage)))
+		case c.output.json():
+			out = append(out, deleted{name})
 		default:
 			fmt.Fprintf(e.Stdout, "deleted group %s\n", name)
 		}
 	}
+	if c.output.json() {
+		if werr := writeJSON(e.Stdout, out); werr != nil {
+			return werr
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// jsonGroup is one group of `group describe -o json`.
+type jsonGroup struct {
+	Group        string             `json:"group"`
+	State        string             `json:"state"`
+	ProtocolType string             `json:"protocol_type"`
+	Protocol     string             `json:"protocol"`
+	Coordinator  int32              `json:"coordinator"`
+	Members      []jsonMember       `json:"members"`
+	Offsets      []jsonGroupOffsets `json:"offsets"`
+}
+
+type jsonMember struct {
+	MemberID   string  `json:"member_id"`
+	InstanceID *string `json:"instance_id"`
+	ClientID   string  `json:"client_id"`
+	Host       string  `json:"host"`
+}
+
+type jsonGroupOffsets struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Committed *int64  `json:"committed_offset"` // null: nothing committed
+	End       *int64  `json:"log_end_offset"`
+	Lag       *int64  `json:"lag"`
+	MemberID  *string `json:"member_id"` // null: no member owns the partition
+	Error     string  `json:"error,omitempty"`
+}
+
+func groupJSON(l kadm.DescribedGroupLag) jsonGroup {
+	g := jsonGroup{Group: l.Group, State: l.State, ProtocolType: l.ProtocolType, Protocol: l.Protocol,
+		Coordinator: l.Coordinator.NodeID, Members: []jsonMember{}, Offsets: []jsonGroupOffsets{}}
+	for _, m := range l.Members {
+		g.Members = append(g.Members, jsonMember{m.MemberID, m.InstanceID, m.ClientID, m.ClientHost})
+	}
+	for _, p := range l.Lag.Sorted() {
+		o := jsonGroupOffsets{Topic: p.Topic, Partition: p.Partition}
+		if p.Commit.At >= 0 {
+			o.Committed = &p.Commit.At
+		}
+		if p.End.Err == nil {
+			o.End = &p.End.Offset
+		}
+		if p.Lag >= 0 {
+			o.Lag = &p.Lag
+		}
+		if p.Member != nil {
+			o.MemberID = &p.Member.MemberID
+		}
+		if p.Err != nil {
+			o.Error = p.Err.Error()
+		}
+		g.Offsets = append(g.Offsets, o)
+	}
+	return g
 }
 
 func orDash(s string) string {

@@ -80,6 +80,8 @@ func TestGroupDescribeLiveMember(t *testing.T) {
 	}
 	if f := strings.Fields(rows[2]); len(f) != 8 || f[0] != topic || f[3] != "3" || f[5] == "-" {
 		t.Fatalf("live group partition row %q: want log end 3 and an owning member", rows[2])
+	} else if f[7] != "vltava-consume" {
+		t.Errorf("the member's client ID is %q, want vltava-consume (brokers log it; kgo's default says nothing)", f[7])
 	}
 
 	cancel()

@@ -5,6 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"log/slog"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +15,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/config"
+	"github.com/vltava/vltava/internal/server"
 )
 
 // testBrokersEnv, when set, points every test at a running cluster (Vltava or Kafka) instead
@@ -99,4 +106,30 @@ func createTopic(t *testing.T, brokers string, partitions int) string {
 	topic := uniqueTopic(t)
 	must(t, brokers, "", "topic", "create", topic, "--partitions", strconv.Itoa(partitions), "--replication-factor", "1")
 	return topic
+}
+
+// vltavaBroker starts an in-process Vltava broker on a random loopback port with its data in
+// a temp dir, for the behaviours only a real broker shows (its error messages, group join
+// delays, broker configs); the broker is closed when the test ends.
+func vltavaBroker(t *testing.T, overrides map[string]string) string {
+	t.Helper()
+	ov := map[string]string{"log.dirs": t.TempDir(), "listeners": "PLAINTEXT://127.0.0.1:0"}
+	maps.Copy(ov, overrides)
+	cfg, err := config.Load("", nil, ov)
+	if err != nil {
+		t.Fatalf("broker config: %v", err)
+	}
+	srv, err := server.New(cfg, broker.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatalf("broker: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatalf("start broker: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("close broker: %v", err)
+		}
+	})
+	return srv.Addrs()[0]
 }

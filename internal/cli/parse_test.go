@@ -2,8 +2,8 @@ package cli
 
 import (
 	"bytes"
-	"flag"
 	"io"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -30,9 +30,8 @@ func TestFormatTemplates(t *testing.T) {
 		{`%s|%T|%K|%S`, r, "hello|1700000000123|1|5"},
 		{`[%h]`, r, "[a=1,b=]"},
 		{`%K %S [%h] "%k" "%v"`, null, `-1 -1 [] "" ""`},
-		{`100%% \\ \t\r\n \x`, r, "100% \\ \t\r\n \\x"},
+		{`%v 100%% \\ \t\r\n \x`, r, "hello 100% \\ \t\r\n \\x"},
 		{`%v%v`, r, "hellohello"},
-		{"", r, ""},
 	} {
 		f, err := parseFormat(tc.format)
 		if err != nil {
@@ -45,7 +44,7 @@ func TestFormatTemplates(t *testing.T) {
 			t.Errorf("format %q: got %q, want %q", tc.format, got, tc.want)
 		}
 	}
-	for _, bad := range []string{"%", "%x", "value %q"} {
+	for _, bad := range []string{"%", "%x", "value %q", "", "no verbs", `100%% \n`} {
 		if _, err := parseFormat(bad); err == nil {
 			t.Errorf("parseFormat(%q) accepted a bad template", bad)
 		}
@@ -97,35 +96,6 @@ func TestParseFrom(t *testing.T) {
 	}
 }
 
-func TestParseArgsInterspersed(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		pos  []string
-		n    int
-	}{
-		{[]string{"a", "-n", "3", "b"}, []string{"a", "b"}, 3},
-		{[]string{"-n", "3", "a"}, []string{"a"}, 3},
-		{[]string{"a", "--n=4"}, []string{"a"}, 4},
-		{[]string{"a", "--", "-n", "5"}, []string{"a", "-n", "5"}, 0},
-		{nil, nil, 0},
-	} {
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		n := fs.Int("n", 0, "")
-		pos, err := parseArgs(fs, tc.args)
-		if err != nil {
-			t.Fatalf("parseArgs(%q): %v", tc.args, err)
-		}
-		if !slices.Equal(pos, tc.pos) || *n != tc.n {
-			t.Errorf("parseArgs(%q) = %q, n=%d; want %q, n=%d", tc.args, pos, *n, tc.pos, tc.n)
-		}
-	}
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	if _, err := parseArgs(fs, []string{"a", "--nope"}); err == nil {
-		t.Error("parseArgs accepted an unknown flag after a positional")
-	}
-}
-
 func TestReadLines(t *testing.T) {
 	long := strings.Repeat("x", 200<<10) // longer than the read buffer
 	for _, tc := range []struct {
@@ -141,7 +111,7 @@ func TestReadLines(t *testing.T) {
 	} {
 		var got []string
 		// One byte per Read exercises lines split across reads.
-		err := readLines(iotest.OneByteReader(strings.NewReader(tc.in)), func(b []byte) { got = append(got, string(b)) })
+		err := readLines(iotest.OneByteReader(strings.NewReader(tc.in)), func(b []byte) error { got = append(got, string(b)); return nil })
 		if err != nil {
 			t.Fatalf("readLines(%.20q): %v", tc.in, err)
 		}
@@ -150,7 +120,29 @@ func TestReadLines(t *testing.T) {
 		}
 	}
 	errRead := iotest.ErrReader(io.ErrUnexpectedEOF)
-	if err := readLines(io.MultiReader(bytes.NewReader([]byte("a\n")), errRead), func([]byte) {}); err == nil {
+	if err := readLines(io.MultiReader(bytes.NewReader([]byte("a\n")), errRead), func([]byte) error { return nil }); err == nil {
 		t.Error("readLines hid a read error")
+	}
+}
+
+func TestVersionString(t *testing.T) {
+	for _, tc := range []struct {
+		bi   debug.BuildInfo
+		want string
+	}{
+		{debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "0dff5344583c4d7b5ff017c5583c7229e109441b"},
+			{Key: "vcs.time", Value: "2026-12-04T18:00:00Z"}, {Key: "vcs.modified", Value: "true"}}},
+			"(devel) commit 0dff5344583c (2026-12-04T18:00:00Z, modified), go1.26.8"},
+		{debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "0dff5344583c4d7b"}, {Key: "vcs.modified", Value: "false"}}},
+			"(devel) commit 0dff5344583c, go1.26.8"},
+		{debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.2.3"}}, "v1.2.3, go1.26.8"},
+		{debug.BuildInfo{GoVersion: "go1.26.8"},
+			"(devel) (no commit recorded: built with -buildvcs=false or outside a git checkout), go1.26.8"},
+	} {
+		if got := versionOf(&tc.bi).String(); got != tc.want {
+			t.Errorf("version of %+v:\n got %q\nwant %q", tc.bi.Settings, got, tc.want)
+		}
 	}
 }

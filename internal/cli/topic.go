@@ -1,84 +1,54 @@
-// topic.go is `vltava topic create|list|describe|delete|alter-config`, all through kadm so the
-// same requests a Kafka admin client sends reach the cluster.
+// topic.go is `vltava topic create|list|delete` and the list of topic subcommands, all
+// through kadm so the same requests a Kafka admin client sends reach the cluster. describe
+// is in topic_describe.go, alter, alter-config and trim in topic_alter.go, offsets in
+// topic_offsets.go.
 package cli
 
 import (
-	"bufio"
 	"context"
-	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"slices"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-const topicUsage = `usage: vltava topic <subcommand> [flags]
-
-subcommands:
-  create NAME        create a topic
-  list               list topic names
-  describe [NAME...] partitions, leaders, replicas, ISR and non-default configs
-  delete NAME...     delete topics
-  alter-config NAME  set or delete topic configs (incremental alter configs)
-
-Run "vltava topic <subcommand> -h" for its flags.
-`
-
-func (e Env) topic(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.Stderr, topicUsage)
-		return errors.New("missing subcommand")
+func topicCommands() []subcommand {
+	return []subcommand{
+		{name: "create", args: "NAME", summary: "create a topic", run: Env.topicCreate},
+		{name: "list", summary: "list topic names", run: Env.topicList},
+		{name: "describe", args: "[NAME...]", summary: "partitions, leaders, replicas, ISR and configs (--all: every effective one)", run: Env.topicDescribe},
+		{name: "offsets", args: "[NAME...]", summary: "log start offset, high watermark and log end offset per partition", run: Env.topicOffsets},
+		{name: "alter", args: "NAME", summary: "add partitions (--partitions sets the new total, as kafka-topics --alter)", run: Env.topicAlter},
+		{name: "alter-config", args: "NAME", summary: "set or delete topic configs (incremental alter configs)", run: Env.topicAlterConfig},
+		{name: "trim", args: "NAME", summary: "delete the records before an offset or time (DeleteRecords)", run: Env.topicTrim},
+		{name: "delete", args: "NAME...", summary: "delete topics", run: Env.topicDelete},
 	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "create":
-		return e.topicCreate(ctx, args)
-	case "list":
-		return e.topicList(ctx, args)
-	case "describe":
-		return e.topicDescribe(ctx, args)
-	case "delete":
-		return e.topicDelete(ctx, args)
-	case "alter-config":
-		return e.topicAlterConfig(ctx, args)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(e.Stderr, topicUsage)
-		return flag.ErrHelp
-	default:
-		fmt.Fprint(e.Stderr, topicUsage)
-		return fmt.Errorf("unknown subcommand %q", sub)
-	}
-}
-
-func (e Env) topicFlags(synopsis string) (*flag.FlagSet, *common) {
-	return e.newFlagSet("topic", synopsis, defaultRequestTimeout, "time limit for the whole operation")
 }
 
 func (e Env) topicCreate(ctx context.Context, args []string) error {
-	fs, c := e.topicFlags("topic create NAME [flags]")
+	fs, c := e.adminFlagSet("topic create", "NAME [flags]")
 	partitions := fs.Int("partitions", -1, "number of partitions (-1: the broker's num.partitions)")
 	rf := fs.Int("replication-factor", -1, "replicas per partition (-1: the broker's default.replication.factor)")
 	var configs kvList
-	fs.Var(&configs, "config", "topic config k=v (repeatable)")
+	fs.Var(&configs, "config", "topic config `k=v` (repeatable)")
 	validateOnly := fs.Bool("validate-only", false, "ask the broker to validate the request without creating the topic")
-	names, err := parseArgs(fs, args)
+	ifNotExists := fs.Bool("if-not-exists", false, "succeed without changing anything if the topic exists (kafka-topics --if-not-exists)")
+	names, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(names) != 1 {
-		fs.Usage()
-		return fmt.Errorf("want exactly one topic name, got %d", len(names))
+		return fs.Fail(fmt.Errorf("want exactly one topic name, got %d", len(names)))
 	}
 	if *partitions < -1 || *partitions == 0 || *partitions > 1<<31-1 {
 		return fmt.Errorf("--partitions %d: want a positive count or -1", *partitions)
 	}
 	if *rf < -1 || *rf == 0 || *rf > 1<<15-1 {
 		return fmt.Errorf("--replication-factor %d: want a positive count or -1", *rf)
+	}
+	if err := validTopicName(names[0]); err != nil {
+		return err
 	}
 	cfg := make(map[string]*string, len(configs.keys))
 	for i, k := range configs.keys {
@@ -103,35 +73,56 @@ func (e Env) topicCreate(ctx context.Context, args []string) error {
 	if !ok {
 		return fmt.Errorf("create topic %s: the response did not mention the topic", name)
 	}
-	if r.Err != nil {
+	out := struct {
+		Topic             string `json:"topic"`
+		ID                string `json:"id,omitempty"`
+		Created           bool   `json:"created"`
+		ValidateOnly      bool   `json:"validate_only,omitempty"`
+		Partitions        int32  `json:"partitions,omitempty"`
+		ReplicationFactor int16  `json:"replication_factor,omitempty"`
+	}{Topic: name, ValidateOnly: *validateOnly}
+	switch {
+	case *ifNotExists && errors.Is(r.Err, kerr.TopicAlreadyExists):
+		if c.output.json() {
+			return writeJSON(e.Stdout, out)
+		}
+		fmt.Fprintf(e.Stdout, "topic %s already exists\n", name)
+		return nil
+	case r.Err != nil:
 		return fmt.Errorf("create topic %s: %w", name, kafkaErr(r.Err, r.ErrMessage))
+	}
+	// Brokers before Kafka 2.4 do not echo the counts; fall back to what was asked.
+	out.Partitions, out.ReplicationFactor = r.NumPartitions, r.ReplicationFactor
+	if out.Partitions <= 0 {
+		out.Partitions = int32(*partitions)
+	}
+	if out.ReplicationFactor <= 0 {
+		out.ReplicationFactor = int16(*rf)
+	}
+	out.Created = !*validateOnly
+	if r.ID != (kadm.TopicID{}) {
+		out.ID = topicID(r.ID)
+	}
+	if c.output.json() {
+		return writeJSON(e.Stdout, out)
 	}
 	verb := "created"
 	if *validateOnly {
 		verb = "validated"
 	}
-	// Brokers before Kafka 2.4 do not echo the counts; fall back to what was asked.
-	p, f := r.NumPartitions, r.ReplicationFactor
-	if p <= 0 {
-		p = int32(*partitions)
-	}
-	if f <= 0 {
-		f = int16(*rf)
-	}
-	fmt.Fprintf(e.Stdout, "%s topic %s (partitions %d, replication factor %d)\n", verb, name, p, f)
+	fmt.Fprintf(e.Stdout, "%s topic %s (partitions %d, replication factor %d)\n", verb, name, out.Partitions, out.ReplicationFactor)
 	return nil
 }
 
 func (e Env) topicList(ctx context.Context, args []string) error {
-	fs, c := e.topicFlags("topic list [flags]")
+	fs, c := e.adminFlagSet("topic list", "[flags]")
 	internal := fs.Bool("internal", false, "include internal topics such as __consumer_offsets")
-	rest, err := parseArgs(fs, args)
+	rest, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", rest)
+	if err := noArgs(fs, rest); err != nil {
+		return err
 	}
 	adm, ctx, done, err := c.admin(ctx)
 	if err != nil {
@@ -146,151 +137,34 @@ func (e Env) topicList(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("list topics: %w", c.reachErr(err))
 	}
+	if c.output.json() {
+		type topic struct {
+			Name              string `json:"name"`
+			ID                string `json:"id"`
+			Partitions        int    `json:"partitions"`
+			ReplicationFactor int    `json:"replication_factor"`
+			Internal          bool   `json:"internal"`
+		}
+		out := []topic{}
+		for _, td := range topics.Sorted() {
+			out = append(out, topic{td.Topic, topicID(td.ID), len(td.Partitions), replicationFactor(td), td.IsInternal})
+		}
+		return writeJSON(e.Stdout, out)
+	}
 	for _, name := range topics.Names() {
 		fmt.Fprintln(e.Stdout, name)
 	}
 	return nil
 }
 
-func (e Env) topicDescribe(ctx context.Context, args []string) error {
-	fs, c := e.topicFlags("topic describe [NAME...] [flags]")
-	names, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	adm, ctx, done, err := c.admin(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	topics, err := adm.ListTopics(ctx, names...)
-	if err != nil {
-		return fmt.Errorf("describe topics: %w", c.reachErr(err))
-	}
-	if len(names) == 0 {
-		names = topics.Names()
-	}
-	var found []string
-	var errs []error
-	for _, name := range names {
-		if td, ok := topics[name]; !ok || td.Err != nil {
-			terr := errors.New("missing from the metadata response")
-			if ok {
-				terr = td.Err
-			}
-			errs = append(errs, fmt.Errorf("topic %s: %w", name, terr))
-			continue
-		}
-		found = append(found, name)
-	}
-	var configs kadm.ResourceConfigs
-	if len(found) > 0 {
-		configs, err = adm.DescribeTopicConfigs(ctx, found...)
-		// Per-topic failures are reported next to the topic; only a wholly failed request
-		// stops the describe.
-		if err != nil && len(configs) == 0 {
-			return fmt.Errorf("describe topic configs: %w", c.reachErr(err))
-		}
-	}
-	w := bufio.NewWriter(e.Stdout)
-	for _, name := range found {
-		writeTopic(w, topics[name], configs)
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	return errors.Join(errs...)
-}
-
-// writeTopic prints one topic the way kafka-topics.sh --describe does, which operators know:
-// a summary line with the configs set on the topic, then a tab-indented line per partition,
-// fields separated by tabs so scripts can cut them.
-func writeTopic(w io.Writer, td kadm.TopicDetail, configs kadm.ResourceConfigs) {
-	rf := 0
-	for _, p := range td.Partitions {
-		rf = max(rf, len(p.Replicas))
-	}
-	cfg := "(none)"
-	rc, err := configs.On(td.Topic, nil)
-	switch {
-	case err != nil:
-		cfg = "(not returned)"
-	case rc.Err != nil:
-		cfg = fmt.Sprintf("(error: %v)", kafkaErr(rc.Err, rc.ErrMessage))
-	default:
-		if set := nonDefault(rc.Configs); len(set) > 0 {
-			cfg = strings.Join(set, ",")
-		}
-	}
-	fmt.Fprintf(w, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
-		td.Topic, topicID(td.ID), len(td.Partitions), rf, cfg)
-	for _, p := range td.Partitions.Sorted() {
-		fmt.Fprintf(w, "\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s", p.Partition, nodeID(p.Leader), ids(p.Replicas), ids(p.ISR))
-		if len(p.OfflineReplicas) > 0 {
-			fmt.Fprintf(w, "\tOffline: %s", ids(p.OfflineReplicas))
-		}
-		if p.Err != nil {
-			fmt.Fprintf(w, "\tError: %v", p.Err)
-		}
-		fmt.Fprintln(w)
-	}
-}
-
-// nonDefault returns the configs set on the topic itself as sorted k=v strings. Values the
-// topic inherits (Kafka's defaults or the broker's static config) are left out, as
-// kafka-topics.sh does, since they are the same for every topic.
-func nonDefault(cs []kadm.Config) []string {
-	var out []string
-	for _, c := range cs {
-		if c.Source != kmsg.ConfigSourceDynamicTopicConfig {
-			continue
-		}
-		v := c.MaybeValue()
-		if c.Sensitive {
-			v = "(sensitive)"
-		}
-		out = append(out, c.Key+"="+v)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// topicID prints a topic ID as Kafka's Uuid.toString does (URL-safe base64, no padding), so
-// it matches what Kafka's own tools and logs show.
-func topicID(id kadm.TopicID) string {
-	if id == (kadm.TopicID{}) {
-		return "(none)"
-	}
-	return base64.RawURLEncoding.EncodeToString(id[:])
-}
-
-func nodeID(id int32) string {
-	if id < 0 {
-		return "none"
-	}
-	return fmt.Sprint(id)
-}
-
-func ids(is []int32) string {
-	if len(is) == 0 {
-		return "(none)"
-	}
-	s := make([]string, len(is))
-	for i, id := range is {
-		s[i] = fmt.Sprint(id)
-	}
-	return strings.Join(s, ",")
-}
-
 func (e Env) topicDelete(ctx context.Context, args []string) error {
-	fs, c := e.topicFlags("topic delete NAME... [flags]")
-	names, err := parseArgs(fs, args)
+	fs, c := e.adminFlagSet("topic delete", "NAME... [flags]")
+	names, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(names) == 0 {
-		fs.Usage()
-		return errors.New("want at least one topic name")
+		return fs.Fail(errors.New("want at least one topic name"))
 	}
 	adm, ctx, done, err := c.admin(ctx)
 	if err != nil {
@@ -301,6 +175,10 @@ func (e Env) topicDelete(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("delete topics: %w", c.reachErr(err))
 	}
+	type deleted struct {
+		Topic string `json:"topic"`
+	}
+	out := []deleted{}
 	var errs []error
 	for _, name := range names {
 		r, ok := rs[name]
@@ -309,65 +187,16 @@ func (e Env) topicDelete(ctx context.Context, args []string) error {
 			errs = append(errs, fmt.Errorf("delete topic %s: the response did not mention the topic", name))
 		case r.Err != nil:
 			errs = append(errs, fmt.Errorf("delete topic %s: %w", name, kafkaErr(r.Err, r.ErrMessage)))
+		case c.output.json():
+			out = append(out, deleted{name})
 		default:
 			fmt.Fprintf(e.Stdout, "deleted topic %s\n", name)
 		}
 	}
+	if c.output.json() {
+		if err := writeJSON(e.Stdout, out); err != nil {
+			return err
+		}
+	}
 	return errors.Join(errs...)
-}
-
-func (e Env) topicAlterConfig(ctx context.Context, args []string) error {
-	fs, c := e.topicFlags("topic alter-config NAME --set k=v ... --delete k ... [flags]")
-	var set kvList
-	var del stringList
-	fs.Var(&set, "set", "set config k=v (repeatable)")
-	fs.Var(&del, "delete", "remove config k so the topic falls back to the default (repeatable)")
-	validateOnly := fs.Bool("validate-only", false, "ask the broker to validate the change without applying it")
-	names, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(names) != 1 {
-		fs.Usage()
-		return fmt.Errorf("want exactly one topic name, got %d", len(names))
-	}
-	if len(set.keys)+len(del) == 0 {
-		fs.Usage()
-		return errors.New("nothing to change: give --set or --delete")
-	}
-	var alters []kadm.AlterConfig
-	for i, k := range set.keys {
-		alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kadm.StringPtr(set.values[i])})
-	}
-	for _, k := range del {
-		alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
-	}
-
-	adm, ctx, done, err := c.admin(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	alter := adm.AlterTopicConfigs
-	if *validateOnly {
-		alter = adm.ValidateAlterTopicConfigs
-	}
-	name := names[0]
-	rs, err := alter(ctx, alters, name)
-	if err != nil && len(rs) == 0 {
-		return fmt.Errorf("alter configs of topic %s: %w", name, c.reachErr(err))
-	}
-	r, rerr := rs.On(name, nil)
-	if rerr != nil {
-		return fmt.Errorf("alter configs of topic %s: the response did not mention the topic", name)
-	}
-	if r.Err != nil {
-		return fmt.Errorf("alter configs of topic %s: %w", name, kafkaErr(r.Err, r.ErrMessage))
-	}
-	verb := "altered"
-	if *validateOnly {
-		verb = "validated"
-	}
-	fmt.Fprintf(e.Stdout, "%s configs of topic %s\n", verb, name)
-	return nil
 }

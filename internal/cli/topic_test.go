@@ -113,22 +113,3 @@ func TestTopicUsageErrors(t *testing.T) {
 		}
 	}
 }
-
-func TestHelpIsNotAnError(t *testing.T) {
-	for _, args := range [][]string{
-		{"topic", "-h"}, {"topic", "create", "-h"}, {"topic", "alter-config", "--help"},
-		{"produce", "-h"}, {"consume", "-h"}, {"cluster", "-h"}, {"cluster", "info", "-h"},
-		{"group", "-h"}, {"group", "describe", "-h"},
-	} {
-		r := tool(t, "", "", args[0], args[1:]...)
-		if !r.ok || r.err != nil {
-			t.Errorf("%q: ok=%v err=%v", args, r.ok, r.err)
-		}
-		if !strings.Contains(r.stderr, "usage: vltava "+args[0]) {
-			t.Errorf("%q printed no usage:\n%s", args, r.stderr)
-		}
-	}
-	if r := tool(t, "", "", "no-such-tool"); r.ok {
-		t.Errorf("unknown tool reported ok")
-	}
-}

@@ -325,42 +325,64 @@ func (b *Broker) buildListeners() error {
 		return &Error{Key: "listeners", Value: b.get("listeners"), Reason: "a broker needs at least one listener for clients"}
 	}
 	b.AdvertisedListeners = nil
-	if !b.explicit("advertised.listeners") {
-		return nil
-	}
-	advertised, err := parse("advertised.listeners")
-	if err != nil {
-		return err
-	}
-	byName := make(map[string]string, len(advertised))
-	for _, a := range advertised {
-		if !slices.ContainsFunc(listeners, func(l listener) bool { return l.name == a.name }) {
-			return &Error{Key: "advertised.listeners", Value: b.get("advertised.listeners"),
-				Reason: fmt.Sprintf("listener name %s is not in listeners", a.name)}
+	byName := make(map[string]string)
+	if b.explicit("advertised.listeners") {
+		advertised, err := parse("advertised.listeners")
+		if err != nil {
+			return err
 		}
-		// Clients connect to what is advertised, so it must be a concrete address: not
-		// a random port, not "all interfaces" (Kafka refuses 0.0.0.0 likewise).
-		host, port, _ := net.SplitHostPort(a.addr)
-		if port == "0" {
-			return &Error{Key: "advertised.listeners", Value: b.get("advertised.listeners"), Reason: "an advertised port cannot be 0"}
+		for _, a := range advertised {
+			if !slices.ContainsFunc(listeners, func(l listener) bool { return l.name == a.name }) {
+				return &Error{Key: "advertised.listeners", Value: b.get("advertised.listeners"),
+					Reason: fmt.Sprintf("listener name %s is not in listeners", a.name)}
+			}
+			// Clients connect to what is advertised, so it must be a concrete address: not
+			// a random port, not "all interfaces" (Kafka refuses 0.0.0.0 likewise).
+			host, port, _ := net.SplitHostPort(a.addr)
+			if port == "0" {
+				return &Error{Key: "advertised.listeners", Value: b.get("advertised.listeners"), Reason: "an advertised port cannot be 0"}
+			}
+			if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+				return &Error{Key: "advertised.listeners", Value: b.get("advertised.listeners"),
+					Reason: fmt.Sprintf("%s is not an address clients can connect to", a.addr)}
+			}
+			byName[a.name] = a.addr
 		}
-		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-			return &Error{Key: "advertised.listeners", Value: b.get("advertised.listeners"),
-				Reason: fmt.Sprintf("%s is not an address clients can connect to", a.addr)}
-		}
-		byName[a.name] = a.addr
 	}
 	// As in Kafka, a client listener not named in advertised.listeners advertises its
-	// own address; AdvertisedListeners lines up with Listeners.
+	// own address: an empty host (every interface) as this machine's host name, and a
+	// wildcard address not at all, since clients cannot connect to it (Kafka: "cannot use
+	// the nonroutable meta-address 0.0.0.0"). AdvertisedListeners lines up with Listeners,
+	// and stays empty when every listener advertises the address it binds.
+	same := true
 	for _, l := range listeners {
 		if controllerNames[l.name] {
 			continue
 		}
 		addr, ok := byName[l.name]
 		if !ok {
+			host, port, _ := net.SplitHostPort(l.addr)
+			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+				return &Error{Key: "listeners", Value: b.get("listeners"), Reason: fmt.Sprintf(
+					"listener %s binds %s, which clients cannot connect to, and advertised.listeners does not name it: "+
+						"set advertised.listeners=%s://HOST:%s with an address clients can reach, or leave the host empty "+
+						"(%s://:%s) to advertise this machine's host name", l.name, host, l.name, port, l.name, port)}
+			}
 			addr = l.addr
+			if host == "" {
+				name, err := os.Hostname()
+				if err != nil || name == "" {
+					return &Error{Key: "listeners", Value: b.get("listeners"), Reason: fmt.Sprintf(
+						"listener %s has no host and this machine's host name is unknown (%v): set advertised.listeners", l.name, err)}
+				}
+				addr = net.JoinHostPort(name, port)
+			}
 		}
+		same = same && addr == l.addr
 		b.AdvertisedListeners = append(b.AdvertisedListeners, addr)
+	}
+	if same && len(byName) == 0 {
+		b.AdvertisedListeners = nil
 	}
 	return nil
 }

@@ -118,6 +118,8 @@ func TestLoadErrors(t *testing.T) {
 		{name: "advertised port 0", overrides: map[string]string{"advertised.listeners": "PLAINTEXT://h:0"}, want: "advertised port cannot be 0"},
 		{name: "advertised all interfaces", overrides: map[string]string{"advertised.listeners": "PLAINTEXT://0.0.0.0:9092"}, want: "not an address clients can connect to"},
 		{name: "advertised empty host", overrides: map[string]string{"advertised.listeners": ":9092"}, want: "not an address clients can connect to"},
+		{name: "listener on all interfaces, not advertised", overrides: map[string]string{"listeners": "PLAINTEXT://0.0.0.0:9092"}, want: "listener PLAINTEXT binds 0.0.0.0, which clients cannot connect to, and advertised.listeners does not name it: set advertised.listeners=PLAINTEXT://HOST:9092"},
+		{name: "IPv6 wildcard listener, not advertised", overrides: map[string]string{"listeners": "PLAINTEXT://[::]:9092"}, want: "binds ::, which clients cannot connect to"},
 		{name: "advertised unknown name", overrides: map[string]string{"advertised.listeners": "SSL://h:1"}, want: "only PLAINTEXT"},
 		{name: "advertised not a listener", overrides: map[string]string{"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT", "advertised.listeners": "OTHER://h:1"}, want: "listener name OTHER is not in listeners"},
 		{name: "no client listener", overrides: map[string]string{"listeners": "CONTROLLER://:9093", "controller.listener.names": "CONTROLLER"}, want: "needs at least one listener"},
@@ -162,6 +164,11 @@ func TestLoadMissingFile(t *testing.T) {
 }
 
 func TestLoadListeners(t *testing.T) {
+	// An empty host binds every interface and, as in Kafka, advertises this machine's name.
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		overrides      map[string]string
 		listeners      []string
@@ -169,7 +176,7 @@ func TestLoadListeners(t *testing.T) {
 		controllerOnes []string
 	}{
 		{overrides: map[string]string{"listeners": "127.0.0.1:0"}, listeners: []string{"127.0.0.1:0"}},
-		{overrides: map[string]string{"listeners": "plaintext://:9092"}, listeners: []string{":9092"}},
+		{overrides: map[string]string{"listeners": "plaintext://:9092"}, listeners: []string{":9092"}, advertised: []string{host + ":9092"}},
 		{overrides: map[string]string{"listeners": "PLAINTEXT://[::1]:9092"}, listeners: []string{"[::1]:9092"}},
 		{
 			overrides:  map[string]string{"listeners": "PLAINTEXT://0.0.0.0:9092", "advertised.listeners": "PLAINTEXT://kafka.example:9092"},
@@ -188,11 +195,13 @@ func TestLoadListeners(t *testing.T) {
 		{
 			overrides:      map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "controller.listener.names": "CONTROLLER"},
 			listeners:      []string{":9092"},
+			advertised:     []string{host + ":9092"},
 			controllerOnes: []string{":9093"},
 		},
 		{
-			overrides: map[string]string{"listeners": "CLIENT://:9092", "listener.security.protocol.map": "CLIENT:PLAINTEXT"},
-			listeners: []string{":9092"},
+			overrides:  map[string]string{"listeners": "CLIENT://:9092", "listener.security.protocol.map": "CLIENT:PLAINTEXT"},
+			listeners:  []string{":9092"},
+			advertised: []string{host + ":9092"},
 		},
 	}
 	for _, tc := range cases {

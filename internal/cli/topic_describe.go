@@ -1,0 +1,250 @@
+// topic_describe.go is `vltava topic describe`: kafka-topics --describe's layout, and with
+// --all every effective config with its source, as kafka-configs --describe --all shows.
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (e Env) topicDescribe(ctx context.Context, args []string) error {
+	fs, c := e.adminFlagSet("topic describe", "[NAME...] [flags]")
+	all := fs.Bool("all", false, "also list every effective config and where its value comes from (kafka-configs --describe --all)")
+	names, err := fs.Parse(args)
+	if err != nil {
+		return err
+	}
+	adm, ctx, done, err := c.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	topics, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("describe topics: %w", c.reachErr(err))
+	}
+	if len(names) == 0 {
+		names = topics.Names()
+	}
+	var found []string
+	var errs []error
+	for _, name := range names {
+		if td, ok := topics[name]; !ok || td.Err != nil {
+			terr := errors.New("missing from the metadata response")
+			if ok {
+				terr = td.Err
+			}
+			errs = append(errs, fmt.Errorf("topic %s: %w", name, terr))
+			continue
+		}
+		found = append(found, name)
+	}
+	var configs kadm.ResourceConfigs
+	if len(found) > 0 {
+		configs, err = adm.DescribeTopicConfigs(ctx, found...)
+		// Per-topic failures are reported next to the topic; only a wholly failed request
+		// stops the describe.
+		if err != nil && len(configs) == 0 {
+			return fmt.Errorf("describe topic configs: %w", c.reachErr(err))
+		}
+	}
+	if c.output.json() {
+		out := []jsonTopic{}
+		for _, name := range found {
+			out = append(out, topicJSON(topics[name], configs, *all))
+		}
+		if err := writeJSON(e.Stdout, out); err != nil {
+			return err
+		}
+		return errors.Join(errs...)
+	}
+	w := bufio.NewWriter(e.Stdout)
+	for _, name := range found {
+		writeTopic(w, topics[name], configs)
+		if rc, err := configs.On(name, nil); *all && err == nil && rc.Err == nil {
+			fmt.Fprintf(w, "All configs for topic %s:\n", name)
+			writeConfigs(w, rc.Configs)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+// writeTopic prints one topic the way kafka-topics.sh --describe does, which operators know:
+// a summary line with the configs set on the topic, then a tab-indented line per partition,
+// fields separated by tabs so scripts can cut them.
+func writeTopic(w io.Writer, td kadm.TopicDetail, configs kadm.ResourceConfigs) {
+	cfg := "(none)"
+	rc, err := configs.On(td.Topic, nil)
+	switch {
+	case err != nil:
+		cfg = "(not returned)"
+	case rc.Err != nil:
+		cfg = fmt.Sprintf("(error: %v)", kafkaErr(rc.Err, rc.ErrMessage))
+	default:
+		if set := nonDefault(rc.Configs); len(set) > 0 {
+			cfg = strings.Join(set, ",")
+		}
+	}
+	fmt.Fprintf(w, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
+		td.Topic, topicID(td.ID), len(td.Partitions), replicationFactor(td), cfg)
+	for _, p := range td.Partitions.Sorted() {
+		fmt.Fprintf(w, "\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s", p.Partition, nodeID(p.Leader), ids(p.Replicas), ids(p.ISR))
+		if len(p.OfflineReplicas) > 0 {
+			fmt.Fprintf(w, "\tOffline: %s", ids(p.OfflineReplicas))
+		}
+		if p.Err != nil {
+			fmt.Fprintf(w, "\tError: %v", p.Err)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// writeConfigs prints every config as an indented key=value line with its source, aligned.
+func writeConfigs(w io.Writer, cs []kadm.Config) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range sortedConfigs(cs) {
+		v := c.MaybeValue()
+		if c.Sensitive {
+			v = "(sensitive)"
+		}
+		fmt.Fprintf(tw, "  %s=%s \t%s\n", c.Key, v, c.Source)
+	}
+	tw.Flush()
+}
+
+func sortedConfigs(cs []kadm.Config) []kadm.Config {
+	cs = slices.Clone(cs)
+	slices.SortFunc(cs, func(a, b kadm.Config) int { return strings.Compare(a.Key, b.Key) })
+	return cs
+}
+
+// nonDefault returns the configs set on the topic itself as sorted k=v strings. Values the
+// topic inherits (Kafka's defaults or the broker's static config) are left out, as
+// kafka-topics.sh does, since they are the same for every topic.
+func nonDefault(cs []kadm.Config) []string {
+	var out []string
+	for _, c := range cs {
+		if c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+			continue
+		}
+		v := c.MaybeValue()
+		if c.Sensitive {
+			v = "(sensitive)"
+		}
+		out = append(out, c.Key+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// jsonTopic is one topic of `topic describe -o json`.
+type jsonTopic struct {
+	Name              string          `json:"name"`
+	ID                string          `json:"id"`
+	Internal          bool            `json:"internal"`
+	ReplicationFactor int             `json:"replication_factor"`
+	Partitions        []jsonPartition `json:"partitions"`
+	Configs           []jsonConfig    `json:"configs"`
+	ConfigsError      string          `json:"configs_error,omitempty"`
+}
+
+type jsonPartition struct {
+	Partition       int32   `json:"partition"`
+	Leader          int32   `json:"leader"`
+	LeaderEpoch     int32   `json:"leader_epoch"`
+	Replicas        []int32 `json:"replicas"`
+	ISR             []int32 `json:"isr"`
+	OfflineReplicas []int32 `json:"offline_replicas,omitempty"`
+	Error           string  `json:"error,omitempty"`
+}
+
+// topicJSON is td as JSON: configs set on the topic, or with all every effective one.
+func topicJSON(td kadm.TopicDetail, configs kadm.ResourceConfigs, all bool) jsonTopic {
+	jt := jsonTopic{Name: td.Topic, ID: topicID(td.ID), Internal: td.IsInternal, ReplicationFactor: replicationFactor(td),
+		Partitions: []jsonPartition{}, Configs: []jsonConfig{}}
+	for _, p := range td.Partitions.Sorted() {
+		jp := jsonPartition{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
+			Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR), OfflineReplicas: p.OfflineReplicas}
+		if p.Err != nil {
+			jp.Error = p.Err.Error()
+		}
+		jt.Partitions = append(jt.Partitions, jp)
+	}
+	rc, err := configs.On(td.Topic, nil)
+	switch {
+	case err != nil:
+		jt.ConfigsError = "not returned"
+	case rc.Err != nil:
+		jt.ConfigsError = kafkaErr(rc.Err, rc.ErrMessage).Error()
+	default:
+		for _, c := range sortedConfigs(rc.Configs) {
+			if all || c.Source == kmsg.ConfigSourceDynamicTopicConfig {
+				jt.Configs = append(jt.Configs, configJSON(c))
+			}
+		}
+	}
+	return jt
+}
+
+func configJSON(c kadm.Config) jsonConfig {
+	jc := jsonConfig{Name: c.Key, Value: c.Value, Source: c.Source.String(), Sensitive: c.Sensitive}
+	if c.Sensitive {
+		jc.Value = nil
+	}
+	return jc
+}
+
+func nonNil(is []int32) []int32 {
+	if is == nil {
+		return []int32{}
+	}
+	return is
+}
+
+func replicationFactor(td kadm.TopicDetail) int {
+	rf := 0
+	for _, p := range td.Partitions {
+		rf = max(rf, len(p.Replicas))
+	}
+	return rf
+}
+
+// topicID prints a topic ID as Kafka's Uuid.toString does (URL-safe base64, no padding), so
+// it matches what Kafka's own tools and logs show.
+func topicID(id kadm.TopicID) string {
+	if id == (kadm.TopicID{}) {
+		return "(none)"
+	}
+	return base64.RawURLEncoding.EncodeToString(id[:])
+}
+
+func nodeID(id int32) string {
+	if id < 0 {
+		return "none"
+	}
+	return fmt.Sprint(id)
+}
+
+func ids(is []int32) string {
+	if len(is) == 0 {
+		return "(none)"
+	}
+	s := make([]string, len(is))
+	for i, id := range is {
+		s[i] = fmt.Sprint(id)
+	}
+	return strings.Join(s, ",")
+}
