@@ -87,7 +87,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 			return nil, fmt.Errorf("log dir %s: %w", d, err)
 		}
 	}
-	meta, err := metadata.Open(b.fsys, filepath.Join(cfg.LogDirs[0], metadataDirName))
+	meta, err := metadata.Open(b.fsys, filepath.Join(cfg.LogDirs[0], metadataDirName), b.logger)
 	if err != nil {
 		return nil, err
 	}

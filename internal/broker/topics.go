@@ -3,7 +3,7 @@ package broker
 // Topic lifecycle: create, delete, add partitions, alter configs. Every change is a
 // metadata record first; partition directories follow. A directory is named
 // <topic>-<partition> as in Kafka and holds partition.metadata with the topic ID, so a
-// directory left behind by a deleted topic of the same name is recognised and removed.
+// directory left behind by a deleted topic of the same name is recognised and set aside.
 
 import (
 	"encoding/base64"
@@ -302,8 +302,8 @@ func (b *Broker) swapTopic(name string, t *Topic) *Topic {
 	return prev
 }
 
-// openAll opens every partition of every topic in the image and removes directories
-// that belong to no topic (left by a deletion that crashed half way).
+// openAll opens every partition of every topic in the image and sets aside directories
+// that belong to no topic it knows (stray.go).
 func (b *Broker) openAll(im *metadata.Image) error {
 	empty := map[string]*Topic{}
 	b.topics.Store(&empty)
@@ -325,12 +325,15 @@ func (b *Broker) openAll(im *metadata.Image) error {
 			if !ok {
 				continue
 			}
-			if t := im.Topic(topic); t != nil && idx < t.Partitions {
-				continue
+			why := "the metadata has no topic " + topic
+			if t := im.Topic(topic); t != nil {
+				if idx < t.Partitions {
+					continue
+				}
+				why = fmt.Sprintf("topic %s has %d partitions in the metadata", topic, t.Partitions)
 			}
-			b.logger.Warn("removing partition directory of a deleted topic", "dir", e.Name())
-			if err := b.fsys.RemoveAll(filepath.Join(d, e.Name())); err != nil {
-				return fmt.Errorf("remove stale %s: %w", e.Name(), err)
+			if err := b.setAside(d, e.Name(), why); err != nil {
+				return err
 			}
 		}
 	}
@@ -397,10 +400,9 @@ func (b *Broker) openPartition(t *metadata.Topic, idx int32, tc config.Topic) (*
 	metaPath := filepath.Join(dir, "partition.metadata")
 	want := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64URL(t.ID[:]))
 	if old, err := readFile(b.fsys, metaPath); err == nil && string(old) != want {
-		// The directory belongs to an earlier topic of the same name.
-		b.logger.Warn("replacing partition directory of an earlier topic", "dir", dir)
-		if err := b.fsys.RemoveAll(dir); err != nil {
-			return nil, fmt.Errorf("remove stale %s: %w", dir, err)
+		// The directory belongs to another topic of the same name (an earlier one).
+		if err := b.setAside(filepath.Dir(dir), filepath.Base(dir), "it belongs to another topic ID than "+t.ID.String()); err != nil {
+			return nil, err
 		}
 	}
 	if err := b.fsys.MkdirAll(dir, 0o755); err != nil {
