@@ -6,6 +6,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,8 @@ type Broker struct {
 
 	cleaner cleanerState // the log cleaner (cleaner.go)
 
+	dirLocks []io.Closer // one per log dir, held from Open to the end of Close
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -82,30 +85,43 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 		return nil, errors.New("no log.dirs")
 	}
 	b := &Broker{cfg: cfg, fsys: opts.FS, logger: opts.Logger, now: opts.Now, stop: make(chan struct{})}
+	// Every log dir is locked before anything in it is read or written, and stays
+	// locked until Close has written the clean-shutdown markers: a second process on
+	// the same directories would truncate and overwrite the first one's segments.
 	for _, d := range cfg.LogDirs {
 		if err := b.fsys.MkdirAll(d, 0o755); err != nil {
+			b.unlockDirs()
 			return nil, fmt.Errorf("log dir %s: %w", d, err)
 		}
+		l, err := vfs.LockDir(b.fsys, d)
+		if err != nil {
+			b.unlockDirs()
+			return nil, err // names the dir and, if another process holds it, that process
+		}
+		b.dirLocks = append(b.dirLocks, l)
 	}
 	meta, err := metadata.Open(b.fsys, filepath.Join(cfg.LogDirs[0], metadataDirName), b.logger)
 	if err != nil {
+		b.unlockDirs()
 		return nil, err
 	}
 	b.meta = meta
-	if err := b.ensureClusterID(); err != nil {
+	fail := func(err error) (*Broker, error) {
+		b.closePartitions()
 		meta.Close()
+		b.unlockDirs()
 		return nil, err
 	}
+	if err := b.ensureClusterID(); err != nil {
+		return fail(err)
+	}
 	if err := b.writeMetaProperties(); err != nil {
-		meta.Close()
-		return nil, err
+		return fail(err)
 	}
 	im := meta.Image()
 	b.pidNext, b.pidBlockTo = im.NextProducerID, im.NextProducerID
 	if err := b.openAll(im); err != nil {
-		b.closePartitions()
-		meta.Close()
-		return nil, err
+		return fail(err)
 	}
 	b.wg.Add(1)
 	go b.housekeeping()
@@ -224,7 +240,16 @@ func (b *Broker) Close() error {
 	if cerr := b.meta.Close(); err == nil {
 		err = cerr
 	}
+	b.unlockDirs()
 	return err
+}
+
+// unlockDirs releases the log dir locks, last of all.
+func (b *Broker) unlockDirs() {
+	for _, l := range b.dirLocks {
+		l.Close()
+	}
+	b.dirLocks = nil
 }
 
 func (b *Broker) closePartitions() error {

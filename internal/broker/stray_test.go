@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -132,5 +133,40 @@ func TestStartSetsUnknownPartitionDirsAside(t *testing.T) {
 	}
 	if _, err := fsys.Stat("/data/ghost-0"); err == nil {
 		t.Fatal("unknown directory still in place")
+	}
+}
+
+// TestOpenRefusesLockedDataDir: a second broker on log dirs in use refuses to open, and
+// the first one goes on working.
+func TestOpenRefusesLockedDataDir(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Load("", nil, map[string]string{"log.dirs": dir + "/a," + dir + "/b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{FS: vfs.OS(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	first, err := Open(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	_, err = Open(cfg, opts)
+	var le *vfs.LockedError
+	if !errors.As(err, &le) || le.Dir != dir+"/a" {
+		t.Fatalf("second broker on the same dirs: %v", err)
+	}
+	// Nor can it take the second dir alone, and a failed open leaves no lock behind.
+	cfgB, _ := config.Load("", nil, map[string]string{"log.dirs": dir + "/c," + dir + "/b"})
+	if _, err := Open(cfgB, opts); !errors.As(err, &le) || le.Dir != dir+"/b" {
+		t.Fatalf("broker sharing one dir: %v", err)
+	}
+	cfgC, _ := config.Load("", nil, map[string]string{"log.dirs": dir + "/c"})
+	third, err := Open(cfgC, opts)
+	if err != nil {
+		t.Fatalf("a dir a refused broker touched stayed locked: %v", err)
+	}
+	third.Close()
+	if _, err := first.CreateTopic("still-mine", 1, 1, nil, false); err != nil {
+		t.Fatal(err)
 	}
 }
