@@ -30,6 +30,7 @@ const metadataDirName = "__cluster_metadata-0"
 type Broker struct {
 	cfg    config.Broker
 	fsys   vfs.FS
+	files  *vfs.LimitFS // fsys, by its own type: for its counters
 	logger *slog.Logger
 	now    func() time.Time
 	meta   *metadata.Store
@@ -84,7 +85,12 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	if len(cfg.LogDirs) == 0 {
 		return nil, errors.New("no log.dirs")
 	}
-	b := &Broker{cfg: cfg, fsys: opts.FS, logger: opts.Logger, now: opts.Now, stop: make(chan struct{})}
+	// Every file the node opens goes through the limit on open files, so that however
+	// many partitions the metadata holds the node can open them (limits.go).
+	maxFiles := openFilesLimit(cfg)
+	files := vfs.LimitOpenFiles(opts.FS, maxFiles)
+	b := &Broker{cfg: cfg, fsys: files, files: files, logger: opts.Logger, now: opts.Now, stop: make(chan struct{})}
+	b.logger.Info("open data files limited", "vltava.log.max.open.files", describeFileLimit(maxFiles))
 	// Every log dir is locked before anything in it is read or written, and stays
 	// locked until Close has written the clean-shutdown markers: a second process on
 	// the same directories would truncate and overwrite the first one's segments.
