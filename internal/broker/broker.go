@@ -38,8 +38,14 @@ type Broker struct {
 	// topics is replaced whole on every topic change (copy on write), so the produce and
 	// fetch paths look partitions up without a lock.
 	topics atomic.Pointer[map[string]*Topic]
-	// changeMu serialises topic creation, deletion and reconfiguration.
+	// changeMu serialises the decisions of topic changes (topics.go, create.go).
 	changeMu sync.Mutex
+	// Guarded by changeMu: topic names with a change under way outside the lock, the
+	// partitions they add, and whether Close has begun (no new changes then).
+	pending           map[string]*pendingChange
+	pendingPartitions int64
+	closing           bool
+	changes           sync.WaitGroup // changes under way; Close waits for them
 
 	advertised  atomic.Pointer[[]string] // host:port per listener, set once listening
 	groupTopics atomic.Pointer[topicsCache]
@@ -89,7 +95,8 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	// many partitions the metadata holds the node can open them (limits.go).
 	maxFiles := openFilesLimit(cfg)
 	files := vfs.LimitOpenFiles(opts.FS, maxFiles)
-	b := &Broker{cfg: cfg, fsys: files, files: files, logger: opts.Logger, now: opts.Now, stop: make(chan struct{})}
+	b := &Broker{cfg: cfg, fsys: files, files: files, logger: opts.Logger, now: opts.Now, stop: make(chan struct{}),
+		pending: map[string]*pendingChange{}}
 	b.logger.Info("open data files limited", "vltava.log.max.open.files", describeFileLimit(maxFiles))
 	// Every log dir is locked before anything in it is read or written, and stays
 	// locked until Close has written the clean-shutdown markers: a second process on
@@ -242,6 +249,10 @@ func (b *Broker) Close() error {
 	}
 	close(b.stop)
 	b.wg.Wait()
+	b.changeMu.Lock()
+	b.closing = true
+	b.changeMu.Unlock()
+	b.changes.Wait()
 	err := b.closePartitions()
 	if cerr := b.meta.Close(); err == nil {
 		err = cerr
@@ -258,17 +269,41 @@ func (b *Broker) unlockDirs() {
 	b.dirLocks = nil
 }
 
+// closePartitions closes every hosted partition, a few at a time as they are opened
+// (host.go): each close waits for fsyncs.
 func (b *Broker) closePartitions() error {
-	var errs []error
-	if m := b.topics.Load(); m != nil {
-		for _, t := range *m {
-			for _, p := range t.Partitions {
+	m := b.topics.Load()
+	if m == nil {
+		return nil
+	}
+	var ps []*partition.Partition
+	for _, t := range *m {
+		ps = append(ps, t.Partitions...)
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	next := make(chan *partition.Partition)
+	for range min(b.hostWorkers(), len(ps)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range next {
 				if err := p.Close(); err != nil {
+					mu.Lock()
 					errs = append(errs, err)
+					mu.Unlock()
 				}
 			}
-		}
+		}()
 	}
+	for _, p := range ps {
+		next <- p
+	}
+	close(next)
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

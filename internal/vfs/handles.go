@@ -13,8 +13,8 @@
 //     data lives only in the open file, as POSIX keeps it); one that was closed
 //     underneath then fails its operations with fs.ErrNotExist;
 //   - its durability: a handle with unsynced writes is fsynced before it is closed
-//     underneath, and a failure is kept and returned by every later Sync (after a failed
-//     fsync, Linux may have dropped the pages, and a fresh descriptor would not report it);
+//     underneath, and a failure is returned by its next Sync (after a failed fsync,
+//     Linux may have dropped the pages, and a fresh descriptor would not report it);
 //   - its file offset, for Read, Write and Seek.
 //
 // Handles in use (an operation in flight, or an OS file pinned by PinOSFile) are never
@@ -85,7 +85,7 @@ type handle struct {
 	f      File  // nil while closed underneath
 	pos    int64 // f's offset, kept while closed underneath
 	closed bool
-	// syncErr is the first failed fsync (at a Sync or before closing underneath).
+	// syncErr is a failed fsync before closing underneath, for the next Sync.
 	syncErr error
 
 	dirty atomic.Bool // written since the last successful fsync
@@ -377,8 +377,9 @@ func (h *handle) Stat() (os.FileInfo, error) {
 
 func (h *handle) Name() string { return h.name }
 
-// Sync fsyncs the file. A handle closed underneath was fsynced then; the error of that
-// fsync, or of any earlier one, is returned from then on.
+// Sync fsyncs the file. A handle closed underneath was fsynced then; if that fsync
+// failed, this Sync returns its error, once, as a failed writeback is reported to the
+// next fsync of a descriptor (the caller's own failed Sync is its to keep).
 func (h *handle) Sync() error {
 	h.mu.RLock()
 	if h.closed {
@@ -386,8 +387,11 @@ func (h *handle) Sync() error {
 		return &os.PathError{Op: "sync", Path: h.name, Err: errHandleClosed}
 	}
 	if h.f == nil || h.syncErr != nil {
-		err := h.syncErr
 		h.mu.RUnlock()
+		h.mu.Lock()
+		err := h.syncErr
+		h.syncErr = nil
+		h.mu.Unlock()
 		return err
 	}
 	f := h.f
@@ -398,11 +402,6 @@ func (h *handle) Sync() error {
 	h.mu.RUnlock()
 	if err != nil {
 		h.dirty.Store(true)
-		h.mu.Lock()
-		if h.syncErr == nil {
-			h.syncErr = err
-		}
-		h.mu.Unlock()
 	}
 	return err
 }
