@@ -21,10 +21,15 @@ import (
 	"github.com/vltava/vltava/internal/log"
 	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/partition"
+	"github.com/vltava/vltava/internal/ratelog"
 	"github.com/vltava/vltava/internal/vfs"
 )
 
 const metadataDirName = "__cluster_metadata-0"
+
+// repeatWindow is how long lines like a logged warning or error are counted rather than
+// written (ratelog).
+const repeatWindow = time.Minute
 
 // Broker is one node.
 type Broker struct {
@@ -32,8 +37,11 @@ type Broker struct {
 	fsys   vfs.FS
 	files  *vfs.LimitFS // fsys, by its own type: for its counters
 	logger *slog.Logger
-	now    func() time.Time
-	meta   *metadata.Store
+	// repeats is the logger's handler that counts repeated lines; flushed by
+	// housekeeping and at Close.
+	repeats *ratelog.Handler
+	now     func() time.Time
+	meta    *metadata.Store
 
 	// topics is replaced whole on every topic change (copy on write), so the produce and
 	// fetch paths look partitions up without a lock.
@@ -95,8 +103,11 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	// many partitions the metadata holds the node can open them (limits.go).
 	maxFiles := openFilesLimit(cfg)
 	files := vfs.LimitOpenFiles(opts.FS, maxFiles)
-	b := &Broker{cfg: cfg, fsys: files, files: files, logger: opts.Logger, now: opts.Now, stop: make(chan struct{}),
-		pending: map[string]*pendingChange{}}
+	// A failure that repeats (a full disk fails every partition's flush and snapshot
+	// every second) is logged once a minute with a count, not on every try.
+	repeats := ratelog.New(opts.Logger.Handler(), repeatWindow, slog.LevelWarn, opts.Now)
+	b := &Broker{cfg: cfg, fsys: files, files: files, logger: slog.New(repeats), repeats: repeats, now: opts.Now,
+		stop: make(chan struct{}), pending: map[string]*pendingChange{}}
 	b.logger.Info("open data files limited", "vltava.log.max.open.files", describeFileLimit(maxFiles))
 	// Every log dir is locked before anything in it is read or written, and stays
 	// locked until Close has written the clean-shutdown markers: a second process on
@@ -258,6 +269,7 @@ func (b *Broker) Close() error {
 		err = cerr
 	}
 	b.unlockDirs()
+	b.repeats.Flush(true)
 	return err
 }
 
@@ -325,6 +337,7 @@ func (b *Broker) housekeeping() {
 		case <-rt.C:
 			b.EnforceRetention()
 		case <-ft.C:
+			b.repeats.Flush(false)
 			b.forEachPartition(func(p *partition.Partition) {
 				if err := p.Log().FlushIfDue(); err != nil {
 					b.logger.Error("flush", "topic", p.Topic, "partition", p.Index, "err", err)
