@@ -9,9 +9,10 @@
 // What a handle keeps across being closed underneath:
 //   - its name: renames and removals through this FS move the names of the handles they
 //     touch (a renamed directory moves every handle below it), so a handle reopens what it
-//     had open. A handle whose file loses its last name while open is pinned open (its
-//     data lives only in the open file, as POSIX keeps it); one that was closed
-//     underneath then fails its operations with fs.ErrNotExist;
+//     had open. A file about to lose its name (removed, or renamed over) is opened first
+//     if it was closed underneath, and stays open (its data lives only in the open file,
+//     as POSIX keeps it) until its handles close. Files below a removed directory are not
+//     reopened: their handles fail with fs.ErrNotExist if they were closed underneath;
 //   - its durability: a handle with unsynced writes is fsynced before it is closed
 //     underneath, and a failure is returned by its next Sync (after a failed fsync,
 //     Linux may have dropped the pages, and a fresh descriptor would not report it);
@@ -88,8 +89,9 @@ type handle struct {
 	// syncErr is a failed fsync before closing underneath, for the next Sync.
 	syncErr error
 
-	dirty atomic.Bool // written since the last successful fsync
-	ref   atomic.Bool // used since the CLOCK hand last passed
+	dirty atomic.Bool  // written since the last successful fsync
+	ref   atomic.Bool  // used since the CLOCK hand last passed
+	pins  atomic.Int32 // holds against closing underneath (holdOpen)
 
 	// Guarded by l.mu.
 	path     string // current name: follows renames
@@ -178,7 +180,7 @@ func (l *LimitFS) victimLocked() *handle {
 		}
 		h := l.ring[l.hand]
 		l.hand++
-		if h.ref.Swap(false) {
+		if h.ref.Swap(false) || h.pins.Load() > 0 {
 			continue
 		}
 		if !h.mu.TryLock() {
@@ -530,8 +532,36 @@ func (l *LimitFS) forgetNameLocked(p string) {
 	}
 }
 
+// holdOpen opens the handles of the file named p that are closed underneath and keeps
+// every handle of it from being closed underneath until release: the file is about to
+// lose its name, and only an open file can still be read then. (A removed directory's
+// files are not held: their handles are closed first by those who remove them.)
+func (l *LimitFS) holdOpen(p string) (release func()) {
+	l.mu.Lock()
+	var hs []*handle
+	for h := range l.byDir[filepath.Dir(p)] {
+		if h.path == p && !h.unlinked && !h.gone {
+			h.pins.Add(1)
+			hs = append(hs, h)
+		}
+	}
+	l.mu.Unlock()
+	for _, h := range hs {
+		if _, err := h.use(); err == nil {
+			h.mu.RUnlock()
+		}
+	}
+	return func() {
+		for _, h := range hs {
+			h.pins.Add(-1)
+		}
+	}
+}
+
 func (l *LimitFS) Rename(oldpath, newpath string) error {
 	oldpath, newpath = filepath.Clean(oldpath), filepath.Clean(newpath)
+	release := l.holdOpen(newpath)
+	defer release()
 	if err := l.fs.Rename(oldpath, newpath); err != nil {
 		return err
 	}
@@ -548,6 +578,8 @@ func (l *LimitFS) Rename(oldpath, newpath string) error {
 
 func (l *LimitFS) Remove(name string) error {
 	name = filepath.Clean(name)
+	release := l.holdOpen(name)
+	defer release()
 	if err := l.fs.Remove(name); err != nil {
 		return err
 	}

@@ -143,8 +143,8 @@ func TestLimitFSSyncsBeforeClosingUnderneath(t *testing.T) {
 }
 
 // TestLimitFSFollowsNames: a handle closed underneath reopens its file under the name a
-// rename (of it or of its directory) gave it; one whose file was removed fails, unless
-// it was open at the removal, when it keeps the file open as POSIX does.
+// rename (of it or of its directory) gave it; a file that loses its name stays readable
+// through its handles, as POSIX keeps it, except below a removed directory.
 func TestLimitFSFollowsNames(t *testing.T) {
 	dir := t.TempDir()
 	l := LimitOpenFiles(OS(), 1)
@@ -168,23 +168,27 @@ func TestLimitFSFollowsNames(t *testing.T) {
 	if err := l.Rename(filepath.Join(dir, "other"), filepath.Join(dir, "moved")); err != nil {
 		t.Fatal(err)
 	}
-	if err := statErr(moved); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("handle of a replaced file, closed underneath: %v", err)
+	if got := readAll(t, moved); string(got) != "moved" {
+		t.Fatalf("handle of a file renamed over, closed underneath before, reads %q", got)
 	}
-	// Removed while open: still readable; removed while closed underneath: gone.
+	// A removed file stays readable through its handles, open or closed underneath
+	// before; one below a removed directory, closed underneath, is gone.
 	open := limitOpen(t, l, filepath.Join(dir, "open"))
 	open.Write([]byte("open"))
+	limitOpen(t, l, filepath.Join(dir, "x")).Close() // closes open underneath
 	if err := l.Remove(filepath.Join(dir, "open")); err != nil {
 		t.Fatal(err)
 	}
-	closed := limitOpen(t, l, filepath.Join(dir, "closed"))
-	limitOpen(t, l, filepath.Join(dir, "x")).Close()
-	l.RemoveAll(filepath.Join(dir, "closed"))
+	l.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+	closed := limitOpen(t, l, filepath.Join(dir, "sub", "closed"))
+	limitOpen(t, l, filepath.Join(dir, "y")).Close()
+	l.RemoveAll(filepath.Join(dir, "sub"))
+	limitOpen(t, l, filepath.Join(dir, "z")).Close() // the held file stays open regardless
 	if got := readAll(t, open); string(got) != "open" {
-		t.Fatalf("removed open file reads %q", got)
+		t.Fatalf("removed file reads %q", got)
 	}
 	if _, err := closed.ReadAt(make([]byte, 1), 0); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("removed file closed underneath: %v", err)
+		t.Fatalf("file of a removed directory, closed underneath: %v", err)
 	}
 	for _, f := range []File{seg, moved, other, open, closed} {
 		f.Close()
@@ -193,8 +197,6 @@ func TestLimitFSFollowsNames(t *testing.T) {
 		t.Fatalf("%d files still open below", st.Open)
 	}
 }
-
-func statErr(f File) error { _, err := f.Stat(); return err }
 
 // TestLimitFSConcurrent: readers and writers on more files than the limit, at once.
 func TestLimitFSConcurrent(t *testing.T) {
