@@ -106,7 +106,14 @@ func (b *Broker) CreateTopics(specs []TopicSpec, validateOnly bool) []TopicResul
 	for i := range specs {
 		res[i].Err = b.validateSpec(&specs[i])
 	}
+	var names []string
+	for i, s := range specs {
+		if res[i].Err == nil {
+			names = append(names, s.Name)
+		}
+	}
 	b.changeMu.Lock()
+	b.waitFreeLocked(names...)
 	if b.closing {
 		b.changeMu.Unlock()
 		for i := range res {
@@ -114,13 +121,6 @@ func (b *Broker) CreateTopics(specs []TopicSpec, validateOnly bool) []TopicResul
 		}
 		return res
 	}
-	var names []string
-	for i, s := range specs {
-		if res[i].Err == nil {
-			names = append(names, s.Name)
-		}
-	}
-	b.waitFreeLocked(names...)
 	im := b.meta.Image()
 
 	// The topics to create, in request order, and the records they take.
@@ -306,7 +306,12 @@ type PartitionsSpec struct {
 // holds one error (or nil) per spec. With validateOnly nothing changes.
 func (b *Broker) CreatePartitions(specs []PartitionsSpec, validateOnly bool) []error {
 	errs := make([]error, len(specs))
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Topic
+	}
 	b.changeMu.Lock()
+	b.waitFreeLocked(names...)
 	if b.closing {
 		b.changeMu.Unlock()
 		for i := range errs {
@@ -314,11 +319,6 @@ func (b *Broker) CreatePartitions(specs []PartitionsSpec, validateOnly bool) []e
 		}
 		return errs
 	}
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = s.Topic
-	}
-	b.waitFreeLocked(names...)
 	im := b.meta.Image()
 	type grow struct {
 		i    int

@@ -61,11 +61,11 @@ func (b *Broker) DeleteTopic(name string) (uuid.UUID, error) {
 		return uuid.Nil, kafkaErr(kerr.TopicDeletionDisabled, "delete.topic.enable is false")
 	}
 	b.changeMu.Lock()
+	b.waitFreeLocked(name)
 	if b.closing {
 		b.changeMu.Unlock()
 		return uuid.Nil, ErrShuttingDown
 	}
-	b.waitFreeLocked(name)
 	var id uuid.UUID
 	if _, err := b.meta.Apply(func(im *metadata.Image) ([]metadata.Record, error) {
 		t := im.Topic(name)
