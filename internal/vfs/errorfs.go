@@ -2,13 +2,25 @@
 // Every operation is reported to an Injector, which may fail it; tests use it to fail
 // the Nth write or sync, or every write after a point (a full disk), and check that the
 // log reports the error and stays consistent.
+//
+// The faults are the ones Linux has, not gentler ones:
+//   - a failed write may have written a prefix of its buffer (n < len with an error): an
+//     injector returns *Partial to say how much, DiskFull writes what fits and then
+//     answers ENOSPC, ShortWrites cuts writes at random points chosen by a seed;
+//   - a failed Sync of a MemFS file drops the file's unsynced writes (memFile.dropUnsynced):
+//     after a writeback error Linux may mark the dirty pages clean and evict them, and the
+//     next fsync reports success ("fsyncgate"), so a caller that retries the fsync has
+//     nothing durable to show for it. Over the OS filesystem nothing is dropped: the
+//     double cannot reach the page cache.
 package vfs
 
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sync"
+	"syscall"
 )
 
 // ErrInjected is the error an injector returns unless it is given another.
@@ -44,6 +56,31 @@ func (k OpKind) String() string {
 type Op struct {
 	Kind OpKind
 	Path string
+	// Off and Len describe a write: its file offset (-1 for Write, which writes at the
+	// file's position) and its length in bytes. Zero for other operations.
+	Off int64
+	Len int
+}
+
+// Partial is an error an Injector returns for a write to make it write only the first N
+// bytes of its buffer (at most all of them) and then fail with Err (ErrInjected if nil):
+// a short write, or a disk that filled up part way through the buffer.
+type Partial struct {
+	N   int
+	Err error
+}
+
+func (p *Partial) Error() string {
+	return fmt.Sprintf("write cut after %d bytes: %v", p.N, p.err())
+}
+
+func (p *Partial) Unwrap() error { return p.err() }
+
+func (p *Partial) err() error {
+	if p.Err == nil {
+		return ErrInjected
+	}
+	return p.Err
 }
 
 // Injector decides whether an operation fails; a nil error lets it run.
@@ -98,23 +135,115 @@ func (c *Counter) Count() int64 {
 	return c.n
 }
 
+// DiskFull is an Injector for a disk with a number of free bytes: each write uses up
+// its length; the write that does not fit writes the bytes that do and fails with
+// ENOSPC, and every later write fails with ENOSPC at once, until SetFree makes room
+// (the operator freed space). Other operations are not affected.
+type DiskFull struct {
+	mu   sync.Mutex
+	free int64
+}
+
+// NewDiskFull returns a disk with free bytes left.
+func NewDiskFull(free int64) *DiskFull { return &DiskFull{free: free} }
+
+// SetFree sets the free bytes left.
+func (d *DiskFull) SetFree(free int64) {
+	d.mu.Lock()
+	d.free = free
+	d.mu.Unlock()
+}
+
+// Free returns the free bytes left.
+func (d *DiskFull) Free() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.free
+}
+
+func (d *DiskFull) MaybeError(op Op) error {
+	if op.Kind != OpWrite {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if int64(op.Len) <= d.free {
+		d.free -= int64(op.Len)
+		return nil
+	}
+	n := int(max(d.free, 0))
+	d.free = 0
+	return &Partial{N: n, Err: &os.PathError{Op: "write", Path: op.Path, Err: syscall.ENOSPC}}
+}
+
+// ShortWrites is an Injector that fails each write with probability P after writing a
+// prefix of it (0 to len-1 bytes), with Err (EIO if nil). The choices come from a
+// generator seeded by NewShortWrites, so a failing run replays from its seed given the
+// same sequence of writes.
+type ShortWrites struct {
+	P   float64
+	Err error
+
+	mu  sync.Mutex
+	rng *rand.Rand
+}
+
+// NewShortWrites returns a ShortWrites seeded with seed.
+func NewShortWrites(seed uint64, p float64) *ShortWrites {
+	return &ShortWrites{P: p, rng: rand.New(rand.NewPCG(seed, 0x5eed))}
+}
+
+func (s *ShortWrites) MaybeError(op Op) error {
+	if op.Kind != OpWrite || op.Len == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rng.Float64() >= s.P {
+		return nil
+	}
+	err := s.Err
+	if err == nil {
+		err = &os.PathError{Op: "write", Path: op.Path, Err: syscall.EIO}
+	}
+	return &Partial{N: s.rng.IntN(op.Len), Err: err}
+}
+
+// Chain is an Injector that asks each of its injectors in turn and returns the first
+// error.
+type Chain []Injector
+
+func (c Chain) MaybeError(op Op) error {
+	for _, inj := range c {
+		if inj == nil {
+			continue
+		}
+		if err := inj.MaybeError(op); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ErrorFS wraps an FS, asking inj before every operation.
 type ErrorFS struct {
 	FS  FS
 	Inj Injector
-	// TornWrites makes a failed write first write half its bytes, as a write that hit a
-	// full disk may.
+	// TornWrites makes a failed write whose error is not a *Partial first write half its
+	// bytes, as a write that hit a full disk may.
 	TornWrites bool
 }
 
 // WithErrors wraps fsys so that inj may fail any operation.
 func WithErrors(fsys FS, inj Injector) *ErrorFS { return &ErrorFS{FS: fsys, Inj: inj} }
 
-func (e *ErrorFS) maybe(kind OpKind, path string) error {
+func (e *ErrorFS) maybe(kind OpKind, path string) error { return e.ask(Op{Kind: kind, Path: path}) }
+
+func (e *ErrorFS) ask(op Op) error {
 	if e.Inj == nil {
 		return nil
 	}
-	return e.Inj.MaybeError(Op{Kind: kind, Path: path})
+	return e.Inj.MaybeError(op)
 }
 
 func (e *ErrorFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
@@ -197,29 +326,47 @@ func (f *errorFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *errorFile) Write(p []byte) (int, error) {
-	if err := f.fs.maybe(OpWrite, f.Name()); err != nil {
-		if f.fs.TornWrites && len(p) > 1 {
-			n, _ := f.File.Write(p[:len(p)/2])
-			return n, err
-		}
-		return 0, err
+	if err := f.fs.ask(Op{Kind: OpWrite, Path: f.Name(), Off: -1, Len: len(p)}); err != nil {
+		return f.failWrite(err, p, f.File.Write)
 	}
 	return f.File.Write(p)
 }
 
 func (f *errorFile) WriteAt(p []byte, off int64) (int, error) {
-	if err := f.fs.maybe(OpWrite, f.Name()); err != nil {
-		if f.fs.TornWrites && len(p) > 1 {
-			n, _ := f.File.WriteAt(p[:len(p)/2], off)
-			return n, err
-		}
-		return 0, err
+	if err := f.fs.ask(Op{Kind: OpWrite, Path: f.Name(), Off: off, Len: len(p)}); err != nil {
+		return f.failWrite(err, p, func(b []byte) (int, error) { return f.File.WriteAt(b, off) })
 	}
 	return f.File.WriteAt(p, off)
 }
 
+// failWrite carries out an injected write failure: the prefix a *Partial names (or half
+// the buffer with TornWrites) is written, and the error returned with its length.
+func (f *errorFile) failWrite(err error, p []byte, write func([]byte) (int, error)) (int, error) {
+	n := 0
+	var pw *Partial
+	switch {
+	case errors.As(err, &pw):
+		n, err = min(max(pw.N, 0), len(p)), pw.err()
+	case f.fs.TornWrites && len(p) > 1:
+		n = len(p) / 2
+	}
+	if n == 0 {
+		return 0, err
+	}
+	m, werr := write(p[:n])
+	if werr != nil {
+		return m, werr
+	}
+	return m, err
+}
+
+// Sync fails as the injector says; a failed Sync of a MemFS file drops its unsynced
+// writes (see the file comment).
 func (f *errorFile) Sync() error {
 	if err := f.fs.maybe(OpSync, f.Name()); err != nil {
+		if d, ok := f.File.(interface{ dropUnsynced() }); ok {
+			d.dropUnsynced()
+		}
 		return err
 	}
 	return f.File.Sync()

@@ -8,6 +8,12 @@
 // arbitrary prefix of the unsynced operations applied, the last write of that prefix
 // possibly torn. Directories themselves are durable as soon as MkdirAll returns.
 //
+// A failed Sync (ErrorFS failing one over a MemFS file) drops the file's unsynced writes:
+// its content goes back to what the last successful Sync made durable, for every reader,
+// and a later Sync succeeds without bringing them back. Linux may do the same after a
+// writeback error (dirty pages marked clean, then evicted), so a log that answers a
+// failed fsync by retrying it would find its data gone; the double makes that certain.
+//
 // An open file stays readable after its name is removed or renamed, as on POSIX: the
 // log relies on that for readers of deleted segments.
 package vfs
@@ -528,6 +534,16 @@ func (f *memFile) Sync() error {
 	n.synced = slices.Clone(n.data)
 	n.ops = nil
 	return nil
+}
+
+// dropUnsynced is what a failed Sync does to the file (see the package comment): every
+// write and truncation since the last successful Sync is forgotten.
+func (f *memFile) dropUnsynced() {
+	n := f.node
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.data = slices.Clone(n.synced)
+	n.ops = nil
 }
 
 func (f *memFile) Truncate(size int64) error {

@@ -3,11 +3,13 @@ package vfs
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path"
+	"syscall"
 	"testing"
 )
 
@@ -185,6 +187,148 @@ func TestErrorFS(t *testing.T) {
 	e.Inj = FailNth(OpWrite, 1)
 	if n, err := f.Write([]byte("abcd")); n != 2 || !errors.Is(err, ErrInjected) {
 		t.Fatalf("torn write = %d, %v", n, err)
+	}
+}
+
+// TestFailedSyncDropsUnsyncedWrites: a failed fsync loses the writes it was for, as Linux
+// may (dirty pages marked clean after a writeback error), for every descriptor of the
+// file; the next fsync succeeds and does not bring them back, and a crash finds only
+// what the last good fsync made durable.
+func TestFailedSyncDropsUnsyncedWrites(t *testing.T) {
+	mem := NewMem()
+	var failSync bool
+	e := WithErrors(mem, InjectorFunc(func(op Op) error {
+		if failSync && op.Kind == OpSync {
+			return ErrInjected
+		}
+		return nil
+	}))
+	must(t, e.MkdirAll("/d", 0o755))
+	f, err := e.OpenFile("/d/f", os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+	must(t, err)
+	must(t, e.SyncDir("/d"))
+	other, err := mem.OpenFile("/d/f", os.O_RDONLY, 0)
+	must(t, err)
+	write(t, f, "durable")
+	must(t, f.Sync())
+	write(t, f, " lost")
+	must(t, f.Truncate(3)) // a truncation since the good sync is forgotten too
+	write(t, f, "ABLE lost")
+	failSync = true
+	if err := f.Sync(); !errors.Is(err, ErrInjected) {
+		t.Fatalf("sync: %v", err)
+	}
+	failSync = false
+	for _, g := range []File{f, other} {
+		if got := readAt(t, g, 0, 32); got != "durable" {
+			t.Fatalf("after a failed sync the file holds %q, want the synced %q", got, "durable")
+		}
+	}
+	if st, err := e.Stat("/d/f"); err != nil || st.Size() != 7 {
+		t.Fatalf("Stat after a failed sync = %v, %v; want size 7", st, err)
+	}
+	must(t, f.Sync()) // succeeds, as the second fsync does on Linux
+	if got := readFile(t, mem.Crash(), "/d/f"); got != "durable" {
+		t.Fatalf("after crash: %q", got)
+	}
+	// Writes after the failure are kept and made durable as usual.
+	write(t, f, "+new")
+	must(t, f.Sync())
+	if got := readFile(t, mem.Crash(), "/d/f"); got != "durable+new" {
+		t.Fatalf("after crash: %q", got)
+	}
+}
+
+// TestPartialWrite: an injector's *Partial makes a write put a prefix of its buffer and
+// fail, through Write and WriteAt.
+func TestPartialWrite(t *testing.T) {
+	e := WithErrors(NewMem(), InjectorFunc(func(op Op) error {
+		if op.Kind == OpWrite && op.Len == 6 {
+			return &Partial{N: 3, Err: syscall.ENOSPC}
+		}
+		return nil
+	}))
+	f, err := e.OpenFile("/f", os.O_CREATE|os.O_RDWR, 0o644)
+	must(t, err)
+	if n, err := f.Write([]byte("abcdef")); n != 3 || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Write = %d, %v; want 3, ENOSPC", n, err)
+	}
+	if n, err := f.WriteAt([]byte("uvwxyz"), 10); n != 3 || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("WriteAt = %d, %v; want 3, ENOSPC", n, err)
+	}
+	if got := readAt(t, f, 0, 20); got != "abc\x00\x00\x00\x00\x00\x00\x00uvw" {
+		t.Fatalf("content %q", got)
+	}
+}
+
+// TestDiskFull: the write that does not fit writes what does and answers ENOSPC; later
+// writes fail at once until space is freed.
+func TestDiskFull(t *testing.T) {
+	disk := NewDiskFull(10)
+	e := WithErrors(NewMem(), disk)
+	f, err := e.OpenFile("/f", os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+	must(t, err)
+	write(t, f, "012345")
+	if n, err := f.Write([]byte("6789AB")); n != 4 || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("write past the free space = %d, %v; want 4, ENOSPC", n, err)
+	}
+	if n, err := f.Write([]byte("C")); n != 0 || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("write on a full disk = %d, %v; want 0, ENOSPC", n, err)
+	}
+	must(t, f.Sync()) // syncing needs no space
+	disk.SetFree(100)
+	write(t, f, "C")
+	if got := readAt(t, f, 0, 20); got != "0123456789C" {
+		t.Fatalf("content %q", got)
+	}
+	if disk.Free() != 99 {
+		t.Fatalf("free %d, want 99", disk.Free())
+	}
+}
+
+// TestShortWritesReplay: seeded short writes cut writes at points that replay from the
+// seed, always a strict prefix, and the file holds exactly what the writes reported.
+func TestShortWritesReplay(t *testing.T) {
+	run := func(seed uint64) (string, []int) {
+		e := WithErrors(NewMem(), NewShortWrites(seed, 0.5))
+		f, err := e.OpenFile("/f", os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+		must(t, err)
+		var want bytes.Buffer
+		var ns []int
+		for i := range 40 {
+			p := bytes.Repeat([]byte{byte('a' + i%26)}, 1+i%7)
+			n, err := f.Write(p)
+			if (err == nil) != (n == len(p)) || n > len(p) {
+				t.Fatalf("write of %d = %d, %v", len(p), n, err)
+			}
+			if err != nil && !errors.Is(err, syscall.EIO) {
+				t.Fatalf("short write error %v, want EIO", err)
+			}
+			want.Write(p[:n])
+			ns = append(ns, n)
+		}
+		got := readAt(t, f, 0, 1000)
+		if got != want.String() {
+			t.Fatalf("file %q, writes reported %q", got, want.String())
+		}
+		return got, ns
+	}
+	a, an := run(7)
+	b, bn := run(7)
+	if a != b || fmt.Sprint(an) != fmt.Sprint(bn) {
+		t.Fatalf("seed 7 did not replay: %v vs %v", an, bn)
+	}
+	short := 0
+	for i, n := range an {
+		if n < 1+i%7 {
+			short++
+		}
+	}
+	if short == 0 || short == len(an) {
+		t.Fatalf("%d of %d writes short with p=0.5", short, len(an))
+	}
+	if _, cn := run(8); fmt.Sprint(cn) == fmt.Sprint(an) {
+		t.Fatalf("seeds 7 and 8 cut the same writes")
 	}
 }
 
