@@ -1,6 +1,8 @@
 // Package vfs is the one small filesystem interface all storage goes through,
 // so tests can run the log over an in-memory filesystem that "crashes" (keeps
-// only what was synced) or one that fails the Nth write or sync.
+// only what was synced, and loses a file's unsynced writes when a Sync fails) or
+// one that fails the Nth write or sync, writes only part of a buffer, or runs out
+// of space mid-write.
 package vfs
 
 import (
