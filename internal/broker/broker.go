@@ -6,6 +6,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -20,24 +21,39 @@ import (
 	"github.com/vltava/vltava/internal/log"
 	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/partition"
+	"github.com/vltava/vltava/internal/ratelog"
 	"github.com/vltava/vltava/internal/vfs"
 )
 
 const metadataDirName = "__cluster_metadata-0"
 
+// repeatWindow is how long lines like a logged warning or error are counted rather than
+// written (ratelog).
+const repeatWindow = time.Minute
+
 // Broker is one node.
 type Broker struct {
 	cfg    config.Broker
 	fsys   vfs.FS
+	files  *vfs.LimitFS // fsys, by its own type: for its counters
 	logger *slog.Logger
-	now    func() time.Time
-	meta   *metadata.Store
+	// repeats is the logger's handler that counts repeated lines; flushed by
+	// housekeeping and at Close.
+	repeats *ratelog.Handler
+	now     func() time.Time
+	meta    *metadata.Store
 
 	// topics is replaced whole on every topic change (copy on write), so the produce and
 	// fetch paths look partitions up without a lock.
 	topics atomic.Pointer[map[string]*Topic]
-	// changeMu serialises topic creation, deletion and reconfiguration.
+	// changeMu serialises the decisions of topic changes (topics.go, create.go).
 	changeMu sync.Mutex
+	// Guarded by changeMu: topic names with a change under way outside the lock, the
+	// partitions they add, and whether Close has begun (no new changes then).
+	pending           map[string]*pendingChange
+	pendingPartitions int64
+	closing           bool
+	changes           sync.WaitGroup // changes under way; Close waits for them
 
 	advertised  atomic.Pointer[[]string] // host:port per listener, set once listening
 	groupTopics atomic.Pointer[topicsCache]
@@ -48,6 +64,8 @@ type Broker struct {
 
 	cleaner cleanerState // the log cleaner (cleaner.go)
 	dirs    logDirs      // the log dirs' health (logdirs.go)
+
+	dirLocks []io.Closer // one per log dir, held from Open to the end of Close
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -82,32 +100,54 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	if len(cfg.LogDirs) == 0 {
 		return nil, errors.New("no log.dirs")
 	}
-	b := &Broker{cfg: cfg, fsys: opts.FS, logger: opts.Logger, now: opts.Now, stop: make(chan struct{})}
+	// Every file the node opens goes through the limit on open files, so that however
+	// many partitions the metadata holds the node can open them (limits.go).
+	maxFiles := openFilesLimit(cfg)
+	files := vfs.LimitOpenFiles(opts.FS, maxFiles)
+	// A failure that repeats (a full disk fails every partition's flush and snapshot
+	// every second) is logged once a minute with a count, not on every try.
+	repeats := ratelog.New(opts.Logger.Handler(), repeatWindow, slog.LevelWarn, opts.Now)
+	b := &Broker{cfg: cfg, fsys: files, files: files, logger: slog.New(repeats), repeats: repeats, now: opts.Now,
+		stop: make(chan struct{}), pending: map[string]*pendingChange{}}
 	b.initLogDirs()
+	b.logger.Info("open data files limited", "vltava.log.max.open.files", describeFileLimit(maxFiles))
+	// Every log dir is locked before anything in it is read or written, and stays
+	// locked until Close has written the clean-shutdown markers: a second process on
+	// the same directories would truncate and overwrite the first one's segments.
 	for _, d := range cfg.LogDirs {
 		if err := b.fsys.MkdirAll(d, 0o755); err != nil {
+			b.unlockDirs()
 			return nil, fmt.Errorf("log dir %s: %w", d, err)
 		}
+		l, err := vfs.LockDir(b.fsys, d)
+		if err != nil {
+			b.unlockDirs()
+			return nil, err // names the dir and, if another process holds it, that process
+		}
+		b.dirLocks = append(b.dirLocks, l)
 	}
-	meta, err := metadata.Open(b.fsys, filepath.Join(cfg.LogDirs[0], metadataDirName))
+	meta, err := metadata.Open(b.fsys, filepath.Join(cfg.LogDirs[0], metadataDirName), b.logger)
 	if err != nil {
+		b.unlockDirs()
 		return nil, err
 	}
 	b.meta = meta
-	if err := b.ensureClusterID(); err != nil {
+	fail := func(err error) (*Broker, error) {
+		b.closePartitions()
 		meta.Close()
+		b.unlockDirs()
 		return nil, err
 	}
+	if err := b.ensureClusterID(); err != nil {
+		return fail(err)
+	}
 	if err := b.writeMetaProperties(); err != nil {
-		meta.Close()
-		return nil, err
+		return fail(err)
 	}
 	im := meta.Image()
 	b.pidNext, b.pidBlockTo = im.NextProducerID, im.NextProducerID
 	if err := b.openAll(im); err != nil {
-		b.closePartitions()
-		meta.Close()
-		return nil, err
+		return fail(err)
 	}
 	b.wg.Add(1)
 	go b.housekeeping()
@@ -222,24 +262,62 @@ func (b *Broker) Close() error {
 	}
 	close(b.stop)
 	b.wg.Wait()
+	b.changeMu.Lock()
+	b.closing = true
+	b.changeMu.Unlock()
+	b.changes.Wait()
 	err := b.closePartitions()
 	if cerr := b.meta.Close(); err == nil {
 		err = cerr
 	}
+	b.unlockDirs()
+	b.repeats.Flush(true)
 	return err
 }
 
+// unlockDirs releases the log dir locks, last of all.
+func (b *Broker) unlockDirs() {
+	for _, l := range b.dirLocks {
+		l.Close()
+	}
+	b.dirLocks = nil
+}
+
+// closePartitions closes every hosted partition, a few at a time as they are opened
+// (host.go): each close waits for fsyncs.
 func (b *Broker) closePartitions() error {
-	var errs []error
-	if m := b.topics.Load(); m != nil {
-		for _, t := range *m {
-			for _, p := range t.Partitions {
+	m := b.topics.Load()
+	if m == nil {
+		return nil
+	}
+	var ps []*partition.Partition
+	for _, t := range *m {
+		ps = append(ps, t.Partitions...)
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	next := make(chan *partition.Partition)
+	for range min(b.hostWorkers(), len(ps)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range next {
 				if err := p.Close(); err != nil {
+					mu.Lock()
 					errs = append(errs, err)
+					mu.Unlock()
 				}
 			}
-		}
+		}()
 	}
+	for _, p := range ps {
+		next <- p
+	}
+	close(next)
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -261,6 +339,7 @@ func (b *Broker) housekeeping() {
 		case <-rt.C:
 			b.EnforceRetention()
 		case <-ft.C:
+			b.repeats.Flush(false)
 			b.forEachPartition(func(p *partition.Partition) {
 				if p.Log().Err() != nil {
 					return // offline: the failure was reported once, when it happened

@@ -57,6 +57,10 @@ var brokerKeys = []brokerKey{
 	{name: "log.flush.offset.checkpoint.interval.ms", typ: TypeInt, def: "60000", check: atLeast(0), doc: "How often the recovery point checkpoint is written."},
 	{name: "log.flush.start.offset.checkpoint.interval.ms", typ: TypeInt, def: "60000", check: atLeast(0), doc: "How often the log start offset checkpoint is written."},
 
+	// Vltava's own limits on what a node holds (Kafka has no keys for them).
+	{name: "vltava.log.max.open.files", typ: TypeInt, def: "0", check: atLeast(0), doc: "Vltava-specific: the most partition data files (segments, indexes, checkpoints) open at once; idle ones past it are closed and reopened on use. 0 means half of the process's open-file limit (RLIMIT_NOFILE), at least 64."},
+	{name: "vltava.max.broker.partitions", typ: TypeInt, def: "20000", check: atLeast(1), doc: "Vltava-specific: the most partitions this broker hosts; CreateTopics and CreatePartitions past it are refused with POLICY_VIOLATION."},
+
 	// Topic defaults (the broker synonyms of topic keys).
 	{name: "log.cleanup.policy", typ: TypeList, def: "delete", check: listOf("compact", "delete"), dynamic: true, doc: "Default cleanup.policy."},
 	{name: "compression.type", typ: TypeString, def: "producer", check: oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), dynamic: true, doc: "Default compression.type."},

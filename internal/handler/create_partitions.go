@@ -2,6 +2,11 @@ package handler
 
 // CreatePartitions v0-3: raise a topic's partition count (never lower it:
 // INVALID_PARTITIONS); a manual assignment must name live brokers; validate_only.
+//
+// The topics of one request are changed as one change, as Kafka's controller does: one
+// that would take more than 10,000 metadata records (one per new partition) is refused
+// whole with POLICY_VIOLATION, and partitions that could not be stored are answered
+// KAFKA_STORAGE_ERROR and do not exist afterwards (the broker's CreatePartitions).
 
 import (
 	"context"
@@ -9,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/vltava/vltava/internal/broker"
 )
 
 func (h *Handler) createPartitions(_ context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
@@ -18,10 +25,11 @@ func (h *Handler) createPartitions(_ context.Context, _ *Request, kr kmsg.Reques
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
 	}
-	for _, rt := range req.Topics {
-		st := kmsg.NewCreatePartitionsResponseTopic()
-		st.Topic = rt.Topic
-		err := func() error {
+	errs := make([]error, len(req.Topics))
+	var specs []broker.PartitionsSpec
+	var at []int
+	for i, rt := range req.Topics {
+		errs[i] = func() error {
 			if seen[rt.Topic] > 1 {
 				return fmt.Errorf("%w: topic %s appears more than once in the request", kerr.InvalidRequest, rt.Topic)
 			}
@@ -32,9 +40,20 @@ func (h *Handler) createPartitions(_ context.Context, _ *Request, kr kmsg.Reques
 					}
 				}
 			}
-			return h.b.CreatePartitions(rt.Topic, rt.Count, req.ValidateOnly)
+			return nil
 		}()
-		if err != nil {
+		if errs[i] == nil {
+			specs = append(specs, broker.PartitionsSpec{Topic: rt.Topic, Count: rt.Count})
+			at = append(at, i)
+		}
+	}
+	for k, err := range h.b.CreatePartitions(specs, req.ValidateOnly) {
+		errs[at[k]] = err
+	}
+	for i, rt := range req.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		if err := errs[i]; err != nil {
 			st.ErrorCode = codeOf(err)
 			st.ErrorMessage = errMsg(err)
 		}

@@ -4,6 +4,12 @@ package handler
 // -1 for the broker defaults, v4+), a manual replica assignment checked against the live
 // brokers, configs validated (INVALID_CONFIG), validate_only (v1+), and from v5 the
 // resulting partition count, replication factor and configs in the answer.
+//
+// The topics of one request are created as one change, as Kafka's controller does: a
+// request whose change would take more than 10,000 metadata records (a topic record, one
+// per partition, one per config) is refused whole with POLICY_VIOLATION, and a topic
+// whose partitions or record could not be stored is answered KAFKA_STORAGE_ERROR and does
+// not exist afterwards (the broker's CreateTopics).
 
 import (
 	"context"
@@ -11,6 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/vltava/vltava/internal/broker"
 )
 
 func (h *Handler) createTopics(_ context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
@@ -20,65 +28,85 @@ func (h *Handler) createTopics(_ context.Context, _ *Request, kr kmsg.Request) k
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
 	}
-	for _, rt := range req.Topics {
+	errs := make([]error, len(req.Topics))
+	var specs []broker.TopicSpec
+	var at []int // request index of each spec
+	for i, rt := range req.Topics {
+		spec, err := h.topicSpec(rt, seen[rt.Topic])
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		specs = append(specs, spec)
+		at = append(at, i)
+	}
+	created := make([]*broker.TopicResult, len(req.Topics))
+	for k, r := range h.b.CreateTopics(specs, req.ValidateOnly) {
+		created[at[k]] = &r
+	}
+	for i, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
 		st.NumPartitions, st.ReplicationFactor = -1, -1
-		err := func() error {
-			if seen[rt.Topic] > 1 {
-				return fmt.Errorf("%w: topic %s appears more than once in the request", kerr.InvalidRequest, rt.Topic)
-			}
-			partitions, rf := rt.NumPartitions, rt.ReplicationFactor
-			if len(rt.ReplicaAssignment) > 0 {
-				if partitions != -1 || rf != -1 {
-					return fmt.Errorf("%w: both a replica assignment and partitions or replication factor were given", kerr.InvalidRequest)
-				}
-				partitions = int32(len(rt.ReplicaAssignment))
-				for i, a := range rt.ReplicaAssignment {
-					if a.Partition != int32(i) {
-						return fmt.Errorf("%w: partitions of a replica assignment must be 0..n-1", kerr.InvalidReplicaAssignment)
-					}
-					if len(a.Replicas) == 0 {
-						return fmt.Errorf("%w: partition %d has no replicas", kerr.InvalidReplicaAssignment, i)
-					}
-					for _, r := range a.Replicas {
-						if r != h.b.NodeID() {
-							return fmt.Errorf("%w: broker %d is not alive", kerr.InvalidReplicaAssignment, r)
-						}
-					}
-					if rf == -1 {
-						rf = int16(len(a.Replicas))
+		err := errs[i]
+		if r := created[i]; r != nil {
+			err = r.Err
+			if err == nil {
+				t := r.Topic
+				st.TopicID = t.ID
+				st.NumPartitions, st.ReplicationFactor = t.Partitions, t.ReplicationFactor
+				if req.Version >= 5 {
+					for _, e := range h.b.TopicConfigEntries(t.Configs, nil, false) {
+						st.Configs = append(st.Configs, kmsg.CreateTopicsResponseTopicConfig{
+							Name: e.Name, Value: e.Value, ReadOnly: e.ReadOnly, Source: e.Source, IsSensitive: e.Sensitive,
+						})
 					}
 				}
 			}
-			configs := map[string]string{}
-			for _, c := range rt.Configs {
-				if c.Value == nil {
-					return fmt.Errorf("%w: null value not supported for topic config %s", kerr.InvalidConfig, c.Name)
-				}
-				configs[c.Name] = *c.Value
-			}
-			t, err := h.b.CreateTopic(rt.Topic, partitions, rf, configs, req.ValidateOnly)
-			if err != nil {
-				return err
-			}
-			st.TopicID = t.ID
-			st.NumPartitions, st.ReplicationFactor = t.Partitions, t.ReplicationFactor
-			if req.Version >= 5 {
-				for _, e := range h.b.TopicConfigEntries(t.Configs, nil, false) {
-					st.Configs = append(st.Configs, kmsg.CreateTopicsResponseTopicConfig{
-						Name: e.Name, Value: e.Value, ReadOnly: e.ReadOnly, Source: e.Source, IsSensitive: e.Sensitive,
-					})
-				}
-			}
-			return nil
-		}()
+		}
 		if err != nil {
 			st.ErrorCode = codeOf(err)
 			st.ErrorMessage = errMsg(err)
-			st.NumPartitions, st.ReplicationFactor = -1, -1
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
+}
+
+// topicSpec checks what the request alone decides about one topic.
+func (h *Handler) topicSpec(rt kmsg.CreateTopicsRequestTopic, seen int) (broker.TopicSpec, error) {
+	if seen > 1 {
+		return broker.TopicSpec{}, fmt.Errorf("%w: topic %s appears more than once in the request", kerr.InvalidRequest, rt.Topic)
+	}
+	partitions, rf := rt.NumPartitions, rt.ReplicationFactor
+	if len(rt.ReplicaAssignment) > 0 {
+		if partitions != -1 || rf != -1 {
+			return broker.TopicSpec{}, fmt.Errorf("%w: both a replica assignment and partitions or replication factor were given", kerr.InvalidRequest)
+		}
+		partitions = int32(len(rt.ReplicaAssignment))
+		for i, a := range rt.ReplicaAssignment {
+			if a.Partition != int32(i) {
+				return broker.TopicSpec{}, fmt.Errorf("%w: partitions of a replica assignment must be 0..n-1", kerr.InvalidReplicaAssignment)
+			}
+			if len(a.Replicas) == 0 {
+				return broker.TopicSpec{}, fmt.Errorf("%w: partition %d has no replicas", kerr.InvalidReplicaAssignment, i)
+			}
+			for _, r := range a.Replicas {
+				if r != h.b.NodeID() {
+					return broker.TopicSpec{}, fmt.Errorf("%w: broker %d is not alive", kerr.InvalidReplicaAssignment, r)
+				}
+			}
+			if rf == -1 {
+				rf = int16(len(a.Replicas))
+			}
+		}
+	}
+	configs := map[string]string{}
+	for _, c := range rt.Configs {
+		if c.Value == nil {
+			return broker.TopicSpec{}, fmt.Errorf("%w: null value not supported for topic config %s", kerr.InvalidConfig, c.Name)
+		}
+		configs[c.Name] = *c.Value
+	}
+	return broker.TopicSpec{Name: rt.Topic, Partitions: partitions, ReplicationFactor: rf, Configs: configs}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/vltava/vltava/internal/batch"
 	"github.com/vltava/vltava/internal/config"
 	"github.com/vltava/vltava/internal/log"
+	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/partition"
 )
 
@@ -53,7 +54,7 @@ func codeOf(err error) int16 {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return kerr.RequestTimedOut.Code
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EIO), errors.Is(err, syscall.EROFS),
-		errors.Is(err, syscall.EDQUOT):
+		errors.Is(err, syscall.EDQUOT), errors.Is(err, metadata.ErrStorage):
 		// The disk, not the request: Kafka's answer for a failing log directory.
 		return kerr.KafkaStorageError.Code
 	}

@@ -83,7 +83,8 @@ func writevAt(f vfs.File, bufs []batch.Batch, off int64) error {
 		_, err := f.WriteAt(bufs[0], off)
 		return err
 	}
-	osf, ok := f.(*os.File)
+	osf, unpin, ok := vfs.PinOSFile(f, true)
+	defer unpin()
 	if !ok {
 		var all []byte
 		for _, b := range bufs {

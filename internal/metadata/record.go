@@ -11,6 +11,9 @@ import (
 // inside the framing described in store.go: the metadata log is small and rarely
 // written, and a readable format is worth more here than compactness.
 type Record struct {
+	// Batch is a change made of several records, applied together or not at all (one
+	// frame in the log). Its records are not batches themselves.
+	Batch           []Record               `json:"batch,omitempty"`
 	ClusterID       *ClusterIDRecord       `json:"cluster_id,omitempty"`
 	Topic           *TopicRecord           `json:"topic,omitempty"`
 	RemoveTopic     *RemoveTopicRecord     `json:"remove_topic,omitempty"`
@@ -60,10 +63,30 @@ type ProducerIDBlockRecord struct {
 	Next int64 `json:"next"`
 }
 
-// apply returns the image after r; it never modifies im.
-func (im *Image) apply(r Record) (*Image, error) {
+// apply returns the image after rs, applied in order; it never modifies im.
+func (im *Image) apply(rs ...Record) (*Image, error) {
 	n := im.clone()
+	for _, r := range rs {
+		if err := n.mutate(r); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// mutate applies r to n in place. n must not have been published: its maps are its own,
+// but the topics in them may be shared with other images, so a changed topic is copied.
+func (n *Image) mutate(r Record) error {
 	switch {
+	case r.Batch != nil:
+		for _, br := range r.Batch {
+			if br.Batch != nil {
+				return fmt.Errorf("nested metadata batch")
+			}
+			if err := n.mutate(br); err != nil {
+				return err
+			}
+		}
 	case r.ClusterID != nil:
 		n.ClusterID = r.ClusterID.ID
 	case r.Topic != nil:
@@ -80,14 +103,14 @@ func (im *Image) apply(r Record) (*Image, error) {
 	case r.RemoveTopic != nil:
 		t := n.TopicIDs[r.RemoveTopic.ID]
 		if t == nil {
-			return nil, fmt.Errorf("remove unknown topic id %s", r.RemoveTopic.ID)
+			return fmt.Errorf("remove unknown topic id %s", r.RemoveTopic.ID)
 		}
 		delete(n.TopicIDs, t.ID)
 		delete(n.Topics, t.Name)
 	case r.Partitions != nil:
 		t := n.TopicIDs[r.Partitions.ID]
 		if t == nil {
-			return nil, fmt.Errorf("partitions for unknown topic id %s", r.Partitions.ID)
+			return fmt.Errorf("partitions for unknown topic id %s", r.Partitions.ID)
 		}
 		t = t.clone()
 		t.Partitions = r.Partitions.Partitions
@@ -95,7 +118,7 @@ func (im *Image) apply(r Record) (*Image, error) {
 	case r.TopicConfig != nil:
 		t := n.TopicIDs[r.TopicConfig.ID]
 		if t == nil {
-			return nil, fmt.Errorf("config for unknown topic id %s", r.TopicConfig.ID)
+			return fmt.Errorf("config for unknown topic id %s", r.TopicConfig.ID)
 		}
 		t = t.clone()
 		if r.TopicConfig.Value == nil {
@@ -112,13 +135,13 @@ func (im *Image) apply(r Record) (*Image, error) {
 		}
 	case r.ProducerIDBlock != nil:
 		if r.ProducerIDBlock.Next < n.NextProducerID {
-			return nil, fmt.Errorf("producer id allocator moving backwards: %d < %d", r.ProducerIDBlock.Next, n.NextProducerID)
+			return fmt.Errorf("producer id allocator moving backwards: %d < %d", r.ProducerIDBlock.Next, n.NextProducerID)
 		}
 		n.NextProducerID = r.ProducerIDBlock.Next
 	default:
-		return nil, fmt.Errorf("empty metadata record")
+		return fmt.Errorf("empty metadata record")
 	}
-	return n, nil
+	return nil
 }
 
 // snapshot returns records that rebuild im from an empty image.

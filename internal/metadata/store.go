@@ -2,22 +2,40 @@ package metadata
 
 // The metadata log file, metadata.log, is a sequence of frames:
 //
-//	0 length  uint32 big endian, bytes of payload
+//	0 length  uint32 big endian, bytes of payload (1 to 64 MiB)
 //	4 crc     uint32 big endian, CRC32C (Castagnoli) of payload
 //	8 payload JSON-encoded Record
 //
-// Each append is fsynced before the change is applied, so an acknowledged change
-// (a created topic, an allocated producer ID block) survives a crash. Recovery reads
-// frames until the first short or corrupt one and truncates the file there: a torn
-// tail can only be a change that was never acknowledged. On open, a log much longer
-// than its image is rewritten as a snapshot (temp file, fsync, rename, fsync dir).
+// One frame is one change: a change of several records is written as one frame holding
+// a batch record ({"batch":[...]}), so a torn write loses the whole change or none of
+// it. (Logs written before batches existed hold one record per frame; they replay the
+// same way.)
+//
+// Appending: a change is written at the end of the last whole frame and fsynced before
+// its image is published. A failed or short write, or a failed fsync, is undone: the
+// file is truncated back to the end of the last whole frame and fsynced, so the next
+// change follows a whole frame instead of garbage that would hide it from replay. If the
+// undo fails too, the store is poisoned: every later change answers the first error
+// (ErrStorage) until the node restarts and Open sorts the tail out.
+//
+// Opening: frames are replayed in order. A bad frame (a header promising more bytes than
+// the file holds, a length of 0 or above the limit, a CRC mismatch) with no valid frame
+// anywhere after it is a torn tail, a write that was never acknowledged: it is cut off
+// (truncate, fsync) and logged at WARN with its offset and size. A bad frame followed by
+// a valid one is not a torn write but corruption: cutting there would drop acknowledged
+// changes after it (and the node would then treat their partitions as unknown), so Open
+// refuses, naming the file, the byte offset and what it found. So does a frame whose CRC
+// matches but whose record does not decode or apply. A log much longer than its image is
+// then rewritten as a snapshot (temp file, fsync, rename, fsync dir).
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -34,76 +52,168 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// ErrStorage wraps every failure to make a change durable. The change was not applied.
+var ErrStorage = errors.New("metadata storage failed")
+
+// ErrClosed is returned by Apply after Close.
+var ErrClosed = errors.New("metadata store closed")
+
+// CorruptError is a metadata log that cannot be replayed without losing changes.
+type CorruptError struct {
+	Path   string
+	Offset int64  // where the bad frame starts
+	Found  string // what is wrong with it
+	Next   int64  // a valid frame after it, or -1 (the frame's CRC matched)
+}
+
+func (e *CorruptError) Error() string {
+	if e.Next < 0 {
+		return fmt.Sprintf("metadata log %s is corrupt at byte %d: %s; refusing to start", e.Path, e.Offset, e.Found)
+	}
+	return fmt.Sprintf("metadata log %s is corrupt at byte %d: %s, and a valid frame follows at byte %d, "+
+		"so this is not a torn write: cutting the log there would drop the changes after it; refusing to start "+
+		"(restore the file, or truncate it to %d bytes to knowingly drop every change from there on)",
+		e.Path, e.Offset, e.Found, e.Next, e.Offset)
+}
+
 // Store is the metadata log and the image it builds.
 type Store struct {
 	fsys  vfs.FS
 	dir   string
 	image atomic.Pointer[Image]
 
-	mu sync.Mutex // serialises appends; guards f
-	f  vfs.File
+	mu   sync.Mutex // serialises appends; guards the fields below
+	f    vfs.File
+	size int64 // end of the last whole, synced frame: where the next change goes
+	err  error // set when an undo failed: every later change answers it
 }
 
-// Open replays the metadata log in dir (creating it if needed).
-func Open(fsys vfs.FS, dir string) (*Store, error) {
+// Open replays the metadata log in dir (creating it if needed). logger receives what
+// recovery did.
+func Open(fsys vfs.FS, dir string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("metadata dir: %w", err)
 	}
 	s := &Store{fsys: fsys, dir: dir}
 	path := filepath.Join(dir, fileName)
+	_, statErr := fsys.Stat(path)
 	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if statErr != nil {
+		// A new log: its name must survive a crash with the first change in it.
+		if err := errors.Join(fsys.SyncDir(dir), fsys.SyncDir(filepath.Dir(dir))); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("create %s: %w", path, err)
+		}
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	im, good, n := replay(data)
-	f.Close()
-	s.image.Store(im)
-	snap := im.snapshot()
-	if good != len(data) || n > 2*len(snap)+64 {
-		// A torn tail or a long history: rewrite as a snapshot.
-		if err := s.rewrite(snap); err != nil {
-			return nil, err
+	im, good, n, cerr := replay(data)
+	if cerr != nil {
+		f.Close()
+		cerr.Path = path
+		return nil, cerr
+	}
+	if good < len(data) {
+		logger.Warn("metadata log: cut a torn tail (a change that was never acknowledged)",
+			"file", path, "offset", good, "bytes", len(data)-good)
+		if err := f.Truncate(int64(good)); err == nil {
+			err = f.Sync()
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("cut torn tail of %s: %w", path, err)
 		}
 	}
-	if s.f, err = fsys.OpenFile(path, os.O_RDWR|os.O_APPEND, 0o644); err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+	s.f, s.size = f, int64(good)
+	s.image.Store(im)
+	if snap := im.snapshot(); n > 2*len(snap)+64 {
+		// A long history: rewrite it as the records that build today's image.
+		f.Close()
+		s.f = nil
+		size, err := s.rewrite(snap)
+		if err != nil {
+			return nil, err
+		}
+		if s.f, err = fsys.OpenFile(path, os.O_RDWR, 0o644); err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		s.size = size
 	}
 	return s, nil
 }
 
 // replay applies every whole, valid frame and returns the image, the length of the valid
-// prefix and the number of records.
-func replay(data []byte) (*Image, int, int) {
+// prefix and the number of frames. A bad frame with nothing valid after it ends the
+// prefix (a torn tail); any other bad frame is a *CorruptError (Path unset).
+func replay(data []byte) (*Image, int, int, *CorruptError) {
 	im := emptyImage()
 	pos, n := 0, 0
-	for len(data)-pos >= frameHead {
-		l := binary.BigEndian.Uint32(data[pos:])
-		c := binary.BigEndian.Uint32(data[pos+4:])
-		if l > maxPayload || int(l) > len(data)-pos-frameHead {
-			break
-		}
-		payload := data[pos+frameHead : pos+frameHead+int(l)]
-		if crc32.Checksum(payload, castagnoli) != c {
-			break
+	for pos < len(data) {
+		payload, found := frameAt(data, pos)
+		if found != "" {
+			if next := nextFrame(data, pos+1); next >= 0 {
+				return nil, 0, 0, &CorruptError{Offset: int64(pos), Found: found, Next: int64(next)}
+			}
+			return im, pos, n, nil // a torn tail
 		}
 		r, err := decodeRecord(payload)
-		if err != nil {
-			break
+		if err == nil {
+			err = im.mutate(r)
 		}
-		next, err := im.apply(r)
 		if err != nil {
-			break
+			return nil, 0, 0, &CorruptError{Offset: int64(pos), Found: "a frame with a valid checksum holds a record that cannot be applied: " + err.Error(), Next: -1}
 		}
-		im = next
-		pos += frameHead + int(l)
+		pos += frameHead + len(payload)
 		n++
 	}
-	return im, pos, n
+	return im, pos, n, nil
+}
+
+// frameAt returns the payload of the frame at pos, or what is wrong with it.
+func frameAt(data []byte, pos int) ([]byte, string) {
+	rest := len(data) - pos
+	if rest < frameHead {
+		return nil, fmt.Sprintf("a partial frame header (%d bytes)", rest)
+	}
+	l := binary.BigEndian.Uint32(data[pos:])
+	switch {
+	case l == 0:
+		return nil, "a frame of length 0"
+	case l > maxPayload:
+		return nil, fmt.Sprintf("a frame length of %d bytes (more than %d)", l, maxPayload)
+	case int64(l) > int64(rest-frameHead):
+		return nil, fmt.Sprintf("a frame of %d bytes with %d left in the file", l, rest-frameHead)
+	}
+	payload := data[pos+frameHead : pos+frameHead+int(l)]
+	if crc32.Checksum(payload, castagnoli) != binary.BigEndian.Uint32(data[pos+4:]) {
+		return nil, fmt.Sprintf("a frame of %d bytes whose checksum does not match", l)
+	}
+	return payload, ""
+}
+
+// nextFrame returns the position of the first valid frame (checksum and record) at or
+// after from, or -1. Only reached for a bad frame, so its cost does not matter.
+func nextFrame(data []byte, from int) int {
+	for p := from; p+frameHead < len(data); p++ {
+		if data[p+frameHead] != '{' {
+			continue // every payload is a JSON object
+		}
+		if payload, found := frameAt(data, p); found == "" {
+			if _, err := decodeRecord(payload); err == nil {
+				return p
+			}
+		}
+	}
+	return -1
 }
 
 func appendFrame(dst []byte, r Record) ([]byte, error) {
@@ -111,83 +221,98 @@ func appendFrame(dst []byte, r Record) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(payload) > maxPayload {
+		return nil, fmt.Errorf("metadata change of %d bytes is larger than %d", len(payload), maxPayload)
+	}
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(payload)))
 	dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(payload, castagnoli))
 	return append(dst, payload...), nil
 }
 
-func (s *Store) rewrite(rs []Record) error {
-	var buf []byte
+// rewrite replaces the log with the frames of rs and returns its size.
+func (s *Store) rewrite(rs []Record) (int64, error) {
+	var buf bytes.Buffer
 	for _, r := range rs {
-		var err error
-		if buf, err = appendFrame(buf, r); err != nil {
-			return err
+		b, err := appendFrame(nil, r)
+		if err != nil {
+			return 0, err
 		}
+		buf.Write(b)
 	}
-	tmp := filepath.Join(s.dir, fileName+".tmp")
-	f, err := s.fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("metadata snapshot: %w", err)
+	if err := vfs.WriteFileAtomic(s.fsys, filepath.Join(s.dir, fileName), buf.Bytes()); err != nil {
+		return 0, fmt.Errorf("metadata snapshot: %w", err)
 	}
-	if _, err = f.Write(buf); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = s.fsys.Rename(tmp, filepath.Join(s.dir, fileName))
-	}
-	if err == nil {
-		err = s.fsys.SyncDir(s.dir)
-	}
-	if err != nil {
-		return fmt.Errorf("metadata snapshot: %w", err)
-	}
-	return nil
+	return int64(buf.Len()), nil
 }
 
 // Image returns the current image. It is immutable.
 func (s *Store) Image() *Image { return s.image.Load() }
 
-// ErrClosed is returned by Apply after Close.
-var ErrClosed = errors.New("metadata store closed")
-
 // Apply validates the records against the current image with check (called under the
-// store's lock, so check-then-append is atomic), appends them durably and publishes the
-// new image.
+// store's lock, so check-then-append is atomic), appends them durably as one change and
+// publishes the new image. An error wrapping ErrStorage means the change is not applied.
 func (s *Store) Apply(check func(im *Image) ([]Record, error)) (*Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.f == nil {
 		return nil, ErrClosed
 	}
+	if s.err != nil {
+		return nil, s.err
+	}
 	im := s.image.Load()
 	rs, err := check(im)
 	if err != nil {
 		return nil, err
 	}
-	var buf []byte
-	next := im
-	for _, r := range rs {
-		if next, err = next.apply(r); err != nil {
-			return nil, err
-		}
-		if buf, err = appendFrame(buf, r); err != nil {
-			return nil, err
-		}
-	}
-	if len(buf) == 0 {
+	if len(rs) == 0 {
 		return im, nil
 	}
-	if _, err := s.f.Write(buf); err != nil {
-		return nil, fmt.Errorf("append metadata: %w", err)
+	next, err := im.apply(rs...)
+	if err != nil {
+		return nil, err
 	}
-	if err := s.f.Sync(); err != nil {
-		return nil, fmt.Errorf("sync metadata: %w", err)
+	r := rs[0]
+	if len(rs) > 1 {
+		r = Record{Batch: rs}
+	}
+	frame, err := appendFrame(nil, r)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.append(frame); err != nil {
+		return nil, err
 	}
 	s.image.Store(next)
 	return next, nil
+}
+
+// append writes frame after the last whole frame and syncs it, undoing a failure.
+func (s *Store) append(frame []byte) error {
+	n, err := s.f.WriteAt(frame, s.size)
+	if err == nil && n < len(frame) {
+		err = io.ErrShortWrite
+	}
+	if err == nil {
+		err = s.f.Sync()
+	}
+	if err == nil {
+		s.size += int64(len(frame))
+		return nil
+	}
+	err = fmt.Errorf("%w: append to %s: %w", ErrStorage, s.f.Name(), err)
+	// Cut whatever part of the frame reached the file, so the next change follows the
+	// last whole frame. After a failed fsync the kernel may have dropped the dirty pages
+	// already; the truncation and its own fsync make the file's size agree either way.
+	uerr := s.f.Truncate(s.size)
+	if uerr == nil {
+		uerr = s.f.Sync()
+	}
+	if uerr != nil {
+		s.err = fmt.Errorf("%w; undoing it failed too (%w), so the metadata log takes no more changes until restarted", err, uerr)
+		return s.err
+	}
+	return err
 }
 
 // Close closes the log file.

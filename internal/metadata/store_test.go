@@ -23,7 +23,7 @@ func createTopic(t *testing.T, s *Store, name string, partitions int32) uuid.UUI
 
 func TestReplayAndTornTail(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(vfs.OS(), dir)
+	s, err := Open(vfs.OS(), dir, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestReplayAndTornTail(t *testing.T) {
 	f.Write([]byte{0, 0, 1, 0, 9, 9})
 	f.Close()
 
-	s, err = Open(vfs.OS(), dir)
+	s, err = Open(vfs.OS(), dir, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestReplayAndTornTail(t *testing.T) {
 	// The torn tail is gone and appends continue.
 	createTopic(t, s, "c", 1)
 	s.Close()
-	s2, err := Open(vfs.OS(), dir)
+	s2, err := Open(vfs.OS(), dir, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestReplayAndTornTail(t *testing.T) {
 
 func TestRemoveTopicAndSnapshot(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := Open(vfs.OS(), dir)
+	s, _ := Open(vfs.OS(), dir, discardLogger())
 	for i := 0; i < 200; i++ {
 		id := createTopic(t, s, "churn", 1)
 		if _, err := s.Apply(func(*Image) ([]Record, error) {
@@ -86,7 +86,7 @@ func TestRemoveTopicAndSnapshot(t *testing.T) {
 	createTopic(t, s, "keep", 2)
 	s.Close()
 	before, _ := os.Stat(filepath.Join(dir, fileName))
-	s, err := Open(vfs.OS(), dir) // rewrites the long history as a snapshot
+	s, err := Open(vfs.OS(), dir, discardLogger()) // rewrites the long history as a snapshot
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,9 +104,12 @@ func FuzzReplay(f *testing.F) {
 	b, _ := appendFrame(nil, Record{ClusterID: &ClusterIDRecord{ID: "x"}})
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, good, _ := replay(data)
-		if good > len(data) {
-			t.Fatal("valid prefix longer than the data")
+		im, good, _, cerr := replay(data)
+		if cerr == nil && (im == nil || good > len(data)) {
+			t.Fatalf("replay: image %v, valid prefix %d of %d bytes", im, good, len(data))
+		}
+		if cerr != nil && (cerr.Offset < 0 || cerr.Offset >= int64(len(data)) || cerr.Next >= int64(len(data))) {
+			t.Fatalf("corruption reported outside the data: %+v", cerr)
 		}
 	})
 }

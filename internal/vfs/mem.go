@@ -173,6 +173,9 @@ func (m *MemFS) Rename(oldpath, newpath string) error {
 	oldpath, newpath = clean(oldpath), clean(newpath)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.dirs[oldpath] {
+		return m.renameDirLocked(oldpath, newpath) // memdir.go
+	}
 	n, ok := m.ns[oldpath]
 	if !ok {
 		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: fs.ErrNotExist}

@@ -156,6 +156,9 @@ type server struct {
 	// 127.0.0.1:0. A restart may reuse the port the previous run was given
 	// so that clients that know only that address reconnect.
 	Listen string
+	// Wrap, if set, runs the binary through this command (e.g. a shell setting
+	// ulimit -n before it execs the broker, so the pid stays the broker's).
+	Wrap []string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -201,6 +204,9 @@ func (s *server) Start() {
 		args = append(args, "--override", o)
 	}
 	cmd := exec.Command(brokerBin, args...)
+	if len(s.Wrap) > 0 {
+		cmd = exec.Command(s.Wrap[0], append(append(s.Wrap[1:len(s.Wrap):len(s.Wrap)], brokerBin), args...)...)
+	}
 	// If the test binary itself dies (a -timeout panic skips Cleanup), the
 	// kernel kills the broker rather than leaving it behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
