@@ -161,3 +161,35 @@ func TestCompletionKnowsTheServer(t *testing.T) {
 		}
 	}
 }
+
+// TestSigtermWhileStarting: a SIGTERM that arrives while the broker opens its data (here
+// as soon as it logs its first line from inside the broker) is a clean shutdown once it
+// is up, not the default action that kills the process mid-write.
+func TestSigtermWhileStarting(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "server", "--data-dir", filepath.Join(t.TempDir(), "data"), "--listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL) }()
+	var log []string
+	lines := bufio.NewScanner(stderr)
+	signalled := false
+	for lines.Scan() {
+		log = append(log, lines.Text())
+		if !signalled && strings.Contains(lines.Text(), "open data files limited") {
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			signalled = true
+		}
+	}
+	err = cmd.Wait()
+	if !signalled || err != nil || !strings.Contains(strings.Join(log, "\n"), `msg="stopped cleanly"`) {
+		t.Fatalf("SIGTERM while starting: exit %v, want a clean shutdown (exit 0, \"stopped cleanly\"); log:\n%s", err, strings.Join(log, "\n"))
+	}
+}

@@ -97,6 +97,12 @@ func runServer(args []string) error {
 			f.Close()
 		}()
 	}
+	// Signals are caught from before the broker opens: a SIGTERM that arrives while it
+	// starts (a test or supervisor that saw the start line) is a clean shutdown once
+	// the broker is up, not the default action of killing it mid-write.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
 	srv, err := server.New(cfg, broker.Options{Logger: logger})
 	if err != nil {
 		return err
@@ -119,8 +125,6 @@ func runServer(args []string) error {
 	dirs, _ := filepath.Abs(strings.Join(cfg.LogDirs, ","))
 	logger.Info("vltava started", "version", cli.Version().String(), "node.id", cfg.NodeID, "cluster.id", srv.Broker().ClusterID(), "log.dirs", dirs, "listeners", srv.Addrs())
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	select {
 	case s := <-sig:
 		logger.Info("shutting down", "signal", s.String())
@@ -128,10 +132,8 @@ func runServer(args []string) error {
 		// Every log dir failed (the ERROR lines before say which and why), as Kafka
 		// halts: stop serving; the failed logs write no clean-shutdown marker, so the
 		// next start recovers them by a scan.
-		signal.Stop(sig)
 		return errors.Join(srv.Broker().HaltErr(), srv.Close())
 	}
-	signal.Stop(sig)
 	if err := srv.Close(); err != nil {
 		return err
 	}
