@@ -205,10 +205,13 @@ func (s *Server) Close() error {
 // -1 (Kafka's "no limit"): Vltava keeps memory bounded whatever the load.
 const defaultRequestBudget = 512 << 20
 
+// The budget is never below socket.request.max.bytes (Kafka refuses a smaller
+// queued.max.request.bytes at start; Vltava raises it): a frame is charged as it
+// arrives and must be able to finish (budget.go).
 func requestBudget(cfg config.Broker) int64 {
 	n, err := strconv.ParseInt(cfg.Values["queued.max.request.bytes"], 10, 64)
 	if err != nil || n <= 0 {
-		return defaultRequestBudget
+		n = defaultRequestBudget
 	}
 	return max(n, int64(cfg.SocketRequestMaxBytes))
 }

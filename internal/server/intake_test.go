@@ -1,0 +1,161 @@
+package server_test
+
+// The request intake: large frames arrive intact whichever buffers they are read into,
+// stalled ones are cut, queued.max.requests and max.connections.per.ip hold.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/vltava/vltava/internal/batch"
+	"github.com/vltava/vltava/internal/server"
+)
+
+func randomBytes(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for i := 0; i+8 <= n; i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], rng.Uint64())
+	}
+	return b
+}
+
+// Frames read into one pooled buffer, into pooled buffers that double as the frame
+// arrives, and into a mapping: the records come back byte for byte.
+func TestLargeFramesArriveIntact(t *testing.T) {
+	n := startNode(t, nil)
+	n.createTopic(t, "big", 1, map[string]*string{"max.message.bytes": ptr("41943040")})
+	r := dialRaw(t, n.addr)
+	sizes := []int{700 << 10, 3<<20 + 12345, 20<<20 + 777}
+	var want [][]byte
+	for i, size := range sizes {
+		v := randomBytes(uint64(i), size)
+		want = append(want, v)
+		b, err := batch.Build(batch.BuildOptions{}, []batch.Record{{Value: v, Timestamp: time.Now().UnixMilli()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := produceRaw(t, r, "big", -1, b); p.ErrorCode != 0 || p.BaseOffset != int64(i) {
+			t.Fatalf("produce %d bytes: %+v", size, p)
+		}
+	}
+	cl := n.client(kgo.ConsumeTopics("big"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(64<<20), kgo.BrokerMaxReadBytes(128<<20))
+	ctx := ctxT(t)
+	for got := 0; got < len(want); {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d: %v", got, len(want), err)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatal(err) })
+		fs.EachRecord(func(rec *kgo.Record) {
+			if !bytes.Equal(rec.Value, want[got]) {
+				t.Fatalf("record %d (%d bytes) came back different", got, len(want[got]))
+			}
+			got++
+		})
+	}
+}
+
+// A request whose handler keeps parts of it (JoinGroup's protocol metadata, held by the
+// group) is moved off its mapping before it is served: the group still has the bytes
+// after more large frames have come and gone.
+func TestLargeRetainedRequestKept(t *testing.T) {
+	// The group record carrying the metadata must fit in __consumer_offsets.
+	n := startNode(t, map[string]string{"group.initial.rebalance.delay.ms": "0", "message.max.bytes": "41943040"})
+	r := dialRaw(t, n.addr)
+	meta := randomBytes(7, 20<<20+99)
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.SetVersion(3)
+	join.Group, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = "g", 30000, 30000
+	join.ProtocolType = "consumer"
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: meta}}
+	jr := r.do(join).(*kmsg.JoinGroupResponse)
+	if jr.ErrorCode != 0 || len(jr.Members) != 1 || !bytes.Equal(jr.Members[0].ProtocolMetadata, meta) {
+		t.Fatalf("join: error %d, %d members", jr.ErrorCode, len(jr.Members))
+	}
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.SetVersion(1)
+	sync.Group, sync.Generation, sync.MemberID = "g", jr.Generation, jr.MemberID
+	sync.GroupAssignment = []kmsg.SyncGroupRequestGroupAssignment{{MemberID: jr.MemberID, MemberAssignment: []byte{0, 0}}}
+	if sr := r.do(sync).(*kmsg.SyncGroupResponse); sr.ErrorCode != 0 {
+		t.Fatalf("sync: %d", sr.ErrorCode)
+	}
+	// More large frames, transient ones, through mappings of their own.
+	other := dialRaw(t, n.addr)
+	n.createTopic(t, "t", 1, nil)
+	for i := range 3 {
+		b, err := batch.Build(batch.BuildOptions{}, []batch.Record{{Value: randomBytes(uint64(100+i), 20<<20), Timestamp: time.Now().UnixMilli()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := produceRaw(t, other, "t", 1, b); p.ErrorCode != 0 {
+			t.Fatalf("produce: %+v", p)
+		}
+	}
+	desc := kmsg.NewPtrDescribeGroupsRequest()
+	desc.Groups = []string{"g"}
+	dr := r.do(desc).(*kmsg.DescribeGroupsResponse)
+	if len(dr.Groups) != 1 || len(dr.Groups[0].Members) != 1 {
+		t.Fatalf("describe: %+v", dr.Groups)
+	}
+	if !bytes.Equal(dr.Groups[0].Members[0].ProtocolMetadata, meta) {
+		t.Fatal("the group's member metadata changed after its request was freed")
+	}
+}
+
+// A frame that stops arriving is cut at its frame deadline, whichever buffers it is
+// read into.
+func TestStalledLargeFramesAreCut(t *testing.T) {
+	n := startNode(t, map[string]string{"request.timeout.ms": "300"})
+	for _, c := range []struct{ size, sent int }{
+		{2 << 20, 3 << 19}, // pooled buffers, stalled after its first doubling
+		{20 << 20, 3 << 20},
+	} {
+		r := dialRaw(t, n.addr)
+		b := binary.BigEndian.AppendUint32(nil, uint32(c.size))
+		b = append(b, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0) // Produce v9, correlation id 1, empty client id
+		r.write(append(b, make([]byte, c.sent-10)...))
+		r.expectClosed()
+	}
+}
+
+// Frames announced and then not sent hold one step of the request budget each, not
+// their size: together they announce the whole budget, and a normal request is still
+// answered while they hold on (before, it waited for their frame deadline).
+func TestStalledAnnouncersHoldOnlyWhatArrived(t *testing.T) {
+	const budget = 100 << 20
+	n := startNode(t, map[string]string{"queued.max.request.bytes": "104857600", "socket.request.max.bytes": "104857600"})
+	sizes := []int{budget / 6, budget / 6, budget / 6, 16 << 20, 16 << 20, budget - 3*(budget/6) - 32<<20}
+	for _, size := range sizes {
+		r := dialRaw(t, n.addr)
+		b := binary.BigEndian.AppendUint32(nil, uint32(size))
+		r.write(append(b, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0)) // Produce v9, correlation id 1, empty client id
+	}
+	waitFor(t, "the six frames to hold their first step", func() bool { return server.RequestBytesHeld(n.srv) == int64(len(sizes))<<20 })
+	r := dialRaw(t, n.addr)
+	if resp := r.do(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse); resp.ErrorCode != 0 {
+		t.Fatalf("api versions: %d", resp.ErrorCode)
+	}
+}
+
+// waitFor waits for cond, checking it every few milliseconds, for at most 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(2 * time.Millisecond) // paces the checks; cond is what is waited for
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
