@@ -3,9 +3,10 @@ package server
 // One client connection. A reader goroutine reads size-prefixed frames (read.go),
 // charging each frame's bytes to the broker-wide request budget as they arrive
 // (budget.go), so a client that announces a large frame and stalls holds little more
-// than what it sent, and only until the frame deadline. The serving goroutine handles
-// frames one at a time, in order, and writes each response before the next, as Kafka
-// does, so responses leave in request order. On a plain TCP socket,
+// than what it sent, and only until the frame deadline; a complete frame then takes one
+// of the broker-wide queued.max.requests slots until its turn to be served. The serving
+// goroutine handles frames one at a time, in order, and writes each response before
+// the next, as Kafka does, so responses leave in request order. On a plain TCP socket,
 // fetch records go from their segment files to the socket with sendfile
 // (sendfile_linux.go); elsewhere (other platforms, other kinds of connection) they are
 // read into buffers and written with the fields in one writev.
@@ -27,7 +28,8 @@ const (
 	// connBufSize is each connection's read and write buffer: small, so idle
 	// connections cost little; bufio passes larger reads and writes straight through.
 	connBufSize = 8 << 10
-	// maxQueuedFrames bounds the requests read ahead of the one being handled.
+	// maxQueuedFrames bounds the requests one connection reads ahead of the one being
+	// handled; queued.max.requests bounds them across the broker.
 	maxQueuedFrames = 4
 	// defaultFrameTimeout bounds the time between a frame's size and its last byte, and
 	// a response's write, when request.timeout.ms is not set.
@@ -68,9 +70,15 @@ func (c *conn) serve() {
 				}
 				return
 			}
+			// queued.max.requests: with every slot taken the reader stops reading.
+			if _, err := c.s.queued.acquire(ctx, 1); err != nil {
+				c.drop(f)
+				return
+			}
 			select {
 			case frames <- f:
 			case <-ctx.Done():
+				c.s.queued.release(1)
 				c.drop(f)
 				return
 			}
@@ -80,6 +88,7 @@ func (c *conn) serve() {
 		cancel()
 		c.nc.Close()
 		for f := range frames { // let the reader finish
+			c.s.queued.release(1)
 			c.drop(f)
 		}
 		rwg.Wait()
@@ -98,6 +107,7 @@ func (c *conn) serve() {
 		serve = c.s.h.ServeSendfile
 	}
 	for f := range frames {
+		c.s.queued.release(1) // its turn has come: no longer queued
 		resp, ok := serve(ctx, &c.info, f.b)
 		c.served(&f)
 		if !ok {

@@ -145,6 +145,52 @@ func TestStalledAnnouncersHoldOnlyWhatArrived(t *testing.T) {
 	}
 }
 
+// queued.max.requests bounds the requests read and not yet being served across the
+// broker: with one slot, a request pipelined behind a long poll holds it, and another
+// connection's request is not read until the long poll ends, which it cannot do before
+// its max wait (no records arrive).
+func TestQueuedMaxRequests(t *testing.T) {
+	n := startNode(t, map[string]string{"queued.max.requests": "1"})
+	n.createTopic(t, "q", 1, nil)
+
+	const maxWait = 2 * time.Second
+	poll := dialRaw(t, n.addr)
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.SetVersion(12)
+	fetch.ReplicaID, fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = -1, int32(maxWait/time.Millisecond), 1, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "q"
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = 1<<20, -1
+	ft.Partitions = append(ft.Partitions, fp)
+	fetch.Topics = append(fetch.Topics, ft)
+	versions := kmsg.NewPtrApiVersionsRequest()
+	const frameBytes = 4 << 10 // each of these small frames holds one 4 KiB pooled buffer
+	start := time.Now()
+	poll.write(frame(fetch, 1))
+	waitFor(t, "the fetch to be served (its slot given back, its bytes still held)", func() bool {
+		return server.QueuedRequests(n.srv) == 0 && server.RequestBytesHeld(n.srv) == frameBytes
+	})
+	poll.write(append(frame(versions, 2), frame(versions, 3)...))
+	waitFor(t, "one pipelined request to hold the slot and the other to wait for it", func() bool {
+		return server.QueuedRequests(n.srv) == 1 && server.RequestBytesHeld(n.srv) == 3*frameBytes
+	})
+
+	other := dialRaw(t, n.addr)
+	other.write(frame(versions, 9))
+	if corr, _, err := other.readFrame(); err != nil || corr != 9 {
+		t.Fatalf("other connection: corr %d, %v", corr, err)
+	}
+	if took := time.Since(start); took < maxWait {
+		t.Fatalf("another connection's request was answered %v after the long poll began, before its max wait of %v: it was read while the only queued.max.requests slot was taken", took, maxWait)
+	}
+	for want := int32(1); want <= 3; want++ {
+		if corr, _, err := poll.readFrame(); err != nil || corr != want {
+			t.Fatalf("pipelined response %d: corr %d, %v", want, corr, err)
+		}
+	}
+}
+
 // waitFor waits for cond, checking it every few milliseconds, for at most 10 seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

@@ -30,6 +30,7 @@ type Server struct {
 
 	frames bufpool.Pool // request frame buffers
 	budget *budget      // queued.max.request.bytes
+	queued *budget      // queued.max.requests: requests read and not yet being served
 
 	ctx    context.Context // cancelled by Close: ends long polls and connections
 	cancel context.CancelFunc
@@ -84,7 +85,8 @@ func New(cfg config.Broker, opts broker.Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, logger: opts.Logger, broker: b, groups: groups, h: h, ctx: ctx, cancel: cancel,
-		conns: map[*conn]struct{}{}, budget: newBudget(requestBudget(cfg))}, nil
+		conns: map[*conn]struct{}{}, budget: newBudget(requestBudget(cfg)),
+		queued: newBudget(int64(max(cfg.QueuedMaxRequests, 1)))}, nil
 }
 
 // Broker returns the node's broker state (for tests and tools in-process).
