@@ -4,9 +4,12 @@ package server_test
 // stalled ones are cut, queued.max.requests and max.connections.per.ip hold.
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vltava/vltava/internal/batch"
+	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/config"
 	"github.com/vltava/vltava/internal/server"
 )
 
@@ -189,6 +194,63 @@ func TestQueuedMaxRequests(t *testing.T) {
 			t.Fatalf("pipelined response %d: corr %d, %v", want, corr, err)
 		}
 	}
+}
+
+func TestMaxConnectionsPerIP(t *testing.T) {
+	versions := kmsg.NewPtrApiVersionsRequest()
+	served := func(addr string) (*rawConn, bool) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+		t.Cleanup(func() { c.Close() })
+		r.write(frame(versions, 1))
+		_, _, err = r.readFrame()
+		return r, err == nil
+	}
+	t.Run("limit", func(t *testing.T) {
+		n := startNode(t, map[string]string{"max.connections.per.ip": "2"})
+		a, ok1 := served(n.addr)
+		_, ok2 := served(n.addr)
+		if !ok1 || !ok2 {
+			t.Fatal("connections within the limit were closed")
+		}
+		if _, ok := served(n.addr); ok {
+			t.Fatal("a third connection from 127.0.0.1 was served with max.connections.per.ip=2")
+		}
+		// Once one closes, another is let in (the broker notices the close on its own).
+		a.c.Close()
+		waitFor(t, "a connection to be served after one of the two closed", func() bool { _, ok := served(n.addr); return ok })
+	})
+	t.Run("overrides", func(t *testing.T) {
+		n := startNode(t, map[string]string{"max.connections.per.ip": "0", "max.connections.per.ip.overrides": "localhost:1"})
+		if _, ok := served(n.addr); !ok {
+			t.Fatal("the connection allowed by the override was closed")
+		}
+		if _, ok := served(n.addr); ok {
+			t.Fatal("a second connection from localhost was served with its override at 1")
+		}
+	})
+	t.Run("refused at start", func(t *testing.T) {
+		for _, c := range []struct{ key, value, want string }{
+			{"max.connections.per.ip", "0", "max.connections.per.ip"},
+			{"max.connections.per.ip.overrides", "127.0.0.1", "max.connections.per.ip.overrides"},
+			{"max.connections.per.ip.overrides", "127.0.0.1:many", "max.connections.per.ip.overrides"},
+		} {
+			cfg, err := config.Load("", nil, map[string]string{"log.dirs": t.TempDir(), "listeners": "PLAINTEXT://127.0.0.1:0", c.key: c.value})
+			if err == nil {
+				var srv *server.Server
+				srv, err = server.New(cfg, broker.Options{})
+				if err == nil {
+					srv.Close()
+				}
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s=%s: %v, want an error naming %s", c.key, c.value, err, c.want)
+			}
+		}
+	})
 }
 
 // waitFor waits for cond, checking it every few milliseconds, for at most 10 seconds.
