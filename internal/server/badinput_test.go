@@ -229,3 +229,29 @@ func TestOldProduceVersionsRefusedPerPartition(t *testing.T) {
 		t.Fatalf("produce v2: code %d", code)
 	}
 }
+
+// A request header's client id of length -2 is malformed (only -1 means null): the
+// connection is closed, as Kafka does for a header it cannot read; -1 is answered.
+func TestClientIDNegativeLengthClosesConnection(t *testing.T) {
+	n := startNode(t, nil)
+	withClientIDLength := func(length int16) []byte {
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(1) // header v1: key, version, correlation id, client id
+		b := binary.BigEndian.AppendUint32(nil, 0)
+		b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
+		b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
+		b = binary.BigEndian.AppendUint32(b, 1)
+		b = binary.BigEndian.AppendUint16(b, uint16(length))
+		b = req.AppendTo(b)
+		binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+		return b
+	}
+	null := dialRaw(t, n.addr)
+	null.write(withClientIDLength(-1))
+	if corr, _, err := null.readFrame(); err != nil || corr != 1 {
+		t.Fatalf("null client id: corr %d, %v", corr, err)
+	}
+	bad := dialRaw(t, n.addr)
+	bad.write(withClientIDLength(-2))
+	bad.expectClosed()
+}

@@ -1,12 +1,13 @@
 package server
 
-// One client connection. A reader goroutine reads size-prefixed frames into pooled
-// buffers, each frame's bytes first taken from the broker-wide request budget (so a
-// client that announces a large frame and stalls holds at most that frame, only until
-// the frame deadline, and never more than the budget across all connections); the
-// serving goroutine handles frames one at a time, in order, and writes each response
-// before the next, as Kafka does, so responses leave in request order. On a plain TCP
-// socket, fetch records go from their segment files to the socket with sendfile
+// One client connection. A reader goroutine reads size-prefixed frames (read.go),
+// charging each frame's bytes to the broker-wide request budget as they arrive
+// (budget.go), so a client that announces a large frame and stalls holds little more
+// than what it sent, and only until the frame deadline; a complete frame then takes one
+// of the broker-wide queued.max.requests slots until its turn to be served. The serving
+// goroutine handles frames one at a time, in order, and writes each response before
+// the next, as Kafka does, so responses leave in request order. On a plain TCP socket,
+// fetch records go from their segment files to the socket with sendfile
 // (sendfile_linux.go); elsewhere (other platforms, other kinds of connection) they are
 // read into buffers and written with the fields in one writev.
 
@@ -16,7 +17,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -29,7 +29,8 @@ const (
 	// connBufSize is each connection's read and write buffer: small, so idle
 	// connections cost little; bufio passes larger reads and writes straight through.
 	connBufSize = 8 << 10
-	// maxQueuedFrames bounds the requests read ahead of the one being handled.
+	// maxQueuedFrames bounds the requests one connection reads ahead of the one being
+	// handled; queued.max.requests bounds them across the broker.
 	maxQueuedFrames = 4
 	// defaultFrameTimeout bounds the time between a frame's size and its last byte, and
 	// a response's write, when request.timeout.ms is not set.
@@ -70,10 +71,16 @@ func (c *conn) serve() {
 				}
 				return
 			}
+			// queued.max.requests: with every slot taken the reader stops reading.
+			if _, err := c.s.queued.acquire(ctx, 1); err != nil {
+				c.drop(f)
+				return
+			}
 			select {
 			case frames <- f:
 			case <-ctx.Done():
-				c.s.budget.release(f.budget)
+				c.s.queued.release(1)
+				c.drop(f)
 				return
 			}
 		}
@@ -82,7 +89,8 @@ func (c *conn) serve() {
 		cancel()
 		c.nc.Close()
 		for f := range frames { // let the reader finish
-			c.s.budget.release(f.budget)
+			c.s.queued.release(1)
+			c.drop(f)
 		}
 		rwg.Wait()
 	}()
@@ -100,6 +108,7 @@ func (c *conn) serve() {
 		serve = c.s.h.ServeSendfile
 	}
 	for f := range frames {
+		c.s.queued.release(1) // its turn has come: no longer queued
 		key, _, _, kv := wire.ParseKeyVersion(f.b)
 		// Small responses are held in bw while more requests are queued (pipelined
 		// requests then cost one write), but leave before a request that may wait
@@ -107,15 +116,12 @@ func (c *conn) serve() {
 		if bw.Buffered() > 0 && (!kv || c.s.h.MayWait(key)) {
 			c.nc.SetWriteDeadline(time.Now().Add(c.frameTimeout()))
 			if err := bw.Flush(); err != nil {
-				c.s.budget.release(f.budget)
+				c.drop(f)
 				return
 			}
 		}
 		resp, ok := serve(ctx, &c.info, f.b)
-		if kv && c.s.h.Transient(key) {
-			c.s.frames.Put(f.b)
-		}
-		c.s.budget.release(f.budget)
+		c.served(&f)
 		if !ok {
 			return
 		}
@@ -152,45 +158,6 @@ func (c *conn) serve() {
 			return
 		}
 	}
-}
-
-// frame is one request's bytes and the part of the request budget they hold.
-type frame struct {
-	b      []byte
-	budget int64
-}
-
-func (c *conn) readFrame(ctx context.Context, br *bufio.Reader) (frame, error) {
-	idle := c.s.cfg.ConnectionsMaxIdle
-	if idle > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(idle))
-	} else {
-		c.nc.SetReadDeadline(time.Time{})
-	}
-	n, err := wire.ReadSize(br, c.s.cfg.SocketRequestMaxBytes)
-	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return frame{}, errors.New("idle connection")
-		}
-		return frame{}, err
-	}
-	held, err := c.s.budget.acquire(ctx, int64(n))
-	if err != nil {
-		return frame{}, err
-	}
-	// The frame deadline starts once the budget is granted: waiting for it is the
-	// broker's doing, not the client's.
-	c.nc.SetReadDeadline(time.Now().Add(c.frameTimeout()))
-	buf := c.s.frames.Get(int(n))
-	if _, err := io.ReadFull(br, buf); err != nil {
-		c.s.frames.Put(buf)
-		c.s.budget.release(held)
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return frame{}, err
-	}
-	return frame{b: buf, budget: held}, nil
 }
 
 func (c *conn) frameTimeout() time.Duration {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -30,6 +31,8 @@ type Server struct {
 
 	frames bufpool.Pool // request frame buffers
 	budget *budget      // queued.max.request.bytes
+	queued *budget      // queued.max.requests: requests read and not yet being served
+	limits *connLimits  // max.connections.per.ip and its overrides
 
 	ctx    context.Context // cancelled by Close: ends long polls and connections
 	cancel context.CancelFunc
@@ -37,6 +40,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	conns     map[*conn]struct{}
+	perIP     map[netip.Addr]int // open connections by client address
 	closed    bool
 
 	wg sync.WaitGroup
@@ -46,6 +50,10 @@ type Server struct {
 func New(cfg config.Broker, opts broker.Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	limits, err := parseConnLimits(cfg)
+	if err != nil {
+		return nil, err
 	}
 	b, err := broker.Open(cfg, opts)
 	if err != nil {
@@ -84,7 +92,8 @@ func New(cfg config.Broker, opts broker.Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, logger: opts.Logger, broker: b, groups: groups, h: h, ctx: ctx, cancel: cancel,
-		conns: map[*conn]struct{}{}, budget: newBudget(requestBudget(cfg))}, nil
+		conns: map[*conn]struct{}{}, perIP: map[netip.Addr]int{}, limits: limits,
+		budget: newBudget(requestBudget(cfg)), queued: newBudget(int64(max(cfg.QueuedMaxRequests, 1)))}, nil
 }
 
 // Broker returns the node's broker state (for tests and tools in-process).
@@ -156,12 +165,22 @@ func (s *Server) accept(ln net.Listener) {
 		}
 		delay = 0
 		c := newConn(s, nc)
+		ip := remoteIP(nc)
 		s.mu.Lock()
 		if s.closed || (s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections) {
 			s.mu.Unlock()
 			nc.Close()
 			continue
 		}
+		// max.connections.per.ip: over the limit the connection is closed at once,
+		// as Kafka does.
+		if limit := s.limits.limit(ip); s.perIP[ip] >= limit {
+			s.mu.Unlock()
+			nc.Close()
+			s.limits.rejected(s.logger, ip, limit)
+			continue
+		}
+		s.perIP[ip]++
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -170,6 +189,9 @@ func (s *Server) accept(ln net.Listener) {
 			c.serve()
 			s.mu.Lock()
 			delete(s.conns, c)
+			if s.perIP[ip]--; s.perIP[ip] == 0 {
+				delete(s.perIP, ip)
+			}
 			s.mu.Unlock()
 		}()
 	}
@@ -205,10 +227,13 @@ func (s *Server) Close() error {
 // -1 (Kafka's "no limit"): Vltava keeps memory bounded whatever the load.
 const defaultRequestBudget = 512 << 20
 
+// The budget is never below socket.request.max.bytes (Kafka refuses a smaller
+// queued.max.request.bytes at start; Vltava raises it): a frame is charged as it
+// arrives and must be able to finish (budget.go).
 func requestBudget(cfg config.Broker) int64 {
 	n, err := strconv.ParseInt(cfg.Values["queued.max.request.bytes"], 10, 64)
 	if err != nil || n <= 0 {
-		return defaultRequestBudget
+		n = defaultRequestBudget
 	}
 	return max(n, int64(cfg.SocketRequestMaxBytes))
 }

@@ -41,7 +41,7 @@ type Header struct {
 	APIKey        int16
 	APIVersion    int16
 	CorrelationID int32
-	ClientID      string // empty for a null client id
+	ClientID      string // empty for a null client id (length -1; other negative lengths are malformed)
 }
 
 // ParseHeader parses the request header from the start of a frame body. flexible says
@@ -58,10 +58,13 @@ func ParseHeader(frame []byte, flexible func(key, version int16) bool) (Header, 
 	h.CorrelationID = int32(binary.BigEndian.Uint32(frame[4:]))
 	n := int16(binary.BigEndian.Uint16(frame[8:]))
 	rest := frame[10:]
-	if n >= 0 {
-		if int(n) > len(rest) {
-			return h, nil, ErrBadFrame
-		}
+	switch {
+	case n == -1: // null
+	case n < -1:
+		return h, nil, fmt.Errorf("%w: client id length %d", ErrBadFrame, n)
+	case int(n) > len(rest):
+		return h, nil, ErrBadFrame
+	default:
 		h.ClientID = string(rest[:n])
 		rest = rest[n:]
 	}

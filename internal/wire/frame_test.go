@@ -68,3 +68,23 @@ func FuzzParseHeader(f *testing.F) {
 		}
 	})
 }
+
+// The request header's client id is a nullable string: length -1 is null, any other
+// negative length is a malformed header (Kafka closes the connection).
+func TestParseHeaderClientIDLength(t *testing.T) {
+	hdr := func(n int16, rest ...byte) []byte {
+		b := []byte{0, 18, 0, 0, 0, 0, 0, 9}
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+		return append(b, rest...)
+	}
+	notFlexible := func(int16, int16) bool { return false }
+	h, rest, err := ParseHeader(hdr(-1, 'x'), notFlexible)
+	if err != nil || h.ClientID != "" || string(rest) != "x" {
+		t.Fatalf("length -1 (null): %+v %q %v", h, rest, err)
+	}
+	for _, n := range []int16{-2, -3, -32768} {
+		if h, _, err := ParseHeader(hdr(n, 'x'), notFlexible); !errors.Is(err, ErrBadFrame) {
+			t.Errorf("client id length %d: got %+v, %v; want ErrBadFrame", n, h, err)
+		}
+	}
+}
