@@ -1,0 +1,401 @@
+package chaos
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// AnomalyKind names what the checker found wrong in a history.
+type AnomalyKind string
+
+// The anomalies. README's "Fault battery" section says what each means to a
+// user.
+const (
+	// Lost: a write was acknowledged and a node's final read does not hold
+	// its value anywhere.
+	Lost AnomalyKind = "lost"
+	// Duplicate: one write's value read at two offsets (one produce stored
+	// twice).
+	Duplicate AnomalyKind = "duplicate"
+	// InconsistentOffset: one offset of a partition observed with two values
+	// (acknowledged as one and read as another, read differently by two
+	// consumers, or different on two replicas): an offset reused.
+	InconsistentOffset AnomalyKind = "inconsistent-offset"
+	// VanishedRead: a consumer read a record at an offset the final read
+	// has nothing at: it was shown before it was safe (past what survives)
+	// and then vanished.
+	VanishedRead AnomalyKind = "vanished-read"
+	// NonMonotonic: within one assignment a consumer got an offset not
+	// above the one before it.
+	NonMonotonic AnomalyKind = "non-monotonic"
+	// OffsetSkip: within one assignment a consumer jumped over offsets, or
+	// began an assignment past the group's committed offset: records the
+	// group never saw.
+	OffsetSkip AnomalyKind = "offset-skip"
+	// CommitBackwards: a partition's committed offset went down between two
+	// successful commits, or the offset fetched after healing is below the
+	// last successful commit.
+	CommitBackwards AnomalyKind = "commit-backwards"
+	// OutOfOrder: one producer's records in a partition are not in the
+	// order it produced them.
+	OutOfOrder AnomalyKind = "out-of-order"
+)
+
+// AnomalyKinds lists every kind, in report order.
+var AnomalyKinds = []AnomalyKind{Lost, Duplicate, InconsistentOffset, VanishedRead, NonMonotonic, OffsetSkip, CommitBackwards, OutOfOrder}
+
+// Anomaly is one thing wrong, naming the records involved. Expected means
+// the run's configuration does not promise otherwise (an acks=1 writer, a
+// torn tail that destroyed acknowledged bytes on purpose); Why says which.
+// Only unexpected anomalies fail a run.
+type Anomaly struct {
+	Kind      AnomalyKind `json:"kind"`
+	Partition int32       `json:"p"`
+	Detail    string      `json:"detail"`
+	Expected  bool        `json:"expected,omitempty"`
+	Why       string      `json:"why,omitempty"`
+}
+
+func (a Anomaly) String() string {
+	s := fmt.Sprintf("%s p%d: %s", a.Kind, a.Partition, a.Detail)
+	if a.Expected {
+		s += " (expected: " + a.Why + ")"
+	}
+	return s
+}
+
+// pos is a partition and offset.
+type pos struct {
+	p int32
+	o int64
+}
+
+func (p pos) String() string { return fmt.Sprintf("p%d@%d", p.p, p.o) }
+
+// checker holds the indexes the checks share.
+type checker struct {
+	h       *History
+	writers map[string]Writer
+	byValue map[string]Write // every write, by its unique value
+	out     []Anomaly
+}
+
+// Check finds every anomaly in a history. It is a pure function of it.
+func Check(h History) []Anomaly {
+	c := &checker{h: &h, writers: map[string]Writer{}, byValue: map[string]Write{}}
+	for _, w := range h.Writers {
+		c.writers[w.ID] = w
+	}
+	for _, w := range h.Writes {
+		c.byValue[w.Value] = w
+	}
+	c.checkOffsets()
+	c.checkDuplicates()
+	c.checkLost()
+	c.checkVanished()
+	c.checkOrder()
+	c.checkConsumers()
+	c.checkCommits()
+	sort.SliceStable(c.out, func(i, j int) bool {
+		if c.out[i].Kind != c.out[j].Kind {
+			return kindIndex(c.out[i].Kind) < kindIndex(c.out[j].Kind)
+		}
+		return c.out[i].Partition < c.out[j].Partition
+	})
+	return c.out
+}
+
+func kindIndex(k AnomalyKind) int {
+	for i, x := range AnomalyKinds {
+		if x == k {
+			return i
+		}
+	}
+	return len(AnomalyKinds)
+}
+
+func (c *checker) add(a Anomaly) { c.out = append(c.out, a) }
+
+// tornBefore returns the torn-acked fault that destroyed position p for an
+// observation made at time t (before the fault), if any: such a fault
+// expects acknowledged and read records from its FromOffset on to be gone
+// and their offsets reused.
+func (c *checker) tornBefore(p pos, t Dur) *Fault {
+	for i := range c.h.Faults {
+		f := &c.h.Faults[i]
+		if f.Torn != nil && f.Torn.Acked && f.Torn.Partition == p.p && f.Torn.FromOffset >= 0 &&
+			p.o >= f.Torn.FromOffset && t <= f.Start {
+			return f
+		}
+	}
+	return nil
+}
+
+// tornBetween returns a torn-acked fault of partition p that happened in
+// (from, to]: a consumer's position or a committed offset may move
+// arbitrarily across it.
+func (c *checker) tornBetween(p int32, from, to Dur) *Fault {
+	for i := range c.h.Faults {
+		f := &c.h.Faults[i]
+		if f.Torn != nil && f.Torn.Acked && f.Torn.Partition == p && f.Start >= from && f.Start <= to {
+			return f
+		}
+	}
+	return nil
+}
+
+func tornWhy(f *Fault) string {
+	return fmt.Sprintf("torn-acked fault at %v destroyed p%d from offset %d", f.Start.Round(1e6), f.Torn.Partition, f.Torn.FromOffset)
+}
+
+// obs is one observation of a value at a position.
+type obs struct {
+	value string
+	t     Dur
+	what  string // "ack by w1", "poll by c1", "final read of node 1"
+}
+
+// finalAt indexes each node's final read by position.
+func (c *checker) finalAt() map[int]map[pos]string {
+	m := map[int]map[pos]string{}
+	for _, r := range c.h.Final {
+		if m[r.Node] == nil {
+			m[r.Node] = map[pos]string{}
+		}
+		m[r.Node][pos{r.Partition, r.Offset}] = r.Value
+	}
+	return m
+}
+
+// checkOffsets: every source that names a position (acks, polls, each node's
+// final read) must name the same value there.
+func (c *checker) checkOffsets() {
+	seen := map[pos][]obs{}
+	var order []pos
+	note := func(p pos, o obs) {
+		if _, ok := seen[p]; !ok {
+			order = append(order, p)
+		}
+		seen[p] = append(seen[p], o)
+	}
+	for _, w := range c.h.Writes {
+		if w.OK() {
+			note(pos{w.Partition, w.Offset}, obs{w.Value, w.Complete, "ack to " + w.Writer})
+		}
+	}
+	for _, pl := range c.h.Polls {
+		for _, r := range pl.Records {
+			note(pos{pl.Partition, r.Offset}, obs{r.Value, pl.Time, "poll by " + pl.Consumer})
+		}
+	}
+	for _, r := range c.h.Final {
+		note(pos{r.Partition, r.Offset}, obs{r.Value, c.h.End + 1, fmt.Sprintf("final read of node %d", r.Node)})
+	}
+	for _, p := range order {
+		os := seen[p]
+		var values []string
+		var detail []string
+		for _, o := range os {
+			if !contains(values, o.value) {
+				values = append(values, o.value)
+				detail = append(detail, fmt.Sprintf("%q (%s at %v)", o.value, o.what, o.t.Round(1e6)))
+			}
+		}
+		if len(values) < 2 {
+			continue
+		}
+		a := Anomaly{Kind: InconsistentOffset, Partition: p.p,
+			Detail: fmt.Sprintf("%v holds %s", p, strings.Join(detail, " and "))}
+		// Expected when every value but the last was seen before a
+		// torn-acked fault destroyed the position.
+		earliest := os[0].t
+		for _, o := range os {
+			earliest = min(earliest, o.t)
+		}
+		if f := c.tornBefore(p, earliest); f != nil {
+			a.Expected, a.Why = true, tornWhy(f)
+		}
+		c.add(a)
+	}
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkDuplicates: a value read (by a consumer or a final read) at two
+// different positions was stored twice.
+func (c *checker) checkDuplicates() {
+	at := map[string][]pos{}
+	var order []string
+	note := func(v string, p pos) {
+		ps, ok := at[v]
+		if !ok {
+			order = append(order, v)
+		}
+		for _, x := range ps {
+			if x == p {
+				return
+			}
+		}
+		at[v] = append(ps, p)
+	}
+	for _, pl := range c.h.Polls {
+		for _, r := range pl.Records {
+			note(r.Value, pos{pl.Partition, r.Offset})
+		}
+	}
+	for _, r := range c.h.Final {
+		note(r.Value, pos{r.Partition, r.Offset})
+	}
+	for _, v := range order {
+		ps := at[v]
+		if len(ps) < 2 {
+			continue
+		}
+		a := Anomaly{Kind: Duplicate, Partition: ps[0].p, Detail: fmt.Sprintf("%q at %v", v, ps)}
+		if w, ok := c.byValue[v]; ok {
+			if wr := c.writers[w.Writer]; !wr.Idempotent {
+				a.Expected, a.Why = true, fmt.Sprintf("writer %s is not idempotent (retries may store a batch twice)", w.Writer)
+			}
+		}
+		c.add(a)
+	}
+}
+
+// checkLost: every acknowledged value is in every node's final read.
+func (c *checker) checkLost() {
+	have := map[int]map[string]bool{}
+	nodes := map[int]bool{}
+	for _, e := range c.h.FinalEnds {
+		nodes[e.Node] = true
+	}
+	for _, r := range c.h.Final {
+		nodes[r.Node] = true
+		if have[r.Node] == nil {
+			have[r.Node] = map[string]bool{}
+		}
+		have[r.Node][r.Value] = true
+	}
+	nodeList := make([]int, 0, len(nodes))
+	for n := range nodes {
+		nodeList = append(nodeList, n)
+	}
+	sort.Ints(nodeList)
+	for _, w := range c.h.Writes {
+		if !w.OK() {
+			continue
+		}
+		var missing []int
+		for _, n := range nodeList {
+			if !have[n][w.Value] {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		a := Anomaly{Kind: Lost, Partition: w.Partition,
+			Detail: fmt.Sprintf("%q acknowledged at p%d@%d at %v, missing from the final read of nodes %v",
+				w.Value, w.Partition, w.Offset, w.Complete.Round(1e6), missing)}
+		if wr := c.writers[w.Writer]; !wr.Promised() {
+			a.Expected, a.Why = true, fmt.Sprintf("writer %s has acks=%d", w.Writer, wr.Acks)
+		} else if f := c.tornBefore(pos{w.Partition, w.Offset}, w.Complete); f != nil {
+			a.Expected, a.Why = true, tornWhy(f)
+		}
+		c.add(a)
+	}
+}
+
+// checkVanished: every offset a consumer read is still there in the final
+// read (its value is checkOffsets' business).
+func (c *checker) checkVanished() {
+	final := c.finalAt()
+	starts := map[int]map[int32]int64{}
+	for _, e := range c.h.FinalEnds {
+		if starts[e.Node] == nil {
+			starts[e.Node] = map[int32]int64{}
+		}
+		starts[e.Node][e.Partition] = e.Start
+	}
+	for _, pl := range c.h.Polls {
+		for _, r := range pl.Records {
+			p := pos{pl.Partition, r.Offset}
+			var gone []int
+			for n, at := range final {
+				if _, ok := at[p]; !ok && r.Offset >= starts[n][p.p] {
+					gone = append(gone, n)
+				}
+			}
+			if len(gone) == 0 {
+				continue
+			}
+			sort.Ints(gone)
+			a := Anomaly{Kind: VanishedRead, Partition: p.p,
+				Detail: fmt.Sprintf("%s read %q at %v at %v; the final read of nodes %v has nothing there",
+					pl.Consumer, r.Value, p, pl.Time.Round(1e6), gone)}
+			if f := c.tornBefore(p, pl.Time); f != nil {
+				a.Expected, a.Why = true, tornWhy(f)
+			}
+			c.add(a)
+		}
+	}
+}
+
+// checkOrder: in each node's final read, each writer's records in a
+// partition appear in the order it produced them.
+func (c *checker) checkOrder() {
+	type key struct {
+		node   int
+		p      int32
+		writer string
+	}
+	reads := append([]Read(nil), c.h.Final...)
+	sort.SliceStable(reads, func(i, j int) bool {
+		if reads[i].Node != reads[j].Node {
+			return reads[i].Node < reads[j].Node
+		}
+		if reads[i].Partition != reads[j].Partition {
+			return reads[i].Partition < reads[j].Partition
+		}
+		return reads[i].Offset < reads[j].Offset
+	})
+	// The second copy of a duplicate is reported as a Duplicate, not also
+	// as out of order.
+	copies := map[Read]int{}
+	for _, r := range reads {
+		copies[Read{Node: r.Node, Record: Record{Value: r.Value}}]++
+	}
+	last := map[key]Read{}
+	for _, r := range reads {
+		w, ok := c.byValue[r.Value]
+		if !ok || copies[Read{Node: r.Node, Record: Record{Value: r.Value}}] > 1 {
+			continue
+		}
+		k := key{r.Node, r.Partition, w.Writer}
+		prev, had := last[k]
+		last[k] = r
+		if !had {
+			continue
+		}
+		pw := c.byValue[prev.Value]
+		if w.Seq >= pw.Seq { // equal: one record twice, a Duplicate
+			continue
+		}
+		a := Anomaly{Kind: OutOfOrder, Partition: r.Partition,
+			Detail: fmt.Sprintf("node %d: %q (seq %d) at p%d@%d after %q (seq %d) at @%d",
+				r.Node, r.Value, w.Seq, r.Partition, r.Offset, prev.Value, pw.Seq, prev.Offset)}
+		if wr := c.writers[w.Writer]; !wr.Idempotent {
+			a.Expected, a.Why = true, fmt.Sprintf("writer %s is not idempotent (a retried batch may land after a later one)", w.Writer)
+		} else if f := c.tornBefore(pos{r.Partition, min(r.Offset, prev.Offset)}, w.Complete); f != nil {
+			a.Expected, a.Why = true, tornWhy(f)
+		}
+		c.add(a)
+	}
+}
