@@ -40,11 +40,12 @@ const OutageMin = time.Second
 
 // Measure computes availability from the writes: throughput and latency per
 // second, and every gap between acknowledged writes longer than outageMin,
-// each laid to the fault it overlaps (the first fault whose span, from its
-// start to the next fault's start, meets it).
+// each laid to the fault whose span (from its start to the next fault's
+// start) it overlaps most. A gap begins at the last acknowledgement before
+// it, so it usually starts just before the fault that caused it.
 func Measure(h History, outageMin Dur) Availability {
 	var av Availability
-	n := int(h.End/time.Second) + 1
+	n := int(h.End / time.Second) // whole seconds only: a last partial one would read as a drop
 	av.Buckets = make([]Bucket, n)
 	lat := make([][]Dur, n)
 	var oks []Dur
@@ -79,16 +80,18 @@ func Measure(h History, outageMin Dur) Availability {
 			return
 		}
 		o := Outage{Start: s, End: e, Fault: -1}
+		var best Dur
 		for i, f := range h.Faults {
 			next := h.End
 			if i+1 < len(h.Faults) {
 				next = h.Faults[i+1].Start
 			}
-			if o.Start < next && o.End > f.Start {
-				o.Fault = i
-				av.FaultOutage[i] += o.Len()
-				break
+			if ov := min(o.End, next) - max(o.Start, f.Start); ov > best {
+				o.Fault, best = i, ov
 			}
+		}
+		if o.Fault >= 0 {
+			av.FaultOutage[o.Fault] += o.Len()
 		}
 		av.Outages = append(av.Outages, o)
 	}

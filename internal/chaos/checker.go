@@ -53,8 +53,10 @@ type Anomaly struct {
 	Kind      AnomalyKind `json:"kind"`
 	Partition int32       `json:"p"`
 	Detail    string      `json:"detail"`
-	Expected  bool        `json:"expected,omitempty"`
-	Why       string      `json:"why,omitempty"`
+	// Values are the records involved ("<writer>-<seq>").
+	Values   []string `json:"values,omitempty"`
+	Expected bool     `json:"expected,omitempty"`
+	Why      string   `json:"why,omitempty"`
 }
 
 func (a Anomaly) String() string {
@@ -117,36 +119,71 @@ func kindIndex(k AnomalyKind) int {
 
 func (c *checker) add(a Anomaly) { c.out = append(c.out, a) }
 
-// tornBefore returns the torn-acked fault that destroyed position p for an
-// observation made at time t (before the fault), if any: such a fault
-// expects acknowledged and read records from its FromOffset on to be gone
-// and their offsets reused.
+// tornBefore returns the torn-tail fault that destroyed position p for an
+// observation made at time t, before the node came back, if any. A torn-acked
+// fault destroys observed records on purpose; a plain torn tail tears only
+// after the last offset observed when the node was down, but an
+// acknowledgement or a fetched record can reach a client after the kill,
+// so it may have taken one too. Either way the records from FromOffset on
+// are gone because the battery cut them, not because the broker lost them,
+// and their offsets are reused after the restart.
 func (c *checker) tornBefore(p pos, t Dur) *Fault {
 	for i := range c.h.Faults {
 		f := &c.h.Faults[i]
-		if f.Torn != nil && f.Torn.Acked && f.Torn.Partition == p.p && f.Torn.FromOffset >= 0 &&
-			p.o >= f.Torn.FromOffset && t <= f.Start {
+		if f.Torn != nil && f.Torn.Partition == p.p && f.Torn.FromOffset >= 0 &&
+			p.o >= f.Torn.FromOffset && t <= f.End {
 			return f
 		}
 	}
 	return nil
 }
 
-// tornBetween returns a torn-acked fault of partition p that happened in
-// (from, to]: a consumer's position or a committed offset may move
-// arbitrarily across it.
+// tornBetween returns a torn-tail fault of partition p that started in
+// (from, to] and took records a client had observed: a consumer's position
+// or a committed offset may move arbitrarily across it.
 func (c *checker) tornBetween(p int32, from, to Dur) *Fault {
 	for i := range c.h.Faults {
 		f := &c.h.Faults[i]
-		if f.Torn != nil && f.Torn.Acked && f.Torn.Partition == p && f.Start >= from && f.Start <= to {
+		if f.Torn != nil && f.Torn.Partition == p && f.Start > from && f.Start <= to && c.tookObserved(f) {
 			return f
 		}
 	}
 	return nil
 }
 
+// tookObserved reports whether a torn-tail fault destroyed a record that a
+// client had seen acknowledged or read before the node came back.
+func (c *checker) tookObserved(f *Fault) bool {
+	t := f.Torn
+	if t.FromOffset < 0 {
+		return false
+	}
+	if t.Acked {
+		return true
+	}
+	for _, w := range c.h.Writes {
+		if w.OK() && w.Partition == t.Partition && w.Offset >= t.FromOffset && w.Complete <= f.End {
+			return true
+		}
+	}
+	for _, pl := range c.h.Polls {
+		if pl.Partition == t.Partition && pl.Time <= f.End {
+			for _, r := range pl.Records {
+				if r.Offset >= t.FromOffset {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 func tornWhy(f *Fault) string {
-	return fmt.Sprintf("torn-acked fault at %v destroyed p%d from offset %d", f.Start.Round(1e6), f.Torn.Partition, f.Torn.FromOffset)
+	what := "a torn tail (bytes observed by a client after the kill)"
+	if f.Torn.Acked {
+		what = "the torn-acked fault"
+	}
+	return fmt.Sprintf("%s at %v destroyed p%d from offset %d", what, f.Start.Round(1e6), f.Torn.Partition, f.Torn.FromOffset)
 }
 
 // obs is one observation of a value at a position.
@@ -206,7 +243,7 @@ func (c *checker) checkOffsets() {
 			continue
 		}
 		a := Anomaly{Kind: InconsistentOffset, Partition: p.p,
-			Detail: fmt.Sprintf("%v holds %s", p, strings.Join(detail, " and "))}
+			Detail: fmt.Sprintf("%v holds %s", p, strings.Join(detail, " and ")), Values: values}
 		// Expected when every value but the last was seen before a
 		// torn-acked fault destroyed the position.
 		earliest := os[0].t
@@ -230,40 +267,59 @@ func contains(ss []string, s string) bool {
 }
 
 // checkDuplicates: a value read (by a consumer or a final read) at two
-// different positions was stored twice.
+// different positions was stored twice. It is expected when all its
+// positions but one were destroyed by a torn tail before they were read
+// again: a producer whose acknowledgement the kill swallowed sends the
+// record again, and the copy a consumer saw is gone.
 func (c *checker) checkDuplicates() {
-	at := map[string][]pos{}
+	type seen struct {
+		p pos
+		t Dur // first observation
+	}
+	at := map[string][]seen{}
 	var order []string
-	note := func(v string, p pos) {
-		ps, ok := at[v]
+	note := func(v string, p pos, t Dur) {
+		ss, ok := at[v]
 		if !ok {
 			order = append(order, v)
 		}
-		for _, x := range ps {
-			if x == p {
+		for i, x := range ss {
+			if x.p == p {
+				ss[i].t = min(x.t, t)
 				return
 			}
 		}
-		at[v] = append(ps, p)
+		at[v] = append(ss, seen{p, t})
 	}
 	for _, pl := range c.h.Polls {
 		for _, r := range pl.Records {
-			note(r.Value, pos{pl.Partition, r.Offset})
+			note(r.Value, pos{pl.Partition, r.Offset}, pl.Time)
 		}
 	}
 	for _, r := range c.h.Final {
-		note(r.Value, pos{r.Partition, r.Offset})
+		note(r.Value, pos{r.Partition, r.Offset}, c.h.End+1)
 	}
 	for _, v := range order {
-		ps := at[v]
-		if len(ps) < 2 {
+		ss := at[v]
+		if len(ss) < 2 {
 			continue
 		}
-		a := Anomaly{Kind: Duplicate, Partition: ps[0].p, Detail: fmt.Sprintf("%q at %v", v, ps)}
-		if w, ok := c.byValue[v]; ok {
-			if wr := c.writers[w.Writer]; !wr.Idempotent {
-				a.Expected, a.Why = true, fmt.Sprintf("writer %s is not idempotent (retries may store a batch twice)", w.Writer)
+		ps := make([]pos, len(ss))
+		live := 0
+		var torn *Fault
+		for i, x := range ss {
+			ps[i] = x.p
+			if f := c.tornBefore(x.p, x.t); f != nil {
+				torn = f
+			} else {
+				live++
 			}
+		}
+		a := Anomaly{Kind: Duplicate, Partition: ps[0].p, Detail: fmt.Sprintf("%q at %v", v, ps), Values: []string{v}}
+		if w, ok := c.byValue[v]; ok && !c.writers[w.Writer].Idempotent {
+			a.Expected, a.Why = true, fmt.Sprintf("writer %s is not idempotent (retries may store a batch twice)", w.Writer)
+		} else if live <= 1 && torn != nil {
+			a.Expected, a.Why = true, tornWhy(torn)+"; the producer sent it again"
 		}
 		c.add(a)
 	}
@@ -303,7 +359,7 @@ func (c *checker) checkLost() {
 		}
 		a := Anomaly{Kind: Lost, Partition: w.Partition,
 			Detail: fmt.Sprintf("%q acknowledged at p%d@%d at %v, missing from the final read of nodes %v",
-				w.Value, w.Partition, w.Offset, w.Complete.Round(1e6), missing)}
+				w.Value, w.Partition, w.Offset, w.Complete.Round(1e6), missing), Values: []string{w.Value}}
 		if wr := c.writers[w.Writer]; !wr.Promised() {
 			a.Expected, a.Why = true, fmt.Sprintf("writer %s has acks=%d", w.Writer, wr.Acks)
 		} else if f := c.tornBefore(pos{w.Partition, w.Offset}, w.Complete); f != nil {

@@ -243,3 +243,47 @@ func TestCheckPlanted(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckDuplicateAcrossTornTail: a consumer read w1-12 at the end of p0;
+// a torn tail then destroyed that offset and the producer, whose ack the
+// kill swallowed, sent it again to the next offset. Both the duplicate and
+// the vanished read are the tear's doing; without the tear both are
+// violations.
+func TestCheckDuplicateAcrossTornTail(t *testing.T) {
+	build := func(torn bool) []Anomaly {
+		h := cleanHistory()
+		var end int64
+		for _, e := range h.FinalEnds {
+			if e.Partition == 0 {
+				end = e.End
+			}
+		}
+		h.Polls = append(h.Polls, Poll{Consumer: "c1", Time: h.End - 10*ms, Partition: 0, Records: []Record{{end, "w1-12"}}})
+		h.Final = append(h.Final, Read{Node: 1, Partition: 0, Record: Record{end + 1, "w1-12"}})
+		if torn {
+			h.Faults = append(h.Faults, Fault{Kind: TornTail, Nodes: []int{1}, Start: h.End - 8*ms, End: h.End - 5*ms,
+				Torn: &Torn{Node: 1, Partition: 0, FromOffset: end}})
+		}
+		h.sort()
+		return Check(h)
+	}
+	got := map[AnomalyKind]bool{}
+	for _, a := range build(true) {
+		if !a.Expected {
+			t.Errorf("with the tear: %v", a)
+		}
+		got[a.Kind] = true
+	}
+	if !got[Duplicate] || !got[VanishedRead] || len(got) != 2 {
+		t.Errorf("with the tear: kinds %v, want duplicate and vanished-read", got)
+	}
+	unexpected := 0
+	for _, a := range build(false) {
+		if !a.Expected {
+			unexpected++
+		}
+	}
+	if unexpected != 2 {
+		t.Errorf("without the tear: %d unexpected, want the duplicate and the vanished read", unexpected)
+	}
+}

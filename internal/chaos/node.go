@@ -26,13 +26,12 @@ type Node struct {
 	LogPath   string
 	Overrides []string
 
-	mu      sync.Mutex
-	port    int
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed once cmd has been waited for
-	paused  bool
-	runs    int
-	lastErr string // how the last run ended, when it ended by itself
+	mu     sync.Mutex
+	port   int
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd has been waited for
+	paused bool
+	runs   int
 }
 
 // ErrNotRunning is returned by signals to a node that is not running.
@@ -53,10 +52,13 @@ func (n *Node) Start(timeout time.Duration) error {
 		return fmt.Errorf("node %d already running", n.ID)
 	}
 	n.runs++
-	ready := filepath.Join(filepath.Dir(n.LogPath), fmt.Sprintf("node%d.ready-%d", n.ID, n.runs))
+	ready := filepath.Join(filepath.Dir(n.DataDir), fmt.Sprintf("ready-%d", n.runs))
 	args := []string{"server", "--data-dir", n.DataDir, "--listen", fmt.Sprintf("%s:%d", n.Host, n.port), "--ready-file", ready}
 	for _, o := range n.Overrides {
 		args = append(args, "--override", o)
+	}
+	if err := os.MkdirAll(filepath.Dir(n.DataDir), 0o755); err != nil {
+		return err
 	}
 	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -76,9 +78,6 @@ func (n *Node) Start(timeout time.Duration) error {
 		err := cmd.Wait()
 		fmt.Fprintf(logf, "=== run ended: %v\n", err)
 		logf.Close()
-		n.mu.Lock()
-		n.lastErr = fmt.Sprint(cmd.ProcessState)
-		n.mu.Unlock()
 		close(exited)
 	}()
 	n.cmd, n.exited, n.paused = cmd, exited, false

@@ -19,8 +19,9 @@ import (
 // both down when the last process in them exits, so nothing is left mounted
 // or filtered on any exit path, a SIGKILL of the battery included.
 
-// SandboxEnv is set in the environment of a process running in the sandbox.
-const SandboxEnv = "VLTAVA_CHAOS_SANDBOX"
+// SandboxEnv is set in the environment of a process running in the sandbox
+// (not VLTAVA_...: the broker reads those as its configuration).
+const SandboxEnv = "VLTAVACHAOS_SANDBOX"
 
 // InSandbox reports whether this process runs inside the battery's sandbox.
 func InSandbox() bool { return os.Getenv(SandboxEnv) == "1" }
