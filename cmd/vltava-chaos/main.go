@@ -77,7 +77,7 @@ func run(args []string) int {
 		keepData   = fs.Bool("keep-data", false, "keep the nodes' data dirs (removed by default; logs and reports stay)")
 		overrides  stringList
 	)
-	fs.Var(&overrides, "override", "key=value for every node (repeatable)")
+	fs.Var(&overrides, "override", "key=value for every node (repeatable; after the battery's own group.initial.rebalance.delay.ms=0)")
 	_ = fs.Parse(args)
 
 	fk, err := chaos.ParseFaults(*faults)
@@ -107,7 +107,7 @@ func run(args []string) int {
 		Workload: chaos.WorkloadOptions{Topic: "chaos", Partitions: int32(*partitions), Group: "chaos-group",
 			Producers: *producers, AcksOne: *acksOne, Rate: *rate, Consumers: *consumers, Pad: *pad},
 		FlushMessages: *flushMsgs, SegmentBytes: *segBytes, DiskSize: *diskSize,
-		NodeOverrides: overrides, FinalTimeout: *finalWait, Command: replay,
+		NodeOverrides: append(nodeDefaults(), overrides...), FinalTimeout: *finalWait, Command: replay,
 		Logf: func(format string, a ...any) {
 			fmt.Fprintf(os.Stderr, "vltava-chaos: "+format+"\n", a...)
 		},
@@ -139,6 +139,13 @@ func run(args []string) int {
 	}
 	return 0
 }
+
+// nodeDefaults are the battery's overrides for every node: a group forms
+// at once instead of waiting group.initial.rebalance.delay.ms (3 s, and 3 s
+// more per member that joins meanwhile) after every restart of the
+// coordinator, so that the consumers work between faults a few seconds
+// apart, as Kafka's own system tests set it.
+func nodeDefaults() []string { return []string{"group.initial.rebalance.delay.ms=0"} }
 
 func usage(err error) int {
 	fmt.Fprintln(os.Stderr, "vltava-chaos:", err)

@@ -7,10 +7,11 @@ import (
 )
 
 // Bucket is one second of the run: writes acknowledged and failed in it,
-// and the latency of the acknowledged ones.
+// the latency of the acknowledged ones, and records the consumers polled.
 type Bucket struct {
 	Start         Dur `json:"start"`
 	OK, Failed    int
+	Polled        int
 	P50, P99, Max Dur
 }
 
@@ -60,6 +61,11 @@ func Measure(h History, outageMin Dur) Availability {
 			oks = append(oks, w.Complete)
 		} else {
 			av.Buckets[i].Failed++
+		}
+	}
+	for _, p := range h.Polls {
+		if i := int(p.Time / time.Second); i >= 0 && i < n {
+			av.Buckets[i].Polled += len(p.Records)
 		}
 	}
 	for i := range av.Buckets {

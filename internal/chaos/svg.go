@@ -49,26 +49,28 @@ func SVG(h History, av Availability) string {
 	// Throughput.
 	maxOps := 1
 	for _, bk := range av.Buckets {
-		maxOps = max(maxOps, bk.OK, bk.Failed)
+		maxOps = max(maxOps, bk.OK, bk.Failed, bk.Polled)
 	}
 	yOps := func(n int) float64 { return top1 + h1 - h1*float64(n)/float64(maxOps) }
-	axes(&b, left, top1, plotW, h1, end, "writes/s")
+	axes(&b, left, top1, plotW, h1, end, "records/s")
 	for _, v := range niceTicks(float64(maxOps), 4) {
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" text-anchor="end">%g</text>`+"\n", left-6, yOps(int(v))+4, v)
 	}
-	okPts, failPts := make([]string, 0, len(av.Buckets)), make([]string, 0, len(av.Buckets))
+	var okPts, failPts, pollPts []string
 	for _, bk := range av.Buckets {
 		mid := bk.Start + time.Second/2
 		okPts = append(okPts, fmt.Sprintf("%.1f,%.1f", x(mid), yOps(bk.OK)))
 		failPts = append(failPts, fmt.Sprintf("%.1f,%.1f", x(mid), yOps(bk.Failed)))
+		pollPts = append(pollPts, fmt.Sprintf("%.1f,%.1f", x(mid), yOps(bk.Polled)))
 	}
+	fmt.Fprintf(&b, `<polyline fill="none" stroke="#2ca02c" stroke-width="1" stroke-dasharray="4 2" points="%s"/>`+"\n", strings.Join(pollPts, " "))
 	fmt.Fprintf(&b, `<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="%s"/>`+"\n", strings.Join(okPts, " "))
 	fmt.Fprintf(&b, `<polyline fill="none" stroke="#d62728" stroke-width="1" points="%s"/>`+"\n", strings.Join(failPts, " "))
 	for _, o := range av.Outages {
 		fmt.Fprintf(&b, `<rect class="outage" x="%.1f" y="%.0f" width="%.1f" height="5" fill="black"><title>outage %v</title></rect>`+"\n",
 			x(o.Start), top1+h1+2, math.Max(x(o.End)-x(o.Start), 1), o.Len().Round(time.Millisecond))
 	}
-	legend(&b, left+plotW-300, top1+12, []string{"#1f77b4", "#d62728", "black"}, []string{"acknowledged", "failed", "outage"})
+	legend(&b, left+plotW-400, top1+12, []string{"#1f77b4", "#d62728", "#2ca02c", "black"}, []string{"acknowledged", "failed", "polled", "outage"})
 
 	// Latency, log scale from 1 ms to the slowest write.
 	maxLat := 10 * time.Millisecond
