@@ -9,6 +9,8 @@
 //	vltava-chaos [flags]              run the battery (exit 1 on an anomaly the
 //	                                  configuration promises cannot happen)
 //	vltava-chaos check history.json   check a saved history again
+//	vltava-chaos stats history.json...  per fault kind: runs, operations,
+//	                                  anomalies, outage median and max
 //
 // As root it runs itself in a private mount namespace and a fresh network
 // namespace (the sandbox), where it may mount a tmpfs per node and add
@@ -34,6 +36,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "check" {
 		os.Exit(check(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "stats" {
+		os.Exit(stats(os.Args[2:]))
 	}
 	if os.Geteuid() == 0 && !chaos.InSandbox() {
 		code, err := chaos.RunInSandbox()
@@ -197,4 +202,19 @@ func check(args []string) int {
 		}
 	}
 	return code
+}
+
+// stats prints the per-fault-kind numbers of saved histories.
+func stats(args []string) int {
+	var hs []chaos.History
+	for _, path := range args {
+		h, err := chaos.LoadHistory(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "vltava-chaos:", err)
+			return 2
+		}
+		hs = append(hs, h)
+	}
+	fmt.Print(chaos.SummaryTable(chaos.Summarize(hs)))
+	return 0
 }

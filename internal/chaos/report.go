@@ -151,3 +151,70 @@ func (r *Result) Report() string {
 	}
 	return b.String()
 }
+
+// KindSummary sums the runs that injected one fault kind: the numbers
+// docs/ keeps. A run that mixed kinds counts under each of them.
+type KindSummary struct {
+	Kind                 FaultKind
+	Runs, Faults, Failed int
+	Writes, Acked        int // writes attempted, acknowledged
+	Polled               int // records the consumers received
+	Unexpected, Expected int // anomalies
+	Outages              []Dur
+}
+
+// Summarize groups histories by the fault kinds they injected.
+func Summarize(hs []History) []KindSummary {
+	var out []KindSummary
+	idx := map[FaultKind]int{}
+	for _, h := range hs {
+		av := Measure(h, OutageMin)
+		as := Check(h)
+		acked, polled := 0, 0
+		for _, w := range h.Writes {
+			if w.OK() {
+				acked++
+			}
+		}
+		for _, p := range h.Polls {
+			polled += len(p.Records)
+		}
+		for _, st := range Stats(h, av) {
+			j, ok := idx[st.Kind]
+			if !ok {
+				j = len(out)
+				idx[st.Kind] = j
+				out = append(out, KindSummary{Kind: st.Kind})
+			}
+			s := &out[j]
+			s.Runs++
+			s.Faults += st.Runs
+			s.Failed += st.Failed
+			s.Writes += len(h.Writes)
+			s.Acked += acked
+			s.Polled += polled
+			s.Outages = append(s.Outages, st.Outages...)
+			for _, a := range as {
+				if a.Expected {
+					s.Expected++
+				} else {
+					s.Unexpected++
+				}
+			}
+		}
+	}
+	return out
+}
+
+// SummaryTable is Summarize as a Markdown table.
+func SummaryTable(ss []KindSummary) string {
+	var b strings.Builder
+	b.WriteString("| fault | runs | faults (failed) | writes (acknowledged) | records polled | anomalies unexpected / expected | outage median | outage max |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for _, s := range ss {
+		m, x := medianMax(s.Outages)
+		fmt.Fprintf(&b, "| %s | %d | %d (%d) | %d (%d) | %d | %d / %d | %v | %v |\n", s.Kind, s.Runs, s.Faults, s.Failed,
+			s.Writes, s.Acked, s.Polled, s.Unexpected, s.Expected, m.Round(10*time.Millisecond), x.Round(10*time.Millisecond))
+	}
+	return b.String()
+}

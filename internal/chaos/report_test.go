@@ -82,3 +82,25 @@ func TestSVGIsWellFormed(t *testing.T) {
 		t.Fatalf("%d fault windows and %d outages drawn, want 2 and 2", faults, outages)
 	}
 }
+
+// TestSummarize: per fault kind across runs, with a run that mixed kinds
+// counted under each.
+func TestSummarize(t *testing.T) {
+	a := steadyHistory()
+	b := steadyHistory()
+	b.Faults = b.Faults[:1]
+	ss := Summarize([]History{a, b})
+	if len(ss) != 2 {
+		t.Fatalf("%+v", ss)
+	}
+	k, p := ss[0], ss[1]
+	if k.Kind != Kill || k.Runs != 2 || k.Faults != 2 || k.Acked != 2*len(a.Writes) || len(k.Outages) != 2 || k.Outages[0] != 3*time.Second {
+		t.Errorf("kill: %+v", k)
+	}
+	if p.Kind != Pause || p.Runs != 1 || p.Unexpected != 0 {
+		t.Errorf("pause: %+v", p)
+	}
+	if tb := SummaryTable(ss); !strings.Contains(tb, "| kill | 2 | 2 (0) |") {
+		t.Errorf("table:\n%s", tb)
+	}
+}
