@@ -273,7 +273,9 @@ func finalRead(ctx context.Context, rec *Recorder, nodes []*Node, topic, group s
 		return r, err
 	})
 	if err != nil {
-		errs = append(errs, fmt.Errorf("fetch the group's offsets: %w", err))
+		// Nothing recorded: an unanswered fetch says nothing about what
+		// the group has committed.
+		return errors.Join(append(errs, fmt.Errorf("fetch the group's offsets: %w", err))...)
 	}
 	rec.Do(func(h *History) {
 		for p := range partitions {
