@@ -149,6 +149,14 @@ func TestCheckPlanted(t *testing.T) {
 				h.FinalEnds = append(h.FinalEnds, e)
 			}
 		}, InconsistentOffset, false},
+		{"inconsistent offset from an acks=1 ack is allowed", func(t *testing.T, h *History) {
+			// a1-5 was acknowledged at w1-5's offset but stored at its own.
+			for i := range h.Writes {
+				if h.Writes[i].Value == "a1-5" {
+					h.Writes[i].Offset = h.Final[finalIndex(t, h, "w1-5")].Offset
+				}
+			}
+		}, InconsistentOffset, true},
 		{"vanished read", func(t *testing.T, h *History) {
 			// c1 read the last record of p0 and then one more, which the
 			// final read does not have: w1-12, whose write failed.
