@@ -371,10 +371,10 @@ func (c *checker) checkLost() {
 		a := Anomaly{Kind: Lost, Partition: w.Partition,
 			Detail: fmt.Sprintf("%q acknowledged at p%d@%d at %v, missing from the final read of nodes %v",
 				w.Value, w.Partition, w.Offset, w.Complete.Round(1e6), missing), Values: []string{w.Value}}
-		if wr := c.writers[w.Writer]; !wr.Promised() {
-			a.Expected, a.Why = true, fmt.Sprintf("writer %s has acks=%d", w.Writer, wr.Acks)
-		} else if f := c.tornBefore(pos{w.Partition, w.Offset}, w.Complete); f != nil {
+		if f := c.tornBefore(pos{w.Partition, w.Offset}, w.Complete); f != nil {
 			a.Expected, a.Why = true, tornWhy(f)
+		} else if wr := c.writers[w.Writer]; !wr.Promised() {
+			a.Expected, a.Why = true, fmt.Sprintf("writer %s has acks=%d", w.Writer, wr.Acks)
 		}
 		c.add(a)
 	}
