@@ -1,0 +1,220 @@
+package chaos
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// FaultStats are the numbers of one fault kind over a run (or several).
+type FaultStats struct {
+	Kind    FaultKind
+	Runs    int   // faults of this kind injected
+	Failed  int   // of which the nemesis could not carry out
+	Outages []Dur // the outage laid to each
+}
+
+// Stats groups a history's faults by kind, in the order kinds first appear.
+func Stats(h History, av Availability) []FaultStats {
+	var out []FaultStats
+	idx := map[FaultKind]int{}
+	for i, f := range h.Faults {
+		j, ok := idx[f.Kind]
+		if !ok {
+			j = len(out)
+			idx[f.Kind] = j
+			out = append(out, FaultStats{Kind: f.Kind})
+		}
+		out[j].Runs++
+		if f.Err != "" {
+			out[j].Failed++
+		}
+		if i < len(av.FaultOutage) {
+			out[j].Outages = append(out[j].Outages, av.FaultOutage[i])
+		}
+	}
+	return out
+}
+
+// Report is the run's text summary: faults, operations, anomalies by kind,
+// outages, and PASS or FAIL.
+func (r *Result) Report() string {
+	h, av := r.History, r.Availability
+	var b strings.Builder
+	c := r.Config
+	fmt.Fprintf(&b, "Vltava fault battery: seed %d, %d node(s), %v workload, faults %v, flush.messages=%d\n",
+		h.Seed, h.Nodes, c.Duration, c.Faults, h.FlushMessages)
+	if c.Command != "" {
+		fmt.Fprintf(&b, "replay: %s\n", c.Command)
+	}
+	fmt.Fprintf(&b, "took %v; report, history.json and run.svg in %s\n\n", r.Elapsed.Round(time.Second), c.OutDir)
+
+	fmt.Fprintf(&b, "faults injected: %d\n", len(h.Faults))
+	for _, f := range h.Faults {
+		fmt.Fprintf(&b, "  %8v +%-7v %-10s nodes %v %s", f.Start.Round(time.Millisecond), (f.End - f.Start).Round(time.Millisecond), f.Kind, f.Nodes, f.Detail)
+		if f.Err != "" {
+			fmt.Fprintf(&b, " FAILED: %s", f.Err)
+		}
+		b.WriteByte('\n')
+	}
+
+	fmt.Fprintf(&b, "\noperations:\n")
+	for _, w := range h.Writers {
+		ok, failed := 0, 0
+		for _, x := range h.Writes {
+			if x.Writer == w.ID {
+				if x.OK() {
+					ok++
+				} else {
+					failed++
+				}
+			}
+		}
+		fmt.Fprintf(&b, "  writer %-3s acks=%-2d idempotent=%-5v %6d acknowledged %5d failed or unknown\n", w.ID, w.Acks, w.Idempotent, ok, failed)
+	}
+	polled, commitsOK, commitsFailed := 0, 0, 0
+	for _, p := range h.Polls {
+		polled += len(p.Records)
+	}
+	for _, cm := range h.Commits {
+		if cm.Err == "" {
+			commitsOK++
+		} else {
+			commitsFailed++
+		}
+	}
+	fmt.Fprintf(&b, "  consumers: %d records polled, %d assignment changes, %d commits ok, %d failed\n",
+		polled, len(h.Assigns), commitsOK, commitsFailed)
+	perNode := map[int]int{}
+	for _, rd := range h.Final {
+		perNode[rd.Node]++
+	}
+	for _, e := range h.FinalEnds {
+		if e.Partition == 0 {
+			fmt.Fprintf(&b, "  final read of node %d: %d records\n", e.Node, perNode[e.Node])
+		}
+	}
+
+	fmt.Fprintf(&b, "\nanomalies:\n")
+	byKind := map[AnomalyKind][2]int{}
+	for _, a := range r.Anomalies {
+		n := byKind[a.Kind]
+		if a.Expected {
+			n[1]++
+		} else {
+			n[0]++
+		}
+		byKind[a.Kind] = n
+	}
+	for _, k := range AnomalyKinds {
+		n := byKind[k]
+		fmt.Fprintf(&b, "  %-20s %5d unexpected %5d expected\n", k, n[0], n[1])
+	}
+	shown := map[AnomalyKind]int{}
+	for _, a := range r.Anomalies {
+		if shown[a.Kind]++; shown[a.Kind] <= 10 {
+			fmt.Fprintf(&b, "    %s\n", a)
+		} else if shown[a.Kind] == 11 {
+			fmt.Fprintf(&b, "    ... (all in history.json; `vltava-chaos check` lists them)\n")
+		}
+	}
+
+	var outs []Dur
+	for _, o := range av.Outages {
+		outs = append(outs, o.Len())
+	}
+	med, mx := medianMax(outs)
+	fmt.Fprintf(&b, "\noutages (no write acknowledged for over %v): %d, median %v, max %v\n", OutageMin, len(outs), med.Round(time.Millisecond), mx.Round(time.Millisecond))
+	for _, o := range av.Outages {
+		cause := "no fault"
+		if o.Fault >= 0 {
+			cause = string(h.Faults[o.Fault].Kind)
+		}
+		fmt.Fprintf(&b, "  %8v to %8v  %8v  %s\n", o.Start.Round(time.Millisecond), o.End.Round(time.Millisecond), o.Len().Round(time.Millisecond), cause)
+	}
+	fmt.Fprintf(&b, "\nper fault kind:\n  %-10s %5s %8s %12s %12s\n", "kind", "runs", "failed", "outage med", "outage max")
+	for _, s := range Stats(h, av) {
+		m, x := medianMax(s.Outages)
+		fmt.Fprintf(&b, "  %-10s %5d %8d %12v %12v\n", s.Kind, s.Runs, s.Failed, m.Round(time.Millisecond), x.Round(time.Millisecond))
+	}
+
+	if len(r.Notes) > 0 {
+		fmt.Fprintf(&b, "\nnotes (the run itself):\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "  %s\n", n)
+		}
+	}
+	if u := len(r.Unexpected()); u > 0 {
+		fmt.Fprintf(&b, "\nFAIL: %d anomalies the configuration promises cannot happen\n", u)
+	} else {
+		fmt.Fprintf(&b, "\nPASS: no anomaly the configuration promises cannot happen\n")
+	}
+	return b.String()
+}
+
+// KindSummary sums the runs that injected one fault kind: the numbers
+// docs/ keeps. A run that mixed kinds counts under each of them.
+type KindSummary struct {
+	Kind                 FaultKind
+	Runs, Faults, Failed int
+	Writes, Acked        int // writes attempted, acknowledged
+	Polled               int // records the consumers received
+	Unexpected, Expected int // anomalies
+	Outages              []Dur
+}
+
+// Summarize groups histories by the fault kinds they injected.
+func Summarize(hs []History) []KindSummary {
+	var out []KindSummary
+	idx := map[FaultKind]int{}
+	for _, h := range hs {
+		av := Measure(h, OutageMin)
+		as := Check(h)
+		acked, polled := 0, 0
+		for _, w := range h.Writes {
+			if w.OK() {
+				acked++
+			}
+		}
+		for _, p := range h.Polls {
+			polled += len(p.Records)
+		}
+		for _, st := range Stats(h, av) {
+			j, ok := idx[st.Kind]
+			if !ok {
+				j = len(out)
+				idx[st.Kind] = j
+				out = append(out, KindSummary{Kind: st.Kind})
+			}
+			s := &out[j]
+			s.Runs++
+			s.Faults += st.Runs
+			s.Failed += st.Failed
+			s.Writes += len(h.Writes)
+			s.Acked += acked
+			s.Polled += polled
+			s.Outages = append(s.Outages, st.Outages...)
+			for _, a := range as {
+				if a.Expected {
+					s.Expected++
+				} else {
+					s.Unexpected++
+				}
+			}
+		}
+	}
+	return out
+}
+
+// SummaryTable is Summarize as a Markdown table.
+func SummaryTable(ss []KindSummary) string {
+	var b strings.Builder
+	b.WriteString("| fault | runs | faults (failed) | writes (acknowledged) | records polled | anomalies unexpected / expected | outage median | outage max |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for _, s := range ss {
+		m, x := medianMax(s.Outages)
+		fmt.Fprintf(&b, "| %s | %d | %d (%d) | %d (%d) | %d | %d / %d | %v | %v |\n", s.Kind, s.Runs, s.Faults, s.Failed,
+			s.Writes, s.Acked, s.Polled, s.Unexpected, s.Expected, m.Round(10*time.Millisecond), x.Round(10*time.Millisecond))
+	}
+	return b.String()
+}

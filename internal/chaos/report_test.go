@@ -1,0 +1,106 @@
+package chaos
+
+import (
+	"encoding/xml"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// steadyHistory acknowledges a write every 100 ms for 20 s except from 5 s
+// to 8 s (during a kill from 5 s to 7 s) and from 14 s to 15.5 s (no fault).
+func steadyHistory() History {
+	h := History{Seed: 3, Nodes: 1, Writers: []Writer{{"w1", -1, true}}, End: 20 * time.Second}
+	h.Faults = []Fault{{Kind: Kill, Nodes: []int{1}, Start: 5 * time.Second, End: 7 * time.Second},
+		{Kind: Pause, Nodes: []int{1}, Start: 10 * time.Second, End: 11 * time.Second}}
+	seq := int64(0)
+	for t := Dur(0); t < h.End; t += 100 * ms {
+		if t > 5*time.Second && t < 8*time.Second || t > 14*time.Second && t < 15500*ms {
+			continue
+		}
+		h.Writes = append(h.Writes, Write{Writer: "w1", Seq: seq, Value: "v", Invoke: t, Complete: t + 2*ms, Offset: seq})
+		seq++
+	}
+	return h
+}
+
+func TestMeasureOutages(t *testing.T) {
+	h := steadyHistory()
+	av := Measure(h, OutageMin)
+	if len(av.Outages) != 2 {
+		t.Fatalf("outages %+v, want 2", av.Outages)
+	}
+	o := av.Outages[0]
+	if o.Fault != 0 || o.Len() != 3*time.Second {
+		t.Errorf("first outage %+v (%v), want 3s laid to the kill", o, o.Len())
+	}
+	if o := av.Outages[1]; o.Fault != 1 || o.Len() != 1500*ms {
+		// The pause's span runs to the end of the run: the stall at 14 s
+		// is laid to it, the last fault before it.
+		t.Errorf("second outage %+v (%v), want 1.5s laid to the pause", o, o.Len())
+	}
+	if av.FaultOutage[0] != 3*time.Second {
+		t.Errorf("kill's outage %v", av.FaultOutage[0])
+	}
+	if b := av.Buckets[2]; b.OK != 10 || b.P50 != 2*ms || b.Max != 2*ms {
+		t.Errorf("bucket 2: %+v", b)
+	}
+	st := Stats(h, av)
+	if len(st) != 2 || st[0].Kind != Kill || st[0].Runs != 1 || st[0].Outages[0] != 3*time.Second {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestSVGIsWellFormed: the picture parses as XML and shades every fault.
+func TestSVGIsWellFormed(t *testing.T) {
+	h := steadyHistory()
+	s := SVG(h, Measure(h, OutageMin))
+	d := xml.NewDecoder(strings.NewReader(s))
+	faults, outages := 0, 0
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG does not parse: %v\n%s", err, s)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
+			for _, a := range se.Attr {
+				if a.Name.Local == "class" && a.Value == "fault" {
+					faults++
+				}
+				if a.Name.Local == "class" && a.Value == "outage" {
+					outages++
+				}
+			}
+		}
+	}
+	if faults != 2 || outages != 2 {
+		t.Fatalf("%d fault windows and %d outages drawn, want 2 and 2", faults, outages)
+	}
+}
+
+// TestSummarize: per fault kind across runs, with a run that mixed kinds
+// counted under each.
+func TestSummarize(t *testing.T) {
+	a := steadyHistory()
+	b := steadyHistory()
+	b.Faults = b.Faults[:1]
+	ss := Summarize([]History{a, b})
+	if len(ss) != 2 {
+		t.Fatalf("%+v", ss)
+	}
+	k, p := ss[0], ss[1]
+	if k.Kind != Kill || k.Runs != 2 || k.Faults != 2 || k.Acked != 2*len(a.Writes) || len(k.Outages) != 2 || k.Outages[0] != 3*time.Second {
+		t.Errorf("kill: %+v", k)
+	}
+	if p.Kind != Pause || p.Runs != 1 || p.Unexpected != 0 {
+		t.Errorf("pause: %+v", p)
+	}
+	if tb := SummaryTable(ss); !strings.Contains(tb, "| kill | 2 | 2 (0) |") {
+		t.Errorf("table:\n%s", tb)
+	}
+}

@@ -1,0 +1,222 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config is one battery run.
+type Config struct {
+	Bin    string // the vltava binary
+	OutDir string // node logs and data, history.json, report.txt, run.svg
+	Nodes  int
+	Seed   uint64
+	// Duration is the workload's length; faults happen between Warmup and
+	// Duration-Cooldown, Gap apart, each held about Hold.
+	Duration                    time.Duration
+	Faults                      []FaultKind
+	Warmup, Cooldown, Gap, Hold time.Duration
+	Workload                    WorkloadOptions
+	// FlushMessages is the topic's flush.messages (0: the broker's
+	// default, Kafka's: acknowledged from the page cache).
+	FlushMessages int64
+	SegmentBytes  int64 // the topic's segment.bytes (0: default)
+	// DiskSize is the tmpfs each node's data lives on when the diskfull
+	// fault is in the mix.
+	DiskSize int64
+	// NodeOverrides are extra --override key=value for every node.
+	NodeOverrides []string
+	// FinalTimeout bounds the read-back after healing.
+	FinalTimeout time.Duration
+	// Command is the command line that replays the run, for the report.
+	Command string
+	Logf    func(format string, args ...any)
+}
+
+// Result is what a run produced.
+type Result struct {
+	Config       Config
+	Steps        []Step
+	History      History
+	Anomalies    []Anomaly
+	Availability Availability
+	// Notes are problems of the run itself rather than anomalies of the
+	// history: a node that would not restart or stop, a final read that
+	// did not finish. A run with notes did not prove what it meant to.
+	Notes   []string
+	Elapsed time.Duration
+}
+
+// Unexpected returns the anomalies the configuration promises cannot happen.
+func (r *Result) Unexpected() []Anomaly {
+	var out []Anomaly
+	for _, a := range r.Anomalies {
+		if !a.Expected {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (c Config) scheduleOptions() ScheduleOptions {
+	return ScheduleOptions{Seed: c.Seed, Duration: c.Duration, Nodes: c.Nodes, Faults: c.Faults,
+		Warmup: c.Warmup, Cooldown: c.Cooldown, Gap: c.Gap, Hold: c.Hold}
+}
+
+func (c Config) logf(format string, args ...any) {
+	if c.Logf != nil {
+		c.Logf(format, args...)
+	}
+}
+
+// Run starts the nodes, runs the workload while the nemesis follows the
+// seed's schedule, heals, reads everything back, checks the history and
+// writes the report into cfg.OutDir. Nodes are stopped and disks unmounted
+// on every return.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	began := time.Now()
+	res := &Result{Config: cfg}
+	steps, err := Schedule(cfg.scheduleOptions())
+	if err != nil {
+		return nil, err
+	}
+	res.Steps = steps
+	if cfg.Nodes > 1 {
+		// The mechanics (per-node addresses, disks, cuts, reads per node)
+		// take N nodes; the nodes cannot yet form one cluster.
+		return nil, fmt.Errorf("%d nodes: Vltava has no multi-node cluster yet; the battery runs 1 node until replication lands", cfg.Nodes)
+	}
+	needDisk := slices.Contains(cfg.Faults, DiskFull)
+	if (needDisk || slices.Contains(cfg.Faults, Partition) || slices.Contains(cfg.Faults, Slow)) && !InSandbox() {
+		return nil, errors.New("diskfull, partition and slow faults need the battery's sandbox (root; vltava-chaos enters it itself)")
+	}
+	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+
+	nem := &nemesis{cfg: cfg, disks: map[int]*Disk{}, fw: NewFirewall()}
+	defer nem.teardown(res)
+	for i := 1; i <= cfg.Nodes; i++ {
+		dir := filepath.Join(cfg.OutDir, fmt.Sprintf("node%d", i))
+		n := &Node{ID: i, Bin: cfg.Bin, Host: fmt.Sprintf("127.0.0.%d", 10+i), DataDir: filepath.Join(dir, "data"),
+			LogPath: filepath.Join(cfg.OutDir, fmt.Sprintf("node%d.log", i)), Overrides: cfg.NodeOverrides}
+		if needDisk {
+			d, err := MountDisk(filepath.Join(dir, "disk"), cfg.DiskSize)
+			if err != nil {
+				return nil, err
+			}
+			nem.disks[i] = d
+			n.DataDir = filepath.Join(d.Dir, "data")
+		}
+		nem.nodes = append(nem.nodes, n)
+		if err := n.Start(60 * time.Second); err != nil {
+			return nil, err
+		}
+	}
+	cfg.logf("nodes up: %v", addrs(nem.nodes))
+	if err := createTopic(ctx, cfg, addrs(nem.nodes)); err != nil {
+		return nil, err
+	}
+
+	rec := NewRecorder(History{Seed: cfg.Seed, Topic: cfg.Workload.Topic, Group: cfg.Workload.Group,
+		Nodes: cfg.Nodes, Writers: cfg.Workload.writers(), FlushMessages: cfg.FlushMessages})
+	nem.rec = rec
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	wl := &workload{opts: cfg.Workload, seeds: addrs(nem.nodes), rec: rec, logf: cfg.logf}
+	if err := wl.start(wctx); err != nil {
+		return nil, err
+	}
+	for _, s := range steps {
+		if !sleepUntil(ctx, rec, s.At) {
+			break
+		}
+		f := nem.do(ctx, s)
+		cfg.logf("%v %s nodes %v: %s %s", f.Start.Round(time.Millisecond), f.Kind, f.Nodes, f.Detail, f.Err)
+		rec.Do(func(h *History) { h.Faults = append(h.Faults, f) })
+	}
+	sleepUntil(ctx, rec, cfg.Duration)
+	wcancel()
+	wl.stop()
+	rec.Do(func(h *History) { h.End = rec.Now() })
+	cfg.logf("workload stopped at %v; healing", rec.Now().Round(time.Millisecond))
+
+	res.Notes = append(res.Notes, nem.healAll()...)
+	fctx, fcancel := context.WithTimeout(ctx, cfg.FinalTimeout)
+	defer fcancel()
+	if err := finalRead(fctx, rec, nem.nodes, cfg.Workload.Topic, cfg.Workload.Group, cfg.Workload.Partitions); err != nil {
+		res.Notes = append(res.Notes, "final read: "+err.Error())
+	}
+	for _, n := range nem.nodes {
+		if err := n.Stop(20 * time.Second); err != nil {
+			res.Notes = append(res.Notes, err.Error())
+		}
+	}
+
+	res.History = rec.Snapshot()
+	res.Anomalies = Check(res.History)
+	res.Availability = Measure(res.History, OutageMin)
+	res.Elapsed = time.Since(began)
+	return res, res.write()
+}
+
+// sleepUntil waits until the recorder's clock reaches at; false if ctx
+// ended first.
+func sleepUntil(ctx context.Context, rec *Recorder, at time.Duration) bool {
+	d := at - rec.Now()
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func createTopic(ctx context.Context, cfg Config, seeds []string) error {
+	cl, err := kgo.NewClient(clientOpts(seeds)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	configs := map[string]*string{}
+	if cfg.FlushMessages > 0 {
+		configs["flush.messages"] = kadm.StringPtr(fmt.Sprint(cfg.FlushMessages))
+	}
+	if cfg.SegmentBytes > 0 {
+		configs["segment.bytes"] = kadm.StringPtr(fmt.Sprint(cfg.SegmentBytes))
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = retry(cctx, func() (kadm.CreateTopicResponse, error) {
+		return kadm.NewClient(cl).CreateTopic(cctx, cfg.Workload.Partitions, 1, configs, cfg.Workload.Topic)
+	})
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", cfg.Workload.Topic, err)
+	}
+	return nil
+}
+
+// write saves the history, the text report and the picture.
+func (r *Result) write() error {
+	dir := r.Config.OutDir
+	if err := r.History.Save(filepath.Join(dir, "history.json")); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.txt"), []byte(r.Report()), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "run.svg"), []byte(SVG(r.History, r.Availability)), 0o644)
+}

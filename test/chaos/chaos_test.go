@@ -1,0 +1,186 @@
+// Package chaos is the short fault battery CI runs: the built vltava-chaos
+// command against the built vltava binary, with fixed seeds, one run per
+// fault kind the single node has. A run fails on any anomaly its
+// configuration promises cannot happen (an acknowledged acks=all record
+// lost, a duplicate from an idempotent producer, an offset reused, ...),
+// and on a run that could not do what it meant to (a node that would not
+// restart or stop, a final read that did not finish). Each run's report,
+// history and picture stay in a temporary directory whose path the test
+// prints. The long battery is the same command with --duration and --seed
+// (README, "Fault battery").
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vltava/vltava/internal/chaos"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "vltava-chaos-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	for _, pkg := range []string{"vltava", "vltava-chaos"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, pkg), "./cmd/"+pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build ./cmd/%s: %v\n%s", pkg, err, out)
+			return 1
+		}
+	}
+	binDir = dir
+	return m.Run()
+}
+
+// ciRuns are the CI battery: fixed seeds, about two minutes of workload in
+// all. Every run uses flush.messages=1 where a torn tail is involved (only
+// then is an acknowledged batch on disk before a power loss).
+var ciRuns = []struct {
+	name string
+	args []string
+	// tornAcked: the run tears acknowledged records on purpose, and the
+	// checker must report exactly those lost, as expected.
+	tornAcked bool
+}{
+	{name: "kill-pause", args: []string{"--seed", "11", "--duration", "35s", "--faults", "kill,pause"}},
+	{name: "diskfull", args: []string{"--seed", "12", "--duration", "25s", "--faults", "diskfull", "--disk-size", "67108864"}},
+	{name: "torn", args: []string{"--seed", "13", "--duration", "25s", "--faults", "torn", "--flush-messages", "1"}},
+	{name: "torn-acked", args: []string{"--seed", "14", "--duration", "20s", "--faults", "torn-acked", "--flush-messages", "1"}, tornAcked: true},
+}
+
+func TestBattery(t *testing.T) {
+	base, err := os.MkdirTemp("", "vltava-chaos-ci-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("reports in %s", base)
+	for _, r := range ciRuns {
+		t.Run(r.name, func(t *testing.T) {
+			out := filepath.Join(base, r.name)
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, filepath.Join(binDir, "vltava-chaos"), append([]string{"--out", out}, r.args...)...)
+			// SIGTERM first: the battery then heals and stops its nodes.
+			cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+			cmd.WaitDelay = 30 * time.Second
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			t.Logf("%s took %v; report, history.json and run.svg in %s\n%s", r.name, time.Since(start).Round(time.Second), out, stdout.String())
+			if err != nil {
+				t.Fatalf("vltava-chaos: %v\n%s", err, stderr.String())
+			}
+			h, err := chaos.LoadHistory(filepath.Join(out, "history.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkRun(t, h, r.tornAcked)
+		})
+	}
+}
+
+// checkRun re-checks the saved history: no unexpected anomaly, faults
+// really injected, and for the torn-acked run exactly the destroyed
+// acknowledged records reported lost.
+func checkRun(t *testing.T, h chaos.History, tornAcked bool) {
+	t.Helper()
+	as := chaos.Check(h)
+	for _, a := range as {
+		if !a.Expected {
+			t.Errorf("seed %d: %v", h.Seed, a)
+		}
+	}
+	if len(h.Faults) == 0 {
+		t.Fatal("no fault injected")
+	}
+	for _, f := range h.Faults {
+		if f.Err != "" {
+			t.Errorf("fault %s at %v failed: %s", f.Kind, f.Start, f.Err)
+		}
+	}
+	ok := 0
+	for _, w := range h.Writes {
+		if w.OK() {
+			ok++
+		}
+	}
+	polled := 0
+	for _, p := range h.Polls {
+		polled += len(p.Records)
+	}
+	if ok < 1000 || polled < 1000 {
+		t.Errorf("only %d writes acknowledged and %d records polled: the run proves little", ok, polled)
+	}
+	if !tornAcked {
+		return
+	}
+	want := map[string]bool{}
+	for _, f := range h.Faults {
+		tr := f.Torn
+		if tr == nil || !tr.Acked {
+			continue
+		}
+		for _, w := range h.Writes {
+			if w.OK() && w.Partition == tr.Partition && w.Offset >= tr.FromOffset && w.Complete <= f.End {
+				want[w.Value] = true
+			}
+		}
+	}
+	got := map[string]bool{}
+	for _, a := range as {
+		if a.Kind == chaos.Lost {
+			for _, v := range a.Values {
+				got[v] = true
+			}
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("the torn-acked faults destroyed no acknowledged record")
+	}
+	if d := diff(want, got); d != "" {
+		t.Errorf("lost records differ from those the tears destroyed: %s", d)
+	}
+}
+
+func diff(want, got map[string]bool) string {
+	var missing, extra []string
+	for v := range want {
+		if !got[v] {
+			missing = append(missing, v)
+		}
+	}
+	for v := range got {
+		if !want[v] {
+			extra = append(extra, v)
+		}
+	}
+	if len(missing)+len(extra) == 0 {
+		return ""
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	return fmt.Sprintf("destroyed but not reported lost %v; reported lost but not destroyed %v", missing, extra)
+}
