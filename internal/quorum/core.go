@@ -71,6 +71,7 @@ type contact struct {
 }
 
 type coreStats struct {
+	tornTails         int
 	snapshotsTaken    int
 	snapshotsRestored int
 	confChanges       int
@@ -156,6 +157,9 @@ func newCore(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport,
 		}
 	}
 	c.lastConfIndex = rec.confIndex
+	if rec.tornBytes > 0 {
+		c.stats.tornTails++
+	}
 	c.lastIndex, _ = st.ms.LastIndex()
 	election, heartbeat := cfg.ticks()
 	rn, err := raft.NewRawNode(&raft.Config{

@@ -118,6 +118,7 @@ type recovery struct {
 	hardState *raftpb.HardState
 	lastIndex uint64
 	confIndex uint64 // the last conf change entry after the snapshot, 0 if none
+	tornBytes int    // truncated from the live segment's tail
 }
 
 // openStorage opens (creating if needed) the metadata log in dir and recovers it.
@@ -224,6 +225,7 @@ func (s *storage) replay(rec *recovery) error {
 	if valid < len(buf) {
 		s.log.Warn("metadata log: truncating a torn tail",
 			"segment", full, "offset", valid, "bytes_cut", len(buf)-valid, "records_kept", len(recs))
+		rec.tornBytes = len(buf) - valid
 		if err := f.Truncate(int64(valid)); err != nil {
 			return fmt.Errorf("truncate %s: %w", full, err)
 		}
