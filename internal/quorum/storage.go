@@ -2,15 +2,15 @@
 // snapshot its marker names.
 //
 // The live segment is the one with the highest sequence number. It starts with a marker
-// naming the latest durable snapshot (index 0: none), then the HardState, then the
-// entries after the snapshot, and grows by one write per Ready: the Ready's entries and
+// naming the latest durable snapshot (index 0: none), then the entries after the
+// snapshot, then the HardState, and grows by one write per Ready: the Ready's entries and
 // HardState, fsynced before the Ready's messages are sent (raft's MustSync; a HardState
 // that changes only the commit index is written without an fsync, as etcd does: a lost
 // commit index is learnt again from the leader).
 //
 // A snapshot (taken locally, or received from the leader) replaces the segment: the
 // snapshot file is made durable first, then a new segment holding the marker, the
-// HardState and the entries after the snapshot is written to a temporary name, fsynced,
+// entries after the snapshot and the HardState is written to a temporary name, fsynced,
 // renamed into place and the directory fsynced; only then are the older segments and
 // snapshots deleted. A crash at any point leaves either the old segment (and perhaps an
 // unused newer snapshot, removed at the next open) or the new one: a new segment is
@@ -482,17 +482,19 @@ func (s *storage) writeSnapshotFile(snap *raftpb.Snapshot) error {
 	return nil
 }
 
-// replaceSegment writes a new live segment (marker, HardState, entries) durably, then
+// replaceSegment writes a new live segment (marker, entries, HardState) durably, then
 // removes the segments and snapshots it supersedes.
 func (s *storage) replaceSegment(index, term uint64, hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	seq := s.segSeq + 1
 	name := path.Join(s.dir, segmentName(seq))
+	// The HardState goes after the entries: its commit index may be among them, and
+	// replay checks a commit index against the entries before it.
 	buf := appendMarker(s.buf[:0], index, term)
-	if !raft.IsEmptyHardState(hs) {
-		buf = appendHardState(buf, hs)
-	}
 	for _, e := range ents {
 		buf = appendEntry(buf, e)
+	}
+	if !raft.IsEmptyHardState(hs) {
+		buf = appendHardState(buf, hs)
 	}
 	s.keepBuf(buf)
 	tmp := name + tmpSuffix
