@@ -104,8 +104,9 @@ func TestProposeOnFollowerIsNotLeader(t *testing.T) {
 	}
 }
 
-// becomeLeaderOf3 makes member 1 of {1,2,3} leader by stepping the votes of member 2.
-func becomeLeaderOf3(t *testing.T, m *testMember) {
+// becomeLeader makes member 1 leader by stepping the votes of member 2 (a majority of
+// {1,2} or {1,2,3}).
+func becomeLeader(t *testing.T, m *testMember) {
 	t.Helper()
 	for i := 0; i < 100 && len(m.tr.sent) == 0; i++ {
 		m.c.tick()
@@ -143,7 +144,7 @@ func ackAppends(m *testMember, id uint64) {
 
 func TestLeaderCommitsOnlyWithAMajority(t *testing.T) {
 	m := openMember(t, testConfig(1, voters(1, 2, 3)), vfs.NewMem(), nil)
-	becomeLeaderOf3(t, m)
+	becomeLeader(t, m)
 	ackAppends(m, 2) // the new leader's empty entry
 	o := m.propose("x")
 	m.c.process()
@@ -158,7 +159,7 @@ func TestLeaderCommitsOnlyWithAMajority(t *testing.T) {
 
 func TestLeaderStepsDownFailsWaitingProposals(t *testing.T) {
 	m := openMember(t, testConfig(1, voters(1, 2, 3)), vfs.NewMem(), nil)
-	becomeLeaderOf3(t, m)
+	becomeLeader(t, m)
 	o := m.propose("x")
 	m.c.process()
 	term := m.c.leader.Term
@@ -207,7 +208,7 @@ func TestFailedSyncStopsTheMember(t *testing.T) {
 		return nil
 	}))
 	m := openMember(t, testConfig(1, voters(1, 2, 3)), mem, efs)
-	becomeLeaderOf3(t, m)
+	becomeLeader(t, m)
 	ackAppends(m, 2)
 	m.tr.take()
 	failing = true

@@ -6,7 +6,7 @@
 // snapshot, then the HardState, and grows by one write per Ready: the Ready's entries and
 // HardState, fsynced before the Ready's messages are sent (raft's MustSync; a HardState
 // that changes only the commit index is written without an fsync, as etcd does: a lost
-// commit index is learnt again from the leader).
+// commit index is learnt again from the leader, unless it covers a membership change).
 //
 // A snapshot (taken locally, or received from the leader) replaces the segment: the
 // snapshot file is made durable first, then a new segment holding the marker, the
@@ -368,7 +368,10 @@ func (s *storage) save(rd *raft.Ready) error {
 		}
 		s.segSize += int64(n)
 	}
-	if rd.MustSync {
+	// A commit index that covers a membership change is made durable before the change is
+	// applied: a member that forgot it would reopen with the old voters and could wait
+	// forever for the vote of one that was removed.
+	if rd.MustSync || hasConfChange(rd.CommittedEntries) {
 		if err := s.seg.Sync(); err != nil {
 			return s.fail(fmt.Errorf("sync %s: %w", segmentName(s.segSeq), err))
 		}
@@ -565,6 +568,15 @@ func (s *storage) close() error {
 	}
 	s.seg = nil
 	return err
+}
+
+func hasConfChange(ents []*raftpb.Entry) bool {
+	for _, e := range ents {
+		if e.GetType() != raftpb.EntryNormal {
+			return true
+		}
+	}
+	return false
 }
 
 // keepBuf keeps buf for reuse unless a snapshot's rewrite made it large.
