@@ -98,6 +98,8 @@ type core struct {
 	lastConfIndex uint64 // the last membership change entry in the log
 	leaderStart   uint64 // while leading: the index of this term's first entry
 
+	selfVoter bool // this node is a voter in conf
+
 	state    raft.StateType
 	leader   LeaderInfo // from the Readies handled so far
 	notified LeaderInfo // the last one given to onLeader
@@ -175,7 +177,7 @@ func newCore(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport,
 		CheckQuorum:               true,
 		PreVote:                   true,
 		DisableProposalForwarding: true,
-		StepDownOnRemoval:         true,
+		StepDownOnRemoval:         false, // see tick: a removed leader hands over first
 		Logger:                    raftLogger{logger},
 	})
 	if err != nil {
@@ -212,6 +214,8 @@ func (c *core) loadSnapshot(snap *raftpb.Snapshot) error {
 	}
 	c.applied, c.smIndex = md.GetIndex(), md.GetIndex()
 	c.conf = proto.Clone(raftpb.EnsureConfState(md.GetConfState())).(*raftpb.ConfState)
+	voters, _ := members(c.conf)
+	c.selfVoter = slices.Contains(voters, c.id)
 	c.snapBytes, c.snapTime = 0, c.now
 	return nil
 }
@@ -259,6 +263,12 @@ func (c *core) tick() {
 	}
 	c.rn.Tick()
 	c.dirty = true
+	// A leader the log removed (a change another leader proposed committed under it)
+	// keeps leading, so the others learn the removal committed, until it has handed
+	// over; raft refuses its proposals meanwhile.
+	if c.state == raft.StateLeader && !c.selfVoter && c.rn.BasicStatus().LeadTransferee == 0 {
+		c.handOver()
+	}
 }
 
 // step hands raft a message from a peer.

@@ -85,6 +85,12 @@ func (c *core) confChange(op *confChangeOp) (*raftpb.ConfChangeV2, error) {
 			return nil, fmt.Errorf("%w: node %d", ErrVoterNotFound, op.id)
 		case voter && len(cfg.Voters[0]) == 1:
 			return nil, fmt.Errorf("%w: node %d", ErrLastVoter, op.id)
+		case op.id == c.id:
+			// A leader that removed itself would stop before the others learn that the
+			// removal committed, and raft applies a configuration only once committed:
+			// a remaining voter could wait forever for the removed one's vote. So the
+			// leader hands over first, and the new leader removes it.
+			return nil, c.handOver()
 		}
 		typ = raftpb.ConfChangeRemoveNode
 	}
@@ -92,6 +98,27 @@ func (c *core) confChange(op *confChangeOp) (*raftpb.ConfChangeV2, error) {
 		Changes: []*raftpb.ConfChangeSingle{{Type: typ.Enum(), NodeId: new(op.id)}},
 		Context: ctx,
 	}, nil
+}
+
+// handOver transfers leadership to the remaining voter whose log is longest and returns
+// the NotLeaderError that sends the caller there.
+func (c *core) handOver() error {
+	st := c.rn.Status()
+	var to, match uint64
+	for id := range st.Config.Voters.IDs() {
+		if pr, ok := st.Progress[id]; ok && id != c.id && (to == 0 || pr.Match > match || pr.Match == match && id < to) {
+			to, match = id, pr.Match
+		}
+	}
+	if to == 0 {
+		return fmt.Errorf("%w: node %d", ErrLastVoter, c.id)
+	}
+	if st.LeadTransferee != to {
+		c.log.Info("metadata log: handing leadership over before this node leaves the voters", "to", to)
+		c.rn.TransferLeader(to)
+		c.dirty = true
+	}
+	return &NotLeaderError{LeaderID: to}
 }
 
 // applyConfChange applies a committed membership change to raft and the address book.
@@ -122,6 +149,8 @@ func (c *core) applyConfChange(e *raftpb.Entry) error {
 	}
 	c.conf = c.rn.ApplyConfChange(cc)
 	c.stats.confChanges++
+	voters, _ := members(c.conf)
+	c.selfVoter = slices.Contains(voters, c.id)
 	for _, ch := range v2.GetChanges() {
 		id := ch.GetNodeId()
 		switch ch.GetType() {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/vltava/vltava/internal/vfs"
@@ -164,5 +165,53 @@ func TestStatusReportsReplication(t *testing.T) {
 	}
 	if r := byID[3]; r.MatchIndex != 0 || !r.LastContact.IsZero() {
 		t.Fatalf("silent follower 3: %+v", r)
+	}
+}
+
+// TestLeaderLeavesOnlyAfterHandingOver: raft applies a configuration once committed, so
+// a leader that left the voters at once could leave the others waiting for its vote
+// (they may not have learnt the removal committed). Asked to remove itself, the leader
+// hands over and sends the caller to the new leader; removed by an entry that commits
+// under it, it keeps leading until it has handed over.
+func TestLeaderLeavesOnlyAfterHandingOver(t *testing.T) {
+	m := openMember(t, testConfig(1, voters(1, 2)), vfs.NewMem(), nil)
+	becomeLeader(t, m)
+	ackFrom(m, 2)
+	m.tr.take()
+
+	o := m.proposeConf(confChangeOp{kind: removeNode, id: 1})
+	var nl *NotLeaderError
+	if !errors.As(o.err, &nl) || nl.LeaderID != 2 {
+		t.Fatalf("leader asked to remove itself: %+v", o)
+	}
+	m.c.process()
+	if tn := m.tr.takeType(raftpb.MsgTimeoutNow); len(tn) != 1 || tn[0].GetTo() != 2 {
+		t.Fatalf("no hand-over to 2: %v", m.tr.sent)
+	}
+
+	// Now the removal arrives as an entry proposed by an earlier leader, committing here.
+	m2 := openMember(t, testConfig(1, voters(1, 2)), vfs.NewMem(), nil)
+	becomeLeader(t, m2)
+	ackFrom(m2, 2)
+	cc := &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeRemoveNode.Enum(), NodeId: new(uint64(1))}}}
+	if err := m2.c.rn.ProposeConfChange(cc); err != nil {
+		t.Fatal(err)
+	}
+	m2.c.process()
+	ackFrom(m2, 2)
+	if vs, _ := members(m2.c.conf); !slices.Equal(vs, []uint64{2}) {
+		t.Fatalf("voters %v after the removal applied", vs)
+	}
+	if m2.c.state != raft.StateLeader {
+		t.Fatal("the removed leader stepped down before handing over")
+	}
+	m2.tr.take()
+	m2.c.tick()
+	m2.c.process()
+	if tn := m2.tr.takeType(raftpb.MsgTimeoutNow); len(tn) != 1 || tn[0].GetTo() != 2 {
+		t.Fatalf("the removed leader does not hand over to 2: %v", m2.tr.sent)
+	}
+	if p := m2.propose("x"); !p.done || p.err == nil {
+		t.Fatalf("a removed leader accepted a proposal: %+v", p)
 	}
 }

@@ -84,7 +84,7 @@ func (s *sim) heal() {
 	s.faults = false
 	s.group = nil
 	for _, n := range s.nodes {
-		if !n.up() {
+		if !n.up() && !n.gone {
 			n.downUntil = s.step + 1
 		}
 	}

@@ -48,6 +48,7 @@ const (
 	simMaxDelay   = 3 // steps a message may take
 	simHealSteps  = 4000
 	simCheckEvery = 50
+	simSpares     = 3
 	// simProposeAfterHeal: proposals go on this many steps after the faults stop.
 	simProposeAfterHeal = 300
 )
@@ -134,7 +135,8 @@ type simNode struct {
 	sm   *listSM
 
 	downUntil    int
-	checked      int // sm entries checked against the global sequence
+	gone         bool // removed from the quorum and decommissioned
+	checked      int  // sm entries checked against the global sequence
 	seenRestores int
 }
 
@@ -201,8 +203,8 @@ func runSim(t *testing.T, voters int, seed uint64, steps int) (stats simStats) {
 	for id := uint64(1); id <= uint64(voters); id++ {
 		vs[id] = fmt.Sprintf("10.0.0.%d:9093", id)
 	}
-	// Two spare nodes start empty and wait to be added (observers, later voters).
-	for id := uint64(1); id <= uint64(voters)+2; id++ {
+	// Spare nodes start empty and wait to be added (observers, later voters).
+	for id := uint64(1); id <= uint64(voters)+simSpares; id++ {
 		cfg := Config{NodeID: id, Voters: vs, Observer: id > uint64(voters),
 			ElectionTimeout: 10 * simTick, TickInterval: simTick,
 			SnapshotMaxBytes: 400 + int64(s.rng.IntN(800)), SnapshotCatchUpEntries: uint64(2 + s.rng.IntN(10)),
@@ -367,7 +369,7 @@ func (s *sim) runStep() {
 		s.injectFaults()
 	}
 	for _, n := range s.nodes {
-		if !n.up() && n.downUntil <= s.step {
+		if !n.up() && !n.gone && n.downUntil <= s.step {
 			s.open(n)
 			s.tracef("node %d restarts (log %d..%d, commit %d)", n.id, n.c.st.snapIndex, n.c.lastIndex, n.c.st.hs.GetCommit())
 		}
@@ -386,6 +388,9 @@ func (s *sim) runStep() {
 		}
 	}
 	for _, n := range s.nodes {
+		if n.up() && n.gone {
+			s.stopNode(n, "(decommissioned)", false)
+		}
 		if n.up() && n.c.err != nil {
 			if !n.inj.fired {
 				s.fatalf("node %d failed without an injected fault: %v", n.id, n.c.err)
@@ -521,9 +526,10 @@ func (s *sim) proposalDone(from uint64, data string, index uint64, err error) {
 	}
 }
 
-// membershipChange asks the leader for the next step of the scenario: add a spare as an
-// observer, promote an observer, remove a voter once there are more than at the start.
-// Raft ids are never reused, so a spare is added at most once.
+// membershipChange asks the leader for the next step of the scenario: promote an
+// observer; or remove a voter (down to one: the quorum shrinks and grows again); or add a
+// spare as an observer. Raft ids are never reused, so a spare is added at most once, and
+// a removed node is decommissioned.
 func (s *sim) membershipChange() {
 	l := s.leader()
 	if l == nil {
@@ -531,10 +537,11 @@ func (s *sim) membershipChange() {
 	}
 	voters, observers := members(l.c.conf)
 	var op confChangeOp
+	spare := slices.ContainsFunc(s.nodes[s.voters:], func(n *simNode) bool { return !s.added[n.id] })
 	switch {
 	case len(observers) > 0:
 		op = confChangeOp{kind: promoteToVoter, id: observers[s.rng.IntN(len(observers))]}
-	case len(voters) > s.voters:
+	case len(voters) > 1 && (!spare || s.rng.IntN(3) == 0):
 		op = confChangeOp{kind: removeNode, id: voters[s.rng.IntN(len(voters))]}
 	default:
 		for _, n := range s.nodes[s.voters:] {
@@ -561,6 +568,9 @@ func (s *sim) membershipChange() {
 				s.stats.promotions++
 			case removeNode:
 				s.stats.removals++
+				// An operator decommissions a removed node: it never comes back, so the
+				// others must not need it (its vote, its copy of the log).
+				s.byID[op.id].gone = true // stopped at the end of the step
 			}
 			return
 		case errorsIsAny(err, ErrNotLeader, ErrProposalDropped, ErrStorage, ErrConfChangeInProgress, ErrNotCaughtUp):
