@@ -14,6 +14,9 @@ import (
 type Config struct {
 	// NodeID is node.id. Raft ids are the node ids.
 	NodeID uint64
+	// ClusterID is the cluster's id (meta.properties, cluster.id). Frames carry it, and a
+	// member refuses frames from another cluster: raft trusts its peers' messages.
+	ClusterID string
 	// Voters is controller.quorum.voters: the static quorum's voters by node id, each
 	// with its controller listener address (host:port). A voter listed here bootstraps
 	// the log with exactly this voter set on its first start (every voter with the same
@@ -155,6 +158,9 @@ func (c Config) validate() error {
 	}
 	if c.NodeID == 0 || c.NodeID == raft.LocalAppendThread || c.NodeID == raft.LocalApplyThread {
 		bad("node.id", "%d cannot be a quorum member's id", c.NodeID)
+	}
+	if len(c.ClusterID) > maxClusterIDLen {
+		bad("cluster.id", "%d bytes, at most %d", len(c.ClusterID), maxClusterIDLen)
 	}
 	if len(c.Voters) == 0 {
 		bad("controller.quorum.voters", "empty: a static voter set is needed (dynamic bootstrap through controller.quorum.bootstrap.servers is not supported yet)")

@@ -305,7 +305,7 @@ func (n *Node) setLeader(l LeaderInfo) {
 // it came on must be closed. A good frame that finds the receive buffer
 // (vltava.quorum.receive.buffer.bytes) full is dropped: raft resends.
 func (n *Node) Deliver(body []byte) error {
-	msgs, err := decodeBatch(body, n.cfg.NodeID)
+	msgs, err := decodeBatch(body, n.cfg.ClusterID, n.cfg.NodeID)
 	if err != nil {
 		return err
 	}

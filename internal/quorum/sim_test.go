@@ -49,6 +49,7 @@ const (
 	simHealSteps  = 4000
 	simCheckEvery = 50
 	simSpares     = 3
+	simClusterID  = "sim-cluster"
 	// simProposeAfterHeal: proposals go on this many steps after the faults stop.
 	simProposeAfterHeal = 300
 )
@@ -205,7 +206,7 @@ func runSim(t *testing.T, voters int, seed uint64, steps int) (stats simStats) {
 	}
 	// Spare nodes start empty and wait to be added (observers, later voters).
 	for id := uint64(1); id <= uint64(voters)+simSpares; id++ {
-		cfg := Config{NodeID: id, Voters: vs, Observer: id > uint64(voters),
+		cfg := Config{NodeID: id, ClusterID: simClusterID, Voters: vs, Observer: id > uint64(voters),
 			ElectionTimeout: 10 * simTick, TickInterval: simTick,
 			SnapshotMaxBytes: 400 + int64(s.rng.IntN(800)), SnapshotCatchUpEntries: uint64(2 + s.rng.IntN(10)),
 			SnapshotInterval: time.Duration(200+s.rng.IntN(400)) * simTick}
@@ -291,7 +292,7 @@ func (tr *simTransport) Send(msgs []*raftpb.Message) {
 }
 
 func (s *sim) send(from uint64, m *raftpb.Message) {
-	body, err := appendBatch(nil, []*raftpb.Message{m})
+	body, err := appendBatch(nil, simClusterID, []*raftpb.Message{m})
 	if err != nil {
 		s.fatalf("encode %v: %v", m, err)
 	}
@@ -348,7 +349,7 @@ func (s *sim) deliver() {
 			}
 			continue
 		}
-		msgs, err := decodeBatch(m.body, m.to)
+		msgs, err := decodeBatch(m.body, simClusterID, m.to)
 		if err != nil {
 			s.fatalf("a member's message does not pass the receiver's checks: %v", err)
 		}

@@ -272,7 +272,7 @@ func (p *tcpPeer) dial() (net.Conn, error) {
 // write sends batch as one frame, or as several when it is larger than a frame may be;
 // a single message larger than vltava.quorum.max.frame.bytes cannot be sent.
 func (p *tcpPeer) write(conn net.Conn, buf []byte, corr int32, batch []*raftpb.Message) ([]byte, error) {
-	buf, err := appendFrame(buf, corr, p.t.local, batch)
+	buf, err := appendFrame(buf, corr, p.t.local, p.t.cfg.ClusterID, batch)
 	if err != nil {
 		return buf, err
 	}

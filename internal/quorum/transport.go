@@ -6,14 +6,17 @@
 // "vltava-raft-<node id>"), then the body. No response frame is ever sent. The body is a
 // batch of raft messages:
 //
-//	0   4   count n, 1 <= n <= maxBatchMessages
+//	0   2   cluster id length c (int16, at most 255)
+//	2   c   cluster id (cluster.id): a member refuses frames of another cluster
+//	then    count n (u32), 1 <= n <= maxBatchMessages
 //	then n times: length u32 (1 <= length <= the bytes left), a raftpb.Message in
 //	protobuf encoding
 //
-// A body that does not decode, or holds a message no honest peer sends (wrong receiver,
-// a local-only type, entries that do not follow their index, a snapshot without metadata),
-// is a bad frame: the receiver closes the connection. Peers are trusted as Kafka trusts
-// its PLAINTEXT controller listener; the checks catch garbage, not malice.
+// A body that does not decode, comes from another cluster, or holds a message no honest
+// peer sends (wrong receiver, a local-only type, entries that do not follow their index,
+// a snapshot without metadata), is a bad frame: the receiver closes the connection. Peers
+// of the same cluster are trusted as Kafka trusts its PLAINTEXT controller listener; the
+// checks catch garbage and misrouted frames, not malice.
 package quorum
 
 import (
@@ -64,8 +67,16 @@ type Reporter interface {
 
 var errBadBatch = errors.New("bad raft message batch")
 
+// maxClusterIDLen bounds the cluster id in a frame (Kafka's are 22 characters).
+const maxClusterIDLen = 255
+
 // appendBatch appends a frame body holding msgs.
-func appendBatch(dst []byte, msgs []*raftpb.Message) ([]byte, error) {
+func appendBatch(dst []byte, clusterID string, msgs []*raftpb.Message) ([]byte, error) {
+	if len(clusterID) > maxClusterIDLen {
+		return nil, fmt.Errorf("cluster id of %d bytes", len(clusterID))
+	}
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(clusterID)))
+	dst = append(dst, clusterID...)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(msgs)))
 	for _, m := range msgs {
 		at := len(dst)
@@ -84,7 +95,7 @@ func appendBatch(dst []byte, msgs []*raftpb.Message) ([]byte, error) {
 }
 
 // appendFrame appends a whole frame (size, request header, batch) from node from.
-func appendFrame(dst []byte, correlationID int32, from uint64, msgs []*raftpb.Message) ([]byte, error) {
+func appendFrame(dst []byte, correlationID int32, from uint64, clusterID string, msgs []*raftpb.Message) ([]byte, error) {
 	start := len(dst)
 	clientID := ClientIDPrefix + strconv.FormatUint(from, 10)
 	dst = binary.BigEndian.AppendUint32(dst, 0)
@@ -93,7 +104,7 @@ func appendFrame(dst []byte, correlationID int32, from uint64, msgs []*raftpb.Me
 	dst = binary.BigEndian.AppendUint32(dst, uint32(correlationID))
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(clientID)))
 	dst = append(dst, clientID...)
-	dst, err := appendBatch(dst, msgs)
+	dst, err := appendBatch(dst, clusterID, msgs)
 	if err != nil {
 		return nil, err
 	}
@@ -101,9 +112,20 @@ func appendFrame(dst []byte, correlationID int32, from uint64, msgs []*raftpb.Me
 	return dst, nil
 }
 
-// decodeBatch decodes a frame body and checks each message is one that peer would send
-// to self.
-func decodeBatch(body []byte, self uint64) ([]*raftpb.Message, error) {
+// decodeBatch decodes a frame body and checks it comes from clusterID and each message
+// is one a peer would send to self.
+func decodeBatch(body []byte, clusterID string, self uint64) ([]*raftpb.Message, error) {
+	if len(body) < 2 {
+		return nil, fmt.Errorf("%w: %d bytes", errBadBatch, len(body))
+	}
+	c := int(binary.BigEndian.Uint16(body))
+	if c > maxClusterIDLen || 2+c > len(body) {
+		return nil, fmt.Errorf("%w: cluster id of %d bytes", errBadBatch, c)
+	}
+	if from := string(body[2 : 2+c]); from != clusterID {
+		return nil, fmt.Errorf("%w: frame of cluster %q, this is cluster %q", errBadBatch, from, clusterID)
+	}
+	body = body[2+c:]
 	if len(body) < 4 {
 		return nil, fmt.Errorf("%w: %d bytes", errBadBatch, len(body))
 	}
