@@ -193,6 +193,13 @@ func newCore(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport,
 			tr.SetPeer(id, a)
 		}
 	}
+	// The only voter has no one to wait for (the default single-node quorum): it leads at
+	// once instead of after an election timeout.
+	if voters, _ := members(c.conf); len(voters) == 1 && voters[0] == c.id {
+		if err := rn.Campaign(); err == nil {
+			c.dirty = true
+		}
+	}
 	return c, nil
 }
 

@@ -22,7 +22,26 @@ type listSM struct {
 	entries  []smEntry
 	last     uint64 // the last index applied or restored
 	restores int
-	failNext error // returned by the next Apply
+	failNext error         // returned by the next Apply
+	changed  chan struct{} // closed at the next Apply or Restore
+}
+
+// lastApplied returns the last index applied or restored, and a channel closed when it
+// changes.
+func (s *listSM) lastApplied() (uint64, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.last, s.changed
+}
+
+func (s *listSM) notifyLocked() {
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 }
 
 type smEntry struct {
@@ -42,6 +61,7 @@ func (s *listSM) Apply(index, term uint64, data []byte) error {
 	}
 	s.entries = append(s.entries, smEntry{index, string(data)})
 	s.last = index
+	s.notifyLocked()
 	return nil
 }
 
@@ -79,6 +99,7 @@ func (s *listSM) Restore(data []byte, index uint64) error {
 	}
 	s.entries, s.last = ents, index
 	s.restores++
+	s.notifyLocked()
 	return nil
 }
 

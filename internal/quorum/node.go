@@ -123,6 +123,10 @@ func (n *Node) run() {
 		ticks int
 	)
 	c := n.core
+	// What opening left for raft (a lone voter's campaign, committed entries to apply
+	// again) is handled now, not at the first tick.
+	c.now = n.clock.Now()
+	c.process()
 	for {
 		var statusCh chan Status
 		select {
