@@ -353,3 +353,68 @@ func TestDeliverRefusesBadFramesAndBoundsItsBuffer(t *testing.T) {
 		}
 	})
 }
+
+// TestProposalsDuringAnFsyncShareTheNextWrite: while the leader's fsync runs, new
+// proposals queue; the next round appends them all in one write and one fsync.
+func TestProposalsDuringAnFsyncShareTheNextWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		block := make(chan struct{})
+		blocking := false
+		var writes []int
+		efs := vfs.WithErrors(vfs.NewMem(), vfs.InjectorFunc(func(op vfs.Op) error {
+			mu.Lock()
+			b := blocking && op.Kind == vfs.OpSync
+			if op.Kind == vfs.OpWrite {
+				writes = append(writes, op.Len)
+			}
+			if b {
+				blocking = false
+			}
+			mu.Unlock()
+			if b {
+				<-block // the fsync takes until released
+			}
+			return nil
+		}))
+		net := &memNet{nodes: map[uint64]*Node{}, down: map[uint64]bool{}}
+		n, err := Open(testConfig(1, voters(1)), efs, "/data", &listSM{}, net.transport(1), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		ctx := context.Background()
+		if _, err := n.Propose(ctx, []byte("warm-up")); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		blocking = true
+		mu.Unlock()
+		var wg sync.WaitGroup
+		wg.Go(func() { n.Propose(ctx, []byte("first")) })
+		synctest.Wait() // the loop is inside the fsync of "first"
+		for i := range 10 {
+			wg.Go(func() {
+				if _, err := n.Propose(ctx, fmt.Appendf(nil, "queued-%02d", i)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		synctest.Wait()
+		mu.Lock()
+		before := len(writes)
+		mu.Unlock()
+		close(block)
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		batch := 10 * entryRecordSize(len("queued-00"))
+		found := false
+		for _, w := range writes[before:] {
+			found = found || w >= batch
+		}
+		if !found {
+			t.Fatalf("no write holds the 10 queued proposals (%d bytes); writes after the fsync: %v", batch, writes[before:])
+		}
+	})
+}
