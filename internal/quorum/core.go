@@ -99,6 +99,7 @@ type core struct {
 	leaderStart   uint64 // while leading: the index of this term's first entry
 
 	selfVoter bool // this node is a voter in conf
+	opening   bool // the first process after open has not run
 
 	state    raft.StateType
 	leader   LeaderInfo // from the Readies handled so far
@@ -193,13 +194,7 @@ func newCore(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport,
 			tr.SetPeer(id, a)
 		}
 	}
-	// The only voter has no one to wait for (the default single-node quorum): it leads at
-	// once instead of after an election timeout.
-	if voters, _ := members(c.conf); len(voters) == 1 && voters[0] == c.id {
-		if err := rn.Campaign(); err == nil {
-			c.dirty = true
-		}
-	}
+	c.opening, c.dirty = true, true
 	return c, nil
 }
 
@@ -381,6 +376,18 @@ func (c *core) process() {
 	for c.err == nil && c.rn.HasReady() {
 		rd := c.rn.Ready()
 		c.handleReady(&rd)
+	}
+	if c.opening && c.err == nil {
+		// The committed entries are applied again, so the configuration is current. The
+		// only voter has no one to wait for (the default single-node quorum): it leads at
+		// once instead of after an election timeout.
+		c.opening = false
+		if voters, _ := members(c.conf); len(voters) == 1 && voters[0] == c.id && c.state != raft.StateLeader {
+			if err := c.rn.Campaign(); err == nil {
+				c.process()
+				return
+			}
+		}
 	}
 	c.dirty = false
 	if c.err == nil {

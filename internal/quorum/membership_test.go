@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,5 +214,43 @@ func TestLeaderLeavesOnlyAfterHandingOver(t *testing.T) {
 	}
 	if p := m2.propose("x"); !p.done || p.err == nil {
 		t.Fatalf("a removed leader accepted a proposal: %+v", p)
+	}
+}
+
+// TestLoneVoterCampaignsOnlyWithItsCurrentConfiguration: a member that crashed after a
+// promotion committed but before the snapshot that follows it reopens with the snapshot's
+// configuration (itself alone); the promotion is applied again from the WAL. It must not
+// take the shortcut of a lone voter (leading at once) on the stale configuration (raft
+// also refuses to campaign while committed changes are unapplied).
+func TestLoneVoterCampaignsOnlyWithItsCurrentConfiguration(t *testing.T) {
+	mem := vfs.NewMem()
+	failSnap := false
+	efs := vfs.WithErrors(mem, vfs.InjectorFunc(func(op vfs.Op) error {
+		if failSnap && op.Kind == vfs.OpRename && strings.HasSuffix(op.Path, snapSuffix+tmpSuffix) {
+			return vfs.ErrInjected
+		}
+		return nil
+	}))
+	m := openMember(t, testConfig(1, voters(1)), mem, efs)
+	m.electAlone(t)
+	o := m.proposeConf(confChangeOp{kind: addObserver, id: 2, addr: "node2:9093"})
+	m.c.process()
+	if !o.done || o.err != nil {
+		t.Fatalf("add observer: %+v", o)
+	}
+	ackFrom(m, 2)
+	failSnap = true // the snapshot after the promotion fails: the member stops there
+	m.proposeConf(confChangeOp{kind: promoteToVoter, id: 2})
+	m.c.process()
+	if !errors.Is(m.c.err, ErrStorage) {
+		t.Fatalf("the snapshot after the promotion did not fail: %v", m.c.err)
+	}
+	m2 := openMember(t, testConfig(1, voters(1)), mem.Crash(), nil)
+	m2.c.process()
+	if vs, _ := members(m2.c.conf); !slices.Equal(vs, []uint64{1, 2}) {
+		t.Fatalf("voters after reopening %v, want [1 2]", vs)
+	}
+	if m2.c.state == raft.StateLeader || m2.c.state == raft.StateCandidate {
+		t.Fatalf("reopened as %v without node 2's vote", m2.c.state)
 	}
 }
