@@ -114,6 +114,7 @@ type core struct {
 
 	err      error
 	onLeader func(LeaderInfo)
+	onFail   func(error)
 	stats    coreStats
 }
 
@@ -243,6 +244,9 @@ func (c *core) fail(err error) {
 		c.log.Error("quorum member stops participating", "err", err)
 	}
 	c.err = err
+	if c.onFail != nil {
+		c.onFail(err) // published before anyone waiting hears of it
+	}
 	c.failPending(err)
 }
 

@@ -105,6 +105,7 @@ func Open(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport, cl
 		leaderCh:  make(chan struct{}),
 	}
 	c.onLeader = n.setLeader
+	c.onFail = func(err error) { n.failed.CompareAndSwap(nil, &err) }
 	if err := tr.Start(n); err != nil {
 		c.shutdown(ErrClosed)
 		return nil, fmt.Errorf("quorum transport: %w", err)
@@ -174,10 +175,6 @@ func (n *Node) run() {
 			c.tick()
 		}
 		c.process()
-		if c.err != nil && n.failed.Load() == nil {
-			err := c.err
-			n.failed.Store(&err)
-		}
 		if statusCh != nil {
 			statusCh <- c.status()
 		}

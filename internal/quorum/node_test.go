@@ -276,6 +276,7 @@ func TestNodeStopsOnStorageFailure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer n.Close()
 		ctx := context.Background()
 		for l, ch := n.Leader(); l.LeaderID != 1; l, ch = n.Leader() {
 			<-ch

@@ -3,8 +3,8 @@
 // finds the queue full is dropped and reported, as is every message of a frame that could
 // not be written; a MsgSnap is reported written or dropped. A broken connection is dialled
 // again after a backoff that starts at controller.quorum.retry.backoff.ms and doubles up
-// to reconnect.backoff.max.ms; a dial or a frame's write gives up after
-// controller.quorum.request.timeout.ms.
+// to reconnect.backoff.max.ms; a dial gives up after controller.quorum.request.timeout.ms,
+// a frame's write after that per MiB of frame.
 //
 // Listener is the receiving side for a member that has no Kafka listener of its own (the
 // tests): it reads frames, checks their header and hands the bodies to Node.Deliver.
@@ -288,7 +288,9 @@ func (p *tcpPeer) write(conn net.Conn, buf []byte, corr int32, batch []*raftpb.M
 		}
 		return p.write(conn, buf[:0], corr, batch[half:])
 	}
-	conn.SetWriteDeadline(time.Now().Add(p.t.cfg.RequestTimeout))
+	// A frame may hold a whole snapshot: its write may take the request timeout per
+	// MiB (what Kafka would fetch in one snapshot chunk).
+	conn.SetWriteDeadline(time.Now().Add(p.t.cfg.RequestTimeout * time.Duration(1+len(buf)/maxSizePerMsg)))
 	_, err = conn.Write(buf)
 	if cap(buf) > 4*maxSizePerMsg {
 		buf = nil // do not keep a snapshot's frame

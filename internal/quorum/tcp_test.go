@@ -32,12 +32,15 @@ type tcpCluster struct {
 	members map[uint64]*tcpMember
 	fsys    vfs.FS
 	cfg     func(id uint64) Config
+	addrs   map[uint64]string
+	root    string
 }
 
 // startTCPCluster starts len(ids) voters on loopback; tune adjusts each config.
 func startTCPCluster(t testing.TB, fsys vfs.FS, root string, tune func(*Config), ids ...uint64) *tcpCluster {
-	c := &tcpCluster{t: t, members: map[uint64]*tcpMember{}, fsys: fsys}
+	c := &tcpCluster{t: t, members: map[uint64]*tcpMember{}, fsys: fsys, root: root}
 	addrs := map[uint64]string{}
+	c.addrs = addrs
 	targets := map[uint64]*atomic.Pointer[Node]{}
 	lns := map[uint64]*Listener{}
 	for _, id := range ids {
@@ -71,6 +74,28 @@ func startTCPCluster(t testing.TB, fsys vfs.FS, root string, tune func(*Config),
 		c.members[id] = m
 	}
 	return c
+}
+
+// restart opens a stopped member again, listening on its old address.
+func (c *tcpCluster) restart(id uint64) *tcpMember {
+	c.t.Helper()
+	target := &atomic.Pointer[Node]{}
+	ln, err := Listen(c.addrs[id], DefaultConfig().MaxFrameBytes, func(body []byte) error {
+		if n := target.Load(); n != nil {
+			return n.Deliver(body)
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		c.t.Fatalf("listen again on %s: %v", c.addrs[id], err)
+	}
+	m := &tcpMember{id: id, ln: ln, sm: &listSM{}, dir: filepath.Join(c.root, fmt.Sprint(id))}
+	if m.node, err = Open(c.cfg(id), c.fsys, m.dir, m.sm, nil, nil, newTestLogger(c.t, nil)); err != nil {
+		c.t.Fatalf("reopen %d: %v", id, err)
+	}
+	target.Store(m.node)
+	c.members[id] = m
+	return m
 }
 
 func (c *tcpCluster) stop(id uint64) {
@@ -154,7 +179,10 @@ func TestTCPClusterElectsReplicatesAndFailsOver(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c := startTCPCluster(t, vfs.OS(), t.TempDir(), func(cfg *Config) { cfg.ElectionTimeout = 300 * time.Millisecond }, 1, 2, 3)
+	c := startTCPCluster(t, vfs.OS(), t.TempDir(), func(cfg *Config) {
+		cfg.ElectionTimeout = 300 * time.Millisecond
+		cfg.SnapshotMaxBytes, cfg.SnapshotCatchUpEntries = 1000, 5 // snapshot every ~100 entries
+	}, 1, 2, 3)
 	defer c.closeAll()
 
 	l := c.leader(ctx, 0)
@@ -190,6 +218,11 @@ func TestTCPClusterElectsReplicatesAndFailsOver(t *testing.T) {
 			t.Fatalf("node %d applied %d entries (%v ... )", id, len(got), got[:min(3, len(got))])
 		}
 	}
+	for id, m := range c.members {
+		if st, err := m.node.Status(ctx); err != nil || st.SnapshotIndex == 0 {
+			t.Fatalf("node %d took no snapshot: %+v %v", id, st, err)
+		}
+	}
 	st, err := l2.node.Status(ctx)
 	if err != nil || st.Role != RoleLeader || len(st.Voters) != 3 {
 		t.Fatalf("status %+v: %v", st, err)
@@ -200,8 +233,27 @@ func TestTCPClusterElectsReplicatesAndFailsOver(t *testing.T) {
 		}
 	}
 
+	// The old leader comes back far behind: the others compacted their logs past it, so
+	// it catches up from a snapshot sent over the socket.
+	back := c.restart(old)
+	c.waitApplied(ctx, last)
+	if got := back.sm.snapshotEntries(); len(got) != 150 || got[149].data != "after-49" {
+		t.Fatalf("the old leader applied %d entries after coming back", len(got))
+	}
+	back.sm.mu.Lock()
+	restores := back.sm.restores
+	back.sm.mu.Unlock()
+	if restores < 2 { // its own snapshot at open, then the leader's
+		t.Fatalf("the old leader caught up without a snapshot from the leader (%d restores)", restores)
+	}
+
 	c.closeAll()
-	if left := quorumGoroutines(); len(left) != 0 {
+	// Close returns once each goroutine has signalled its end; it may still be returning.
+	left := quorumGoroutines()
+	for deadline := time.Now().Add(5 * time.Second); len(left) > 0 && time.Now().Before(deadline); left = quorumGoroutines() {
+		runtime.Gosched()
+	}
+	if len(left) != 0 {
 		t.Fatalf("goroutines left after closing every member:\n%s", strings.Join(left, "\n\n"))
 	}
 }
