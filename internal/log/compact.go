@@ -257,15 +257,12 @@ func (c *Cleaner) Clean(l *Log, opts CleanOptions) (CleanStats, error) {
 	return stats, nil
 }
 
-// cleanFailed returns the error of a swap that failed half way: the files are in a state
-// only recovery (Open) sorts out, so the log is not cleaned again until reopened.
+// cleanFailed returns why l must not be cleaned: closed, or poisoned (a swap that failed
+// half way leaves files only recovery (Open) sorts out; so does any storage failure).
 func (l *Log) cleanFailed() error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	if l.closed {
-		return errClosed
-	}
-	return l.swapErr
+	return l.usableLocked()
 }
 
 // cleanSeg is a clean's copy of one segment's published state.

@@ -253,13 +253,18 @@ func (l *Log) removeCleaned(base int64) {
 // the files are left for recovery to finish.
 var errSwapUndecided = errors.New("swap failed half way; reopen the log to finish it")
 
+// A rename or directory sync that fails during a swap poisons the log, as any other
+// failed write or fsync does (Kafka's cleaner takes the log dir offline on an I/O
+// error): the directory may or may not hold the renames, and Linux may have dropped
+// them, so only a reopen (recovery finishes or undoes the swap) knows what the log is.
+
 // swapCleaned swaps the cleaned files of group g in (see the file comment). It returns
 // false without an error if the group is no longer in the log as it was read.
 func (l *Log) swapCleaned(g []cleanSeg, gen int64, st indexState) (bool, error) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	if l.closed {
-		return false, errClosed
+	if err := l.usableLocked(); err != nil {
+		return false, err
 	}
 	if l.cleanGen != gen {
 		return false, nil
@@ -277,15 +282,14 @@ func (l *Log) swapCleaned(g []cleanSeg, gen int64, st indexState) (bool, error) 
 	name := func(suffix string) string { return path.Join(l.dir, segmentName(base, suffix)) }
 	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
 		if err := l.fsys.Rename(name(suf)+cleanedSuffix, name(suf)+swapSuffix); err != nil {
-			return false, fmt.Errorf("swap segment %d: %w", base, err)
+			return false, l.fail(fmt.Errorf("swap segment %d: %w", base, err))
 		}
 	}
 	if err := l.fsys.Rename(name(logSuffix)+cleanedSuffix, name(logSuffix)+swapSuffix); err != nil {
-		return false, fmt.Errorf("swap segment %d: %w", base, err)
+		return false, l.fail(fmt.Errorf("swap segment %d: %w", base, err))
 	}
 	undecided := func(err error) (bool, error) {
-		l.swapErr = fmt.Errorf("swap segment %d: %w: %w", base, errSwapUndecided, err)
-		return false, l.swapErr
+		return false, l.fail(fmt.Errorf("swap segment %d: %w: %w", base, errSwapUndecided, err))
 	}
 	if err := l.fsys.SyncDir(l.dir); err != nil {
 		return undecided(err)

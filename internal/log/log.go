@@ -107,7 +107,6 @@ type Log struct {
 	hdr              [batch.HeaderSize]byte
 	appendSeq        int64 // appends so far: the tickets of sync.go
 	cleanGen         int64 // bumped by truncation: a clean that started before it stops (compact.go)
-	swapErr          error // a compaction swap failed half way; only Open sorts it out
 
 	// The flush turn (sync.go): flushBusy is set while one flusher runs, the others wait
 	// on flushCond. Taken before writeMu. syncedSeq is the last append (appendSeq) known
