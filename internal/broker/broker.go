@@ -342,8 +342,9 @@ func PartitionConfig(t config.Topic) partition.Config {
 		MaxMessageBytes:   t.MaxMessageBytes,
 		MinInsyncReplicas: t.MinInsyncReplicas,
 		Compacted:         strings.Contains(t.CleanupPolicy, "compact"),
-		// A batch may not decompress to more than 64 times max.message.bytes, which
-		// bounds the memory a decompression bomb can take.
+		// A batch may not decompress to more than 64 times max.message.bytes (at least
+		// 64 MiB; MESSAGE_TOO_LARGE beyond). Its records are streamed, so this bounds the
+		// work a small batch can cause (a decompression bomb), not memory.
 		MaxDecompressed:      64 * int(max(t.MaxMessageBytes, 1<<20)),
 		LogAppendTime:        t.MessageTimestampType == "LogAppendTime",
 		TimestampBeforeMaxMs: t.MessageTimestampBeforeMaxMs,

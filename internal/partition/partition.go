@@ -29,9 +29,10 @@ var (
 type Config struct {
 	MaxMessageBytes   int32
 	MinInsyncReplicas int32
-	// Compacted topics need a key on every record; their compressed batches are
-	// decompressed to check that, within MaxDecompressed bytes.
-	Compacted       bool
+	// Compacted topics need a key on every record.
+	Compacted bool
+	// MaxDecompressed bounds what one compressed batch may decompress to: its records
+	// are streamed and checked on append (MESSAGE_TOO_LARGE beyond).
 	MaxDecompressed int
 	LogAppendTime   bool // message.timestamp.type=LogAppendTime
 	// message.timestamp.before.max.ms and after.max.ms; kept in milliseconds because
@@ -147,23 +148,26 @@ func (p *Partition) Append(b batch.Batch) (AppendResult, error) {
 	if len(b) > int(cfg.MaxMessageBytes) {
 		return res, fmt.Errorf("%w: batch of %d bytes > max.message.bytes %d", batch.ErrTooLarge, len(b), cfg.MaxMessageBytes)
 	}
-	// CRC and record structure are checked before taking the lock: they are the costly
-	// part and need no partition state.
-	if cfg.Compacted {
-		if err := batch.ValidateFull(b, batch.ValidateOptions{MaxDecompressed: cfg.MaxDecompressed, RequireKeys: true}); err != nil {
-			return res, err
-		}
-	} else if err := batch.Validate(b); err != nil {
+	// CRC and records are checked before taking the lock: they are the costly part and
+	// need no partition state.
+	sum, err := batch.ValidateFull(b, batch.ValidateOptions{MaxDecompressed: cfg.MaxDecompressed, RequireKeys: cfg.Compacted})
+	if err != nil {
 		return res, err
 	}
 	if b.Control() {
 		return res, fmt.Errorf("%w: clients may not write control batches", ErrInvalidRecord)
 	}
+	if b.ProducerID() >= 0 && b.BaseSequence() < 0 {
+		return res, fmt.Errorf("%w: producer id %d with base sequence %d", ErrInvalidRecord, b.ProducerID(), b.BaseSequence())
+	}
 	now := p.now().UnixMilli()
-	if !cfg.LogAppendTime {
-		if err := checkTimestamps(b, now, cfg); err != nil {
-			return res, err
-		}
+	if err := checkTimestamps(b, sum, now, cfg); err != nil {
+		return res, err
+	}
+	if !cfg.LogAppendTime && b.MaxTimestamp() != sum.MaxTimestamp {
+		// The header's max timestamp feeds the time index, retention and ListOffsets:
+		// make it the records', as Kafka's LogValidator does.
+		b.SetMaxTimestamp(sum.MaxTimestamp)
 	}
 
 	op := &appendOp{b: b, cfg: cfg, now: now, res: res}
@@ -195,26 +199,23 @@ func (p *Partition) advanceHighWatermark(hw int64) {
 	}
 }
 
-func checkTimestamps(b batch.Batch, now int64, cfg *Config) error {
-	if cfg.TimestampBeforeMaxMs > 0 && cfg.TimestampBeforeMaxMs < now {
-		limit := now - cfg.TimestampBeforeMaxMs
-		if b.BaseTimestamp() < limit {
-			return fmt.Errorf("%w: timestamp %d is more than message.timestamp.before.max.ms before now", ErrInvalidTimestamp, b.BaseTimestamp())
-		}
-		// Kafka checks every record, and a record may be older than the batch's first
-		// (negative timestamp delta): decode them, which only topics that set this pay for.
-		recs, err := batch.Records(b, cfg.MaxDecompressed)
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			if r.Timestamp < limit {
-				return fmt.Errorf("%w: record timestamp %d is more than message.timestamp.before.max.ms before now", ErrInvalidTimestamp, r.Timestamp)
-			}
-		}
+// checkTimestamps applies Kafka's LogValidator.validateTimestamp to every record, whose
+// range validation found: on a CreateTime topic each timestamp other than -1 must lie
+// within message.timestamp.before.max.ms before and message.timestamp.after.max.ms after
+// now (a negative bound here means none); a producer may not set LogAppendTime itself.
+func checkTimestamps(b batch.Batch, sum batch.Summary, now int64, cfg *Config) error {
+	if b.LogAppendTime() && (cfg.LogAppendTime || b.MaxTimestamp() == -1) {
+		return fmt.Errorf("%w: the producer set the timestamp type to LogAppendTime", ErrInvalidTimestamp)
 	}
-	if cfg.TimestampAfterMaxMs > 0 && b.MaxTimestamp()-now > cfg.TimestampAfterMaxMs {
-		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.after.max.ms after now", ErrInvalidTimestamp, b.MaxTimestamp())
+	if cfg.LogAppendTime {
+		return nil
+	}
+	// now >= 0 and a bound >= 0 keep now-bound from overflowing.
+	if before := cfg.TimestampBeforeMaxMs; before >= 0 && sum.MinTimestamp < now-before {
+		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.before.max.ms (%d) before now (%d)", ErrInvalidTimestamp, sum.MinTimestamp, before, now)
+	}
+	if after := cfg.TimestampAfterMaxMs; after >= 0 && sum.MaxTimestamp > now && sum.MaxTimestamp-now > after {
+		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.after.max.ms (%d) after now (%d)", ErrInvalidTimestamp, sum.MaxTimestamp, after, now)
 	}
 	return nil
 }

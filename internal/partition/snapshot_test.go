@@ -52,7 +52,7 @@ func TestSnapshotUsedOnceAfterCleanClose(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := Open("t", 0, l, Config{MaxMessageBytes: 1 << 20}, 0, now)
+		p, err := Open("t", 0, l, Config{MaxMessageBytes: 1 << 20, TimestampBeforeMaxMs: -1, TimestampAfterMaxMs: -1}, 0, now)
 		if err != nil {
 			t.Fatal(err)
 		}
