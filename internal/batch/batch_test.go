@@ -682,3 +682,20 @@ func TestFilter(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkValidateHeaderOnly is Validate of compressed batches: the CRC and header, what
+// the produce path checked of them before it streamed their records (ValidateFull).
+func BenchmarkValidateHeaderOnly(b *testing.B) {
+	for _, c := range []Codec{Gzip, Snappy, LZ4, Zstd} {
+		b.Run(c.String(), func(b *testing.B) {
+			raw := smallRecordsBatch(b, c)
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := Validate(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

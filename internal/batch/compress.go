@@ -150,6 +150,8 @@ type gzipDecoder struct {
 	zr  gzip.Reader
 }
 
+func (d *gzipDecoder) Read(p []byte) (int, error) { return d.zr.Read(p) }
+
 func (d *gzipDecoder) release() {
 	d.src.Reset(nil) // the decoder keeps a pointer to src; src keeps no batch
 	gzipReaders.Put(d)
@@ -161,6 +163,8 @@ type lz4Decoder struct {
 }
 
 func newLZ4Decoder() *lz4Decoder { return &lz4Decoder{zr: lz4.NewReader(nil)} }
+
+func (d *lz4Decoder) Read(p []byte) (int, error) { return d.zr.Read(p) }
 
 func (d *lz4Decoder) release() {
 	d.src.Reset(nil)

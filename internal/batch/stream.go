@@ -332,9 +332,15 @@ func (w *streamWalker) skip(n int) error {
 	return nil
 }
 
+// streamDecoder reads a decompressed records section; release returns it to its pool.
+type streamDecoder interface {
+	io.Reader
+	release()
+}
+
 // openStream returns a reader of the decompressed records section src of a batch
-// compressed with c (not None), and the function that returns its decoder to its pool.
-func openStream(c Codec, src []byte, max int) (io.Reader, func(), error) {
+// compressed with c (not None). The decoders are pooled: none is made per batch.
+func openStream(c Codec, src []byte, max int) (streamDecoder, error) {
 	switch c {
 	case Gzip:
 		d, _ := gzipReaders.Get().(*gzipDecoder)
@@ -344,15 +350,19 @@ func openStream(c Codec, src []byte, max int) (io.Reader, func(), error) {
 		d.src.Reset(src)
 		if err := d.zr.Reset(&d.src); err != nil {
 			d.release()
-			return nil, nil, fmt.Errorf("%w: gzip: %w", ErrCorrupt, err)
+			return nil, fmt.Errorf("%w: gzip: %w", ErrCorrupt, err)
 		}
-		return &d.zr, d.release, nil
+		return d, nil
 	case Snappy:
-		s := &snappyStream{src: src, max: max, buf: getOutputBuffer()}
+		s, _ := snappyReaders.Get().(*snappyStream)
+		if s == nil {
+			s = new(snappyStream)
+		}
+		*s = snappyStream{src: src, max: max, buf: getOutputBuffer()}
 		if len(src) > xerialHeaderSize && bytes.HasPrefix(src, xerialMagic[:]) {
 			s.src, s.xerial = src[xerialHeaderSize:], true
 		}
-		return s, s.release, nil
+		return s, nil
 	case LZ4:
 		d, _ := lz4Readers.Get().(*lz4Decoder)
 		if d == nil {
@@ -360,7 +370,7 @@ func openStream(c Codec, src []byte, max int) (io.Reader, func(), error) {
 		}
 		d.src.Reset(src)
 		d.zr.Reset(&d.src)
-		return d.zr, d.release, nil
+		return d, nil
 	case Zstd:
 		pool := zstdDecoders(max, true)
 		d, _ := pool.Get().(*zstdStream)
@@ -372,18 +382,18 @@ func openStream(c Codec, src []byte, max int) (io.Reader, func(), error) {
 				zstd.WithDecodeBuffersBelow(0),           // stream, never decode a frame whole
 			)
 			if err != nil {
-				return nil, nil, fmt.Errorf("zstd decoder: %w", err)
+				return nil, fmt.Errorf("zstd decoder: %w", err)
 			}
 			d = &zstdStream{zr: zr, pool: pool}
 		}
 		d.src.Reset(src)
 		if err := d.zr.Reset(&d.src); err != nil {
 			d.release()
-			return nil, nil, fmt.Errorf("%w: zstd: %w", ErrCorrupt, err)
+			return nil, fmt.Errorf("%w: zstd: %w", ErrCorrupt, err)
 		}
-		return d.zr, d.release, nil
+		return d, nil
 	}
-	return nil, nil, fmt.Errorf("%w: unknown compression codec %d", ErrCorrupt, c)
+	return nil, fmt.Errorf("%w: unknown compression codec %d", ErrCorrupt, c)
 }
 
 type zstdStream struct {
@@ -391,6 +401,8 @@ type zstdStream struct {
 	zr   *zstd.Decoder
 	pool *sync.Pool
 }
+
+func (d *zstdStream) Read(p []byte) (int, error) { return d.zr.Read(p) }
 
 func (d *zstdStream) release() {
 	d.zr.Reset(nil) // drops its reference to src
@@ -461,9 +473,12 @@ func (s *snappyStream) next() error {
 }
 
 func (s *snappyStream) release() {
-	s.out = nil
 	putOutputBuffer(s.buf, nil)
+	*s = snappyStream{}
+	snappyReaders.Put(s)
 }
+
+var snappyReaders sync.Pool // *snappyStream
 
 // FindTimestamp returns the offset and timestamp of the first record of b, in log order,
 // whose timestamp is at least ts and offset at least minOffset (ListOffsets by
@@ -499,11 +514,11 @@ func (w *streamWalker) stream(data []byte, window int) error {
 		w.win, w.end, w.eof = data, len(data), true
 		return w.walkAll()
 	}
-	src, release, err := openStream(w.codec, data, w.max)
+	src, err := openStream(w.codec, data, w.max)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer src.release()
 	w.src = src
 	if window == defaultWindow {
 		buf := windows.Get().(*[]byte)
