@@ -232,7 +232,9 @@ func (b *Broker) closePartitions() error {
 	if m := b.topics.Load(); m != nil {
 		for _, t := range *m {
 			for _, p := range t.Partitions {
-				if err := p.Close(); err != nil {
+				if err := p.Close(); errors.Is(err, partition.ErrSnapshotTrimmed) {
+					b.logSnapshotError(p, err) // closed, and a snapshot written
+				} else if err != nil {
 					errs = append(errs, err)
 				}
 			}
@@ -241,7 +243,8 @@ func (b *Broker) closePartitions() error {
 	return errors.Join(errs...)
 }
 
-// housekeeping runs retention and time-based flushes until Close.
+// housekeeping runs retention, time-based flushes, rolling producer snapshots and
+// producer expiry until Close.
 func (b *Broker) housekeeping() {
 	defer b.wg.Done()
 	retention := b.cfg.LogRetentionCheckInterval
@@ -252,19 +255,24 @@ func (b *Broker) housekeeping() {
 	defer rt.Stop()
 	ft := time.NewTicker(time.Second)
 	defer ft.Stop()
+	b.ExpireProducers() // producers.go
+	pt := time.NewTicker(b.producerExpirationCheck())
+	defer pt.Stop()
 	for {
 		select {
 		case <-b.stop:
 			return
 		case <-rt.C:
 			b.EnforceRetention()
+		case <-pt.C:
+			b.ExpireProducers()
 		case <-ft.C:
 			b.forEachPartition(func(p *partition.Partition) {
 				if err := p.Log().FlushIfDue(); err != nil {
 					b.logger.Error("flush", "topic", p.Topic, "partition", p.Index, "err", err)
 				}
 				if err := p.SnapshotIfRolled(); err != nil {
-					b.logger.Error("producer snapshot", "topic", p.Topic, "partition", p.Index, "err", err)
+					b.logSnapshotError(p, err)
 				}
 			})
 		}

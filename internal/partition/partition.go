@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,8 @@ type Partition struct {
 	// mu serialises appends and guards the producer state and leader epoch.
 	mu          sync.Mutex
 	producers   map[int64]*producerEntry
+	expiration  time.Duration // producer.id.expiration.ms as last given; 0: none yet
+	snapshotMax int           // snapshotMax (tests lower it)
 	pendingBuf  []*appendOp   // placeAll's scratch (combine.go)
 	batchBuf    []batch.Batch // writePending's scratch
 	leaderEpoch int32
@@ -68,6 +71,7 @@ type Partition struct {
 
 	snapBase    atomic.Int64 // active segment base at the last rolling snapshot (rolling.go)
 	rebuiltFrom int64        // where Open began reading batches for producer state (tests)
+	loadNote    string       // what Open could not use of the producer snapshots, and why
 
 	waitMu sync.Mutex
 	waitCh chan struct{} // closed when the high watermark moves; nil if nobody waits
@@ -75,19 +79,27 @@ type Partition struct {
 
 // Open wraps an opened log, rebuilding the producer state from it.
 func Open(topic string, index int32, l *log.Log, cfg Config, leaderEpoch int32, now func() time.Time) (*Partition, error) {
-	p := &Partition{Topic: topic, Index: index, log: l, now: now, producers: map[int64]*producerEntry{}, leaderEpoch: leaderEpoch}
+	p := &Partition{Topic: topic, Index: index, log: l, now: now, producers: map[int64]*producerEntry{},
+		leaderEpoch: leaderEpoch, snapshotMax: snapshotMax}
 	p.cfg.Store(&cfg)
 	from := l.LogStartOffset()
 	// Rolling snapshots past the recovered log end are removed even when the clean-close
 	// snapshot is used: they must never meet a later open.
-	roff, rproducers, rok, err := loadRolling(l.FS(), l.Dir(), l.LogStartOffset(), l.LogEndOffset())
+	roff, rproducers, rok, notes, err := loadRolling(l.FS(), l.Dir(), l.LogStartOffset(), l.LogEndOffset())
 	if err != nil {
 		return nil, fmt.Errorf("producer snapshots of %s-%d: %w", topic, index, err)
 	}
-	if off, producers, ok := loadSnapshot(l.FS(), l.Dir(), l.LogStartOffset(), l.LogEndOffset()); ok {
+	off, producers, ok, note := loadSnapshot(l.FS(), l.Dir(), l.LogStartOffset(), l.LogEndOffset())
+	if note != "" {
+		notes = append(notes, note)
+	}
+	if ok {
 		p.producers, from = producers, off
 	} else if rok {
 		p.producers, from = rproducers, roff
+	}
+	if len(notes) > 0 {
+		p.loadNote = fmt.Sprintf("%s; producer state rebuilt from the log from offset %d", strings.Join(notes, "; "), from)
 	}
 	p.rebuiltFrom = from
 	p.snapBase.Store(l.ActiveSegmentBase())
@@ -104,6 +116,11 @@ func Open(topic string, index int32, l *log.Log, cfg Config, leaderEpoch int32, 
 	p.highWatermark.Store(l.LogEndOffset())
 	return p, nil
 }
+
+// ProducerStateNote says what Open could not use of the producer state snapshots and
+// where it rebuilt the state from instead; empty when it used what it found. The broker
+// logs it: a note means a restart that read more of the log than it should have.
+func (p *Partition) ProducerStateNote() string { return p.loadNote }
 
 // Log returns the underlying log.
 func (p *Partition) Log() *log.Log { return p.log }
@@ -283,17 +300,23 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return p.log.EndOffsetForEpoch(epoch)
 }
 
-// Close snapshots the producer state and closes the log. Waiters are woken so they
-// observe the close.
+// Close snapshots the producer state (expired producers left out) and closes the log.
+// Waiters are woken so they observe the close. A snapshot that had to leave producers
+// out to fit is written, the log closed, and ErrSnapshotTrimmed returned.
 func (p *Partition) Close() error {
 	p.mu.Lock()
 	p.closed = true
-	snap := encodeSnapshot(p.log.LogEndOffset(), p.producers)
+	p.expireLocked(p.now())
+	snap, dropped := encodeSnapshot(p.log.LogEndOffset(), p.producers, p.snapshotMax)
+	trimmed := p.trimmedError(dropped, len(p.producers))
 	p.mu.Unlock()
 	p.notify()
 	err := vfs.WriteFileAtomic(p.log.FS(), filepath.Join(p.log.Dir(), snapshotFile), snap)
 	if cerr := p.log.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = trimmed
 	}
 	return err
 }

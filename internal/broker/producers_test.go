@@ -1,0 +1,82 @@
+package broker
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/vltava/vltava/internal/batch"
+	"github.com/vltava/vltava/internal/config"
+	"github.com/vltava/vltava/internal/partition"
+	"github.com/vltava/vltava/internal/vfs"
+)
+
+// producerBatch is producer pid's batch at seq with one record written at ts.
+func producerBatch(t *testing.T, pid int64, seq int32, ts time.Time) batch.Batch {
+	t.Helper()
+	b, err := batch.Build(batch.BuildOptions{Idempotent: true, ProducerID: pid, BaseSequence: seq},
+		[]batch.Record{{Timestamp: ts.UnixMilli(), Value: []byte("v")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// producer.id.expiration.ms applies to every partition, and a dynamic change of it
+// applies from the next check.
+func TestBrokerExpiresProducers(t *testing.T) {
+	clock := time.UnixMilli(1_700_000_000_000)
+	cfg, err := config.Load("", nil, map[string]string{"log.dirs": "/data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(cfg, Options{FS: vfs.NewMem(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.CreateTopic("t", 2, 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	start := clock
+	for i := range int32(2) {
+		for seq := int32(0); seq < 3; seq++ {
+			if _, err := b.Partition("t", i).Append(producerBatch(t, 7, seq, start)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// gapTaken reports whether partition i takes producer 7's batch at sequence seq, a
+	// gap, written now: only once it has forgotten the producer.
+	gapTaken := func(i int32, seq int32) bool {
+		_, err := b.Partition("t", i).Append(producerBatch(t, 7, seq, clock))
+		if err != nil && !errors.Is(err, partition.ErrOutOfOrderSequence) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	clock = start.Add(23 * time.Hour)
+	b.ExpireProducers()
+	if gapTaken(0, 10) || gapTaken(1, 10) {
+		t.Fatal("producer state expired before producer.id.expiration.ms (24 h)")
+	}
+	clock = start.Add(24 * time.Hour)
+	b.ExpireProducers()
+	if !gapTaken(0, 10) || !gapTaken(1, 10) {
+		t.Fatal("producer state kept past producer.id.expiration.ms")
+	}
+
+	// Dynamically one hour: the producer's last batch (sequence 10) is an hour old.
+	one := "3600000"
+	if err := b.AlterBrokerConfigs([]ConfigChange{{Key: "producer.id.expiration.ms", Value: &one}}, false); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(time.Hour)
+	b.ExpireProducers()
+	if !gapTaken(0, 20) {
+		t.Fatal("a dynamic producer.id.expiration.ms was not applied")
+	}
+}
