@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"runtime/debug"
 	"testing"
 
@@ -269,6 +270,16 @@ func TestValidateFullSummary(t *testing.T) {
 			if sum.MinTimestamp != tc.min || sum.MaxTimestamp != tc.max {
 				t.Fatalf("%s deltas %v: min %d max %d, want %d %d", codecName(c.codec, c.raw), tc.deltas, sum.MinTimestamp, sum.MaxTimestamp, tc.min, tc.max)
 			}
+		}
+	}
+	// Timestamps that wrap (baseTimestamp near the top of int64) are taken as Java's long
+	// arithmetic takes them.
+	for _, c := range everyCodec {
+		data := appendRecord(appendRecord(nil, 0, 0, Record{Value: []byte("v")}), 1, 5, Record{Value: []byte("v")})
+		b := batchOf(t, c.codec, c.raw, data, 2, math.MaxInt64-1)
+		sum, err := ValidateFull(b, ValidateOptions{MaxDecompressed: 1 << 20})
+		if err != nil || sum.MinTimestamp != math.MinInt64+3 || sum.MaxTimestamp != math.MaxInt64-1 {
+			t.Fatalf("%s wrapping timestamps: %+v %v", codecName(c.codec, c.raw), sum, err)
 		}
 	}
 	// A LogAppendTime batch's records all carry the header's max timestamp.

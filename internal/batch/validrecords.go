@@ -60,7 +60,10 @@ func validRun(data []byte, count, lastDelta int32, baseTS int64, strict, require
 		return 0, false
 	}
 	pos := 0
-	i, prev, minTS, maxTS := st.i, st.prev, st.minTS, st.maxTS
+	i, prev := st.i, st.prev
+	// The smallest and largest timestamp deltas: cheaper in the loop than timestamps,
+	// made timestamps after it.
+	minD, maxD := int64(math.MaxInt64), int64(math.MinInt64)
 	for ; i < count; i++ {
 		length, n := varint12(data, pos)
 		if n == 0 {
@@ -121,13 +124,8 @@ func validRun(data []byte, count, lastDelta int32, baseTS int64, strict, require
 			return 0, false
 		}
 		prev = off
-		ts := baseTS + tsd
-		if ts > maxTS {
-			maxTS = ts
-		}
-		if ts < minTS && ts != -1 {
-			minTS = ts
-		}
+		maxD = max(maxD, tsd)
+		minD = min(minD, tsd)
 		// key (nullable unless requireKeys), then value (nullable).
 		if kl >= 0 {
 			if int(kl) > end-pos {
@@ -171,8 +169,38 @@ func validRun(data []byte, count, lastDelta int32, baseTS int64, strict, require
 			return 0, false
 		}
 	}
-	st.i, st.prev, st.minTS, st.maxTS = i, prev, minTS, maxTS
+	if i > st.i {
+		lo, hi := baseTS+minD, baseTS+maxD
+		if lo <= -1 || (minD < 0) != (lo < baseTS) || (maxD < 0) != (hi < baseTS) {
+			// A record at -1 (not counted in the minimum) or below, or sums that wrap:
+			// take the timestamps record by record, as Kafka's long arithmetic does.
+			lo, hi = exactTimestamps(data[:pos], i-st.i, baseTS)
+		}
+		st.minTS, st.maxTS = min(st.minTS, lo), max(st.maxTS, hi)
+	}
+	st.i, st.prev = i, prev
 	return pos, true
+}
+
+// exactTimestamps returns the smallest timestamp other than -1 (noMinTimestamp if none)
+// and the largest (at least -1) of the n records data holds, which validRun has accepted.
+func exactTimestamps(data []byte, n int32, baseTS int64) (lo, hi int64) {
+	lo, hi = noMinTimestamp, -1
+	pos := 0
+	for range n {
+		r := reader{buf: data, pos: pos}
+		length, _ := r.varint()
+		end := r.pos + int(length)
+		r.pos++ // attributes
+		tsd, _ := r.varlong()
+		ts := baseTS + tsd
+		hi = max(hi, ts)
+		if ts != -1 {
+			lo = min(lo, ts)
+		}
+		pos = end
+	}
+	return lo, hi
 }
 
 // validHeaders checks nh headers at rec[pos:] and returns the position after them, or -1.
