@@ -9,7 +9,9 @@ import (
 	"runtime/debug"
 	"testing"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 )
 
 // noGC turns the collector off for the test, so that pooled decoders and buffers warmed
@@ -112,7 +114,7 @@ func TestValidateFullStreamsInBoundedMemory(t *testing.T) {
 				// whole, which snappy's format bounds at 22 times the compressed size.
 				limit = uint64(22 * len(b))
 			}
-			if allocated > limit {
+			if allocated > limit && !raceEnabled {
 				t.Fatalf("validating %d records (%d bytes decompressed, %d compressed) allocated %d bytes, want at most %d",
 					2048, len(records), len(b), allocated, limit)
 			}
@@ -134,13 +136,13 @@ func TestZstdWindowBounded(t *testing.T) {
 	}
 	for range 3 {
 		var err error
-		if allocated := measureAlloc(func() { err = validateFull(b, opts) }); err != nil || allocated > 1<<20 {
+		if allocated := measureAlloc(func() { err = validateFull(b, opts) }); err != nil || allocated > 1<<20 && !raceEnabled {
 			t.Fatalf("validating again with a pooled decoder: %v, allocated %d bytes", err, allocated)
 		}
 	}
 	var err error
 	allocated := measureAlloc(func() { err = validateFull(b, ValidateOptions{MaxDecompressed: 4 << 20}) })
-	if !errors.Is(err, ErrTooLarge) || allocated > 1<<20 {
+	if !errors.Is(err, ErrTooLarge) || allocated > 1<<20 && !raceEnabled {
 		t.Fatalf("an 8 MiB window with a 4 MiB bound: %v, allocated %d bytes", err, allocated)
 	}
 }
@@ -164,7 +166,7 @@ func TestValidateFullRefusesBombWithoutAllocating(t *testing.T) {
 			if !errors.Is(err, ErrTooLarge) {
 				t.Fatalf("%d compressed bytes expanding to %d, bound %d: %v, want ErrTooLarge", len(b), len(records), bound, err)
 			}
-			if allocated > 1<<20 {
+			if allocated > 1<<20 && !raceEnabled {
 				t.Fatalf("refusing the bomb allocated %d bytes", allocated)
 			}
 			if c.codec == Zstd {
@@ -173,7 +175,7 @@ func TestValidateFullRefusesBombWithoutAllocating(t *testing.T) {
 				b = frame(Zstd, zstdAsFranz(t, records), 4096, 0)
 				_ = validateFull(b, opts)
 				allocated = measureAlloc(func() { err = validateFull(b, opts) })
-				if !errors.Is(err, ErrTooLarge) || allocated > 1<<20 {
+				if !errors.Is(err, ErrTooLarge) || allocated > 1<<20 && !raceEnabled {
 					t.Fatalf("streamed zstd bomb: %v, allocated %d bytes", err, allocated)
 				}
 			}
@@ -292,12 +294,60 @@ func TestValidateFullSummary(t *testing.T) {
 	}
 }
 
+// encoders compress records sections for the differential tests with reused encoders:
+// compress makes new ones per call, which would be most of the tests' time (and much more
+// of it under the race detector).
+type encoders struct {
+	gz  *gzip.Writer
+	lz  *lz4.Writer
+	zs  *zstd.Encoder
+	buf bytes.Buffer
+}
+
+func newEncoders(tb testing.TB) *encoders {
+	zs, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(64<<10))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { zs.Close() })
+	e := &encoders{gz: gzip.NewWriter(nil), lz: lz4.NewWriter(nil), zs: zs}
+	if err := e.lz.Apply(lz4.BlockSizeOption(lz4.Block64Kb)); err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+// batch is batchOf with e's encoders.
+func (e *encoders) batch(tb testing.TB, c Codec, raw bool, records []byte, count int32, baseTs int64) []byte {
+	tb.Helper()
+	e.buf.Reset()
+	var comp []byte
+	switch c {
+	case Gzip:
+		e.gz.Reset(&e.buf)
+		e.gz.Write(records)
+		e.gz.Close()
+		comp = e.buf.Bytes()
+	case LZ4:
+		e.lz.Reset(&e.buf)
+		e.lz.Write(records)
+		e.lz.Close()
+		comp = e.buf.Bytes()
+	case Zstd:
+		comp = e.zs.EncodeAll(records, nil)
+	default:
+		return batchOf(tb, c, raw, records, count, baseTs)
+	}
+	return frame(c, bytes.Clone(comp), count, baseTs)
+}
+
 // The streaming walker agrees with the reference walker on every records section the
 // differential seeds and their mutations give, through windows small enough that records
 // straddle refills and exceed the window.
 func TestStreamingMatchesReference(t *testing.T) {
 	seeds := validRecordsSeeds(t)
 	seeds = append(seeds, bigRecords(5, 300))
+	enc := newEncoders(t)
 	for si, seed := range seeds {
 		count := countOf(seed)
 		inputs := [][]byte{seed}
@@ -311,8 +361,8 @@ func TestStreamingMatchesReference(t *testing.T) {
 		}
 		for _, in := range inputs {
 			for _, c := range compressedCodecs {
-				b := batchOf(t, c.codec, c.raw, in, count, 1000)
-				for _, window := range []int{minWindow, 100, 4096, defaultWindow} {
+				b := enc.batch(t, c.codec, c.raw, in, count, 1000)
+				for _, window := range []int{minWindow, 100, defaultWindow} {
 					for _, keys := range []bool{false, true} {
 						checkStreamAgainstRef(t, b, in, keys, window, fmt.Sprintf("seed %d %s", si, codecName(c.codec, c.raw)))
 					}
@@ -356,13 +406,14 @@ func FuzzStreaming(f *testing.F) {
 		f.Add(seed, uint8(0), uint16(0), false)
 	}
 	f.Add(bigRecords(3, 200), uint8(3), uint16(40), true)
+	enc := newEncoders(f)
 	f.Fuzz(func(t *testing.T, data []byte, codec uint8, window uint16, keys bool) {
 		c := compressedCodecs[int(codec)%len(compressedCodecs)]
 		count := int32(1)
 		if len(data) > 0 {
 			count = max(1, int32(data[0]%8))
 		}
-		b := batchOf(t, c.codec, c.raw, data, count, 0)
+		b := enc.batch(t, c.codec, c.raw, data, count, 0)
 		checkStreamAgainstRef(t, b, data, keys, minWindow+int(window), codecName(c.codec, c.raw))
 	})
 }
