@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,13 +28,15 @@ func producerBatch(t *testing.T, pid int64, seq int32, ts time.Time) batch.Batch
 // producer.id.expiration.ms applies to every partition, and a dynamic change of it
 // applies from the next check.
 func TestBrokerExpiresProducers(t *testing.T) {
-	clock := time.UnixMilli(1_700_000_000_000)
+	var clockMs atomic.Int64 // housekeeping reads it too
+	clockMs.Store(1_700_000_000_000)
+	now := func() time.Time { return time.UnixMilli(clockMs.Load()) }
+	setClock := func(t time.Time) { clockMs.Store(t.UnixMilli()) }
 	cfg, err := config.Load("", nil, map[string]string{"log.dirs": "/data"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Open(cfg, Options{FS: vfs.NewMem(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Now: func() time.Time { return clock }})
+	b, err := Open(cfg, Options{FS: vfs.NewMem(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +44,7 @@ func TestBrokerExpiresProducers(t *testing.T) {
 	if _, err := b.CreateTopic("t", 2, 1, nil, false); err != nil {
 		t.Fatal(err)
 	}
-	start := clock
+	start := now()
 	for i := range int32(2) {
 		for seq := int32(0); seq < 3; seq++ {
 			if _, err := b.Partition("t", i).Append(producerBatch(t, 7, seq, start)); err != nil {
@@ -52,18 +55,18 @@ func TestBrokerExpiresProducers(t *testing.T) {
 	// gapTaken reports whether partition i takes producer 7's batch at sequence seq, a
 	// gap, written now: only once it has forgotten the producer.
 	gapTaken := func(i int32, seq int32) bool {
-		_, err := b.Partition("t", i).Append(producerBatch(t, 7, seq, clock))
+		_, err := b.Partition("t", i).Append(producerBatch(t, 7, seq, now()))
 		if err != nil && !errors.Is(err, partition.ErrOutOfOrderSequence) {
 			t.Fatal(err)
 		}
 		return err == nil
 	}
-	clock = start.Add(23 * time.Hour)
+	setClock(start.Add(23 * time.Hour))
 	b.ExpireProducers()
 	if gapTaken(0, 10) || gapTaken(1, 10) {
 		t.Fatal("producer state expired before producer.id.expiration.ms (24 h)")
 	}
-	clock = start.Add(24 * time.Hour)
+	setClock(start.Add(24 * time.Hour))
 	b.ExpireProducers()
 	if !gapTaken(0, 10) || !gapTaken(1, 10) {
 		t.Fatal("producer state kept past producer.id.expiration.ms")
@@ -74,7 +77,7 @@ func TestBrokerExpiresProducers(t *testing.T) {
 	if err := b.AlterBrokerConfigs([]ConfigChange{{Key: "producer.id.expiration.ms", Value: &one}}, false); err != nil {
 		t.Fatal(err)
 	}
-	clock = clock.Add(time.Hour)
+	setClock(now().Add(time.Hour))
 	b.ExpireProducers()
 	if !gapTaken(0, 20) {
 		t.Fatal("a dynamic producer.id.expiration.ms was not applied")
