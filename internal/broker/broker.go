@@ -232,9 +232,7 @@ func (b *Broker) closePartitions() error {
 	if m := b.topics.Load(); m != nil {
 		for _, t := range *m {
 			for _, p := range t.Partitions {
-				if err := p.Close(); errors.Is(err, partition.ErrSnapshotTrimmed) {
-					b.logSnapshotError(p, err) // closed, and a snapshot written
-				} else if err != nil {
+				if err := p.Close(); err != nil {
 					errs = append(errs, err)
 				}
 			}

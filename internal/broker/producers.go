@@ -13,11 +13,16 @@ import (
 	"github.com/vltava/vltava/internal/partition"
 )
 
-// ExpireProducers applies producer.id.expiration.ms to every partition now.
+// ExpireProducers applies producer.id.expiration.ms to every partition now. It also logs,
+// once, what a partition's open could not use of its producer snapshots (it runs first as
+// soon as the partitions are open).
 func (b *Broker) ExpireProducers() {
 	expiration := b.msKey(b.effective().Values, "producer.id.expiration.ms", 24*time.Hour)
 	now := b.now()
 	b.forEachPartition(func(p *partition.Partition) {
+		if note := p.TakeProducerStateNote(); note != "" {
+			b.logger.Warn("producer state snapshot", "topic", p.Topic, "partition", p.Index, "note", note)
+		}
 		if n := p.ExpireProducers(now, expiration); n > 0 {
 			b.logger.Info("expired producer state", "topic", p.Topic, "partition", p.Index, "producers", n,
 				"producer.id.expiration.ms", expiration.Milliseconds())

@@ -1,9 +1,13 @@
 package broker
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -81,5 +85,67 @@ func TestBrokerExpiresProducers(t *testing.T) {
 	b.ExpireProducers()
 	if !gapTaken(0, 20) {
 		t.Fatal("a dynamic producer.id.expiration.ms was not applied")
+	}
+}
+
+// syncBuffer is a log destination shared with the housekeeping goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A producer snapshot a restart cannot use is logged, with where the state was rebuilt
+// from; it used to be dropped without a word.
+func TestBrokerLogsUnusableProducerSnapshot(t *testing.T) {
+	fsys := vfs.NewMem()
+	var out syncBuffer
+	open := func() *Broker {
+		cfg, err := config.Load("", nil, map[string]string{"log.dirs": "/data"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Open(cfg, Options{FS: fsys, Logger: slog.New(slog.NewTextHandler(&out, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := open()
+	if _, err := b.CreateTopic("t", 1, 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Partition("t", 0).Append(producerBatch(t, 7, 0, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	dir := b.Partition("t", 0).Log().Dir()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(dir, "producer-state.snapshot")
+	data, err := vfs.ReadFile(fsys, snap, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1] ^= 1
+	if err := vfs.WriteFileAtomic(fsys, snap, data); err != nil {
+		t.Fatal(err)
+	}
+	b = open()
+	defer b.Close()
+	b.ExpireProducers() // logs the note, unless housekeeping's first run already has
+	if got := out.String(); !strings.Contains(got, "producer state snapshot") || !strings.Contains(got, "clean-close snapshot not used") {
+		t.Fatalf("no line about the unusable snapshot in:\n%s", got)
 	}
 }

@@ -420,9 +420,6 @@ func (b *Broker) openPartition(t *metadata.Topic, idx int32, tc config.Topic) (*
 		l.Close()
 		return nil, err
 	}
-	if note := p.ProducerStateNote(); note != "" {
-		b.logger.Warn("producer state snapshot", "topic", t.Name, "partition", idx, "note", note)
-	}
 	return p, nil
 }
 

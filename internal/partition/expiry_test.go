@@ -156,8 +156,8 @@ func TestSnapshotPastItsBound(t *testing.T) {
 	t.Log(err)
 	p = openAt(t, fsys, clock)
 	defer p.Close()
-	if p.rebuiltFrom != producers || p.ProducerStateNote() != "" {
-		t.Fatalf("rebuilt from %d (%q), want the snapshot at %d used", p.rebuiltFrom, p.ProducerStateNote(), producers)
+	if p.rebuiltFrom != producers || p.TakeProducerStateNote() != "" {
+		t.Fatalf("rebuilt from %d (%q), want the snapshot at %d used", p.rebuiltFrom, p.TakeProducerStateNote(), producers)
 	}
 	for pid := int64(1); pid <= producers; pid++ {
 		if want := pid > producers-20; known(p, pid) != want {
@@ -187,7 +187,7 @@ func TestSnapshotNotUsedIsReported(t *testing.T) {
 	}
 	p = openAt(t, fsys, clock)
 	defer p.Close()
-	if note := p.ProducerStateNote(); note == "" || p.rebuiltFrom != 0 || !known(p, 1) {
+	if note := p.TakeProducerStateNote(); note == "" || p.rebuiltFrom != 0 || !known(p, 1) {
 		t.Fatalf("note %q, rebuilt from %d, producer known %v", note, p.rebuiltFrom, known(p, 1))
 	} else {
 		t.Log(note)

@@ -71,7 +71,7 @@ type Partition struct {
 
 	snapBase    atomic.Int64 // active segment base at the last rolling snapshot (rolling.go)
 	rebuiltFrom int64        // where Open began reading batches for producer state (tests)
-	loadNote    string       // what Open could not use of the producer snapshots, and why
+	loadNote    string       // what Open could not use of the producer snapshots, and why (under mu)
 
 	waitMu sync.Mutex
 	waitCh chan struct{} // closed when the high watermark moves; nil if nobody waits
@@ -117,10 +117,17 @@ func Open(topic string, index int32, l *log.Log, cfg Config, leaderEpoch int32, 
 	return p, nil
 }
 
-// ProducerStateNote says what Open could not use of the producer state snapshots and
-// where it rebuilt the state from instead; empty when it used what it found. The broker
-// logs it: a note means a restart that read more of the log than it should have.
-func (p *Partition) ProducerStateNote() string { return p.loadNote }
+// TakeProducerStateNote returns, once, what Open could not use of the producer state
+// snapshots and where it rebuilt the state from instead; empty when it used what it
+// found, or once taken. The broker logs it: a note means a restart that read more of the
+// log than it should have.
+func (p *Partition) TakeProducerStateNote() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	note := p.loadNote
+	p.loadNote = ""
+	return note
+}
 
 // Log returns the underlying log.
 func (p *Partition) Log() *log.Log { return p.log }
