@@ -307,12 +307,13 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return p.log.EndOffsetForEpoch(epoch)
 }
 
-// Close snapshots the producer state (expired producers left out) and closes the log.
-// Waiters are woken so they observe the close. A snapshot that had to leave producers
-// out to fit is written, the log closed, and ErrSnapshotTrimmed returned.
+// Close snapshots the producer state and closes the log. Waiters are woken so they
+// observe the close.
 func (p *Partition) Close() error {
 	p.mu.Lock()
 	p.closed = true
+	// Expired producers are left out; a snapshot that had to leave others out to fit is
+	// written, the log closed, and ErrSnapshotTrimmed returned.
 	p.expireLocked(p.now())
 	snap, dropped := encodeSnapshot(p.log.LogEndOffset(), p.producers, p.snapshotMax)
 	trimmed := p.trimmedError(dropped, len(p.producers))
