@@ -88,19 +88,19 @@ func TestBrokerExpiresProducers(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination shared with the housekeeping goroutine.
-type syncBuffer struct {
+// lockedBuffer is a log destination shared with the housekeeping goroutine.
+type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *lockedBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *lockedBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -110,7 +110,7 @@ func (s *syncBuffer) String() string {
 // from; it used to be dropped without a word.
 func TestBrokerLogsUnusableProducerSnapshot(t *testing.T) {
 	fsys := vfs.NewMem()
-	var out syncBuffer
+	var out lockedBuffer
 	open := func() *Broker {
 		cfg, err := config.Load("", nil, map[string]string{"log.dirs": "/data"})
 		if err != nil {
