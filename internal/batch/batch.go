@@ -62,9 +62,10 @@ const (
 )
 
 // Errors returned by validation; the handler maps them to Kafka error codes
-// (ErrCorrupt -> CORRUPT_MESSAGE, ErrTooLarge -> MESSAGE_TOO_LARGE,
-// ErrUnsupportedMagic -> UNSUPPORTED_FOR_MESSAGE_FORMAT or CORRUPT_MESSAGE,
-// ErrInvalidRecord -> INVALID_RECORD).
+// (ErrCorrupt -> CORRUPT_MESSAGE: the CRC or the codec refuses the bytes; ErrTooLarge ->
+// MESSAGE_TOO_LARGE: the batch, or its records decompressed, exceed a bound;
+// ErrUnsupportedMagic -> UNSUPPORTED_FOR_MESSAGE_FORMAT or CORRUPT_MESSAGE;
+// ErrInvalidRecord -> INVALID_RECORD: the records disagree with the format or the header).
 var (
 	ErrCorrupt          = errors.New("corrupt record batch")
 	ErrTooLarge         = errors.New("record batch too large")
@@ -183,10 +184,11 @@ func CheckHeader(b []byte) error {
 	return nil
 }
 
-// Validate checks one batch as a broker must before appending it: length field matches
-// len(b), magic 2, CRC32C, recordCount > 0 and lastOffsetDelta == recordCount-1, and for
-// uncompressed batches walks every record (varint lengths, offset deltas 0..n-1 in order,
-// header counts) without allocating. Compressed batches are checked at header level only.
+// Validate checks the framing of one batch: length field matches len(b), magic 2,
+// CRC32C, recordCount > 0 and lastOffsetDelta == recordCount-1, and for uncompressed
+// batches walks every record (varint lengths, offset deltas 0..n-1 in order, header
+// counts) without allocating. Compressed batches are checked at header level only: the
+// produce path uses ValidateFull, which also walks them.
 func Validate(b []byte) error {
 	if err := checkBatch(b); err != nil {
 		return err
@@ -215,49 +217,6 @@ func checkBatch(b []byte) error {
 		return fmt.Errorf("%w: unknown compression codec %d", ErrCorrupt, c)
 	}
 	return nil
-}
-
-// ValidateOptions are the checks ValidateFull adds to Validate.
-type ValidateOptions struct {
-	// MaxDecompressed bounds the decompressed size of a compressed batch (ErrCorrupt beyond).
-	MaxDecompressed int
-	// RequireKeys refuses records with a null key (ErrInvalidRecord), as Kafka does for
-	// compacted topics.
-	RequireKeys bool
-}
-
-// ValidateFull is Validate that also walks the records of compressed batches (after
-// decompressing them within opts.MaxDecompressed), as Kafka's LogValidator does, and
-// optionally requires keys. It allocates only for compressed batches, and little for
-// those: decoders and output buffers are pooled.
-func ValidateFull(b []byte, opts ValidateOptions) error {
-	if err := checkBatch(b); err != nil {
-		return err
-	}
-	bb := Batch(b)
-	n := bb.RecordCount()
-	if bb.Codec() == None {
-		// One walk checks both what Validate checks and the keys. If it refuses the
-		// records, the error is the one Validate would give, else the one about keys.
-		data := b[HeaderSize:]
-		if validRecords(data, n, bb.LastOffsetDelta(), true, opts.RequireKeys) {
-			return nil
-		}
-		if err := walk(data, n, bb, nil, true, false); err != nil {
-			return err
-		}
-		return walk(data, n, bb, nil, true, opts.RequireKeys)
-	}
-	// The records are needed only while they are walked: decompress into a pooled buffer.
-	buf := getOutputBuffer()
-	data, err := decompressTo(*buf, bb.Codec(), b[HeaderSize:], opts.MaxDecompressed)
-	if err != nil {
-		putOutputBuffer(buf, nil)
-		return err
-	}
-	err = walkRecords(data, n, bb, opts.RequireKeys)
-	putOutputBuffer(buf, data)
-	return err
 }
 
 // Next splits the first batch off a concatenation of batches (a produce request's record set

@@ -268,8 +268,8 @@ func TestDecompressFranzGo(t *testing.T) {
 			if !bytes.Equal(got, plain) {
 				t.Fatalf("decompressed %d bytes differ from the %d plain bytes", len(got), len(plain))
 			}
-			if _, err := Decompress(c.codec, slices.Clone(enc), len(plain)-1); !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("one byte under the bound: err %v, want ErrCorrupt", err)
+			if _, err := Decompress(c.codec, slices.Clone(enc), len(plain)-1); !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("one byte under the bound: err %v, want ErrTooLarge", err)
 			}
 		})
 	}
@@ -291,8 +291,8 @@ func TestDecompressionBomb(t *testing.T) {
 			}
 			var err2 error
 			bytesAllocated := measureAlloc(func() { _, err2 = Decompress(c.codec, enc, bound) })
-			if !errors.Is(err2, ErrCorrupt) {
-				t.Fatalf("err %v, want ErrCorrupt", err2)
+			if !errors.Is(err2, ErrTooLarge) {
+				t.Fatalf("err %v, want ErrTooLarge", err2)
 			}
 			if bytesAllocated > 16*bound {
 				t.Fatalf("refusing the bomb allocated %d bytes, bound %d", bytesAllocated, bound)
@@ -350,17 +350,17 @@ func TestValidateRejects(t *testing.T) {
 			binary.BigEndian.PutUint32(b[57:], 4)
 			binary.BigEndian.PutUint32(b[23:], 3)
 			return b
-		}, true), ErrCorrupt},
+		}, true), ErrInvalidRecord},
 		{"unknown codec", mutate(func(b []byte) []byte { b[22] |= 6; b[22] &^= 1; return b }, true), ErrCorrupt},
-		{"extra bytes after records", mutate(func(b []byte) []byte { return append(b, 0, 0) }, true), ErrCorrupt},
+		{"extra bytes after records", mutate(func(b []byte) []byte { return append(b, 0, 0) }, true), ErrInvalidRecord},
 		// fields: tsDelta, offsetDelta, keyLen, [key], valueLen, [value], headers...
 		{"offset delta gap", rawBatch(2, append(rec(0, 0, -1, -1, 0), rec(0, 2, -1, -1, 0)...)), ErrInvalidRecord},
-		{"key overruns record", rawBatch(1, rec(0, 0, 5, -1, 0)), ErrCorrupt},
+		{"key overruns record", rawBatch(1, rec(0, 0, 5, -1, 0)), ErrInvalidRecord},
 		{"negative key length", rawBatch(1, rec(0, 0, -2, -1, 0)), ErrInvalidRecord},
-		{"negative header count", rawBatch(1, rec(0, 0, -1, -1, -1)), ErrCorrupt},
+		{"negative header count", rawBatch(1, rec(0, 0, -1, -1, -1)), ErrInvalidRecord},
 		{"null header key", rawBatch(1, rec(0, 0, -1, -1, 1, -1, -1)), ErrInvalidRecord},
-		{"record longer than fields", rawBatch(1, append(rec(0, 0, -1, -1, 0)[:0], 8, 0, 0, 0, 1, 1, 0, 0, 0)), ErrCorrupt},
-		{"huge varint", rawBatch(1, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}), ErrCorrupt},
+		{"record longer than fields", rawBatch(1, append(rec(0, 0, -1, -1, 0)[:0], 8, 0, 0, 0, 1, 1, 0, 0, 0)), ErrInvalidRecord},
+		{"huge varint", rawBatch(1, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}), ErrInvalidRecord},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -582,7 +582,7 @@ func BenchmarkValidateFull(b *testing.B) {
 			b.SetBytes(int64(len(raw)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := ValidateFull(raw, opts); err != nil {
+				if err := validateFull(raw, opts); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -609,14 +609,14 @@ func TestValidateFull(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := ValidateFull(b, ValidateOptions{MaxDecompressed: 1 << 20}); err != nil {
+			if err := validateFull(b, ValidateOptions{MaxDecompressed: 1 << 20}); err != nil {
 				t.Fatalf("ValidateFull: %v", err)
 			}
-			if err := ValidateFull(b, ValidateOptions{MaxDecompressed: 1 << 20, RequireKeys: true}); !errors.Is(err, ErrInvalidRecord) {
+			if err := validateFull(b, ValidateOptions{MaxDecompressed: 1 << 20, RequireKeys: true}); !errors.Is(err, ErrInvalidRecord) {
 				t.Fatalf("null keys with RequireKeys: %v", err)
 			}
 			if c != None {
-				if err := ValidateFull(b, ValidateOptions{MaxDecompressed: 100}); !errors.Is(err, ErrCorrupt) {
+				if err := validateFull(b, ValidateOptions{MaxDecompressed: 100}); !errors.Is(err, ErrTooLarge) {
 					t.Fatalf("over the decompression bound: %v", err)
 				}
 			}
@@ -631,7 +631,7 @@ func TestValidateFull(t *testing.T) {
 	if err := Validate(b); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	if err := ValidateFull(b, ValidateOptions{MaxDecompressed: 1 << 20}); !errors.Is(err, ErrCorrupt) {
+	if err := validateFull(b, ValidateOptions{MaxDecompressed: 1 << 20}); !errors.Is(err, ErrInvalidRecord) {
 		t.Fatalf("ValidateFull of a lying compressed batch: %v", err)
 	}
 }
@@ -678,6 +678,23 @@ func TestFilter(t *testing.T) {
 			}
 			if rs, err := Records(none, 1<<20); err != nil || len(rs) != 0 {
 				t.Fatalf("records of an emptied batch: %d, %v", len(rs), err)
+			}
+		})
+	}
+}
+
+// BenchmarkValidateHeaderOnly is Validate of compressed batches: the CRC and header, what
+// the produce path checked of them before it streamed their records (ValidateFull).
+func BenchmarkValidateHeaderOnly(b *testing.B) {
+	for _, c := range []Codec{Gzip, Snappy, LZ4, Zstd} {
+		b.Run(c.String(), func(b *testing.B) {
+			raw := smallRecordsBatch(b, c)
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := Validate(raw); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

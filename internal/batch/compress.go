@@ -12,13 +12,14 @@
 //	zstd   zstd frames (klauspost/compress/zstd)
 //
 // Every decoder is bounded by a maximum decompressed size, checked before the output
-// grows past it, so a decompression bomb costs at most that many bytes.
+// grows past it, so a decompression bomb costs at most that many bytes (and is refused
+// with ErrTooLarge). Decompress returns the whole output, for callers that keep the
+// records (decoding, compaction); validation and searches stream instead (stream.go).
 package batch
 
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -39,7 +40,7 @@ const (
 )
 
 // Decompress returns the decompressed records section of a batch compressed with c,
-// refusing (with ErrCorrupt) output larger than max bytes. For None it returns src.
+// refusing (with ErrTooLarge) output larger than max bytes. For None it returns src.
 func Decompress(c Codec, src []byte, max int) ([]byte, error) {
 	return decompressTo(nil, c, src, max)
 }
@@ -69,14 +70,14 @@ func decompressTo(dst []byte, c Codec, src []byte, max int) ([]byte, error) {
 	case LZ4:
 		d, _ := lz4Readers.Get().(*lz4Decoder)
 		if d == nil {
-			d = &lz4Decoder{zr: lz4.NewReader(nil)}
+			d = newLZ4Decoder()
 		}
 		defer d.release()
 		d.src.Reset(src)
 		d.zr.Reset(&d.src)
 		return readBounded(dst, d.zr, len(src), max, "lz4")
 	case Zstd:
-		pool := zstdDecoders(max)
+		pool := zstdDecoders(max, false)
 		zr, _ := pool.Get().(*zstd.Decoder)
 		if zr == nil {
 			var err error
@@ -92,13 +93,10 @@ func decompressTo(dst []byte, c Codec, src []byte, max int) ([]byte, error) {
 		out, err := zr.DecodeAll(src, dst[:0])
 		pool.Put(zr)
 		if err != nil {
-			if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
-				return nil, fmt.Errorf("%w: zstd output exceeds %d bytes", ErrCorrupt, max)
-			}
-			return nil, fmt.Errorf("%w: zstd: %w", ErrCorrupt, err)
+			return nil, decodeError(Zstd, err, max)
 		}
 		if len(out) > max {
-			return nil, fmt.Errorf("%w: zstd output exceeds %d bytes", ErrCorrupt, max)
+			return nil, fmt.Errorf("%w: zstd output exceeds %d bytes", ErrTooLarge, max)
 		}
 		return out, nil
 	}
@@ -152,6 +150,8 @@ type gzipDecoder struct {
 	zr  gzip.Reader
 }
 
+func (d *gzipDecoder) Read(p []byte) (int, error) { return d.zr.Read(p) }
+
 func (d *gzipDecoder) release() {
 	d.src.Reset(nil) // the decoder keeps a pointer to src; src keeps no batch
 	gzipReaders.Put(d)
@@ -162,24 +162,31 @@ type lz4Decoder struct {
 	zr  *lz4.Reader
 }
 
+func newLZ4Decoder() *lz4Decoder { return &lz4Decoder{zr: lz4.NewReader(nil)} }
+
+func (d *lz4Decoder) Read(p []byte) (int, error) { return d.zr.Read(p) }
+
 func (d *lz4Decoder) release() {
 	d.src.Reset(nil)
 	d.zr.Reset(nil) // returns its block buffers to lz4's pool
 	lz4Readers.Put(d)
 }
 
-const maxZstdPools = 4
+const maxZstdPools = 6
 
 type zstdPool struct {
-	max  int
-	pool *sync.Pool // *zstd.Decoder made with WithDecoderMaxMemory(max+1)
+	max    int
+	stream bool
+	// *zstd.Decoder made with WithDecoderMaxMemory(max+1) for DecodeAll, or, for
+	// streaming, *zstdStream whose decoder never decodes a frame whole
+	pool *sync.Pool
 }
 
-func zstdDecoders(max int) *sync.Pool {
+func zstdDecoders(max int, stream bool) *sync.Pool {
 	zstdPoolsMu.Lock()
 	defer zstdPoolsMu.Unlock()
 	for i, p := range zstdPools {
-		if p.max == max {
+		if p.max == max && p.stream == stream {
 			if i != len(zstdPools)-1 {
 				zstdPools = append(append(zstdPools[:i:i], zstdPools[i+1:]...), p)
 			}
@@ -189,7 +196,7 @@ func zstdDecoders(max int) *sync.Pool {
 	if len(zstdPools) == maxZstdPools {
 		zstdPools = append(zstdPools[:0:0], zstdPools[1:]...)
 	}
-	p := zstdPool{max: max, pool: new(sync.Pool)}
+	p := zstdPool{max: max, stream: stream, pool: new(sync.Pool)}
 	zstdPools = append(zstdPools, p)
 	return p.pool
 }
@@ -215,14 +222,14 @@ func readBounded(dst []byte, r io.Reader, srcLen, max int, codec string) ([]byte
 	for {
 		if len(dst) == cap(dst) {
 			if len(dst) > max {
-				return nil, fmt.Errorf("%w: %s output exceeds %d bytes", ErrCorrupt, codec, max)
+				return nil, fmt.Errorf("%w: %s output exceeds %d bytes", ErrTooLarge, codec, max)
 			}
 			dst = slices.Grow(dst, min(cap(dst), max+1-len(dst)))
 		}
 		n, err := r.Read(dst[len(dst):min(cap(dst), max+1)])
 		dst = dst[:len(dst)+n]
 		if len(dst) > max {
-			return nil, fmt.Errorf("%w: %s output exceeds %d bytes", ErrCorrupt, codec, max)
+			return nil, fmt.Errorf("%w: %s output exceeds %d bytes", ErrTooLarge, codec, max)
 		}
 		if err == io.EOF {
 			return dst, nil
@@ -241,8 +248,11 @@ func decompressSnappy(dst, src []byte, max int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: snappy: %w", ErrCorrupt, err)
 	}
+	if int64(n) > snappyMaxExpansion*int64(len(src)) {
+		return nil, fmt.Errorf("%w: snappy block of %d bytes claims to decode to %d", ErrCorrupt, len(src), n)
+	}
 	if n > max {
-		return nil, fmt.Errorf("%w: snappy output of %d bytes exceeds %d", ErrCorrupt, n, max)
+		return nil, fmt.Errorf("%w: snappy output of %d bytes exceeds %d", ErrTooLarge, n, max)
 	}
 	out, err := snappy.Decode(slices.Grow(dst[:0], n)[:n], src)
 	if err != nil {
@@ -268,8 +278,11 @@ func decodeXerial(dst, src []byte, max int) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: snappy: %w", ErrCorrupt, err)
 		}
+		if int64(n) > snappyMaxExpansion*size {
+			return nil, fmt.Errorf("%w: snappy block of %d bytes claims to decode to %d", ErrCorrupt, size, n)
+		}
 		if n > max-total {
-			return nil, fmt.Errorf("%w: snappy output exceeds %d bytes", ErrCorrupt, max)
+			return nil, fmt.Errorf("%w: snappy output exceeds %d bytes", ErrTooLarge, max)
 		}
 		total += n
 		rem = rem[size:]

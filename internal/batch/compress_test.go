@@ -81,8 +81,8 @@ func TestZstdBoundsKeptApart(t *testing.T) {
 			if got, err := Decompress(Zstd, enc, large); err != nil || !bytes.Equal(got, plain) {
 				t.Fatalf("round %d bound %d: %v", round, large, err)
 			}
-			if _, err := Decompress(Zstd, enc, len(plain)-1-i); !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("round %d bound %d: err %v, want ErrCorrupt", round, len(plain)-1-i, err)
+			if _, err := Decompress(Zstd, enc, len(plain)-1-i); !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("round %d bound %d: err %v, want ErrTooLarge", round, len(plain)-1-i, err)
 			}
 		}
 	}
@@ -100,8 +100,8 @@ func TestZstdBoundsKeptApart(t *testing.T) {
 		}
 		var err error
 		allocated := measureAlloc(func() { _, err = Decompress(Zstd, bomb, small) })
-		if !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("bomb: err %v, want ErrCorrupt", err)
+		if !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("bomb: err %v, want ErrTooLarge", err)
 		}
 		if allocated > 16*small {
 			t.Fatalf("refusing the bomb allocated %d bytes, bound %d", allocated, small)
@@ -134,7 +134,7 @@ func TestOutputBuffersBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ValidateFull(b, ValidateOptions{MaxDecompressed: 4 * maxPooledOutput, RequireKeys: true}); err != nil {
+	if err := validateFull(b, ValidateOptions{MaxDecompressed: 4 * maxPooledOutput, RequireKeys: true}); err != nil {
 		t.Fatal(err)
 	}
 	if got := getOutputBuffer(); cap(*got) > maxPooledOutput {
@@ -164,7 +164,7 @@ func TestValidateFullConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 50 {
 				b := batches[(i*7+g)%len(batches)]
-				if err := ValidateFull(b, ValidateOptions{MaxDecompressed: 1 << 20, RequireKeys: true}); err != nil {
+				if err := validateFull(b, ValidateOptions{MaxDecompressed: 1 << 20, RequireKeys: true}); err != nil {
 					t.Error(err)
 					return
 				}

@@ -1,6 +1,8 @@
 // The record walker as it was before the fast validation walker (validrecords.go) was
 // written, frozen here as the reference the differential fuzzer compares against. Do not
-// optimise it: its value is that it is the plain reading of the format.
+// optimise it: its value is that it is the plain reading of the format. (Its one change:
+// errors inside the records section are ErrInvalidRecord, as Kafka answers them, where
+// they were ErrCorrupt.)
 package batch
 
 import (
@@ -18,7 +20,7 @@ type refReader struct {
 func (r *refReader) varlong() (int64, error) {
 	v, n := binary.Varint(r.buf[r.pos:])
 	if n <= 0 {
-		return 0, fmt.Errorf("%w: bad varint at byte %d", ErrCorrupt, r.pos)
+		return 0, fmt.Errorf("%w: bad varint at byte %d", ErrInvalidRecord, r.pos)
 	}
 	r.pos += n
 	return v, nil
@@ -31,14 +33,14 @@ func (r *refReader) varint() (int32, error) {
 		return 0, err
 	}
 	if v < math.MinInt32 || v > math.MaxInt32 || r.pos-start > binary.MaxVarintLen32 {
-		return 0, fmt.Errorf("%w: varint at byte %d overflows int32", ErrCorrupt, start)
+		return 0, fmt.Errorf("%w: varint at byte %d overflows int32", ErrInvalidRecord, start)
 	}
 	return int32(v), nil
 }
 
 func (r *refReader) int8() (int8, error) {
 	if r.pos >= len(r.buf) {
-		return 0, fmt.Errorf("%w: record truncated at byte %d", ErrCorrupt, r.pos)
+		return 0, fmt.Errorf("%w: record truncated at byte %d", ErrInvalidRecord, r.pos)
 	}
 	v := int8(r.buf[r.pos])
 	r.pos++
@@ -58,7 +60,7 @@ func (r *refReader) bytes(nullable bool, what string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s length %d", ErrInvalidRecord, what, n)
 	}
 	if int(n) > len(r.buf)-r.pos {
-		return nil, fmt.Errorf("%w: %s of %d bytes overruns the record", ErrCorrupt, what, n)
+		return nil, fmt.Errorf("%w: %s of %d bytes overruns the record", ErrInvalidRecord, what, n)
 	}
 	end := r.pos + int(n)
 	b := r.buf[r.pos:end:end]
@@ -73,7 +75,7 @@ func (r *refReader) bytes(nullable bool, what string) ([]byte, error) {
 // a null key, as a compacted topic must.
 func refWalk(data []byte, count int32, hdr Batch, out *[]Record, strict, requireKeys bool) error {
 	if int64(count)*minRecordSize > int64(len(data)) {
-		return fmt.Errorf("%w: %d records cannot fit in %d bytes", ErrCorrupt, count, len(data))
+		return fmt.Errorf("%w: %d records cannot fit in %d bytes", ErrInvalidRecord, count, len(data))
 	}
 	pos := 0
 	prevDelta, lastDelta := int32(-1), hdr.LastOffsetDelta()
@@ -84,7 +86,7 @@ func refWalk(data []byte, count int32, hdr Batch, out *[]Record, strict, require
 			return fmt.Errorf("record %d: %w", i, err)
 		}
 		if length < 0 || int(length) > len(data)-lr.pos {
-			return fmt.Errorf("%w: record %d length %d overruns the batch", ErrCorrupt, i, length)
+			return fmt.Errorf("%w: record %d length %d overruns the batch", ErrInvalidRecord, i, length)
 		}
 		end := lr.pos + int(length)
 		// The record's own fields are read from a slice that ends where its length
@@ -121,7 +123,7 @@ func refWalk(data []byte, count int32, hdr Batch, out *[]Record, strict, require
 			return fmt.Errorf("record %d header count: %w", i, err)
 		}
 		if nh < 0 || int64(nh) > int64(end-r.pos)/minHeaderSize {
-			return fmt.Errorf("%w: record %d header count %d", ErrCorrupt, i, nh)
+			return fmt.Errorf("%w: record %d header count %d", ErrInvalidRecord, i, nh)
 		}
 		var headers []Header
 		if out != nil && nh > 0 {
@@ -141,7 +143,7 @@ func refWalk(data []byte, count int32, hdr Batch, out *[]Record, strict, require
 			}
 		}
 		if r.pos != end {
-			return fmt.Errorf("%w: record %d has %d bytes beyond its fields", ErrCorrupt, i, end-r.pos)
+			return fmt.Errorf("%w: record %d has %d bytes beyond its fields", ErrInvalidRecord, i, end-r.pos)
 		}
 		if out != nil {
 			ts := hdr.BaseTimestamp() + tsDelta
@@ -159,7 +161,7 @@ func refWalk(data []byte, count int32, hdr Batch, out *[]Record, strict, require
 		pos = end
 	}
 	if pos != len(data) {
-		return fmt.Errorf("%w: %d bytes after the last of %d records", ErrCorrupt, len(data)-pos, count)
+		return fmt.Errorf("%w: %d bytes after the last of %d records", ErrInvalidRecord, len(data)-pos, count)
 	}
 	return nil
 }

@@ -2,18 +2,19 @@
 // decompressed) batch, written for what producers send most, small records whose varints
 // are one or two bytes long.
 //
-// validRecords is a predicate. It accepts exactly the inputs walk accepts, no more and no
-// fewer, and says only yes or no. When it says no, the caller runs walk over the same
+// validRun (and validRecords, its predicate form) accepts exactly the inputs walk
+// accepts, no more and no fewer, and says only yes or no, with the records' timestamp
+// range. When it says no, the caller runs walk over the same
 // bytes for the error, so messages and error classes are walk's by construction; a
 // rejected batch, rare and already the client's fault, pays for a second walk. refWalk
 // (refwalk_test.go) is a frozen copy of the original walker, and the differential tests
 // and fuzzers in validrecords_test.go hold validRecords, walk, Validate and ValidateFull
 // to it.
 //
-// It is fast because it decodes nothing it need not: the timestamp delta is only skipped
-// (its value never matters to validation), one and two byte varints are decoded inline,
-// and when timestampDelta, offsetDelta and keyLength are one byte each one load reads
-// them. Anything longer goes to a slow path that is binary.Varint with exactly walk's
+// It is fast because it decodes nothing it need not: of the timestamps only the smallest
+// and largest are kept (Kafka's checks and max timestamp need no more), one and two byte
+// varints are decoded inline, and when timestampDelta, offsetDelta and keyLength are one
+// byte each one load reads them. Anything longer goes to a slow path that is binary.Varint with exactly walk's
 // checks, so the two cannot drift apart on the rare encodings.
 package batch
 
@@ -25,105 +26,181 @@ import (
 // validRecords reports whether walk(data, count, hdr, nil, strict, requireKeys) would
 // return nil, where lastDelta is hdr.LastOffsetDelta(). It never allocates.
 func validRecords(data []byte, count, lastDelta int32, strict, requireKeys bool) bool {
-	if int64(count)*minRecordSize > int64(len(data)) {
-		return false
+	st := newRunState()
+	used, ok := validRun(data, count, lastDelta, 0, strict, requireKeys, false, &st)
+	return ok && st.i == count && used == len(data)
+}
+
+// noMinTimestamp is Summary.MinTimestamp when no record has a timestamp other than -1.
+const noMinTimestamp = math.MaxInt64
+
+// runState carries a walk of a batch's records across runs of them (the streaming
+// walker hands validRun one window of decompressed bytes at a time).
+type runState struct {
+	i     int32 // records checked so far: the next one's index
+	prev  int32 // the offset delta of the last one checked, -1 before the first
+	minTS int64 // the smallest timestamp other than -1 (noMinTimestamp: none yet)
+	maxTS int64 // the largest timestamp, never below -1 (Kafka's NO_TIMESTAMP start)
+}
+
+func newRunState() runState { return runState{prev: -1, minTS: noMinTimestamp, maxTS: -1} }
+
+// validRun checks the records at the start of data, from record st.i on and at most up to
+// record count-1, as walk checks them, and accumulates in st their index and timestamps
+// (baseTS plus each delta, wrapping as Java's long does). It returns the bytes the
+// records it accepted take. ok is false if a record is invalid; st is then not updated.
+//
+// With partial false, data must hold whole records (walk's view: the first record that
+// runs past the end of data is invalid). With partial true, data is a window onto a
+// longer stream: validRun stops, ok, before a record whose length or body runs past the
+// end of data, and the caller reads on. A length varint that is invalid whatever follows
+// (five bytes present) is invalid in both modes.
+func validRun(data []byte, count, lastDelta int32, baseTS int64, strict, requireKeys, partial bool, st *runState) (used int, ok bool) {
+	if !partial && int64(count-st.i)*minRecordSize > int64(len(data)) {
+		return 0, false
 	}
 	pos := 0
-	prev := int32(-1)
-	for i := int32(0); i < count; i++ {
+	i, prev := st.i, st.prev
+	// The smallest and largest timestamp deltas: cheaper in the loop than timestamps,
+	// made timestamps after it.
+	minD, maxD := int64(math.MaxInt64), int64(math.MinInt64)
+	for ; i < count; i++ {
 		length, n := varint12(data, pos)
 		if n == 0 {
 			if length, n = varint32Slow(data, pos); n == 0 {
-				return false
+				if partial && len(data)-pos < binary.MaxVarintLen32 {
+					break
+				}
+				return 0, false
 			}
 		}
-		pos += n
 		// A record has at least six one-byte fields after its length.
-		if length < minRecordSize-1 || int(length) > len(data)-pos {
-			return false
+		if length < minRecordSize-1 {
+			return 0, false
 		}
+		if int(length) > len(data)-pos-n {
+			if partial {
+				break
+			}
+			return 0, false
+		}
+		pos += n
 		end := pos + int(length)
 		rec := data[:end]
-		// attributes (one byte, any value), timestampDelta (a varlong of any value, skipped),
+		// attributes (one byte, any value), timestampDelta (a varlong of any value),
 		// offsetDelta and keyLength. The record's six bytes make the load safe.
 		var off, kl int32
+		var tsd int64
 		if w := binary.LittleEndian.Uint32(rec[pos:]); w&0x80808000 == 0 {
 			// The usual record: the three varints are one byte each, read with one load
 			// rather than three loads that each wait for the previous one's length.
-			o, k := int32(w>>16&0xff), int32(w>>24)
-			off, kl = o>>1^-(o&1), k>>1^-(k&1)
+			t, o, k := int64(w>>8&0xff), int32(w>>16&0xff), int32(w>>24)
+			tsd, off, kl = t>>1^-(t&1), o>>1^-(o&1), k>>1^-(k&1)
 			pos += 4
 		} else {
 			pos++
-			if n = varlongLen(rec, pos); n == 0 {
-				return false
+			if tsd, n = varlongAt(rec, pos); n == 0 {
+				return 0, false
 			}
 			pos += n
 			if off, n = varint12(rec, pos); n == 0 {
 				if off, n = varint32Slow(rec, pos); n == 0 {
-					return false
+					return 0, false
 				}
 			}
 			pos += n
 			if kl, n = varint12(rec, pos); n == 0 {
 				if kl, n = varint32Slow(rec, pos); n == 0 {
-					return false
+					return 0, false
 				}
 			}
 			pos += n
 		}
 		if strict {
 			if off != i {
-				return false
+				return 0, false
 			}
 		} else if off <= prev || off > lastDelta {
-			return false
+			return 0, false
 		}
 		prev = off
+		maxD = max(maxD, tsd)
+		minD = min(minD, tsd)
 		// key (nullable unless requireKeys), then value (nullable).
 		if kl >= 0 {
 			if int(kl) > end-pos {
-				return false
+				return 0, false
 			}
 			pos += int(kl)
 		} else if kl != -1 || requireKeys {
-			return false
+			return 0, false
 		}
 		vl, n := varint12(rec, pos)
 		if n == 0 {
 			if vl, n = varint32Slow(rec, pos); n == 0 {
-				return false
+				return 0, false
 			}
 		}
 		pos += n
 		if vl >= 0 {
 			if int(vl) > end-pos {
-				return false
+				return 0, false
 			}
 			pos += int(vl)
 		} else if vl != -1 {
-			return false
+			return 0, false
 		}
 		nh, n := varint12(rec, pos)
 		if n == 0 {
 			if nh, n = varint32Slow(rec, pos); n == 0 {
-				return false
+				return 0, false
 			}
 		}
 		pos += n
 		if nh != 0 {
 			if nh < 0 || int64(nh) > int64(end-pos)/minHeaderSize {
-				return false
+				return 0, false
 			}
 			if pos = validHeaders(rec, pos, nh); pos < 0 {
-				return false
+				return 0, false
 			}
 		}
 		if pos != end {
-			return false
+			return 0, false
 		}
 	}
-	return pos == len(data)
+	if i > st.i {
+		lo, hi := baseTS+minD, baseTS+maxD
+		if lo <= -1 || (minD < 0) != (lo < baseTS) || (maxD < 0) != (hi < baseTS) {
+			// A record at -1 (not counted in the minimum) or below, or sums that wrap:
+			// take the timestamps record by record, as Kafka's long arithmetic does.
+			lo, hi = exactTimestamps(data[:pos], i-st.i, baseTS)
+		}
+		st.minTS, st.maxTS = min(st.minTS, lo), max(st.maxTS, hi)
+	}
+	st.i, st.prev = i, prev
+	return pos, true
+}
+
+// exactTimestamps returns the smallest timestamp other than -1 (noMinTimestamp if none)
+// and the largest (at least -1) of the n records data holds, which validRun has accepted.
+func exactTimestamps(data []byte, n int32, baseTS int64) (lo, hi int64) {
+	lo, hi = noMinTimestamp, -1
+	pos := 0
+	for range n {
+		r := reader{buf: data, pos: pos}
+		length, _ := r.varint()
+		end := r.pos + int(length)
+		r.pos++ // attributes
+		tsd, _ := r.varlong()
+		ts := baseTS + tsd
+		hi = max(hi, ts)
+		if ts != -1 {
+			lo = min(lo, ts)
+		}
+		pos = end
+	}
+	return lo, hi
 }
 
 // validHeaders checks nh headers at rec[pos:] and returns the position after them, or -1.
@@ -203,19 +280,21 @@ func varint32Slow(b []byte, pos int) (int32, int) {
 	return int32(v), n
 }
 
-// varlongLen returns the length of the varint at b[pos:] as reader.varlong accepts it
-// (binary.Varint, any int64), or 0 if reader.varlong would refuse it.
-func varlongLen(b []byte, pos int) int {
+// varlongAt decodes the zigzag varint at b[pos:] as reader.varlong accepts it
+// (binary.Varint, any int64), returning its value and length, or length 0 if
+// reader.varlong would refuse it.
+func varlongAt(b []byte, pos int) (int64, int) {
 	if uint(pos) < uint(len(b)) && b[pos] < 0x80 {
-		return 1
+		x := int64(b[pos])
+		return x>>1 ^ -(x & 1), 1
 	}
-	return varlongLenSlow(b, pos)
+	return varlongSlow(b, pos)
 }
 
-func varlongLenSlow(b []byte, pos int) int {
+func varlongSlow(b []byte, pos int) (int64, int) {
 	if uint(pos) > uint(len(b)) {
-		return 0
+		return 0, 0
 	}
-	_, n := binary.Uvarint(b[pos:])
-	return max(n, 0)
+	v, n := binary.Varint(b[pos:])
+	return v, max(n, 0)
 }

@@ -88,7 +88,7 @@ func checkSameAsRef(t *testing.T, data []byte, count, lastDelta int32, strict, r
 		opts := ValidateOptions{MaxDecompressed: 1 << 20, RequireKeys: requireKeys}
 		var got error
 		if full {
-			got = ValidateFull(b, opts)
+			got = validateFull(b, opts)
 		} else {
 			got = Validate(b)
 		}
@@ -333,9 +333,9 @@ func TestVarintsMatchReference(t *testing.T) {
 				t.Fatalf("varint of %x at %d: %d, %d bytes; reference %d, %v", in, pos, got, n, want, werr)
 			}
 			r := &refReader{buf: in, pos: pos}
-			_, lerr := r.varlong()
-			if n := varlongLen(in, pos); (n == 0) != (lerr != nil) || n != 0 && n != r.pos-pos {
-				t.Fatalf("varlong of %x at %d: %d bytes; reference %d, %v", in, pos, n, r.pos-pos, lerr)
+			lwant, lerr := r.varlong()
+			if v, n := varlongAt(in, pos); (n == 0) != (lerr != nil) || n != 0 && (n != r.pos-pos || v != lwant) {
+				t.Fatalf("varlong of %x at %d: %d, %d bytes; reference %d, %d bytes, %v", in, pos, v, n, lwant, r.pos-pos, lerr)
 			}
 		}
 	}

@@ -321,7 +321,8 @@ func (b *Broker) closePartitions() error {
 	return errors.Join(errs...)
 }
 
-// housekeeping runs retention and time-based flushes until Close.
+// housekeeping runs retention, time-based flushes, rolling producer snapshots and
+// producer expiry until Close.
 func (b *Broker) housekeeping() {
 	defer b.wg.Done()
 	retention := b.cfg.LogRetentionCheckInterval
@@ -332,12 +333,17 @@ func (b *Broker) housekeeping() {
 	defer rt.Stop()
 	ft := time.NewTicker(time.Second)
 	defer ft.Stop()
+	b.ExpireProducers() // producers.go
+	pt := time.NewTicker(b.producerExpirationCheck())
+	defer pt.Stop()
 	for {
 		select {
 		case <-b.stop:
 			return
 		case <-rt.C:
 			b.EnforceRetention()
+		case <-pt.C:
+			b.ExpireProducers()
 		case <-ft.C:
 			b.repeats.Flush(false)
 			b.forEachPartition(func(p *partition.Partition) {
@@ -348,7 +354,7 @@ func (b *Broker) housekeeping() {
 					b.logger.Error("flush", "topic", p.Topic, "partition", p.Index, "err", err)
 				}
 				if err := p.SnapshotIfRolled(); err != nil {
-					b.logger.Error("producer snapshot", "topic", p.Topic, "partition", p.Index, "err", err)
+					b.logSnapshotError(p, err)
 				}
 			})
 		}
@@ -440,8 +446,9 @@ func PartitionConfig(t config.Topic) partition.Config {
 		MaxMessageBytes:   t.MaxMessageBytes,
 		MinInsyncReplicas: t.MinInsyncReplicas,
 		Compacted:         strings.Contains(t.CleanupPolicy, "compact"),
-		// A batch may not decompress to more than 64 times max.message.bytes, which
-		// bounds the memory a decompression bomb can take.
+		// A batch may not decompress to more than 64 times max.message.bytes (at least
+		// 64 MiB; MESSAGE_TOO_LARGE beyond). Its records are streamed, so this bounds the
+		// work a small batch can cause (a decompression bomb), not memory.
 		MaxDecompressed:      64 * int(max(t.MaxMessageBytes, 1<<20)),
 		LogAppendTime:        t.MessageTimestampType == "LogAppendTime",
 		TimestampBeforeMaxMs: t.MessageTimestampBeforeMaxMs,

@@ -176,7 +176,9 @@ var brokerKeys = []brokerKey{
 	{name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", typ: TypeInt, def: "10000", check: atLeast(1), doc: "How often timed-out transactions are aborted."},
 	{name: "transaction.remove.expired.transaction.cleanup.interval.ms", typ: TypeInt, def: "3600000", check: atLeast(1), doc: "How often expired transactional ids are removed."},
 	{name: "transaction.partition.verification.enable", typ: TypeBoolean, def: "true", dynamic: true, doc: "Verify a partition is in the transaction before appending (KIP-890)."},
-	{name: "producer.id.expiration.ms", typ: TypeInt, def: "86400000", check: atLeast(1), dynamic: true, doc: "Producer id state idle this long is dropped."},
+	// Producer state expiry (partition/producer.go, broker/producers.go).
+	{name: "producer.id.expiration.ms", typ: TypeInt, def: "86400000", check: atLeast(1), dynamic: true, doc: "A producer's state in a partition is dropped once its last batch's timestamp is this old; if it comes back it starts afresh."},
+	{name: "producer.id.expiration.check.interval.ms", typ: TypeInt, def: "600000", check: atLeast(1), doc: "How often partitions drop expired producer state (producer.id.expiration.ms)."},
 
 	// Vltava's own storage keys (Kafka has none): recovery (internal/log recovery.go).
 	{name: "vltava.log.recovery.truncate.below.recovery.point", typ: TypeBoolean, def: "false", doc: "Let log recovery cut a partition's log below what was synced before the stop (the recovery point, or the end of a clean shutdown) when it finds the data there corrupt or missing; the cut data is moved aside (*.aside files). Off, such a partition's log refuses to open and the broker says where (Vltava-specific key)."},

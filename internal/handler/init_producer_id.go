@@ -1,14 +1,19 @@
 package handler
 
-// InitProducerID v0-5 for idempotent producers: a producer ID unique across restarts
-// and epoch 0. A producer that passes its current ID and epoch (KIP-360, v3+) gets the
-// epoch bumped, which resets its sequence numbers. Transactional IDs need a transaction
-// coordinator, which Vltava does not have yet; they are refused with
-// UNSUPPORTED_VERSION rather than an error a client would retry forever.
+// InitProducerID v0-5 for idempotent producers. Without a transactional id, Kafka's
+// TransactionCoordinator always answers with a fresh producer ID at epoch 0, whatever
+// producer ID and epoch the request names (KIP-360 lets an idempotent producer name its
+// own after an error; a fresh ID serves it as well). Vltava does the same: bumping the
+// epoch of a named ID would hand one client another's producer, whose ID and epoch any
+// consumer reads from the batches, and the first write with it fences the owner (whose
+// retried batch could then be answered as a duplicate of the other client's). An ID
+// without an epoch, or an epoch without an ID, is INVALID_REQUEST, as in Kafka.
+// Transactional IDs need a transaction coordinator, which Vltava does not have yet;
+// they are refused with UNSUPPORTED_VERSION rather than an error a client would retry
+// forever.
 
 import (
 	"context"
-	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -18,12 +23,12 @@ func (h *Handler) initProducerID(_ context.Context, _ *Request, kr kmsg.Request)
 	req := kr.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.UnsupportedVersion.Code
+	if (req.ProducerID == -1) != (req.ProducerEpoch == -1) {
+		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp
 	}
-	if req.ProducerID >= 0 && req.ProducerEpoch >= 0 && req.ProducerEpoch < math.MaxInt16-1 {
-		resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
+	if req.TransactionalID != nil {
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
 		return resp
 	}
 	id, err := h.b.AllocateProducerID()

@@ -89,8 +89,10 @@ func (r *headerReader) batch(f vfs.File, pos, limit int64) (base, last, size int
 	return base, base + int64(h.LastOffsetDelta()), int64(h.BatchLength()) + 12, nil
 }
 
-// maxDecodeBytes bounds the decompressed size of a batch decoded for a timestamp lookup.
-const maxDecodeBytes = 256 << 20
+// maxDecodeBytes bounds what one timestamp lookup (ListOffsets) decompresses, across the
+// batches it opens: the records are streamed (batch.FindTimestamp), so this bounds work,
+// not memory. A batch past it is answered by its header (timestampLookupShallow).
+const maxDecodeBytes = 64 << 20
 
 // Range is a byte range of one segment file holding whole batches.
 type Range struct {
@@ -354,6 +356,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 	l.mu.RUnlock()
 	hr := newHeaderReader()
 	defer hr.release()
+	budget := maxDecodeBytes
 	// verify is the time index entry the scan starts from, checked when reached.
 	var verify struct {
 		base, ts int64
@@ -413,15 +416,16 @@ scan:
 				verify.ok = false
 			}
 			if h.MaxTimestamp() >= ts && h.LastOffset() >= lso {
-				recs, err := l.decodeAt(v.seg.log, c.pos, n)
-				if err != nil {
+				off, rts, found, read, err := l.findAt(v.seg.log, c.pos, n, ts, lso, budget)
+				switch {
+				case errors.Is(err, batch.ErrTooLarge):
+					return max(h.BaseOffset(), lso), h.MaxTimestamp(), true, nil // timestampLookupShallow
+				case err != nil:
 					return 0, 0, false, err
+				case found:
+					return off, rts, true, nil
 				}
-				for _, r := range recs {
-					if r.Timestamp >= ts && r.Offset >= lso {
-						return r.Offset, r.Timestamp, true, nil
-					}
-				}
+				budget -= read
 			}
 			c.pos += n
 		}
@@ -430,17 +434,24 @@ scan:
 	return 0, 0, false, nil
 }
 
-// decodeAt reads and decodes the batch of n bytes at pos.
-func (l *Log) decodeAt(f vfs.File, pos, n int64) ([]batch.Record, error) {
+// findAt reads the batch of n bytes at pos and streams its records for the first with a
+// timestamp at least ts and an offset at least minOffset, decompressing at most budget
+// bytes (batch.ErrTooLarge beyond). read is what it decompressed.
+//
+// timestampLookupShallow: a batch that would take more than the budget is answered by
+// its base offset and header max timestamp, the answer Kafka gives for a batch it does
+// not open (its shallow offset); since produce checks and fixes the header, only a batch
+// larger than maxDecodeBytes decompressed is answered so.
+func (l *Log) findAt(f vfs.File, pos, n, ts, minOffset int64, budget int) (offset, timestamp int64, found bool, read int, err error) {
 	b := make([]byte, n)
 	if _, err := f.ReadAt(b, pos); err != nil {
-		return nil, fmt.Errorf("read batch at %d: %w", pos, err)
+		return 0, 0, false, 0, fmt.Errorf("read batch at %d: %w", pos, err)
 	}
-	recs, err := batch.Records(b, maxDecodeBytes)
+	offset, timestamp, found, read, err = batch.FindTimestamp(b, ts, minOffset, budget)
 	if err != nil {
-		return nil, fmt.Errorf("decode batch at %d of %s: %w", pos, f.Name(), err)
+		return 0, 0, false, read, fmt.Errorf("search batch at %d of %s: %w", pos, f.Name(), err)
 	}
-	return recs, nil
+	return offset, timestamp, found, read, nil
 }
 
 // MaxTimestamp returns the offset and timestamp of the record with the largest timestamp
@@ -478,16 +489,16 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	recs, err := l.decodeAt(v.seg.log, c.pos, n)
-	if err != nil {
+	off, rts, found, _, err := l.findAt(v.seg.log, c.pos, n, ts, 0, maxDecodeBytes)
+	switch {
+	case errors.Is(err, batch.ErrTooLarge):
+	case err != nil:
 		return 0, 0, err
+	case found && rts == ts:
+		return off, ts, nil
 	}
-	for _, r := range recs {
-		if r.Timestamp == ts {
-			return r.Offset, ts, nil
-		}
-	}
-	// The header's maxTimestamp matches no record (a producer's header disagreeing with its
-	// records): answer with the batch, as Kafka's shallow offset does.
+	// The header's maxTimestamp matches no record (a batch written before produce fixed
+	// headers that disagree with their records), or the batch is past maxDecodeBytes:
+	// answer with the batch, as Kafka's shallow offset does.
 	return batchBase, ts, nil
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,9 +30,10 @@ var (
 type Config struct {
 	MaxMessageBytes   int32
 	MinInsyncReplicas int32
-	// Compacted topics need a key on every record; their compressed batches are
-	// decompressed to check that, within MaxDecompressed bytes.
-	Compacted       bool
+	// Compacted topics need a key on every record.
+	Compacted bool
+	// MaxDecompressed bounds what one compressed batch may decompress to: its records
+	// are streamed and checked on append (MESSAGE_TOO_LARGE beyond).
 	MaxDecompressed int
 	LogAppendTime   bool // message.timestamp.type=LogAppendTime
 	// message.timestamp.before.max.ms and after.max.ms; kept in milliseconds because
@@ -54,6 +56,8 @@ type Partition struct {
 	// mu serialises appends and guards the producer state and leader epoch.
 	mu          sync.Mutex
 	producers   map[int64]*producerEntry
+	expiration  time.Duration // producer.id.expiration.ms as last given; 0: none yet
+	snapshotMax int           // snapshotMax (tests lower it)
 	pendingBuf  []*appendOp   // placeAll's scratch (combine.go)
 	batchBuf    []batch.Batch // writePending's scratch
 	leaderEpoch int32
@@ -67,6 +71,7 @@ type Partition struct {
 
 	snapBase    atomic.Int64 // active segment base at the last rolling snapshot (rolling.go)
 	rebuiltFrom int64        // where Open began reading batches for producer state (tests)
+	loadNote    string       // what Open could not use of the producer snapshots, and why (under mu)
 
 	waitMu sync.Mutex
 	waitCh chan struct{} // closed when the high watermark moves; nil if nobody waits
@@ -74,19 +79,27 @@ type Partition struct {
 
 // Open wraps an opened log, rebuilding the producer state from it.
 func Open(topic string, index int32, l *log.Log, cfg Config, leaderEpoch int32, now func() time.Time) (*Partition, error) {
-	p := &Partition{Topic: topic, Index: index, log: l, now: now, producers: map[int64]*producerEntry{}, leaderEpoch: leaderEpoch}
+	p := &Partition{Topic: topic, Index: index, log: l, now: now, producers: map[int64]*producerEntry{},
+		leaderEpoch: leaderEpoch, snapshotMax: snapshotMax}
 	p.cfg.Store(&cfg)
 	from := l.LogStartOffset()
 	// Rolling snapshots past the recovered log end are removed even when the clean-close
 	// snapshot is used: they must never meet a later open.
-	roff, rproducers, rok, err := loadRolling(l.FS(), l.Dir(), l.LogStartOffset(), l.LogEndOffset())
+	roff, rproducers, rok, notes, err := loadRolling(l.FS(), l.Dir(), l.LogStartOffset(), l.LogEndOffset())
 	if err != nil {
 		return nil, fmt.Errorf("producer snapshots of %s-%d: %w", topic, index, err)
 	}
-	if off, producers, ok := loadSnapshot(l.FS(), l.Dir(), l.LogStartOffset(), l.LogEndOffset()); ok {
+	off, producers, ok, note := loadSnapshot(l.FS(), l.Dir(), l.LogStartOffset(), l.LogEndOffset())
+	if note != "" {
+		notes = append(notes, note)
+	}
+	if ok {
 		p.producers, from = producers, off
 	} else if rok {
 		p.producers, from = rproducers, roff
+	}
+	if len(notes) > 0 {
+		p.loadNote = fmt.Sprintf("%s; producer state rebuilt from the log from offset %d", strings.Join(notes, "; "), from)
 	}
 	p.rebuiltFrom = from
 	p.snapBase.Store(l.ActiveSegmentBase())
@@ -102,6 +115,18 @@ func Open(topic string, index int32, l *log.Log, cfg Config, leaderEpoch int32, 
 	}
 	p.highWatermark.Store(l.LogEndOffset())
 	return p, nil
+}
+
+// TakeProducerStateNote returns, once, what Open could not use of the producer state
+// snapshots and where it rebuilt the state from instead; empty when it used what it
+// found, or once taken. The broker logs it: a note means a restart that read more of the
+// log than it should have.
+func (p *Partition) TakeProducerStateNote() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	note := p.loadNote
+	p.loadNote = ""
+	return note
 }
 
 // Log returns the underlying log.
@@ -147,23 +172,26 @@ func (p *Partition) Append(b batch.Batch) (AppendResult, error) {
 	if len(b) > int(cfg.MaxMessageBytes) {
 		return res, fmt.Errorf("%w: batch of %d bytes > max.message.bytes %d", batch.ErrTooLarge, len(b), cfg.MaxMessageBytes)
 	}
-	// CRC and record structure are checked before taking the lock: they are the costly
-	// part and need no partition state.
-	if cfg.Compacted {
-		if err := batch.ValidateFull(b, batch.ValidateOptions{MaxDecompressed: cfg.MaxDecompressed, RequireKeys: true}); err != nil {
-			return res, err
-		}
-	} else if err := batch.Validate(b); err != nil {
+	// CRC and records are checked before taking the lock: they are the costly part and
+	// need no partition state.
+	sum, err := batch.ValidateFull(b, batch.ValidateOptions{MaxDecompressed: cfg.MaxDecompressed, RequireKeys: cfg.Compacted})
+	if err != nil {
 		return res, err
 	}
 	if b.Control() {
 		return res, fmt.Errorf("%w: clients may not write control batches", ErrInvalidRecord)
 	}
+	if b.ProducerID() >= 0 && b.BaseSequence() < 0 {
+		return res, fmt.Errorf("%w: producer id %d with base sequence %d", ErrInvalidRecord, b.ProducerID(), b.BaseSequence())
+	}
 	now := p.now().UnixMilli()
-	if !cfg.LogAppendTime {
-		if err := checkTimestamps(b, now, cfg); err != nil {
-			return res, err
-		}
+	if err := checkTimestamps(b, sum, now, cfg); err != nil {
+		return res, err
+	}
+	if !cfg.LogAppendTime && b.MaxTimestamp() != sum.MaxTimestamp {
+		// The header's max timestamp feeds the time index, retention and ListOffsets:
+		// make it the records', as Kafka's LogValidator does.
+		b.SetMaxTimestamp(sum.MaxTimestamp)
 	}
 
 	op := &appendOp{b: b, cfg: cfg, now: now, res: res}
@@ -195,26 +223,23 @@ func (p *Partition) advanceHighWatermark(hw int64) {
 	}
 }
 
-func checkTimestamps(b batch.Batch, now int64, cfg *Config) error {
-	if cfg.TimestampBeforeMaxMs > 0 && cfg.TimestampBeforeMaxMs < now {
-		limit := now - cfg.TimestampBeforeMaxMs
-		if b.BaseTimestamp() < limit {
-			return fmt.Errorf("%w: timestamp %d is more than message.timestamp.before.max.ms before now", ErrInvalidTimestamp, b.BaseTimestamp())
-		}
-		// Kafka checks every record, and a record may be older than the batch's first
-		// (negative timestamp delta): decode them, which only topics that set this pay for.
-		recs, err := batch.Records(b, cfg.MaxDecompressed)
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			if r.Timestamp < limit {
-				return fmt.Errorf("%w: record timestamp %d is more than message.timestamp.before.max.ms before now", ErrInvalidTimestamp, r.Timestamp)
-			}
-		}
+// checkTimestamps applies Kafka's LogValidator.validateTimestamp to every record, whose
+// range validation found: on a CreateTime topic each timestamp other than -1 must lie
+// within message.timestamp.before.max.ms before and message.timestamp.after.max.ms after
+// now (a negative bound here means none); a producer may not set LogAppendTime itself.
+func checkTimestamps(b batch.Batch, sum batch.Summary, now int64, cfg *Config) error {
+	if b.LogAppendTime() && (cfg.LogAppendTime || b.MaxTimestamp() == -1) {
+		return fmt.Errorf("%w: the producer set the timestamp type to LogAppendTime", ErrInvalidTimestamp)
 	}
-	if cfg.TimestampAfterMaxMs > 0 && b.MaxTimestamp()-now > cfg.TimestampAfterMaxMs {
-		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.after.max.ms after now", ErrInvalidTimestamp, b.MaxTimestamp())
+	if cfg.LogAppendTime {
+		return nil
+	}
+	// now >= 0 and a bound >= 0 keep now-bound from overflowing.
+	if before := cfg.TimestampBeforeMaxMs; before >= 0 && sum.MinTimestamp < now-before {
+		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.before.max.ms (%d) before now (%d)", ErrInvalidTimestamp, sum.MinTimestamp, before, now)
+	}
+	if after := cfg.TimestampAfterMaxMs; after >= 0 && sum.MaxTimestamp > now && sum.MaxTimestamp-now > after {
+		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.after.max.ms (%d) after now (%d)", ErrInvalidTimestamp, sum.MaxTimestamp, after, now)
 	}
 	return nil
 }
@@ -289,7 +314,11 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 func (p *Partition) Close() error {
 	p.mu.Lock()
 	p.closed = true
-	snap := encodeSnapshot(p.log.LogEndOffset(), p.producers)
+	// Expired producers are left out; a snapshot that had to leave others out to fit is
+	// written, the log closed, and ErrSnapshotTrimmed returned.
+	p.expireLocked(p.now())
+	snap, dropped := encodeSnapshot(p.log.LogEndOffset(), p.producers, p.snapshotMax)
+	trimmed := p.trimmedError(dropped, len(p.producers))
 	p.mu.Unlock()
 	p.notify()
 	if p.log.Err() != nil {
@@ -298,6 +327,9 @@ func (p *Partition) Close() error {
 	err := vfs.WriteFileAtomic(p.log.FS(), filepath.Join(p.log.Dir(), snapshotFile), snap)
 	if cerr := p.log.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = trimmed
 	}
 	return err
 }

@@ -3,11 +3,17 @@ package partition
 // Producer state for idempotent produce (KIP-98): per producer ID, its current epoch
 // and the metadata of its last few batches, so that a retried batch is answered with
 // its original offsets and a gap in sequence numbers is refused. The state is rebuilt
-// on open by scanning the batch headers in the log.
+// on open from a snapshot and the batch headers after it (snapshot.go, rolling.go).
+//
+// A producer's state expires producer.id.expiration.ms after its last batch's timestamp
+// (ExpireProducers), as in Kafka; a producer Kafka does not know, because its state
+// expired or was never there, may then start at any sequence (KIP-360), so expiry bounds
+// the state without failing an idle producer that comes back.
 
 import (
 	"errors"
 	"math"
+	"time"
 
 	"github.com/vltava/vltava/internal/batch"
 )
@@ -16,7 +22,10 @@ import (
 var (
 	ErrOutOfOrderSequence   = errors.New("out of order sequence number")
 	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")
-	ErrUnknownProducerID    = errors.New("unknown producer id")
+	// ErrUnknownProducerID is no longer returned by the sequence check (Kafka since
+	// KIP-360 accepts a producer it does not know at any sequence); the handler still
+	// maps it for callers that use it.
+	ErrUnknownProducerID = errors.New("unknown producer id")
 )
 
 // cachedBatches is how many batches per producer are remembered for duplicate detection;
@@ -80,9 +89,8 @@ func inSequence(last, next int32) bool {
 func check(e *producerEntry, b batch.Batch) (*batchMeta, error) {
 	epoch, first := b.ProducerEpoch(), b.BaseSequence()
 	if e == nil {
-		if first != 0 {
-			return nil, ErrUnknownProducerID
-		}
+		// A producer with no state here (new, or expired) may start at any sequence, as
+		// Kafka's ProducerAppendInfo.checkSequence allows when it knows no epoch.
 		return nil, nil
 	}
 	if epoch < e.epoch {
@@ -126,4 +134,36 @@ func (p *Partition) updateProducer(b batch.Batch, ts int64) {
 	}
 	e.add(batchMeta{firstSeq: b.BaseSequence(), lastSeq: lastSeqOf(b),
 		firstOffset: b.BaseOffset(), lastOffset: b.LastOffset(), timestamp: ts})
+}
+
+// ExpireProducers removes the producers whose last batch's timestamp is expiration or
+// more before now (producer.id.expiration.ms), as Kafka's
+// ProducerStateManager.removeExpiredProducers does (it keeps only producers with an open
+// transaction; Vltava has none). Like Kafka it neither keeps a producer for having
+// batches in the log nor drops one for having none left. The expiration is remembered
+// and applied again before each snapshot is written (rolling and at close). It returns
+// how many producers it removed.
+func (p *Partition) ExpireProducers(now time.Time, expiration time.Duration) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expiration = expiration
+	return p.expireLocked(now)
+}
+
+// expireLocked applies p.expiration at now; p.mu is held.
+func (p *Partition) expireLocked(now time.Time) int {
+	if p.expiration <= 0 {
+		return 0
+	}
+	// now >= 0 and expiration > 0 keep the subtraction from overflowing, whatever
+	// timestamps producers wrote.
+	limit := now.UnixMilli() - p.expiration.Milliseconds()
+	n := 0
+	for pid, e := range p.producers {
+		if e.lastTS <= limit {
+			delete(p.producers, pid)
+			n++
+		}
+	}
+	return n
 }

@@ -55,37 +55,49 @@ func listRolling(fsys vfs.FS, dir string) ([]int64, error) {
 	return offs, nil
 }
 
-// loadRolling returns the newest usable rolling snapshot, removing stale and broken ones.
-func loadRolling(fsys vfs.FS, dir string, logStart, logEnd int64) (int64, map[int64]*producerEntry, bool, error) {
+// loadRolling returns the newest usable rolling snapshot, removing stale and broken ones;
+// notes say which it removed as broken (one past the log end is expected after a
+// recovery that truncated, and not noted).
+func loadRolling(fsys vfs.FS, dir string, logStart, logEnd int64) (int64, map[int64]*producerEntry, bool, []string, error) {
 	offs, err := listRolling(fsys, dir)
 	if err != nil {
-		return 0, nil, false, err
+		return 0, nil, false, nil, err
 	}
+	var notes []string
 	for i := len(offs) - 1; i >= 0; i-- {
 		name := filepath.Join(dir, rollingName(offs[i]))
 		if offs[i] < logStart {
-			return 0, nil, false, nil // this and every older one predate the log start
+			return 0, nil, false, notes, nil // this and every older one predate the log start
 		}
 		var producers map[int64]*producerEntry
 		off := offs[i]
-		data, rerr := vfs.ReadFile(fsys, name, snapshotMax)
-		if rerr == nil && off <= logEnd {
-			var derr error
-			off, producers, derr = decodeSnapshot(data)
-			if derr == nil && off == offs[i] {
-				return off, producers, true, nil
+		if off <= logEnd {
+			data, rerr := vfs.ReadFile(fsys, name, snapshotMax)
+			if rerr == nil {
+				var derr error
+				off, producers, derr = decodeSnapshot(data)
+				if derr == nil && off == offs[i] {
+					return off, producers, true, notes, nil
+				}
+				rerr = derr
+				if derr == nil {
+					rerr = fmt.Errorf("it covers offset %d", off)
+				}
 			}
+			notes = append(notes, fmt.Sprintf("rolling snapshot %s removed: %v", filepath.Base(name), rerr))
 		}
 		// Past the log end, unreadable or not what its name says: never use it.
 		if err := fsys.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return 0, nil, false, fmt.Errorf("remove stale producer snapshot: %w", err)
+			return 0, nil, false, notes, fmt.Errorf("remove stale producer snapshot: %w", err)
 		}
 	}
-	return 0, nil, false, nil
+	return 0, nil, false, notes, nil
 }
 
 // SnapshotIfRolled writes a rolling producer state snapshot if the log has rolled since
-// the last one. It is meant for one caller at a time (the broker's housekeeping).
+// the last one, expired producers left out. It is meant for one caller at a time (the
+// broker's housekeeping). A snapshot that had to leave producers out to fit is written
+// and reported with ErrSnapshotTrimmed.
 func (p *Partition) SnapshotIfRolled() error {
 	base := p.log.ActiveSegmentBase()
 	if base == p.snapBase.Load() {
@@ -96,9 +108,11 @@ func (p *Partition) SnapshotIfRolled() error {
 		p.mu.Unlock()
 		return nil
 	}
+	p.expireLocked(p.now())
 	// Under p.mu the producer state and the log end agree: appends update both under it.
 	offset := p.log.LogEndOffset()
-	snap := encodeSnapshot(offset, p.producers)
+	snap, dropped := encodeSnapshot(offset, p.producers, p.snapshotMax)
+	trimmed := p.trimmedError(dropped, len(p.producers))
 	p.mu.Unlock()
 
 	dir := p.log.Dir()
@@ -116,5 +130,5 @@ func (p *Partition) SnapshotIfRolled() error {
 			return err
 		}
 	}
-	return nil
+	return trimmed
 }

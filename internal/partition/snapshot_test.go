@@ -18,7 +18,10 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		}
 		producers[pid] = e
 	}
-	b := encodeSnapshot(42, producers)
+	b, dropped := encodeSnapshot(42, producers, snapshotMax)
+	if dropped != 0 {
+		t.Fatalf("%d producers dropped", dropped)
+	}
 	off, got, err := decodeSnapshot(b)
 	if err != nil || off != 42 || !reflect.DeepEqual(got, producers) {
 		t.Fatalf("round trip: %v %d %+v", err, off, got)
@@ -36,7 +39,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 }
 
 func FuzzDecodeSnapshot(f *testing.F) {
-	f.Add(encodeSnapshot(7, map[int64]*producerEntry{9: {epoch: 1}}))
+	seed, _ := encodeSnapshot(7, map[int64]*producerEntry{9: {epoch: 1}}, snapshotMax)
+	f.Add(seed)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		decodeSnapshot(b)
 	})
@@ -52,7 +56,7 @@ func TestSnapshotUsedOnceAfterCleanClose(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := Open("t", 0, l, Config{MaxMessageBytes: 1 << 20}, 0, now)
+		p, err := Open("t", 0, l, Config{MaxMessageBytes: 1 << 20, TimestampBeforeMaxMs: -1, TimestampAfterMaxMs: -1}, 0, now)
 		if err != nil {
 			t.Fatal(err)
 		}
