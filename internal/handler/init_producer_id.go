@@ -10,10 +10,13 @@ package handler
 // without an epoch, or an epoch without an ID, is INVALID_REQUEST, as in Kafka.
 // Transactional IDs need a transaction coordinator, which Vltava does not have yet;
 // they are refused with UNSUPPORTED_VERSION rather than an error a client would retry
-// forever.
+// forever, after the checks Kafka's coordinator makes first: an empty transactional
+// ID is INVALID_REQUEST, and a transaction timeout that is not positive or exceeds
+// transaction.max.timeout.ms is INVALID_TRANSACTION_TIMEOUT.
 
 import (
 	"context"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -28,7 +31,14 @@ func (h *Handler) initProducerID(_ context.Context, _ *Request, kr kmsg.Request)
 		return resp
 	}
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		switch timeout := time.Duration(req.TransactionTimeoutMillis) * time.Millisecond; {
+		case *req.TransactionalID == "":
+			resp.ErrorCode = kerr.InvalidRequest.Code
+		case timeout <= 0 || timeout > h.b.Config().TransactionMaxTimeout:
+			resp.ErrorCode = kerr.InvalidTransactionTimeout.Code
+		default:
+			resp.ErrorCode = kerr.UnsupportedVersion.Code
+		}
 		return resp
 	}
 	id, err := h.b.AllocateProducerID()

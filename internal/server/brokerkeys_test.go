@@ -67,3 +67,33 @@ func TestMessageMaxBytesBrokerDefault(t *testing.T) {
 		t.Fatalf("after raising message.max.bytes to 10000: %v", kerr.ErrorForCode(p.ErrorCode))
 	}
 }
+
+// TestTransactionMaxTimeout: InitProducerId with a transactional ID checks its timeout
+// against transaction.max.timeout.ms (INVALID_TRANSACTION_TIMEOUT) and an empty ID
+// (INVALID_REQUEST), as Kafka's coordinator does first, before Vltava refuses
+// transactions (UNSUPPORTED_VERSION).
+func TestTransactionMaxTimeout(t *testing.T) {
+	n := startNode(t, map[string]string{"transaction.max.timeout.ms": "5000"})
+	r := dialRaw(t, n.addr)
+	for _, c := range []struct {
+		id      string
+		timeout int32
+		want    *kerr.Error
+	}{
+		{"tx", 6000, kerr.InvalidTransactionTimeout},
+		{"tx", 0, kerr.InvalidTransactionTimeout},
+		{"tx", -1, kerr.InvalidTransactionTimeout},
+		{"", 1000, kerr.InvalidRequest},
+		{"tx", 5000, kerr.UnsupportedVersion},
+	} {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.Version = 4
+		req.TransactionalID = kmsg.StringPtr(c.id)
+		req.TransactionTimeoutMillis = c.timeout
+		req.ProducerID, req.ProducerEpoch = -1, -1
+		resp := r.do(req).(*kmsg.InitProducerIDResponse)
+		if got := kerr.ErrorForCode(resp.ErrorCode); got != c.want {
+			t.Errorf("transactional id %q, timeout %d ms: %v, want %v", c.id, c.timeout, got, c.want)
+		}
+	}
+}
