@@ -384,6 +384,15 @@ func (rr *recordReader) read(rs []log.Range) ([][]byte, error) {
 	return pieces, nil
 }
 
+// checkServable answers what Kafka's replica manager answers before serving a partition:
+// KAFKA_STORAGE_ERROR while its log dir is offline, then the leader-epoch check.
+func checkServable(p *partition.Partition, requested int32) int16 {
+	if err := p.Log().Err(); err != nil {
+		return codeOf(err)
+	}
+	return checkLeaderEpoch(p, requested)
+}
+
 func checkLeaderEpoch(p *partition.Partition, requested int32) int16 {
 	if requested < 0 {
 		return 0

@@ -27,7 +27,7 @@ func (h *Handler) listOffsets(_ context.Context, _ *Request, kr kmsg.Request) km
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
+			if code := checkServable(p, rp.CurrentLeaderEpoch); code != 0 {
 				sp.ErrorCode = code
 				st.Partitions = append(st.Partitions, sp)
 				continue

@@ -26,7 +26,7 @@ func (h *Handler) offsetForLeaderEpoch(_ context.Context, _ *Request, kr kmsg.Re
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
-				if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
+				if code := checkServable(p, rp.CurrentLeaderEpoch); code != 0 {
 					sp.ErrorCode = code
 					break
 				}

@@ -106,6 +106,33 @@ func TestFullDiskTakesLogDirOffline(t *testing.T) {
 		if code := fetchCode(t, r, topic); code != kerr.KafkaStorageError.Code {
 			t.Fatalf("fetch from %s in the offline dir: error %d, want KAFKA_STORAGE_ERROR", topic, code)
 		}
+		// Every request about a partition of an offline dir answers it, as Kafka's
+		// replica manager does for an offline partition.
+		for _, ts := range []int64{-1, -2, -3, 0} {
+			lo := kmsg.NewPtrListOffsetsRequest()
+			lo.Version = 7
+			lt := kmsg.NewListOffsetsRequestTopic()
+			lt.Topic = topic
+			lp := kmsg.NewListOffsetsRequestTopicPartition()
+			lp.Timestamp = ts
+			lt.Partitions = append(lt.Partitions, lp)
+			lo.Topics = append(lo.Topics, lt)
+			if code := r.do(lo).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.KafkaStorageError.Code {
+				t.Fatalf("ListOffsets(%d) of %s in the offline dir: %v, want KAFKA_STORAGE_ERROR", ts, topic, kerr.ErrorForCode(code))
+			}
+		}
+		oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		oe.Version = 4
+		ot := kmsg.NewOffsetForLeaderEpochRequestTopic()
+		ot.Topic = topic
+		op := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		op.LeaderEpoch = 0
+		op.CurrentLeaderEpoch = -1
+		ot.Partitions = append(ot.Partitions, op)
+		oe.Topics = append(oe.Topics, ot)
+		if code := r.do(oe).(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.KafkaStorageError.Code {
+			t.Fatalf("OffsetForLeaderEpoch of %s in the offline dir: %v, want KAFKA_STORAGE_ERROR", topic, kerr.ErrorForCode(code))
+		}
 	}
 	dirs := r.do(kmsg.NewPtrDescribeLogDirsRequest()).(*kmsg.DescribeLogDirsResponse).Dirs
 	if len(dirs) != 1 || dirs[0].ErrorCode != kerr.KafkaStorageError.Code || len(dirs[0].Topics) != 0 {
