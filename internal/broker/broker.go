@@ -115,7 +115,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	// locked until Close has written the clean-shutdown markers: a second process on
 	// the same directories would truncate and overwrite the first one's segments.
 	for _, d := range cfg.LogDirs {
-		if err := b.fsys.MkdirAll(d, 0o755); err != nil {
+		if err := vfs.MkdirAllDurable(b.fsys, d); err != nil {
 			b.unlockDirs()
 			return nil, fmt.Errorf("log dir %s: %w", d, err)
 		}

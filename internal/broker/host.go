@@ -278,7 +278,7 @@ func (b *Broker) openPartitionIn(t *metadata.Topic, idx int32, dir string) (*par
 			return nil, err
 		}
 	}
-	if err := b.fsys.MkdirAll(dir, 0o755); err != nil {
+	if err := vfs.MkdirAllDurable(b.fsys, dir); err != nil {
 		return nil, fmt.Errorf("partition dir %s: %w", dir, err)
 	}
 	if old, err := readFile(b.fsys, metaPath); err != nil || string(old) != want {

@@ -68,7 +68,7 @@ func OpenWith(fsys vfs.FS, dir string, cfg Config, opts Options) (*Log, error) {
 	l := &Log{fsys: fsys, dir: dir, now: opts.Now, cfg: cfg.withDefaults(), logger: opts.Logger}
 	l.indexInterval.Store(l.cfg.IndexIntervalBytes)
 	l.report.Dir = dir
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+	if err := vfs.MkdirAllDurable(fsys, dir); err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
 	r := &recovery{l: l, opts: opts, rep: &l.report}

@@ -94,7 +94,7 @@ func Open(fsys vfs.FS, dir string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+	if err := vfs.MkdirAllDurable(fsys, dir); err != nil {
 		return nil, fmt.Errorf("metadata dir: %w", err)
 	}
 	s := &Store{fsys: fsys, dir: dir}

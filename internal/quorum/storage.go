@@ -125,7 +125,7 @@ type recovery struct {
 func openStorage(fsys vfs.FS, dir string, logger *slog.Logger) (*storage, recovery, error) {
 	s := &storage{fs: fsys, dir: dir, log: logger, ms: raft.NewMemoryStorage(), hs: &raftpb.HardState{}}
 	var rec recovery
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+	if err := vfs.MkdirAllDurable(fsys, dir); err != nil {
 		return nil, rec, fmt.Errorf("create %s: %w", dir, err)
 	}
 	names, err := fsys.ReadDir(dir)

@@ -1,5 +1,5 @@
 // Whole-file helpers over an FS: small checkpoint files are written atomically and read
-// whole.
+// whole; directories are made durably.
 package vfs
 
 import (
@@ -54,4 +54,33 @@ func ReadFile(fsys FS, name string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: larger than %d bytes", name, limit)
 	}
 	return data, nil
+}
+
+// MkdirAllDurable is MkdirAll whose new directories survive a crash: each directory it
+// makes is synced into its parent (a file synced in a directory whose own entry never
+// was is lost with it, on Linux as in MemFS). Directories that exist cost a Stat.
+func MkdirAllDurable(fsys FS, dir string) error {
+	dir = path.Clean(dir)
+	var made []string
+	for d := dir; ; d = path.Dir(d) {
+		if _, err := fsys.Stat(d); err == nil {
+			break
+		}
+		made = append(made, d)
+		if p := path.Dir(d); p == d {
+			break
+		}
+	}
+	if len(made) == 0 {
+		return nil
+	}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range made { // deepest first: each parent's sync covers the entry below it
+		if err := fsys.SyncDir(path.Dir(d)); err != nil {
+			return fmt.Errorf("sync %s: %w", path.Dir(d), err)
+		}
+	}
+	return nil
 }
