@@ -105,6 +105,7 @@ func TestLimitFSKeepsFilesWithinLimit(t *testing.T) {
 func TestLimitFSSyncsBeforeClosingUnderneath(t *testing.T) {
 	m := NewMem()
 	m.MkdirAll("/d", 0o755)
+	m.SyncDir("/")
 	var failSync bool
 	var mu sync.Mutex
 	efs := WithErrors(m, InjectorFunc(func(op Op) error {

@@ -40,9 +40,13 @@ type MemFS struct {
 	ns   map[string]*memNode
 	dirs map[string]bool
 	// syncedNS is the namespace as it would be found after a crash; pending holds the
-	// namespace operations not yet made durable by SyncDir, oldest first.
-	syncedNS map[string]*memNode
-	pending  []nsOp
+	// namespace operations not yet made durable by SyncDir, oldest first. syncedDirs are
+	// the directories whose entry in their parent is durable: as on Linux, a directory
+	// made by MkdirAll is lost in a crash, with every file in it, synced or not, until
+	// its parent is synced.
+	syncedNS   map[string]*memNode
+	syncedDirs map[string]bool
+	pending    []nsOp
 }
 
 type nsOpKind int
@@ -51,6 +55,7 @@ const (
 	nsCreate nsOpKind = iota
 	nsRename
 	nsRemove
+	nsMkdir
 )
 
 type nsOp struct {
@@ -79,9 +84,10 @@ type dataOp struct {
 // NewMem returns an empty in-memory filesystem with a root directory "/" and ".".
 func NewMem() *MemFS {
 	return &MemFS{
-		ns:       map[string]*memNode{},
-		dirs:     map[string]bool{"/": true, ".": true},
-		syncedNS: map[string]*memNode{},
+		ns:         map[string]*memNode{},
+		dirs:       map[string]bool{"/": true, ".": true},
+		syncedNS:   map[string]*memNode{},
+		syncedDirs: map[string]bool{"/": true, ".": true},
 	}
 }
 
@@ -144,7 +150,7 @@ func (m *MemFS) Remove(name string) error {
 }
 
 // RemoveAll removes path and everything below it. Removing directories is made durable
-// at once (tests remove whole logs, not parts of them).
+// at once (tests remove whole logs, not parts of them); making them is not (MkdirAll).
 func (m *MemFS) RemoveAll(p string) error {
 	p = clean(p)
 	m.mu.Lock()
@@ -164,6 +170,7 @@ func (m *MemFS) RemoveAll(p string) error {
 	for d := range m.dirs {
 		if under(d) && d != "/" && d != "." {
 			delete(m.dirs, d)
+			delete(m.syncedDirs, d)
 		}
 	}
 	return nil
@@ -190,19 +197,37 @@ func (m *MemFS) Rename(oldpath, newpath string) error {
 	return nil
 }
 
+// MkdirAll makes p and its missing parents. A new directory is durable once its parent
+// is synced (SyncDir(path.Dir(d))); a crash before that loses it and all below it.
 func (m *MemFS) MkdirAll(p string, perm os.FileMode) error {
 	p = clean(p)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for q := p; ; q = path.Dir(q) {
+	var made []string
+	for q := p; !m.dirs[q]; q = path.Dir(q) {
 		if _, ok := m.ns[q]; ok {
 			return &os.PathError{Op: "mkdir", Path: q, Err: errors.New("not a directory")}
 		}
-		m.dirs[q] = true
+		made = append(made, q)
 		if q == "/" || q == "." {
-			return nil
+			break
 		}
 	}
+	for _, q := range slices.Backward(made) { // parents first
+		m.dirs[q] = true
+		if m.syncedDirs[q] {
+			// Made again after a removal not yet durable: a new, empty directory, whose
+			// predecessor's files must not reappear in it after a crash.
+			for f := range m.syncedNS {
+				if strings.HasPrefix(f, q+"/") {
+					delete(m.syncedNS, f)
+				}
+			}
+			delete(m.syncedDirs, q)
+		}
+		m.pending = append(m.pending, nsOp{kind: nsMkdir, path: q, dirsSync: []string{path.Dir(q)}})
+	}
+	return nil
 }
 
 func (m *MemFS) ReadDir(name string) ([]os.DirEntry, error) {
@@ -260,6 +285,16 @@ func (m *MemFS) SyncDir(dir string) error {
 			m.syncedNS[p] = n
 		}
 	}
+	for d := range m.syncedDirs {
+		if d != dir && path.Dir(d) == dir && !m.dirs[d] {
+			delete(m.syncedDirs, d)
+		}
+	}
+	for d := range m.dirs {
+		if d != dir && path.Dir(d) == dir {
+			m.syncedDirs[d] = true
+		}
+	}
 	// A rename across directories is durable only when both are synced: it stays
 	// pending until the other one is.
 	kept := m.pending[:0]
@@ -290,6 +325,10 @@ func (m *MemFS) crash(rng *rand.Rand) *MemFS {
 	for p, n := range m.syncedNS {
 		ns[p] = n
 	}
+	dirs := make(map[string]bool, len(m.syncedDirs))
+	for d := range m.syncedDirs {
+		dirs[d] = true
+	}
 	if rng != nil && len(m.pending) > 0 {
 		for _, op := range m.pending[:rng.IntN(len(m.pending)+1)] {
 			switch op.kind {
@@ -302,12 +341,28 @@ func (m *MemFS) crash(rng *rand.Rand) *MemFS {
 				}
 			case nsRemove:
 				delete(ns, op.path)
+			case nsMkdir:
+				dirs[op.path] = true
 			}
 		}
 	}
+	// A directory survives if its entry and every ancestor's did; a file if its
+	// directory did.
+	var alive func(d string) bool
+	alive = func(d string) bool {
+		return d == "/" || d == "." || dirs[d] && alive(path.Dir(d))
+	}
 	out := NewMem()
-	for d := range m.dirs {
-		out.dirs[d] = true
+	for d := range dirs {
+		if alive(d) {
+			out.dirs[d] = true
+			out.syncedDirs[d] = true
+		}
+	}
+	for p := range ns {
+		if !alive(path.Dir(p)) {
+			delete(ns, p)
+		}
 	}
 	// A node reachable under two names after a partial replay is copied once so the
 	// names keep sharing it.

@@ -45,15 +45,17 @@ func (m *MemFS) renameDirLocked(oldpath, newpath string) error {
 			tbl[q] = n
 		}
 	}
-	var dirs []string
-	for d := range m.dirs {
-		if q, ok := move(d); ok {
-			delete(m.dirs, d)
-			dirs = append(dirs, q)
+	for _, tbl := range []map[string]bool{m.dirs, m.syncedDirs} {
+		var dirs []string
+		for d := range tbl {
+			if q, ok := move(d); ok {
+				delete(tbl, d)
+				dirs = append(dirs, q)
+			}
 		}
-	}
-	for _, d := range dirs {
-		m.dirs[d] = true
+		for _, d := range dirs {
+			tbl[d] = true
+		}
 	}
 	for i := range m.pending {
 		op := &m.pending[i]

@@ -10,6 +10,9 @@ func TestMemRenameDir(t *testing.T) {
 	if err := m.MkdirAll("/d/a/sub", 0o755); err != nil {
 		t.Fatal(err)
 	}
+	for _, d := range []string{"/", "/d", "/d/a"} {
+		m.SyncDir(d)
+	}
 	write := func(name, data string, sync bool) File {
 		f, err := m.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
 		if err != nil {

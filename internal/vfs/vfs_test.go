@@ -105,6 +105,12 @@ func TestCrashKeepsOnlySynced(t *testing.T) {
 		t.Fatalf("a synced file whose creation was not SyncDir'd survived: %v", err)
 	}
 	must(t, m.SyncDir("/d"))
+	// The file's entry is durable, but /d itself was never synced into /: a crash loses
+	// the directory and everything in it, as on Linux.
+	if _, err := m.Crash().Stat("/d/f"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a file in a directory whose creation was not SyncDir'd survived: %v", err)
+	}
+	must(t, m.SyncDir("/"))
 	write(t, f, " lost")
 	c := m.Crash()
 	if got := readFile(t, c, "/d/f"); got != "durable" {
@@ -204,6 +210,7 @@ func TestFailedSyncDropsUnsyncedWrites(t *testing.T) {
 		return nil
 	}))
 	must(t, e.MkdirAll("/d", 0o755))
+	must(t, e.SyncDir("/"))
 	f, err := e.OpenFile("/d/f", os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
 	must(t, err)
 	must(t, e.SyncDir("/d"))
