@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,7 +21,7 @@ import (
 // broker starts, the log is cut there and the report is logged at WARN.
 func TestLogRecoveryRefusesWithoutOverride(t *testing.T) {
 	mem := vfs.NewMem()
-	open := func(over map[string]string, logs *bytes.Buffer) (*Broker, error) {
+	open := func(over map[string]string, logs *syncBuffer) (*Broker, error) {
 		ov := map[string]string{"log.dirs": "/data", "log.cleaner.enable": "false"}
 		for k, v := range over {
 			ov[k] = v
@@ -33,7 +32,7 @@ func TestLogRecoveryRefusesWithoutOverride(t *testing.T) {
 		}
 		return Open(cfg, Options{FS: mem, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	}
-	var logs bytes.Buffer
+	var logs syncBuffer
 	b, err := open(nil, &logs)
 	if err != nil {
 		t.Fatal(err)

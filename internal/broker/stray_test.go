@@ -33,6 +33,12 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}
+
 // openBrokerOn opens a broker on fsys with its data in /data, logging to logs (if not nil).
 func openBrokerOn(t *testing.T, fsys vfs.FS, logs io.Writer, over map[string]string) (*Broker, error) {
 	t.Helper()
