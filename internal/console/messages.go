@@ -420,6 +420,12 @@ func (b *browser) take(cu *cursor, rp *kmsg.FetchResponseTopicPartition) {
 		}
 		cu.matches++
 		b.keep(b.view(rec))
+		if !b.newest && cu.matches >= b.p.limit {
+			// A forward scan needs no more of this partition than its limit: the rest of
+			// the batch is not looked at (nor counted as scanned).
+			next = rec.Offset + 1
+			break
+		}
 	}
 	if fp.Err != nil && len(fp.Records) == 0 {
 		cu.err, cu.done = fp.Err.Error(), true

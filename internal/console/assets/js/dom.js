@@ -147,7 +147,9 @@ export function dialog({ title, body, buttons, wide }) {
       h('div', { class: 'dlg-body' }, body),
       err,
       h('div', { class: 'dlg-foot' }, btns));
-    dlg.onclose = () => finish(null);
+    // Escape closes the dialog as Cancel would. (Not the close event: it is queued, and
+    // a dialog opened right after this one closed would receive it.)
+    dlg.oncancel = ev => { ev.preventDefault(); finish(null); };
     dlg.showModal();
     const first = dlg.querySelector('input, select, textarea');
     if (first) first.focus();

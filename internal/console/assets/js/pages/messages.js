@@ -131,6 +131,8 @@ function drawRecords(el, res, format, t) {
 function payload(u8, format, testName) {
   if (u8 === null) return h('pre', { class: 'payload', dataset: { test: testName, format: 'null' } }, h('span', { class: 'null' }, 'null'));
   const r = render(u8, format);
+  // Keys are mostly plain strings: a key that is not JSON needs no remark.
+  if (testName === 'key' && r.as === 'text') r.note = null;
   return h('div', {},
     h('pre', { class: 'payload' + (r.as === 'hex' ? ' hex' : ''), dataset: { test: testName, format: r.as } }, r.text),
     r.note ? h('div', { class: 'muted' }, r.note) : null);

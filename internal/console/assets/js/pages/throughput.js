@@ -13,6 +13,13 @@ const charts = [
   { key: 'bytesIn', title: 'Bytes in per second (log growth)', unit: 'B' },
 ];
 
+// span says a duration in ms as people do: 5 s, 30 min, 2 h.
+function span(ms) {
+  if (ms < 60000) return Math.round(ms / 100) / 10 + ' s';
+  if (ms < 3600000) return Math.round(ms / 60000) + ' min';
+  return Math.round(ms / 360000) / 10 + ' h';
+}
+
 export async function throughputPage(ctx) {
   let data = await get('/api/throughput?top=8');
   if (!ctx.isCurrent()) return;
@@ -22,7 +29,7 @@ export async function throughputPage(ctx) {
   const warn = h('div');
   el.append(warn);
   const boxes = charts.map(c => h('div', { class: 'chart', dataset: { chart: c.key } }, h('h3', {}, c.title)));
-  el.append(card('Rates', 'the last ' + Math.round(data.capacity * data.intervalMs / 60000) + ' minutes at most', h('div', { class: 'charts' }, boxes)));
+  el.append(card('Rates', data.intervalMs > 0 ? 'the last ' + span(data.capacity * data.intervalMs) + ' at most' : null, h('div', { class: 'charts' }, boxes)));
   const current = h('div');
   el.append(card('Now', 'the latest sample, per topic', current));
 
@@ -33,8 +40,9 @@ export async function throughputPage(ctx) {
     for (const p of plots) p.destroy();
     names = Object.keys(data.topics).sort();
     plots = charts.map((c, i) => {
-      const series = [{}, { label: 'all topics', stroke: '#0f172a', width: 2, value: (u, v) => v === null ? '–' : rate(v, c.unit) }];
-      names.forEach((n, j) => series.push({ label: n, stroke: palette[j % palette.length], width: 1.5, value: (u, v) => v === null ? '–' : rate(v, c.unit) }));
+      const value = (u, v) => v === null ? '–' : rate(v, c.unit);
+      const series = [{}, { label: 'all topics', stroke: '#0f172a', width: 2, points: { show: false }, value }];
+      names.forEach((n, j) => series.push({ label: n, stroke: palette[j % palette.length], width: 1.5, points: { show: false }, value }));
       const opts = {
         width: width(), height: 200, series,
         scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
@@ -48,9 +56,10 @@ export async function throughputPage(ctx) {
   };
   const columns = key => [data.times.map(t => t / 1000), data.total[key], ...names.map(n => data.topics[n][key])];
   const update = () => {
+    const every = data.intervalMs > 0 ? `Sampled every ${span(data.intervalMs)}` : 'Sampled on demand';
     note.textContent = data.times.length < 1
-      ? `Sampling every ${data.intervalMs / 1000} s: the first rates appear after two samples.`
-      : `Sampled every ${data.intervalMs / 1000} s · ${data.times.length} samples · last poll ${time(data.lastPoll)}`;
+      ? `${every}: the first rates appear after two samples.`
+      : `${every} · ${data.times.length} sample${data.times.length === 1 ? '' : 's'} · last poll ${time(data.lastPoll)}`;
     clear(warn);
     if (data.lastError) warn.append(alertBox('warn', 'The last poll failed: ' + data.lastError));
     if (data.topicsTruncated) warn.append(alertBox('info', 'More topics than the sampler tracks: the charts show the busiest.'));
