@@ -372,6 +372,8 @@ func TestBrowser(t *testing.T) {
 		b.click(`button[data-edit="retention.ms"]`)
 		b.set("#config-value", "7200000")
 		b.click(`#dialog button[data-action="review"]`)
+		b.do(chromedp.WaitVisible(chromedp.CSS(`#dialog button[data-action="apply"]`)))
+		b.shot("edit-config")
 		b.click(`#dialog button[data-action="apply"]`)
 		b.waitClosed()
 		if v := topicConfig(t, f, name, "retention.ms"); v != "7200000" {
@@ -404,6 +406,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("delete is possible before the name is typed")
 		}
 		b.do(chromedp.SendKeys(chromedp.CSS("#confirm-topic-name"), name))
+		b.shot("delete-topic")
 		b.click(`#dialog button[data-action="delete"]`)
 		b.do(chromedp.WaitVisible(chromedp.CSS(`tr[data-topic="orders"]`)))
 		td, err = f.adm.ListTopics(f.ctx())
@@ -474,7 +477,7 @@ func setScene(t *testing.T, f *fixture, brokers string) scene {
 	var recs []*kgo.Record
 	items := []string{"tea", "coffee", "scones", "jam", "bread", "cheese"}
 	for i := range 60 {
-		v := fmt.Sprintf(`{"id":%d,"customer":"c-%03d","items":["%s"],"total":%d.%02d}`, 1000+i, i%17, items[i%len(items)], 3+i%20, (i*37)%100)
+		v := fmt.Sprintf(`{"id":%d,"customer":"c-%03d","items":["%s"],"total":%d.%02d}`, 1000+i, i%17, items[(i/6)%len(items)], 3+i%20, (i*37)%100)
 		recs = append(recs, rec("orders", int32(i%6), fmt.Sprintf("order-%d", 1000+i), v, kgo.RecordHeader{Key: "source", Value: []byte("web")}))
 	}
 	for i := range 30 {

@@ -187,7 +187,7 @@ func (c *Console) describeQuorum(ctx context.Context) (*quorumView, string) {
 	resp, err := req.RequestWith(ctx, c.cl)
 	if err != nil {
 		if strings.Contains(err.Error(), "broker is too old") || errors.Is(err, kerr.UnsupportedVersion) {
-			return nil, "this cluster does not answer DescribeQuorum (Kafka API key 55), so its metadata quorum cannot be shown"
+			return nil, "This cluster does not answer DescribeQuorum (Kafka API key 55), so its metadata quorum cannot be shown"
 		}
 		return nil, "DescribeQuorum failed: " + err.Error()
 	}
