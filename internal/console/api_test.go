@@ -172,4 +172,10 @@ func TestAPIErrors(t *testing.T) {
 			t.Errorf("GET %s: %d", p, status)
 		}
 	}
+	// No directory listings, and the raw template is not served.
+	for _, p := range []string{"/assets/", "/assets/js/", "/assets/index.html", "/nope"} {
+		if status, _ := f.do(http.MethodGet, p, nil, nil); status != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, status)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strings"
 )
 
 //go:embed assets
@@ -23,6 +24,11 @@ func assetHandler() http.Handler {
 	}
 	files := http.StripPrefix("/assets/", http.FileServerFS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Files only: no directory listings, and the page's template is served at / alone.
+		if strings.HasSuffix(r.URL.Path, "/") || r.URL.Path == "/assets/index.html" {
+			http.NotFound(w, r)
+			return
+		}
 		// Embedded files carry no modification time, so revalidation cannot work; a new
 		// binary must never be served an old script from the browser's cache.
 		w.Header().Set("Cache-Control", "no-cache")
