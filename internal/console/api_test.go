@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestClusterAPI: the brokers as the cluster describes them, and the quorum reported as
@@ -177,5 +179,43 @@ func TestAPIErrors(t *testing.T) {
 		if status, _ := f.do(http.MethodGet, p, nil, nil); status != http.StatusNotFound {
 			t.Errorf("GET %s: %d, want 404", p, status)
 		}
+	}
+}
+
+// TestQuorumFrom: a DescribeQuorum answer becomes the voters and observers with their lag
+// behind the high watermark, and an error answer says why there is no quorum. (Neither
+// Vltava nor kfake answers DescribeQuorum, so this is checked on a built response.)
+func TestQuorumFrom(t *testing.T) {
+	resp := kmsg.NewPtrDescribeQuorumResponse()
+	rt := kmsg.NewDescribeQuorumResponseTopic()
+	rt.Topic = metadataTopic
+	rp := kmsg.NewDescribeQuorumResponseTopicPartition()
+	rp.LeaderID, rp.LeaderEpoch, rp.HighWatermark = 2, 7, 1000
+	for _, v := range []struct {
+		id  int32
+		leo int64
+	}{{3, 990}, {1, 1000}, {2, 1000}} {
+		r := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+		r.ReplicaID, r.LogEndOffset, r.LastFetchTimestamp = v.id, v.leo, 1_700_000_000_000
+		rp.CurrentVoters = append(rp.CurrentVoters, r)
+	}
+	obs := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+	obs.ReplicaID, obs.LogEndOffset = 9, 400
+	rp.Observers = append(rp.Observers, obs)
+	rt.Partitions = append(rt.Partitions, rp)
+	resp.Topics = append(resp.Topics, rt)
+	q, why := quorumFrom(resp)
+	if q == nil || why != "" {
+		t.Fatalf("quorum %v, %q", q, why)
+	}
+	if q.LeaderID != 2 || q.LeaderEpoch != 7 || len(q.Voters) != 3 || q.Voters[0].ID != 1 || q.Voters[2].ID != 3 || q.Voters[2].Lag != 10 {
+		t.Errorf("voters %+v", q)
+	}
+	if len(q.Observers) != 1 || q.Observers[0].Lag != 600 || q.Observers[0].LastFetchTimestamp != -1 {
+		t.Errorf("observers %+v", q.Observers)
+	}
+	resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+	if q, why := quorumFrom(resp); q != nil || !strings.Contains(why, "CLUSTER_AUTHORIZATION_FAILED") {
+		t.Errorf("error answer: %v %q", q, why)
 	}
 }

@@ -191,6 +191,11 @@ func (c *Console) describeQuorum(ctx context.Context) (*quorumView, string) {
 		}
 		return nil, "DescribeQuorum failed: " + err.Error()
 	}
+	return quorumFrom(resp)
+}
+
+// quorumFrom reads the metadata partition's quorum out of a DescribeQuorum answer.
+func quorumFrom(resp *kmsg.DescribeQuorumResponse) (*quorumView, string) {
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		return nil, "DescribeQuorum: " + errWithMessage(err, resp.ErrorMessage)
 	}
