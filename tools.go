@@ -7,6 +7,7 @@ package tools
 import (
 	_ "github.com/HdrHistogram/hdrhistogram-go"
 	_ "github.com/IBM/sarama"
+	_ "github.com/chromedp/chromedp"
 	_ "github.com/golang/snappy"
 	_ "github.com/google/uuid"
 	_ "github.com/klauspost/compress/zstd"

@@ -95,6 +95,7 @@ func commands() []command {
 		{name: "group", summary: "list, describe, reset the offsets of and delete consumer groups", subs: groupCommands()},
 		{name: "cluster", summary: "brokers, controller, cluster id, API versions and broker configs", subs: clusterCommands()},
 		{name: "bench", summary: "produce|consume|e2e load generator", run: Env.bench},
+		{name: "console", summary: "serve the web console (topics, messages, groups, lag, throughput) on 127.0.0.1:9080", run: Env.console},
 		{name: "version", summary: "print the version of this binary (also --version)", run: Env.version},
 		{name: "completion", summary: "print a bash or zsh completion script", run: Env.completion},
 	}

@@ -39,7 +39,7 @@ func TestCompletionBash(t *testing.T) {
 		line []string
 		want []string
 	}{
-		{[]string{""}, []string{"server", "topic", "produce", "consume", "group", "cluster", "bench", "version", "completion"}},
+		{[]string{""}, []string{"server", "topic", "produce", "consume", "group", "cluster", "bench", "console", "version", "completion"}},
 		{[]string{"to"}, []string{"topic"}},
 		{[]string{"topic", "a"}, []string{"alter", "alter-config"}},
 		{[]string{"topic", "create", "my-topic", "--pa"}, []string{"--partitions"}},
@@ -52,6 +52,7 @@ func TestCompletionBash(t *testing.T) {
 		{[]string{"bench", "consume", "--con"}, []string{"--consumers"}},
 		{[]string{"bench", "consume", "--ac"}, nil},
 		{[]string{"server", "--li"}, []string{"--listen"}},
+		{[]string{"console", "--all"}, []string{"--allow-host"}},
 		{[]string{"completion", ""}, []string{"bash", "zsh"}},
 		{[]string{"--ver"}, []string{"--version"}},
 	} {
