@@ -126,7 +126,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 		}
 		b.dirLocks = append(b.dirLocks, l)
 	}
-	meta, err := metadata.Open(b.fsys, filepath.Join(cfg.LogDirs[0], metadataDirName), b.logger)
+	meta, err := metadata.Open(b.fsys, filepath.Join(cfg.LogDirs[0], metadataDirName), metadata.Options{Logger: b.logger, NodeID: cfg.NodeID})
 	if err != nil {
 		b.unlockDirs()
 		return nil, err
@@ -145,7 +145,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 		return fail(err)
 	}
 	im := meta.Image()
-	b.pidNext, b.pidBlockTo = im.NextProducerID, im.NextProducerID
+	b.pidNext, b.pidBlockTo = im.NextProducerID(), im.NextProducerID()
 	if err := b.openAll(im); err != nil {
 		return fail(err)
 	}
@@ -156,7 +156,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 }
 
 func (b *Broker) ensureClusterID() error {
-	if id := b.meta.Image().ClusterID; id != "" {
+	if id := b.meta.Image().ClusterID(); id != "" {
 		if b.cfg.ClusterID != "" && b.cfg.ClusterID != id {
 			return fmt.Errorf("cluster.id %q does not match the stored cluster id %q", b.cfg.ClusterID, id)
 		}
@@ -168,7 +168,7 @@ func (b *Broker) ensureClusterID() error {
 		id = base64URL(u[:])
 	}
 	_, err := b.meta.Apply(func(*metadata.Image) ([]metadata.Record, error) {
-		return []metadata.Record{{ClusterID: &metadata.ClusterIDRecord{ID: id}}}, nil
+		return []metadata.Record{&metadata.ClusterIDRecord{ID: id}}, nil
 	})
 	return err
 }
@@ -176,7 +176,7 @@ func (b *Broker) ensureClusterID() error {
 // writeMetaProperties writes Kafka's meta.properties in each log dir, so operators and
 // tools recognise the directory, and refuses a directory that belongs to another node.
 func (b *Broker) writeMetaProperties() error {
-	want := fmt.Sprintf("version=1\ncluster.id=%s\nnode.id=%d\n", b.meta.Image().ClusterID, b.cfg.NodeID)
+	want := fmt.Sprintf("version=1\ncluster.id=%s\nnode.id=%d\n", b.meta.Image().ClusterID(), b.cfg.NodeID)
 	for _, d := range b.cfg.LogDirs {
 		p := filepath.Join(d, "meta.properties")
 		if old, err := readFile(b.fsys, p); err == nil {
@@ -209,7 +209,7 @@ func (b *Broker) Now() time.Time { return b.now() }
 func (b *Broker) Image() *metadata.Image { return b.meta.Image() }
 
 // ClusterID returns the cluster ID.
-func (b *Broker) ClusterID() string { return b.meta.Image().ClusterID }
+func (b *Broker) ClusterID() string { return b.meta.Image().ClusterID() }
 
 // NodeID returns this node's ID.
 func (b *Broker) NodeID() int32 { return b.cfg.NodeID }
@@ -250,7 +250,7 @@ func (b *Broker) TopicConfig(overrides map[string]string) config.Topic {
 
 // effective is the static broker config with the dynamic broker configs applied.
 func (b *Broker) effective() config.Broker {
-	return b.cfg.WithDynamicDefaults(b.meta.Image().BrokerConfigs)
+	return b.cfg.WithDynamicDefaults(b.meta.Image().BrokerConfigs(""))
 }
 
 // Close stops background work and closes every partition and the metadata log.
@@ -385,13 +385,14 @@ func (b *Broker) AllocateProducerID() (int64, error) {
 	b.pidMu.Lock()
 	defer b.pidMu.Unlock()
 	if b.pidNext >= b.pidBlockTo {
-		to := b.pidBlockTo + block
-		if _, err := b.meta.Apply(func(*metadata.Image) ([]metadata.Record, error) {
-			return []metadata.Record{{ProducerIDBlock: &metadata.ProducerIDBlockRecord{Next: to}}}, nil
+		from := b.pidBlockTo
+		if _, err := b.meta.Apply(func(im *metadata.Image) ([]metadata.Record, error) {
+			return []metadata.Record{&metadata.ProducerIDsRecord{BrokerID: b.cfg.NodeID, BrokerEpoch: -1,
+				FirstID: from, Size: block}}, nil
 		}); err != nil {
 			return -1, err
 		}
-		b.pidBlockTo = to
+		b.pidBlockTo = from + block
 	}
 	id := b.pidNext
 	b.pidNext++
