@@ -56,6 +56,7 @@ type Broker struct {
 	changes           sync.WaitGroup // changes under way; Close waits for them
 
 	advertised  atomic.Pointer[[]string] // host:port per listener, set once listening
+	incarnation uuid.UUID                // this process's, in its broker registration
 	groupTopics atomic.Pointer[topicsCache]
 
 	pidMu      sync.Mutex
@@ -108,7 +109,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	// every second) is logged once a minute with a count, not on every try.
 	repeats := ratelog.New(opts.Logger.Handler(), repeatWindow, slog.LevelWarn, opts.Now)
 	b := &Broker{cfg: cfg, fsys: files, files: files, logger: slog.New(repeats), repeats: repeats, now: opts.Now,
-		stop: make(chan struct{}), pending: map[string]*pendingChange{}}
+		stop: make(chan struct{}), pending: map[string]*pendingChange{}, incarnation: uuid.New()}
 	b.initLogDirs()
 	b.logger.Info("open data files limited", "vltava.log.max.open.files", describeFileLimit(maxFiles))
 	// Every log dir is locked before anything in it is read or written, and stays
@@ -214,8 +215,12 @@ func (b *Broker) ClusterID() string { return b.meta.Image().ClusterID() }
 // NodeID returns this node's ID.
 func (b *Broker) NodeID() int32 { return b.cfg.NodeID }
 
-// SetAdvertised records the host:port clients should use, once the listeners are bound.
-func (b *Broker) SetAdvertised(addrs []string) { b.advertised.Store(&addrs) }
+// SetAdvertised records the host:port clients should use, once the listeners are bound,
+// and registers this node in the metadata with them (register.go).
+func (b *Broker) SetAdvertised(addrs []string) error {
+	b.advertised.Store(&addrs)
+	return b.register(addrs)
+}
 
 // Advertised returns the advertised host:port of each listener.
 func (b *Broker) Advertised() []string {
@@ -387,7 +392,7 @@ func (b *Broker) AllocateProducerID() (int64, error) {
 	if b.pidNext >= b.pidBlockTo {
 		from := b.pidBlockTo
 		if _, err := b.meta.Apply(func(im *metadata.Image) ([]metadata.Record, error) {
-			return []metadata.Record{&metadata.ProducerIDsRecord{BrokerID: b.cfg.NodeID, BrokerEpoch: -1,
+			return []metadata.Record{&metadata.ProducerIDsRecord{BrokerID: b.cfg.NodeID, BrokerEpoch: b.epoch(im),
 				FirstID: from, Size: block}}, nil
 		}); err != nil {
 			return -1, err

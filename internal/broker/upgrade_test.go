@@ -6,13 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/vfs"
 )
 
 // TestOpenUpgradesJSONMetadata: a node whose metadata log holds the JSON records of
 // earlier versions (../metadata/testdata/json-metadata.log, written by such a node)
 // opens with every topic hosted and led by itself, none of its partitions set aside,
-// its producer IDs continuing after the ones handed out.
+// its producer IDs continuing after the ones handed out, and registers itself.
 func TestOpenUpgradesJSONMetadata(t *testing.T) {
 	old, err := os.ReadFile("../metadata/testdata/json-metadata.log")
 	if err != nil {
@@ -26,7 +27,7 @@ func TestOpenUpgradesJSONMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs syncBuffer
-	b := mustOpenBroker(t, mem, &logs, nil)
+	b := mustOpenBroker(t, mem, &logs, map[string]string{"broker.rack": "r9"})
 	defer b.Close()
 	if !strings.Contains(logs.String(), "upgraded from JSON to binary") || strings.Contains(logs.String(), "stray") {
 		t.Fatalf("log: %s", logs.String())
@@ -51,5 +52,13 @@ func TestOpenUpgradesJSONMetadata(t *testing.T) {
 	}
 	if id, err := b.AllocateProducerID(); err != nil || id != 2000 {
 		t.Fatalf("first producer ID after the upgrade: %d %v", id, err)
+	}
+	if err := b.SetAdvertised([]string{"127.0.0.1:9092"}); err != nil {
+		t.Fatal(err)
+	}
+	reg := b.Image().Broker(1)
+	if reg == nil || reg.Rack != "r9" || reg.Fenced || len(reg.Listeners) != 1 ||
+		reg.Listeners[0] != (metadata.Listener{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9092}) {
+		t.Fatalf("registration: %+v", reg)
 	}
 }
