@@ -21,7 +21,8 @@ package metadata
 // Opening: frames are replayed in order. A bad frame (a header promising more bytes than
 // the file holds, a length of 0 or above the limit, a CRC mismatch) with no valid frame
 // anywhere after it is a torn tail, a write that was never acknowledged: it is cut off
-// (truncate, fsync) and logged at WARN with its offset and size. A bad frame followed by
+// (truncate, fsync) and logged at WARN with its offset and size; but a damaged snapshot
+// never is (it was synced before it replaced the log). A bad frame followed by
 // a valid one is not a torn write but corruption: cutting there would drop acknowledged
 // changes after it (and the node would then treat their partitions as unknown), so Open
 // refuses, naming the file, the byte offset and what it found. So does a frame whose CRC
@@ -194,6 +195,11 @@ func replay(data []byte, node int32) (replayed, *CorruptError) {
 		if found != "" {
 			if next := nextFrame(data, pos+1, rp.legacy); next >= 0 {
 				return replayed{}, &CorruptError{Offset: int64(pos), Found: found, Next: int64(next)}
+			}
+			if pos == 0 && !rp.legacy && len(data) > frameHead && data[frameHead] == snapshotMagic {
+				// A snapshot is written whole and synced before it replaces the log: it
+				// is never a torn write, and cutting it would leave no metadata at all.
+				return replayed{}, &CorruptError{Offset: 0, Found: "a damaged snapshot: " + found, Next: -1}
 			}
 			break // a torn tail
 		}

@@ -326,3 +326,31 @@ func TestDiskFullMidFrame(t *testing.T) {
 		t.Fatalf("after a crash: %v", got)
 	}
 }
+
+// TestOpenRefusesADamagedSnapshot: the snapshot a log starts with was written whole and
+// synced before it replaced the log, so damage to it is not a torn write, even with no
+// entry after it: cutting it would start the node with no metadata at all.
+func TestOpenRefusesADamagedSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, vfs.OS(), dir)
+	for i := range 3 {
+		createTopic(t, s, fmt.Sprintf("t%d", i), 2)
+	}
+	s.Close()
+	path := filepath.Join(dir, fileName)
+	s2 := &Store{fsys: vfs.OS(), dir: dir}
+	if _, err := s2.rewrite(s.Image()); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	data[len(data)-3] ^= 0x40
+	os.WriteFile(path, data, 0o644)
+	_, err := Open(vfs.OS(), dir, testOptions())
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.Offset != 0 {
+		t.Fatalf("opened a log whose snapshot is damaged: %v", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
+		t.Fatalf("the damaged log was modified: %d -> %d bytes", len(data), len(after))
+	}
+}
