@@ -478,6 +478,9 @@ func (b *builder) config(r *ConfigRecord) string {
 				return fmt.Sprintf("broker config resource %q is neither \"\" nor a broker ID", r.ResourceName)
 			}
 		}
+		if old, had := b.im.configs[r.ResourceName][r.Name]; (r.Value == nil && !had) || (r.Value != nil && had && old == *r.Value) {
+			return ""
+		}
 		if b.configsOwned == nil {
 			b.im.configs = maps.Clone(b.im.configs)
 			if b.im.configs == nil {
@@ -486,9 +489,7 @@ func (b *builder) config(r *ConfigRecord) string {
 			b.configsOwned = map[string]bool{}
 		}
 		m, owned := b.im.configs[r.ResourceName], b.configsOwned[r.ResourceName]
-		if !setConfig(&m, &owned, r) {
-			return ""
-		}
+		setConfig(&m, &owned, r)
 		b.configsOwned[r.ResourceName] = true
 		if m == nil {
 			delete(b.im.configs, r.ResourceName)
@@ -507,13 +508,8 @@ func (b *builder) config(r *ConfigRecord) string {
 	return ""
 }
 
-// setConfig applies r to *m (nil when empty), copying it first unless *owned, and
-// reports whether anything changed.
-func setConfig(m *map[string]string, owned *bool, r *ConfigRecord) bool {
-	old, had := (*m)[r.Name]
-	if (r.Value == nil && !had) || (r.Value != nil && had && old == *r.Value) {
-		return false
-	}
+// setConfig applies r, a change, to *m (nil when empty), copying it first unless *owned.
+func setConfig(m *map[string]string, owned *bool, r *ConfigRecord) {
 	if !*owned {
 		*m = maps.Clone(*m)
 		*owned = true
@@ -523,13 +519,12 @@ func setConfig(m *map[string]string, owned *bool, r *ConfigRecord) bool {
 		if len(*m) == 0 {
 			*m = nil
 		}
-		return true
+		return
 	}
 	if *m == nil {
 		*m = map[string]string{}
 	}
 	(*m)[r.Name] = *r.Value
-	return true
 }
 
 func (b *builder) producerIDs(r *ProducerIDsRecord) string {

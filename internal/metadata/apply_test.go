@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -242,7 +243,8 @@ func TestConfigsAndFeatures(t *testing.T) {
 	}
 	// Setting a config to its value changes nothing and copies nothing.
 	next, d := mustApply(t, im, &ConfigRecord{ResourceType: ResourceBroker, Name: "compression.type", Value: &a})
-	if !d.Empty() || next.Topic("topic-00000") != im.Topic("topic-00000") {
+	if !d.Empty() || next.Topic("topic-00000") != im.Topic("topic-00000") ||
+		reflect.ValueOf(next.configs).Pointer() != reflect.ValueOf(im.configs).Pointer() {
 		t.Fatalf("no-op config: %+v", d)
 	}
 	checkImage(t, next)
