@@ -157,7 +157,9 @@ func TestUpgradeKeepsTheRecoveryRules(t *testing.T) {
 // as it was and the next start upgrades it.
 func TestUpgradeThatFailsLeavesTheJSONLog(t *testing.T) {
 	mem := vfs.NewMem()
-	if err := mem.MkdirAll("/meta", 0o755); err != nil {
+	// The JSON log is there to stay: its directory synced into its parent, the file
+	// synced into its directory (WriteFileAtomic).
+	if err := errors.Join(mem.MkdirAll("/meta", 0o755), mem.SyncDir("/")); err != nil {
 		t.Fatal(err)
 	}
 	if err := vfs.WriteFileAtomic(mem, "/meta/"+fileName, legacyLog(t)); err != nil {
