@@ -56,6 +56,7 @@ type Broker struct {
 	changes           sync.WaitGroup // changes under way; Close waits for them
 
 	advertised  atomic.Pointer[[]string] // host:port per listener, set once listening
+	incarnation uuid.UUID                // this process's, in its broker registration
 	groupTopics atomic.Pointer[topicsCache]
 
 	pidMu      sync.Mutex
@@ -108,7 +109,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	// every second) is logged once a minute with a count, not on every try.
 	repeats := ratelog.New(opts.Logger.Handler(), repeatWindow, slog.LevelWarn, opts.Now)
 	b := &Broker{cfg: cfg, fsys: files, files: files, logger: slog.New(repeats), repeats: repeats, now: opts.Now,
-		stop: make(chan struct{}), pending: map[string]*pendingChange{}}
+		stop: make(chan struct{}), pending: map[string]*pendingChange{}, incarnation: uuid.New()}
 	b.initLogDirs()
 	b.logger.Info("open data files limited", "vltava.log.max.open.files", describeFileLimit(maxFiles))
 	// Every log dir is locked before anything in it is read or written, and stays
@@ -126,7 +127,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 		}
 		b.dirLocks = append(b.dirLocks, l)
 	}
-	meta, err := metadata.Open(b.fsys, filepath.Join(cfg.LogDirs[0], metadataDirName), b.logger)
+	meta, err := metadata.Open(b.fsys, filepath.Join(cfg.LogDirs[0], metadataDirName), metadata.Options{Logger: b.logger, NodeID: cfg.NodeID})
 	if err != nil {
 		b.unlockDirs()
 		return nil, err
@@ -145,7 +146,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 		return fail(err)
 	}
 	im := meta.Image()
-	b.pidNext, b.pidBlockTo = im.NextProducerID, im.NextProducerID
+	b.pidNext, b.pidBlockTo = im.NextProducerID(), im.NextProducerID()
 	if err := b.openAll(im); err != nil {
 		return fail(err)
 	}
@@ -156,7 +157,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 }
 
 func (b *Broker) ensureClusterID() error {
-	if id := b.meta.Image().ClusterID; id != "" {
+	if id := b.meta.Image().ClusterID(); id != "" {
 		if b.cfg.ClusterID != "" && b.cfg.ClusterID != id {
 			return fmt.Errorf("cluster.id %q does not match the stored cluster id %q", b.cfg.ClusterID, id)
 		}
@@ -168,7 +169,7 @@ func (b *Broker) ensureClusterID() error {
 		id = base64URL(u[:])
 	}
 	_, err := b.meta.Apply(func(*metadata.Image) ([]metadata.Record, error) {
-		return []metadata.Record{{ClusterID: &metadata.ClusterIDRecord{ID: id}}}, nil
+		return []metadata.Record{&metadata.ClusterIDRecord{ID: id}}, nil
 	})
 	return err
 }
@@ -176,7 +177,7 @@ func (b *Broker) ensureClusterID() error {
 // writeMetaProperties writes Kafka's meta.properties in each log dir, so operators and
 // tools recognise the directory, and refuses a directory that belongs to another node.
 func (b *Broker) writeMetaProperties() error {
-	want := fmt.Sprintf("version=1\ncluster.id=%s\nnode.id=%d\n", b.meta.Image().ClusterID, b.cfg.NodeID)
+	want := fmt.Sprintf("version=1\ncluster.id=%s\nnode.id=%d\n", b.meta.Image().ClusterID(), b.cfg.NodeID)
 	for _, d := range b.cfg.LogDirs {
 		p := filepath.Join(d, "meta.properties")
 		if old, err := readFile(b.fsys, p); err == nil {
@@ -209,13 +210,17 @@ func (b *Broker) Now() time.Time { return b.now() }
 func (b *Broker) Image() *metadata.Image { return b.meta.Image() }
 
 // ClusterID returns the cluster ID.
-func (b *Broker) ClusterID() string { return b.meta.Image().ClusterID }
+func (b *Broker) ClusterID() string { return b.meta.Image().ClusterID() }
 
 // NodeID returns this node's ID.
 func (b *Broker) NodeID() int32 { return b.cfg.NodeID }
 
-// SetAdvertised records the host:port clients should use, once the listeners are bound.
-func (b *Broker) SetAdvertised(addrs []string) { b.advertised.Store(&addrs) }
+// SetAdvertised records the host:port clients should use, once the listeners are bound,
+// and registers this node in the metadata with them (register.go).
+func (b *Broker) SetAdvertised(addrs []string) error {
+	b.advertised.Store(&addrs)
+	return b.register(addrs)
+}
 
 // Advertised returns the advertised host:port of each listener.
 func (b *Broker) Advertised() []string {
@@ -250,7 +255,7 @@ func (b *Broker) TopicConfig(overrides map[string]string) config.Topic {
 
 // effective is the static broker config with the dynamic broker configs applied.
 func (b *Broker) effective() config.Broker {
-	return b.cfg.WithDynamicDefaults(b.meta.Image().BrokerConfigs)
+	return b.cfg.WithDynamicDefaults(b.meta.Image().BrokerConfigs(""))
 }
 
 // Close stops background work and closes every partition and the metadata log.
@@ -391,13 +396,14 @@ func (b *Broker) AllocateProducerID() (int64, error) {
 	b.pidMu.Lock()
 	defer b.pidMu.Unlock()
 	if b.pidNext >= b.pidBlockTo {
-		to := b.pidBlockTo + block
-		if _, err := b.meta.Apply(func(*metadata.Image) ([]metadata.Record, error) {
-			return []metadata.Record{{ProducerIDBlock: &metadata.ProducerIDBlockRecord{Next: to}}}, nil
+		from := b.pidBlockTo
+		if _, err := b.meta.Apply(func(im *metadata.Image) ([]metadata.Record, error) {
+			return []metadata.Record{&metadata.ProducerIDsRecord{BrokerID: b.cfg.NodeID, BrokerEpoch: b.epoch(im),
+				FirstID: from, Size: block}}, nil
 		}); err != nil {
 			return -1, err
 		}
-		b.pidBlockTo = to
+		b.pidBlockTo = from + block
 	}
 	id := b.pidNext
 	b.pidNext++

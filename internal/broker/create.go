@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -86,14 +87,23 @@ type TopicSpec struct {
 	Configs           map[string]string
 }
 
+// TopicDesc describes a topic a change creates.
+type TopicDesc struct {
+	Name              string
+	ID                uuid.UUID
+	Partitions        int32
+	ReplicationFactor int16
+	Configs           map[string]string
+}
+
 // TopicResult is what became of one TopicSpec: the topic, or why not.
 type TopicResult struct {
-	Topic *metadata.Topic
+	Topic *TopicDesc
 	Err   error
 }
 
 // CreateTopic creates one topic (see CreateTopics).
-func (b *Broker) CreateTopic(name string, partitions int32, replicationFactor int16, configs map[string]string, validateOnly bool) (*metadata.Topic, error) {
+func (b *Broker) CreateTopic(name string, partitions int32, replicationFactor int16, configs map[string]string, validateOnly bool) (*TopicDesc, error) {
 	r := b.CreateTopics([]TopicSpec{{Name: name, Partitions: partitions, ReplicationFactor: replicationFactor, Configs: configs}}, validateOnly)[0]
 	return r.Topic, r.Err
 }
@@ -157,7 +167,7 @@ func (b *Broker) CreateTopics(specs []TopicSpec, validateOnly bool) []TopicResul
 		if cfgs == nil {
 			cfgs = map[string]string{}
 		}
-		res[i].Topic = &metadata.Topic{Name: s.Name, ID: uuid.New(), Partitions: s.Partitions, ReplicationFactor: s.ReplicationFactor, Configs: cfgs}
+		res[i].Topic = &TopicDesc{Name: s.Name, ID: uuid.New(), Partitions: s.Partitions, ReplicationFactor: s.ReplicationFactor, Configs: cfgs}
 		kept = append(kept, i)
 	}
 	todo = kept
@@ -210,8 +220,12 @@ func (b *Broker) CreateTopics(specs []TopicSpec, validateOnly bool) []TopicResul
 			if im.Topic(t.Name) != nil {
 				return nil, fmt.Errorf("topic %s appeared while reserved", t.Name) // cannot happen
 			}
-			rs = append(rs, metadata.Record{Topic: &metadata.TopicRecord{Name: t.Name, ID: t.ID,
-				Partitions: t.Partitions, ReplicationFactor: t.ReplicationFactor, Configs: t.Configs}})
+			rs = append(rs, &metadata.TopicRecord{Name: t.Name, ID: t.ID})
+			rs = b.appendPartitionRecords(rs, t.ID, 0, t.Partitions)
+			for _, k := range slices.Sorted(maps.Keys(t.Configs)) {
+				v := t.Configs[k]
+				rs = append(rs, &metadata.ConfigRecord{ResourceType: metadata.ResourceTopic, ResourceName: t.Name, Name: k, Value: &v})
+			}
 		}
 		return rs, nil
 	})
@@ -238,10 +252,14 @@ func (b *Broker) CreateTopics(specs []TopicSpec, validateOnly bool) []TopicResul
 }
 
 // recordError is what a failed metadata append answers: KAFKA_STORAGE_ERROR if the
-// log could not store it.
+// log could not store it, POLICY_VIOLATION if it is past what metadata records hold (a
+// config value over 1 MiB, say).
 func recordError(err error) error {
-	if errors.Is(err, metadata.ErrStorage) {
+	switch {
+	case errors.Is(err, metadata.ErrStorage):
 		return storageError(err)
+	case errors.Is(err, metadata.ErrTooLarge):
+		return kafkaErr(kerr.PolicyViolation, "%v", err)
 	}
 	return err
 }
@@ -322,7 +340,7 @@ func (b *Broker) CreatePartitions(specs []PartitionsSpec, validateOnly bool) []e
 	im := b.meta.Image()
 	type grow struct {
 		i    int
-		t    *metadata.Topic
+		t    *TopicDesc
 		from int32
 	}
 	var todo []grow
@@ -332,13 +350,13 @@ func (b *Broker) CreatePartitions(specs []PartitionsSpec, validateOnly bool) []e
 		switch {
 		case t == nil:
 			errs[i] = kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", s.Topic)
-		case s.Count < t.Partitions:
-			errs[i] = kafkaErr(kerr.InvalidPartitions, "topic currently has %d partitions, which is higher than the requested %d", t.Partitions, s.Count)
-		case s.Count == t.Partitions:
-			errs[i] = kafkaErr(kerr.InvalidPartitions, "topic already has %d partitions", t.Partitions)
+		case s.Count < t.NumPartitions():
+			errs[i] = kafkaErr(kerr.InvalidPartitions, "topic currently has %d partitions, which is higher than the requested %d", t.NumPartitions(), s.Count)
+		case s.Count == t.NumPartitions():
+			errs[i] = kafkaErr(kerr.InvalidPartitions, "topic already has %d partitions", t.NumPartitions())
 		default:
-			todo = append(todo, grow{i: i, t: t, from: t.Partitions})
-			records += int(s.Count - t.Partitions)
+			todo = append(todo, grow{i: i, t: describeTopic(t), from: t.NumPartitions()})
+			records += int(s.Count - t.NumPartitions())
 		}
 	}
 	if records > maxRecordsPerChange {
@@ -404,10 +422,10 @@ func (b *Broker) CreatePartitions(specs []PartitionsSpec, validateOnly bool) []e
 			if hosted[g.i] == nil {
 				continue
 			}
-			if t := im.Topic(g.t.Name); t == nil || t.ID != g.t.ID || t.Partitions != g.from {
+			if t := im.Topic(g.t.Name); t == nil || t.ID != g.t.ID || t.NumPartitions() != g.from {
 				return nil, fmt.Errorf("topic %s changed while reserved", g.t.Name) // cannot happen
 			}
-			rs = append(rs, metadata.Record{Partitions: &metadata.PartitionsRecord{ID: g.t.ID, Partitions: specs[g.i].Count}})
+			rs = b.appendPartitionRecords(rs, g.t.ID, g.from, specs[g.i].Count)
 		}
 		return rs, nil
 	})
@@ -433,4 +451,19 @@ func (b *Broker) CreatePartitions(specs []PartitionsSpec, validateOnly bool) []e
 		}
 	}
 	return errs
+}
+
+// appendPartitionRecords appends the records of partitions [from, to) of a topic, as a
+// single node places them: on this node alone, which leads them, at epoch 0.
+func (b *Broker) appendPartitionRecords(rs []metadata.Record, id uuid.UUID, from, to int32) []metadata.Record {
+	self := []int32{b.cfg.NodeID}
+	for i := from; i < to; i++ {
+		rs = append(rs, &metadata.PartitionRecord{TopicID: id, Partition: i, Replicas: self, ISR: self, Leader: b.cfg.NodeID})
+	}
+	return rs
+}
+
+// describeTopic describes an existing topic.
+func describeTopic(t *metadata.Topic) *TopicDesc {
+	return &TopicDesc{Name: t.Name, ID: t.ID, Partitions: t.NumPartitions(), ReplicationFactor: t.ReplicationFactor(), Configs: t.Configs}
 }

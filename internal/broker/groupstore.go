@@ -119,9 +119,9 @@ func (b *Broker) GroupTopics() map[string]group.TopicInfo {
 	if c := b.groupTopics.Load(); c != nil && c.image == any(im) {
 		return c.topics
 	}
-	m := make(map[string]group.TopicInfo, len(im.Topics))
-	for name, t := range im.Topics {
-		m[name] = group.TopicInfo{ID: t.ID, Partitions: t.Partitions}
+	m := make(map[string]group.TopicInfo, im.NumTopics())
+	for t := range im.Topics() {
+		m[t.Name] = group.TopicInfo{ID: t.ID, Partitions: t.NumPartitions()}
 	}
 	b.groupTopics.Store(&topicsCache{image: im, topics: m})
 	return m

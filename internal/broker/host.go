@@ -46,10 +46,12 @@ func (b *Broker) openAll(im *metadata.Image) error {
 	empty := map[string]*Topic{}
 	b.topics.Store(&empty)
 	var jobs []hostJob
-	for _, name := range im.TopicNames() {
-		t := im.Topic(name)
+	for t := range im.Topics() {
+		d := describeTopic(t)
 		for i := range t.Partitions {
-			jobs = append(jobs, hostJob{t: t, idx: i})
+			if p := &t.Partitions[i]; p.HasReplica(b.cfg.NodeID) {
+				jobs = append(jobs, hostJob{t: d, idx: int32(i), leaderEpoch: p.LeaderEpoch})
+			}
 		}
 	}
 	pl, err := b.newPlacer()
@@ -85,10 +87,14 @@ func (b *Broker) openAll(im *metadata.Image) error {
 			}
 			why := "the metadata has no topic " + topic
 			if t := im.Topic(topic); t != nil {
-				if idx < t.Partitions {
+				p := t.Partition(idx)
+				if p != nil && p.HasReplica(b.cfg.NodeID) {
 					continue
 				}
-				why = fmt.Sprintf("topic %s has %d partitions in the metadata", topic, t.Partitions)
+				why = fmt.Sprintf("topic %s has %d partitions in the metadata", topic, t.NumPartitions())
+				if p != nil {
+					why = fmt.Sprintf("the metadata places partition %d of topic %s on %v, not on this node", idx, topic, p.Replicas())
+				}
 			}
 			if err := b.setAside(d, e.Name(), why); err != nil {
 				return err
@@ -112,8 +118,9 @@ func parsePartitionDir(name string) (string, int32, bool) {
 
 // hostJob is one partition to open.
 type hostJob struct {
-	t   *metadata.Topic
-	idx int32
+	t           *TopicDesc
+	idx         int32
+	leaderEpoch int32
 }
 
 // host opens the partitions of jobs, in order, with a few workers. fresh says they are
@@ -142,7 +149,7 @@ func (b *Broker) host(jobs []hostJob, pl *placer, fresh bool) ([]*partition.Part
 			next++
 			mu.Unlock()
 			j := jobs[k]
-			p, err := b.openPartition(j.t, j.idx, pl, fresh)
+			p, err := b.openPartition(j.t, j.idx, j.leaderEpoch, pl, fresh)
 			mu.Lock()
 			if err != nil && firstErr == nil {
 				firstErr = err
@@ -245,7 +252,7 @@ func (pl *placer) place(name string) string {
 // openPartition opens partition idx of t, creating its directory if needed. fresh says
 // the partition is new: a directory already in the way is set aside, and on failure the
 // new directory is removed again.
-func (b *Broker) openPartition(t *metadata.Topic, idx int32, pl *placer, fresh bool) (*partition.Partition, error) {
+func (b *Broker) openPartition(t *TopicDesc, idx, leaderEpoch int32, pl *placer, fresh bool) (*partition.Partition, error) {
 	name := fmt.Sprintf("%s-%d", t.Name, idx)
 	dir, exists := pl.existing(name)
 	if exists && fresh {
@@ -257,7 +264,7 @@ func (b *Broker) openPartition(t *metadata.Topic, idx int32, pl *placer, fresh b
 	if !exists {
 		dir = pl.place(name)
 	}
-	p, err := b.openPartitionIn(t, idx, dir)
+	p, err := b.openPartitionIn(t, idx, leaderEpoch, dir)
 	if err != nil && fresh {
 		if rerr := b.fsys.RemoveAll(dir); rerr != nil {
 			b.logger.Error("remove the directory of a partition that failed to open", "dir", dir, "err", rerr)
@@ -269,7 +276,7 @@ func (b *Broker) openPartition(t *metadata.Topic, idx int32, pl *placer, fresh b
 	return p, nil
 }
 
-func (b *Broker) openPartitionIn(t *metadata.Topic, idx int32, dir string) (*partition.Partition, error) {
+func (b *Broker) openPartitionIn(t *TopicDesc, idx, leaderEpoch int32, dir string) (*partition.Partition, error) {
 	metaPath := filepath.Join(dir, "partition.metadata")
 	want := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64URL(t.ID[:]))
 	if old, err := readFile(b.fsys, metaPath); err == nil && string(old) != want {
@@ -291,7 +298,7 @@ func (b *Broker) openPartitionIn(t *metadata.Topic, idx int32, dir string) (*par
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
-	p, err := partition.Open(t.Name, idx, l, PartitionConfig(tc), 0, b.now)
+	p, err := partition.Open(t.Name, idx, l, PartitionConfig(tc), leaderEpoch, b.now)
 	if err != nil {
 		l.Close()
 		return nil, err

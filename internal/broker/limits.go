@@ -45,14 +45,9 @@ func maxBrokerPartitions(cfg config.Broker) int64 {
 	return n
 }
 
-// hostedPartitions counts the partitions of every topic in im.
-func hostedPartitions(im *metadata.Image) int64 {
-	var n int64
-	for _, t := range im.Topics {
-		n += int64(t.Partitions)
-	}
-	return n
-}
+// hostedPartitions counts the partitions of every topic in im (a single node hosts
+// them all).
+func hostedPartitions(im *metadata.Image) int64 { return int64(im.NumPartitions()) }
 
 // checkPartitionBudget refuses adding more partitions than vltava.max.broker.partitions
 // allows, counting those of the image and those being created.

@@ -73,7 +73,7 @@ func (b *Broker) DeleteTopic(name string) (uuid.UUID, error) {
 			return nil, kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
 		}
 		id = t.ID
-		return []metadata.Record{{RemoveTopic: &metadata.RemoveTopicRecord{ID: t.ID}}}, nil
+		return []metadata.Record{&metadata.RemoveTopicRecord{ID: t.ID}}, nil
 	}); err != nil {
 		b.changeMu.Unlock()
 		return uuid.Nil, recordError(err)
@@ -131,13 +131,13 @@ func (b *Broker) AlterTopicConfigs(name string, changes []ConfigChange, replace,
 		var rs []metadata.Record
 		for k := range t.Configs {
 			if _, ok := next[k]; !ok {
-				rs = append(rs, metadata.Record{TopicConfig: &metadata.TopicConfigRecord{ID: t.ID, Key: k}})
+				rs = append(rs, &metadata.ConfigRecord{ResourceType: metadata.ResourceTopic, ResourceName: t.Name, Name: k})
 			}
 		}
 		for k, v := range next {
 			if old, ok := t.Configs[k]; !ok || old != v {
 				v := v
-				rs = append(rs, metadata.Record{TopicConfig: &metadata.TopicConfigRecord{ID: t.ID, Key: k, Value: &v}})
+				rs = append(rs, &metadata.ConfigRecord{ResourceType: metadata.ResourceTopic, ResourceName: t.Name, Name: k, Value: &v})
 			}
 		}
 		return rs, nil
@@ -175,12 +175,14 @@ func (b *Broker) AlterBrokerConfigs(changes []ConfigChange, validateOnly bool) e
 	im, err := b.meta.Apply(func(*metadata.Image) ([]metadata.Record, error) {
 		rs := make([]metadata.Record, 0, len(changes))
 		for _, c := range changes {
-			rs = append(rs, metadata.Record{BrokerConfig: &metadata.BrokerConfigRecord{Key: c.Key, Value: c.Value}})
+			// The cluster-wide default: a node's own configs are the same thing while it
+			// is the only one.
+			rs = append(rs, &metadata.ConfigRecord{ResourceType: metadata.ResourceBroker, Name: c.Key, Value: c.Value})
 		}
 		return rs, nil
 	})
 	if err != nil {
-		return err
+		return recordError(err)
 	}
 	for _, name := range im.TopicNames() {
 		b.reconfigure(im.Topic(name))

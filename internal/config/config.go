@@ -50,6 +50,7 @@ type Broker struct {
 	// Fields added beyond the original contract.
 
 	ControllerListeners           []string      // listeners named in controller.listener.names, host:port
+	ListenerNames                 []string      // the name of each of Listeners (PLAINTEXT, ...), upper case
 	ProcessRoles                  []string      // process.roles: broker, controller or both
 	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor (Vltava default 1)
 	GroupMinSessionTimeout        time.Duration // group.min.session.timeout.ms 6000

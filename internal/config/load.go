@@ -313,12 +313,13 @@ func (b *Broker) buildListeners() error {
 	if err != nil {
 		return err
 	}
-	b.Listeners, b.ControllerListeners = nil, nil
+	b.Listeners, b.ControllerListeners, b.ListenerNames = nil, nil, nil
 	for _, l := range listeners {
 		if controllerNames[l.name] {
 			b.ControllerListeners = append(b.ControllerListeners, l.addr)
 		} else {
 			b.Listeners = append(b.Listeners, l.addr)
+			b.ListenerNames = append(b.ListenerNames, l.name)
 		}
 	}
 	if len(b.Listeners) == 0 && slices.Contains(b.ProcessRoles, "broker") {

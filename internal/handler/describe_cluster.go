@@ -1,12 +1,12 @@
 package handler
 
 // DescribeCluster v0-1: the cluster ID, the controller and the brokers (v1: or the
-// controllers, which in combined mode are the same node).
+// controllers, which in combined mode are the same node). The brokers are the metadata
+// image's registered, unfenced brokers with an endpoint on the clients' listener, with
+// their racks (as Metadata gives them).
 
 import (
 	"context"
-	"net"
-	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -14,14 +14,13 @@ import (
 func (h *Handler) describeCluster(_ context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
 	req := kr.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
-	resp.ClusterID = h.b.ClusterID()
+	im := h.b.Image()
+	resp.ClusterID = im.ClusterID()
 	resp.ControllerID = h.b.NodeID()
 	resp.EndpointType = req.EndpointType
 	resp.ClusterAuthorizedOperations = authorizedOpsNotRequested
-	if adv := h.b.Advertised(); len(adv) > 0 {
-		host, ps, _ := net.SplitHostPort(adv[0])
-		port, _ := strconv.Atoi(ps)
-		resp.Brokers = []kmsg.DescribeClusterResponseBroker{{NodeID: h.b.NodeID(), Host: host, Port: int32(port)}}
+	for _, b := range metadataBrokers(im, h.clientListener()) {
+		resp.Brokers = append(resp.Brokers, kmsg.DescribeClusterResponseBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
 	}
 	return resp
 }

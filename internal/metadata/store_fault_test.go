@@ -36,7 +36,7 @@ func (o *oneShot) MaybeError(op vfs.Op) error {
 
 func tryCreate(s *Store, name string) error {
 	_, err := s.Apply(func(*Image) ([]Record, error) {
-		return []Record{{Topic: &TopicRecord{Name: name, ID: newID(), Partitions: 1, ReplicationFactor: 1}}}, nil
+		return topicRecords(name, newID(), 1), nil
 	})
 	return err
 }
@@ -132,7 +132,7 @@ func TestOpenRefusesCorruptionInTheMiddle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := bytes.Index(data, []byte(`"second"`))
+	second := bytes.Index(data, []byte("second"))
 	if second < 0 {
 		t.Fatalf("no second topic in %q", data)
 	}
@@ -140,7 +140,7 @@ func TestOpenRefusesCorruptionInTheMiddle(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Open(vfs.OS(), dir, discardLogger())
+	_, err = Open(vfs.OS(), dir, testOptions())
 	if err == nil {
 		t.Fatal("opened a metadata log with a corrupt frame followed by valid ones")
 	}
@@ -159,10 +159,10 @@ func TestOpenRefusesCorruptionInTheMiddle(t *testing.T) {
 // acknowledged; it is cut and logged at WARN with its offset and size.
 func TestOpenCutsTornTailAndSaysSo(t *testing.T) {
 	for _, tail := range [][]byte{
-		{0, 0, 1, 0, 9, 9},               // a header promising more than there is
-		make([]byte, 64),                 // zeros: the size grew but the data never landed
-		{0, 0, 0, 5, 1, 2, 3, 4, 'x'},    // a short payload
-		append(frameOf(t, "z"), 0, 0, 0), // a whole frame with a bad CRC, then bytes
+		{0, 0, 1, 0, 9, 9},                  // a header promising more than there is
+		make([]byte, 64),                    // zeros: the size grew but the data never landed
+		{0, 0, 0, 5, 1, 2, 3, 4, 'x'},       // a short payload
+		append(frameOf(t, "z", 2), 0, 0, 0), // a whole frame with a bad CRC, then bytes
 	} {
 		dir := t.TempDir()
 		s := openTest(t, vfs.OS(), dir)
@@ -172,7 +172,7 @@ func TestOpenCutsTornTailAndSaysSo(t *testing.T) {
 		s.Close()
 		path := filepath.Join(dir, fileName)
 		before, _ := os.ReadFile(path)
-		if len(tail) > 8 && tail[8] == '{' {
+		if len(tail) > 8 && tail[8] == entryMagic {
 			tail[len(tail)-5] ^= 0xff // break the CRC of the whole frame
 		}
 		f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
@@ -180,7 +180,7 @@ func TestOpenCutsTornTailAndSaysSo(t *testing.T) {
 		f.Close()
 
 		var logs bytes.Buffer
-		s, err := Open(vfs.OS(), dir, slog.New(slog.NewTextHandler(&logs, nil)))
+		s, err := Open(vfs.OS(), dir, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), NodeID: 1})
 		if err != nil {
 			t.Fatalf("tail %x: %v", tail, err)
 		}
@@ -211,13 +211,12 @@ func TestMultiRecordChangeIsAtomic(t *testing.T) {
 	}
 	path := filepath.Join(dir, fileName)
 	st, _ := os.Stat(path)
-	id := s.Image().Topic("t").ID
 	v1, v2, v3 := "1", "2", "3"
 	if _, err := s.Apply(func(*Image) ([]Record, error) {
 		return []Record{
-			{TopicConfig: &TopicConfigRecord{ID: id, Key: "retention.ms", Value: &v1}},
-			{TopicConfig: &TopicConfigRecord{ID: id, Key: "segment.ms", Value: &v2}},
-			{TopicConfig: &TopicConfigRecord{ID: id, Key: "flush.ms", Value: &v3}},
+			&ConfigRecord{ResourceType: ResourceTopic, ResourceName: "t", Name: "retention.ms", Value: &v1},
+			&ConfigRecord{ResourceType: ResourceTopic, ResourceName: "t", Name: "segment.ms", Value: &v2},
+			&ConfigRecord{ResourceType: ResourceTopic, ResourceName: "t", Name: "flush.ms", Value: &v3},
 		}, nil
 	}); err != nil {
 		t.Fatal(err)
@@ -258,7 +257,7 @@ func TestCrashUnderHarshFaults(t *testing.T) {
 			return nil
 		})
 		fsys := vfs.WithErrors(mem, vfs.Chain{vfs.NewShortWrites(seed, 0.1), failSync})
-		s, err := Open(fsys, "/meta", discardLogger())
+		s, err := Open(fsys, "/meta", testOptions())
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
@@ -283,7 +282,7 @@ func TestCrashUnderHarshFaults(t *testing.T) {
 			if partial {
 				crashed = mem.CrashPartial(rand.New(rand.NewPCG(seed, 8)))
 			}
-			s2, err := Open(crashed, "/meta", discardLogger())
+			s2, err := Open(crashed, "/meta", testOptions())
 			if err != nil {
 				t.Fatalf("seed %d, partial crash %v: %v", seed, partial, err)
 			}
@@ -308,7 +307,7 @@ func TestCrashUnderHarshFaults(t *testing.T) {
 // later changes fail at once, and once space is freed they succeed and survive a crash.
 func TestDiskFullMidFrame(t *testing.T) {
 	mem := vfs.NewMem()
-	disk := vfs.NewDiskFull(200) // one frame and part of the next
+	disk := vfs.NewDiskFull(int64(len(frameOf(t, "a", 1)) * 3 / 2)) // one frame and part of the next
 	s := openTest(t, vfs.WithErrors(mem, disk), "/meta")
 	if err := tryCreate(s, "a"); err != nil {
 		t.Fatal(err)
@@ -325,5 +324,33 @@ func TestDiskFullMidFrame(t *testing.T) {
 	im := openTest(t, mem.Crash(), "/meta").Image()
 	if got := im.TopicNames(); len(got) != 2 || im.Topic("a") == nil || im.Topic("d") == nil {
 		t.Fatalf("after a crash: %v", got)
+	}
+}
+
+// TestOpenRefusesADamagedSnapshot: the snapshot a log starts with was written whole and
+// synced before it replaced the log, so damage to it is not a torn write, even with no
+// entry after it: cutting it would start the node with no metadata at all.
+func TestOpenRefusesADamagedSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, vfs.OS(), dir)
+	for i := range 3 {
+		createTopic(t, s, fmt.Sprintf("t%d", i), 2)
+	}
+	s.Close()
+	path := filepath.Join(dir, fileName)
+	s2 := &Store{fsys: vfs.OS(), dir: dir}
+	if _, err := s2.rewrite(s.Image()); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	data[len(data)-3] ^= 0x40
+	os.WriteFile(path, data, 0o644)
+	_, err := Open(vfs.OS(), dir, testOptions())
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.Offset != 0 {
+		t.Fatalf("opened a log whose snapshot is damaged: %v", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
+		t.Fatalf("the damaged log was modified: %d -> %d bytes", len(data), len(after))
 	}
 }

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,7 +15,7 @@ func createTopic(t *testing.T, s *Store, name string, partitions int32) uuid.UUI
 	t.Helper()
 	id := uuid.New()
 	if _, err := s.Apply(func(*Image) ([]Record, error) {
-		return []Record{{Topic: &TopicRecord{Name: name, ID: id, Partitions: partitions, ReplicationFactor: 1}}}, nil
+		return topicRecords(name, id, partitions), nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +24,7 @@ func createTopic(t *testing.T, s *Store, name string, partitions int32) uuid.UUI
 
 func TestReplayAndTornTail(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(vfs.OS(), dir, discardLogger())
+	s, err := Open(vfs.OS(), dir, testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,9 +33,10 @@ func TestReplayAndTornTail(t *testing.T) {
 	v := "1000"
 	if _, err := s.Apply(func(*Image) ([]Record, error) {
 		return []Record{
-			{Partitions: &PartitionsRecord{ID: a, Partitions: 5}},
-			{TopicConfig: &TopicConfigRecord{ID: a, Key: "retention.ms", Value: &v}},
-			{ProducerIDBlock: &ProducerIDBlockRecord{Next: 1000}},
+			&PartitionRecord{TopicID: a, Partition: 3, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1},
+			&PartitionRecord{TopicID: a, Partition: 4, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1},
+			&ConfigRecord{ResourceType: ResourceTopic, ResourceName: "a", Name: "retention.ms", Value: &v},
+			&ProducerIDsRecord{BrokerID: 1, FirstID: 0, Size: 1000},
 		}, nil
 	}); err != nil {
 		t.Fatal(err)
@@ -47,46 +49,50 @@ func TestReplayAndTornTail(t *testing.T) {
 	f.Write([]byte{0, 0, 1, 0, 9, 9})
 	f.Close()
 
-	s, err = Open(vfs.OS(), dir, discardLogger())
+	s, err = Open(vfs.OS(), dir, testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	im := s.Image()
-	if ta := im.Topic("a"); ta == nil || ta.Partitions != 5 || ta.Configs["retention.ms"] != "1000" || ta.ID != a {
+	if ta := im.Topic("a"); ta == nil || ta.NumPartitions() != 5 || ta.Configs["retention.ms"] != "1000" || ta.ID != a {
 		t.Fatalf("topic a after replay: %+v", ta)
 	}
-	if im.Topic("b") == nil || im.NextProducerID != 1000 {
-		t.Fatalf("image after replay: %+v", im)
+	if im.Topic("b") == nil || im.NextProducerID() != 1000 {
+		t.Fatalf("image after replay: topics %v, next producer ID %d", im.TopicNames(), im.NextProducerID())
+	}
+	if got := im.Offset(); got != (Offset{Index: 3, Term: localTerm}) {
+		t.Fatalf("offset after replay: %+v, want index 3", got)
 	}
 	// The torn tail is gone and appends continue.
 	createTopic(t, s, "c", 1)
 	s.Close()
-	s2, err := Open(vfs.OS(), dir, discardLogger())
+	s2, err := Open(vfs.OS(), dir, testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if s2.Image().Topic("c") == nil {
-		t.Fatal("topic created after recovery was lost")
+	if s2.Image().Topic("c") == nil || s2.Image().Offset().Index != 4 {
+		t.Fatalf("topic created after recovery: %v at %+v", s2.Image().TopicNames(), s2.Image().Offset())
 	}
 }
 
 func TestRemoveTopicAndSnapshot(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := Open(vfs.OS(), dir, discardLogger())
+	s, _ := Open(vfs.OS(), dir, testOptions())
 	for i := 0; i < 200; i++ {
 		id := createTopic(t, s, "churn", 1)
 		if _, err := s.Apply(func(*Image) ([]Record, error) {
-			return []Record{{RemoveTopic: &RemoveTopicRecord{ID: id}}}, nil
+			return []Record{&RemoveTopicRecord{ID: id}}, nil
 		}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	createTopic(t, s, "keep", 2)
+	want := s.Image()
 	s.Close()
 	before, _ := os.Stat(filepath.Join(dir, fileName))
-	s, err := Open(vfs.OS(), dir, discardLogger()) // rewrites the long history as a snapshot
+	s, err := Open(vfs.OS(), dir, testOptions()) // rewrites the long history as a snapshot
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,18 +101,55 @@ func TestRemoveTopicAndSnapshot(t *testing.T) {
 	if after.Size() >= before.Size() {
 		t.Fatalf("log not compacted: %d -> %d bytes", before.Size(), after.Size())
 	}
-	if im := s.Image(); len(im.Topics) != 1 || im.Topic("keep") == nil {
-		t.Fatalf("image after snapshot: %v", im.TopicNames())
+	if err := imagesEqual(s.Image(), want); err != nil {
+		t.Fatalf("image after the snapshot: %v", err)
+	}
+	// Entries after the snapshot continue its numbering, and replay over it.
+	createTopic(t, s, "more", 1)
+	s.Close()
+	s, err = Open(vfs.OS(), dir, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if im := s.Image(); im.Topic("more") == nil || im.Offset().Index != want.Offset().Index+1 {
+		t.Fatalf("after the snapshot: %v at %+v (snapshot at %+v)", im.TopicNames(), im.Offset(), want.Offset())
+	}
+}
+
+// TestApplyRefusesInvalidChange: records that do not apply to the image are refused
+// before anything is written.
+func TestApplyRefusesInvalidChange(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, vfs.OS(), dir)
+	createTopic(t, s, "a", 1)
+	st, _ := os.Stat(filepath.Join(dir, fileName))
+	_, err := s.Apply(func(*Image) ([]Record, error) {
+		return append(topicRecords("b", newID(), 1), &RemoveTopicRecord{ID: newID()}), nil
+	})
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("an invalid change: %v, want ErrInvalid", err)
+	}
+	st2, _ := os.Stat(filepath.Join(dir, fileName))
+	if s.Image().Topic("b") != nil || st2.Size() != st.Size() {
+		t.Fatalf("a refused change left a trace: topics %v, file %d -> %d bytes", s.Image().TopicNames(), st.Size(), st2.Size())
 	}
 }
 
 func FuzzReplay(f *testing.F) {
-	b, _ := appendFrame(nil, Record{ClusterID: &ClusterIDRecord{ID: "x"}})
+	b, _ := entryFrame(Offset{Index: 1, Term: 1}, []Record{&ClusterIDRecord{ID: "x"}})
 	f.Add(b)
+	b2, _ := entryFrame(Offset{Index: 2, Term: 1}, topicRecords("t", uuid.UUID{1}, 2))
+	f.Add(append(b, b2...))
+	snap, _ := AppendSnapshot(nil, testImage(f, 3, 2))
+	sf, _ := appendFrame(nil, snap)
+	f.Add(sf)
+	legacy, _ := os.ReadFile("testdata/json-metadata.log")
+	f.Add(legacy)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		im, good, _, cerr := replay(data)
-		if cerr == nil && (im == nil || good > len(data)) {
-			t.Fatalf("replay: image %v, valid prefix %d of %d bytes", im, good, len(data))
+		rp, cerr := replay(data, 1)
+		if cerr == nil && (rp.im == nil || rp.good > len(data)) {
+			t.Fatalf("replay: image %v, valid prefix %d of %d bytes", rp.im, rp.good, len(data))
 		}
 		if cerr != nil && (cerr.Offset < 0 || cerr.Offset >= int64(len(data)) || cerr.Next >= int64(len(data))) {
 			t.Fatalf("corruption reported outside the data: %+v", cerr)

@@ -125,7 +125,10 @@ func (s *Server) Start() error {
 		s.wg.Add(1)
 		go s.accept(ln)
 	}
-	s.broker.SetAdvertised(adv)
+	if err := s.broker.SetAdvertised(adv); err != nil {
+		s.Close()
+		return err
+	}
 	return nil
 }
 

@@ -264,7 +264,7 @@ func TestTopicChangesAreWholeUnderStorageFaults(t *testing.T) {
 				t.Helper()
 				got := int32(0)
 				if tp := b.Image().Topic("atomic"); tp != nil {
-					got = tp.Partitions
+					got = tp.NumPartitions()
 				}
 				hosted := int32(0)
 				if ht := b.Topic("atomic"); ht != nil {
@@ -313,7 +313,7 @@ func TestTopicChangesAreWholeUnderStorageFaults(t *testing.T) {
 			// CreatePartitions: 3 -> 5.
 			reset := func(step int) {
 				t.Helper()
-				if tp := b.Image().Topic("atomic"); tp != nil && tp.Partitions == 3 {
+				if tp := b.Image().Topic("atomic"); tp != nil && tp.NumPartitions() == 3 {
 					return
 				}
 				if c := deleteTopicRaw(t, cl, "atomic"); c != 0 {
