@@ -174,7 +174,7 @@ func DeriveClusterID(voters map[int32]string) string {
 	}
 	var u [16]byte
 	copy(u[:], h.Sum(nil))
-	u[0] &= 0x7f // never a leading '-' or '_'
+	u[0] &= 0x7f            // never a leading '-' or '_'
 	u[6] = u[6]&0x0f | 0x80 // version 8 (RFC 9562: custom), so it is not taken for a random one
 	u[8] = u[8]&0x3f | 0x80
 	return base64.RawURLEncoding.EncodeToString(u[:])
