@@ -284,12 +284,18 @@ func TestNodeStopsOnStorageFailure(t *testing.T) {
 		if _, err := n.Propose(ctx, []byte("a")); err != nil {
 			t.Fatal(err)
 		}
+		select {
+		case <-n.Failed():
+			t.Fatal("Failed is closed before any failure")
+		default:
+		}
 		mu.Lock()
 		failing = true
 		mu.Unlock()
 		if _, err := n.Propose(ctx, []byte("b")); !errors.Is(err, ErrStorage) {
 			t.Fatalf("proposal when the fsync fails: %v", err)
 		}
+		<-n.Failed()
 		if !errors.Is(n.Err(), ErrStorage) {
 			t.Fatalf("Err: %v", n.Err())
 		}
