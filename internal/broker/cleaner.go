@@ -162,11 +162,11 @@ func (b *Broker) cleanerIORate() float64 {
 // cleanCandidates returns the compacted partitions whose dirty section is worth cleaning,
 // with their clean options (ioRate is log.cleaner.io.max.bytes.per.second).
 func (b *Broker) cleanCandidates(ioRate float64, errs *[]error) []cleanCandidate {
-	im := b.meta.Image()
+	im := b.Image()
 	var out []cleanCandidate
-	for name, t := range *b.topics.Load() {
+	for name, t := range b.hosted.Load().topics {
 		mt := im.Topic(name)
-		if mt == nil {
+		if mt == nil || mt.ID != t.ID {
 			continue
 		}
 		tc := b.TopicConfig(mt.Configs)
@@ -174,8 +174,8 @@ func (b *Broker) cleanCandidates(ioRate float64, errs *[]error) []cleanCandidate
 			continue
 		}
 		for _, p := range t.Partitions {
-			if p.Log().Err() != nil {
-				continue // its log dir is offline
+			if p == nil || p.Log().Err() != nil {
+				continue // not hosted here, or its log dir is offline
 			}
 			opts := cleanOptions(tc, min(p.HighWatermark(), p.LastStableOffset()), b.stop)
 			opts.IOMaxBytesPerSecond = ioRate

@@ -59,6 +59,9 @@ type Handler struct {
 	// (vltava.fetch.max.bytes.in.flight) the record bytes all of them hold in memory.
 	fetchMaxBytes int32
 	fetchBudget   *fetchBudget
+	// controller answers the controller APIs on the controller listener
+	// (controller_listener.go).
+	controller controllerSlot
 }
 
 // New returns a handler over the broker and the group coordinator.
