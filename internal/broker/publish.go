@@ -140,3 +140,20 @@ func (b *Broker) waitIdle(ctx context.Context) error {
 		}
 	}
 }
+
+// WaitImage waits until the image this node has reconciled satisfies cond, or ctx ends.
+func (b *Broker) WaitImage(ctx context.Context, cond func(*metadata.Image) bool) error {
+	for {
+		im, _, ch := b.pub.reconciled()
+		if cond(im) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.stop:
+			return ErrShuttingDown
+		}
+	}
+}
