@@ -75,6 +75,8 @@ type Broker struct {
 	incarnation uuid.UUID                // this process's, in its broker registration
 	groupTopics atomic.Pointer[topicsCache]
 
+	expireMu sync.Mutex // serialises ExpireProducers
+
 	pidMu      sync.Mutex
 	pidNext    int64 // next producer ID to hand out
 	pidBlockTo int64 // IDs below this are reserved in the metadata log
@@ -186,14 +188,16 @@ func (b *Broker) openMetadata(opts Options) error {
 	if err != nil {
 		return err
 	}
+	state, err := bootstrapState(cfg, legacy)
+	if err != nil {
+		return err
+	}
 	b.clusterID, err = resolveIdentity(b.fsys, cfg, legacy, b.logger)
 	if err != nil {
 		return err
 	}
 	qcfg := QuorumConfig(cfg, b.clusterID)
-	if qcfg.BootstrapState, err = bootstrapState(cfg, legacy); err != nil {
-		return err
-	}
+	qcfg.BootstrapState = state
 	b.sm = metadata.NewStateMachine(b.pub.publish, b.logger)
 	b.initHoster()
 	b.pubWG.Add(1)
