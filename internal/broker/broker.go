@@ -64,6 +64,8 @@ type Broker struct {
 	pidBlockTo int64 // IDs below this are reserved in the metadata log
 
 	cleaner cleanerState // the log cleaner (cleaner.go)
+	timings log.Timings  // given to every log
+	started time.Time    // when Open began
 	dirs    logDirs      // the log dirs' health (logdirs.go)
 
 	dirLocks []io.Closer // one per log dir, held from Open to the end of Close
@@ -85,6 +87,8 @@ type Options struct {
 	FS     vfs.FS
 	Logger *slog.Logger
 	Now    func() time.Time
+	// LogTimings receive every partition log's write and flush times (metrics).
+	LogTimings log.Timings
 }
 
 // Open opens a node's data: the metadata log, meta.properties and every partition.
@@ -109,7 +113,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	// every second) is logged once a minute with a count, not on every try.
 	repeats := ratelog.New(opts.Logger.Handler(), repeatWindow, slog.LevelWarn, opts.Now)
 	b := &Broker{cfg: cfg, fsys: files, files: files, logger: slog.New(repeats), repeats: repeats, now: opts.Now,
-		stop: make(chan struct{}), pending: map[string]*pendingChange{}, incarnation: uuid.New()}
+		stop: make(chan struct{}), pending: map[string]*pendingChange{}, incarnation: uuid.New(), timings: opts.LogTimings, started: opts.Now()}
 	b.initLogDirs()
 	b.logger.Info("open data files limited", "vltava.log.max.open.files", describeFileLimit(maxFiles))
 	// Every log dir is locked before anything in it is read or written, and stays
@@ -443,6 +447,7 @@ func (b *Broker) logOptions(dir string) log.Options {
 		Now:                        b.now,
 		Logger:                     b.logger.With("partition", filepath.Base(dir)),
 		TruncateBelowRecoveryPoint: strings.EqualFold(b.cfg.Values[log.TruncateBelowRecoveryPointKey], "true"),
+		Timings:                    b.timings,
 	}
 }
 

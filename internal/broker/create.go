@@ -234,7 +234,7 @@ func (b *Broker) CreateTopics(specs []TopicSpec, validateOnly bool) []TopicResul
 			if ps := hosted[i]; ps != nil {
 				t := res[i].Topic
 				b.swapTopic(t.Name, &Topic{Name: t.Name, ID: t.ID, Partitions: ps, Internal: IsInternal(t.Name)})
-				b.logger.Info("created topic", "topic", t.Name, "id", t.ID, "partitions", t.Partitions)
+				b.logger.Info("created topic", "topic", t.Name, "topic_id", base64URL(t.ID[:]), "partitions", t.Partitions)
 			}
 		}
 	}
@@ -436,7 +436,7 @@ func (b *Broker) CreatePartitions(specs []PartitionsSpec, validateOnly bool) []e
 				ht := &Topic{Name: prev.Name, ID: prev.ID, Internal: prev.Internal}
 				ht.Partitions = append(append(ht.Partitions, prev.Partitions...), ps...)
 				b.swapTopic(g.t.Name, ht)
-				b.logger.Info("created partitions", "topic", g.t.Name, "partitions", specs[g.i].Count)
+				b.logger.Info("created partitions", "topic", g.t.Name, "topic_id", base64URL(g.t.ID[:]), "partitions", specs[g.i].Count, "was", g.from)
 			}
 		}
 	}

@@ -91,7 +91,7 @@ func (b *Broker) DeleteTopic(name string) (uuid.UUID, error) {
 			}
 		}
 	}
-	b.logger.Info("deleted topic", "topic", name, "id", id)
+	b.logger.Info("deleted topic", "topic", name, "topic_id", base64URL(id[:]))
 	return id, nil
 }
 

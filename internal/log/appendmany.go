@@ -19,6 +19,9 @@ import (
 func (l *Log) AppendBatches(bs []batch.Batch) (n int, ticket int64, err error) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
+	if l.timings.Append != nil {
+		defer l.timeAppend(time.Now())
+	}
 	defer func() {
 		if m := l.cfg.FlushIntervalMessages; n > 0 && m > 0 && l.unflushedRecords >= m {
 			ticket = l.appendSeq

@@ -88,11 +88,12 @@ func (c Config) withDefaults() Config {
 // Log is one partition's log. All methods are safe for concurrent use; Append is
 // serialised by the caller (the partition) but may run concurrently with Read.
 type Log struct {
-	fsys   vfs.FS
-	dir    string
-	now    func() time.Time
-	logger *slog.Logger
-	report RecoveryReport // what Open did (recovery.go); read-only after Open
+	fsys    vfs.FS
+	dir     string
+	now     func() time.Time
+	logger  *slog.Logger
+	report  RecoveryReport // what Open did (recovery.go); read-only after Open
+	timings Timings        // read-only after Open
 
 	writeMu sync.Mutex
 	// guarded by writeMu
@@ -206,6 +207,9 @@ func (l *Log) appendLocked(b batch.Batch) (flushDue bool, err error) {
 	if err := checkAppend(b, l.logEndOffset.Load()); err != nil {
 		return false, err
 	}
+	if l.timings.Append != nil {
+		defer l.timeAppend(time.Now())
+	}
 	if l.shouldRoll(l.active(), b) {
 		if err := l.rollLocked(); err != nil {
 			return false, l.fail(err)
@@ -224,6 +228,9 @@ func (l *Log) appendLocked(b batch.Batch) (flushDue bool, err error) {
 	n := l.cfg.FlushIntervalMessages
 	return n > 0 && l.unflushedRecords >= n, nil
 }
+
+// timeAppend reports the time since start to Timings.Append.
+func (l *Log) timeAppend(start time.Time) { l.timings.Append(time.Since(start)) }
 
 // checkAppend checks that b is one whole batch that can go at offset next.
 func checkAppend(b batch.Batch, next int64) error {

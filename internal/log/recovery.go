@@ -65,7 +65,7 @@ func OpenWith(fsys vfs.FS, dir string, cfg Config, opts Options) (*Log, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	l := &Log{fsys: fsys, dir: dir, now: opts.Now, cfg: cfg.withDefaults(), logger: opts.Logger}
+	l := &Log{fsys: fsys, dir: dir, now: opts.Now, cfg: cfg.withDefaults(), logger: opts.Logger, timings: opts.Timings}
 	l.indexInterval.Store(l.cfg.IndexIntervalBytes)
 	l.report.Dir = dir
 	if err := vfs.MkdirAllDurable(fsys, dir); err != nil {

@@ -24,6 +24,20 @@ type Options struct {
 	// files as they are; with it the cut bytes and dropped segments are moved aside
 	// (*.aside), not deleted.
 	TruncateBelowRecoveryPoint bool
+	// Timings receive the durations of the log's writes and flushes (the broker's
+	// metrics); nil funcs are skipped.
+	Timings Timings
+}
+
+// Timings are callbacks that receive how long the log's I/O took. They run on the
+// appending or flushing goroutine with the log's locks held, so they must be quick
+// (an atomic add).
+type Timings struct {
+	// Append is one write of batches into the active segment (Append, AppendDeferred or
+	// AppendBatches; a roll it needed included, no fsync).
+	Append func(time.Duration)
+	// Flush is one flush: the fsyncs of the segments and directory it covered.
+	Flush func(time.Duration)
 }
 
 // TruncateBelowRecoveryPointKey is the broker key that sets Options.TruncateBelowRecoveryPoint,
