@@ -74,7 +74,7 @@ func TestHelpIsNotAnError(t *testing.T) {
 // a started server is killed by its pid when the test ends.
 func startServer(t *testing.T, args ...string) (log []string, started bool) {
 	t.Helper()
-	args = append([]string{"server", "--data-dir", filepath.Join(t.TempDir(), "data")}, args...)
+	args = append([]string{"server", "--data-dir", filepath.Join(t.TempDir(), "data"), "--http-listen", "none"}, args...)
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	stderr, err := cmd.StderrPipe()
@@ -166,7 +166,7 @@ func TestCompletionKnowsTheServer(t *testing.T) {
 // as soon as it logs its first line from inside the broker) is a clean shutdown once it
 // is up, not the default action that kills the process mid-write.
 func TestSigtermWhileStarting(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "server", "--data-dir", filepath.Join(t.TempDir(), "data"), "--listen", "127.0.0.1:0")
+	cmd := exec.Command(os.Args[0], "server", "--data-dir", filepath.Join(t.TempDir(), "data"), "--listen", "127.0.0.1:0", "--http-listen", "none")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
