@@ -5,6 +5,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"strings"
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -67,5 +68,17 @@ func errMsg(err error) *string {
 		return nil
 	}
 	s := err.Error()
+	// An error wrapping a Kafka error (fmt.Errorf("%w: ...", kerr.X)) renders the code's
+	// name and generic description first; Kafka's error_message is only the detail,
+	// and none when there is no more to say than the code does.
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		if rest, ok := strings.CutPrefix(s, ke.Error()); ok {
+			s = strings.TrimSpace(strings.TrimPrefix(rest, ":"))
+		}
+		if s == "" {
+			return nil
+		}
+	}
 	return &s
 }
