@@ -170,7 +170,7 @@ func TestAcksAllWaitsForTheISR(t *testing.T) {
 	}
 	c.replicate(1, 2)
 	c.replicate(1, 2) // its fetch offset now covers the batch
-	wantWaiting(t, w)  // 3 is in the ISR and has nothing
+	wantWaiting(t, w) // 3 is in the ISR and has nothing
 	c.replicate(1, 3)
 	c.replicate(1, 3)
 	res := wantDone(t, w, nil)
