@@ -7,6 +7,7 @@ package replication
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -189,3 +190,6 @@ func logBytes(t testing.TB, p *partition.Partition, end int64) []byte {
 	}
 	return buf
 }
+
+// discard is a logger for simulations, which would otherwise fill the test output.
+var discard = slog.New(slog.DiscardHandler)
