@@ -40,8 +40,10 @@ func (p *Partition) AppendAsFollower(records []byte) (FollowerAppend, error) {
 	for rest := records; len(rest) > 0; {
 		b, r, err := batch.Next(rest, len(rest))
 		if err != nil {
-			if len(rest) >= batch.HeaderSize && int64(batch.Batch(rest).BatchLength())+12 > int64(len(rest)) {
-				break // the response's size limit cut the last batch
+			// The response's size limit cut the last batch (a fragment shorter than a
+			// header, or a header announcing more than is there): fetched again next.
+			if len(rest) < batch.HeaderSize || int64(batch.Batch(rest).BatchLength())+12 > int64(len(rest)) {
+				break
 			}
 			return out, fmt.Errorf("follower append to %s-%d: %w", p.Topic, p.Index, err)
 		}

@@ -609,3 +609,32 @@ func TestFollowerCrashAndCatchUp(t *testing.T) {
 		t.Fatalf("a sequence gap on the new leader: %v", err)
 	}
 }
+
+// A fetch response cut at its size limit may end in part of a batch: the whole batches
+// before it are appended, the part is left for the next fetch.
+func TestFollowerAppendIgnoresPartialLastBatch(t *testing.T) {
+	c := newCluster(t, 1, 2)
+	st := LeaderAndISR{Leader: 1, LeaderEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
+	c.follow(2, st)
+	b1, b2 := idemRecord(t, 7, 0, "a"), idemRecord(t, 7, 1, "b")
+	b1.SetBaseOffset(0)
+	b2.SetBaseOffset(1)
+	b1.SetPartitionLeaderEpoch(1)
+	b2.SetPartitionLeaderEpoch(1)
+	records := append(append([]byte(nil), b1...), b2[:len(b2)/2]...)
+	info, err := c.nodes[2].p.AppendAsFollower(records)
+	if err != nil || info.Batches != 1 || info.LastOffset != 0 || info.LastEpoch != 1 {
+		t.Fatalf("append: %+v %v", info, err)
+	}
+	if _, err := c.nodes[2].p.AppendAsFollower([]byte{1, 2, 3}); err != nil {
+		t.Fatalf("a few bytes of a header: %v", err)
+	}
+	bad := append([]byte(nil), b2...)
+	bad[len(bad)-1] ^= 0xff
+	if _, err := c.nodes[2].p.AppendAsFollower(bad); err == nil {
+		t.Fatalf("a corrupt whole batch was appended")
+	}
+	if c.nodes[2].p.LogEndOffset() != 1 {
+		t.Fatalf("log end %d", c.nodes[2].p.LogEndOffset())
+	}
+}
