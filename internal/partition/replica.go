@@ -41,6 +41,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Errors of the replication paths; the handler maps them to Kafka codes.
@@ -135,6 +137,19 @@ const (
 	// AlterRetry: a transient failure: send it again.
 	AlterRetry
 )
+
+// AlterOutcomeOf classifies an AlterPartition error code as Kafka's
+// Partition.handleAlterPartitionError does.
+func AlterOutcomeOf(code int16) AlterOutcome {
+	switch code {
+	case kerr.OperationNotAttempted.Code, kerr.IneligibleReplica.Code:
+		return AlterRefused
+	case kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code, kerr.FencedLeaderEpoch.Code,
+		kerr.InvalidUpdateVersion.Code, kerr.InvalidRequest.Code, kerr.NewLeaderElected.Code:
+		return AlterAwaitMetadata
+	}
+	return AlterRetry
+}
 
 // FollowerFetch is what a follower's fetch tells the leader.
 type FollowerFetch struct {

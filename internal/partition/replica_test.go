@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Step-driven tests of the replica state machine (replica.go): no sockets, no sleeps,
@@ -458,5 +460,18 @@ func TestFollowerHighWatermark(t *testing.T) {
 	}
 	if ok, _ := rt.r.BecomeFollower(LeaderAndISR{Leader: 3, LeaderEpoch: 5, PartitionEpoch: 1}); ok {
 		t.Fatalf("an older partition epoch was accepted")
+	}
+}
+
+func TestAlterOutcomeOf(t *testing.T) {
+	for code, want := range map[int16]AlterOutcome{
+		kerr.OperationNotAttempted.Code: AlterRefused, kerr.IneligibleReplica.Code: AlterRefused,
+		kerr.FencedLeaderEpoch.Code: AlterAwaitMetadata, kerr.InvalidUpdateVersion.Code: AlterAwaitMetadata,
+		kerr.UnknownTopicOrPartition.Code: AlterAwaitMetadata, kerr.NewLeaderElected.Code: AlterAwaitMetadata,
+		kerr.RequestTimedOut.Code: AlterRetry, kerr.NotController.Code: AlterRetry,
+	} {
+		if got := AlterOutcomeOf(code); got != want {
+			t.Errorf("code %d: %v, want %v", code, got, want)
+		}
 	}
 }
