@@ -144,6 +144,7 @@ var brokerKeys = []brokerKey{
 	{name: "replica.fetch.backoff.ms", typ: TypeInt, def: "1000", check: atLeast(0), doc: "Backoff after a follower fetch error."},
 	{name: "replica.socket.timeout.ms", typ: TypeInt, def: "30000", doc: "Follower socket timeout."},
 	{name: "replica.high.watermark.checkpoint.interval.ms", typ: TypeLong, def: "5000", doc: "How often the high watermark is checkpointed."},
+	{name: "vltava.replica.ack.waiters.max", typ: TypeInt, def: "10000", check: atLeast(1), doc: "Vltava-specific: the most acks=all appends one partition keeps waiting for its in-sync replicas; one more is refused before it is appended, with REQUEST_TIMED_OUT (the producer retries)."},
 
 	// Groups and offsets.
 	{name: "group.initial.rebalance.delay.ms", typ: TypeInt, def: "3000", doc: "How long a new classic group waits for more members before its first rebalance."},

@@ -41,8 +41,19 @@ func codeOf(err error) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	case errors.Is(err, partition.ErrUnknownProducerID):
 		return kerr.UnknownProducerID.Code
-	case errors.Is(err, partition.ErrClosed):
+	case errors.Is(err, partition.ErrFencedLeaderEpoch):
+		return kerr.FencedLeaderEpoch.Code
+	case errors.Is(err, partition.ErrUnknownLeaderEpoch):
+		return kerr.UnknownLeaderEpoch.Code
+	case errors.Is(err, partition.ErrClosed), errors.Is(err, partition.ErrNotLeader), errors.Is(err, partition.ErrNotFollower),
+		errors.Is(err, partition.ErrUnknownReplica), errors.Is(err, partition.ErrStaleBrokerEpoch):
 		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, partition.ErrNotEnoughReplicasAfterAppend):
+		return kerr.NotEnoughReplicasAfterAppend.Code
+	case errors.Is(err, partition.ErrNotEnoughReplicas):
+		return kerr.NotEnoughReplicas.Code
+	case errors.Is(err, partition.ErrAckTimeout), errors.Is(err, partition.ErrTooManyAckWaiters):
+		return kerr.RequestTimedOut.Code
 	case errors.Is(err, log.ErrStorage):
 		// A failed write or fsync took the log (and its log dir) offline.
 		return kerr.KafkaStorageError.Code

@@ -233,12 +233,16 @@ func (l *Log) appendLocked(b batch.Batch) (flushDue bool, err error) {
 func (l *Log) timeAppend(start time.Time) { l.timings.Append(time.Since(start)) }
 
 // checkAppend checks that b is one whole batch that can go at offset next.
-func checkAppend(b batch.Batch, next int64) error {
+func checkAppend(b batch.Batch, next int64) error { return checkAppendAt(b, next, false) }
+
+// checkAppendAt is checkAppend; with gaps, b may also start past next (a follower's
+// append of batches the leader's cleaner left gaps between).
+func checkAppendAt(b batch.Batch, next int64, gaps bool) error {
 	if len(b) < batch.HeaderSize || b.Size() != len(b) {
 		return fmt.Errorf("append: %w: %d bytes are not exactly one batch", batch.ErrCorrupt, len(b))
 	}
-	if b.BaseOffset() != next {
-		return fmt.Errorf("append: batch base offset %d is not the log end offset %d", b.BaseOffset(), next)
+	if base := b.BaseOffset(); base != next && (!gaps || base < next) {
+		return fmt.Errorf("append: batch base offset %d is not the log end offset %d", base, next)
 	}
 	if b.LastOffsetDelta() < 0 {
 		return fmt.Errorf("append: %w: negative last offset delta", batch.ErrCorrupt)

@@ -73,6 +73,9 @@ type RecoveryReport struct {
 	SwapsFinished []int64          // compaction swaps a crash interrupted, finished
 	Removed       []string         // leftover files removed (*.deleted, *.tmp, *.cleaned, orphan index files, stray *.swap)
 	EpochsDropped int              // leader-epoch entries past the log end offset
+	// EpochCache says why the leader-epoch cache was rebuilt from the batches (its
+	// checkpoint missing or malformed), "" if it was read.
+	EpochCache string
 }
 
 // Truncation is one segment cut by recovery.
@@ -106,7 +109,7 @@ func (r *RecoveryReport) Lost() bool {
 // changed reports whether recovery did anything an operator should hear about.
 func (r *RecoveryReport) changed() bool {
 	return r.Lost() || r.SegmentsScanned > 0 || r.IndexesRebuilt > 0 || len(r.SwapsFinished) > 0 ||
-		len(r.Removed) > 0 || r.EpochsDropped > 0 || (r.Marker != "" && r.Marker != "none")
+		len(r.Removed) > 0 || r.EpochsDropped > 0 || r.EpochCache != "" || (r.Marker != "" && r.Marker != "none")
 }
 
 // attrs renders the report as log attributes; lists are spelled out, one item per entry.
@@ -162,6 +165,9 @@ func (r *RecoveryReport) attrs(done bool) []any {
 	}
 	if r.EpochsDropped > 0 {
 		a = append(a, "leader_epochs_dropped", r.EpochsDropped)
+	}
+	if r.EpochCache != "" {
+		a = append(a, "leader_epoch_cache", r.EpochCache)
 	}
 	return a
 }
