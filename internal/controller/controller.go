@@ -235,9 +235,13 @@ func (c *Controller) step(fn func()) {
 
 // writer proposes the core's writes one at a time, in order: a write is proposed only
 // once the one before it is committed, so entries commit in the order they were decided.
-// A write of an abandoned generation is dropped unproposed.
+// A write of an abandoned generation is dropped unproposed. A failed write abandons its
+// generation (the core moves to a new one when it hears of it), so the writer drops
+// the rest of that generation at once: they were decided on a state that included the
+// failed write, and the loop may not have heard of the failure yet.
 func (c *Controller) writer(done chan struct{}) {
 	defer close(done)
+	var failedGen uint64 // 0: none (generations start at 1)
 	for {
 		select {
 		case <-c.writes.ready():
@@ -245,12 +249,13 @@ func (c *Controller) writer(done chan struct{}) {
 			return
 		}
 		for _, w := range c.writes.drain() {
-			if w.gen != c.gen.Load() {
+			if w.gen != c.gen.Load() || w.gen == failedGen {
 				c.results.push(writeResult{w: w, err: errStale})
 				continue
 			}
 			index, err := c.log.Propose(c.ctx, w.data)
 			if err != nil {
+				failedGen = w.gen
 				err = fmt.Errorf("propose a metadata entry: %w", err)
 			}
 			c.results.push(writeResult{w: w, index: index, err: err})

@@ -324,3 +324,42 @@ func TestControllerRaftAPIs(t *testing.T) {
 		}
 	})
 }
+
+// A write the log refuses poisons the writes decided after it, which the writer already
+// holds: none of them may be proposed, even before the loop has heard of the failure.
+func TestControllerWriterStopsAfterAFailedWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := newSharedLog(t, 1)
+		log.setLeader(1, 1)
+		c := startController(t, log, 1)
+		synctest.Wait()
+		b := &brokerClient{t: t, c: c, id: 1, image: log.sms[1].Image}
+		b.register()
+		b.beat()
+		log.setManual(true)
+		answers := make(chan kmsg.Response, 3)
+		for _, name := range []string{"first", "dropped", "after"} {
+			go func() { answers <- c.Handle(context.Background(), createTopic(name, 1, 1)) }()
+			synctest.Wait() // decided and queued in this order
+		}
+		if log.numPending() != 1 {
+			t.Fatalf("%d proposals in the log, want 1 (the writer proposes one at a time)", log.numPending())
+		}
+		log.mu.Lock()
+		log.fail = quorum.ErrProposalDropped
+		log.mu.Unlock()
+		log.commit(1)
+		synctest.Wait()
+		if n := log.numPending(); n != 0 {
+			log.commit(n)
+			t.Fatalf("a write decided after a dropped one was proposed (and applied: %v)", log.sms[1].Image().TopicNames())
+		}
+		got := map[int16]int{}
+		for range 3 {
+			got[(<-answers).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode]++
+		}
+		if got[0] != 1 || got[kerr.RequestTimedOut.Code] != 2 {
+			t.Fatalf("answers %v, want one success and two REQUEST_TIMED_OUT", got)
+		}
+	})
+}
