@@ -73,6 +73,8 @@ type Log interface {
 	RemoveNode(ctx context.Context, id uint64) error
 }
 
+var _ Log = (*quorum.Node)(nil)
+
 // Clock is where the controller takes time from: session expiry and the loop's ticks
 // (quorum.SystemClock() in production; inside a testing/synctest bubble it is virtual).
 type Clock = quorum.Clock

@@ -363,3 +363,41 @@ func TestControllerWriterStopsAfterAFailedWrite(t *testing.T) {
 		}
 	})
 }
+
+// A controller that still believes it leads after the quorum moved on (its view of the
+// leadership lags): its decision is proposed, refused by the log, never applied, and its
+// request answered NOT_CONTROLLER; it stops acting.
+func TestControllerStaleLeaderNeverApplies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := newSharedLog(t, 1, 2)
+		log.setLeader(1, 1)
+		c1 := startController(t, log, 1)
+		c2 := startController(t, log, 2)
+		synctest.Wait()
+		b := &brokerClient{t: t, c: c1, id: 1, image: log.sms[1].Image}
+		b.register()
+		b.beat()
+		log.freezeView(1)
+		log.setLeader(2, 2)
+		synctest.Wait()
+		if !c1.Active() || !c2.Active() {
+			t.Fatalf("active: %v %v; want both (node 1 has not heard of the new leader)", c1.Active(), c2.Active())
+		}
+		r := c1.Handle(context.Background(), createTopic("stale", 1, 1)).(*kmsg.CreateTopicsResponse)
+		if r.Topics[0].ErrorCode != kerr.NotController.Code {
+			t.Fatalf("a stale leader's change: %s", codeName(r.Topics[0].ErrorCode))
+		}
+		synctest.Wait()
+		if c1.Active() {
+			t.Fatal("the stale controller still acts after the log refused it")
+		}
+		for id, sm := range log.sms {
+			if sm.Image().Topic("stale") != nil {
+				t.Fatalf("node %d applied the stale leader's change", id)
+			}
+		}
+		if r := c2.Handle(context.Background(), createTopic("fresh", 1, 1)).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+			t.Fatalf("the leader's change: %s", codeName(r.Topics[0].ErrorCode))
+		}
+	})
+}

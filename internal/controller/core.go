@@ -94,6 +94,7 @@ type core struct {
 	// awaitImage is the NoOp's index while the image has not reached it.
 	retryActivation bool
 	awaitImage      uint64
+	lagLogged       bool // the image's lag behind awaitImage was logged
 
 	spec          *metadata.Image // the speculative image
 	committedSpec *metadata.Image // the speculative image as of the last committed write
@@ -176,10 +177,14 @@ func (c *core) proposeNoOp() {
 func (c *core) finishActivation() {
 	im := c.image()
 	if im.Offset().Index < c.awaitImage {
-		c.logger.Error("controller: the image lags behind an entry the log reported applied; waiting for it",
-			"image", im.Offset().Index, "entry", c.awaitImage)
+		if !c.lagLogged {
+			c.logger.Error("controller: the image lags behind an entry the log reported applied; waiting for it",
+				"image", im.Offset().Index, "entry", c.awaitImage)
+			c.lagLogged = true
+		}
 		return
 	}
+	c.lagLogged = false
 	c.state = active
 	c.spec, c.committedSpec = im, im
 	c.lastCommitted = max(c.lastCommitted, c.awaitImage)

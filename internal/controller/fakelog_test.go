@@ -40,10 +40,26 @@ type sharedLog struct {
 	status  quorum.Status
 	calls   []string
 	confErr map[string][]error // errors to return, in order, per call name
+	// stale holds nodes whose view of the leadership lags: their Leader() keeps
+	// answering what it was when they went stale.
+	stale map[uint64]staleView
+}
+
+type staleView struct {
+	leader  quorum.LeaderInfo
+	changed chan struct{}
+}
+
+// freezeView makes node id's view of the leadership stop following the log's.
+func (s *sharedLog) freezeView(id uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stale[id] = staleView{leader: s.leader, changed: make(chan struct{})}
 }
 
 func newSharedLog(t *testing.T, nodes ...uint64) *sharedLog {
-	s := &sharedLog{t: t, changed: make(chan struct{}), sms: map[uint64]*metadata.StateMachine{}, confErr: map[string][]error{}}
+	s := &sharedLog{t: t, changed: make(chan struct{}), sms: map[uint64]*metadata.StateMachine{}, confErr: map[string][]error{},
+		stale: map[uint64]staleView{}}
 	for _, n := range nodes {
 		s.sms[n] = metadata.NewStateMachine(nil, testLogger(t))
 	}
@@ -141,6 +157,9 @@ func (n *nodeLog) Propose(ctx context.Context, data []byte) (uint64, error) {
 func (n *nodeLog) Leader() (quorum.LeaderInfo, <-chan struct{}) {
 	n.s.mu.Lock()
 	defer n.s.mu.Unlock()
+	if v, ok := n.s.stale[n.id]; ok {
+		return v.leader, v.changed
+	}
 	return n.s.leader, n.s.changed
 }
 
