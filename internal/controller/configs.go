@@ -6,8 +6,8 @@ package controller
 // validate_only, as Kafka's ConfigAdminManager and ConfigurationControlManager decide
 // them. One request is one change; each resource succeeds or fails alone.
 //
-// A resource named twice in a request, or a key twice in one resource, is
-// INVALID_REQUEST. TOPIC: the topic must exist (UNKNOWN_TOPIC_OR_PARTITION) and its
+// A resource named twice in a request, a key twice in one resource, or a null value
+// (but for DELETE) is INVALID_REQUEST. TOPIC: the topic must exist (UNKNOWN_TOPIC_OR_PARTITION) and its
 // resulting overrides must validate with the broker defaults (INVALID_CONFIG). BROKER:
 // "" is the cluster-wide default and a broker ID in decimal one broker (anything else is
 // INVALID_REQUEST); only the keys Kafka lets change at run time may be set or removed
@@ -50,13 +50,27 @@ type resourceKey struct {
 func (c *core) alterConfigs(r *kmsg.AlterConfigsRequest) decision {
 	keys := make([]resourceKey, len(r.Resources))
 	changes := make([][]configChange, len(r.Resources))
+	pre := make([]error, len(r.Resources))
 	for i, rr := range r.Resources {
 		keys[i] = resourceKey{int8(rr.ResourceType), rr.ResourceName}
+		seen := map[string]bool{}
+		var nulls []string
 		for _, cf := range rr.Configs {
+			if seen[cf.Name] {
+				pre[i] = errorf(kerr.InvalidRequest, "Error due to duplicate config keys")
+				break
+			}
+			seen[cf.Name] = true
+			if cf.Value == nil {
+				nulls = append(nulls, cf.Name)
+			}
 			changes[i] = append(changes[i], configChange{cf.Name, cf.Value})
 		}
+		if pre[i] == nil && len(nulls) > 0 {
+			pre[i] = errorf(kerr.InvalidRequest, "Null value not supported for : %s", strings.Join(nulls, ", "))
+		}
 	}
-	rs, errs := c.alterResources(keys, changes, nil, true)
+	rs, errs := c.alterResources(keys, changes, pre, true)
 	if r.ValidateOnly {
 		rs = nil
 	}
@@ -83,11 +97,12 @@ func (c *core) incrementalAlterConfigs(r *kmsg.IncrementalAlterConfigsRequest) d
 				break
 			}
 			seen[cf.Name] = true
+			if cf.Op != 1 && cf.Value == nil {
+				pre[i] = errorf(kerr.InvalidRequest, "Null value not supported for : %s", cf.Name)
+				break
+			}
 			switch cf.Op {
 			case 0: // SET
-				if cf.Value == nil {
-					pre[i] = errorf(kerr.InvalidRequest, "Null value not supported for SET of %s", cf.Name)
-				}
 				changes[i] = append(changes[i], configChange{cf.Name, cf.Value})
 			case 1: // DELETE
 				changes[i] = append(changes[i], configChange{key: cf.Name})

@@ -87,6 +87,7 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 		{"bad value", []alter{{typ: resourceTopic, name: "t", key: "retention.ms", value: new("soon")}}, []*kerr.Error{kerr.InvalidConfig}},
 		{"unknown key", []alter{{typ: resourceTopic, name: "t", key: "no.such", value: new("1")}}, []*kerr.Error{kerr.InvalidConfig}},
 		{"SET without a value", []alter{{typ: resourceTopic, name: "t", key: "retention.ms"}}, []*kerr.Error{kerr.InvalidRequest}},
+		{"APPEND without a value", []alter{{typ: resourceTopic, name: "t", op: 2, key: "cleanup.policy"}}, []*kerr.Error{kerr.InvalidRequest}},
 		{"APPEND to a non-list", []alter{{typ: resourceTopic, name: "t", op: 2, key: "retention.ms", value: new("1")}}, []*kerr.Error{kerr.InvalidConfig}},
 		{"unknown operation", []alter{{typ: resourceTopic, name: "t", op: 7, key: "retention.ms", value: new("1")}}, []*kerr.Error{kerr.InvalidRequest}},
 		{"a key twice", []alter{{typ: resourceTopic, name: "t", key: "retention.ms", value: new("1")}, {typ: resourceTopic, name: "t", key: "retention.ms", value: new("2")}}, []*kerr.Error{kerr.InvalidRequest}},
@@ -143,5 +144,17 @@ func TestAlterConfigsReplaces(t *testing.T) {
 	r.Resources[0].Configs[0].Value = new("never")
 	if c := codes(h.do(r)); c[0] != kerr.InvalidConfig.Code {
 		t.Fatalf("AlterConfigs with a bad value: %s", codeName(c[0]))
+	}
+	// As Kafka's ConfigAdminManager: a null value or a key twice is INVALID_REQUEST.
+	r.Resources[0].Configs = []kmsg.AlterConfigsRequestResourceConfig{{Name: "cleanup.policy"}}
+	if c := codes(h.do(r)); c[0] != kerr.InvalidRequest.Code {
+		t.Fatalf("AlterConfigs with a null value: %s", codeName(c[0]))
+	}
+	r.Resources[0].Configs = []kmsg.AlterConfigsRequestResourceConfig{{Name: "cleanup.policy", Value: new("delete")}, {Name: "cleanup.policy", Value: new("compact")}}
+	if c := codes(h.do(r)); c[0] != kerr.InvalidRequest.Code {
+		t.Fatalf("AlterConfigs with a key twice: %s", codeName(c[0]))
+	}
+	if c := h.image().Topic("t").Configs; len(c) != 1 || c["cleanup.policy"] != "compact" {
+		t.Fatalf("refused AlterConfigs changed the configs: %v", c)
 	}
 }

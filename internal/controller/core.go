@@ -30,6 +30,7 @@ package controller
 // a new generation, and the writer drops writes of an older one without proposing them.
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -382,10 +383,28 @@ func transient(err error) bool {
 }
 
 func (c *core) writeFailed(head *pendingOp, err error) {
-	if !transient(err) {
+	var notLeader *quorum.NotLeaderError
+	switch {
+	case transient(err):
+	case errors.As(err, &notLeader) || errors.Is(err, quorum.ErrClosed) || errors.Is(err, quorum.ErrStorage) ||
+		errors.Is(err, context.Canceled):
+		// This node no longer leads, or its log stopped: act again only in a new term.
 		c.logger.Warn("controller: a metadata write failed; resigning for this term", "term", c.term, "err", err)
 		c.pending = append([]*pendingOp{head}, c.pending...)
 		c.resign("a write failed: "+err.Error(), quorum.LeaderInfo{})
+		return
+	default:
+		// An outcome this controller cannot tell: the entry may yet commit. Start the
+		// term afresh: a new NoOp, once committed, settles every entry before it.
+		c.logger.Error("controller: a metadata write failed unexpectedly; activating afresh", "term", c.term, "err", err)
+		c.pending = append([]*pendingOp{head}, c.pending...)
+		term := c.term
+		c.resign("a write failed unexpectedly: "+err.Error(), quorum.LeaderInfo{})
+		c.state, c.term = activating, term
+		c.sessions = newSessions(c.cfg.SessionTimeout)
+		c.spec = c.image()
+		c.committedSpec, c.lastCommitted = nil, max(c.lastCommitted, c.spec.Offset().Index)
+		c.retryActivation = true // at the next tick, not in a tight loop
 		return
 	}
 	c.logger.Warn("controller: a metadata write was refused; the writes decided after it are abandoned", "err", err)

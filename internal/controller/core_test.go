@@ -111,7 +111,8 @@ func TestLeadershipLossMidOperation(t *testing.T) {
 }
 
 // A dropped activation NoOp is retried at the next tick; a failure that says the log
-// stopped makes the node resign for the term, until a new one.
+// stopped makes the node resign for the term, until a new one; a failure of unknown
+// outcome starts the term afresh with a new NoOp.
 func TestActivationRetriesAndResigns(t *testing.T) {
 	h := newHarness(t)
 	h.manual = true
@@ -129,15 +130,34 @@ func TestActivationRetriesAndResigns(t *testing.T) {
 	if !h.c.isActive() {
 		t.Fatal("not active after the NoOp committed")
 	}
-	pending := h.send(incremental(false, alter{typ: resourceBroker, key: "log.retention.ms", value: new("1000")}))
-	h.failHead(errors.New("metadata log: storage failed"))
+	setRetention := func() *kmsg.Response {
+		return h.send(incremental(false, alter{typ: resourceBroker, key: "log.retention.ms", value: new("1000")}))
+	}
+
+	// Unknown outcome: the pending change is answered NOT_CONTROLLER, and at the next
+	// tick the term starts afresh.
+	pending := setRetention()
+	h.failHead(errors.New("something unexpected"))
+	if c := errorCodes(*pending); c[0] != kerr.NotController.Code || h.c.isActive() {
+		t.Fatalf("the change whose write failed: %s, active %v", codeName(c[0]), h.c.isActive())
+	}
+	if len(h.queue) != 0 {
+		t.Fatal("a NoOp was proposed at once, not at the next tick")
+	}
+	h.advance(h.c.cfg.tickInterval())
+	h.commit(len(h.queue))
+	if !h.c.isActive() {
+		t.Fatal("not active again after the fresh NoOp")
+	}
+
+	// The log stopped: resign for the term.
+	pending = setRetention()
+	h.failHead(fmt.Errorf("propose: %w", quorum.ErrStorage))
 	if c := errorCodes(*pending); c[0] != kerr.NotController.Code {
 		t.Fatalf("the change whose write failed: %s", codeName(c[0]))
 	}
-	if h.c.isActive() {
-		t.Fatal("still active after the log failed")
-	}
 	h.lead(h.term) // the same term: no second activation
+	h.advance(h.c.cfg.tickInterval())
 	if h.c.state != standby || len(h.queue) != 0 {
 		t.Fatal("activated again in the term it resigned")
 	}

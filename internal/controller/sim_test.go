@@ -19,6 +19,7 @@ package controller
 // the controllers' logs).
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -118,6 +119,12 @@ func (s *sim) pump() {
 					n.core.written(w, 0, &quorum.NotLeaderError{LeaderID: s.leader.LeaderID})
 				case s.rnd.IntN(50) == 0:
 					n.core.written(w, 0, fmt.Errorf("propose: %w", quorum.ErrProposalDropped))
+				case s.rnd.IntN(80) == 0:
+					// An outcome the proposer cannot tell: the entry is in the log and may
+					// commit, the proposer hears an error.
+					s.log = append(s.log, &simEntry{node: n.id, w: w, term: s.leader.Term})
+					n.core.written(w, 0, errors.New("propose: unknown outcome"))
+					s.stats["unknown outcomes"]++
 				default:
 					n.inflight = &simEntry{node: n.id, w: w, term: s.leader.Term}
 					s.log = append(s.log, n.inflight)
@@ -393,7 +400,7 @@ func TestSimulation(t *testing.T) {
 	}
 	t.Logf("over %d runs: %v", len(seeds), total)
 	// The runs must have exercised what the invariants are about.
-	for _, k := range []string{"registered", "fenced", "controlled shutdown", "elections", "topics"} {
+	for _, k := range []string{"registered", "fenced", "controlled shutdown", "elections", "topics", "unknown outcomes"} {
 		if len(seeds) > 1 && total[k] == 0 {
 			t.Errorf("no run saw %q", k)
 		}
