@@ -78,9 +78,10 @@ func (c *core) registerBroker(r *kmsg.BrokerRegistrationRequest) decision {
 	if existing != nil && c.sessions.validSession(existing, c.now) {
 		return failed(r, errorf(kerr.DuplicateBrokerRegistration, "Another broker is registered with that broker id."))
 	}
-	var rs []metadata.Record
 	if existing != nil && !existing.Fenced {
-		rs = append(rs, generateUpdates(im, brokerEvent{remove: id, add: metadata.NoLeader}, c.electionSettings())...)
+		// The old incarnation's leaderships and ISR places move first, in writes of
+		// their own (there may be more than one entry holds).
+		c.submitSplit(generateUpdates(im, brokerEvent{remove: id, add: metadata.NoLeader}, c.electionSettings()), func(uint64, error) {})
 	}
 	epoch := int64(c.nextIndex())
 	rec := &metadata.RegisterBrokerRecord{BrokerID: id, IncarnationID: inc, BrokerEpoch: epoch, Fenced: true}
@@ -93,7 +94,7 @@ func (c *core) registerBroker(r *kmsg.BrokerRegistrationRequest) decision {
 	for _, d := range r.LogDirs {
 		rec.LogDirs = append(rec.LogDirs, uuid.UUID(d))
 	}
-	rs = append(rs, rec)
+	rs := []metadata.Record{rec}
 	c.sessions.register(id, c.now)
 	ss := c.sessions.m[id]
 	c.logger.Info("controller: registering broker", "broker", id, "incarnation", inc, "epoch", epoch, "replaces", existing != nil)
@@ -203,28 +204,31 @@ func checkFeatures(im *metadata.Image, r *kmsg.BrokerRegistrationRequest) error 
 	return nil
 }
 
-// fenceRecords fences b: its leaderships and ISR places go first (Kafka's
-// handleBrokerFenced).
+// fenceRecords fences b: its leaderships and ISR places go first, the fencing last
+// (Kafka's handleBrokerFenced), so that should they take several entries no entry leaves
+// a partition led by a fenced broker.
 func (c *core) fenceRecords(b *metadata.Broker) []metadata.Record {
 	rs := generateUpdates(c.spec, brokerEvent{remove: b.ID, add: metadata.NoLeader}, c.electionSettings())
 	return append(rs, &metadata.BrokerRegistrationChangeRecord{BrokerID: b.ID, BrokerEpoch: b.Epoch, Fenced: metadata.FenceFence})
 }
 
-// unfenceRecords unfences b and gives it the partitions that have no leader and may
+// unfenceRecords unfences b, then gives it the partitions that have no leader and may
 // have it (handleBrokerUnfenced).
 func (c *core) unfenceRecords(b *metadata.Broker) []metadata.Record {
 	rs := []metadata.Record{&metadata.BrokerRegistrationChangeRecord{BrokerID: b.ID, BrokerEpoch: b.Epoch, Fenced: metadata.FenceUnfence}}
 	return append(rs, generateUpdates(c.spec, brokerEvent{remove: metadata.NoLeader, add: b.ID}, c.electionSettings())...)
 }
 
-// controlledShutdownRecords marks b in controlled shutdown and moves its leaderships
-// and ISR places to other brokers (handleBrokerInControlledShutdown).
+// controlledShutdownRecords moves b's leaderships and ISR places to other brokers and
+// marks it in controlled shutdown (handleBrokerInControlledShutdown). The mark comes
+// last, as the fencing's does, so that should the records take several entries no entry
+// leaves a partition led by a broker that is not active.
 func (c *core) controlledShutdownRecords(b *metadata.Broker) []metadata.Record {
-	var rs []metadata.Record
+	rs := generateUpdates(c.spec, brokerEvent{remove: b.ID, add: metadata.NoLeader}, c.electionSettings())
 	if !b.InControlledShutdown {
 		rs = append(rs, &metadata.BrokerRegistrationChangeRecord{BrokerID: b.ID, BrokerEpoch: b.Epoch, InControlledShutdown: true})
 	}
-	return append(rs, generateUpdates(c.spec, brokerEvent{remove: b.ID, add: metadata.NoLeader}, c.electionSettings())...)
+	return rs
 }
 
 // staleEpoch checks that broker id is registered with epoch (STALE_BROKER_EPOCH).
@@ -274,7 +278,7 @@ func (c *core) heartbeat(r *kmsg.BrokerHeartbeatRequest) decision {
 		ss.shutdownOffset = -1
 	}
 	caughtUp := r.CurrentMetadataOffset >= in.registrationOffset
-	return decision{records: rs, finish: func(index uint64) kmsg.Response {
+	return decision{records: rs, split: true, finish: func(index uint64) kmsg.Response {
 		if next == stateControlledShutdown && ss.shutdownOffset == 0 {
 			ss.shutdownOffset = int64(max(index, 1))
 		}

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -288,5 +289,73 @@ func TestAllocateProducerIDs(t *testing.T) {
 	}
 	if got := h.image().NextProducerID(); got != 2000 {
 		t.Fatalf("next producer ID %d, want 2000", got)
+	}
+}
+
+// Fencing a broker that is in more ISRs than one entry holds takes several entries
+// (Kafka's non-atomic results): its leaderships and ISR places move first, the fencing
+// comes last.
+func TestFencingSplitsLargeChanges(t *testing.T) {
+	h := newHarness(t)
+	epochs := h.unfencedBrokers(2)
+	h.createOK("a", 6000, 2)
+	h.createOK("b", 6000, 2)
+	before := h.image().Offset().Index
+	h.advance(5 * time.Second)
+	h.beat(2, epochs[2])
+	h.advance(5 * time.Second) // broker 1's session expired at the tick
+	im := h.image()
+	if !im.Broker(1).Fenced {
+		t.Fatal("broker 1 not fenced")
+	}
+	if entries := im.Offset().Index - before; entries < 2 { // 12,001 records
+		t.Fatalf("the fencing took %d entries, want at least 2", entries)
+	}
+	for _, name := range []string{"a", "b"} {
+		for i, p := range im.Topic(name).Partitions {
+			if p.Leader != 2 || !slices.Equal(p.ISR(), []int32{2}) {
+				t.Fatalf("%s-%d: leader %d isr %v", name, i, p.Leader, p.ISR())
+			}
+		}
+	}
+}
+
+// Controlled shutdown in entries of a few kilobytes: after every entry, every partition
+// is led by an active broker or by none, and the answer comes after the last.
+func TestControlledShutdownSplitsLargeChanges(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxEntryBytes = 4 << 10 })
+	epochs := h.unfencedBrokers(3)
+	for i := range 10 {
+		h.createOK(fmt.Sprintf("t%d", i), 30, 3)
+	}
+	h.manual = true
+	hb := h.send(func() *kmsg.BrokerHeartbeatRequest {
+		r := heartbeat(1, epochs[1], int64(h.image().Offset().Index))
+		r.WantShutdown = true
+		return r
+	}())
+	entries := len(h.queue)
+	if entries < 2 {
+		t.Fatalf("the controlled shutdown took %d entries, want several", entries)
+	}
+	for range entries {
+		if *hb != nil {
+			t.Fatal("answered before the last entry committed")
+		}
+		h.commit(1)
+		im := h.image()
+		for tp := range im.Topics() {
+			for i, p := range tp.Partitions {
+				if p.Leader != metadata.NoLeader && !isActive(im.Broker(p.Leader)) {
+					t.Fatalf("%s-%d led by broker %d, which is not active", tp.Name, i, p.Leader)
+				}
+			}
+		}
+	}
+	if *hb == nil || (*hb).(*kmsg.BrokerHeartbeatResponse).ShouldShutdown {
+		t.Fatalf("answer after the last entry: %+v", *hb)
+	}
+	if !h.image().Broker(1).InControlledShutdown || leadsAny(h.image(), 1) {
+		t.Fatal("broker 1 not in controlled shutdown, or still leading")
 	}
 }

@@ -76,7 +76,9 @@ type pendingOp struct {
 // change) and its answer once they are committed at index.
 type decision struct {
 	records []metadata.Record
-	finish  func(index uint64) kmsg.Response
+	// split: the records may go in several writes (see submitSplit).
+	split  bool
+	finish func(index uint64) kmsg.Response
 }
 
 // core is the controller's state. It is not safe for concurrent use.
@@ -258,13 +260,18 @@ func (c *core) handle(o *op) {
 		c.waiting = append(c.waiting, o)
 	case active:
 		d := c.decide(o.req)
-		c.submit(d.records, func(index uint64, err error) {
+		done := func(index uint64, err error) {
 			if err != nil {
 				o.respond(errorResponse(o.req, err))
 				return
 			}
 			o.respond(d.finish(index))
-		})
+		}
+		if d.split {
+			c.submitSplit(d.records, done)
+		} else {
+			c.submit(d.records, done)
+		}
 	}
 }
 
@@ -284,7 +291,7 @@ func (c *core) tick() {
 			b := c.spec.Broker(id)
 			c.logger.Info("controller: fencing broker: its session timed out", "broker", id, "epoch", b.Epoch,
 				"session_timeout", c.cfg.SessionTimeout)
-			c.submit(c.fenceRecords(b), func(_ uint64, err error) {
+			c.submitSplit(c.fenceRecords(b), func(_ uint64, err error) {
 				if err != nil {
 					c.logger.Warn("controller: fencing a broker failed", "broker", id, "err", err)
 				}
@@ -308,29 +315,31 @@ func (c *core) nextIndex() uint64 {
 // lastIndex is the index of the last entry this core knows of.
 func (c *core) lastIndex() uint64 { return max(c.spec.Offset().Index, c.lastCommitted) }
 
-// submit turns a decision's records into a write (none: a barrier) and calls done once
-// it is committed or has failed.
-func (c *core) submit(records []metadata.Record, done func(index uint64, err error)) {
+// submit turns a decision's records into one write (none: a barrier) and calls done
+// once it is committed or has failed. A change that cannot be one write is refused at
+// once: the error is returned as well as given to done.
+func (c *core) submit(records []metadata.Record, done func(index uint64, err error)) error {
 	if len(records) == 0 {
 		if len(c.pending) == 0 {
 			done(c.lastIndex(), nil)
-			return
+			return nil
 		}
 		c.pending = append(c.pending, &pendingOp{done: done})
-		return
+		return nil
+	}
+	fail := func(err error) error {
+		done(0, err)
+		return err
 	}
 	if len(records) > metadata.MaxBatchRecords {
-		done(0, errExcessivelyLarge)
-		return
+		return fail(errExcessivelyLarge)
 	}
 	data, err := metadata.AppendBatch(nil, records)
 	if err != nil {
-		done(0, errorf(kerr.PolicyViolation, "%v", err))
-		return
+		return fail(errorf(kerr.PolicyViolation, "%v", err))
 	}
 	if len(data) > c.cfg.MaxEntryBytes {
-		done(0, errorf(kerr.PolicyViolation, "the change takes %d bytes, more than the %d of one metadata entry", len(data), c.cfg.MaxEntryBytes))
-		return
+		return fail(errorf(kerr.PolicyViolation, "the change takes %d bytes, more than the %d of one metadata entry", len(data), c.cfg.MaxEntryBytes))
 	}
 	off := metadata.Offset{Index: c.nextIndex(), Term: c.term}
 	next, _, err := c.spec.Apply(off, records)
@@ -338,13 +347,69 @@ func (c *core) submit(records []metadata.Record, done func(index uint64, err err
 		// A decision that validation refuses is a bug here; proposing it would have
 		// every node skip it.
 		c.logger.Error("controller: a decision does not apply to the image it was made on; not proposed", "err", err)
-		done(0, errorf(kerr.UnknownServerError, "the controller made an invalid change: %v", err))
-		return
+		return fail(errorf(kerr.UnknownServerError, "the controller made an invalid change: %v", err))
 	}
 	c.spec = next
 	w := &write{gen: c.gen, term: c.term, data: data}
 	c.pending = append(c.pending, &pendingOp{w: w, specAfter: next, done: done})
 	c.out = append(c.out, w)
+	return nil
+}
+
+// submitSplit writes records, in order, in as many writes as the limits of one entry
+// take (Kafka's non-atomic controller results: fencing, unfencing and controlled
+// shutdown of a broker that leads more partitions than one entry holds). Each write
+// applies whole; the change as a whole may stop half done, and is decided again from
+// where it stopped (the next heartbeat or session check). done is called once, with the
+// last write's outcome, or the first failure.
+func (c *core) submitSplit(records []metadata.Record, done func(index uint64, err error)) {
+	chunks, err := c.chunks(records)
+	if err != nil {
+		done(0, err)
+		return
+	}
+	if len(chunks) <= 1 {
+		c.submit(records, done)
+		return
+	}
+	for i, ch := range chunks {
+		d := func(uint64, error) {}
+		if i == len(chunks)-1 {
+			d = done
+		}
+		if err := c.submit(ch, d); err != nil {
+			if i < len(chunks)-1 {
+				done(0, err)
+			}
+			return
+		}
+	}
+}
+
+// chunks cuts records into runs that each fit one entry.
+func (c *core) chunks(records []metadata.Record) ([][]metadata.Record, error) {
+	var out [][]metadata.Record
+	var cut func(rs []metadata.Record) error
+	cut = func(rs []metadata.Record) error {
+		if len(rs) <= metadata.MaxBatchRecords {
+			data, err := metadata.AppendBatch(nil, rs)
+			if err == nil && len(data) <= c.cfg.MaxEntryBytes {
+				out = append(out, rs)
+				return nil
+			}
+			if len(rs) == 1 {
+				return errorf(kerr.PolicyViolation, "a metadata record does not fit one entry (%d bytes at most): %v", c.cfg.MaxEntryBytes, err)
+			}
+		}
+		if err := cut(rs[:len(rs)/2]); err != nil {
+			return err
+		}
+		return cut(rs[len(rs)/2:])
+	}
+	if len(records) == 0 {
+		return nil, nil
+	}
+	return out, cut(records)
 }
 
 // written takes the outcome of a write: committed and applied here at index, or err.
