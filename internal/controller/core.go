@@ -13,18 +13,22 @@ package controller
 //     next write sets it and metadata.version.
 //   - Every request is decided on the speculative image: the applied image plus the
 //     records of this controller's writes not yet committed, so consecutive decisions see
-//     each other. A decision with records becomes one write (one entry, applied whole);
-//     its records are applied to the speculative image first, so a record that
-//     validation would refuse is never proposed. Its answer goes out once the entry is
-//     committed and applied. A decision without records (validate_only, an error, a
-//     heartbeat that changes nothing) is answered once every earlier write is committed,
-//     so no answer reveals a state that may yet be lost (as Kafka's controller does).
+//     each other. A decision with records becomes one write (one entry, applied whole;
+//     only a broker's fencing, unfencing or controlled shutdown may take several, as
+//     Kafka's non-atomic results do); its records are applied to the speculative image
+//     first, so a record that validation would refuse is never proposed. Its answer goes
+//     out once the entry is committed and applied. A decision without records
+//     (validate_only, an error, a heartbeat that changes nothing) is answered once every
+//     earlier write is committed, so no answer reveals a state that may yet be lost (as
+//     Kafka's controller does).
 //   - A write that fails fails every write decided after it, since they were decided on
 //     a state that included it: its own answer carries its error, the others
 //     REQUEST_TIMED_OUT; the speculative image goes back to the committed state. If the
 //     failure says this node no longer leads (or the log stopped), the core resigns for
 //     that term: every waiting request is answered NOT_CONTROLLER and the soft state is
-//     dropped. Leadership moving (leader) does the same.
+//     dropped. Leadership moving (leader) does the same. A failure whose outcome it
+//     cannot tell (the entry may yet commit) makes it start the term afresh: a new NoOp,
+//     once committed, settles every entry before it.
 //
 // Writes carry the generation they were decided in; a resignation or a failure moves to
 // a new generation, and the writer drops writes of an older one without proposing them.

@@ -7,7 +7,8 @@ package controller
 // a virtual clock. Each controller's writer is played faithfully: one entry in the log at
 // a time per controller, the next only once it committed. The log drops proposals, and
 // when leadership moves the deposed leader's entry in flight either survives (it commits
-// under the next leader, before its NoOp) or is lost.
+// under the next leader, before its NoOp) or is lost. Entries are small (512 bytes), so a
+// broker's fencing or controlled shutdown often takes several.
 //
 // After every step: every node's image is the same and no entry was refused; every
 // partition's leader is in its ISR and active (unfenced, not shutting down) or there is
@@ -79,6 +80,7 @@ func newSim(t *testing.T, seed uint64) *sim {
 	for id := uint64(1); id <= 3; id++ {
 		cfg := testConfig()
 		cfg.NodeID, cfg.Seed = int32(id), int64(seed*10+id)
+		cfg.MaxEntryBytes = 512 // small entries: a broker's fencing takes several
 		n := &simNode{id: id, sm: metadata.NewStateMachine(nil, testLogger(t))}
 		n.core = newCore(cfg, n.sm.Image, testLogger(t).With("node", id))
 		s.nodes = append(s.nodes, n)
