@@ -144,6 +144,7 @@ var brokerKeys = []brokerKey{
 	{name: "replica.fetch.backoff.ms", typ: TypeInt, def: "1000", check: atLeast(0), doc: "Backoff after a follower fetch error."},
 	{name: "replica.socket.timeout.ms", typ: TypeInt, def: "30000", doc: "Follower socket timeout."},
 	{name: "replica.high.watermark.checkpoint.interval.ms", typ: TypeLong, def: "5000", doc: "How often the high watermark is checkpointed."},
+	{name: "vltava.controller.max.queued.operations", typ: TypeInt, def: "1024", check: atLeast(1), doc: "Vltava-specific: the most requests the active controller queues (registrations, heartbeats, topic and config changes); one more is answered with a retriable error."},
 	{name: "vltava.replica.ack.waiters.max", typ: TypeInt, def: "10000", check: atLeast(1), doc: "Vltava-specific: the most acks=all appends one partition keeps waiting for its in-sync replicas; one more is refused before it is appended, with REQUEST_TIMED_OUT (the producer retries)."},
 
 	// Groups and offsets.
