@@ -10,11 +10,13 @@ cd "$(dirname "$0")"
 go vet ./...
 race=(./internal/group/... ./internal/log/... ./internal/partition/... ./internal/broker/...
       ./internal/handler/... ./internal/server/... ./internal/metadata/... ./internal/bufpool/...
-      ./internal/vfs/... ./internal/ratelog/... ./internal/quorum/... ./internal/console/...)
+      ./internal/vfs/... ./internal/ratelog/... ./internal/quorum/... ./internal/console/...
+      ./internal/controller/... ./internal/replication/...)
 go test -race -count=1 -timeout 15m "${race[@]}"
 go test -count=1 -timeout 15m $(go list ./... | grep -v -e /internal/group -e /internal/log \
   -e /internal/partition -e /internal/broker -e /internal/handler -e /internal/server \
-  -e /internal/metadata -e /internal/bufpool -e /internal/vfs -e /internal/ratelog -e /internal/quorum -e /internal/console -e /test/chaos)
+  -e /internal/metadata -e /internal/bufpool -e /internal/vfs -e /internal/ratelog -e /internal/quorum -e /internal/console \
+  -e /internal/controller -e /internal/replication -e /test/chaos)
 # The short fault battery (README, "Fault battery") last and alone: it
 # measures outages, so it should not share the two cores with other tests.
 go test -count=1 -timeout 10m -v ./test/chaos

@@ -80,7 +80,7 @@ func startServer(t *testing.T, args ...string) (log []string, started bool) {
 // startServerWith is startServer with the data dirs args name (a config file's).
 func startServerWith(t *testing.T, args ...string) (log []string, started bool) {
 	t.Helper()
-	args = append([]string{"server"}, args...)
+	args = append([]string{"server", "--http-listen", "none"}, args...)
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	stderr, err := cmd.StderrPipe()
@@ -172,7 +172,7 @@ func TestCompletionKnowsTheServer(t *testing.T) {
 // as soon as it logs its first line from inside the broker) is a clean shutdown once it
 // is up, not the default action that kills the process mid-write.
 func TestSigtermWhileStarting(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "server", "--data-dir", filepath.Join(t.TempDir(), "data"), "--listen", "127.0.0.1:0")
+	cmd := exec.Command(os.Args[0], "server", "--data-dir", filepath.Join(t.TempDir(), "data"), "--listen", "127.0.0.1:0", "--http-listen", "none")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

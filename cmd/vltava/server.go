@@ -17,6 +17,7 @@ import (
 	"github.com/vltava/vltava/internal/cli"
 	"github.com/vltava/vltava/internal/cli/cmdflag"
 	"github.com/vltava/vltava/internal/config"
+	"github.com/vltava/vltava/internal/logging"
 	"github.com/vltava/vltava/internal/server"
 )
 
@@ -35,6 +36,7 @@ func (o overrides) Set(s string) error {
 // serverOpts are the flags of `vltava server`.
 type serverOpts struct {
 	configPath, dataDir, listen, readyFile, logLevel, cpuProfile *string
+	logFormat, httpListen                                        *string
 	overrides                                                    overrides
 }
 
@@ -47,6 +49,8 @@ func serverFlags(stdout, stderr io.Writer) (*cmdflag.Set, serverOpts) {
 		listen:     fs.String("listen", "", "`HOST:PORT` to listen on (listeners); port 0 picks a free port"),
 		readyFile:  fs.String("ready-file", "", "write the bound host:port to this `FILE` once serving"),
 		logLevel:   fs.String("log-level", "info", "debug, info, warn or error"),
+		logFormat:  fs.String("log-format", "", "log lines as `text` or json (vltava.log.format; default text)"),
+		httpListen: fs.String("http-listen", "", "`HOST:PORT` of the HTTP listener for /metrics, /healthz, /readyz, or none (vltava.http.listener; default 127.0.0.1:9404)"),
 		cpuProfile: fs.String("cpuprofile", "", "write a CPU profile of the whole run to this `FILE` (for performance work)"),
 		overrides:  overrides{},
 	}
@@ -57,6 +61,7 @@ func serverFlags(stdout, stderr io.Writer) (*cmdflag.Set, serverOpts) {
 func runServer(args []string) error {
 	fs, o := serverFlags(os.Stdout, os.Stderr)
 	configPath, dataDir, listen, readyFile, logLevel, cpuProfile, ov := o.configPath, o.dataDir, o.listen, o.readyFile, o.logLevel, o.cpuProfile, o.overrides
+	logFormat, httpListen := o.logFormat, o.httpListen
 	rest, err := fs.Parse(args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -71,19 +76,29 @@ func runServer(args []string) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(logger)
-
 	if *dataDir != "" {
 		ov["log.dirs"] = *dataDir
 	}
 	if *listen != "" {
 		ov["listeners"] = "PLAINTEXT://" + *listen
 	}
+	if *logFormat != "" {
+		ov["vltava.log.format"] = *logFormat
+	}
+	if *httpListen != "" {
+		ov["vltava.http.listener"] = *httpListen
+	}
 	cfg, err := config.Load(*configPath, os.Environ(), ov)
 	if err != nil {
 		return err
 	}
+	h, err := logging.NewHandler(os.Stderr, cfg.Values["vltava.log.format"], level)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(h)
+	slog.SetDefault(logger)
+
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -111,6 +126,11 @@ func runServer(args []string) error {
 		srv.Close()
 		return err
 	}
+	httpAddr, err := startHTTP(srv, cfg, logger)
+	if err != nil {
+		srv.Close()
+		return err
+	}
 	if *readyFile != "" {
 		tmp := *readyFile + ".tmp"
 		if err := os.WriteFile(tmp, []byte(srv.Broker().Advertised()[0]), 0o644); err != nil {
@@ -123,7 +143,7 @@ func runServer(args []string) error {
 		}
 	}
 	dirs, _ := filepath.Abs(strings.Join(cfg.LogDirs, ","))
-	logger.Info("vltava started", "version", cli.Version().String(), "node.id", cfg.NodeID, "cluster.id", srv.Broker().ClusterID(), "log.dirs", dirs, "listeners", srv.Addrs())
+	logger.Info("vltava started", "version", cli.Version().String(), "node.id", cfg.NodeID, "cluster.id", srv.Broker().ClusterID(), "log.dirs", dirs, "listeners", srv.Addrs(), "http", httpAddr)
 
 	select {
 	case s := <-sig:
@@ -139,4 +159,24 @@ func runServer(args []string) error {
 	}
 	logger.Info("stopped cleanly")
 	return nil
+}
+
+// httpKey is the HTTP listener's config key.
+const httpKey = "vltava.http.listener"
+
+// startHTTP starts the HTTP listener vltava.http.listener names. The default address
+// is a fixed port on loopback: if it is taken (another broker on this machine) the
+// broker starts without it and says so; an address the operator set must bind.
+func startHTTP(srv *server.Server, cfg config.Broker, logger *slog.Logger) (string, error) {
+	addr := cfg.Values[httpKey]
+	bound, err := srv.StartHTTP(addr)
+	if err != nil && !cfg.IsSet(httpKey) {
+		logger.Warn("no HTTP listener (metrics, health): the default address is taken; set vltava.http.listener or --http-listen to another address, or none",
+			"addr", addr, "err", err)
+		return "none", nil
+	}
+	if bound == "" {
+		bound = "none"
+	}
+	return bound, err
 }

@@ -55,7 +55,7 @@ type Broker struct {
 	pub     *publisher
 	pubStop chan struct{}
 	pubWG   sync.WaitGroup
-	started atomic.Bool // the reconciliation at start is done
+	reconciled atomic.Bool // the reconciliation at start is done
 
 	// hosted is replaced whole on every change (copy on write), so the produce and
 	// fetch paths look partitions up without a lock; host orders its changes and runs
@@ -82,6 +82,8 @@ type Broker struct {
 	pidBlockTo int64 // IDs below this are reserved in the metadata log
 
 	cleaner cleanerState // the log cleaner (cleaner.go)
+	timings log.Timings  // given to every log
+	started time.Time    // when Open began
 	dirs    logDirs      // the log dirs' health (logdirs.go)
 
 	dirLocks []io.Closer // one per log dir, held from Open to the end of Close
@@ -113,6 +115,8 @@ type Options struct {
 	Transport quorum.Transport
 	// Clock drives the quorum; nil is the system clock.
 	Clock quorum.Clock
+	// LogTimings receive every partition log's write and flush times (metrics).
+	LogTimings log.Timings
 }
 
 // Open opens a node's data: meta.properties, the metadata log (the quorum, node.go), and
@@ -144,7 +148,8 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	// every second) is logged once a minute with a count, not on every try.
 	repeats := ratelog.New(opts.Logger.Handler(), repeatWindow, slog.LevelWarn, opts.Now)
 	b := &Broker{cfg: cfg, fsys: files, files: files, logger: slog.New(repeats), repeats: repeats, now: opts.Now,
-		stop: make(chan struct{}), incarnation: uuid.New(), pub: newPublisher(), pubStop: make(chan struct{})}
+		stop: make(chan struct{}), incarnation: uuid.New(), pub: newPublisher(), pubStop: make(chan struct{}),
+		timings: opts.LogTimings, started: opts.Now()}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.hosted.Store(&hostedState{topics: map[string]*Topic{}, failed: map[partKey]error{}})
 	b.initLogDirs()
@@ -255,7 +260,7 @@ func (b *Broker) openMetadata(opts Options) error {
 			return fail(err)
 		}
 	}
-	b.started.Store(true)
+	b.reconciled.Store(true)
 	return nil
 }
 
@@ -524,6 +529,7 @@ func (b *Broker) logOptions(dir string) log.Options {
 		Now:                        b.now,
 		Logger:                     b.logger.With("partition", filepath.Base(dir)),
 		TruncateBelowRecoveryPoint: strings.EqualFold(b.cfg.Values[log.TruncateBelowRecoveryPointKey], "true"),
+		Timings:                    b.timings,
 	}
 }
 

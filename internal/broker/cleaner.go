@@ -39,7 +39,44 @@ type cleanerState struct {
 	// cleaned, if set (tests), is called after each Clean of a pass, on the goroutine
 	// that ran it.
 	cleaned func(p *partition.Partition, st log.CleanStats, err error)
+
+	// statsMu guards stats, the progress metrics read: not mu, which a pass holds
+	// throughout.
+	statsMu sync.Mutex
+	stats   CleanerStats
 }
+
+// CleanerStats are the log cleaner's progress.
+type CleanerStats struct {
+	Passes   int64
+	LastPass time.Time // zero before the first pass
+	// MaxDirtyRatio is the largest dirty ratio of a compacted partition at the last
+	// pass; Dirty has each one's.
+	MaxDirtyRatio float64
+	Dirty         []CleanerDirty
+	// BytesCleaned and BytesRemoved add up, over every clean, the bytes of the segments
+	// cleaned (before) and what cleaning removed from them.
+	BytesCleaned, BytesRemoved int64
+}
+
+// CleanerDirty is one compacted partition's dirty ratio at the cleaner's last pass.
+type CleanerDirty struct {
+	Topic     string
+	Partition int32
+	Ratio     float64
+}
+
+// CleanerStats returns the cleaner's progress (a copy).
+func (b *Broker) CleanerStats() CleanerStats {
+	b.cleaner.statsMu.Lock()
+	defer b.cleaner.statsMu.Unlock()
+	st := b.cleaner.stats
+	st.Dirty = slices.Clone(st.Dirty)
+	return st
+}
+
+// Started is when the broker opened (the cleaner's reference before its first pass).
+func (b *Broker) Started() time.Time { return b.started }
 
 // startCleaner sizes the cleaner from the broker config and starts its loop unless
 // log.cleaner.enable is false (CleanNow works either way).
@@ -95,7 +132,10 @@ func (b *Broker) CleanNow() (int, error) {
 	b.cleaner.mu.Lock()
 	defer b.cleaner.mu.Unlock()
 	var errs []error
-	cands := b.cleanCandidates(b.cleanerIORate(), &errs)
+	var dirty []CleanerDirty
+	var bytesCleaned, bytesRemoved int64
+	defer func() { b.recordPass(dirty, bytesCleaned, bytesRemoved) }()
+	cands := b.cleanCandidates(b.cleanerIORate(), &errs, &dirty)
 	slices.SortStableFunc(cands, func(x, y cleanCandidate) int {
 		if x.info.MaxLagExceeded != y.info.MaxLagExceeded {
 			if x.info.MaxLagExceeded {
@@ -130,6 +170,8 @@ func (b *Broker) CleanNow() (int, error) {
 		if st.Segments == 0 && !st.Interrupted {
 			continue
 		}
+		bytesCleaned += st.BytesBefore
+		bytesRemoved += max(st.BytesBefore-st.BytesAfter, 0)
 		cleaned++
 		b.logger.Info("log cleaner cleaned", "topic", c.p.Topic, "partition", c.p.Index,
 			"dirty_ratio", fmt.Sprintf("%.2f", c.info.DirtyRatio), "first_dirty", st.FirstDirty, "end", st.End,
@@ -138,6 +180,22 @@ func (b *Broker) CleanNow() (int, error) {
 			"interrupted", st.Interrupted, "io_bytes", st.IOBytes, "throttled", st.Throttled, "took", b.now().Sub(start))
 	}
 	return cleaned, errors.Join(errs...)
+}
+
+// recordPass adds a pass's figures to the cleaner's stats.
+func (b *Broker) recordPass(dirty []CleanerDirty, cleaned, removed int64) {
+	maxRatio := 0.0
+	for _, d := range dirty {
+		maxRatio = max(maxRatio, d.Ratio)
+	}
+	b.cleaner.statsMu.Lock()
+	defer b.cleaner.statsMu.Unlock()
+	st := &b.cleaner.stats
+	st.Passes++
+	st.LastPass = b.now()
+	st.MaxDirtyRatio, st.Dirty = maxRatio, dirty
+	st.BytesCleaned += cleaned
+	st.BytesRemoved += removed
 }
 
 func (b *Broker) isStopping() bool {
@@ -160,8 +218,9 @@ func (b *Broker) cleanerIORate() float64 {
 }
 
 // cleanCandidates returns the compacted partitions whose dirty section is worth cleaning,
-// with their clean options (ioRate is log.cleaner.io.max.bytes.per.second).
-func (b *Broker) cleanCandidates(ioRate float64, errs *[]error) []cleanCandidate {
+// with their clean options (ioRate is log.cleaner.io.max.bytes.per.second), and adds
+// every compacted partition's dirty ratio to dirty.
+func (b *Broker) cleanCandidates(ioRate float64, errs *[]error, dirty *[]CleanerDirty) []cleanCandidate {
 	im := b.Image()
 	var out []cleanCandidate
 	for name, t := range b.hosted.Load().topics {
@@ -184,6 +243,7 @@ func (b *Broker) cleanCandidates(ioRate float64, errs *[]error) []cleanCandidate
 				*errs = append(*errs, fmt.Errorf("cleanable %s-%d: %w", p.Topic, p.Index, err))
 				continue
 			}
+			*dirty = append(*dirty, CleanerDirty{Topic: p.Topic, Partition: p.Index, Ratio: info.DirtyRatio})
 			if info.Needed(opts.MinCleanableRatio) {
 				out = append(out, cleanCandidate{p, opts, info})
 			}

@@ -113,3 +113,33 @@ func TestCleanerLoop(t *testing.T) {
 		}
 	})
 }
+
+// CleanerStats: each pass is counted with every compacted partition's dirty ratio, and
+// the bytes a clean rewrote and removed add up.
+func TestCleanerStats(t *testing.T) {
+	b := openTestBroker(t, map[string]string{"log.cleaner.enable": "false"})
+	defer b.Close()
+	if st := b.CleanerStats(); st.Passes != 0 || !st.LastPass.IsZero() {
+		t.Fatalf("before any pass: %+v", st)
+	}
+	fillCompacted(t, b, "table")
+	before := b.Partition("table", 0).Log().Size()
+	if n, err := b.CleanNow(); err != nil || n != 1 {
+		t.Fatalf("CleanNow = %d, %v", n, err)
+	}
+	st := b.CleanerStats()
+	if st.Passes != 1 || st.LastPass.IsZero() || len(st.Dirty) != 1 || st.Dirty[0].Topic != "table" || st.Dirty[0].Ratio <= 0 ||
+		st.MaxDirtyRatio != st.Dirty[0].Ratio {
+		t.Fatalf("after a pass: %+v", st)
+	}
+	after := b.Partition("table", 0).Log().Size()
+	if st.BytesRemoved != before-after || st.BytesCleaned <= st.BytesRemoved {
+		t.Fatalf("bytes cleaned %d, removed %d; the log went from %d to %d bytes", st.BytesCleaned, st.BytesRemoved, before, after)
+	}
+	if _, err := b.CleanNow(); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.CleanerStats(); st.Passes != 2 {
+		t.Fatalf("after two passes: %+v", st)
+	}
+}

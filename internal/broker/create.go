@@ -193,7 +193,7 @@ func (w *localWriter) CreateTopics(ctx context.Context, specs []TopicSpec, valid
 	if !validateOnly {
 		for _, r := range res {
 			if r.Err == nil {
-				b.logger.Info("created topic", "topic", r.Topic.Name, "id", r.Topic.ID, "partitions", r.Topic.Partitions)
+				b.logger.Info("created topic", "topic", r.Topic.Name, "topic_id", base64URL(r.Topic.ID[:]), "partitions", r.Topic.Partitions)
 			}
 		}
 	}

@@ -221,7 +221,7 @@ func (b *Broker) syncLocked(key partKey) {
 	case p != nil:
 		leading := mp.Leader == b.cfg.NodeID
 		if leading && mp.LeaderEpoch > p.LeaderEpoch() {
-			if err := p.BecomeLeader(mp.LeaderEpoch); err != nil {
+			if err := p.TakeLeaderEpoch(mp.LeaderEpoch); err != nil {
 				b.logger.Error("become leader", "topic", key.topic, "partition", key.partition, "err", err)
 			}
 		}
@@ -338,7 +338,7 @@ func (b *Broker) jobDone(key partKey, t *TopicDesc, p *partition.Partition, dir 
 		b.hosted.Store(next)
 		b.openFailedLocked(key, dir, err)
 	case p != nil:
-		if !b.started.Load() {
+		if !b.reconciled.Load() {
 			// Many partitions take a while (a start): say how far it got.
 			b.host.opened++
 			if now := b.now(); now.Sub(b.host.lastReport) >= progressEvery {
@@ -359,7 +359,7 @@ func (b *Broker) jobDone(key partKey, t *TopicDesc, p *partition.Partition, dir 
 // openFailedLocked handles a partition that could not be opened: at start the start
 // fails; later its log dir goes offline.
 func (b *Broker) openFailedLocked(key partKey, dir string, err error) {
-	if !b.started.Load() {
+	if !b.reconciled.Load() {
 		if b.host.startErr == nil {
 			b.host.startErr = fmt.Errorf("open partition %s-%d: %w", key.topic, key.partition, err)
 		}

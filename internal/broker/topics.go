@@ -85,7 +85,7 @@ func (w *localWriter) DeleteTopic(ctx context.Context, name string) (uuid.UUID, 
 	}); err != nil {
 		return uuid.Nil, recordError(err)
 	}
-	b.logger.Info("deleted topic", "topic", name, "id", id)
+	b.logger.Info("deleted topic", "topic", name, "topic_id", base64URL(id[:]))
 	return id, nil
 }
 

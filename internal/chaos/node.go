@@ -53,7 +53,7 @@ func (n *Node) Start(timeout time.Duration) error {
 	}
 	n.runs++
 	ready := filepath.Join(filepath.Dir(n.DataDir), fmt.Sprintf("ready-%d", n.runs))
-	args := []string{"server", "--data-dir", n.DataDir, "--listen", fmt.Sprintf("%s:%d", n.Host, n.port), "--ready-file", ready}
+	args := []string{"server", "--data-dir", n.DataDir, "--listen", fmt.Sprintf("%s:%d", n.Host, n.port), "--ready-file", ready, "--http-listen", "none"}
 	for _, o := range n.Overrides {
 		args = append(args, "--override", o)
 	}

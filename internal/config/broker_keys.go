@@ -8,6 +8,8 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 )
 
@@ -155,6 +157,8 @@ var brokerKeys = []brokerKey{
 	{name: "replica.fetch.backoff.ms", typ: TypeInt, def: "1000", check: atLeast(0), doc: "Backoff after a follower fetch error."},
 	{name: "replica.socket.timeout.ms", typ: TypeInt, def: "30000", doc: "Follower socket timeout."},
 	{name: "replica.high.watermark.checkpoint.interval.ms", typ: TypeLong, def: "5000", doc: "How often the high watermark is checkpointed."},
+	{name: "vltava.controller.max.queued.operations", typ: TypeInt, def: "1024", check: atLeast(1), doc: "Vltava-specific: the most requests the active controller queues (registrations, heartbeats, topic and config changes); one more is answered with a retriable error."},
+	{name: "vltava.replica.ack.waiters.max", typ: TypeInt, def: "10000", check: atLeast(1), doc: "Vltava-specific: the most acks=all appends one partition keeps waiting for its in-sync replicas; one more is refused before it is appended, with REQUEST_TIMED_OUT (the producer retries)."},
 
 	// Groups and offsets.
 	{name: "group.initial.rebalance.delay.ms", typ: TypeInt, def: "3000", doc: "How long a new classic group waits for more members before its first rebalance."},
@@ -196,11 +200,37 @@ var brokerKeys = []brokerKey{
 	// Vltava's own storage keys (Kafka has none): recovery (internal/log recovery.go).
 	{name: "vltava.log.recovery.truncate.below.recovery.point", typ: TypeBoolean, def: "false", doc: "Let log recovery cut a partition's log below what was synced before the stop (the recovery point, or the end of a clean shutdown) when it finds the data there corrupt or missing; the cut data is moved aside (*.aside files). Off, such a partition's log refuses to open and the broker says where (Vltava-specific key)."},
 
+	// Vltava's operator keys (Kafka has none: it exports metrics through JMX and logs with
+	// log4j): the HTTP listener (internal/server http.go), the bounds on metric series
+	// (internal/metrics), the slow-request log and the log format.
+	{name: "vltava.http.listener", typ: TypeString, def: "127.0.0.1:9404", check: httpListener, doc: "Vltava-specific: HOST:PORT of the HTTP listener serving /metrics (Prometheus), /healthz and /readyz; empty or none turns it off. The default port is the one the Prometheus JMX exporter uses with Kafka (Strimzi, most Helm charts), so existing scrape configurations find it. If the default port is taken the broker starts without it and warns; a port set explicitly must bind."},
+	{name: "vltava.metrics.partition.series.enable", typ: TypeBoolean, def: "true", doc: "Vltava-specific: export per-partition series (log size and offsets, high watermark, cleaner dirty ratio, producer state, consumer lag per partition); off, only broker, topic and group totals are exported, for brokers with very many partitions."},
+	{name: "vltava.metrics.topic.series.max", typ: TypeInt, def: "1000", check: atLeast(0), doc: "Vltava-specific: the most topics with their own BrokerTopicMetrics series (bytes and messages in, bytes out, requests, failures); traffic of topics past it counts in the all-topics series only."},
+	{name: "vltava.metrics.consumer.lag.series.max", typ: TypeInt, def: "10000", check: atLeast(0), doc: "Vltava-specific: the most committed offsets (group, topic, partition) the consumer lag metrics read per scrape, groups in name order; the rest are counted in vltava_consumer_group_lag_omitted."},
+	{name: "vltava.request.slow.log.threshold.ms", typ: TypeLong, def: "1000", check: atLeast(0), doc: "Vltava-specific: a request that takes longer than this from being taken up to its response being written, not counting the time it waits on purpose (a long-poll fetch, a group's join or sync barrier), is logged at INFO with its API, client and sizes (at most 10 lines a second); 0 turns the log off."},
+	{name: "vltava.log.format", typ: TypeString, def: "text", check: oneOf("text", "json"), doc: "Vltava-specific: the broker's log lines as text (key=value) or JSON, one object per line (--log-format)."},
+
 	// Security keys accepted so a Kafka server.properties loads; only PLAINTEXT is served.
 	{name: "ssl.keystore.password", typ: TypePassword, null: true, dynamic: true, doc: "Key store password (TLS is not supported yet)."},
 	{name: "ssl.key.password", typ: TypePassword, null: true, dynamic: true, doc: "Private key password (TLS is not supported yet)."},
 	{name: "ssl.truststore.password", typ: TypePassword, null: true, dynamic: true, doc: "Trust store password (TLS is not supported yet)."},
 	{name: "sasl.jaas.config", typ: TypePassword, null: true, dynamic: true, doc: "JAAS login configuration (SASL is not supported yet)."},
+}
+
+// httpListener checks vltava.http.listener: HOST:PORT, or empty or none.
+func httpListener(v string) string {
+	if v == "" || v == "none" {
+		return ""
+	}
+	// An empty host listens on every interface, as in listeners.
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return "must be HOST:PORT, or empty or none to turn the listener off"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Sprintf("port %q is not a number from 0 to 65535", port)
+	}
+	return ""
 }
 
 // acceptedKafkaKey reports whether key is a well-known Kafka broker key that does not

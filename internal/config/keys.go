@@ -1,5 +1,7 @@
 package config
 
+import "strings"
+
 // Read-only views of the key tables, for help output and documentation.
 
 // KeyInfo describes one configuration key.
@@ -53,4 +55,27 @@ func Default() Broker {
 		panic("config: defaults do not load: " + err.Error())
 	}
 	return b
+}
+
+// IsSet reports whether a broker key was set by the file, the environment, an override
+// or a dynamic config, rather than left at its default.
+func (b Broker) IsSet(key string) bool { return b.explicit(key) }
+
+// Sensitive reports whether a broker or topic key holds a secret (Kafka's PASSWORD
+// type): its value is never described or logged.
+func Sensitive(key string) bool {
+	if k := brokerKeyIndex[key]; k != nil {
+		return k.typ == TypePassword
+	}
+	if k := topicKeyIndex[key]; k != nil {
+		return k.typ == TypePassword
+	}
+	// Keys the table does not know (accepted Kafka keys such as ssl.* and sasl.*) are
+	// judged by their names.
+	for _, s := range []string{"password", "secret", "jaas"} {
+		if strings.Contains(key, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -234,6 +234,7 @@ func (c *Coordinator) addMemberAndRebalance(g *group, id string, client Client, 
 	if g.initialDelay != nil {
 		g.initialDelay.newMember = true
 	}
+	c.logMemberJoined(g, id, client.ID, client.Host, req.InstanceID, len(g.members))
 	return c.updateMemberAndRebalance(g, m, req)
 }
 
@@ -421,6 +422,8 @@ func (c *Coordinator) tryCompleteJoin(g *group) {
 // completeJoin ends the join phase: members that did not rejoin are removed,
 // the generation advances and every member gets its answer.
 func (c *Coordinator) completeJoin(g *group) {
+	started := g.stateTime // PreparingRebalance began
+	defer c.logRebalanced(g, started)
 	c.sched.cancel(timerKey{timerJoin, g.id, ""})
 	g.joinSeq = c.nextSeq()
 	g.initialDelay = nil

@@ -312,7 +312,9 @@ func (c *Coordinator) consumerHeartbeatLocked(client Client, req *kmsg.ConsumerG
 		recs = append(recs, c.consumerGroupRecord(g))
 	}
 	if cg.epoch > cg.assignmentEpoch {
+		start := time.Now()
 		c.computeTarget(cg)
+		c.logTarget(g, time.Since(start))
 	}
 	c.reconcile(g, m, ownedFromRequest(req.Topics))
 	if after := memberSnapshot(m); !after.equal(before) || groupChanged {
@@ -372,6 +374,7 @@ func (c *Coordinator) consumerJoinLocked(g *group, client Client, req *kmsg.Cons
 		m = &consumerMember{id: memberID, assigned: make(assignment), revoking: make(assignment)}
 		cg.members[memberID] = m
 		changed = true
+		c.logMemberJoined(g, memberID, client.ID, client.Host, req.InstanceID, len(cg.members))
 	case m.epoch == epochStaticLeave:
 		m.epoch, m.previousEpoch, m.state = 0, 0, memberStable
 	case len(recs) == 0:
@@ -616,7 +619,9 @@ func (c *Coordinator) removeConsumerMember(g *group, m *consumerMember, topics m
 	}
 	cg.epoch++
 	cg.subscribed = subscribedMetadata(cg, topics)
+	start := time.Now()
 	c.computeTarget(cg)
+	c.logTarget(g, time.Since(start))
 	if len(cg.members) == 0 {
 		g.stateTime = c.cfg.Now()
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/vltava/vltava/internal/broker"
 )
 
-func (h *Handler) alterConfigs(_ context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
+func (h *Handler) alterConfigs(_ context.Context, r *Request, kr kmsg.Request) kmsg.Response {
 	req := kr.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	for _, rr := range req.Resources {
@@ -26,7 +26,7 @@ func (h *Handler) alterConfigs(_ context.Context, _ *Request, kr kmsg.Request) k
 		for _, c := range rr.Configs {
 			changes = append(changes, broker.ConfigChange{Key: c.Name, Value: c.Value})
 		}
-		err := h.applyConfigs(int8(rr.ResourceType), rr.ResourceName, changes, true, req.ValidateOnly)
+		err := h.applyConfigs(r, int8(rr.ResourceType), rr.ResourceName, changes, true, req.ValidateOnly)
 		resp.Resources = append(resp.Resources, kmsg.AlterConfigsResponseResource{
 			ErrorCode: codeOf(err), ErrorMessage: errMsg(err), ResourceType: rr.ResourceType, ResourceName: rr.ResourceName,
 		})
@@ -34,7 +34,7 @@ func (h *Handler) alterConfigs(_ context.Context, _ *Request, kr kmsg.Request) k
 	return resp
 }
 
-func (h *Handler) incrementalAlterConfigs(_ context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
+func (h *Handler) incrementalAlterConfigs(_ context.Context, r *Request, kr kmsg.Request) kmsg.Response {
 	req := kr.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, rr := range req.Resources {
@@ -68,7 +68,7 @@ func (h *Handler) incrementalAlterConfigs(_ context.Context, _ *Request, kr kmsg
 					return fmt.Errorf("%w: unknown config operation %d", kerr.InvalidRequest, c.Op)
 				}
 			}
-			return h.applyConfigs(int8(rr.ResourceType), rr.ResourceName, changes, false, req.ValidateOnly)
+			return h.applyConfigs(r, int8(rr.ResourceType), rr.ResourceName, changes, false, req.ValidateOnly)
 		}()
 		resp.Resources = append(resp.Resources, kmsg.IncrementalAlterConfigsResponseResource{
 			ErrorCode: codeOf(err), ErrorMessage: errMsg(err), ResourceType: rr.ResourceType, ResourceName: rr.ResourceName,
@@ -120,15 +120,23 @@ func (h *Handler) currentValue(rtype int8, name, key string) (string, int8, erro
 	return "", 0, fmt.Errorf("%w: unknown config %s", kerr.InvalidConfig, key)
 }
 
-func (h *Handler) applyConfigs(rtype int8, name string, changes []broker.ConfigChange, replace, validateOnly bool) error {
+// applyConfigs applies (or with validateOnly checks) a resource's changes, and logs the
+// ones applied.
+func (h *Handler) applyConfigs(r *Request, rtype int8, name string, changes []broker.ConfigChange, replace, validateOnly bool) error {
+	logged := func(err error) error {
+		if err == nil && !validateOnly {
+			h.logConfigChange(r, rtype, name, changes, replace)
+		}
+		return err
+	}
 	switch rtype {
 	case resourceTopic:
-		return h.b.AlterTopicConfigs(name, changes, replace, validateOnly)
+		return logged(h.b.AlterTopicConfigs(name, changes, replace, validateOnly))
 	case resourceBroker:
 		if err := h.checkBrokerResource(name); err != nil {
 			return err
 		}
-		return h.b.AlterBrokerConfigs(changes, validateOnly)
+		return logged(h.b.AlterBrokerConfigs(changes, validateOnly))
 	case resourceBrokerLogger:
 		return fmt.Errorf("%w: broker loggers are not configurable", kerr.InvalidRequest)
 	}

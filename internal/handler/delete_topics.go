@@ -57,6 +57,7 @@ func (h *Handler) deleteTopics(_ context.Context, _ *Request, kr kmsg.Request) k
 				id, err = h.b.DeleteTopic(name)
 				if err == nil {
 					st.TopicID = id
+					h.m.Topics.Forget(name)
 				}
 			}
 		}

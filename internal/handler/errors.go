@@ -5,6 +5,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"strings"
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -41,8 +42,19 @@ func codeOf(err error) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	case errors.Is(err, partition.ErrUnknownProducerID):
 		return kerr.UnknownProducerID.Code
-	case errors.Is(err, partition.ErrClosed):
+	case errors.Is(err, partition.ErrFencedLeaderEpoch):
+		return kerr.FencedLeaderEpoch.Code
+	case errors.Is(err, partition.ErrUnknownLeaderEpoch):
+		return kerr.UnknownLeaderEpoch.Code
+	case errors.Is(err, partition.ErrClosed), errors.Is(err, partition.ErrNotLeader), errors.Is(err, partition.ErrNotFollower),
+		errors.Is(err, partition.ErrUnknownReplica), errors.Is(err, partition.ErrStaleBrokerEpoch):
 		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, partition.ErrNotEnoughReplicasAfterAppend):
+		return kerr.NotEnoughReplicasAfterAppend.Code
+	case errors.Is(err, partition.ErrNotEnoughReplicas):
+		return kerr.NotEnoughReplicas.Code
+	case errors.Is(err, partition.ErrAckTimeout), errors.Is(err, partition.ErrTooManyAckWaiters):
+		return kerr.RequestTimedOut.Code
 	case errors.Is(err, log.ErrStorage):
 		// A failed write or fsync took the log (and its log dir) offline.
 		return kerr.KafkaStorageError.Code
@@ -84,5 +96,17 @@ func errMsg(err error) *string {
 		return nil
 	}
 	s := err.Error()
+	// An error wrapping a Kafka error (fmt.Errorf("%w: ...", kerr.X)) renders the code's
+	// name and generic description first; Kafka's error_message is only the detail,
+	// and none when there is no more to say than the code does.
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		if rest, ok := strings.CutPrefix(s, ke.Error()); ok {
+			s = strings.TrimSpace(strings.TrimPrefix(rest, ":"))
+		}
+		if s == "" {
+			return nil
+		}
+	}
 	return &s
 }

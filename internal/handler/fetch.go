@@ -33,6 +33,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vltava/vltava/internal/metadata"
+	"github.com/vltava/vltava/internal/metrics"
 )
 
 // fetchWant is one partition a fetch asks for, with the client's parameters (copied:
@@ -176,12 +177,44 @@ func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchR
 	leaders.each(func(b *metadata.Broker, l *metadata.Listener) {
 		resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{NodeID: b.ID, Host: l.Host, Port: int32(l.Port), Rack: rackOf(b)})
 	})
+	h.countFetched(wants, fc.results)
 	if createSession {
 		if s := h.sessions.create(sessionFrom(wants, fc.results)); s != nil {
 			resp.SessionID = s.id
 		}
 	}
 	return resp
+}
+
+// countFetched counts each partition of the fetch in its topic's BrokerTopicMetrics:
+// the request, a failure, and the record bytes sent. Partitions of topics that do not
+// exist are counted nowhere, as in Kafka.
+func (h *Handler) countFetched(wants []fetchWant, results []fetchResult) {
+	var ts *metrics.TopicStats
+	for i := range wants {
+		res := &results[i]
+		if res.p == nil {
+			continue
+		}
+		if ts == nil || i == 0 || wants[i-1].key.topic != wants[i].key.topic {
+			ts = h.m.Topics.Topic(wants[i].key.topic)
+		}
+		ts.Fetched(res.size, fetchFailure(res.errCode))
+	}
+}
+
+// fetchFailure reports whether a partition's error counts as a failed fetch in
+// BrokerTopicMetrics. As in Kafka's ReplicaManager, the errors a client is expected to
+// meet and recover from (leadership moved, an offset out of range, a failed log dir,
+// which the log dir metrics report) do not.
+func fetchFailure(code int16) bool {
+	switch code {
+	case 0, kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code, kerr.NotLeaderForPartition.Code,
+		kerr.UnknownLeaderEpoch.Code, kerr.FencedLeaderEpoch.Code, kerr.ReplicaNotAvailable.Code,
+		kerr.KafkaStorageError.Code, kerr.OffsetOutOfRange.Code, kerr.InconsistentTopicID.Code:
+		return false
+	}
+	return true
 }
 
 // startIncremental checks an incremental fetch's epoch against its session, applies

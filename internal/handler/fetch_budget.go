@@ -76,6 +76,14 @@ func (b *fetchBudget) force(n int64) {
 	b.mu.Unlock()
 }
 
+// inUse returns the bytes taken (more than max while a batch larger than the whole
+// budget is forced through) and max.
+func (b *fetchBudget) inUse() (int64, int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.max - b.avail, b.max
+}
+
 func (b *fetchBudget) release(n int64) {
 	if n == 0 {
 		return

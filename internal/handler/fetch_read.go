@@ -122,13 +122,24 @@ func (fc *fetchCtx) wait(ctx context.Context) {
 		if total >= fc.minBytes || anyErr || len(waits) == 0 {
 			return
 		}
-		if !waitAny(ctx, waits, fc.deadline) {
+		if !fc.park(ctx, waits) {
 			if ctx.Err() == nil {
 				fc.sizes()
 			}
 			return
 		}
 	}
+}
+
+// park waits for an append to one of the partitions (see waitAny), counted in the
+// fetch purgatory and in the request's parked time while it does.
+func (fc *fetchCtx) park(ctx context.Context, waits []<-chan struct{}) bool {
+	start := time.Now()
+	fc.h.m.Purgatory.Fetch.Inc()
+	fired := waitAny(ctx, waits, fc.deadline)
+	fc.h.m.Purgatory.Fetch.Dec()
+	fc.r.Client.Parked += time.Since(start)
+	return fired
 }
 
 // sizes finds every partition's records as file ranges within the limits and returns

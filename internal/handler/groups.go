@@ -8,6 +8,7 @@ package handler
 
 import (
 	"context"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -18,13 +19,21 @@ func groupClient(r *Request) group.Client {
 	return group.Client{ID: r.Header.ClientID, Host: "/" + r.Client.Host}
 }
 
+// JoinGroup and SyncGroup wait at the group's barrier (the other members, the
+// leader's assignment) on purpose: their whole time counts as parked for the
+// slow-request log.
+
 func (h *Handler) joinGroup(ctx context.Context, r *Request, kr kmsg.Request) kmsg.Response {
+	defer parked(r, time.Now())
 	return h.groups.JoinGroup(ctx, groupClient(r), kr.(*kmsg.JoinGroupRequest))
 }
 
-func (h *Handler) syncGroup(ctx context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
+func (h *Handler) syncGroup(ctx context.Context, r *Request, kr kmsg.Request) kmsg.Response {
+	defer parked(r, time.Now())
 	return h.groups.SyncGroup(ctx, kr.(*kmsg.SyncGroupRequest))
 }
+
+func parked(r *Request, since time.Time) { r.Client.Parked += time.Since(since) }
 
 func (h *Handler) heartbeat(_ context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
 	return h.groups.Heartbeat(kr.(*kmsg.HeartbeatRequest))
@@ -34,8 +43,11 @@ func (h *Handler) leaveGroup(_ context.Context, _ *Request, kr kmsg.Request) kms
 	return h.groups.LeaveGroup(kr.(*kmsg.LeaveGroupRequest))
 }
 
-func (h *Handler) offsetCommit(ctx context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
-	return h.groups.OffsetCommit(ctx, kr.(*kmsg.OffsetCommitRequest))
+func (h *Handler) offsetCommit(ctx context.Context, r *Request, kr kmsg.Request) kmsg.Response {
+	req := kr.(*kmsg.OffsetCommitRequest)
+	resp := h.groups.OffsetCommit(ctx, req)
+	h.logOutsideCommit(r, req, resp)
+	return resp
 }
 
 func (h *Handler) offsetFetch(_ context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
@@ -50,12 +62,17 @@ func (h *Handler) listGroups(_ context.Context, _ *Request, kr kmsg.Request) kms
 	return h.groups.ListGroups(kr.(*kmsg.ListGroupsRequest))
 }
 
-func (h *Handler) deleteGroups(ctx context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
-	return h.groups.DeleteGroups(ctx, kr.(*kmsg.DeleteGroupsRequest))
+func (h *Handler) deleteGroups(ctx context.Context, r *Request, kr kmsg.Request) kmsg.Response {
+	resp := h.groups.DeleteGroups(ctx, kr.(*kmsg.DeleteGroupsRequest))
+	h.logGroupsDeleted(r, resp)
+	return resp
 }
 
-func (h *Handler) offsetDelete(ctx context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
-	return h.groups.OffsetDelete(ctx, kr.(*kmsg.OffsetDeleteRequest))
+func (h *Handler) offsetDelete(ctx context.Context, r *Request, kr kmsg.Request) kmsg.Response {
+	req := kr.(*kmsg.OffsetDeleteRequest)
+	resp := h.groups.OffsetDelete(ctx, req)
+	h.logOffsetsDeleted(r, req, resp)
+	return resp
 }
 
 func (h *Handler) consumerGroupHeartbeat(ctx context.Context, r *Request, kr kmsg.Request) kmsg.Response {

@@ -7,20 +7,33 @@ package handler
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vltava/vltava/internal/broker"
 	"github.com/vltava/vltava/internal/bufpool"
 	"github.com/vltava/vltava/internal/group"
+	"github.com/vltava/vltava/internal/metrics"
 	"github.com/vltava/vltava/internal/wire"
 )
 
-// Client is what the handler knows of the connection a request came on.
+// Client is what the handler knows of the connection a request came on. The
+// connection serves one request at a time; the fields below Addr describe the request
+// served last, for its owner's request log.
 type Client struct {
 	Host string // remote IP
 	Addr string // remote host:port
+
+	ClientID string // from the request header (no copy: the header's string)
+	// Parked is how long the request waited on purpose: a long-poll fetch for
+	// min_bytes, a JoinGroup or SyncGroup for the group's barrier. The slow-request
+	// log leaves it out.
+	Parked time.Duration
+
+	commitsLogged map[string]struct{} // groups logged at INFO by logOutsideCommit (audit.go)
 }
 
 // Request is one decoded request with its header.
@@ -62,13 +75,28 @@ type Handler struct {
 	// controller answers the controller APIs on the controller listener
 	// (controller_listener.go).
 	controller controllerSlot
+	m          *metrics.Metrics
+}
+
+// Options are what the server gives a handler besides the broker and coordinator.
+type Options struct {
+	// Metrics are updated as requests are served; a private set if nil.
+	Metrics *metrics.Metrics
 }
 
 // New returns a handler over the broker and the group coordinator.
 func New(b *broker.Broker, groups *group.Coordinator) (*Handler, error) {
+	return NewWith(b, groups, Options{})
+}
+
+// NewWith is New with options.
+func NewWith(b *broker.Broker, groups *group.Coordinator, opts Options) (*Handler, error) {
 	cfg := b.Config()
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New(metrics.DefaultConfig())
+	}
 	h := &Handler{b: b, groups: groups, byKey: map[int16]*api{}, fetchMaxBytes: cfg.FetchMaxBytes,
-		fetchBudget: newFetchBudget(intConfig(cfg, "vltava.fetch.max.bytes.in.flight", 512<<20))}
+		fetchBudget: newFetchBudget(intConfig(cfg, "vltava.fetch.max.bytes.in.flight", 512<<20)), m: opts.Metrics}
 	if h.fetchMaxBytes <= 0 { // a configuration not from config.Load
 		h.fetchMaxBytes = 57671680
 	}
@@ -118,6 +146,10 @@ func (h *Handler) Transient(key int16) bool {
 	return a != nil && a.transient
 }
 
+// FetchBudget returns the fetch memory budget's bytes in use and its size
+// (vltava.fetch.max.bytes.in.flight).
+func (h *Handler) FetchBudget() (inUse, max int64) { return h.fetchBudget.inUse() }
+
 // Close releases handler resources.
 func (h *Handler) Close() error { return nil }
 
@@ -135,6 +167,18 @@ type Response struct {
 	// budget they hold.
 	pooled  [][]byte
 	charged int64
+}
+
+// Size is the bytes of the response frame, its size prefix included.
+func (r *Response) Size() int {
+	b := r.Bytes
+	if b == nil && len(r.Vec) > 0 {
+		b = r.Vec[0] // the frame starts with the encoded fields
+	}
+	if len(b) < 4 {
+		return len(b)
+	}
+	return 4 + int(binary.BigEndian.Uint32(b))
 }
 
 // Release returns the buffers to their pools and unpins Files; Bytes, Vec and Files
@@ -198,6 +242,7 @@ func (h *Handler) serve(ctx context.Context, c *Client, frame []byte, pin bool) 
 		h.b.Logger().Debug("undecodable request", "key", key, "version", version, "client", c.Addr, "err", err)
 		return nil, false
 	}
+	c.ClientID, c.Parked = hdr.ClientID, 0
 	r := &Request{Header: hdr, Client: c, pin: pin}
 	kr := a.fn(ctx, r, req)
 	if fr, ok := kr.(*kmsg.FetchResponse); ok {

@@ -24,6 +24,7 @@ import (
 	"github.com/vltava/vltava/internal/batch"
 	"github.com/vltava/vltava/internal/broker"
 	"github.com/vltava/vltava/internal/metadata"
+	"github.com/vltava/vltava/internal/metrics"
 	"github.com/vltava/vltava/internal/partition"
 )
 
@@ -37,6 +38,7 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 		sp *kmsg.ProduceResponseTopicPartition
 		p  *partition.Partition
 		b  batch.Batch
+		ts *metrics.TopicStats
 	}
 	var jobs []job
 	var jobBytes int
@@ -44,10 +46,22 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 	parallel := true
 	leaders := leaderEndpoints{im: h.b.Image(), listener: h.clientListener()}
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	// stats[i] are the BrokerTopicMetrics of topic i, nil for a topic that does not
+	// exist (counted nowhere, as in Kafka).
+	var statsBuf [8]*metrics.TopicStats // no allocation for the usual few topics
+	stats := statsBuf[:0]
+	if len(req.Topics) > len(statsBuf) {
+		stats = make([]*metrics.TopicStats, 0, len(req.Topics))
+	}
+	stats = stats[:len(req.Topics)]
 	for i, rt := range req.Topics {
 		st := &resp.Topics[i]
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		t := h.b.Topic(rt.Topic)
+		if t != nil {
+			stats[i] = h.m.Topics.Topic(rt.Topic)
+		}
 		for j, rp := range rt.Partitions {
 			sp := &st.Partitions[j]
 			sp.Default()
@@ -82,7 +96,7 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 						parallel = false // the same partition twice: keep request order
 					}
 					seen[p] = true
-					jobs = append(jobs, job{sp, p, b})
+					jobs = append(jobs, job{sp, p, b, stats[i]})
 					jobBytes += len(b)
 				}
 			}
@@ -94,6 +108,9 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 		res, err := j.p.Append(j.b)
 		j.sp.BaseOffset, j.sp.LogAppendTime, j.sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 		h.setProduceError(req, j.sp, j.p.Topic, err)
+		if err == nil {
+			j.ts.Appended(len(j.b), int(j.b.RecordCount()))
+		}
 	}
 	// Validating (CRC32C) and writing large batches of several partitions is spread over
 	// the cores; partitions are independent, and each is still appended in request order.
@@ -119,6 +136,13 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 			run(j)
 		}
 	}
+	for i := range resp.Topics {
+		if ts := stats[i]; ts != nil {
+			for j := range resp.Topics[i].Partitions {
+				ts.Produced(produceFailure(resp.Topics[i].Partitions[j].ErrorCode))
+			}
+		}
+	}
 	if req.Acks == 0 {
 		return nil
 	}
@@ -137,6 +161,20 @@ func (h *Handler) produceLeader(req *kmsg.ProduceRequest, resp *kmsg.ProduceResp
 	}
 	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = nl.LeaderID, nl.LeaderEpoch
 	leaders.add(nl.LeaderID)
+}
+
+// produceFailure reports whether a partition's error counts as a failed produce in
+// BrokerTopicMetrics. As in Kafka's ReplicaManager, errors of placement and size
+// (leadership, a batch too large or corrupt, a failed log dir, which the log dir
+// metrics report) do not; a batch the broker refused on validation (records,
+// timestamps, producer sequence) and anything unexpected do.
+func produceFailure(code int16) bool {
+	switch code {
+	case 0, kerr.UnknownTopicOrPartition.Code, kerr.NotLeaderForPartition.Code, kerr.MessageTooLarge.Code,
+		kerr.RecordListTooLarge.Code, kerr.CorruptMessage.Code, kerr.KafkaStorageError.Code:
+		return false
+	}
+	return true
 }
 
 // parallelProduceBytes is the request size from which partitions are appended in

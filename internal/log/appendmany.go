@@ -19,6 +19,15 @@ import (
 func (l *Log) AppendBatches(bs []batch.Batch) (n int, ticket int64, err error) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
+	return l.appendBatchesLocked(bs, false)
+}
+
+// appendBatchesLocked is AppendBatches with writeMu held; gaps lets a batch start past its
+// predecessor's end (a follower's append of a compacted leader's batches).
+func (l *Log) appendBatchesLocked(bs []batch.Batch, gaps bool) (n int, ticket int64, err error) {
+	if l.timings.Append != nil {
+		defer l.timeAppend(time.Now())
+	}
 	defer func() {
 		if m := l.cfg.FlushIntervalMessages; n > 0 && m > 0 && l.unflushedRecords >= m {
 			ticket = l.appendSeq
@@ -28,7 +37,7 @@ func (l *Log) AppendBatches(bs []batch.Batch) (n int, ticket int64, err error) {
 		if err := l.usableLocked(); err != nil {
 			return n, 0, err
 		}
-		if err := checkAppend(bs[n], l.logEndOffset.Load()); err != nil {
+		if err := checkAppendAt(bs[n], l.logEndOffset.Load(), gaps); err != nil {
 			return n, 0, err
 		}
 		if l.shouldRoll(l.active(), bs[n]) {
@@ -37,7 +46,7 @@ func (l *Log) AppendBatches(bs []batch.Batch) (n int, ticket int64, err error) {
 			}
 		}
 		s := l.active()
-		run := l.runLen(s, bs[n:])
+		run := l.runLen(s, bs[n:], gaps)
 		if err := l.appendToSegment(s, bs[n:n+run]...); err != nil {
 			return n, 0, l.fail(err)
 		}
@@ -56,7 +65,7 @@ func (l *Log) AppendBatches(bs []batch.Batch) (n int, ticket int64, err error) {
 
 // runLen is how many of bs, the first already checked to fit, go into s without a roll
 // and check as appendable.
-func (l *Log) runLen(s *segment, bs []batch.Batch) int {
+func (l *Log) runLen(s *segment, bs []batch.Batch, gaps bool) int {
 	size, nIdx, nTimes, rb := s.size+int64(len(bs[0])), s.nIndex+1, s.nTimes+1, s.rollBase()
 	if s.size == 0 {
 		rb = time.UnixMilli(bs[0].MaxTimestamp())
@@ -65,7 +74,7 @@ func (l *Log) runLen(s *segment, bs []batch.Batch) int {
 	for ; k < len(bs); k++ {
 		b := bs[k]
 		// Every batch may add one entry to each index: count it so, to stay on the safe side.
-		if checkAppend(b, bs[k-1].LastOffset()+1) != nil || l.shouldRollAt(s, size, nIdx, nTimes, rb, b) {
+		if checkAppendAt(b, bs[k-1].LastOffset()+1, gaps) != nil || l.shouldRollAt(s, size, nIdx, nTimes, rb, b) {
 			break
 		}
 		size += int64(len(b))

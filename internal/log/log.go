@@ -88,11 +88,12 @@ func (c Config) withDefaults() Config {
 // Log is one partition's log. All methods are safe for concurrent use; Append is
 // serialised by the caller (the partition) but may run concurrently with Read.
 type Log struct {
-	fsys   vfs.FS
-	dir    string
-	now    func() time.Time
-	logger *slog.Logger
-	report RecoveryReport // what Open did (recovery.go); read-only after Open
+	fsys    vfs.FS
+	dir     string
+	now     func() time.Time
+	logger  *slog.Logger
+	report  RecoveryReport // what Open did (recovery.go); read-only after Open
+	timings Timings        // read-only after Open
 
 	writeMu sync.Mutex
 	// guarded by writeMu
@@ -206,6 +207,9 @@ func (l *Log) appendLocked(b batch.Batch) (flushDue bool, err error) {
 	if err := checkAppend(b, l.logEndOffset.Load()); err != nil {
 		return false, err
 	}
+	if l.timings.Append != nil {
+		defer l.timeAppend(time.Now())
+	}
 	if l.shouldRoll(l.active(), b) {
 		if err := l.rollLocked(); err != nil {
 			return false, l.fail(err)
@@ -225,13 +229,20 @@ func (l *Log) appendLocked(b batch.Batch) (flushDue bool, err error) {
 	return n > 0 && l.unflushedRecords >= n, nil
 }
 
+// timeAppend reports the time since start to Timings.Append.
+func (l *Log) timeAppend(start time.Time) { l.timings.Append(time.Since(start)) }
+
 // checkAppend checks that b is one whole batch that can go at offset next.
-func checkAppend(b batch.Batch, next int64) error {
+func checkAppend(b batch.Batch, next int64) error { return checkAppendAt(b, next, false) }
+
+// checkAppendAt is checkAppend; with gaps, b may also start past next (a follower's
+// append of batches the leader's cleaner left gaps between).
+func checkAppendAt(b batch.Batch, next int64, gaps bool) error {
 	if len(b) < batch.HeaderSize || b.Size() != len(b) {
 		return fmt.Errorf("append: %w: %d bytes are not exactly one batch", batch.ErrCorrupt, len(b))
 	}
-	if b.BaseOffset() != next {
-		return fmt.Errorf("append: batch base offset %d is not the log end offset %d", b.BaseOffset(), next)
+	if base := b.BaseOffset(); base != next && (!gaps || base < next) {
+		return fmt.Errorf("append: batch base offset %d is not the log end offset %d", base, next)
 	}
 	if b.LastOffsetDelta() < 0 {
 		return fmt.Errorf("append: %w: negative last offset delta", batch.ErrCorrupt)

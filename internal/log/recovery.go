@@ -29,8 +29,9 @@
 //
 // Every segment but the last drops its index entries from memory once loaded.
 //
-// Then segments wholly below the log start offset are deleted, leader epochs past the
-// log end offset are dropped, and the clean-shutdown marker is removed (durably) before
+// Then segments wholly below the log start offset are deleted, a lost or malformed
+// leader-epoch checkpoint is rebuilt from the batches (the malformed one moved aside),
+// leader epochs past the log end offset are dropped, and the clean-shutdown marker is removed (durably) before
 // the log accepts a write, so a crash from then on is seen as unclean. Everything done
 // is collected in a RecoveryReport, logged at the end (recovery_report.go).
 package log
@@ -46,6 +47,7 @@ import (
 	"path"
 	"time"
 
+	"github.com/vltava/vltava/internal/batch"
 	"github.com/vltava/vltava/internal/vfs"
 )
 
@@ -65,7 +67,7 @@ func OpenWith(fsys vfs.FS, dir string, cfg Config, opts Options) (*Log, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	l := &Log{fsys: fsys, dir: dir, now: opts.Now, cfg: cfg.withDefaults(), logger: opts.Logger}
+	l := &Log{fsys: fsys, dir: dir, now: opts.Now, cfg: cfg.withDefaults(), logger: opts.Logger, timings: opts.Timings}
 	l.indexInterval.Store(l.cfg.IndexIntervalBytes)
 	l.report.Dir = dir
 	if err := vfs.MkdirAllDurable(fsys, dir); err != nil {
@@ -119,12 +121,16 @@ func (r *recovery) run() error {
 		return err
 	}
 	l.recoveryPoint = rp
+	// A missing or malformed leader-epoch checkpoint is rebuilt from the batches once
+	// the segments are loaded (rebuildEpochs); until then no epoch check is possible.
+	epochsLost := ""
 	if data, err := readCheckpoint(l.fsys, l.dir, leaderEpochFile); err != nil {
 		return err
-	} else if data != nil {
-		if l.epochs, err = parseEpochCheckpoint(data); err != nil {
-			l.epochs = nil // rebuilt by the partition as leaders are learned again
-		}
+	} else if data == nil {
+		epochsLost = "missing"
+	} else if l.epochs, err = parseEpochCheckpoint(data); err != nil {
+		l.epochs = nil
+		epochsLost = err.Error()
 	}
 	r.lso, r.syncedEnd, r.maxEpoch = lso, rp, -1
 	if n := len(l.epochs); n > 0 {
@@ -240,6 +246,11 @@ func (r *recovery) run() error {
 			return err
 		}
 	}
+	if epochsLost != "" && leo > lso {
+		if err := r.rebuildEpochs(epochsLost); err != nil {
+			return err
+		}
+	}
 	n := len(l.epochs)
 	if err := l.truncateEpochsFromEndLocked(leo + 1); err != nil {
 		return err
@@ -257,6 +268,42 @@ func (r *recovery) run() error {
 		}
 		l.dirDirty = false
 	}
+	return nil
+}
+
+// rebuildEpochs rebuilds the leader-epoch cache from the batches' leader epochs (the
+// first offset of each epoch), as Kafka's segment recovery assigns the epochs it reads,
+// when its checkpoint was missing or malformed (why): without it a follower could not
+// learn where its epochs end on the leader and would keep a tail the leader never had.
+// A malformed checkpoint is moved aside first, not overwritten.
+func (r *recovery) rebuildEpochs(why string) error {
+	l := r.l
+	if why != "missing" {
+		to, err := l.uniqueName(leaderEpochFile + ".aside")
+		if err == nil {
+			err = l.fsys.Rename(path.Join(l.dir, leaderEpochFile), path.Join(l.dir, to))
+		}
+		if err != nil {
+			return fmt.Errorf("move the malformed leader-epoch checkpoint aside: %w", err)
+		}
+		why = fmt.Sprintf("%s (moved to %s)", why, to)
+		l.dirDirty = true
+	}
+	var rebuilt []epochEntry
+	err := l.Batches(l.logStartOffset, func(b batch.Batch) bool {
+		e := b.PartitionLeaderEpoch()
+		if n := len(rebuilt); e >= 0 && (n == 0 || e > rebuilt[n-1].Epoch) {
+			rebuilt = append(rebuilt, epochEntry{Epoch: e, StartOffset: b.BaseOffset()})
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild the leader-epoch cache: %w", err)
+	}
+	if err := l.setEpochsLocked(rebuilt); err != nil {
+		return err
+	}
+	r.rep.EpochCache = fmt.Sprintf("leader-epoch-checkpoint %s: rebuilt %d entries from the batches", why, len(rebuilt))
 	return nil
 }
 

@@ -24,6 +24,20 @@ type Options struct {
 	// files as they are; with it the cut bytes and dropped segments are moved aside
 	// (*.aside), not deleted.
 	TruncateBelowRecoveryPoint bool
+	// Timings receive the durations of the log's writes and flushes (the broker's
+	// metrics); nil funcs are skipped.
+	Timings Timings
+}
+
+// Timings are callbacks that receive how long the log's I/O took. They run on the
+// appending or flushing goroutine with the log's locks held, so they must be quick
+// (an atomic add).
+type Timings struct {
+	// Append is one write of batches into the active segment (Append, AppendDeferred or
+	// AppendBatches; a roll it needed included, no fsync).
+	Append func(time.Duration)
+	// Flush is one flush: the fsyncs of the segments and directory it covered.
+	Flush func(time.Duration)
 }
 
 // TruncateBelowRecoveryPointKey is the broker key that sets Options.TruncateBelowRecoveryPoint,
@@ -59,6 +73,9 @@ type RecoveryReport struct {
 	SwapsFinished []int64          // compaction swaps a crash interrupted, finished
 	Removed       []string         // leftover files removed (*.deleted, *.tmp, *.cleaned, orphan index files, stray *.swap)
 	EpochsDropped int              // leader-epoch entries past the log end offset
+	// EpochCache says why the leader-epoch cache was rebuilt from the batches (its
+	// checkpoint missing or malformed), "" if it was read.
+	EpochCache string
 }
 
 // Truncation is one segment cut by recovery.
@@ -92,7 +109,7 @@ func (r *RecoveryReport) Lost() bool {
 // changed reports whether recovery did anything an operator should hear about.
 func (r *RecoveryReport) changed() bool {
 	return r.Lost() || r.SegmentsScanned > 0 || r.IndexesRebuilt > 0 || len(r.SwapsFinished) > 0 ||
-		len(r.Removed) > 0 || r.EpochsDropped > 0 || (r.Marker != "" && r.Marker != "none")
+		len(r.Removed) > 0 || r.EpochsDropped > 0 || r.EpochCache != "" || (r.Marker != "" && r.Marker != "none")
 }
 
 // attrs renders the report as log attributes; lists are spelled out, one item per entry.
@@ -148,6 +165,9 @@ func (r *RecoveryReport) attrs(done bool) []any {
 	}
 	if r.EpochsDropped > 0 {
 		a = append(a, "leader_epochs_dropped", r.EpochsDropped)
+	}
+	if r.EpochCache != "" {
+		a = append(a, "leader_epoch_cache", r.EpochCache)
 	}
 	return a
 }

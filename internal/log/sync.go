@@ -163,6 +163,10 @@ func (l *Log) takeFlushLocked() flushTake {
 
 // fsync syncs what t covers; it needs no lock but the flush turn.
 func (l *Log) fsync(t flushTake) (segErrs []error, dirErr error) {
+	if l.timings.Flush != nil {
+		start := time.Now()
+		defer func() { l.timings.Flush(time.Since(start)) }()
+	}
 	segErrs = make([]error, len(t.segs))
 	for i, s := range t.segs {
 		segErrs[i] = s.sync()

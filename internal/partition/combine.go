@@ -99,6 +99,12 @@ func (p *Partition) placeAll(ops []*appendOp) {
 	pending := p.pendingBuf[:0]
 	defer func() { clear(pending[:cap(pending)]); p.pendingBuf = pending[:0] }() // keep no op alive
 	next := p.log.LogEndOffset()
+	if p.repl.rep != nil && p.repl.role != RoleLeader {
+		for _, o := range ops {
+			o.err = fmt.Errorf("append to %s-%d: %w (%s)", p.Topic, p.Index, ErrNotLeader, p.repl.role)
+		}
+		return
+	}
 	for _, o := range ops {
 		// A poisoned log (a failed write or fsync, maybe of a batch written just above)
 		// takes no append until it is reopened, and answers no duplicate either: the
@@ -129,7 +135,7 @@ func (p *Partition) placeAll(ops []*appendOp) {
 				}
 				o.res.LogStartOffset = p.log.LogStartOffset()
 				o.end = dup.lastOffset + 1
-				if p.HighWatermark() < o.end {
+				if p.ackedEnd() < o.end {
 					// The original is not acknowledged yet: its fsync is still running (this
 					// is a retry after a timeout). Answer with it, once it is durable.
 					o.ticket = p.log.SyncTicket()
@@ -174,7 +180,6 @@ func (p *Partition) writePending(ops []*appendOp) {
 		o.res = AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
 	}
 	if n > 0 && ticket == 0 {
-		// One replica is the whole ISR: the high watermark follows the log end.
-		p.advanceHighWatermark(bs[n-1].LastOffset() + 1)
+		p.appended(bs[n-1].LastOffset() + 1)
 	}
 }

@@ -2,11 +2,12 @@ package partition
 
 import "fmt"
 
-// BecomeLeader makes this replica the leader at leaderEpoch, as the metadata elects it:
-// batches appended from now on carry that epoch, and the log's leader-epoch cache starts
-// it at the log end offset (KIP-101). An epoch not above the current one changes nothing
+// TakeLeaderEpoch makes a partition opened with Open (not a replica: see BecomeLeader)
+// the leader at leaderEpoch, as the metadata elects it: batches appended from now on
+// carry that epoch, and the log's leader-epoch cache starts it at the log end offset
+// (KIP-101). An epoch not above the current one changes nothing
 // (the metadata moved on without a new election).
-func (p *Partition) BecomeLeader(leaderEpoch int32) error {
+func (p *Partition) TakeLeaderEpoch(leaderEpoch int32) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {

@@ -75,12 +75,30 @@ type Partition struct {
 
 	waitMu sync.Mutex
 	waitCh chan struct{} // closed when the high watermark moves; nil if nobody waits
+
+	// repl is the replica state of a partition opened with OpenReplica (replicated.go);
+	// a partition opened with Open is a single node's, the leader and whole ISR.
+	repl replState
 }
 
 // Open wraps an opened log, rebuilding the producer state from it.
 func Open(topic string, index int32, l *log.Log, cfg Config, leaderEpoch int32, now func() time.Time) (*Partition, error) {
+	p, err := open(topic, index, l, cfg, now)
+	if err != nil {
+		return nil, err
+	}
+	p.leaderEpoch = leaderEpoch
+	if err := l.AssignEpoch(leaderEpoch, l.LogEndOffset()); err != nil {
+		return nil, fmt.Errorf("leader epoch of %s-%d: %w", topic, index, err)
+	}
+	p.highWatermark.Store(l.LogEndOffset())
+	return p, nil
+}
+
+// open wraps l, rebuilding the producer state from it; the caller sets the role.
+func open(topic string, index int32, l *log.Log, cfg Config, now func() time.Time) (*Partition, error) {
 	p := &Partition{Topic: topic, Index: index, log: l, now: now, producers: map[int64]*producerEntry{},
-		leaderEpoch: leaderEpoch, snapshotMax: snapshotMax}
+		snapshotMax: snapshotMax}
 	p.cfg.Store(&cfg)
 	from := l.LogStartOffset()
 	// Rolling snapshots past the recovered log end are removed even when the clean-close
@@ -110,10 +128,6 @@ func Open(topic string, index int32, l *log.Log, cfg Config, leaderEpoch int32, 
 	if err != nil {
 		return nil, fmt.Errorf("rebuild producer state of %s-%d: %w", topic, index, err)
 	}
-	if err := l.AssignEpoch(leaderEpoch, l.LogEndOffset()); err != nil {
-		return nil, fmt.Errorf("leader epoch of %s-%d: %w", topic, index, err)
-	}
-	p.highWatermark.Store(l.LogEndOffset())
 	return p, nil
 }
 
@@ -142,7 +156,12 @@ func (p *Partition) SetConfig(cfg Config, lc log.Config) {
 func (p *Partition) Config() Config { return *p.cfg.Load() }
 
 // ISRSize is the number of in-sync replicas; with one node, the leader alone.
-func (p *Partition) ISRSize() int32 { return 1 }
+func (p *Partition) ISRSize() int32 {
+	if p.repl.rep != nil {
+		return int32(len(p.ISR()))
+	}
+	return 1
+}
 
 // LeaderEpoch returns the current leader epoch.
 func (p *Partition) LeaderEpoch() int32 {
@@ -167,26 +186,33 @@ type AppendResult struct {
 // epoch and, for LogAppendTime, the timestamp and CRC) and appends it. A retried
 // idempotent batch is answered with its original offsets and not appended again.
 func (p *Partition) Append(b batch.Batch) (AppendResult, error) {
+	res, _, err := p.append(b)
+	return res, err
+}
+
+// append is Append, also returning the offset after the batch (after its original, for
+// a duplicate): what acks=all waits for the high watermark to reach.
+func (p *Partition) append(b batch.Batch) (AppendResult, int64, error) {
 	res := AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
 	cfg := p.cfg.Load()
 	if len(b) > int(cfg.MaxMessageBytes) {
-		return res, fmt.Errorf("%w: batch of %d bytes > max.message.bytes %d", batch.ErrTooLarge, len(b), cfg.MaxMessageBytes)
+		return res, 0, fmt.Errorf("%w: batch of %d bytes > max.message.bytes %d", batch.ErrTooLarge, len(b), cfg.MaxMessageBytes)
 	}
 	// CRC and records are checked before taking the lock: they are the costly part and
 	// need no partition state.
 	sum, err := batch.ValidateFull(b, batch.ValidateOptions{MaxDecompressed: cfg.MaxDecompressed, RequireKeys: cfg.Compacted})
 	if err != nil {
-		return res, err
+		return res, 0, err
 	}
 	if b.Control() {
-		return res, fmt.Errorf("%w: clients may not write control batches", ErrInvalidRecord)
+		return res, 0, fmt.Errorf("%w: clients may not write control batches", ErrInvalidRecord)
 	}
 	if b.ProducerID() >= 0 && b.BaseSequence() < 0 {
-		return res, fmt.Errorf("%w: producer id %d with base sequence %d", ErrInvalidRecord, b.ProducerID(), b.BaseSequence())
+		return res, 0, fmt.Errorf("%w: producer id %d with base sequence %d", ErrInvalidRecord, b.ProducerID(), b.BaseSequence())
 	}
 	now := p.now().UnixMilli()
 	if err := checkTimestamps(b, sum, now, cfg); err != nil {
-		return res, err
+		return res, 0, err
 	}
 	if !cfg.LogAppendTime && b.MaxTimestamp() != sum.MaxTimestamp {
 		// The header's max timestamp feeds the time index, retention and ListOffsets:
@@ -197,15 +223,15 @@ func (p *Partition) Append(b batch.Batch) (AppendResult, error) {
 	op := &appendOp{b: b, cfg: cfg, now: now, res: res}
 	p.appendQueued(op)
 	if op.err != nil || op.ticket == 0 {
-		return op.res, op.err
+		return op.res, op.end, op.err
 	}
 	// The flush policy wants this append on disk before it is acknowledged or shown to
 	// consumers. The fsync runs outside p.mu, shared with the appends queued meanwhile.
 	if err := p.log.SyncThrough(op.ticket); err != nil {
-		return op.res, fmt.Errorf("sync %s-%d: %w", p.Topic, p.Index, err)
+		return op.res, op.end, fmt.Errorf("sync %s-%d: %w", p.Topic, p.Index, err)
 	}
-	p.advanceHighWatermark(op.end)
-	return op.res, nil
+	p.appended(op.end)
+	return op.res, op.end, nil
 }
 
 // advanceHighWatermark moves the high watermark up to hw (never down: group commits
@@ -266,13 +292,20 @@ func (p *Partition) notify() {
 
 // Read returns file ranges of whole batches from offset, below the high watermark (or
 // the last stable offset for read_committed).
+//
+// A replicated partition's offsets past the high watermark but within the log are not out
+// of range, as in Kafka: a new leader's high watermark may lag what consumers read from
+// the old one, and they must wait, not reset.
 func (p *Partition) Read(offset, maxBytes int64, minOne, readCommitted bool) ([]log.Range, error) {
 	limit := p.HighWatermark()
 	if readCommitted {
 		limit = p.LastStableOffset()
 	}
-	if offset > p.HighWatermark() {
+	if offset > p.HighWatermark() && (p.repl.rep == nil || offset > p.log.LogEndOffset()) {
 		return nil, log.ErrOffsetOutOfRange
+	}
+	if offset > limit {
+		return nil, nil
 	}
 	return p.log.Read(offset, limit, maxBytes, minOne)
 }
@@ -320,6 +353,7 @@ func (p *Partition) Close() error {
 	snap, dropped := encodeSnapshot(p.log.LogEndOffset(), p.producers, p.snapshotMax)
 	trimmed := p.trimmedError(dropped, len(p.producers))
 	p.mu.Unlock()
+	p.stopReplica(ErrClosed)
 	p.notify()
 	if p.log.Err() != nil {
 		return p.log.Close()
@@ -339,6 +373,7 @@ func (p *Partition) Delete() error {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
+	p.stopReplica(ErrClosed)
 	p.notify()
 	return p.log.Delete()
 }

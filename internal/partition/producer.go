@@ -150,6 +150,13 @@ func (p *Partition) ExpireProducers(now time.Time, expiration time.Duration) int
 	return p.expireLocked(now)
 }
 
+// ProducerCount returns how many producers have state in the partition (metrics).
+func (p *Partition) ProducerCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.producers)
+}
+
 // expireLocked applies p.expiration at now; p.mu is held.
 func (p *Partition) expireLocked(now time.Time) int {
 	if p.expiration <= 0 {

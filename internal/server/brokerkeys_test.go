@@ -97,3 +97,24 @@ func TestTransactionMaxTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorMessagesAreTheDetail: an error_message carries what the broker adds to the
+// code, as Kafka's do ("topic ... already exists"), not the code's name and generic
+// description again, which clients print beside it (doubled text in every tool).
+func TestErrorMessagesAreTheDetail(t *testing.T) {
+	n := startNode(t, nil)
+	n.createTopic(t, "twice", 1, nil)
+	r := dialRaw(t, n.addr)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version = 5
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "twice", 1, 1
+	req.Topics = append(req.Topics, rt)
+	st := r.do(req).(*kmsg.CreateTopicsResponse).Topics[0]
+	if st.ErrorCode != kerr.TopicAlreadyExists.Code || st.ErrorMessage == nil {
+		t.Fatalf("second creation: %v, message %v", kerr.ErrorForCode(st.ErrorCode), st.ErrorMessage)
+	}
+	if msg := *st.ErrorMessage; strings.Contains(msg, "TOPIC_ALREADY_EXISTS") || strings.Contains(msg, kerr.TopicAlreadyExists.Description) || !strings.Contains(msg, "twice") {
+		t.Fatalf("error_message %q, want only the broker's detail naming the topic", msg)
+	}
+}

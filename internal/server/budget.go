@@ -73,6 +73,13 @@ func (b *budget) release(n int64) {
 	b.mu.Unlock()
 }
 
+// inUse returns what is taken and the budget (metrics).
+func (b *budget) inUse() (used, max int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.max - b.avail, b.max
+}
+
 // wake lets every waiter look again. Called with mu held.
 func (b *budget) wake() {
 	close(b.freed)

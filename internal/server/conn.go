@@ -109,7 +109,8 @@ func (c *conn) serve() {
 	}
 	for f := range frames {
 		c.s.queued.release(1) // its turn has come: no longer queued
-		key, _, _, kv := wire.ParseKeyVersion(f.b)
+		start := time.Now()
+		key, version, _, kv := wire.ParseKeyVersion(f.b)
 		// Small responses are held in bw while more requests are queued (pipelined
 		// requests then cost one write), but leave before a request that may wait
 		// (handler.MayWait): a finished response must not wait behind a long poll.
@@ -121,11 +122,13 @@ func (c *conn) serve() {
 			}
 		}
 		resp, ok := serve(ctx, &c.info, f.b)
+		reqBytes := len(f.b)
 		c.served(&f)
 		if !ok {
 			return
 		}
 		if resp == nil { // acks=0 produce: no response
+			c.requestDone(key, version, start, reqBytes, nil)
 			continue
 		}
 		c.nc.SetWriteDeadline(time.Now().Add(c.frameTimeout()))
@@ -152,6 +155,9 @@ func (c *conn) serve() {
 			if err == nil && len(frames) == 0 {
 				err = bw.Flush()
 			}
+		}
+		if err == nil {
+			c.requestDone(key, version, start, reqBytes, resp)
 		}
 		resp.Release()
 		if err != nil {

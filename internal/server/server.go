@@ -19,6 +19,7 @@ import (
 	"github.com/vltava/vltava/internal/config"
 	"github.com/vltava/vltava/internal/group"
 	"github.com/vltava/vltava/internal/handler"
+	"github.com/vltava/vltava/internal/metrics"
 )
 
 // Server is one running node.
@@ -34,11 +35,17 @@ type Server struct {
 	queued *budget      // queued.max.requests: requests read and not yet being served
 	limits *connLimits  // max.connections.per.ip and its overrides
 
+	metrics *metrics.Metrics
+	slow    *slowLog // vltava.request.slow.log.threshold.ms
+	ready   readiness
+
 	ctx    context.Context // cancelled by Close: ends long polls and connections
 	cancel context.CancelFunc
 
 	mu        sync.Mutex
 	listeners []net.Listener
+	started   bool // every listener is bound
+	http      *httpListener
 	conns     map[*conn]struct{}
 	perIP     map[netip.Addr]int // open connections by client address
 	closed    bool
@@ -57,6 +64,8 @@ func New(cfg config.Broker, opts broker.Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	m := newMetrics(cfg)
+	opts.LogTimings = logTimings(m)
 	b, err := broker.Open(cfg, opts)
 	if err != nil {
 		return nil, err
@@ -95,16 +104,19 @@ func New(cfg config.Broker, opts broker.Options) (*Server, error) {
 		return nil, fmt.Errorf("load groups: %w", err)
 	}
 	groups.StartExpiration()
-	h, err := handler.New(b, groups)
+	h, err := handler.NewWith(b, groups, handler.Options{Metrics: m})
 	if err != nil {
 		groups.Close()
 		b.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, logger: opts.Logger, broker: b, groups: groups, h: h, ctx: ctx, cancel: cancel,
+	s := &Server{cfg: cfg, logger: opts.Logger, broker: b, groups: groups, h: h, ctx: ctx, cancel: cancel,
 		conns: map[*conn]struct{}{}, perIP: map[netip.Addr]int{}, limits: limits, ctrl: newCtrlListeners(cfg),
-		budget: newBudget(requestBudget(cfg)), queued: newBudget(int64(max(cfg.QueuedMaxRequests, 1)))}, nil
+		budget: newBudget(requestBudget(cfg)), queued: newBudget(int64(max(cfg.QueuedMaxRequests, 1))),
+		metrics: m, slow: newSlowLog(cfg, opts.Logger)}
+	s.watchMetrics()
+	return s, nil
 }
 
 // Broker returns the node's broker state (for tests and tools in-process).
@@ -145,6 +157,9 @@ func (s *Server) Start() error {
 		s.Close()
 		return err
 	}
+	s.mu.Lock()
+	s.started = true
+	s.mu.Unlock()
 	return nil
 }
 
@@ -186,9 +201,15 @@ func (s *Server) accept(ln net.Listener) {
 		c := newConn(s, nc)
 		ip := remoteIP(nc)
 		s.mu.Lock()
-		if s.closed || (s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections) {
+		if s.closed {
 			s.mu.Unlock()
 			nc.Close()
+			continue
+		}
+		if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
+			s.mu.Unlock()
+			nc.Close()
+			s.metrics.Conns.RefusedMax.Inc()
 			continue
 		}
 		// max.connections.per.ip: over the limit the connection is closed at once,
@@ -196,6 +217,7 @@ func (s *Server) accept(ln net.Listener) {
 		if limit := s.limits.limit(ip); s.perIP[ip] >= limit {
 			s.mu.Unlock()
 			nc.Close()
+			s.metrics.Conns.RefusedPerIP.Inc()
 			s.limits.rejected(s.logger, ip, limit)
 			continue
 		}
@@ -203,8 +225,11 @@ func (s *Server) accept(ln net.Listener) {
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
+		s.metrics.Conns.Accepted.Inc()
+		s.metrics.Conns.Open.Inc()
 		go func() {
 			defer s.wg.Done()
+			defer s.metrics.Conns.Open.Dec()
 			c.serve()
 			s.mu.Lock()
 			delete(s.conns, c)
@@ -228,12 +253,16 @@ func (s *Server) Close() error {
 	for _, ln := range s.listeners {
 		ln.Close()
 	}
+	httpl := s.http
 	for c := range s.conns {
 		c.nc.Close()
 	}
 	s.mu.Unlock()
 	s.closeController()
 	s.cancel()
+	if httpl != nil {
+		httpl.close()
+	}
 	s.wg.Wait()
 	s.groups.Close()
 	err := s.h.Close()

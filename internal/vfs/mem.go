@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -366,8 +367,11 @@ func (m *MemFS) crash(rng *rand.Rand) *MemFS {
 	}
 	// A node reachable under two names after a partial replay is copied once so the
 	// names keep sharing it.
+	// The files are visited in path order: the rng must be drawn from in the same order
+	// every time, or a seed would not reproduce its crash.
 	copies := map[*memNode]*memNode{}
-	for p, n := range ns {
+	for _, p := range slices.Sorted(maps.Keys(ns)) {
+		n := ns[p]
 		c, ok := copies[n]
 		if !ok {
 			c = &memNode{data: n.crashContent(rng)}

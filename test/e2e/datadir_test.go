@@ -38,7 +38,7 @@ func TestSecondBrokerOnDataDirInUse(t *testing.T) {
 	}
 
 	ready := filepath.Join(t.TempDir(), "second-ready")
-	cmd := exec.Command(brokerBin, "server", "--data-dir", first.DataDir, "--listen", "127.0.0.1:0", "--ready-file", ready)
+	cmd := exec.Command(brokerBin, "server", "--data-dir", first.DataDir, "--listen", "127.0.0.1:0", "--ready-file", ready, "--http-listen", "none")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs

@@ -527,7 +527,7 @@ func (b *pinnedBroker) start() {
 	b.t.Helper()
 	b.runs++
 	ready := filepath.Join(b.dir, fmt.Sprintf("ready-%d", b.runs))
-	args := []string{"server", "--data-dir", filepath.Join(b.dir, "data"), "--listen", b.addr, "--ready-file", ready}
+	args := []string{"server", "--data-dir", filepath.Join(b.dir, "data"), "--listen", b.addr, "--ready-file", ready, "--http-listen", "none"}
 	for _, o := range b.over {
 		args = append(args, "--override", o)
 	}

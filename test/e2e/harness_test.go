@@ -199,7 +199,7 @@ func (s *server) Start() {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
-	args := []string{"server", "--data-dir", s.DataDir, "--listen", listen, "--ready-file", ready}
+	args := []string{"server", "--data-dir", s.DataDir, "--listen", listen, "--ready-file", ready, "--http-listen", "none"}
 	for _, o := range s.overrides {
 		args = append(args, "--override", o)
 	}

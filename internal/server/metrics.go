@@ -1,0 +1,152 @@
+package server
+
+// The server's side of the metrics: it makes the registry (internal/metrics), hands
+// its instruments to the layers, and answers the scrape-time sources from the broker,
+// the group coordinator and its own budgets. These are the single-node answers: every
+// hosted partition is led here with itself as the whole ISR, the node is the active
+// controller, and a partition is offline when its log dir has failed. The cluster code
+// answers the same interfaces from the metadata image once there is one.
+
+import (
+	"strconv"
+
+	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/config"
+	"github.com/vltava/vltava/internal/group"
+	"github.com/vltava/vltava/internal/log"
+	"github.com/vltava/vltava/internal/metadata"
+	"github.com/vltava/vltava/internal/metrics"
+)
+
+// newMetrics makes the metrics the configuration asks for.
+func newMetrics(cfg config.Broker) *metrics.Metrics {
+	intKey := func(key string, def int) int {
+		if n, err := strconv.Atoi(cfg.Values[key]); err == nil {
+			return n
+		}
+		return def
+	}
+	d := metrics.DefaultConfig()
+	return metrics.New(metrics.Config{
+		PartitionSeries: cfg.Values["vltava.metrics.partition.series.enable"] != "false",
+		TopicSeriesMax:  intKey("vltava.metrics.topic.series.max", d.TopicSeriesMax),
+		LagSeriesMax:    intKey("vltava.metrics.consumer.lag.series.max", d.LagSeriesMax),
+	})
+}
+
+// logTimings is where every partition log reports its write and flush times.
+func logTimings(m *metrics.Metrics) log.Timings {
+	return log.Timings{Append: m.Log.Appended, Flush: m.Log.Flushed}
+}
+
+// Metrics returns the node's metrics (for its HTTP listener and tests).
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
+// watchMetrics registers the scrape-time sources once the layers exist.
+func (s *Server) watchMetrics() {
+	b := s.broker
+	s.metrics.Watch(metrics.Sources{
+		Cluster: clusterSource{b},
+		Groups:  groupSource{b: b, c: s.groups},
+		Cleaner: func() metrics.CleanerStats {
+			st := b.CleanerStats()
+			since := b.Now().Sub(b.Started())
+			if !st.LastPass.IsZero() {
+				since = b.Now().Sub(st.LastPass)
+			}
+			out := metrics.CleanerStats{Passes: st.Passes, SinceLastPass: since, MaxDirtyRatio: st.MaxDirtyRatio,
+				BytesCleaned: st.BytesCleaned, BytesRemoved: st.BytesRemoved}
+			for _, d := range st.Dirty {
+				out.Dirty = append(out.Dirty, metrics.DirtyRatio{Topic: d.Topic, Partition: d.Partition, Ratio: d.Ratio})
+			}
+			return out
+		},
+		Intake: func() metrics.Intake {
+			in := metrics.Intake{}
+			in.RequestBytes, in.RequestBytesMax = s.budget.inUse()
+			in.RequestsQueued, _ = s.queued.inUse()
+			in.FetchBytes, in.FetchBytesMax = s.h.FetchBudget()
+			return in
+		},
+	})
+}
+
+// clusterSource is this node's replicas, as the metadata image assigns them, and the
+// controller's view of the image.
+type clusterSource struct{ b *broker.Broker }
+
+func (c clusterSource) Replicas(fn func(r *metrics.Replica)) {
+	im := c.b.Image()
+	me := c.b.NodeID()
+	var r metrics.Replica
+	for _, name := range im.TopicNames() {
+		t, mt := c.b.Topic(name), im.Topic(name)
+		if t == nil || mt == nil {
+			continue // being created or deleted
+		}
+		for _, p := range t.Partitions {
+			l := p.Log()
+			r = metrics.Replica{Topic: name, Partition: p.Index, Offline: l.Err() != nil,
+				Replicas: 1, ISR: int(p.ISRSize()), MinISR: int(p.Config().MinInsyncReplicas)}
+			if mp := mt.Partition(p.Index); mp != nil {
+				r.Leader = mp.Leader == me
+				r.Replicas, r.ISR = len(mp.Replicas()), len(mp.ISR())
+			}
+			if !r.Offline {
+				r.Size, r.Segments = l.Size(), l.NumSegments()
+				r.LogStartOffset, r.LogEndOffset, r.HighWatermark = p.LogStartOffset(), p.LogEndOffset(), p.HighWatermark()
+				r.ProducerIDs = p.ProducerCount()
+			}
+			fn(&r)
+		}
+	}
+}
+
+func (c clusterSource) Controller() metrics.ControllerState {
+	im := c.b.Image()
+	st := metrics.ControllerState{Active: true, Topics: im.NumTopics(), Partitions: im.NumPartitions()}
+	for b := range im.Brokers() {
+		if b.Fenced {
+			st.FencedBrokers++
+		} else {
+			st.ActiveBrokers++
+		}
+	}
+	for mt := range im.Topics() {
+		t := c.b.Topic(mt.Name)
+		for i := range mt.Partitions {
+			mp := &mt.Partitions[i]
+			// Without a leader, or led here from a failed log dir (one node: nobody
+			// else can lead it).
+			offline := mp.Leader == metadata.NoLeader
+			if t != nil && i < len(t.Partitions) && t.Partitions[i].Log().Err() != nil {
+				offline = true
+			}
+			if offline {
+				st.OfflinePartitions++
+			}
+		}
+	}
+	return st
+}
+
+// groupSource is the group coordinator's committed offsets against the hosted
+// partitions' high watermarks.
+type groupSource struct {
+	b *broker.Broker
+	c *group.Coordinator
+}
+
+func (g groupSource) Lag(limit int, fn func(group, topic string, partition int32, lag int64)) int {
+	offsets, total := g.c.CommittedOffsets(limit)
+	for _, o := range offsets {
+		p := g.b.Partition(o.Topic, o.Partition)
+		if p == nil {
+			continue
+		}
+		fn(o.Group, o.Topic, o.Partition, max(p.HighWatermark()-o.Offset, 0))
+	}
+	return total - len(offsets)
+}
+
+func (g groupSource) Counts() (int, int) { return g.c.Counts() }
