@@ -204,6 +204,8 @@ func (w *localWriter) CreateTopics(ctx context.Context, specs []TopicSpec, valid
 func (w *localWriter) CreatePartitions(ctx context.Context, specs []PartitionsSpec, validateOnly bool) []error {
 	b := w.b
 	errs := make([]error, len(specs))
+	was := make([]int32, len(specs))     // for the log line: the count before
+	ids := make([]uuid.UUID, len(specs)) // and the topic's ID
 	build := func(im *metadata.Image) ([]metadata.Record, error) {
 		type grow struct {
 			i    int
@@ -223,6 +225,7 @@ func (w *localWriter) CreatePartitions(ctx context.Context, specs []PartitionsSp
 				errs[i] = kafkaErr(kerr.InvalidPartitions, "topic already has %d partitions", t.NumPartitions())
 			default:
 				todo = append(todo, grow{i: i, id: t.ID, from: t.NumPartitions()})
+				was[i], ids[i] = t.NumPartitions(), t.ID
 				records += int(s.Count - t.NumPartitions())
 			}
 		}
@@ -261,7 +264,7 @@ func (w *localWriter) CreatePartitions(ctx context.Context, specs []PartitionsSp
 	if !validateOnly {
 		for i, s := range specs {
 			if errs[i] == nil {
-				b.logger.Info("created partitions", "topic", s.Topic, "partitions", s.Count)
+				b.logger.Info("created partitions", "topic", s.Topic, "topic_id", base64URL(ids[i][:]), "partitions", s.Count, "was", was[i])
 			}
 		}
 	}
