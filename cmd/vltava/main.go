@@ -23,7 +23,7 @@ func serverCommand() cli.Extra {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, cli.Usage(serverCommand()))
+		fmt.Fprint(os.Stderr, cli.Usage(serverCommand(), storageCommand()))
 		os.Exit(2)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
@@ -31,14 +31,16 @@ func main() {
 	switch cmd {
 	case "server":
 		err = runServer(args)
+	case "storage":
+		err = runStorage(args, os.Stdout, os.Stderr)
 	case "-h", "--help", "-help", "help":
-		fmt.Print(cli.Usage(serverCommand()))
+		fmt.Print(cli.Usage(serverCommand(), storageCommand()))
 		return
 	default:
 		var ok bool
-		ok, err = cli.Run(cmd, args, serverCommand())
+		ok, err = cli.Run(cmd, args, serverCommand(), storageCommand())
 		if !ok {
-			fmt.Fprintf(os.Stderr, "vltava: unknown command %q\n\n%s", cmd, cli.Usage(serverCommand()))
+			fmt.Fprintf(os.Stderr, "vltava: unknown command %q\n\n%s", cmd, cli.Usage(serverCommand(), storageCommand()))
 			os.Exit(2)
 		}
 	}

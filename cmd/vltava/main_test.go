@@ -74,7 +74,13 @@ func TestHelpIsNotAnError(t *testing.T) {
 // a started server is killed by its pid when the test ends.
 func startServer(t *testing.T, args ...string) (log []string, started bool) {
 	t.Helper()
-	args = append([]string{"server", "--data-dir", filepath.Join(t.TempDir(), "data"), "--http-listen", "none"}, args...)
+	return startServerWith(t, append([]string{"--data-dir", filepath.Join(t.TempDir(), "data")}, args...)...)
+}
+
+// startServerWith is startServer with the data dirs args name (a config file's).
+func startServerWith(t *testing.T, args ...string) (log []string, started bool) {
+	t.Helper()
+	args = append([]string{"server", "--http-listen", "none"}, args...)
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	stderr, err := cmd.StderrPipe()

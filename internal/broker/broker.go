@@ -4,6 +4,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +21,9 @@ import (
 	"github.com/vltava/vltava/internal/config"
 	"github.com/vltava/vltava/internal/log"
 	"github.com/vltava/vltava/internal/metadata"
+	"github.com/vltava/vltava/internal/metaprops"
 	"github.com/vltava/vltava/internal/partition"
+	"github.com/vltava/vltava/internal/quorum"
 	"github.com/vltava/vltava/internal/ratelog"
 	"github.com/vltava/vltava/internal/vfs"
 )
@@ -41,23 +44,38 @@ type Broker struct {
 	// housekeeping and at Close.
 	repeats *ratelog.Handler
 	now     func() time.Time
-	meta    *metadata.Store
 
-	// topics is replaced whole on every topic change (copy on write), so the produce and
-	// fetch paths look partitions up without a lock.
-	topics atomic.Pointer[map[string]*Topic]
-	// changeMu serialises the decisions of topic changes (topics.go, create.go).
-	changeMu sync.Mutex
-	// Guarded by changeMu: topic names with a change under way outside the lock, the
-	// partitions they add, and whether Close has begun (no new changes then).
-	pending           map[string]*pendingChange
-	pendingPartitions int64
-	closing           bool
-	changes           sync.WaitGroup // changes under way; Close waits for them
+	clusterID string
+	// The metadata log: a quorum member over the metadata image (node.go), the writer
+	// that turns changes into its records (writer.go), and the publisher that hosts
+	// what the images place here (publish.go, reconcile.go).
+	quorum  *quorum.Node
+	sm      *metadata.StateMachine
+	writer  MetadataWriter
+	pub     *publisher
+	pubStop chan struct{}
+	pubWG   sync.WaitGroup
+	reconciled atomic.Bool // the reconciliation at start is done
+
+	// hosted is replaced whole on every change (copy on write), so the produce and
+	// fetch paths look partitions up without a lock; host orders its changes and runs
+	// the disk work of hosting (reconcile.go).
+	hosted atomic.Pointer[hostedState]
+	host   hoster
+	// coordMu guards coordHook and coordTold (the partitions it was told this node
+	// leads) and orders the hook's calls.
+	coordMu   sync.Mutex
+	coordHook OffsetsLeadership
+	coordTold map[int32]*partition.Partition
+
+	closing atomic.Bool    // Close has begun: no new changes
+	changes sync.WaitGroup // changes under way; Close waits for them
 
 	advertised  atomic.Pointer[[]string] // host:port per listener, set once listening
 	incarnation uuid.UUID                // this process's, in its broker registration
 	groupTopics atomic.Pointer[topicsCache]
+
+	expireMu sync.Mutex // serialises ExpireProducers
 
 	pidMu      sync.Mutex
 	pidNext    int64 // next producer ID to hand out
@@ -70,16 +88,21 @@ type Broker struct {
 
 	dirLocks []io.Closer // one per log dir, held from Open to the end of Close
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop   chan struct{}
+	ctx    context.Context // ended by Close: changes in flight give up
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // Topic is a topic's hosted partitions.
 type Topic struct {
-	Name       string
-	ID         uuid.UUID
+	Name string
+	ID   uuid.UUID
+	// Partitions by index; nil where this node hosts no replica of the partition (or
+	// has not opened it).
 	Partitions []*partition.Partition
 	Internal   bool
+	leading    []bool // by index: this node leads the partition
 }
 
 // Options are what tests inject.
@@ -87,11 +110,17 @@ type Options struct {
 	FS     vfs.FS
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Transport carries the metadata quorum's messages; nil is TCP to the voters'
+	// controller listeners (quorum.NewTCPTransport).
+	Transport quorum.Transport
+	// Clock drives the quorum; nil is the system clock.
+	Clock quorum.Clock
 	// LogTimings receive every partition log's write and flush times (metrics).
 	LogTimings log.Timings
 }
 
-// Open opens a node's data: the metadata log, meta.properties and every partition.
+// Open opens a node's data: meta.properties, the metadata log (the quorum, node.go), and
+// every partition the metadata places here.
 func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	if opts.FS == nil {
 		opts.FS = vfs.OS()
@@ -105,6 +134,12 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	if len(cfg.LogDirs) == 0 {
 		return nil, errors.New("no log.dirs")
 	}
+	if cfg.MetadataLogDir == "" {
+		cfg.MetadataLogDir = cfg.LogDirs[0] // a configuration not from config.Load
+	}
+	if len(cfg.ProcessRoles) == 0 {
+		cfg.ProcessRoles = []string{"broker", "controller"}
+	}
 	// Every file the node opens goes through the limit on open files, so that however
 	// many partitions the metadata holds the node can open them (limits.go).
 	maxFiles := openFilesLimit(cfg)
@@ -113,91 +148,119 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	// every second) is logged once a minute with a count, not on every try.
 	repeats := ratelog.New(opts.Logger.Handler(), repeatWindow, slog.LevelWarn, opts.Now)
 	b := &Broker{cfg: cfg, fsys: files, files: files, logger: slog.New(repeats), repeats: repeats, now: opts.Now,
-		stop: make(chan struct{}), pending: map[string]*pendingChange{}, incarnation: uuid.New(), timings: opts.LogTimings, started: opts.Now()}
+		stop: make(chan struct{}), incarnation: uuid.New(), pub: newPublisher(), pubStop: make(chan struct{}),
+		timings: opts.LogTimings, started: opts.Now()}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.hosted.Store(&hostedState{topics: map[string]*Topic{}, failed: map[partKey]error{}})
 	b.initLogDirs()
 	b.logger.Info("open data files limited", "vltava.log.max.open.files", describeFileLimit(maxFiles))
-	// Every log dir is locked before anything in it is read or written, and stays
-	// locked until Close has written the clean-shutdown markers: a second process on
-	// the same directories would truncate and overwrite the first one's segments.
-	for _, d := range cfg.LogDirs {
+	// Every dir is locked before anything in it is read or written, and stays locked
+	// until Close has written the clean-shutdown markers: a second process on the same
+	// directories would truncate and overwrite the first one's segments.
+	for _, d := range metaprops.Dirs(cfg) {
 		if err := vfs.MkdirAllDurable(b.fsys, d); err != nil {
 			b.unlockDirs()
+			b.cancel()
 			return nil, fmt.Errorf("log dir %s: %w", d, err)
 		}
 		l, err := vfs.LockDir(b.fsys, d)
 		if err != nil {
 			b.unlockDirs()
+			b.cancel()
 			return nil, err // names the dir and, if another process holds it, that process
 		}
 		b.dirLocks = append(b.dirLocks, l)
 	}
-	meta, err := metadata.Open(b.fsys, filepath.Join(cfg.LogDirs[0], metadataDirName), metadata.Options{Logger: b.logger, NodeID: cfg.NodeID})
-	if err != nil {
+	if err := b.openMetadata(opts); err != nil {
 		b.unlockDirs()
+		b.cancel()
 		return nil, err
 	}
-	b.meta = meta
-	fail := func(err error) (*Broker, error) {
-		b.closePartitions()
-		meta.Close()
-		b.unlockDirs()
-		return nil, err
-	}
-	if err := b.ensureClusterID(); err != nil {
-		return fail(err)
-	}
-	if err := b.writeMetaProperties(); err != nil {
-		return fail(err)
-	}
-	im := meta.Image()
+	im := b.sm.Image()
 	b.pidNext, b.pidBlockTo = im.NextProducerID(), im.NextProducerID()
-	if err := b.openAll(im); err != nil {
-		return fail(err)
-	}
-	b.wg.Add(1)
+	b.wg.Add(2)
 	go b.housekeeping()
+	go b.watchMetadataLog()
 	b.startCleaner()
 	return b, nil
 }
 
-func (b *Broker) ensureClusterID() error {
-	if id := b.meta.Image().ClusterID(); id != "" {
-		if b.cfg.ClusterID != "" && b.cfg.ClusterID != id {
-			return fmt.Errorf("cluster.id %q does not match the stored cluster id %q", b.cfg.ClusterID, id)
-		}
-		return nil
+// openMetadata resolves this node's identity and opens its metadata log, then hosts what
+// the metadata places here. On error nothing stays open (the dir locks excepted).
+func (b *Broker) openMetadata(opts Options) error {
+	cfg := b.cfg
+	legacy, err := findLegacyMetadata(b.fsys, cfg, b.logger)
+	if err != nil {
+		return err
 	}
-	id := b.cfg.ClusterID
-	if id == "" {
-		u := uuid.New()
-		id = base64URL(u[:])
+	state, err := bootstrapState(cfg, legacy)
+	if err != nil {
+		return err
 	}
-	_, err := b.meta.Apply(func(*metadata.Image) ([]metadata.Record, error) {
-		return []metadata.Record{&metadata.ClusterIDRecord{ID: id}}, nil
-	})
-	return err
-}
-
-// writeMetaProperties writes Kafka's meta.properties in each log dir, so operators and
-// tools recognise the directory, and refuses a directory that belongs to another node.
-func (b *Broker) writeMetaProperties() error {
-	want := fmt.Sprintf("version=1\ncluster.id=%s\nnode.id=%d\n", b.meta.Image().ClusterID(), b.cfg.NodeID)
-	for _, d := range b.cfg.LogDirs {
-		p := filepath.Join(d, "meta.properties")
-		if old, err := readFile(b.fsys, p); err == nil {
-			for _, line := range strings.Split(string(old), "\n") {
-				if v, ok := strings.CutPrefix(line, "node.id="); ok && v != fmt.Sprint(b.cfg.NodeID) {
-					return fmt.Errorf("%s belongs to node.id %s, not %d", p, v, b.cfg.NodeID)
-				}
-			}
-			if string(old) == want {
-				continue
-			}
+	b.clusterID, err = resolveIdentity(b.fsys, cfg, legacy, b.logger)
+	if err != nil {
+		return err
+	}
+	qcfg := QuorumConfig(cfg, b.clusterID)
+	qcfg.BootstrapState = state
+	b.sm = metadata.NewStateMachine(b.pub.publish, b.logger)
+	b.initHoster()
+	b.pubWG.Add(1)
+	go b.runPublisher(b.pubStop)
+	fail := func(err error) error {
+		if b.quorum != nil {
+			b.quorum.Close()
 		}
-		if err := writeFileAtomic(b.fsys, p, []byte(want)); err != nil {
-			return err
+		close(b.pubStop)
+		b.pubWG.Wait()
+		b.stopHoster()
+		b.closePartitions()
+		return err
+	}
+	b.quorum, err = quorum.Open(qcfg, b.fsys, cfg.MetadataLogDir, b.sm, opts.Transport, opts.Clock, b.logger)
+	if err != nil {
+		return fail(fmt.Errorf("metadata log: %w", err))
+	}
+	b.writer = &localWriter{b: b, log: b.quorum, image: b.sm.Image}
+	// Status answers once the member's loop has applied what its log holds as committed,
+	// and so published every image of it; their reconciliation is waited for.
+	ctx := context.Background()
+	if _, err := b.quorum.Status(ctx); err != nil {
+		return fail(fmt.Errorf("metadata log: %w", err))
+	}
+	if err := b.waitIdle(ctx); err != nil {
+		return fail(err)
+	}
+	for {
+		idle, ch := b.hostIdle()
+		if idle {
+			break
+		}
+		<-ch
+	}
+	if err := b.host.startErr; err != nil {
+		return fail(err)
+	}
+	if err := b.quorum.Err(); err != nil {
+		return fail(fmt.Errorf("metadata log: %w", err))
+	}
+	im := b.sm.Image()
+	if id := im.ClusterID(); id != "" && id != b.clusterID {
+		return fail(fmt.Errorf("the metadata log in %s belongs to cluster %s, but meta.properties says %s: refusing to start", cfg.MetadataLogDir, id, b.clusterID))
+	}
+	if legacy != nil {
+		if err := legacy.moveAside(b.fsys, b.logger); err != nil {
+			return fail(err)
 		}
 	}
+	if len(qcfg.Voters) == 1 && cfg.IsController() {
+		// A quorum of one: its image is the whole truth, so directories it does not
+		// know are strays.
+		if err := b.setAsideStrays(im); err != nil {
+			return fail(err)
+		}
+	}
+	b.reconciled.Store(true)
 	return nil
 }
 
@@ -210,21 +273,25 @@ func (b *Broker) Logger() *slog.Logger { return b.logger }
 // Now returns the broker's clock reading.
 func (b *Broker) Now() time.Time { return b.now() }
 
-// Image returns the current metadata image.
-func (b *Broker) Image() *metadata.Image { return b.meta.Image() }
+// Image returns the current metadata image: the latest this node applied.
+func (b *Broker) Image() *metadata.Image { return b.sm.Image() }
 
-// ClusterID returns the cluster ID.
-func (b *Broker) ClusterID() string { return b.meta.Image().ClusterID() }
+// ClusterID returns the cluster ID (meta.properties').
+func (b *Broker) ClusterID() string { return b.clusterID }
+
+// Quorum returns this node's member of the metadata quorum (the server routes the
+// quorum's frames from its controller listener to it).
+func (b *Broker) Quorum() *quorum.Node { return b.quorum }
+
+// Writer returns the metadata writer (writer.go).
+func (b *Broker) Writer() MetadataWriter { return b.writer }
+
+// SetWriter replaces the metadata writer: the seam where the active controller (or
+// forwarding to it) takes over from the broker's own record computation.
+func (b *Broker) SetWriter(w MetadataWriter) { b.writer = w }
 
 // NodeID returns this node's ID.
 func (b *Broker) NodeID() int32 { return b.cfg.NodeID }
-
-// SetAdvertised records the host:port clients should use, once the listeners are bound,
-// and registers this node in the metadata with them (register.go).
-func (b *Broker) SetAdvertised(addrs []string) error {
-	b.advertised.Store(&addrs)
-	return b.register(addrs)
-}
 
 // Advertised returns the advertised host:port of each listener.
 func (b *Broker) Advertised() []string {
@@ -237,12 +304,13 @@ func (b *Broker) Advertised() []string {
 	return b.cfg.Listeners
 }
 
-// Topic returns a hosted topic, or nil.
+// Topic returns a hosted topic, or nil. Its Partitions has a nil entry for each
+// partition this node does not host.
 func (b *Broker) Topic(name string) *Topic {
-	return (*b.topics.Load())[name]
+	return b.hosted.Load().topics[name]
 }
 
-// Partition returns a hosted partition, or nil.
+// Partition returns a hosted partition (led or followed here), or nil.
 func (b *Broker) Partition(topic string, index int32) *partition.Partition {
 	t := b.Topic(topic)
 	if t == nil || index < 0 || int(index) >= len(t.Partitions) {
@@ -259,7 +327,7 @@ func (b *Broker) TopicConfig(overrides map[string]string) config.Topic {
 
 // effective is the static broker config with the dynamic broker configs applied.
 func (b *Broker) effective() config.Broker {
-	return b.cfg.WithDynamicDefaults(b.meta.Image().BrokerConfigs(""))
+	return b.cfg.WithDynamicDefaults(b.Image().BrokerConfigs(""))
 }
 
 // Close stops background work and closes every partition and the metadata log.
@@ -271,12 +339,16 @@ func (b *Broker) Close() error {
 	}
 	close(b.stop)
 	b.wg.Wait()
-	b.changeMu.Lock()
-	b.closing = true
-	b.changeMu.Unlock()
+	b.closing.Store(true)
+	b.cancel()
 	b.changes.Wait()
-	err := b.closePartitions()
-	if cerr := b.meta.Close(); err == nil {
+	// The quorum first (no more images), then the publisher (no more hosting), then
+	// the partitions.
+	err := b.quorum.Close()
+	close(b.pubStop)
+	b.pubWG.Wait()
+	b.stopHoster()
+	if cerr := b.closePartitions(); err == nil {
 		err = cerr
 	}
 	b.unlockDirs()
@@ -295,14 +367,8 @@ func (b *Broker) unlockDirs() {
 // closePartitions closes every hosted partition, a few at a time as they are opened
 // (host.go): each close waits for fsyncs.
 func (b *Broker) closePartitions() error {
-	m := b.topics.Load()
-	if m == nil {
-		return nil
-	}
 	var ps []*partition.Partition
-	for _, t := range *m {
-		ps = append(ps, t.Partitions...)
-	}
+	b.forEachPartition(func(p *partition.Partition) { ps = append(ps, p) })
 	var (
 		mu   sync.Mutex
 		errs []error
@@ -385,33 +451,49 @@ func (b *Broker) EnforceRetention() {
 	})
 }
 
+// forEachPartition calls fn for every hosted partition.
 func (b *Broker) forEachPartition(fn func(p *partition.Partition)) {
-	for _, t := range *b.topics.Load() {
+	for _, t := range b.hosted.Load().topics {
 		for _, p := range t.Partitions {
-			fn(p)
+			if p != nil {
+				fn(p)
+			}
 		}
 	}
 }
 
-// AllocateProducerID hands out a producer ID unique across restarts: IDs are reserved in
-// blocks in the metadata log, so a crash skips the rest of a block, never reuses it.
+// AllocateProducerID hands out a producer ID unique across restarts and brokers: IDs are
+// reserved in blocks in the metadata log (the next free block of the cluster), so a
+// crash skips the rest of a block, never reuses it.
 func (b *Broker) AllocateProducerID() (int64, error) {
-	const block = 1000
 	b.pidMu.Lock()
 	defer b.pidMu.Unlock()
 	if b.pidNext >= b.pidBlockTo {
-		from := b.pidBlockTo
-		if _, err := b.meta.Apply(func(im *metadata.Image) ([]metadata.Record, error) {
-			return []metadata.Record{&metadata.ProducerIDsRecord{BrokerID: b.cfg.NodeID, BrokerEpoch: b.epoch(im),
-				FirstID: from, Size: block}}, nil
-		}); err != nil {
+		ctx, cancel := b.changeContext()
+		defer cancel()
+		first, size, err := b.writer.AllocateProducerIDs(ctx, b.cfg.NodeID, b.epoch(b.Image()))
+		if err != nil {
 			return -1, err
 		}
-		b.pidBlockTo = from + block
+		b.pidNext, b.pidBlockTo = first, first+int64(size)
 	}
 	id := b.pidNext
 	b.pidNext++
 	return id, nil
+}
+
+// requestTimeout is request.timeout.ms, the bound on a change made for a request.
+func (b *Broker) requestTimeout() time.Duration {
+	if t := b.cfg.RequestTimeout; t > 0 {
+		return t
+	}
+	return 30 * time.Second
+}
+
+// changeContext is the context of a metadata change made for a request: bounded by
+// request.timeout.ms, and ended by Close.
+func (b *Broker) changeContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.ctx, b.requestTimeout())
 }
 
 // kafkaErr wraps a Kafka error with context.

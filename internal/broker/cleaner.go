@@ -221,11 +221,11 @@ func (b *Broker) cleanerIORate() float64 {
 // with their clean options (ioRate is log.cleaner.io.max.bytes.per.second), and adds
 // every compacted partition's dirty ratio to dirty.
 func (b *Broker) cleanCandidates(ioRate float64, errs *[]error, dirty *[]CleanerDirty) []cleanCandidate {
-	im := b.meta.Image()
+	im := b.Image()
 	var out []cleanCandidate
-	for name, t := range *b.topics.Load() {
+	for name, t := range b.hosted.Load().topics {
 		mt := im.Topic(name)
-		if mt == nil {
+		if mt == nil || mt.ID != t.ID {
 			continue
 		}
 		tc := b.TopicConfig(mt.Configs)
@@ -233,8 +233,8 @@ func (b *Broker) cleanCandidates(ioRate float64, errs *[]error, dirty *[]Cleaner
 			continue
 		}
 		for _, p := range t.Partitions {
-			if p.Log().Err() != nil {
-				continue // its log dir is offline
+			if p == nil || p.Log().Err() != nil {
+				continue // not hosted here, or its log dir is offline
 			}
 			opts := cleanOptions(tc, min(p.HighWatermark(), p.LastStableOffset()), b.stop)
 			opts.IOMaxBytesPerSecond = ioRate

@@ -23,7 +23,7 @@ type groupStore struct{ b *Broker }
 
 // EnsureOffsetsTopic creates __consumer_offsets if it does not exist.
 func (b *Broker) EnsureOffsetsTopic() error {
-	if b.Topic(ConsumerOffsetsTopic) != nil {
+	if b.Image().Topic(ConsumerOffsetsTopic) != nil {
 		return nil
 	}
 	_, err := b.CreateTopic(ConsumerOffsetsTopic, b.cfg.OffsetsTopicNumPartitions, 1, map[string]string{
@@ -31,7 +31,7 @@ func (b *Broker) EnsureOffsetsTopic() error {
 		"segment.bytes":    fmt.Sprint(offsetsSegmentBytes),
 		"compression.type": "producer",
 	}, false)
-	if err != nil && b.Topic(ConsumerOffsetsTopic) != nil {
+	if err != nil && b.Image().Topic(ConsumerOffsetsTopic) != nil {
 		return nil // created concurrently
 	}
 	return err
@@ -41,9 +41,9 @@ func (s groupStore) Append(ctx context.Context, p int32, recs []group.Record) er
 	if err := s.b.EnsureOffsetsTopic(); err != nil {
 		return err
 	}
-	part := s.b.Partition(ConsumerOffsetsTopic, p)
-	if part == nil {
-		return fmt.Errorf("no partition %d of %s", p, ConsumerOffsetsTopic)
+	part, err := s.b.LeaderPartition(ConsumerOffsetsTopic, p)
+	if err != nil {
+		return err
 	}
 	now := s.b.now().UnixMilli()
 	brs := make([]batch.Record, len(recs))
@@ -115,7 +115,7 @@ type topicsCache struct {
 // GroupTopics is the coordinator's view of the topics, rebuilt only when the metadata
 // image changes.
 func (b *Broker) GroupTopics() map[string]group.TopicInfo {
-	im := b.meta.Image()
+	im := b.Image()
 	if c := b.groupTopics.Load(); c != nil && c.image == any(im) {
 		return c.topics
 	}

@@ -1,10 +1,7 @@
 package broker
 
-// Hosting: turning the partitions the metadata image holds into open partitions on this
-// node, separate from recording changes in the metadata (create.go, topics.go). Today it
-// runs at start for the whole image (openAll) and in the request path for the partitions
-// of a change, before the change is recorded; with a replicated metadata log it becomes
-// the reconciliation of image deltas, without changing what a partition's directory is.
+// Opening partitions: a partition's directory, its partition.metadata and its log. What
+// to open, close and delete is decided by the reconciliation (reconcile.go).
 //
 // A partition's directory is <topic>-<partition> as in Kafka, in one of log.dirs, and
 // holds partition.metadata with the topic ID, so a directory of another topic of the same
@@ -19,185 +16,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/partition"
 	"github.com/vltava/vltava/internal/vfs"
 )
-
-// hostWorkers is how many partitions are opened or created at once.
-func (b *Broker) hostWorkers() int {
-	n, err := strconv.Atoi(b.cfg.Values["num.recovery.threads.per.data.dir"])
-	if err != nil || n < 1 {
-		n = 2
-	}
-	return n * len(b.cfg.LogDirs)
-}
-
-// openAll opens every partition of every topic in the image and sets aside directories
-// that belong to no topic it knows (stray.go).
-func (b *Broker) openAll(im *metadata.Image) error {
-	empty := map[string]*Topic{}
-	b.topics.Store(&empty)
-	var jobs []hostJob
-	for t := range im.Topics() {
-		d := describeTopic(t)
-		for i := range t.Partitions {
-			if p := &t.Partitions[i]; p.HasReplica(b.cfg.NodeID) {
-				jobs = append(jobs, hostJob{t: d, idx: int32(i), leaderEpoch: p.LeaderEpoch})
-			}
-		}
-	}
-	pl, err := b.newPlacer()
-	if err != nil {
-		return err
-	}
-	opened, err := b.host(jobs, pl, false)
-	if err != nil {
-		return err
-	}
-	hosted := map[string]*Topic{}
-	for k, j := range jobs {
-		ht := hosted[j.t.Name]
-		if ht == nil {
-			ht = &Topic{Name: j.t.Name, ID: j.t.ID, Internal: IsInternal(j.t.Name)}
-			hosted[j.t.Name] = ht
-		}
-		ht.Partitions = append(ht.Partitions, opened[k])
-	}
-	b.topics.Store(&hosted)
-	for _, d := range b.cfg.LogDirs {
-		entries, err := b.fsys.ReadDir(d)
-		if err != nil {
-			return fmt.Errorf("read log dir %s: %w", d, err)
-		}
-		for _, e := range entries {
-			if !e.IsDir() || e.Name() == metadataDirName {
-				continue
-			}
-			topic, idx, ok := parsePartitionDir(e.Name())
-			if !ok {
-				continue
-			}
-			why := "the metadata has no topic " + topic
-			if t := im.Topic(topic); t != nil {
-				p := t.Partition(idx)
-				if p != nil && p.HasReplica(b.cfg.NodeID) {
-					continue
-				}
-				why = fmt.Sprintf("topic %s has %d partitions in the metadata", topic, t.NumPartitions())
-				if p != nil {
-					why = fmt.Sprintf("the metadata places partition %d of topic %s on %v, not on this node", idx, topic, p.Replicas())
-				}
-			}
-			if err := b.setAside(d, e.Name(), why); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func parsePartitionDir(name string) (string, int32, bool) {
-	i := strings.LastIndexByte(name, '-')
-	if i <= 0 {
-		return "", 0, false
-	}
-	n, err := strconv.ParseInt(name[i+1:], 10, 32)
-	if err != nil || n < 0 {
-		return "", 0, false
-	}
-	return name[:i], int32(n), true
-}
-
-// hostJob is one partition to open.
-type hostJob struct {
-	t           *TopicDesc
-	idx         int32
-	leaderEpoch int32
-}
-
-// host opens the partitions of jobs, in order, with a few workers. fresh says they are
-// new: a directory in the way is set aside and a failure removes what was created. On
-// failure nothing stays open: partitions already opened are closed (or, fresh, deleted).
-func (b *Broker) host(jobs []hostJob, pl *placer, fresh bool) ([]*partition.Partition, error) {
-	out := make([]*partition.Partition, len(jobs))
-	if len(jobs) == 0 {
-		return out, nil
-	}
-	var (
-		mu       sync.Mutex
-		next     int
-		firstErr error
-		done     int
-	)
-	lastReport := b.now()
-	work := func() {
-		for {
-			mu.Lock()
-			if firstErr != nil || next == len(jobs) {
-				mu.Unlock()
-				return
-			}
-			k := next
-			next++
-			mu.Unlock()
-			j := jobs[k]
-			p, err := b.openPartition(j.t, j.idx, j.leaderEpoch, pl, fresh)
-			mu.Lock()
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-			out[k] = p
-			done++
-			if now := b.now(); !fresh && now.Sub(lastReport) >= 10*time.Second {
-				// A start with many partitions takes a while: say how far it got.
-				lastReport = now
-				b.logger.Info("opening partitions", "opened", done, "of", len(jobs))
-			}
-			mu.Unlock()
-		}
-	}
-	var wg sync.WaitGroup
-	for range min(b.hostWorkers(), len(jobs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work()
-		}()
-	}
-	wg.Wait()
-	if firstErr == nil {
-		return out, nil
-	}
-	b.unhost(out, fresh)
-	return nil, firstErr
-}
-
-// unhost closes partitions (deletes them with fresh) after a failure; nil ones are
-// skipped.
-func (b *Broker) unhost(ps []*partition.Partition, fresh bool) {
-	for _, p := range ps {
-		if p == nil {
-			continue
-		}
-		var err error
-		if fresh {
-			err = p.Delete()
-		} else {
-			err = p.Close()
-		}
-		if err != nil {
-			b.logger.Error("undo opening a partition", "topic", p.Topic, "partition", p.Index, "err", err)
-		}
-	}
-}
 
 // placer chooses the log dir of a new partition: the one with the fewest partition
 // directories, as Kafka does; counted once per change, not per partition.
@@ -249,31 +74,19 @@ func (pl *placer) place(name string) string {
 	return filepath.Join(pl.b.cfg.LogDirs[best], name)
 }
 
-// openPartition opens partition idx of t, creating its directory if needed. fresh says
-// the partition is new: a directory already in the way is set aside, and on failure the
-// new directory is removed again.
-func (b *Broker) openPartition(t *TopicDesc, idx, leaderEpoch int32, pl *placer, fresh bool) (*partition.Partition, error) {
+// openPartition opens partition idx of t, creating its directory if needed, and returns
+// the directory it used (also on failure, when one was chosen).
+func (b *Broker) openPartition(t *TopicDesc, idx, leaderEpoch int32, pl *placer) (*partition.Partition, string, error) {
 	name := fmt.Sprintf("%s-%d", t.Name, idx)
 	dir, exists := pl.existing(name)
-	if exists && fresh {
-		if err := b.setAside(filepath.Dir(dir), name, "a directory of that name was in the way of a new partition"); err != nil {
-			return nil, storageError(err)
-		}
-		exists = false
-	}
 	if !exists {
 		dir = pl.place(name)
 	}
 	p, err := b.openPartitionIn(t, idx, leaderEpoch, dir)
-	if err != nil && fresh {
-		if rerr := b.fsys.RemoveAll(dir); rerr != nil {
-			b.logger.Error("remove the directory of a partition that failed to open", "dir", dir, "err", rerr)
-		}
-	}
 	if err != nil {
-		return nil, storageError(err)
+		return nil, dir, storageError(err)
 	}
-	return p, nil
+	return p, dir, nil
 }
 
 func (b *Broker) openPartitionIn(t *TopicDesc, idx, leaderEpoch int32, dir string) (*partition.Partition, error) {

@@ -45,15 +45,24 @@ func maxBrokerPartitions(cfg config.Broker) int64 {
 	return n
 }
 
-// hostedPartitions counts the partitions of every topic in im (a single node hosts
-// them all).
-func hostedPartitions(im *metadata.Image) int64 { return int64(im.NumPartitions()) }
+// hostedPartitions counts the partitions im places on node.
+func hostedPartitions(im *metadata.Image, node int32) int64 {
+	var n int64
+	for t := range im.Topics() {
+		for i := range t.Partitions {
+			if t.Partitions[i].HasReplica(node) {
+				n++
+			}
+		}
+	}
+	return n
+}
 
 // checkPartitionBudget refuses adding more partitions than vltava.max.broker.partitions
-// allows, counting those of the image and those being created.
+// allows, counting those the image places on this node and those the change adds before.
 func (b *Broker) checkPartitionBudget(im *metadata.Image, pending, more int64) error {
 	limit := maxBrokerPartitions(b.cfg)
-	if have := hostedPartitions(im) + pending; have+more > limit {
+	if have := hostedPartitions(im, b.cfg.NodeID) + pending; have+more > limit {
 		return kafkaErr(kerr.PolicyViolation, "this broker hosts %d partitions; %d more would pass vltava.max.broker.partitions=%d", have, more, limit)
 	}
 	return nil

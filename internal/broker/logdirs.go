@@ -55,6 +55,27 @@ func (b *Broker) logDirFailed(dir string, err error) {
 	close(b.dirs.halt)
 }
 
+// watchMetadataLog halts the node when its metadata log stops for good (its storage
+// failed): as in Kafka, a node whose metadata log dir failed shuts down, since it can
+// neither follow nor change the metadata any more.
+func (b *Broker) watchMetadataLog() {
+	defer b.wg.Done()
+	select {
+	case <-b.stop:
+		return
+	case <-b.quorum.Failed():
+	}
+	err := b.quorum.Err()
+	b.dirs.mu.Lock()
+	defer b.dirs.mu.Unlock()
+	if b.dirs.haltErr != nil {
+		return
+	}
+	b.dirs.haltErr = fmt.Errorf("%w: the metadata log in %s failed: %w", kerr.KafkaStorageError, b.cfg.MetadataLogDir, err)
+	b.logger.Error("shutdown broker because the metadata log failed", "metadata.log.dir", b.cfg.MetadataLogDir, "err", err)
+	close(b.dirs.halt)
+}
+
 // dirState returns the state of the configured log dir holding the partition directory
 // dir, nil if none does.
 func (b *Broker) dirState(dir string) *log.DirState {
@@ -98,8 +119,9 @@ func (b *Broker) LogDirErr(d string) error {
 	return nil
 }
 
-// Halted is closed when every log dir has failed: the broker can serve nothing, and its
-// owner should shut it down (Close writes no clean-shutdown marker for a failed log).
+// Halted is closed when every log dir has failed, or the metadata log has: the broker
+// can serve nothing, and its owner should shut it down (Close writes no clean-shutdown
+// marker for a failed log).
 func (b *Broker) Halted() <-chan struct{} { return b.dirs.halt }
 
 // HaltErr says why the broker halted, nil if it has not.

@@ -17,6 +17,10 @@ import (
 // once, what a partition's open could not use of its producer snapshots (it runs first as
 // soon as the partitions are open).
 func (b *Broker) ExpireProducers() {
+	// One pass at a time: a caller returns once the notes taken by a pass running
+	// concurrently (housekeeping's) are logged.
+	b.expireMu.Lock()
+	defer b.expireMu.Unlock()
 	expiration := b.msKey(b.effective().Values, "producer.id.expiration.ms", 24*time.Hour)
 	now := b.now()
 	b.forEachPartition(func(p *partition.Partition) {

@@ -176,3 +176,28 @@ func TestOpenRefusesLockedDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOpenRefusesAnotherNodesDir: a log dir whose meta.properties names another node, or
+// another cluster than cluster.id, stops the start with a message naming the dir and
+// both; a dir of this node and cluster starts.
+func TestOpenRefusesAnotherNodesDir(t *testing.T) {
+	mem := vfs.NewMem()
+	b := mustOpenBroker(t, mem, nil, nil)
+	id := b.ClusterID()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		over map[string]string
+		want string
+	}{
+		{map[string]string{"node.id": "2"}, "/data/meta.properties belongs to node 1, and this is node 2"},
+		{map[string]string{"cluster.id": "anotherCluster00000000"}, "/data/meta.properties belongs to cluster " + id + ", and this node is configured for cluster anotherCluster00000000"},
+	} {
+		if _, err := openBrokerOn(t, mem, nil, tc.over); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("open with %v: %v, want an error saying %q", tc.over, err, tc.want)
+		}
+	}
+	b = mustOpenBroker(t, mem, nil, map[string]string{"cluster.id": id})
+	b.Close()
+}

@@ -1,11 +1,10 @@
 package broker
 
-// Topic lifecycle: names, deletion and config changes (creation is create.go, hosting
-// partitions host.go). changeMu serialises the changes' decisions; a change of one topic
-// that works outside it (creating or removing partitions) reserves the topic's name, so
-// that other changes of that topic wait for it and changes of other topics do not.
+// Topic lifecycle: names, deletion and config changes (creation is create.go; hosting,
+// deleting and reconfiguring partitions follow the image, reconcile.go).
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
@@ -53,21 +52,30 @@ func collides(a, b string) bool {
 	return a != b && strings.ReplaceAll(a, ".", "_") == strings.ReplaceAll(b, ".", "_")
 }
 
-// DeleteTopic deletes a topic and its data: the deletion is recorded first, then the
-// partitions are closed and their directories removed, without holding up other topics'
-// changes (a change of this topic name waits for it).
+// DeleteTopic deletes a topic: the deletion is committed, and every node that hosts its
+// partitions deletes them as it applies it (reconcile.go); on this node that has happened
+// when it answers.
 func (b *Broker) DeleteTopic(name string) (uuid.UUID, error) {
+	ctx, done, err := b.beginChange()
+	if err != nil {
+		return uuid.Nil, err
+	}
+	defer done()
+	id, err := b.writer.DeleteTopic(ctx, name)
+	if err == nil {
+		b.awaitHosted(ctx, b.Image().Offset().Index, name)
+	}
+	return id, err
+}
+
+// DeleteTopic implements MetadataWriter.
+func (w *localWriter) DeleteTopic(ctx context.Context, name string) (uuid.UUID, error) {
+	b := w.b
 	if !b.cfg.DeleteTopicEnable {
 		return uuid.Nil, kafkaErr(kerr.TopicDeletionDisabled, "delete.topic.enable is false")
 	}
-	b.changeMu.Lock()
-	b.waitFreeLocked(name)
-	if b.closing {
-		b.changeMu.Unlock()
-		return uuid.Nil, ErrShuttingDown
-	}
 	var id uuid.UUID
-	if _, err := b.meta.Apply(func(im *metadata.Image) ([]metadata.Record, error) {
+	if _, err := w.write(ctx, func(im *metadata.Image) ([]metadata.Record, error) {
 		t := im.Topic(name)
 		if t == nil {
 			return nil, kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
@@ -75,21 +83,7 @@ func (b *Broker) DeleteTopic(name string) (uuid.UUID, error) {
 		id = t.ID
 		return []metadata.Record{&metadata.RemoveTopicRecord{ID: t.ID}}, nil
 	}); err != nil {
-		b.changeMu.Unlock()
 		return uuid.Nil, recordError(err)
-	}
-	old := b.swapTopic(name, nil)
-	b.reserveLocked(name, 0)
-	b.changeMu.Unlock()
-	defer b.release(name)
-	if old != nil {
-		for _, p := range old.Partitions {
-			// The deletion is recorded: a directory left by a failure here is set aside
-			// at the next start.
-			if err := p.Delete(); err != nil {
-				b.logger.Error("delete partition", "topic", name, "partition", p.Index, "err", err)
-			}
-		}
 	}
 	b.logger.Info("deleted topic", "topic", name, "topic_id", base64URL(id[:]))
 	return id, nil
@@ -104,9 +98,23 @@ type ConfigChange struct {
 // AlterTopicConfigs applies changes to a topic's overrides. With replace, every override
 // not in changes is removed (the legacy AlterConfigs semantics).
 func (b *Broker) AlterTopicConfigs(name string, changes []ConfigChange, replace, validateOnly bool) error {
-	b.changeMu.Lock()
-	defer b.changeMu.Unlock()
-	b.waitFreeLocked(name)
+	ctx, done, err := b.beginChange()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := b.writer.AlterTopicConfigs(ctx, name, changes, replace, validateOnly); err != nil {
+		return err
+	}
+	if !validateOnly {
+		b.awaitHosted(ctx, b.Image().Offset().Index)
+	}
+	return nil
+}
+
+// AlterTopicConfigs implements MetadataWriter.
+func (w *localWriter) AlterTopicConfigs(ctx context.Context, name string, changes []ConfigChange, replace, validateOnly bool) error {
+	b := w.b
 	rec := func(im *metadata.Image) ([]metadata.Record, error) {
 		t := im.Topic(name)
 		if t == nil {
@@ -140,22 +148,33 @@ func (b *Broker) AlterTopicConfigs(name string, changes []ConfigChange, replace,
 				rs = append(rs, &metadata.ConfigRecord{ResourceType: metadata.ResourceTopic, ResourceName: t.Name, Name: k, Value: &v})
 			}
 		}
+		if validateOnly {
+			return nil, nil
+		}
 		return rs, nil
 	}
-	if validateOnly {
-		_, err := rec(b.meta.Image())
-		return err
-	}
-	im, err := b.meta.Apply(rec)
-	if err != nil {
-		return recordError(err)
-	}
-	b.reconfigure(im.Topic(name))
-	return nil
+	_, err := w.write(ctx, rec)
+	return recordError(err)
 }
 
 // AlterBrokerConfigs applies dynamic broker config changes (cluster-wide defaults).
 func (b *Broker) AlterBrokerConfigs(changes []ConfigChange, validateOnly bool) error {
+	ctx, done, err := b.beginChange()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := b.writer.AlterBrokerConfigs(ctx, changes, validateOnly); err != nil {
+		return err
+	}
+	if !validateOnly {
+		b.awaitHosted(ctx, b.Image().Offset().Index)
+	}
+	return nil
+}
+
+// AlterBrokerConfigs implements MetadataWriter.
+func (w *localWriter) AlterBrokerConfigs(ctx context.Context, changes []ConfigChange, validateOnly bool) error {
 	for _, c := range changes {
 		var err error
 		if c.Value != nil {
@@ -170,50 +189,29 @@ func (b *Broker) AlterBrokerConfigs(changes []ConfigChange, validateOnly bool) e
 	if validateOnly {
 		return nil
 	}
-	b.changeMu.Lock()
-	defer b.changeMu.Unlock()
-	im, err := b.meta.Apply(func(*metadata.Image) ([]metadata.Record, error) {
+	_, err := w.write(ctx, func(*metadata.Image) ([]metadata.Record, error) {
 		rs := make([]metadata.Record, 0, len(changes))
 		for _, c := range changes {
-			// The cluster-wide default: a node's own configs are the same thing while it
-			// is the only one.
+			// The cluster-wide default: a node's own configs are the same thing while
+			// the broker computes changes itself.
 			rs = append(rs, &metadata.ConfigRecord{ResourceType: metadata.ResourceBroker, Name: c.Key, Value: c.Value})
 		}
 		return rs, nil
 	})
-	if err != nil {
-		return recordError(err)
-	}
-	for _, name := range im.TopicNames() {
-		b.reconfigure(im.Topic(name))
-	}
-	return nil
+	return recordError(err)
 }
 
+// reconfigure applies a topic's configuration (its overrides over the effective broker
+// defaults) to its hosted partitions.
 func (b *Broker) reconfigure(t *metadata.Topic) {
 	ht := b.Topic(t.Name)
-	if ht == nil {
+	if ht == nil || ht.ID != t.ID {
 		return
 	}
 	tc := b.TopicConfig(t.Configs)
 	for _, p := range ht.Partitions {
-		p.SetConfig(PartitionConfig(tc), LogConfig(tc))
+		if p != nil {
+			p.SetConfig(PartitionConfig(tc), LogConfig(tc))
+		}
 	}
-}
-
-// swapTopic replaces (or with nil removes) a hosted topic and returns the old one.
-func (b *Broker) swapTopic(name string, t *Topic) *Topic {
-	old := *b.topics.Load()
-	next := make(map[string]*Topic, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
-	prev := next[name]
-	if t == nil {
-		delete(next, name)
-	} else {
-		next[name] = t
-	}
-	b.topics.Store(&next)
-	return prev
 }

@@ -50,6 +50,7 @@ type Broker struct {
 	// Fields added beyond the original contract.
 
 	ControllerListeners           []string      // listeners named in controller.listener.names, host:port
+	ControllerListenerNames       []string      // the name of each of ControllerListeners, upper case
 	ListenerNames                 []string      // the name of each of Listeners (PLAINTEXT, ...), upper case
 	ProcessRoles                  []string      // process.roles: broker, controller or both
 	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor (Vltava default 1)
@@ -63,6 +64,27 @@ type Broker struct {
 	// ConsumerAssignors is group.consumer.assignors as assignor names ("uniform",
 	// "range"; class names mapped to them), in order: the first is the default.
 	ConsumerAssignors []string
+
+	// KRaft (kraft.go).
+
+	// Voters is controller.quorum.voters, in the order given; empty when it is not set.
+	// QuorumVoters resolves the voter set a node uses.
+	Voters []Voter
+	// QuorumBootstrapServers is controller.quorum.bootstrap.servers, host:port.
+	QuorumBootstrapServers []string
+	// InterBrokerListenerName is inter.broker.listener.name, or when unset the client
+	// listener named PLAINTEXT, else the first client listener ("" on a controller-only
+	// node).
+	InterBrokerListenerName string
+	// MetadataLogDir is metadata.log.dir, or the first log dir when it is not set: where
+	// the metadata log (__cluster_metadata-0) lives.
+	MetadataLogDir string
+	// BrokerRack is broker.rack ("" when unset).
+	BrokerRack string
+	// BrokerHeartbeatInterval and BrokerSessionTimeout are broker.heartbeat.interval.ms
+	// and broker.session.timeout.ms.
+	BrokerHeartbeatInterval time.Duration
+	BrokerSessionTimeout    time.Duration
 
 	static     map[string]string // keys set by file, env or overrides
 	dynDefault map[string]string // cluster-wide dynamic defaults

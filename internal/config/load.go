@@ -200,9 +200,6 @@ func (b *Broker) build() error {
 	if err := b.buildListeners(); err != nil {
 		return err
 	}
-	if err := b.checkSingleNodeQuorum(); err != nil {
-		return err
-	}
 	dirsKey := "log.dir"
 	if b.explicit("log.dirs") {
 		dirsKey = "log.dirs"
@@ -242,7 +239,8 @@ func (b *Broker) build() error {
 	b.FetchMaxBytes = int32(parseInt(b.get("fetch.max.bytes")))
 	b.ReplicaLagTimeMax = millis(parseInt(b.get("replica.lag.time.max.ms")))
 	b.ConsumerAssignors = parseConsumerAssignors(b.get("group.consumer.assignors"))
-	return nil
+	// The KRaft keys last: their checks name the listeners and the log dirs resolved above.
+	return b.buildKRaft()
 }
 
 func clamp(n, max int64) int64 {
@@ -313,10 +311,11 @@ func (b *Broker) buildListeners() error {
 	if err != nil {
 		return err
 	}
-	b.Listeners, b.ControllerListeners, b.ListenerNames = nil, nil, nil
+	b.Listeners, b.ControllerListeners, b.ListenerNames, b.ControllerListenerNames = nil, nil, nil, nil
 	for _, l := range listeners {
 		if controllerNames[l.name] {
 			b.ControllerListeners = append(b.ControllerListeners, l.addr)
+			b.ControllerListenerNames = append(b.ControllerListenerNames, l.name)
 		} else {
 			b.Listeners = append(b.Listeners, l.addr)
 			b.ListenerNames = append(b.ListenerNames, l.name)
@@ -384,40 +383,6 @@ func (b *Broker) buildListeners() error {
 	}
 	if same && len(byName) == 0 {
 		b.AdvertisedListeners = nil
-	}
-	return nil
-}
-
-// checkSingleNodeQuorum refuses the KRaft settings that need a controller quorum of
-// more than this node, which Vltava does not have yet: a node is always broker and
-// controller (a quorum of one). A Kafka user's single-node combined server.properties
-// (its own id as the only voter, or bootstrap servers at its own controller listener)
-// is accepted as it stands.
-func (b *Broker) checkSingleNodeQuorum() error {
-	if !slices.Contains(b.ProcessRoles, "broker") || !slices.Contains(b.ProcessRoles, "controller") {
-		return &Error{Key: "process.roles", Value: b.get("process.roles"),
-			Reason: "Vltava runs every node as broker,controller (a one-node quorum); separate roles need a multi-node controller quorum, which is not implemented yet"}
-	}
-	for _, v := range parseList(b.get("controller.quorum.voters")) {
-		id, _, ok := strings.Cut(v, "@")
-		n, err := strconv.ParseInt(id, 10, 32)
-		if !ok || err != nil {
-			return &Error{Key: "controller.quorum.voters", Value: b.get("controller.quorum.voters"), Reason: fmt.Sprintf("entry %q is not id@host:port", v)}
-		}
-		if int32(n) != b.NodeID {
-			return &Error{Key: "controller.quorum.voters", Value: b.get("controller.quorum.voters"),
-				Reason: fmt.Sprintf("names node %d besides this node (%d): a multi-node controller quorum is not implemented yet", n, b.NodeID)}
-		}
-	}
-	for _, s := range parseList(b.get("controller.quorum.bootstrap.servers")) {
-		_, port, err := net.SplitHostPort(s)
-		if err != nil {
-			return &Error{Key: "controller.quorum.bootstrap.servers", Value: b.get("controller.quorum.bootstrap.servers"), Reason: fmt.Sprintf("entry %q is not host:port", s)}
-		}
-		if !slices.ContainsFunc(b.ControllerListeners, func(l string) bool { _, p, _ := net.SplitHostPort(l); return p == port || p == "0" }) {
-			return &Error{Key: "controller.quorum.bootstrap.servers", Value: b.get("controller.quorum.bootstrap.servers"),
-				Reason: fmt.Sprintf("%s is not one of this node's controller listeners: a multi-node controller quorum is not implemented yet", s)}
-		}
 	}
 	return nil
 }

@@ -131,11 +131,6 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad protocol map", overrides: map[string]string{"listener.security.protocol.map": "PLAINTEXT"}, want: "is not NAME:PROTOCOL"},
 		{name: "empty log.dirs", overrides: map[string]string{"log.dirs": " , "}, want: "must name at least one directory"},
 		{name: "bad properties escape", file: "a=\\u12x4\n", want: "properties line 1"},
-		{name: "broker role only", overrides: map[string]string{"process.roles": "broker"}, want: "configuration process.roles: Vltava runs every node as broker,controller"},
-		{name: "controller role only", overrides: map[string]string{"process.roles": "controller"}, want: "separate roles need a multi-node controller quorum"},
-		{name: "other voters", overrides: map[string]string{"controller.quorum.voters": "1@h:9093,2@h2:9093"}, want: "names node 2 besides this node (1)"},
-		{name: "bad voter", overrides: map[string]string{"controller.quorum.voters": "h:9093"}, want: `entry "h:9093" is not id@host:port`},
-		{name: "foreign bootstrap", overrides: map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "controller.listener.names": "CONTROLLER", "controller.quorum.bootstrap.servers": "other:9999"}, want: "other:9999 is not one of this node's controller listeners"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

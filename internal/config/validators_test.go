@@ -12,7 +12,7 @@ func TestBrokerValidators(t *testing.T) {
 	cases := []struct {
 		key, good, bad, want string
 	}{
-		{"node.id", "0", "-1", "at least 0"},
+		{"node.id", "1", "0", "number nodes from 1"},
 		{"broker.id", "-1", "-2", "at least -1"},
 		{"process.roles", "controller,broker", "", "must not be empty"},
 		{"security.inter.broker.protocol", "PLAINTEXT", "SSL", "must be one of PLAINTEXT"},
@@ -95,6 +95,15 @@ func TestBrokerValidators(t *testing.T) {
 		{"transactional.id.expiration.ms", "1", "0", "at least 1"},
 		{"producer.id.expiration.ms", "1", "0", "at least 1"},
 		{"transaction.partition.verification.enable", "false", "nope", "expected true or false"},
+		{"controller.quorum.election.timeout.ms", "2", "0", "at least 1"},
+		{"controller.quorum.fetch.timeout.ms", "4", "3", "at least 2 ms"},
+		{"broker.heartbeat.interval.ms", "8999", "9000", "less than broker.session.timeout.ms"},
+		{"metadata.log.max.record.bytes.between.snapshots", "1", "0", "at least 1"},
+		{"metadata.log.max.snapshot.interval.ms", "0", "-1", "at least 0"},
+		{"vltava.quorum.max.entry.bytes", "1", "0", "at least 1"},
+		{"vltava.quorum.max.frame.bytes", "8392704", "8392703", "must hold an entry"},
+		{"vltava.quorum.receive.buffer.bytes", "0", "1", "must hold one frame"},
+		{"vltava.quorum.max.pending.proposals", "1", "0", "at least 1"},
 	}
 	for _, tc := range cases {
 		if brokerKeyIndex[tc.key] == nil {

@@ -23,8 +23,8 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 	for _, id := range req.Groups {
 		rg := kmsg.NewDescribeGroupsResponseGroup()
 		rg.Group = id
-		if !c.loaded {
-			rg.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		if err := c.unavailableLocked(id); err != nil {
+			rg.ErrorCode = err.Code
 			resp.Groups = append(resp.Groups, rg)
 			continue
 		}
@@ -76,7 +76,7 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.loaded {
+	if c.anyLoadingLocked() {
 		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 		return resp
 	}
@@ -119,8 +119,8 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 		rg := kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group = id
 		c.write(ctx, c.PartitionFor(id), func() []Record {
-			if !c.loaded {
-				rg.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+			if err := c.unavailableLocked(id); err != nil {
+				rg.ErrorCode = err.Code
 				return nil
 			}
 			g := c.groups[id]

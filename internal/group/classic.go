@@ -60,8 +60,8 @@ func (c *Coordinator) joinLocked(client Client, req *kmsg.JoinGroupRequest) (*km
 	if req.Group == "" {
 		return fail(kerr.InvalidGroupID)
 	}
-	if !c.loaded {
-		return fail(kerr.CoordinatorLoadInProgress)
+	if err := c.unavailableLocked(req.Group); err != nil {
+		return fail(err)
 	}
 	session := msDuration(req.SessionTimeoutMillis)
 	if session < c.cfg.MinSessionTimeout || session > c.cfg.MaxSessionTimeout {

@@ -46,8 +46,8 @@ func (c *Coordinator) syncLocked(req *kmsg.SyncGroupRequest) (*kmsg.SyncGroupRes
 	if req.Group == "" {
 		return fail(kerr.InvalidGroupID)
 	}
-	if !c.loaded {
-		return fail(kerr.CoordinatorLoadInProgress)
+	if err := c.unavailableLocked(req.Group); err != nil {
+		return fail(err)
 	}
 	g := c.groups[req.Group]
 	if g == nil || g.typ != typeClassic {
@@ -157,8 +157,8 @@ func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) *kerr.Error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.loaded {
-		return kerr.CoordinatorLoadInProgress
+	if err := c.unavailableLocked(req.Group); err != nil {
+		return err
 	}
 	g := c.groups[req.Group]
 	if g == nil || g.typ != typeClassic {
@@ -197,8 +197,8 @@ func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRe
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.loaded {
-		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+	if err := c.unavailableLocked(req.Group); err != nil {
+		resp.ErrorCode = err.Code
 		return resp
 	}
 	g := c.groups[req.Group]

@@ -36,10 +36,10 @@ func TestLoadInProgressAndInvalidGroup(t *testing.T) {
 	c := New(testConfig(), newMemStore())
 	defer c.Close()
 	resp := c.JoinGroup(bg, Client{}, joinReq("g", "", nil))
-	wantErr(t, "join before load", code(resp.ErrorCode), kerr.CoordinatorLoadInProgress)
+	wantErr(t, "join before load", code(resp.ErrorCode), kerr.NotCoordinator)
 	hb := kmsg.NewPtrHeartbeatRequest()
 	hb.Group = "g"
-	wantErr(t, "heartbeat before load", code(c.Heartbeat(hb).ErrorCode), kerr.CoordinatorLoadInProgress)
+	wantErr(t, "heartbeat before load", code(c.Heartbeat(hb).ErrorCode), kerr.NotCoordinator)
 	if err := c.Load(bg); err != nil {
 		t.Fatal(err)
 	}

@@ -242,8 +242,8 @@ func compileTopicRegex(src string) (*regexp.Regexp, error) {
 // consumerHeartbeatLocked runs one heartbeat under mu and returns the
 // records that make its changes durable.
 func (c *Coordinator) consumerHeartbeatLocked(client Client, req *kmsg.ConsumerGroupHeartbeatRequest, resp *kmsg.ConsumerGroupHeartbeatResponse, topics map[string]TopicInfo) ([]Record, *kerr.Error) {
-	if !c.loaded {
-		return nil, kerr.CoordinatorLoadInProgress
+	if err := c.unavailableLocked(req.Group); err != nil {
+		return nil, err
 	}
 	g := c.groups[req.Group]
 	switch {

@@ -191,9 +191,9 @@ func (c *Coordinator) ConsumerGroupDescribe(req *kmsg.ConsumerGroupDescribeReque
 		rg := kmsg.NewConsumerGroupDescribeResponseGroup()
 		rg.Group = id
 		g := c.groups[id]
-		switch {
-		case !c.loaded:
-			rg.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		switch unavailable := c.unavailableLocked(id); {
+		case unavailable != nil:
+			rg.ErrorCode = unavailable.Code
 		case g == nil:
 			rg.ErrorCode = kerr.GroupIDNotFound.Code
 			rg.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("Group %s not found.", id))

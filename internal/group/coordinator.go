@@ -5,9 +5,9 @@
 //
 // Its durable state lives in the compacted internal topic __consumer_offsets,
 // reached through the Store interface; the coordinator never touches files or
-// sockets. On start, Load replays every partition of that topic and rebuilds
-// groups and offsets, so that a later issue can move the coordination of one
-// partition with its leadership.
+// sockets. A node coordinates the groups of the partitions of that topic it
+// leads: LoadPartition replays one and rebuilds its groups and offsets,
+// UnloadPartition drops them (ownership.go); Load loads them all.
 //
 // Handlers call one method per Kafka API with the decoded kmsg request (its
 // Version set) and send back the kmsg response the method returns.
@@ -27,7 +27,6 @@ package group
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -163,57 +162,49 @@ type Coordinator struct {
 	bgCancel context.CancelFunc
 	async    sync.WaitGroup // background writes, see goAsync
 
-	mu      sync.Mutex
-	loaded  bool
-	closing bool // set by Close; goAsync starts nothing once set
-	groups  map[string]*group
-	seq     uint64 // source of timer tokens, see nextSeq
+	mu          sync.Mutex
+	owned       []partOwnership // by __consumer_offsets partition (ownership.go)
+	ownershipCh chan struct{}   // closed when a partition's ownership changes
+	closing     bool            // set by Close; goAsync starts nothing once set
+	groups      map[string]*group
+	seq         uint64 // source of timer tokens, see nextSeq
 }
 
-// New returns a coordinator over store. It serves nothing but
-// COORDINATOR_LOAD_IN_PROGRESS until Load returns.
+// New returns a coordinator over store. It serves no group (NOT_COORDINATOR) until
+// Load, or LoadPartition for the group's partition, returns.
 func New(cfg Config, store Store) *Coordinator {
 	cfg = cfg.withDefaults()
 	bgCtx, bgCancel := context.WithCancel(context.Background())
 	return &Coordinator{
-		bgCtx:    bgCtx,
-		bgCancel: bgCancel,
-		cfg:      cfg,
-		store:    store,
-		sched:    newScheduler(),
-		appendMu: make([]sync.Mutex, cfg.NumPartitions),
-		closed:   make(chan struct{}),
-		groups:   make(map[string]*group),
+		bgCtx:       bgCtx,
+		bgCancel:    bgCancel,
+		cfg:         cfg,
+		store:       store,
+		sched:       newScheduler(),
+		appendMu:    make([]sync.Mutex, cfg.NumPartitions),
+		owned:       make([]partOwnership, cfg.NumPartitions),
+		ownershipCh: make(chan struct{}),
+		closed:      make(chan struct{}),
+		groups:      make(map[string]*group),
 	}
 }
 
-// Load replays every partition of __consumer_offsets (a single node
-// coordinates all of them) and starts the offset expiration timer.
+// Load loads every partition of __consumer_offsets (a single node coordinates all of
+// them; a node of a cluster loads those it leads, LoadPartition) and starts the offset
+// expiration timer.
 func (c *Coordinator) Load(ctx context.Context) error {
 	for p := int32(0); p < c.cfg.NumPartitions; p++ {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("load __consumer_offsets: %w", err)
-		}
-		// Replay takes mu per record: nothing else touches the groups before
-		// loaded is set, but timers armed by restored groups may fire.
-		err := c.store.Replay(p, func(r Record) error {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			return c.replayRecord(p, r)
-		})
-		if err != nil {
-			return fmt.Errorf("load __consumer_offsets partition %d: %w", p, err)
+		if err := c.LoadPartition(ctx, p); err != nil {
+			return err
 		}
 	}
-	c.mu.Lock()
-	c.loaded = true
-	for _, g := range c.groups {
-		c.restoreTimersLocked(g)
-	}
-	c.mu.Unlock()
-	c.scheduleExpiration()
+	c.StartExpiration()
 	return nil
 }
+
+// StartExpiration starts the offset expiration timer, which sweeps the partitions
+// loaded here.
+func (c *Coordinator) StartExpiration() { c.scheduleExpiration() }
 
 // Close stops every timer and background write, answers waiting joins and
 // syncs with COORDINATOR_NOT_AVAILABLE, and waits for all of it.

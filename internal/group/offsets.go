@@ -48,8 +48,8 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	now := c.cfg.Now()
 	var written []*int16
 	c.write(ctx, c.PartitionFor(req.Group), func() []Record {
-		if !c.loaded {
-			setAll(kerr.CoordinatorLoadInProgress)
+		if err := c.unavailableLocked(req.Group); err != nil {
+			setAll(err)
 			return nil
 		}
 		if err := c.validateCommit(req.Group, req.Generation, req.MemberID, req.InstanceID, req.Version); err != nil {
@@ -229,8 +229,8 @@ func (c *Coordinator) fetchGroup(version int16, groupID string, memberID *string
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.loaded {
-		rg.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+	if err := c.unavailableLocked(groupID); err != nil {
+		rg.ErrorCode = err.Code
 		return rg
 	}
 	g := c.groups[groupID]
@@ -332,8 +332,8 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	}
 	topics := c.topics()
 	c.write(ctx, c.PartitionFor(req.Group), func() []Record {
-		if !c.loaded {
-			resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		if err := c.unavailableLocked(req.Group); err != nil {
+			resp.ErrorCode = err.Code
 			return nil
 		}
 		g := c.groups[req.Group]
@@ -437,7 +437,7 @@ func (c *Coordinator) ExpireOffsets() {
 }
 
 func (c *Coordinator) expiredRecordsLocked(p int32, topics map[string]TopicInfo) []Record {
-	if !c.loaded {
+	if c.partitionUnavailableLocked(p) != nil {
 		return nil
 	}
 	now := c.cfg.Now()

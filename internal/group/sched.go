@@ -74,6 +74,18 @@ func (s *scheduler) cancel(k timerKey) {
 	}
 }
 
+// cancelGroup stops every timer of a group.
+func (s *scheduler) cancelGroup(group string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, t := range s.timers {
+		if k.group == group {
+			t.Stop()
+			delete(s.timers, k)
+		}
+	}
+}
+
 func (s *scheduler) close() {
 	s.mu.Lock()
 	s.closed = true

@@ -53,8 +53,8 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.Tx
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.loaded {
-		return setAll(kerr.CoordinatorLoadInProgress)
+	if err := c.unavailableLocked(req.Group); err != nil {
+		return setAll(err)
 	}
 	g := c.groups[req.Group]
 	if g == nil && req.Generation >= 0 {

@@ -7,7 +7,6 @@ package handler
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -20,8 +19,8 @@ func (h *Handler) deleteRecords(_ context.Context, _ *Request, kr kmsg.Request) 
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
-			if p := h.b.Partition(rt.Topic, rp.Partition); p == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if p, err := h.b.LeaderPartition(rt.Topic, rp.Partition); err != nil {
+				sp.ErrorCode = codeOf(err)
 			} else if lw, err := p.DeleteRecords(rp.Offset); err != nil {
 				sp.ErrorCode = codeOf(err)
 			} else {

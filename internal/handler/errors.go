@@ -15,6 +15,7 @@ import (
 	"github.com/vltava/vltava/internal/log"
 	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/partition"
+	"github.com/vltava/vltava/internal/quorum"
 )
 
 // codeOf maps an error from any layer to a Kafka error code (0 for nil).
@@ -63,6 +64,22 @@ func codeOf(err error) int16 {
 		return kerr.KafkaStorageError.Code // a log recovery refused to open
 	case errors.Is(err, config.ErrInvalid):
 		return kerr.InvalidConfig.Code
+	// The metadata quorum. A change proposed on a node that does not lead it, or whose
+	// leader stepped down before it committed (it may commit anyway), or while the member
+	// closes: NOT_CONTROLLER, which clients retry on the controller Metadata names.
+	case errors.Is(err, quorum.ErrNotLeader), errors.Is(err, quorum.ErrClosed):
+		return kerr.NotController.Code
+	case errors.Is(err, quorum.ErrStorage):
+		return kerr.KafkaStorageError.Code
+	case errors.Is(err, quorum.ErrProposalDropped), errors.Is(err, quorum.ErrConfChangeInProgress),
+		errors.Is(err, quorum.ErrNotCaughtUp):
+		return kerr.RequestTimedOut.Code
+	case errors.Is(err, quorum.ErrDuplicateVoter):
+		return kerr.DuplicateVoter.Code
+	case errors.Is(err, quorum.ErrEntryTooLarge), errors.Is(err, quorum.ErrAlreadyMember):
+		return kerr.InvalidRequest.Code
+	case errors.Is(err, quorum.ErrVoterNotFound), errors.Is(err, quorum.ErrLastVoter):
+		return kerr.VoterNotFound.Code
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return kerr.RequestTimedOut.Code
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EIO), errors.Is(err, syscall.EROFS),

@@ -2,7 +2,9 @@ package handler
 
 // Fetch v4-16 for consumers. Topic IDs replace names from v13. Each partition is read
 // from the high watermark's side of its log as whole batches, copied from the segment
-// files without decoding. Sessions follow KIP-227 (fetch_session.go).
+// files without decoding. Sessions follow KIP-227 (fetch_session.go). A partition this
+// node does not lead answers NOT_LEADER_OR_FOLLOWER, from v12 with its leader and from
+// v16 with the leader's endpoint (KIP-951, leader.go).
 //
 // Limits, as Kafka applies them (KIP-74, ReplicaManager.readFromLog): the response's
 // records are bounded by the smaller of the request's max_bytes and the broker's
@@ -144,6 +146,7 @@ func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchR
 	}
 
 	// Assemble, grouping consecutive partitions of a topic.
+	leaders := leaderEndpoints{im: h.b.Image(), listener: h.clientListener()}
 	for i, w := range wants {
 		res := &fc.results[i]
 		if !include(i) {
@@ -162,9 +165,18 @@ func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchR
 		// fails on null).
 		rp.RecordBatches = []byte{}
 		rp.PreferredReadReplica = -1
+		if res.leader != nil && req.Version >= 12 {
+			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = res.leader.LeaderID, res.leader.LeaderEpoch
+			if req.Version >= 16 {
+				leaders.add(res.leader.LeaderID)
+			}
+		}
 		resp.Topics[n-1].Partitions = append(resp.Topics[n-1].Partitions, rp)
 		r.records = append(r.records, res.records)
 	}
+	leaders.each(func(b *metadata.Broker, l *metadata.Listener) {
+		resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{NodeID: b.ID, Host: l.Host, Port: int32(l.Port), Rack: rackOf(b)})
+	})
 	h.countFetched(wants, fc.results)
 	if createSession {
 		if s := h.sessions.create(sessionFrom(wants, fc.results)); s != nil {

@@ -6,9 +6,10 @@ package handler
 // from files (ServeSendfile: a plain TCP socket), records are not even read: their
 // file ranges are pinned, and the connection sends them with sendfile(2) between the
 // fields. The encoding is Kafka's FetchResponse v4-16, checked byte for byte against
-// kmsg's in fetch_encode_test.go. The fetch handler sets no field this encoder does not
-// write (tagged fields, node endpoints, diverging epochs): one that did would close the
-// connection, found at once by the tests.
+// kmsg's in fetch_encode_test.go. Of the tagged fields it writes KIP-951's CurrentLeader
+// (v12+) and NodeEndpoints (v16); the fetch handler sets no field this encoder does not
+// write (diverging epochs, snapshot IDs): one that did would close the connection, found
+// at once by the tests.
 
 import (
 	"encoding/binary"
@@ -121,8 +122,13 @@ func releaseRecords(h *Handler, recs []partRecords, pooled [][]byte, charged int
 
 // plainFetch reports whether r uses only the fields appendFetchFields writes.
 func plainFetch(r *kmsg.FetchResponse) bool {
-	if r.Version < 4 || r.Version > 16 || len(r.Brokers) > 0 || r.UnknownTags.Len() > 0 {
+	if r.Version < 4 || r.Version > 16 || (len(r.Brokers) > 0 && r.Version < 16) || r.UnknownTags.Len() > 0 {
 		return false
+	}
+	for i := range r.Brokers {
+		if r.Brokers[i].UnknownTags.Len() > 0 {
+			return false
+		}
 	}
 	for i := range r.Topics {
 		t := &r.Topics[i]
@@ -132,7 +138,7 @@ func plainFetch(r *kmsg.FetchResponse) bool {
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
 			if p.UnknownTags.Len() > 0 || p.DivergingEpoch.Epoch != -1 || p.DivergingEpoch.EndOffset != -1 ||
-				p.DivergingEpoch.UnknownTags.Len() > 0 || p.CurrentLeader.LeaderID != -1 || p.CurrentLeader.LeaderEpoch != -1 ||
+				p.DivergingEpoch.UnknownTags.Len() > 0 || (hasCurrentLeader(p) && r.Version < 12) ||
 				p.CurrentLeader.UnknownTags.Len() > 0 || p.SnapshotID.EndOffset != -1 || p.SnapshotID.Epoch != -1 ||
 				p.SnapshotID.UnknownTags.Len() > 0 {
 				return false
@@ -245,7 +251,14 @@ func appendFetchFieldsRecs(dst []byte, r *kmsg.FetchResponse, recs []partRecords
 					holes = append(holes, hole{at: len(dst), data: [][]byte{p.RecordBatches}})
 				}
 			}
-			if flex {
+			switch {
+			case flex && hasCurrentLeader(p):
+				// One tagged field: CurrentLeader (tag 1, KIP-951) of 9 bytes.
+				dst = append(dst, 1, 1, 9)
+				dst = be.AppendUint32(dst, uint32(p.CurrentLeader.LeaderID))
+				dst = be.AppendUint32(dst, uint32(p.CurrentLeader.LeaderEpoch))
+				dst = append(dst, 0)
+			case flex:
 				dst = append(dst, 0) // no tagged fields
 			}
 		}
@@ -253,10 +266,36 @@ func appendFetchFieldsRecs(dst []byte, r *kmsg.FetchResponse, recs []partRecords
 			dst = append(dst, 0)
 		}
 	}
-	if flex {
+	switch {
+	case flex && len(r.Brokers) > 0:
+		// One tagged field: NodeEndpoints (tag 0, v16, KIP-951), sized.
+		var nb []byte
+		nb = binary.AppendUvarint(nb, uint64(len(r.Brokers))+1)
+		for _, b := range r.Brokers {
+			nb = be.AppendUint32(nb, uint32(b.NodeID))
+			nb = binary.AppendUvarint(nb, uint64(len(b.Host))+1)
+			nb = append(nb, b.Host...)
+			nb = be.AppendUint32(nb, uint32(b.Port))
+			if b.Rack == nil {
+				nb = append(nb, 0)
+			} else {
+				nb = binary.AppendUvarint(nb, uint64(len(*b.Rack))+1)
+				nb = append(nb, *b.Rack...)
+			}
+			nb = append(nb, 0)
+		}
+		dst = append(dst, 1, 0)
+		dst = binary.AppendUvarint(dst, uint64(len(nb)))
+		dst = append(dst, nb...)
+	case flex:
 		dst = append(dst, 0)
 	}
 	return dst, holes
+}
+
+// hasCurrentLeader reports whether a partition carries KIP-951's CurrentLeader.
+func hasCurrentLeader(p *kmsg.FetchResponseTopicPartition) bool {
+	return p.CurrentLeader.LeaderID != -1 || p.CurrentLeader.LeaderEpoch != -1
 }
 
 func pinnedLen(rs []log.PinnedRange) int64 {

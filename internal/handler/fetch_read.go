@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/vltava/vltava/internal/broker"
 	"github.com/vltava/vltava/internal/log"
 	"github.com/vltava/vltava/internal/partition"
 )
@@ -47,6 +48,9 @@ type fetchResult struct {
 	size                                      int64       // their bytes
 	read                                      bool        // they are to be read into memory (else pinned)
 	records                                   partRecords
+	// leader is the leader of a partition this node does not lead, if the metadata
+	// names one (KIP-951).
+	leader *broker.NotLeaderError
 }
 
 // partRecords is where one response partition's record bytes are: pieces of pooled
@@ -166,12 +170,13 @@ func (fc *fetchCtx) size(i int, limit int64, minOne bool, total int64) {
 		r.errCode = w.errCode
 		return
 	}
-	p := fc.h.b.Partition(w.key.topic, w.key.partition)
-	if p == nil {
-		r.errCode = kerr.UnknownTopicOrPartition.Code
-		if fc.version >= 13 {
+	p, err := fc.h.b.LeaderPartition(w.key.topic, w.key.partition)
+	if err != nil {
+		r.errCode = codeOf(err)
+		if r.errCode == kerr.UnknownTopicOrPartition.Code && fc.version >= 13 {
 			r.errCode = kerr.UnknownTopicID.Code
 		}
+		r.leader, _ = currentLeader(err)
 		return
 	}
 	r.p = p
@@ -181,7 +186,6 @@ func (fc *fetchCtx) size(i int, limit int64, minOne bool, total int64) {
 		return
 	}
 	var ranges []log.Range
-	var err error
 	if lim := min(int64(w.maxBytes), limit); lim < 0 {
 		err = fc.negativeLimit(w, r)
 	} else {

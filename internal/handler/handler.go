@@ -72,7 +72,10 @@ type Handler struct {
 	// (vltava.fetch.max.bytes.in.flight) the record bytes all of them hold in memory.
 	fetchMaxBytes int32
 	fetchBudget   *fetchBudget
-	m             *metrics.Metrics
+	// controller answers the controller APIs on the controller listener
+	// (controller_listener.go).
+	controller controllerSlot
+	m          *metrics.Metrics
 }
 
 // Options are what the server gives a handler besides the broker and coordinator.

@@ -21,9 +21,9 @@ func (h *Handler) listOffsets(_ context.Context, _ *Request, kr kmsg.Request) km
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-			p := h.b.Partition(rt.Topic, rp.Partition)
-			if p == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			p, err := h.b.LeaderPartition(rt.Topic, rp.Partition)
+			if err != nil {
+				sp.ErrorCode = codeOf(err)
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}

@@ -1,6 +1,7 @@
 package handler
 
-// Metadata v0-12. Brokers, the cluster ID, the controller (this node), and topics: all of
+// Metadata v0-12. Brokers, the cluster ID, the controller (the metadata quorum's leader:
+// until metadata changes are forwarded, the node that can make them), and topics: all of
 // them for a null list (v1+; an empty list in v0), topic IDs from v10, topics requested by
 // ID (v12), auto-creation when the request allows it (v4+, always before) and
 // auto.create.topics.enable is on. The request that creates a topic is answered as Kafka
@@ -22,8 +23,6 @@ package handler
 import (
 	"context"
 	"errors"
-	"net"
-	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -34,17 +33,6 @@ import (
 )
 
 const authorizedOpsNotRequested = -2147483648
-
-// brokers is this node as clients reach it (FindCoordinator: every coordinator is here).
-func (h *Handler) brokers() []kmsg.MetadataResponseBroker {
-	adv := h.b.Advertised()
-	if len(adv) == 0 {
-		return nil
-	}
-	host, ps, _ := net.SplitHostPort(adv[0])
-	port, _ := strconv.Atoi(ps)
-	return []kmsg.MetadataResponseBroker{{NodeID: h.b.NodeID(), Host: host, Port: int32(port)}}
-}
 
 // clientListener is the listener whose endpoints clients are given.
 func (h *Handler) clientListener() string {
@@ -85,16 +73,16 @@ func (h *Handler) metadata(_ context.Context, _ *Request, kr kmsg.Request) kmsg.
 	im := h.b.Image()
 	listener := h.clientListener()
 	resp.Brokers = metadataBrokers(im, listener)
-	cid := im.ClusterID()
+	cid := h.b.ClusterID()
 	resp.ClusterID = &cid
-	resp.ControllerID = h.b.NodeID()
+	resp.ControllerID = h.b.ControllerID(im)
 	resp.AuthorizedOperations = authorizedOpsNotRequested
 
 	autoCreate := h.b.Config().AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
 		for t := range im.Topics() {
-			resp.Topics = append(resp.Topics, topicMetadata(im, t, listener, req.Version))
+			resp.Topics = append(resp.Topics, h.topicMetadata(im, t, listener, req.Version))
 		}
 		return resp
 	}
@@ -105,7 +93,7 @@ func (h *Handler) metadata(_ context.Context, _ *Request, kr kmsg.Request) kmsg.
 				resp.Topics = append(resp.Topics, kmsg.MetadataResponseTopic{ErrorCode: kerr.UnknownTopicID.Code, TopicID: rt.TopicID, AuthorizedOperations: authorizedOpsNotRequested})
 				continue
 			}
-			resp.Topics = append(resp.Topics, topicMetadata(im, t, listener, req.Version))
+			resp.Topics = append(resp.Topics, h.topicMetadata(im, t, listener, req.Version))
 			continue
 		}
 		name := *rt.Topic
@@ -126,9 +114,22 @@ func (h *Handler) metadata(_ context.Context, _ *Request, kr kmsg.Request) kmsg.
 			resp.Topics = append(resp.Topics, kmsg.MetadataResponseTopic{ErrorCode: code, Topic: &n, AuthorizedOperations: authorizedOpsNotRequested})
 			continue
 		}
-		resp.Topics = append(resp.Topics, topicMetadata(im, t, listener, req.Version))
+		resp.Topics = append(resp.Topics, h.topicMetadata(im, t, listener, req.Version))
 	}
 	return resp
+}
+
+// topicMetadata describes a topic of im to a client of listener, as this node sees it:
+// a partition it leads but has not opened yet answers LEADER_NOT_AVAILABLE with no
+// leader, as Kafka's does until the leader has the partition.
+func (h *Handler) topicMetadata(im *metadata.Image, t *metadata.Topic, listener string, version int16) kmsg.MetadataResponseTopic {
+	rt := topicMetadata(im, t, listener, version)
+	for i := range rt.Partitions {
+		if rp := &rt.Partitions[i]; rp.ErrorCode == 0 && h.b.LeadsUnopened(im, t.Name, rp.Partition) {
+			rp.ErrorCode, rp.Leader = kerr.LeaderNotAvailable.Code, -1
+		}
+	}
+	return rt
 }
 
 // topicMetadata describes a topic of im to a client of listener.

@@ -8,7 +8,6 @@ package handler
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -21,10 +20,10 @@ func (h *Handler) offsetForLeaderEpoch(_ context.Context, _ *Request, kr kmsg.Re
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			p := h.b.Partition(rt.Topic, rp.Partition)
+			p, err := h.b.LeaderPartition(rt.Topic, rp.Partition)
 			switch {
-			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case err != nil:
+				sp.ErrorCode = codeOf(err)
 			default:
 				if code := checkServable(p, rp.CurrentLeaderEpoch); code != 0 {
 					sp.ErrorCode = code

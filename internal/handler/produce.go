@@ -8,7 +8,9 @@ package handler
 // patched in place by the partition. acks=0 gets no response; acks=1 and acks=all are
 // answered once the batch is in the log (one replica is the whole ISR), and acks=all
 // fails with NOT_ENOUGH_REPLICAS when the ISR is smaller than min.insync.replicas.
-// Clients may not write to internal topics.
+// Clients may not write to internal topics. A partition this node does not lead answers
+// NOT_LEADER_OR_FOLLOWER, from v10 with its leader and the leader's endpoint (KIP-951,
+// leader.go).
 
 import (
 	"context"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/vltava/vltava/internal/batch"
 	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/metrics"
 	"github.com/vltava/vltava/internal/partition"
 )
@@ -41,6 +44,7 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 	var jobBytes int
 	seen := map[*partition.Partition]bool{}
 	parallel := true
+	leaders := leaderEndpoints{im: h.b.Image(), listener: h.clientListener()}
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	// stats[i] are the BrokerTopicMetrics of topic i, nil for a topic that does not
 	// exist (counted nowhere, as in Kafka).
@@ -69,12 +73,14 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 				err = fmt.Errorf("%w: produce v%d carries message format v0/v1, which this broker does not store; use produce v3 or later", kerr.UnsupportedForMessageFormat, req.Version)
 			case !validAcks:
 				err = kerr.InvalidRequiredAcks
-			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
-				err = kerr.UnknownTopicOrPartition
 			case broker.IsInternal(rt.Topic):
 				err = fmt.Errorf("%w: cannot append to internal topic %s", kerr.InvalidTopicException, rt.Topic)
 			default:
-				p := t.Partitions[rp.Partition]
+				var p *partition.Partition
+				if p, err = h.b.LeaderPartition(rt.Topic, rp.Partition); err != nil {
+					h.produceLeader(req, resp, sp, err, &leaders)
+					break
+				}
 				if req.Acks == -1 && p.ISRSize() < p.Config().MinInsyncReplicas {
 					err = fmt.Errorf("%w: in-sync replicas %d < min.insync.replicas %d", kerr.NotEnoughReplicas, p.ISRSize(), p.Config().MinInsyncReplicas)
 					break
@@ -140,7 +146,21 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 	if req.Acks == 0 {
 		return nil
 	}
+	leaders.each(func(b *metadata.Broker, l *metadata.Listener) {
+		resp.Brokers = append(resp.Brokers, kmsg.ProduceResponseBroker{NodeID: b.ID, Host: l.Host, Port: int32(l.Port), Rack: rackOf(b)})
+	})
 	return resp
+}
+
+// produceLeader fills KIP-951's current leader (v10+) of a partition this node does not
+// lead.
+func (h *Handler) produceLeader(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, sp *kmsg.ProduceResponseTopicPartition, err error, leaders *leaderEndpoints) {
+	nl, ok := currentLeader(err)
+	if !ok || req.Version < 10 {
+		return
+	}
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = nl.LeaderID, nl.LeaderEpoch
+	leaders.add(nl.LeaderID)
 }
 
 // produceFailure reports whether a partition's error counts as a failed produce in

@@ -28,6 +28,13 @@ type Config struct {
 	// bootstraps nothing and waits to be added (AddObserver), as a raft learner that
 	// replicates the log but never votes. A node not listed in Voters is one too.
 	Observer bool
+	// BootstrapState is the state machine's bytes a voter's new log starts from: the
+	// state of its bootstrap snapshot at index 1, term 1, which the state machine is
+	// restored from (empty: the empty state). It is used only when the log is created,
+	// by a voter; every voter of a static quorum must be given the same bytes, as they
+	// bootstrap the same snapshot. Vltava uses it to start a single node's quorum from
+	// the metadata it kept before it had one.
+	BootstrapState []byte
 
 	// ElectionTimeout is controller.quorum.election.timeout.ms (1000 ms); FetchTimeout is
 	// controller.quorum.fetch.timeout.ms (2000 ms). A follower that hears nothing from a

@@ -148,7 +148,11 @@ func newCore(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport,
 		} else {
 			logger.Info("metadata log: new log; waiting to be added to the quorum")
 		}
-		if err := st.bootstrap(voters, encodeSnapshotData(cfg.Voters, nil)); err != nil {
+		var state []byte
+		if len(voters) > 0 {
+			state = cfg.BootstrapState
+		}
+		if err := st.bootstrap(voters, encodeSnapshotData(cfg.Voters, state)); err != nil {
 			st.close()
 			return nil, err
 		}

@@ -50,7 +50,8 @@ type Node struct {
 	closeOnce sync.Once
 	closeErr  error // from closing the log, set by the loop as it stops
 
-	failed atomic.Pointer[error] // the failure that stopped the member
+	failed   atomic.Pointer[error] // the failure that stopped the member
+	failedCh chan struct{}         // closed when failed is set
 
 	leaderMu sync.Mutex
 	leader   LeaderInfo
@@ -103,9 +104,14 @@ func Open(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport, cl
 		done:      make(chan struct{}),
 		leader:    c.leader,
 		leaderCh:  make(chan struct{}),
+		failedCh:  make(chan struct{}),
 	}
 	c.onLeader = n.setLeader
-	c.onFail = func(err error) { n.failed.CompareAndSwap(nil, &err) }
+	c.onFail = func(err error) {
+		if n.failed.CompareAndSwap(nil, &err) {
+			close(n.failedCh)
+		}
+	}
 	if err := tr.Start(n); err != nil {
 		c.shutdown(ErrClosed)
 		return nil, fmt.Errorf("quorum transport: %w", err)
@@ -268,6 +274,10 @@ func (n *Node) Err() error {
 	}
 	return nil
 }
+
+// Failed returns a channel closed when the member stops participating for good (Err
+// says why: its storage failed, or its state machine refused an entry).
+func (n *Node) Failed() <-chan struct{} { return n.failedCh }
 
 // Status returns this member's view of the quorum.
 func (n *Node) Status(ctx context.Context) (Status, error) {

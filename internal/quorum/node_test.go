@@ -284,12 +284,18 @@ func TestNodeStopsOnStorageFailure(t *testing.T) {
 		if _, err := n.Propose(ctx, []byte("a")); err != nil {
 			t.Fatal(err)
 		}
+		select {
+		case <-n.Failed():
+			t.Fatal("Failed is closed before any failure")
+		default:
+		}
 		mu.Lock()
 		failing = true
 		mu.Unlock()
 		if _, err := n.Propose(ctx, []byte("b")); !errors.Is(err, ErrStorage) {
 			t.Fatalf("proposal when the fsync fails: %v", err)
 		}
+		<-n.Failed()
 		if !errors.Is(n.Err(), ErrStorage) {
 			t.Fatalf("Err: %v", n.Err())
 		}
@@ -417,5 +423,60 @@ func TestProposalsDuringAnFsyncShareTheNextWrite(t *testing.T) {
 		if !found {
 			t.Fatalf("no write holds the 10 queued proposals (%d bytes); writes after the fsync: %v", batch, writes[before:])
 		}
+	})
+}
+
+// TestBootstrapState: a voter's new log starts from the state it is given (its bootstrap
+// snapshot holds it), entries follow it, and a reopened log restores it with them; an
+// observer's new log ignores it (its state comes from the leader).
+func TestBootstrapState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fs := vfs.NewMem()
+		seed := &listSM{entries: []smEntry{{1, "before the quorum"}}, last: 1}
+		state, _, _ := seed.Snapshot()
+		cfg := testConfig(1, voters(1))
+		cfg.BootstrapState = state
+		sm := &listSM{}
+		n, err := Open(cfg, fs, "/data", sm, &recTransport{}, SystemClock(), newTestLogger(t, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sm.snapshotEntries(); len(got) != 1 || got[0].data != "before the quorum" {
+			t.Fatalf("state after open %v", got)
+		}
+		if _, err := n.Propose(context.Background(), []byte("after")); err != nil {
+			t.Fatal(err)
+		}
+		n.Close()
+
+		cfg.BootstrapState = nil // an existing log is not bootstrapped again
+		sm = &listSM{}
+		n, err = Open(cfg, fs, "/data", sm, &recTransport{}, SystemClock(), newTestLogger(t, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			last, ch := sm.lastApplied()
+			if last >= 3 {
+				break
+			}
+			<-ch
+		}
+		if got := sm.snapshotEntries(); len(got) != 2 || got[0].data != "before the quorum" || got[1].data != "after" {
+			t.Fatalf("state after reopening %v", got)
+		}
+		n.Close()
+
+		obs := testConfig(2, voters(1))
+		obs.Observer, obs.BootstrapState = true, state
+		sm = &listSM{}
+		n, err = Open(obs, vfs.NewMem(), "/data", sm, &recTransport{}, SystemClock(), newTestLogger(t, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sm.snapshotEntries(); len(got) != 0 {
+			t.Fatalf("an observer bootstrapped state %v", got)
+		}
+		n.Close()
 	})
 }

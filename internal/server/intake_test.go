@@ -75,6 +75,11 @@ func TestLargeRetainedRequestKept(t *testing.T) {
 	// The group record carrying the metadata must fit in __consumer_offsets.
 	n := startNode(t, map[string]string{"group.initial.rebalance.delay.ms": "0", "message.max.bytes": "41943040"})
 	r := dialRaw(t, n.addr)
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "g" // as clients do first: it creates __consumer_offsets, whose leader coordinates
+	if resp := r.do(fc).(*kmsg.FindCoordinatorResponse); resp.ErrorCode != 0 {
+		t.Fatalf("find coordinator: %d", resp.ErrorCode)
+	}
 	meta := randomBytes(7, 20<<20+99)
 	join := kmsg.NewPtrJoinGroupRequest()
 	join.SetVersion(3)

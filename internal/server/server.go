@@ -49,6 +49,8 @@ type Server struct {
 	conns     map[*conn]struct{}
 	perIP     map[netip.Addr]int // open connections by client address
 	closed    bool
+	// The controller listener's (controller.go).
+	ctrl ctrlListeners
 
 	wg sync.WaitGroup
 }
@@ -88,11 +90,20 @@ func New(cfg config.Broker, opts broker.Options) (*Server, error) {
 		Logger:                        opts.Logger,
 		Topics:                        b.GroupTopics,
 	}, b.GroupStore())
-	if err := groups.Load(context.Background()); err != nil {
+	// The coordinator serves the groups of the __consumer_offsets partitions this node
+	// leads, loading and unloading them as leadership moves (those led now first).
+	if err := b.SetOffsetsLeadership(func(p int32, leading bool) error {
+		if leading {
+			return groups.LoadPartition(context.Background(), p)
+		}
+		groups.UnloadPartition(p)
+		return nil
+	}); err != nil {
 		groups.Close()
 		b.Close()
 		return nil, fmt.Errorf("load groups: %w", err)
 	}
+	groups.StartExpiration()
 	h, err := handler.NewWith(b, groups, handler.Options{Metrics: m})
 	if err != nil {
 		groups.Close()
@@ -101,7 +112,7 @@ func New(cfg config.Broker, opts broker.Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, logger: opts.Logger, broker: b, groups: groups, h: h, ctx: ctx, cancel: cancel,
-		conns: map[*conn]struct{}{}, perIP: map[netip.Addr]int{}, limits: limits,
+		conns: map[*conn]struct{}{}, perIP: map[netip.Addr]int{}, limits: limits, ctrl: newCtrlListeners(cfg),
 		budget: newBudget(requestBudget(cfg)), queued: newBudget(int64(max(cfg.QueuedMaxRequests, 1))),
 		metrics: m, slow: newSlowLog(cfg, opts.Logger)}
 	s.watchMetrics()
@@ -114,9 +125,14 @@ func (s *Server) Broker() *broker.Broker { return s.broker }
 // Start binds every listener and serves in the background. A listener on port 0 binds a
 // free port and is advertised with it.
 func (s *Server) Start() error {
+	// The controller listener first: the quorum's peers reach this node there.
+	if err := s.startController(); err != nil {
+		s.Close()
+		return err
+	}
 	var adv []string
 	for i, addr := range s.cfg.Listeners {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := s.listen(addr)
 		if err != nil {
 			s.Close()
 			return fmt.Errorf("listen %s: %w", addr, err)
@@ -242,6 +258,7 @@ func (s *Server) Close() error {
 		c.nc.Close()
 	}
 	s.mu.Unlock()
+	s.closeController()
 	s.cancel()
 	if httpl != nil {
 		httpl.close()

@@ -1,9 +1,9 @@
 package server_test
 
-// Topic changes are whole or nothing, bounded, and do not hold up each other: what
-// CreateTopics, CreatePartitions and DeleteTopics answer when storage fails at any step,
-// when a request or the broker would hold too many partitions, and while a large
-// creation is under way.
+// Topic changes are whole in the metadata log, bounded, and do not hold up each other:
+// what CreateTopics answers, and what becomes of the node, when the storage of a
+// partition or of the metadata log fails; when a request or the broker would hold too
+// many partitions; and while a large creation is under way.
 
 import (
 	"context"
@@ -193,180 +193,161 @@ func partitionDirs(t *testing.T, fsys vfs.FS, dir, topic string) []string {
 	return out
 }
 
-// faults fails storage operations on the paths of one topic and of the metadata log:
-// exactly the nth (once), or, with fill, every operation that takes space from the nth
-// on (a disk that filled up; removals, truncations and fsyncs still succeed).
-type faults struct {
-	topic string
+// pathFaults fails, once armed, every storage operation that takes space (open, write,
+// mkdir, sync, rename) on a path containing one of the substrings: a disk that is full
+// or failing under those paths.
+type pathFaults struct {
+	subs  []string
 	mu    sync.Mutex
-	n     int // operations left before the failure; 0 disarmed
-	fill  bool
-	full  bool
-	hit   bool
+	armed bool
 }
 
-func (f *faults) arm(n int, fill bool) {
+func (f *pathFaults) arm() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.n, f.fill, f.full, f.hit = n, fill, false, false
+	f.armed = true
 }
 
-func (f *faults) disarm() (hit bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	hit = f.hit
-	f.n, f.full = 0, false
-	return hit
-}
-
-func (f *faults) MaybeError(op vfs.Op) error {
-	if !strings.Contains(op.Path, "/"+f.topic+"-") && !strings.Contains(op.Path, "__cluster_metadata") {
-		return nil
-	}
+func (f *pathFaults) MaybeError(op vfs.Op) error {
 	switch op.Kind {
 	case vfs.OpRead, vfs.OpReadDir, vfs.OpStat, vfs.OpClose, vfs.OpRemove, vfs.OpTruncate:
 		return nil // these take no space
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.full && (op.Kind == vfs.OpOpen || op.Kind == vfs.OpWrite || op.Kind == vfs.OpMkdir) {
-		return syscall.ENOSPC
+	for _, sub := range f.subs {
+		if f.armed && strings.Contains(op.Path, sub) {
+			return syscall.ENOSPC
+		}
 	}
-	if f.n == 0 {
-		return nil
-	}
-	f.n--
-	if f.n > 0 {
-		return nil
-	}
-	f.hit = true
-	f.full = f.fill
-	return syscall.ENOSPC
+	return nil
 }
 
-// TestTopicChangesAreWholeUnderStorageFaults: whichever storage operation of a topic
-// change fails (once, or from then on as a full disk), the change is answered
-// KAFKA_STORAGE_ERROR and leaves nothing behind: no topic, no partitions, no directories;
-// once storage works again the same change succeeds.
-func TestTopicChangesAreWholeUnderStorageFaults(t *testing.T) {
-	for _, fill := range []bool{false, true} {
-		name := "one op fails"
-		if fill {
-			name = "disk fills up"
-		}
-		t.Run(name, func(t *testing.T) {
-			mem := vfs.NewMem()
-			inj := &faults{topic: "atomic"}
-			n := startNodeFS(t, vfs.WithErrors(mem, inj), "/data", nil)
-			cl := n.client()
-			b := n.srv.Broker()
-			check := func(step int, what string, wantParts int32) {
-				t.Helper()
-				got := int32(0)
-				if tp := b.Image().Topic("atomic"); tp != nil {
-					got = tp.NumPartitions()
-				}
-				hosted := int32(0)
-				if ht := b.Topic("atomic"); ht != nil {
-					hosted = int32(len(ht.Partitions))
-				}
-				dirs := partitionDirs(t, mem, "/data", "atomic")
-				if got != wantParts || hosted != wantParts || int32(len(dirs)) != wantParts {
-					t.Fatalf("step %d, %s: metadata has %d partitions, %d hosted, directories %v; want %d of each",
-						step, what, got, hosted, dirs, wantParts)
-				}
-			}
-
-			// CreateTopics.
-			for step := 1; ; step++ {
-				inj.arm(step, fill)
-				res := createTopicsRaw(t, cl, 3, "atomic")[0]
-				if !inj.disarm() {
-					if res.ErrorCode != 0 {
-						t.Fatalf("step %d: no fault, answered %s", step, codeName(res.ErrorCode))
-					}
-					check(step, "created without faults", 3)
-					break
-				}
-				if res.ErrorCode == 0 {
-					// The failed operation was one the creation can do without (a read).
-					check(step, "created through a fault", 3)
-				} else {
-					if res.ErrorCode != kerr.KafkaStorageError.Code {
-						t.Fatalf("step %d: storage failed, answered %s (%v)", step, codeName(res.ErrorCode), msgOf(res.ErrorMessage))
-					}
-					check(step, "failed create", 0)
-					if res := createTopicsRaw(t, cl, 3, "atomic")[0]; res.ErrorCode != 0 {
-						t.Fatalf("step %d: create again once storage works: %s (%v)", step, codeName(res.ErrorCode), msgOf(res.ErrorMessage))
-					}
-					check(step, "created again", 3)
-				}
-				if c := produceOne(t, cl, "atomic"); c != 0 {
-					t.Fatalf("step %d: produce to the created topic: %s", step, codeName(c))
-				}
-				if c := deleteTopicRaw(t, cl, "atomic"); c != 0 {
-					t.Fatalf("step %d: delete: %s", step, codeName(c))
-				}
-				check(step, "deleted", 0)
-			}
-
-			// CreatePartitions: 3 -> 5.
-			reset := func(step int) {
-				t.Helper()
-				if tp := b.Image().Topic("atomic"); tp != nil && tp.NumPartitions() == 3 {
-					return
-				}
-				if c := deleteTopicRaw(t, cl, "atomic"); c != 0 {
-					t.Fatalf("step %d: delete: %s", step, codeName(c))
-				}
-				if c := createTopicsRaw(t, cl, 3, "atomic")[0].ErrorCode; c != 0 {
-					t.Fatalf("step %d: create: %s", step, codeName(c))
-				}
-			}
-			for step := 1; ; step++ {
-				reset(step)
-				inj.arm(step, fill)
-				res := createPartitionsRaw(t, cl, 5, "atomic")
-				if !inj.disarm() {
-					if res.ErrorCode != 0 {
-						t.Fatalf("step %d: no fault, answered %s", step, codeName(res.ErrorCode))
-					}
-					check(step, "partitions added without faults", 5)
-					break
-				}
-				if res.ErrorCode == 0 {
-					// The failed operation was one the change can do without (a read).
-					check(step, "partitions added through a fault", 5)
-					continue
-				}
-				if res.ErrorCode != kerr.KafkaStorageError.Code {
-					t.Fatalf("step %d: storage failed, answered %s (%v)", step, codeName(res.ErrorCode), msgOf(res.ErrorMessage))
-				}
-				check(step, "failed partition change", 3)
-				if c := produceOne(t, cl, "atomic"); c != 0 {
-					t.Fatalf("step %d: produce after a failed partition change: %s", step, codeName(c))
-				}
-			}
-
-			// DeleteTopics: refused whole (the topic is intact and serves) or done whole.
-			for step := 1; ; step++ {
-				inj.arm(step, fill)
-				c := deleteTopicRaw(t, cl, "atomic")
-				hit := inj.disarm()
-				if c == 0 {
-					check(step, "deleted", 0)
-					break
-				}
-				if !hit || c != kerr.KafkaStorageError.Code {
-					t.Fatalf("step %d: delete answered %s (fault hit: %v)", step, codeName(c), hit)
-				}
-				check(step, "failed delete", 5)
-				if c := produceOne(t, cl, "atomic"); c != 0 {
-					t.Fatalf("step %d: produce after a failed delete: %s", step, codeName(c))
-				}
-			}
-		})
+// waitHalted waits for the broker to halt and returns why.
+func waitHalted(t *testing.T, b *broker.Broker) error {
+	t.Helper()
+	select {
+	case <-b.Halted():
+		return b.HaltErr()
+	case <-time.After(30 * time.Second):
+		t.Fatal("the broker did not halt")
+		return nil
 	}
+}
+
+// TestPartitionCreationFailureTakesItsLogDirOffline: a topic change is committed whole in
+// the metadata log, and every node opens the partitions it places on it; a partition
+// whose log cannot be created takes its log dir offline, as Kafka's LogManager does: the
+// topic exists, its partitions in that dir answer KAFKA_STORAGE_ERROR, DescribeLogDirs
+// reports the dir offline, the other dir serves and takes the new partitions. (Before the
+// metadata quorum, a creation was undone whole instead, issue 8 item 18.)
+func TestPartitionCreationFailureTakesItsLogDirOffline(t *testing.T) {
+	mem := vfs.NewMem()
+	inj := &pathFaults{subs: []string{"/a/atomic-"}}
+	n := startNodeFS(t, vfs.WithErrors(mem, inj), "/a,/b", nil)
+	cl := n.client()
+	b := n.srv.Broker()
+	n.createTopic(t, "before", 2, nil) // one partition in each dir
+	inj.arm()
+	if res := createTopicsRaw(t, cl, 4, "atomic")[0]; res.ErrorCode != 0 {
+		t.Fatalf("create: %s (%s)", codeName(res.ErrorCode), msgOf(res.ErrorMessage))
+	}
+	if tp := b.Image().Topic("atomic"); tp == nil || tp.NumPartitions() != 4 {
+		t.Fatalf("atomic in the metadata: %v", tp)
+	}
+	if err := b.LogDirErr("/a"); err == nil {
+		t.Fatal("/a is online after a partition could not be created in it")
+	}
+	if err := b.LogDirErr("/b"); err != nil {
+		t.Fatalf("/b: %v", err)
+	}
+	codes := map[int16]int{}
+	for p := int32(0); p < 4; p++ {
+		c, err := producePartition(cl, "atomic", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes[c]++
+	}
+	if codes[0] == 0 || codes[kerr.KafkaStorageError.Code] == 0 || codes[0]+codes[kerr.KafkaStorageError.Code] != 4 {
+		t.Fatalf("produce to the partitions of atomic: %v", codes)
+	}
+	if c, _ := producePartition(cl, "before", 0); c != kerr.KafkaStorageError.Code {
+		if c2, _ := producePartition(cl, "before", 1); c2 != kerr.KafkaStorageError.Code {
+			t.Fatalf("neither partition of before, one of them in /a, answers KAFKA_STORAGE_ERROR: %s %s", codeName(c), codeName(c2))
+		}
+	}
+	n.createTopic(t, "after", 3, nil)
+	for p := int32(0); p < 3; p++ {
+		if c, err := producePartition(cl, "after", p); err != nil || c != 0 {
+			t.Fatalf("produce to after-%d, created once /a was offline: %v %s", p, err, codeName(c))
+		}
+	}
+	select {
+	case <-b.Halted():
+		t.Fatalf("halted with /b online: %v", b.HaltErr())
+	default:
+	}
+}
+
+// TestPartitionCreationFailureHaltsWithOneLogDir: with a single log dir, a partition that
+// cannot be created takes the only dir offline, and the broker halts ("all log dirs have
+// failed"), as Kafka does.
+func TestPartitionCreationFailureHaltsWithOneLogDir(t *testing.T) {
+	inj := &pathFaults{subs: []string{"/data/atomic-"}}
+	n := startNodeFS(t, vfs.WithErrors(vfs.NewMem(), inj), "/data", nil)
+	inj.arm()
+	if res := createTopicsRaw(t, n.client(), 1, "atomic")[0]; res.ErrorCode != 0 {
+		t.Fatalf("create: %s", codeName(res.ErrorCode))
+	}
+	if err := waitHalted(t, n.srv.Broker()); err == nil || !strings.Contains(err.Error(), "all log dirs") {
+		t.Fatalf("halted: %v", err)
+	}
+}
+
+// TestMetadataLogFailureHalts: a topic change the metadata log cannot store is answered
+// KAFKA_STORAGE_ERROR and creates nothing; the node, whose metadata log dir failed, halts
+// as Kafka's does.
+func TestMetadataLogFailureHalts(t *testing.T) {
+	mem := vfs.NewMem()
+	inj := &pathFaults{subs: []string{"__cluster_metadata"}}
+	n := startNodeFS(t, vfs.WithErrors(mem, inj), "/data", nil)
+	inj.arm()
+	res := createTopicsRaw(t, n.client(), 3, "atomic")[0]
+	if res.ErrorCode != kerr.KafkaStorageError.Code {
+		t.Fatalf("create with the metadata log failing: %s (%s)", codeName(res.ErrorCode), msgOf(res.ErrorMessage))
+	}
+	b := n.srv.Broker()
+	if b.Image().Topic("atomic") != nil || len(partitionDirs(t, mem, "/data", "atomic")) != 0 {
+		t.Fatal("a change the metadata log did not store left a topic behind")
+	}
+	if err := waitHalted(t, b); err == nil || !strings.Contains(err.Error(), "metadata log") {
+		t.Fatalf("halted: %v", err)
+	}
+}
+
+// producePartition produces one record to a partition and returns the error code.
+func producePartition(cl *kgo.Client, topic string, partition int32) (int16, error) {
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = partition
+	b, err := batch.Build(batch.BuildOptions{}, []batch.Record{{Value: []byte("v"), Timestamp: time.Now().UnixMilli()}})
+	if err != nil {
+		return 0, err
+	}
+	rp.Records = b
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return 0, err
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode, nil
 }
 
 // TestOverlyLargeTopicChanges: a request whose change would take more than Kafka's
@@ -439,7 +420,8 @@ func (f *blockingFS) MkdirAll(p string, perm os.FileMode) error {
 }
 
 // TestLargeCreationDoesNotBlockOtherChanges: while a topic's partitions are being
-// created, other topics are created, changed, deleted and written to.
+// created (it is committed, and its creation waits for them), other topics are created,
+// changed, deleted and written to.
 func TestLargeCreationDoesNotBlockOtherChanges(t *testing.T) {
 	fsys := &blockingFS{FS: vfs.NewMem(), path: "/data/big-7", reached: make(chan struct{}), release: make(chan struct{})}
 	n := startNodeFS(t, fsys, "/data", nil)
@@ -481,8 +463,8 @@ func TestLargeCreationDoesNotBlockOtherChanges(t *testing.T) {
 			if c, err := produceReq(cl, "small"); err != nil || c != 0 {
 				return fmt.Sprintf("produce: %v %s", err, codeName(c))
 			}
-			if n.srv.Broker().Image().Topic("big") != nil {
-				return "big is in the metadata before its partitions exist"
+			if n.srv.Broker().Image().Topic("big") == nil {
+				return "big is not in the metadata while its partitions are being created"
 			}
 			return ""
 		}()
