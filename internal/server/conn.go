@@ -56,12 +56,19 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 func (c *conn) serve() {
 	ctx, cancel := context.WithCancel(c.s.ctx)
+	// pollCtx ends also when the reader stops (the client closed the connection or it
+	// broke): a fetch's long poll then returns at once instead of holding its goroutine
+	// and fetch budget for max_wait_ms to answer nobody. Only fetches use it: a request
+	// with effects (a produce, a commit) that was read is carried out, as Kafka does.
+	pollCtx, clientGone := context.WithCancel(ctx)
+	defer clientGone()
 	frames := make(chan frame, maxQueuedFrames)
 	var rwg sync.WaitGroup
 	rwg.Add(1)
 	go func() {
 		defer rwg.Done()
 		defer close(frames)
+		defer clientGone()
 		br := bufio.NewReaderSize(c.nc, connBufSize) // large frames bypass it
 		for {
 			f, err := c.readFrame(ctx, br)
@@ -121,7 +128,11 @@ func (c *conn) serve() {
 				return
 			}
 		}
-		resp, ok := serve(ctx, &c.info, f.b)
+		sctx := ctx
+		if kv && key == fetchKey {
+			sctx = pollCtx
+		}
+		resp, ok := serve(sctx, &c.info, f.b)
 		reqBytes := len(f.b)
 		c.served(&f)
 		if !ok {
@@ -165,6 +176,9 @@ func (c *conn) serve() {
 		}
 	}
 }
+
+// fetchKey is Fetch's API key.
+const fetchKey = 1
 
 func (c *conn) frameTimeout() time.Duration {
 	if t := c.s.cfg.RequestTimeout; t > 0 {

@@ -14,3 +14,10 @@ func RequestBytesHeld(s *Server) int64 {
 	defer s.budget.mu.Unlock()
 	return s.budget.max - s.budget.avail
 }
+
+// OpenConnections is the number of client connections being served.
+func OpenConnections(s *Server) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
