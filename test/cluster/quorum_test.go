@@ -212,3 +212,13 @@ func TestCatchUpFromSnapshot(t *testing.T) {
 		t.Errorf("node %d caught up without a snapshot from the leader:\n%s", down.id, tail(out, 40))
 	}
 }
+
+// TODO(h/ctrl): two cases wait for the controller's wiring and are not here yet:
+//   - a broker-only node (process.roles=broker) joining as an observer: today it logs
+//     "metadata log: new log; waiting to be added to the quorum" and stays there, since
+//     the leader adds observers when they register with the controller;
+//   - adding and removing a voter under load (that observer promoted with `vltava cluster
+//     add-voter`, a voter removed with remove-voter): the controller listener answers
+//     NOT_CONTROLLER to AddRaftVoter/RemoveRaftVoter without the controller.
+//
+// The tools' side of both is tested against a stand-in controller in internal/cli.
