@@ -9,8 +9,8 @@
 // the cluster's identity.
 //
 // What is here: dev_test.go (`vltava dev`), quorum_test.go (forming, propagation,
-// failover after kill -9, catch-up, foreign data dirs), tools_test.go (`vltava cluster
-// info`), bench_test.go (the numbers in docs/cluster.md).
+// failover after kill -9, catch-up, foreign data dirs, `vltava cluster info`),
+// bench_test.go (the numbers in docs/cluster.md, only with -bench).
 package cluster
 
 import (

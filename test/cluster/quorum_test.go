@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -52,6 +53,23 @@ func TestFormCreateEverywhere(t *testing.T) {
 	}
 	if len(ids) != 3 || ids[0] != ids[1] || ids[1] != ids[2] {
 		t.Errorf("cluster ids in meta.properties: %v, want one for all three", ids)
+	}
+	// `vltava cluster info` through all three bootstrap addresses names that cluster and
+	// its controller; the quorum part waits for the controller's wiring (h/ctrl), and until
+	// then says it is unavailable rather than failing.
+	var info struct {
+		ClusterID  string `json:"cluster_id"`
+		Controller int32  `json:"controller"`
+		Brokers    []struct {
+			ID int32 `json:"id"`
+		} `json:"brokers"`
+	}
+	out := runTool(t, "cluster", "info", "--bootstrap-server", strings.Join(c.bootstrap(), ","), "-o", "json", "--timeout", "10s")
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("cluster info -o json: %v\n%s", err, out)
+	}
+	if len(ids) > 0 && info.ClusterID != ids[0] || info.Controller < 1 || info.Controller > 3 || len(info.Brokers) == 0 {
+		t.Errorf("cluster info: %s", out)
 	}
 }
 
