@@ -262,7 +262,11 @@ func (p *devProc) start(exe string) error {
 	defer logf.Close() // the child has its own descriptor
 	p.cmd = exec.Command(exe, "server", "--config", p.props)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group keeps a terminal's Ctrl-C from reaching it before this command
+	// stops it in order; Pdeathsig stops it cleanly if this command dies without doing so
+	// (kill -9). It names the forking thread, which Go keeps for the life of the process
+	// unless a goroutine locked to it exits, which this package never does.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := p.cmd.Start(); err != nil {
 		return err
 	}

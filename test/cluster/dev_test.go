@@ -24,7 +24,7 @@ func TestDev(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dev-data")
 	ctx := context.Background()
 
-	seeds, pids, stop := runDev(t, dir)
+	seeds, pids, stop, devOut := runDev(t, dir)
 	if len(pids) != 3 || len(seeds) != 3 {
 		t.Fatalf("got seeds %v and pids %v, want 3 of each", seeds, pids)
 	}
@@ -55,10 +55,35 @@ func TestDev(t *testing.T) {
 		fs.EachRecord(func(r *kgo.Record) { delete(want, string(r.Value)) })
 	}
 	cl.Close()
-	stopDev(t, stop, pids)
+
+	// kill -9 of a node: vltava dev says so, with the command that restarts it, and that
+	// command, run by hand, brings the node back into the cluster.
+	if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	restart := waitRestartLine(t, devOut, 2)
+	args := strings.Fields(restart)
+	if len(args) < 2 || args[1] != "server" {
+		t.Fatalf("restart command %q", restart)
+	}
+	byHand := startProcBin(t, args[0], args[1:]...)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := topicsOnSeeds(pctx, seeds[1:2], "dev-topic"); err == nil {
+			break
+		} else if time.Now().After(deadline) || byHand.done() {
+			t.Fatalf("node 2 restarted by hand does not list dev-topic: %v\n%s", err, tail(byHand.out.String(), 20))
+		}
+		time.Sleep(20 * time.Millisecond) // polling the restarted node
+	}
+	// The node restarted by hand is ours to stop, not vltava dev's.
+	if err := byHand.stop(syscall.SIGTERM, 30*time.Second); err != nil {
+		t.Errorf("node 2 restarted by hand: %v", err)
+	}
+	stopDev(t, stop, []int{pids[0], pids[2]})
 
 	// The same dir again: the same ports, so the same cluster with its topic.
-	seeds2, pids2, stop2 := runDev(t, dir)
+	seeds2, pids2, stop2, _ := runDev(t, dir)
 	if strings.Join(seeds2, ",") != strings.Join(seeds, ",") {
 		t.Errorf("second run: bootstrap %v, want the first run's %v", seeds2, seeds)
 	}
@@ -80,7 +105,7 @@ func TestDev(t *testing.T) {
 
 // runDev starts `vltava dev --nodes 3 --dir dir` and parses its bootstrap list and pids.
 // stop interrupts it and waits; t.Cleanup does the same if the test ends first.
-func runDev(t *testing.T, dir string) (seeds []string, pids []int, stop func()) {
+func runDev(t *testing.T, dir string) (seeds []string, pids []int, stop func(), out *lockedBuffer) {
 	t.Helper()
 	p := startProc(t, "dev", "--nodes", "3", "--dir", dir)
 	t.Cleanup(func() {
@@ -112,12 +137,32 @@ func runDev(t *testing.T, dir string) (seeds []string, pids []int, stop func()) 
 					t.Errorf("vltava dev after SIGINT: %v\n%s", err, p.out.String())
 				}
 			}
-			return seeds, pids, stop
+			return seeds, pids, stop, p.out
 		}
 		time.Sleep(20 * time.Millisecond) // polling the child's output
 	}
 	t.Fatalf("vltava dev did not start its nodes:\n%s", p.out.String())
-	return nil, nil, nil
+	return nil, nil, nil, nil
+}
+
+// waitRestartLine waits for vltava dev to report node id's exit and returns the restart
+// command it prints.
+func waitRestartLine(t *testing.T, out *lockedBuffer, id int) string {
+	t.Helper()
+	prefix := fmt.Sprintf("vltava dev: node %d (pid ", id)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(line, prefix) && strings.Contains(line, "signal: killed") {
+				if _, cmd, ok := strings.Cut(line, "restart it with: "); ok {
+					return cmd
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // polling the child's output
+	}
+	t.Fatalf("vltava dev did not report node %d's kill -9:\n%s", id, out.String())
+	return ""
 }
 
 // stopDev interrupts the dev process that started pids and checks every node is gone.

@@ -96,8 +96,14 @@ type proc struct {
 
 func startProc(t testing.TB, args ...string) *proc {
 	t.Helper()
+	return startProcBin(t, bin, args...)
+}
+
+// startProcBin runs the program exe; the test must stop it by its pid.
+func startProcBin(t testing.TB, exe string, args ...string) *proc {
+	t.Helper()
 	p := &proc{out: &lockedBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
+	p.cmd = exec.Command(exe, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %v: %v", args, err)
@@ -106,6 +112,12 @@ func startProc(t testing.TB, args ...string) *proc {
 		p.err = p.cmd.Wait()
 		close(p.exited)
 	}()
+	// Whatever the test does, the process ends with it (a no-op if it was stopped).
+	t.Cleanup(func() {
+		if err := p.stop(syscall.SIGTERM, 30*time.Second); err != nil && !errors.Is(err, p.err) {
+			t.Errorf("%s %v: %v", exe, args, err)
+		}
+	})
 	return p
 }
 
