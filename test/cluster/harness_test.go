@@ -99,8 +99,22 @@ func startProc(t testing.TB, args ...string) *proc {
 	return startProcBin(t, bin, args...)
 }
 
-// startProcBin runs the program exe; the test must stop it by its pid.
+// startProcBin runs the program exe, stopped by t.Cleanup if the test has not.
 func startProcBin(t testing.TB, exe string, args ...string) *proc {
+	t.Helper()
+	p := launch(t, exe, args...)
+	// Whatever the test does, the process ends with it (a no-op if it was stopped).
+	t.Cleanup(func() {
+		if err := p.stop(syscall.SIGTERM, 30*time.Second); err != nil && !errors.Is(err, p.err) {
+			t.Errorf("%s %v: %v", exe, args, err)
+		}
+	})
+	return p
+}
+
+// launch runs exe; the caller stops it (a testCluster's nodes are stopped together by
+// the cluster's cleanup).
+func launch(t testing.TB, exe string, args ...string) *proc {
 	t.Helper()
 	p := &proc{out: &lockedBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(exe, args...)
@@ -112,12 +126,6 @@ func startProcBin(t testing.TB, exe string, args ...string) *proc {
 		p.err = p.cmd.Wait()
 		close(p.exited)
 	}()
-	// Whatever the test does, the process ends with it (a no-op if it was stopped).
-	t.Cleanup(func() {
-		if err := p.stop(syscall.SIGTERM, 30*time.Second); err != nil && !errors.Is(err, p.err) {
-			t.Errorf("%s %v: %v", exe, args, err)
-		}
-	})
 	return p
 }
 
@@ -198,6 +206,13 @@ func newCluster(t testing.TB, n int, extra map[string]string) *testCluster {
 		c.writeProps(nd, c.voters())
 	}
 	t.Cleanup(func() {
+		// SIGTERM to all at once, then wait for each: one at a time, the last ones would
+		// wait in their controlled shutdown for a quorum that is going away.
+		for _, nd := range c.nodes {
+			if nd.running() {
+				_ = nd.cur().cmd.Process.Signal(syscall.SIGTERM)
+			}
+		}
 		for _, nd := range c.nodes {
 			if p := nd.cur(); p != nil {
 				if err := p.stop(syscall.SIGTERM, 30*time.Second); err != nil && !p.done() {
@@ -274,7 +289,7 @@ func (nd *node) start() {
 	if nd.running() {
 		nd.t.Fatalf("node %d already running", nd.id)
 	}
-	p := startProc(nd.t, "server", "--config", nd.props())
+	p := launch(nd.t, bin, "server", "--config", nd.props())
 	nd.runs = append(nd.runs, p)
 	deadline := time.Now().Add(30 * time.Second)
 	for {

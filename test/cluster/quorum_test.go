@@ -98,7 +98,7 @@ func TestForeignDataDir(t *testing.T) {
 	if _, err := createTopic(ctx, c.bootstrap(), "formatted", 1, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	p := startProc(t, "server", "--config", c.nodes[2].props())
+	p := launch(t, bin, "server", "--config", c.nodes[2].props())
 	c.nodes[2].runs = append(c.nodes[2].runs, p)
 	select {
 	case <-p.exited:
