@@ -5,7 +5,9 @@
 // These requests go to a controller listener (--bootstrap-controller, as
 // kafka-metadata-quorum) or, through a broker that forwards them to the active controller,
 // to --bootstrap-server. On a controller listener the active controller is found by
-// asking each in turn: a non-leader answers NOT_LEADER_OR_FOLLOWER (or NOT_CONTROLLER).
+// asking each in turn, again and again while the answers are retriable: a non-leader
+// answers NOT_LEADER_OR_FOLLOWER (or NOT_CONTROLLER), and a new leader REQUEST_TIMED_OUT
+// until it has committed an entry of its term.
 package cli
 
 import (
@@ -67,49 +69,68 @@ func (f *controllerFlags) seeds() []string {
 	return out
 }
 
-// controllerRequest sends req to the active controller among f's seeds (leader first
-// where a DescribeQuorum has named it), or, without --bootstrap-controller, through the
-// brokers of c, which route it to the controller. It returns the response and the address
-// that answered.
-func (c *common) controllerRequest(ctx context.Context, f *controllerFlags, req kmsg.Request, leaderFirst []string) (kmsg.Response, string, error) {
+// controllerRequest sends req to the active controller among f's seeds (leaderFirst
+// first), or, without --bootstrap-controller, through the brokers of c, which route it to
+// the controller. It returns the response, the address that answered, and whether an
+// earlier attempt may have been applied (it got no answer, or a retriable error such as
+// REQUEST_TIMED_OUT).
+//
+// As Kafka's admin client, it retries while the answers are retriable (a voter that does
+// not lead, a leader that has just been elected, a controller that cannot be reached)
+// until the context ends: round after round over the seeds, with a growing pause.
+func (c *common) controllerRequest(ctx context.Context, f *controllerFlags, req kmsg.Request, leaderFirst []string) (kmsg.Response, string, bool, error) {
 	seeds := f.seeds()
 	if len(seeds) == 0 {
 		cl, err := c.client()
 		if err != nil {
-			return nil, "", err
+			return nil, "", false, err
 		}
 		defer cl.Close()
 		resp, err := cl.Request(ctx, req)
 		if err != nil {
 			// kgo's words for an API the brokers' ApiVersions leaves out.
 			if strings.Contains(err.Error(), "broker is too old") {
-				return nil, "", fmt.Errorf("the brokers at %s do not serve %s (their ApiVersions leaves it out): ask the controllers with --bootstrap-controller",
+				return nil, "", false, fmt.Errorf("the brokers at %s do not serve %s (their ApiVersions leaves it out): ask the controllers with --bootstrap-controller",
 					c.brokers, kmsg.NameForKey(req.Key()))
 			}
-			return nil, "", c.reachErr(err)
+			return nil, "", false, c.reachErr(err)
 		}
-		return resp, c.brokers, nil
+		return resp, c.brokers, false, nil
 	}
-	tried := map[string]bool{}
-	var errs []error
-	for _, addr := range append(append([]string(nil), leaderFirst...), seeds...) {
-		if tried[addr] {
-			continue
-		}
-		tried[addr] = true
-		resp, err := requestOne(ctx, c, addr, req)
-		if err == nil {
-			err = notLeader(resp)
-		}
-		if err == nil {
-			return resp, addr, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
-		if ctx.Err() != nil {
-			break
+	var order []string
+	seen := map[string]bool{}
+	for _, a := range append(append([]string(nil), leaderFirst...), seeds...) {
+		if !seen[a] {
+			seen[a] = true
+			order = append(order, a)
 		}
 	}
-	return nil, "", fmt.Errorf("no controller in %s answered as the quorum's leader: %w", f.bootstrapController, errors.Join(errs...))
+	ambiguous := false
+	pause := 50 * time.Millisecond
+	for {
+		var errs []error
+		for _, addr := range order {
+			resp, err := requestOne(ctx, c, addr, req)
+			if err == nil {
+				if err = retriable(resp); err == nil {
+					return resp, addr, ambiguous, nil
+				}
+				ambiguous = ambiguous || !errors.Is(err, kerr.NotController) && !errors.Is(err, kerr.NotLeaderForPartition)
+			} else {
+				ambiguous = true // the request may have reached the leader
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, "", ambiguous, fmt.Errorf("no controller in %s answered as the quorum's leader before the --timeout: %w", f.bootstrapController, errors.Join(errs...))
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, time.Second)
+	}
 }
 
 // requestOne sends req to addr alone: a controller listener answers ApiVersions and the
@@ -133,8 +154,10 @@ func requestOne(ctx context.Context, c *common, addr string, req kmsg.Request) (
 	return resp, nil
 }
 
-// notLeader is the error of a response from a controller that is not the active one.
-func notLeader(resp kmsg.Response) error {
+// retriable is the error of a response that is worth another try: Kafka's retriable
+// errors, such as a voter that does not lead (NOT_LEADER_OR_FOLLOWER, NOT_CONTROLLER) or a
+// leader that has not yet committed an entry of its term (REQUEST_TIMED_OUT).
+func retriable(resp kmsg.Response) error {
 	var code int16
 	switch r := resp.(type) {
 	case *kmsg.DescribeQuorumResponse:
@@ -152,7 +175,7 @@ func notLeader(resp kmsg.Response) error {
 	case *kmsg.RemoveRaftVoterResponse:
 		code = r.ErrorCode
 	}
-	if err := kerr.ErrorForCode(code); errors.Is(err, kerr.NotController) || errors.Is(err, kerr.NotLeaderForPartition) {
+	if err := kerr.ErrorForCode(code); err != nil && kerr.IsRetriable(err) {
 		return err
 	}
 	return nil
@@ -166,7 +189,7 @@ func (c *common) describeQuorum(ctx context.Context, f *controllerFlags) (quorum
 	p := kmsg.NewDescribeQuorumRequestTopicPartition()
 	t.Partitions = append(t.Partitions, p)
 	req.Topics = append(req.Topics, t)
-	kresp, from, err := c.controllerRequest(ctx, f, req, nil)
+	kresp, from, _, err := c.controllerRequest(ctx, f, req, nil)
 	if err != nil {
 		return quorumInfo{}, nil, err
 	}
@@ -389,7 +412,7 @@ func (e Env) voterChange(ctx context.Context, args []string, add bool) error {
 			leader = l
 		}
 	}
-	kresp, from, err := c.controllerRequest(ctx, f, req, leader)
+	kresp, from, ambiguous, err := c.controllerRequest(ctx, f, req, leader)
 	if err != nil {
 		return fmt.Errorf("%s voter %d: %w", verb, *id, err)
 	}
@@ -401,16 +424,23 @@ func (e Env) voterChange(ctx context.Context, args []string, add bool) error {
 	case *kmsg.RemoveRaftVoterResponse:
 		code, msg = r.ErrorCode, r.ErrorMessage
 	}
+	note := ""
 	if err := codeErr(code, msg); err != nil {
-		return fmt.Errorf("%s voter %d (%s): %w", verb, *id, from, err)
+		// After an attempt that may have been applied, the change being there already is
+		// that attempt's success.
+		done := add && errors.Is(err, kerr.DuplicateVoter) || !add && errors.Is(err, kerr.VoterNotFound)
+		if !ambiguous || !done {
+			return fmt.Errorf("%s voter %d (%s): %w", verb, *id, from, err)
+		}
+		note = " (by an earlier attempt that got no clear answer)"
 	}
 	if c.output.json() {
 		return writeJSON(e.Stdout, map[string]any{"action": verb + "-voter", "controller_id": *id, "directory_id": *dir, "controller": from})
 	}
 	if add {
-		fmt.Fprintf(e.Stdout, "Added controller %d with directory id %s to the quorum (through %s).\n", *id, *dir, from)
+		fmt.Fprintf(e.Stdout, "Added controller %d with directory id %s to the quorum%s (through %s).\n", *id, *dir, note, from)
 	} else {
-		fmt.Fprintf(e.Stdout, "Removed controller %d with directory id %s from the quorum (through %s).\n", *id, *dir, from)
+		fmt.Fprintf(e.Stdout, "Removed controller %d with directory id %s from the quorum%s (through %s).\n", *id, *dir, note, from)
 	}
 	return nil
 }

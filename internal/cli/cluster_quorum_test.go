@@ -25,6 +25,7 @@ type fakeController struct {
 	leader   bool  // false: every request is answered NOT_LEADER_OR_FOLLOWER
 	leaderAt int32 // DescribeQuorum's leader
 	nodes    []kmsg.DescribeQuorumResponseNode
+	addCodes []int16 // the answers to the first AddRaftVoter requests, in order
 
 	mu       sync.Mutex
 	requests []kmsg.Request
@@ -69,6 +70,11 @@ func (f *fakeController) Handle(_ context.Context, req kmsg.Request) kmsg.Respon
 	case *kmsg.AddRaftVoterRequest:
 		resp := r.ResponseKind().(*kmsg.AddRaftVoterResponse)
 		resp.ErrorCode = code
+		f.mu.Lock()
+		if len(f.addCodes) > 0 {
+			resp.ErrorCode, f.addCodes = f.addCodes[0], f.addCodes[1:]
+		}
+		f.mu.Unlock()
 		return resp
 	case *kmsg.RemoveRaftVoterRequest:
 		resp := r.ResponseKind().(*kmsg.RemoveRaftVoterResponse)
@@ -170,13 +176,40 @@ func TestClusterVoterChanges(t *testing.T) {
 	// The controller's refusal, with its message.
 	mustFail(t, "node 9 is not a voter", "", "", "cluster", "remove-voter", "--bootstrap-controller", laddr,
 		"--controller-id", "9", "--controller-directory-id", dir)
-	// Only followers: says none of them is the leader.
-	mustFail(t, "answered as the quorum's leader", "", "", "cluster", "remove-voter", "--bootstrap-controller", faddr,
-		"--controller-id", "3", "--controller-directory-id", dir)
+	// Only followers: retried until the --timeout, then says none of them is the leader.
+	mustFail(t, "answered as the quorum's leader before the --timeout", "", "", "cluster", "remove-voter", "--bootstrap-controller", faddr,
+		"--controller-id", "3", "--controller-directory-id", dir, "--timeout", "500ms")
 	// Bad flags fail before anything is sent.
 	mustFail(t, "--controller-directory-id", "", "", "cluster", "add-voter", "--bootstrap-controller", laddr,
 		"--controller-id", "4", "--controller-directory-id", "nope", "--controller-endpoints", "CONTROLLER://127.0.0.1:9193")
 	mustFail(t, "--controller-endpoints", "", "", "cluster", "add-voter", "--bootstrap-controller", laddr,
 		"--controller-id", "4", "--controller-directory-id", dir, "--controller-endpoints", "127.0.0.1")
 	mustFail(t, "--controller-id is required", "", "", "cluster", "remove-voter", "--bootstrap-controller", laddr)
+}
+
+// A new leader answers REQUEST_TIMED_OUT until it has committed an entry of its term, and
+// an attempt that timed out may have been applied: the tool retries, and takes
+// DUPLICATE_VOTER after such an attempt as the change done. Without an ambiguous attempt
+// before it, DUPLICATE_VOTER is the error it is.
+func TestClusterAddVoterRetries(t *testing.T) {
+	dir := "AAAAAAAAAAAAAAAAAAAAAA"
+	leader := &fakeController{leader: true, leaderAt: 1,
+		addCodes: []int16{kerr.RequestTimedOut.Code, kerr.RequestTimedOut.Code, kerr.DuplicateVoter.Code, kerr.DuplicateVoter.Code}}
+	addr := controllerListener(t, leader)
+	args := []string{"add-voter", "--bootstrap-controller", addr, "--controller-id", "4",
+		"--controller-directory-id", dir, "--controller-endpoints", "CONTROLLER://127.0.0.1:9193", "--timeout", "20s"}
+	out := must(t, "", "", "cluster", args...)
+	if !strings.Contains(out, "Added controller 4") || !strings.Contains(out, "earlier attempt") {
+		t.Errorf("add-voter after two timeouts and a DUPLICATE_VOTER printed %q", out)
+	}
+	adds := 0
+	for _, r := range leader.got() {
+		if _, ok := r.(*kmsg.AddRaftVoterRequest); ok {
+			adds++
+		}
+	}
+	if adds != 3 {
+		t.Errorf("%d AddRaftVoter requests, want 3 (two timed out, then the duplicate)", adds)
+	}
+	mustFail(t, "DUPLICATE_VOTER", "", "", "cluster", args...)
 }
