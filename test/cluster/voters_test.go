@@ -95,14 +95,15 @@ func voterChanges(t *testing.T, ofLeader bool) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		var got []int32
+		var leader int32
 		for time.Now().Before(deadline) {
-			got = quorumVoters(t, ctrl)
-			if slices.Equal(got, want) {
+			got, leader = quorumVoters(t, ctrl)
+			if slices.Equal(got, want) && slices.Contains(want, leader) {
 				return
 			}
 			time.Sleep(50 * time.Millisecond) // polling the quorum through the tool
 		}
-		t.Fatalf("voters %v, want %v", got, want)
+		t.Fatalf("voters %v led by %d, want %v led by one of them", got, leader, want)
 	}
 
 	leader, err := c.waitLeader(ctx, 10*time.Second)
@@ -158,12 +159,14 @@ func directoryID(t *testing.T, nd *node) string {
 	return strings.TrimSpace(strings.SplitN(id, "\n", 2)[0])
 }
 
-// quorumVoters is the sorted voter IDs `vltava cluster info --bootstrap-controller` reports.
-func quorumVoters(t *testing.T, controllers string) []int32 {
+// quorumVoters is the sorted voter IDs and the leader `vltava cluster info
+// --bootstrap-controller` reports.
+func quorumVoters(t *testing.T, controllers string) ([]int32, int32) {
 	t.Helper()
 	var info struct {
 		Quorum struct {
-			Voters []struct {
+			LeaderID int32 `json:"leader_id"`
+			Voters   []struct {
 				ID int32 `json:"id"`
 			} `json:"voters"`
 		} `json:"quorum"`
@@ -177,5 +180,5 @@ func quorumVoters(t *testing.T, controllers string) []int32 {
 		ids = append(ids, v.ID)
 	}
 	slices.Sort(ids)
-	return ids
+	return ids, info.Quorum.LeaderID
 }
