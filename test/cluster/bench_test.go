@@ -17,7 +17,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,9 +36,7 @@ func BenchmarkFormCluster(b *testing.B) {
 			b.Fatal(err)
 		}
 		took = append(took, time.Since(start))
-		for _, nd := range c.nodes {
-			_ = nd.cur().stop(syscall.SIGTERM, 30*time.Second)
-		}
+		c.stopAll()
 	}
 	report(b, "form", took)
 }
@@ -124,9 +121,7 @@ func BenchmarkPropagation(b *testing.B) {
 			bc.Close()
 		}
 		cl.Close()
-		for _, nd := range c.nodes {
-			_ = nd.cur().stop(syscall.SIGTERM, 30*time.Second)
-		}
+		c.stopAll()
 	}
 }
 

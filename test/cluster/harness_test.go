@@ -206,19 +206,8 @@ func newCluster(t testing.TB, n int, extra map[string]string) *testCluster {
 		c.writeProps(nd, c.voters())
 	}
 	t.Cleanup(func() {
-		// SIGTERM to all at once, then wait for each: one at a time, the last ones would
-		// wait in their controlled shutdown for a quorum that is going away.
+		c.stopAll()
 		for _, nd := range c.nodes {
-			if nd.running() {
-				_ = nd.cur().cmd.Process.Signal(syscall.SIGTERM)
-			}
-		}
-		for _, nd := range c.nodes {
-			if p := nd.cur(); p != nil {
-				if err := p.stop(syscall.SIGTERM, 30*time.Second); err != nil && !p.done() {
-					t.Errorf("node %d: %v", nd.id, err)
-				}
-			}
 			if t.Failed() {
 				for i, r := range nd.runs {
 					t.Logf("node %d run %d (pid %d) output:\n%s", nd.id, i+1, r.pid(), tail(r.out.String(), 60))
@@ -227,6 +216,23 @@ func newCluster(t testing.TB, n int, extra map[string]string) *testCluster {
 		}
 	})
 	return c
+}
+
+// stopAll sends SIGTERM to every running node at once and waits for each: one at a time,
+// the last ones would wait in their controlled shutdown for a quorum that is going away.
+func (c *testCluster) stopAll() {
+	for _, nd := range c.nodes {
+		if nd.running() {
+			_ = nd.cur().cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	for _, nd := range c.nodes {
+		if p := nd.cur(); p != nil {
+			if err := p.stop(syscall.SIGTERM, 30*time.Second); err != nil && !p.done() {
+				c.t.Errorf("node %d: %v", nd.id, err)
+			}
+		}
+	}
 }
 
 // tail keeps the last n lines of s.
