@@ -61,9 +61,10 @@ const devHost = "127.0.0.1"
 
 func (e Env) dev(ctx context.Context, args []string) error {
 	fs := e.plainFlagSet("dev", "[flags]")
-	fs.About = "Starts a local cluster of --nodes `vltava server` processes on 127.0.0.1, every node a broker\n" +
-		"and a voter of the metadata quorum, and stops them all on Ctrl-C. The ports are kept in\n" +
-		"DIR/dev.json, so running it again on the same --dir restarts the same cluster."
+	fs.About = "Starts a local cluster of --nodes processes of this binary (vltava server) on\n" +
+		"127.0.0.1, every node a broker and a voter of the metadata quorum, and stops them all\n" +
+		"on Ctrl-C. The ports are kept in DIR/dev.json, so running it again on the same --dir\n" +
+		"restarts the same cluster."
 	nodes := fs.Int("nodes", 3, "number of nodes (node.id 1..N)")
 	dir := fs.String("dir", "dev-data", "base `DIR` of the nodes' data dirs, properties files and logs")
 	bin := fs.String("bin", "", "the vltava `BINARY` to run the nodes with (default: this one)")
@@ -126,7 +127,11 @@ func (e Env) dev(ctx context.Context, args []string) error {
 	if reused {
 		how = "the ports of the last run"
 	}
-	fmt.Fprintf(e.Stdout, "vltava dev: %d nodes, data in %s (%s, kept in dev.json)\n", len(procs), base, how)
+	nodesWord := "nodes"
+	if len(procs) == 1 {
+		nodesWord = "node"
+	}
+	fmt.Fprintf(e.Stdout, "vltava dev: %d %s, data in %s (%s, kept in dev.json)\n", len(procs), nodesWord, base, how)
 	fmt.Fprintf(e.Stdout, "bootstrap servers: %s\n", devBootstrap(state))
 	fmt.Fprintf(e.Stdout, "controller quorum: %s\n", devVoters(state))
 	for _, p := range procs {
