@@ -116,8 +116,14 @@ func (c *common) controllerRequest(ctx context.Context, f *controllerFlags, req 
 					return resp, addr, ambiguous, nil
 				}
 				ambiguous = ambiguous || !errors.Is(err, kerr.NotController) && !errors.Is(err, kerr.NotLeaderForPartition)
+			} else if strings.Contains(err.Error(), "broker is too old") {
+				// kgo's words for an API left out of ApiVersions: no retry will change that.
+				return nil, "", ambiguous, fmt.Errorf("%s does not serve %s (is it a controller listener? --bootstrap-controller takes the controllers' CONTROLLER listeners)",
+					addr, kmsg.NameForKey(req.Key()))
 			} else {
-				ambiguous = true // the request may have reached the leader
+				// Unless it was never sent, the request may have reached the leader.
+				var op *net.OpError
+				ambiguous = ambiguous || !errors.As(err, &op) || op.Op != "dial"
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 			if ctx.Err() != nil {

@@ -185,6 +185,9 @@ func TestClusterVoterChanges(t *testing.T) {
 	mustFail(t, "--controller-endpoints", "", "", "cluster", "add-voter", "--bootstrap-controller", laddr,
 		"--controller-id", "4", "--controller-directory-id", dir, "--controller-endpoints", "127.0.0.1")
 	mustFail(t, "--controller-id is required", "", "", "cluster", "remove-voter", "--bootstrap-controller", laddr)
+	// A broker's listener is not a controller listener: said at once, not retried.
+	broker := vltavaBroker(t, nil)
+	mustFail(t, "is it a controller listener?", "", "", "cluster", "info", "--bootstrap-controller", broker, "--timeout", "20s")
 }
 
 // A new leader answers REQUEST_TIMED_OUT until it has committed an entry of its term, and
