@@ -70,6 +70,7 @@ func (e Env) dev(ctx context.Context, args []string) error {
 	bin := fs.String("bin", "", "the vltava `BINARY` to run the nodes with (default: this one)")
 	stopTimeout := fs.Duration("stop-timeout", 30*time.Second, "how long a node may take to stop after SIGTERM before it is killed")
 	startTimeout := fs.Duration("start-timeout", 60*time.Second, "how long to wait for every node to listen")
+	racks := fs.String("racks", "", "comma-separated `RACKS` given to the nodes in turn as broker.rack (node 1 the first), for trying rack-aware placement")
 	ov := &kvList{}
 	fs.Var(ov, "override", "`key=value` broker config for every node (repeatable), e.g. --override num.partitions=3")
 	rest, err := fs.Parse(args)
@@ -107,7 +108,11 @@ func (e Env) dev(ctx context.Context, args []string) error {
 		if err := os.MkdirAll(p.dir, 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(p.props, []byte(devProperties(state, n, p.dir, ov)), 0o644); err != nil {
+		rack := ""
+		if rs := splitList(*racks); len(rs) > 0 {
+			rack = rs[i%len(rs)]
+		}
+		if err := os.WriteFile(p.props, []byte(devProperties(state, n, p.dir, rack, ov)), 0o644); err != nil {
 			return err
 		}
 		procs[i] = p
@@ -215,6 +220,17 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
+// splitList splits a comma-separated flag value, dropping empty entries.
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 func devAddr(port int) string { return net.JoinHostPort(devHost, strconv.Itoa(port)) }
 
 func devBootstrap(s devState) string {
@@ -233,8 +249,9 @@ func devVoters(s devState) string {
 	return strings.Join(out, ",")
 }
 
-// devProperties is a node's server.properties: Kafka's KRaft keys, then the --overrides.
-func devProperties(s devState, n devNode, dir string, ov *kvList) string {
+// devProperties is a node's server.properties: Kafka's KRaft keys, its rack if any, then
+// the --overrides.
+func devProperties(s devState, n devNode, dir, rack string, ov *kvList) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by `vltava dev`; rewritten at its next start.\n")
 	fmt.Fprintf(&b, "node.id=%d\nprocess.roles=broker,controller\n", n.ID)
@@ -243,6 +260,9 @@ func devProperties(s devState, n devNode, dir string, ov *kvList) string {
 	fmt.Fprintf(&b, "controller.quorum.voters=%s\n", devVoters(s))
 	fmt.Fprintf(&b, "log.dirs=%s\n", filepath.Join(dir, "data"))
 	fmt.Fprintf(&b, "vltava.http.listener=%s\n", devAddr(n.HTTPPort))
+	if rack != "" {
+		fmt.Fprintf(&b, "broker.rack=%s\n", rack)
+	}
 	keys := append([]string(nil), ov.keys...)
 	vals := map[string]string{}
 	for i, k := range ov.keys {

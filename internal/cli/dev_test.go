@@ -47,22 +47,25 @@ func TestDevState(t *testing.T) {
 func TestDevProperties(t *testing.T) {
 	s := devState{Nodes: []devNode{{1, 9092, 9093, 9404}, {2, 9192, 9193, 9504}}}
 	ov := &kvList{}
-	for _, kv := range []string{"num.partitions=3", "broker.rack=a", "num.partitions=6"} {
+	for _, kv := range []string{"num.partitions=3", "log.retention.ms=1000", "num.partitions=6"} {
 		if err := ov.Set(kv); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got := devProperties(s, s.Nodes[1], "/d/node-2", ov)
+	got := devProperties(s, s.Nodes[1], "/d/node-2", "b", ov)
 	for _, want := range []string{"node.id=2\n", "process.roles=broker,controller\n",
 		"listeners=PLAINTEXT://127.0.0.1:9192,CONTROLLER://127.0.0.1:9193\n", "controller.listener.names=CONTROLLER\n",
 		"controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9193\n", "log.dirs=/d/node-2/data\n",
-		"vltava.http.listener=127.0.0.1:9504\n", "broker.rack=a\n", "num.partitions=6\n"} {
+		"vltava.http.listener=127.0.0.1:9504\n", "broker.rack=b\n", "log.retention.ms=1000\n", "num.partitions=6\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("properties lack %q:\n%s", want, got)
 		}
 	}
 	if strings.Contains(got, "num.partitions=3") {
 		t.Errorf("the first of a repeated override was kept:\n%s", got)
+	}
+	if got := devProperties(s, s.Nodes[0], "/d/node-1", "", &kvList{}); strings.Contains(got, "broker.rack") {
+		t.Errorf("a node without a rack got one:\n%s", got)
 	}
 	// Bad flags fail before anything starts.
 	mustFail(t, "--nodes 0", "", "", "dev", "--nodes", "0", "--dir", t.TempDir())
