@@ -125,6 +125,9 @@ func (e Env) dev(ctx context.Context, args []string) error {
 		}
 	}
 	if err := devWaitListening(ctx, procs, *startTimeout); err != nil {
+		if ctx.Err() != nil {
+			return nil // Ctrl-C while starting: the deferred stop is what was asked for
+		}
 		return err
 	}
 
