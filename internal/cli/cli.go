@@ -94,6 +94,7 @@ func commands() []command {
 		{name: "consume", summary: "consume records to stdout", run: Env.consume},
 		{name: "group", summary: "list, describe, reset the offsets of and delete consumer groups", subs: groupCommands()},
 		{name: "cluster", summary: "brokers, controller, cluster id, API versions and broker configs", subs: clusterCommands()},
+		{name: "dev", summary: "run a local cluster of N nodes on 127.0.0.1 (separate processes) until Ctrl-C", run: Env.dev},
 		{name: "bench", summary: "produce|consume|e2e load generator", run: Env.bench},
 		{name: "console", summary: "serve the web console (topics, messages, groups, lag, throughput) on 127.0.0.1:9080", run: Env.console},
 		{name: "version", summary: "print the version of this binary (also --version)", run: Env.version},
