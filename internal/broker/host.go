@@ -76,20 +76,22 @@ func (pl *placer) place(name string) string {
 
 // openPartition opens partition idx of t, creating its directory if needed, and returns
 // the directory it used (also on failure, when one was chosen).
-func (b *Broker) openPartition(t *TopicDesc, idx, leaderEpoch int32, pl *placer) (*partition.Partition, string, error) {
+func (b *Broker) openPartition(t *TopicDesc, idx, leaderEpoch int32, replica bool, pl *placer) (*partition.Partition, string, error) {
 	name := fmt.Sprintf("%s-%d", t.Name, idx)
 	dir, exists := pl.existing(name)
 	if !exists {
 		dir = pl.place(name)
 	}
-	p, err := b.openPartitionIn(t, idx, leaderEpoch, dir)
+	p, err := b.openPartitionIn(t, idx, leaderEpoch, replica, dir)
 	if err != nil {
 		return nil, dir, storageError(err)
 	}
 	return p, dir, nil
 }
 
-func (b *Broker) openPartitionIn(t *TopicDesc, idx, leaderEpoch int32, dir string) (*partition.Partition, error) {
+// A replica (a partition placed on more than one broker) opens with no role and its
+// checkpointed high watermark: the image gives it its role (replicas.go).
+func (b *Broker) openPartitionIn(t *TopicDesc, idx, leaderEpoch int32, replica bool, dir string) (*partition.Partition, error) {
 	metaPath := filepath.Join(dir, "partition.metadata")
 	want := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64URL(t.ID[:]))
 	if old, err := readFile(b.fsys, metaPath); err == nil && string(old) != want {
@@ -111,7 +113,12 @@ func (b *Broker) openPartitionIn(t *TopicDesc, idx, leaderEpoch int32, dir strin
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
-	p, err := partition.Open(t.Name, idx, l, PartitionConfig(tc), leaderEpoch, b.now)
+	var p *partition.Partition
+	if replica {
+		p, err = partition.OpenReplica(t.Name, idx, l, PartitionConfig(tc), b.now, b.replicaOptions(filepath.Dir(dir), t.Name, idx))
+	} else {
+		p, err = partition.Open(t.Name, idx, l, PartitionConfig(tc), leaderEpoch, b.now)
+	}
 	if err != nil {
 		l.Close()
 		return nil, err

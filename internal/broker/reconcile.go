@@ -130,6 +130,7 @@ func (b *Broker) initHoster() {
 	b.host.wake = make(chan struct{}, 1)
 	b.host.changed = make(chan struct{})
 	b.host.coordSig = make(chan struct{}, 1)
+	b.initReplicas()
 	for range b.hostWorkers() {
 		b.host.workers.Add(1)
 		go b.hostWorker()
@@ -146,6 +147,7 @@ func (b *Broker) stopHoster() {
 	close(b.host.wake)
 	b.host.mu.Unlock()
 	b.host.workers.Wait()
+	b.stopReplicas()
 }
 
 // hostWorkers is how many partitions are opened or deleted at once.
@@ -217,7 +219,16 @@ func (b *Broker) syncLocked(key partKey) {
 		next := h.clone()
 		next.set(key, id, 0, nil, false)
 		b.hosted.Store(next)
+		b.unfollowLocked(key)
 		b.enqueueLocked(hostJob{key: key, p: p})
+	case p != nil && p.Replicated():
+		// A replica takes the role the image gives it (replicas.go).
+		leading := b.driveReplicaLocked(key, id, p, mp)
+		if _, _, was := h.get(key); was != leading {
+			next := h.clone()
+			next.set(key, id, mt.NumPartitions(), p, leading)
+			b.hosted.Store(next)
+		}
 	case p != nil:
 		leading := mp.Leader == b.cfg.NodeID
 		if leading && mp.LeaderEpoch > p.LeaderEpoch() {
@@ -313,12 +324,13 @@ func (b *Broker) runJob(j hostJob) {
 		// The leader epoch it opens at is the image's when it opens; a later election
 		// reaches it through the sync after the job.
 		epoch := int32(0)
+		repl := false
 		b.host.mu.Lock()
 		if _, mp := b.wantedLocked(j.key); mp != nil {
-			epoch = mp.LeaderEpoch
+			epoch, repl = mp.LeaderEpoch, replicated(mp)
 		}
 		b.host.mu.Unlock()
-		p, dir, err = b.openPartition(j.t, j.key.partition, epoch, pl)
+		p, dir, err = b.openPartition(j.t, j.key.partition, epoch, repl, pl)
 	}
 	b.jobDone(j.key, j.t, p, dir, storageError(err))
 }
@@ -349,7 +361,8 @@ func (b *Broker) jobDone(key partKey, t *TopicDesc, p *partition.Partition, dir 
 		_, mp := b.wantedLocked(key)
 		next := h.clone()
 		delete(next.failed, key)
-		next.set(key, t.ID, t.Partitions, p, mp != nil && mp.Leader == b.cfg.NodeID)
+		// A replica leads once the sync below gives it the role.
+		next.set(key, t.ID, t.Partitions, p, mp != nil && mp.Leader == b.cfg.NodeID && !p.Replicated())
 		b.hosted.Store(next)
 	}
 	b.syncLocked(key)
