@@ -45,6 +45,10 @@ type fetchWant struct {
 	maxBytes    int32
 	leaderEpoch int32
 	errCode     int16 // set when the topic cannot be resolved at all
+	// A follower's (fetch_replica.go): where its last fetched epoch is (-1: not
+	// given), and its log start offset.
+	lastFetchedEpoch int32
+	logStartOffset   int64
 }
 
 func (h *Handler) fetch(ctx context.Context, r *Request, kr kmsg.Request) kmsg.Response {
@@ -99,8 +103,13 @@ func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchR
 			ids[name] = rt.TopicID
 		}
 		for _, rp := range rt.Partitions {
+			lastEpoch := int32(-1)
+			if req.Version >= 12 {
+				lastEpoch = rp.LastFetchedEpoch
+			}
 			wants = append(wants, fetchWant{key: tp{name, rp.Partition}, topicID: rt.TopicID, fetchOffset: rp.FetchOffset,
-				maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch, errCode: code})
+				maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch, errCode: code,
+				lastFetchedEpoch: lastEpoch, logStartOffset: rp.LogStartOffset})
 		}
 	}
 
@@ -165,6 +174,9 @@ func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchR
 		// fails on null).
 		rp.RecordBatches = []byte{}
 		rp.PreferredReadReplica = -1
+		if res.diverging && req.Version >= 12 {
+			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = res.divergingEpoch, res.divergingEnd
+		}
 		if res.leader != nil && req.Version >= 12 {
 			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = res.leader.LeaderID, res.leader.LeaderEpoch
 			if req.Version >= 16 {

@@ -51,6 +51,11 @@ type fetchResult struct {
 	// leader is the leader of a partition this node does not lead, if the metadata
 	// names one (KIP-951).
 	leader *broker.NotLeaderError
+	// A follower's fetch whose last fetched epoch diverges from the leader's log
+	// (KIP-320): the largest epoch at or below it here, and where it ends.
+	diverging      bool
+	divergingEpoch int32
+	divergingEnd   int64
 }
 
 // partRecords is where one response partition's record bytes are: pieces of pooled
@@ -76,6 +81,9 @@ type fetchCtx struct {
 	deadline time.Time
 	wants    []fetchWant
 	results  []fetchResult
+	// follower is the fetching replica, for a follower's fetch (fetch_replica.go); nil
+	// for a consumer's.
+	follower *followerFetch
 }
 
 func (h *Handler) newFetchCtx(r *Request, req *kmsg.FetchRequest, wants []fetchWant) *fetchCtx {
@@ -90,6 +98,7 @@ func (h *Handler) newFetchCtx(r *Request, req *kmsg.FetchRequest, wants []fetchW
 		deadline: time.Now().Add(maxWait),
 		wants:    wants,
 		results:  make([]fetchResult, len(wants)),
+		follower: followerOf(req),
 	}
 }
 
@@ -114,7 +123,11 @@ func (fc *fetchCtx) wait(ctx context.Context) {
 		if fc.maxWait > 0 {
 			for _, w := range fc.wants {
 				if p := fc.h.b.Partition(w.key.topic, w.key.partition); p != nil && w.errCode == 0 {
-					waits = append(waits, p.Wait())
+					if fc.follower != nil {
+						waits = append(waits, p.WaitAppend()) // a follower reads up to the log end
+					} else {
+						waits = append(waits, p.Wait())
+					}
 				}
 			}
 		}
@@ -180,6 +193,10 @@ func (fc *fetchCtx) size(i int, limit int64, minOne bool, total int64) {
 		return
 	}
 	r.p = p
+	if fc.follower != nil {
+		fc.sizeFollower(w, r, p, min(int64(w.maxBytes), limit, fc.frameCap-total))
+		return
+	}
 	r.highWatermark, r.lastStable, r.logStartOffset = p.HighWatermark(), p.LastStableOffset(), p.LogStartOffset()
 	if code := checkLeaderEpoch(p, w.leaderEpoch); code != 0 {
 		r.errCode = code
@@ -321,7 +338,13 @@ func (fc *fetchCtx) trim(got int64, whole bool) (need int64) {
 		cut = true
 		w := &fc.wants[i]
 		minOne := first && whole
-		ranges, err := res.p.Read(w.fetchOffset, room-need, minOne, fc.readCommitted)
+		var ranges []log.Range
+		var err error
+		if fc.follower != nil {
+			ranges, err = fc.readFollower(w, res.p, room-need)
+		} else {
+			ranges, err = res.p.Read(w.fetchOffset, room-need, minOne, fc.readCommitted)
+		}
 		n := log.RangesLen(ranges)
 		if err != nil || n == 0 || need+n > room && !minOne {
 			res.ranges, res.size, res.read = nil, 0, false
