@@ -103,12 +103,13 @@ func (h *Handler) newFetchCtx(r *Request, req *kmsg.FetchRequest, wants []fetchW
 }
 
 // fetchFieldsBound bounds the bytes of a fetch response other than its records: per
-// partition its fixed fields (at most 45 bytes), and counted for each partition, its
-// topic's name or ID with the length prefixes and tags around it.
+// partition its fixed fields (at most 45 bytes, and 15 of a diverging epoch), and
+// counted for each partition, its topic's name or ID with the length prefixes and tags
+// around it.
 func fetchFieldsBound(wants []fetchWant) int64 {
 	n := int64(64) // frame size, header, throttle, error, session, array length, tags
 	for _, w := range wants {
-		n += 72 + int64(len(w.key.topic))
+		n += 88 + int64(len(w.key.topic))
 	}
 	return n
 }

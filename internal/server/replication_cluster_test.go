@@ -1,0 +1,335 @@
+package server_test
+
+// Replication across three in-process nodes. Until the active controller places
+// replicas, the test writes the placement into the metadata log itself: every broker's
+// registration, and a topic whose partition has replicas [L, F, S], ISR [L, F, S] and
+// leader L (L the quorum's leader, which hands out producer IDs), with
+// min.insync.replicas=2. Then:
+//
+//   - an idempotent acks=all producer writes to L; the three logs are byte-identical up
+//     to the high watermark;
+//   - with S stopped (the ISR still names it: no controller shrinks it), acks=1 appends
+//     move L's log end but not its high watermark, a consumer never reads past it, and
+//     an acks=all produce times out with REQUEST_TIMED_OUT;
+//   - leadership moves to S (a PartitionChangeRecord), which comes back: L becomes its
+//     follower and truncates by leader epoch what S never had, the producer moves to S
+//     (NOT_LEADER_OR_FOLLOWER) and goes on, and every acknowledged record is there, once,
+//     in order, on all three.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/vltava/vltava/internal/batch"
+	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/log"
+	"github.com/vltava/vltava/internal/metadata"
+	"github.com/vltava/vltava/internal/partition"
+)
+
+// propose commits records through the quorum leader lead.
+func (c *qcluster) propose(lead *qnode, rs ...metadata.Record) {
+	c.t.Helper()
+	data, err := metadata.AppendBatch(nil, rs)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := lead.srv.Broker().Quorum().Propose(ctxT(c.t), data); err != nil {
+		c.t.Fatalf("propose %T: %v", rs[0], err)
+	}
+}
+
+// register registers qn as a broker through the quorum leader's writer (a node that
+// does not lead the quorum cannot register itself until requests are forwarded to the
+// controller).
+func (c *qcluster) register(lead, qn *qnode) {
+	c.t.Helper()
+	host, ps, err := net.SplitHostPort(qn.srv.Addrs()[0])
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(ps)
+	reg := broker.Registration{ID: qn.id, IncarnationID: uuid.New(), ClusterID: lead.srv.Broker().ClusterID(),
+		Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: host, Port: uint16(port), SecurityProtocol: metadata.ProtocolPlaintext}}}
+	if _, err := lead.srv.Broker().Writer().RegisterBroker(ctxT(c.t), reg); err != nil {
+		c.t.Fatalf("register node %d: %v", qn.id, err)
+	}
+}
+
+// waitReplicas waits until cond holds of the partition as hosted on every running node
+// (nil where a node does not host it yet), waking on its appends and high watermark.
+func (c *qcluster) waitReplicas(what, topic string, idx int32, cond func(ps map[int32]*partition.Partition) bool) {
+	c.t.Helper()
+	ctx := ctxT(c.t)
+	for {
+		ps := map[int32]*partition.Partition{}
+		var waits []<-chan struct{}
+		for _, qn := range c.running() {
+			p := qn.srv.Broker().Partition(topic, idx)
+			ps[qn.id] = p
+			if p != nil {
+				waits = append(waits, p.Wait(), p.WaitAppend())
+			}
+		}
+		if cond(ps) {
+			return
+		}
+		// Partitions open and change roles off these channels: look again shortly too.
+		cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(time.After(20 * time.Millisecond))}}
+		for _, ch := range waits {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+		}
+		if i, _, _ := reflect.Select(cases); i == 0 {
+			c.t.Fatalf("%s: %v", what, ctx.Err())
+		}
+	}
+}
+
+// logBytes returns p's log from its start up to (not including) offset end.
+func logBytes(t *testing.T, p *partition.Partition, end int64) []byte {
+	t.Helper()
+	rs, err := p.Log().Read(p.LogStartOffset(), end, 1<<30, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, log.RangesLen(rs))
+	if err := log.ReadRanges(buf, rs); err != nil {
+		t.Fatal(err)
+	}
+	return buf
+}
+
+// recordValues returns the record values of the batches in b, with their offsets.
+func recordValues(t *testing.T, b []byte) (offs []int64, vals []string) {
+	t.Helper()
+	for rest := b; len(rest) > 0; {
+		bt, r, err := batch.Next(rest, len(rest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest = r
+		recs, err := batch.Records(bt, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range recs {
+			offs, vals = append(offs, rec.Offset), append(vals, string(rec.Value))
+		}
+	}
+	return offs, vals
+}
+
+func TestReplicationAcksAllAndLeaderChange(t *testing.T) {
+	c := startQuorumCluster(t, 3, map[string]string{"replica.fetch.wait.max.ms": "100", "replica.fetch.backoff.ms": "50"})
+	lead := c.leader()
+	var others []*qnode
+	for _, qn := range c.running() {
+		if qn != lead {
+			others = append(others, qn)
+		}
+	}
+	L, F, S := lead, others[0], others[1]
+	for _, qn := range others {
+		c.register(lead, qn)
+	}
+	const topic = "replicated"
+	id := uuid.New()
+	two := "2"
+	replicas := []int32{L.id, F.id, S.id}
+	c.propose(lead,
+		&metadata.TopicRecord{Name: topic, ID: id},
+		&metadata.PartitionRecord{TopicID: id, Partition: 0, Replicas: replicas, ISR: replicas, Leader: L.id})
+	c.propose(lead, &metadata.ConfigRecord{ResourceType: metadata.ResourceTopic, ResourceName: topic, Name: "min.insync.replicas", Value: &two})
+	c.waitReplicas("replicas take their roles", topic, 0, func(ps map[int32]*partition.Partition) bool {
+		for id, p := range ps {
+			want := partition.RoleFollower
+			if id == L.id {
+				want = partition.RoleLeader
+			}
+			if p == nil || !p.Replicated() || p.Role() != want {
+				return false
+			}
+		}
+		return true
+	})
+
+	// An idempotent acks=all producer (franz-go's defaults) writes through L.
+	var acked []string
+	pc := L.client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RecordRetries(1000), kgo.RetryTimeout(60*time.Second))
+	produce := func(from, n int) {
+		t.Helper()
+		var rs []*kgo.Record
+		for i := from; i < from+n; i++ {
+			rs = append(rs, &kgo.Record{Value: []byte(fmt.Sprintf("acked-%04d", i))})
+		}
+		if err := pc.ProduceSync(ctxT(t), rs...).FirstErr(); err != nil {
+			t.Fatalf("acks=all produce %d..%d: %v", from, from+n-1, err)
+		}
+		for _, r := range rs {
+			acked = append(acked, string(r.Value))
+		}
+	}
+	for i := 0; i < 10; i++ {
+		produce(i*20, 20)
+	}
+	n := int64(len(acked))
+	lp := L.srv.Broker().Partition(topic, 0)
+	if hw := lp.HighWatermark(); hw != n {
+		t.Fatalf("after %d acknowledged records the leader's high watermark is %d", n, hw)
+	}
+	c.waitReplicas("followers catch up", topic, 0, func(ps map[int32]*partition.Partition) bool {
+		for _, p := range ps {
+			if p.LogEndOffset() != n || p.HighWatermark() != n {
+				return false
+			}
+		}
+		return true
+	})
+	want := logBytes(t, lp, n)
+	for _, qn := range others {
+		if got := logBytes(t, qn.srv.Broker().Partition(topic, 0), n); !bytes.Equal(got, want) {
+			t.Fatalf("node %d's log differs from the leader's up to the high watermark (%d vs %d bytes)", qn.id, len(got), len(want))
+		}
+	}
+
+	// S stops. The ISR still names it, so the high watermark waits for it.
+	c.stop(S.id)
+	uncommitted := L.client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	for i := 0; i < 5; i++ {
+		if err := uncommitted.ProduceSync(ctxT(t), &kgo.Record{Value: []byte(fmt.Sprintf("acks1-%d", i))}).FirstErr(); err != nil {
+			t.Fatalf("acks=1 produce: %v", err)
+		}
+	}
+	if leo, hw := lp.LogEndOffset(), lp.HighWatermark(); leo != n+5 || hw != n {
+		t.Fatalf("with S down, acks=1 appends: log end %d, high watermark %d; want %d, %d", leo, hw, n+5, n)
+	}
+	// A consumer's fetch stops at the high watermark.
+	fr := fetchRaw(t, L, id, 0)
+	if fr.HighWatermark != n {
+		t.Fatalf("fetch high watermark %d, want %d", fr.HighWatermark, n)
+	}
+	if offs, _ := recordValues(t, fr.RecordBatches); len(offs) != int(n) || offs[len(offs)-1] != n-1 {
+		t.Fatalf("a consumer read offsets %d..%d of a log whose high watermark is %d", offs[0], offs[len(offs)-1], n)
+	}
+	// acks=all cannot complete: REQUEST_TIMED_OUT after timeout_ms.
+	if code := produceAcksAll(t, L, topic, 300); code != kerr.RequestTimedOut.Code {
+		t.Fatalf("acks=all with a stopped ISR member: %v, want REQUEST_TIMED_OUT", kerr.ErrorForCode(code))
+	}
+
+	// Leadership moves to S, which comes back with only the committed records.
+	im := lead.srv.Broker().Image()
+	mp := im.Topic(topic).Partition(0)
+	c.propose(lead, &metadata.PartitionChangeRecord{TopicID: id, Partition: 0, PartitionEpoch: mp.PartitionEpoch,
+		Set: metadata.SetLeader, Leader: S.id})
+	c.start(S.id, nil)
+	c.register(lead, S) // its client listener moved
+	c.waitReplicas("S leads, L and F follow it", topic, 0, func(ps map[int32]*partition.Partition) bool {
+		for id, p := range ps {
+			want := partition.RoleFollower
+			if id == S.id {
+				want = partition.RoleLeader
+			}
+			if p == nil || p.Role() != want || p.LeaderEpoch() != mp.LeaderEpoch+1 {
+				return false
+			}
+		}
+		return true
+	})
+	// L truncated what S never had (the acks=1 records and the timed-out batch).
+	c.waitReplicas("L truncates to S's log", topic, 0, func(ps map[int32]*partition.Partition) bool {
+		return ps[L.id].LogEndOffset() == n
+	})
+
+	// The idempotent producer goes on, now on S.
+	for i := 0; i < 5; i++ {
+		produce(200+i*20, 20)
+	}
+	total := int64(len(acked))
+	c.waitReplicas("all replicas have every acknowledged record", topic, 0, func(ps map[int32]*partition.Partition) bool {
+		for _, p := range ps {
+			if p.LogEndOffset() != total || p.HighWatermark() != total {
+				return false
+			}
+		}
+		return true
+	})
+	sp := S.srv.Broker().Partition(topic, 0)
+	want = logBytes(t, sp, total)
+	for _, qn := range []*qnode{L, F} {
+		if got := logBytes(t, qn.srv.Broker().Partition(topic, 0), total); !bytes.Equal(got, want) {
+			t.Fatalf("node %d's log differs from the new leader's (%d vs %d bytes)", qn.id, len(got), len(want))
+		}
+	}
+	offs, vals := recordValues(t, want)
+	if len(vals) != len(acked) {
+		t.Fatalf("the log holds %d records, %d were acknowledged", len(vals), len(acked))
+	}
+	for i := range vals {
+		if vals[i] != acked[i] || offs[i] != int64(i) {
+			t.Fatalf("offset %d holds %q, the %dth acknowledged record is %q", offs[i], vals[i], i, acked[i])
+		}
+	}
+}
+
+// fetchRaw fetches partition idx of topic id from offset 0 on exactly qn, as a consumer.
+func fetchRaw(t *testing.T, qn *qnode, id uuid.UUID, idx int32) kmsg.FetchResponseTopicPartition {
+	t.Helper()
+	cl := qn.client(t)
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.ReplicaID, req.MaxBytes, req.SessionEpoch = 13, -1, 1<<20, -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.TopicID = id
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = idx, 1<<20, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), cl.SeedBrokers()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 {
+		t.Fatalf("fetch from node %d: %v", qn.id, kerr.ErrorForCode(p.ErrorCode))
+	}
+	return p
+}
+
+// produceAcksAll produces one record with acks=all and timeout_ms to partition 0 on
+// exactly qn and returns the partition's error code.
+func produceAcksAll(t *testing.T, qn *qnode, topic string, timeoutMs int32) int16 {
+	t.Helper()
+	cl := qn.client(t)
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 11, -1, timeoutMs
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	b, err := batch.Build(batch.BuildOptions{}, []batch.Record{{Value: []byte("timed-out"), Timestamp: time.Now().UnixMilli()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp.Records = b
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(ctxT(t), 10*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl.SeedBrokers()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
