@@ -166,6 +166,7 @@ func (b *Broker) reconcile(im *metadata.Image, d *metadata.Delta) {
 		return // a controller-only node hosts no partitions
 	}
 	lc := metadata.ForNode(d, im, b.cfg.NodeID)
+	b.followWithEpoch(im)
 	b.host.mu.Lock()
 	b.host.want = im
 	for _, tp := range slices.Concat(lc.Delete, lc.Close) {

@@ -227,9 +227,6 @@ func (b *Broker) driveReplicaLocked(key partKey, topicID [16]byte, p *partition.
 	st := partition.LeaderAndISR{Leader: mp.Leader, LeaderEpoch: mp.LeaderEpoch, PartitionEpoch: mp.PartitionEpoch,
 		Replicas: mp.Replicas(), ISR: mp.ISR()}
 	rk := replication.Key{Topic: key.topic, Partition: key.partition}
-	if br := b.Image().Broker(b.cfg.NodeID); br != nil {
-		b.replicas.mgr.SetBrokerEpoch(br.Epoch)
-	}
 	if mp.Leader == b.cfg.NodeID {
 		b.replicas.mgr.Unfollow(rk)
 		if _, err := p.BecomeLeader(st); err != nil {
@@ -248,6 +245,15 @@ func (b *Broker) driveReplicaLocked(key partKey, topicID [16]byte, p *partition.
 	_, le, _, _ := p.ReplicaState()
 	b.replicas.mgr.Follow(rk, topicID, p, mp.Leader, le)
 	return false
+}
+
+// followWithEpoch gives the fetchers this broker's epoch from im's registration: a
+// leader lets a follower into the ISR only if its fetches carry the epoch the metadata
+// has for it (KIP-903).
+func (b *Broker) followWithEpoch(im *metadata.Image) {
+	if br := im.Broker(b.cfg.NodeID); br != nil && b.replicas.mgr != nil {
+		b.replicas.mgr.SetBrokerEpoch(br.Epoch)
+	}
 }
 
 // unfollowLocked stops fetching a partition this node stops hosting.

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -131,8 +132,24 @@ func recordValues(t *testing.T, b []byte) (offs []int64, vals []string) {
 	return offs, vals
 }
 
-func TestReplicationAcksAllAndLeaderChange(t *testing.T) {
-	c := startQuorumCluster(t, 3, map[string]string{"replica.fetch.wait.max.ms": "100", "replica.fetch.backoff.ms": "50"})
+// replicatedCluster is three nodes and the partition 0 of topic, replicated on all:
+// L leads it (and the quorum), F and S follow.
+type replicatedCluster struct {
+	*qcluster
+	L, F, S *qnode
+	topic   string
+	id      uuid.UUID
+}
+
+// startReplicated starts three nodes with the overrides over and creates topic with one
+// partition on all three, min.insync.replicas=2, as the controller would place it.
+func startReplicated(t *testing.T, topic string, over map[string]string) *replicatedCluster {
+	t.Helper()
+	ov := map[string]string{"replica.fetch.wait.max.ms": "100", "replica.fetch.backoff.ms": "50"}
+	for k, v := range over {
+		ov[k] = v
+	}
+	c := startQuorumCluster(t, 3, ov)
 	lead := c.leader()
 	var others []*qnode
 	for _, qn := range c.running() {
@@ -140,22 +157,20 @@ func TestReplicationAcksAllAndLeaderChange(t *testing.T) {
 			others = append(others, qn)
 		}
 	}
-	L, F, S := lead, others[0], others[1]
+	rc := &replicatedCluster{qcluster: c, L: lead, F: others[0], S: others[1], topic: topic, id: uuid.New()}
 	for _, qn := range others {
 		c.register(lead, qn)
 	}
-	const topic = "replicated"
-	id := uuid.New()
 	two := "2"
-	replicas := []int32{L.id, F.id, S.id}
+	replicas := []int32{rc.L.id, rc.F.id, rc.S.id}
 	c.propose(lead,
-		&metadata.TopicRecord{Name: topic, ID: id},
-		&metadata.PartitionRecord{TopicID: id, Partition: 0, Replicas: replicas, ISR: replicas, Leader: L.id})
+		&metadata.TopicRecord{Name: topic, ID: rc.id},
+		&metadata.PartitionRecord{TopicID: rc.id, Partition: 0, Replicas: replicas, ISR: replicas, Leader: rc.L.id})
 	c.propose(lead, &metadata.ConfigRecord{ResourceType: metadata.ResourceTopic, ResourceName: topic, Name: "min.insync.replicas", Value: &two})
 	c.waitReplicas("replicas take their roles", topic, 0, func(ps map[int32]*partition.Partition) bool {
 		for id, p := range ps {
 			want := partition.RoleFollower
-			if id == L.id {
+			if id == rc.L.id {
 				want = partition.RoleLeader
 			}
 			if p == nil || !p.Replicated() || p.Role() != want {
@@ -164,6 +179,13 @@ func TestReplicationAcksAllAndLeaderChange(t *testing.T) {
 		}
 		return true
 	})
+	return rc
+}
+
+func TestReplicationAcksAllAndLeaderChange(t *testing.T) {
+	rc := startReplicated(t, "replicated", nil)
+	c, L, F, S, topic, id := rc.qcluster, rc.L, rc.F, rc.S, rc.topic, rc.id
+	lead, others := L, []*qnode{F, S}
 
 	// An idempotent acks=all producer (franz-go's defaults) writes through L.
 	var acked []string
@@ -332,4 +354,109 @@ func produceAcksAll(t *testing.T, qn *qnode, topic string, timeoutMs int32) int1
 		t.Fatal(err)
 	}
 	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+// isrController stands in for the active controller's AlterPartition (until it is
+// wired): it checks the epochs against the image, commits the new ISR as a
+// PartitionChangeRecord through the quorum leader and answers with the committed state.
+type isrController struct {
+	c    *qcluster
+	lead *qnode
+}
+
+func (ic *isrController) AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error) {
+	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
+	b := ic.lead.srv.Broker()
+	for _, rt := range req.Topics {
+		st := kmsg.NewAlterPartitionResponseTopic()
+		st.TopidID = rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewAlterPartitionResponseTopicPartition()
+			sp.Partition = rp.Partition
+			t := b.Image().TopicByID(rt.TopicID)
+			mp := t.Partition(rp.Partition)
+			switch {
+			case rp.LeaderEpoch != mp.LeaderEpoch:
+				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+			case rp.PartitionEpoch != mp.PartitionEpoch:
+				sp.ErrorCode = kerr.InvalidUpdateVersion.Code
+			default:
+				var isr []int32
+				for _, m := range rp.NewEpochISR {
+					isr = append(isr, m.BrokerID)
+				}
+				data, err := metadata.AppendBatch(nil, []metadata.Record{&metadata.PartitionChangeRecord{TopicID: rt.TopicID,
+					Partition: rp.Partition, PartitionEpoch: mp.PartitionEpoch, Set: metadata.SetISR, ISR: isr}})
+				if err != nil {
+					return nil, err
+				}
+				if _, err := b.Quorum().Propose(ctx, data); err != nil {
+					return nil, err
+				}
+				np := b.Image().TopicByID(rt.TopicID).Partition(rp.Partition)
+				sp.LeaderID, sp.LeaderEpoch, sp.PartitionEpoch, sp.ISR = np.Leader, np.LeaderEpoch, np.PartitionEpoch, np.ISR()
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+// TestReplicationISRShrinksAndExpands: a follower that stops fetching leaves the ISR
+// after replica.lag.time.max.ms by an AlterPartition, after which acks=all completes
+// with the ISR that is left; back and caught up, it joins again. With
+// min.insync.replicas above the ISR, acks=all is refused before the append with
+// NOT_ENOUGH_REPLICAS.
+func TestReplicationISRShrinksAndExpands(t *testing.T) {
+	rc := startReplicated(t, "isr", map[string]string{"replica.lag.time.max.ms": "600"})
+	c, L, F, S := rc.qcluster, rc.L, rc.F, rc.S
+	L.srv.Broker().SetISRSender(&isrController{c: c, lead: L})
+	isrIs := func(want ...int32) func(*metadata.Image) bool {
+		return func(im *metadata.Image) bool {
+			got := slices.Sorted(slices.Values(im.Topic(rc.topic).Partition(0).ISR()))
+			slices.Sort(want)
+			return slices.Equal(got, want)
+		}
+	}
+	pc := L.client(t, kgo.DefaultProduceTopic(rc.topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := pc.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("all three")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	c.stop(S.id)
+	// Waits for S until it is out of the ISR, then completes with L and F.
+	if err := pc.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("two of three")}).FirstErr(); err != nil {
+		t.Fatalf("acks=all with S stopped: %v", err)
+	}
+	c.waitAll("S leaves the ISR", isrIs(L.id, F.id))
+	if hw := L.srv.Broker().Partition(rc.topic, 0).HighWatermark(); hw != 2 {
+		t.Fatalf("high watermark %d after two acknowledged records", hw)
+	}
+
+	c.start(S.id, nil)
+	c.register(L, S)
+	c.waitAll("S joins the ISR again", isrIs(L.id, F.id, S.id))
+
+	// min.insync.replicas=3 with S stopped again: refused before the append.
+	three := "3"
+	c.propose(L, &metadata.ConfigRecord{ResourceType: metadata.ResourceTopic, ResourceName: rc.topic, Name: "min.insync.replicas", Value: &three})
+	c.stop(S.id)
+	// A follower that has all of the leader's log stays caught up (as in Kafka, until
+	// the controller fences its broker): an append leaves S behind.
+	ac := L.client(t, kgo.DefaultProduceTopic(rc.topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	if err := ac.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("acks=1")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	c.waitAll("S leaves the ISR again", isrIs(L.id, F.id))
+	lp := L.srv.Broker().Partition(rc.topic, 0)
+	c.waitReplicas("the leader applies the ISR", rc.topic, 0, func(map[int32]*partition.Partition) bool { return len(lp.ISR()) == 2 })
+	leo := lp.LogEndOffset()
+	if code := produceAcksAll(t, L, rc.topic, 5000); code != kerr.NotEnoughReplicas.Code {
+		t.Fatalf("acks=all with ISR 2 < min.insync.replicas 3: %v", kerr.ErrorForCode(code))
+	}
+	if lp.LogEndOffset() != leo {
+		t.Fatalf("a refused acks=all batch was appended: log end %d, was %d", lp.LogEndOffset(), leo)
+	}
 }
