@@ -18,6 +18,7 @@ package handler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -162,6 +163,12 @@ func (h *Handler) produce(ctx context.Context, _ *Request, kr kmsg.Request) kmsg
 				// The batch is in the leader's log but not acknowledged: a retry of an
 				// idempotent producer is answered as a duplicate once it commits.
 				j.sp.BaseOffset, j.sp.LogAppendTime, j.sp.LogStartOffset = -1, -1, -1
+				if errors.Is(err, partition.ErrNotLeader) {
+					// Leadership moved while it waited: name the new leader (KIP-951).
+					if _, lerr := h.b.LeaderPartition(j.p.Topic, j.p.Index); lerr != nil {
+						h.produceLeader(req, resp, j.sp, lerr, &leaders)
+					}
+				}
 			} else {
 				j.sp.BaseOffset, j.sp.LogAppendTime, j.sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 			}

@@ -460,3 +460,102 @@ func TestReplicationISRShrinksAndExpands(t *testing.T) {
 		t.Fatalf("a refused acks=all batch was appended: log end %d, was %d", lp.LogEndOffset(), leo)
 	}
 }
+
+// fetchAs sends a Fetch v16 of partition 0 of rc's topic from offset 0 to qn as replica
+// (ReplicaState) replicaID with broker epoch epoch (replicaID -1: a consumer), naming
+// leaderEpoch as the current leader epoch, and returns the partition's answer.
+func (rc *replicatedCluster) fetchAs(t *testing.T, qn *qnode, replicaID int32, epoch int64, leaderEpoch int32) kmsg.FetchResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.ReplicaID, req.MaxBytes, req.SessionEpoch = 16, -1, 1<<20, -1
+	req.ReplicaState.ID, req.ReplicaState.Epoch = replicaID, epoch
+	rt := kmsg.NewFetchRequestTopic()
+	rt.TopicID = rc.id
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch = 0, 1<<20, leaderEpoch, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), qn.client(t).SeedBrokers()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].Partitions[0]
+}
+
+// TestReplicationFetchErrors: who may fetch what, as Kafka answers. A broker that is not
+// a replica gets NOT_LEADER_OR_FOLLOWER (UNKNOWN_LEADER_EPOCH when it names an epoch);
+// a current leader epoch newer than the leader's is UNKNOWN_LEADER_EPOCH, an older one
+// FENCED_LEADER_EPOCH (KIP-320); a consumer at a follower is sent to the leader
+// (KIP-951); Metadata from every node names the replicas, ISR and leader epoch.
+func TestReplicationFetchErrors(t *testing.T) {
+	rc := startReplicated(t, "fetch-errors", nil)
+	c, L, F := rc.qcluster, rc.L, rc.F
+	pc := L.client(t, kgo.DefaultProduceTopic(rc.topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := pc.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	epoch := L.srv.Broker().Partition(rc.topic, 0).LeaderEpoch()
+	fEpoch := c.nodes[F.id].srv.Broker().Image().Broker(F.id).Epoch
+	for _, tc := range []struct {
+		name        string
+		qn          *qnode
+		replica     int32
+		leaderEpoch int32
+		want        int16
+	}{
+		{"a replica", L, F.id, epoch, 0},
+		{"not a replica", L, 99, -1, kerr.NotLeaderForPartition.Code},
+		{"not a replica, naming an epoch", L, 99, epoch, kerr.UnknownLeaderEpoch.Code},
+		{"a newer leader epoch", L, F.id, epoch + 1, kerr.UnknownLeaderEpoch.Code},
+		{"a consumer at the leader, a newer epoch", L, -1, epoch + 1, kerr.UnknownLeaderEpoch.Code},
+		{"a replica at a follower", F, F.id, -1, kerr.NotLeaderForPartition.Code},
+	} {
+		got := rc.fetchAs(t, tc.qn, tc.replica, fEpoch, tc.leaderEpoch)
+		if got.ErrorCode != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, kerr.ErrorForCode(got.ErrorCode), kerr.ErrorForCode(tc.want))
+		}
+	}
+	// A consumer at a follower is told the leader.
+	got := rc.fetchAs(t, F, -1, -1, -1)
+	if got.ErrorCode != kerr.NotLeaderForPartition.Code || got.CurrentLeader.LeaderID != L.id || got.CurrentLeader.LeaderEpoch != epoch {
+		t.Fatalf("a consumer at a follower: %v, current leader %+v", kerr.ErrorForCode(got.ErrorCode), got.CurrentLeader)
+	}
+	// A follower reads up to the log end, a consumer up to the high watermark; both are
+	// told the high watermark.
+	if got := rc.fetchAs(t, L, F.id, fEpoch, epoch); got.ErrorCode != 0 || got.HighWatermark != 1 || len(got.RecordBatches) == 0 {
+		t.Fatalf("a follower's fetch: %v, high watermark %d, %d bytes", kerr.ErrorForCode(got.ErrorCode), got.HighWatermark, len(got.RecordBatches))
+	}
+
+	// After a leader change, the old epoch is fenced.
+	mp := L.srv.Broker().Image().Topic(rc.topic).Partition(0)
+	c.propose(L, &metadata.PartitionChangeRecord{TopicID: rc.id, Partition: 0, PartitionEpoch: mp.PartitionEpoch,
+		Set: metadata.SetLeader, Leader: F.id})
+	c.waitReplicas("F leads", rc.topic, 0, func(ps map[int32]*partition.Partition) bool {
+		return ps[F.id].Role() == partition.RoleLeader && ps[F.id].LeaderEpoch() == epoch+1
+	})
+	if got := rc.fetchAs(t, F, -1, -1, epoch); got.ErrorCode != kerr.FencedLeaderEpoch.Code {
+		t.Fatalf("a consumer naming the old leader epoch: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+
+	// Metadata, from every node.
+	for _, qn := range c.running() {
+		m, err := kmsg.NewPtrMetadataRequest().RequestWith(ctxT(t), qn.client(t).SeedBrokers()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, mt := range m.Topics {
+			if mt.Topic == nil || *mt.Topic != rc.topic {
+				continue
+			}
+			found = true
+			p := mt.Partitions[0]
+			if p.Leader != F.id || p.LeaderEpoch != epoch+1 || len(p.Replicas) != 3 || len(p.ISR) != 3 || len(p.OfflineReplicas) != 0 {
+				t.Fatalf("node %d's metadata: %+v", qn.id, p)
+			}
+		}
+		if !found {
+			t.Fatalf("node %d's metadata has no %s", qn.id, rc.topic)
+		}
+	}
+}
