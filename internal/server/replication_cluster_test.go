@@ -37,6 +37,7 @@ import (
 	"github.com/vltava/vltava/internal/log"
 	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/partition"
+	"github.com/vltava/vltava/internal/vfs"
 )
 
 // propose commits records through the quorum leader lead.
@@ -229,6 +230,11 @@ func TestReplicationAcksAllAndLeaderChange(t *testing.T) {
 
 	// S stops. The ISR still names it, so the high watermark waits for it.
 	c.stop(S.id)
+	// Its high watermark is checkpointed at shutdown, in Kafka's file.
+	hws, _, err := partition.ReadHighWatermarks(vfs.OS(), S.dir)
+	if err != nil || partition.CheckpointedHighWatermark(hws, topic, 0) != n {
+		t.Fatalf("S's replication-offset-checkpoint: %v %v, want %s 0 %d", hws, err, topic, n)
+	}
 	uncommitted := L.client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 	for i := 0; i < 5; i++ {
