@@ -54,6 +54,16 @@ func (s groupStore) Append(ctx context.Context, p int32, recs []group.Record) er
 	if err != nil {
 		return err
 	}
+	if part.Replicated() {
+		// Replicated: answered once the in-sync replicas have it (acks=all), so a commit
+		// acknowledged to a client survives the leader's loss.
+		w, err := part.AppendAcksAll(bb, s.b.now().Add(s.b.requestTimeout()))
+		if err != nil {
+			return err
+		}
+		_, err = part.AwaitAcks(ctx, w)
+		return err
+	}
 	_, err = part.Append(bb)
 	return err
 }

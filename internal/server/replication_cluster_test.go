@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -563,5 +564,37 @@ func TestReplicationFetchErrors(t *testing.T) {
 		if !found {
 			t.Fatalf("node %d's metadata has no %s", qn.id, rc.topic)
 		}
+	}
+}
+
+// TestReplicationOffsetCommitWaitsForISR: with __consumer_offsets replicated, an offset
+// commit is answered once the in-sync replicas have it: with an ISR member stopped (and
+// no controller to shrink the ISR) it fails after request.timeout.ms instead of being
+// acknowledged from the leader's log alone.
+func TestReplicationOffsetCommitWaitsForISR(t *testing.T) {
+	rc := startReplicated(t, broker.ConsumerOffsetsTopic, map[string]string{
+		"offsets.topic.num.partitions": "1", "request.timeout.ms": "1500"})
+	c, L, S := rc.qcluster, rc.L, rc.S
+	// The client gives up on a retriable error after a few seconds, not kgo's 30.
+	adm := kadm.NewClient(L.client(t, kgo.RetryTimeout(4*time.Second)))
+	commit := func() error {
+		offs := kadm.Offsets{}
+		offs.Add(kadm.Offset{Topic: broker.ConsumerOffsetsTopic, Partition: 0, At: 0, LeaderEpoch: -1})
+		resp, err := adm.CommitOffsets(ctxT(t), "g", offs)
+		if err != nil {
+			return err
+		}
+		return resp.Error()
+	}
+	if err := commit(); err != nil {
+		t.Fatalf("commit with every replica up: %v", err)
+	}
+	hw := L.srv.Broker().Partition(broker.ConsumerOffsetsTopic, 0).HighWatermark()
+	c.stop(S.id)
+	if err := commit(); err == nil {
+		t.Fatal("an offset commit was acknowledged while an ISR member could not have it")
+	}
+	if got := L.srv.Broker().Partition(broker.ConsumerOffsetsTopic, 0).HighWatermark(); got != hw {
+		t.Fatalf("high watermark moved from %d to %d with an ISR member stopped", hw, got)
 	}
 }
