@@ -288,6 +288,12 @@ func (t *brokerTransport) Request(ctx context.Context, id int32, req kmsg.Reques
 	if len(seeds) == 0 {
 		return nil, fmt.Errorf("broker %d: no endpoint", id)
 	}
+	if f, ok := req.(*kmsg.FetchRequest); ok && f.ReplicaID < 0 {
+		// The client sends the highest version both sides have: before v15 the
+		// replica is named by replica_id (from v15 it is not encoded), so a fetch
+		// to an older broker is still a follower's, never a consumer's.
+		f.ReplicaID = f.ReplicaState.ID
+	}
 	return seeds[0].Request(ctx, req)
 }
 
