@@ -15,6 +15,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -26,12 +27,35 @@ import (
 
 // isrSender sends an AlterPartition to the active controller.
 //
-// TODO(h/ctrl): the controller channel (Send(ctx, kmsg.Request) (kmsg.Response, error)
-// to the active controller) plugs in here through Broker.SetISRSender, wrapped as an
-// isrSender, once it lands on main.
+// TODO(h/ctrl): once the controller channel (Send(ctx, kmsg.Request) (kmsg.Response,
+// error) to the active controller) lands on main, the node calls
+// b.SendISRChangesBy(channel) where it creates it; until then nothing sends them.
 type isrSender interface {
 	AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error)
 }
+
+// RequestSender sends a request to the active controller (the controller channel).
+type RequestSender interface {
+	Send(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+}
+
+// channelISR sends AlterPartition through a controller channel.
+type channelISR struct{ ch RequestSender }
+
+func (c channelISR) AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error) {
+	resp, err := c.ch.Send(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	ap, ok := resp.(*kmsg.AlterPartitionResponse)
+	if !ok {
+		return nil, fmt.Errorf("AlterPartition answered with %T", resp)
+	}
+	return ap, nil
+}
+
+// SendISRChangesBy makes ISR changes go to the active controller through ch.
+func (b *Broker) SendISRChangesBy(ch RequestSender) { b.SetISRSender(channelISR{ch}) }
 
 // isrRetryBackoff is how long a failed AlterPartition waits before it is sent again
 // (Kafka's AlterPartitionManager retries after a similar short backoff).
