@@ -158,7 +158,9 @@ func (h *Handler) produce(ctx context.Context, _ *Request, kr kmsg.Request) kmsg
 	}
 	for i := range jobs {
 		if j := &jobs[i]; j.w != nil {
+			h.m.Purgatory.Produce.Inc()
 			res, err := j.p.AwaitAcks(ctx, j.w)
+			h.m.Purgatory.Produce.Dec()
 			if err != nil {
 				// The batch is in the leader's log but not acknowledged: a retry of an
 				// idempotent producer is answered as a duplicate once it commits.
