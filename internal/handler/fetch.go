@@ -4,7 +4,11 @@ package handler
 // from the high watermark's side of its log as whole batches, copied from the segment
 // files without decoding. Sessions follow KIP-227 (fetch_session.go). A partition this
 // node does not lead answers NOT_LEADER_OR_FOLLOWER, from v12 with its leader and from
-// v16 with the leader's endpoint (KIP-951, leader.go).
+// v16 with the leader's endpoint (KIP-951, leader.go), unless this node follows it and
+// the consumer sends its client metadata (v11+): a follower serves it up to its high
+// watermark, and a leader with the rack-aware replica.selector.class may send a consumer
+// to a follower in its client.rack (KIP-392, broker/replica_select.go). A follower's
+// own fetch is fetch_replica.go's.
 //
 // Limits, as Kafka applies them (KIP-74, ReplicaManager.readFromLog): the response's
 // records are bounded by the smaller of the request's max_bytes and the broker's
@@ -174,6 +178,9 @@ func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchR
 		// fails on null).
 		rp.RecordBatches = []byte{}
 		rp.PreferredReadReplica = -1
+		if req.Version >= 11 {
+			rp.PreferredReadReplica = res.preferred
+		}
 		if res.diverging && req.Version >= 12 {
 			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = res.divergingEpoch, res.divergingEnd
 		}
@@ -303,7 +310,7 @@ func finishIncremental(s *fetchSession, epoch int32, wants []fetchWant, results 
 			keep[i] = true
 			continue
 		}
-		keep[i] = res.size > 0 || res.errCode != 0 || res.highWatermark != sp.highWatermark ||
+		keep[i] = res.size > 0 || res.errCode != 0 || res.preferred >= 0 || res.highWatermark != sp.highWatermark ||
 			res.lastStable != sp.lastStable || res.logStartOffset != sp.logStartOffset
 		sp.highWatermark, sp.lastStable, sp.logStartOffset = res.highWatermark, res.lastStable, res.logStartOffset
 		if res.errCode != 0 {

@@ -56,6 +56,9 @@ type fetchResult struct {
 	diverging      bool
 	divergingEpoch int32
 	divergingEnd   int64
+	// preferred is the replica a consumer should read from instead (KIP-392), -1 if
+	// none.
+	preferred int32
 }
 
 // partRecords is where one response partition's record bytes are: pieces of pooled
@@ -84,6 +87,8 @@ type fetchCtx struct {
 	// follower is the fetching replica, for a follower's fetch (fetch_replica.go); nil
 	// for a consumer's.
 	follower *followerFetch
+	// rack is a consumer's client.rack (Fetch v11+, KIP-392).
+	rack string
 }
 
 func (h *Handler) newFetchCtx(r *Request, req *kmsg.FetchRequest, wants []fetchWant) *fetchCtx {
@@ -97,9 +102,18 @@ func (h *Handler) newFetchCtx(r *Request, req *kmsg.FetchRequest, wants []fetchW
 		maxWait:  maxWait,
 		deadline: time.Now().Add(maxWait),
 		wants:    wants,
-		results:  make([]fetchResult, len(wants)),
+		results:  newFetchResults(len(wants)),
 		follower: followerOf(req),
+		rack:     req.Rack,
 	}
+}
+
+func newFetchResults(n int) []fetchResult {
+	rs := make([]fetchResult, n)
+	for i := range rs {
+		rs[i].preferred = -1
+	}
+	return rs
 }
 
 // fetchFieldsBound bounds the bytes of a fetch response other than its records: per
@@ -157,15 +171,17 @@ func (fc *fetchCtx) park(ctx context.Context, waits []<-chan struct{}) bool {
 }
 
 // sizes finds every partition's records as file ranges within the limits and returns
-// their bytes and whether any partition has an error (which makes the fetch answer at
-// once, as in Kafka).
+// their bytes and whether any partition has an error, a preferred read replica or a
+// diverging epoch (which makes the fetch answer at once, as in Kafka).
 func (fc *fetchCtx) sizes() (total int64, anyErr bool) {
 	limit := fc.limit
 	minOne := true // until a partition has records
 	for i := range fc.results {
 		r := &fc.results[i]
 		fc.size(i, limit, minOne, total)
-		anyErr = anyErr || r.errCode != 0
+		// A preferred read replica or a diverging epoch is answered at once too, as
+		// Kafka's ReplicaManager does: the client acts on it, not on records.
+		anyErr = anyErr || r.errCode != 0 || r.preferred >= 0 || r.diverging
 		if r.size > 0 {
 			minOne = false
 		}
@@ -179,12 +195,20 @@ func (fc *fetchCtx) sizes() (total int64, anyErr bool) {
 // total being the record bytes of the partitions before it.
 func (fc *fetchCtx) size(i int, limit int64, minOne bool, total int64) {
 	w, r := &fc.wants[i], &fc.results[i]
-	*r = fetchResult{highWatermark: -1, lastStable: -1, logStartOffset: -1}
+	*r = fetchResult{highWatermark: -1, lastStable: -1, logStartOffset: -1, preferred: -1}
 	if w.errCode != 0 {
 		r.errCode = w.errCode
 		return
 	}
 	p, err := fc.h.b.LeaderPartition(w.key.topic, w.key.partition)
+	leader := err == nil
+	if err != nil && fc.follower == nil && fc.version >= 11 {
+		// A consumer that sends its client metadata (v11+) may read from a follower,
+		// up to the follower's high watermark (KIP-392).
+		if fp := fc.h.b.FollowerPartition(w.key.topic, w.key.partition); fp != nil {
+			p, err = fp, nil
+		}
+	}
 	if err != nil {
 		r.errCode = codeOf(err)
 		if r.errCode == kerr.UnknownTopicOrPartition.Code && fc.version >= 13 {
@@ -202,6 +226,12 @@ func (fc *fetchCtx) size(i int, limit int64, minOne bool, total int64) {
 	if code := checkLeaderEpoch(p, w.leaderEpoch); code != 0 {
 		r.errCode = code
 		return
+	}
+	if leader && fc.version >= 11 && fc.rack != "" {
+		if id := fc.h.b.PreferredReadReplica(w.key.topic, w.key.partition, fc.rack, fc.h.clientListener()); id >= 0 {
+			r.preferred = id // no records: the consumer reads them there
+			return
+		}
 	}
 	var ranges []log.Range
 	if lim := min(int64(w.maxBytes), limit); lim < 0 {

@@ -32,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/vltava/vltava/internal/batch"
 	"github.com/vltava/vltava/internal/broker"
@@ -56,14 +57,17 @@ func (c *qcluster) propose(lead *qnode, rs ...metadata.Record) {
 // register registers qn as a broker through the quorum leader's writer (a node that
 // does not lead the quorum cannot register itself until requests are forwarded to the
 // controller).
-func (c *qcluster) register(lead, qn *qnode) {
+func (c *qcluster) register(lead, qn *qnode) { c.registerRack(lead, qn, "") }
+
+// registerRack registers qn in broker.rack rack.
+func (c *qcluster) registerRack(lead, qn *qnode, rack string) {
 	c.t.Helper()
 	host, ps, err := net.SplitHostPort(qn.srv.Addrs()[0])
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	port, _ := strconv.Atoi(ps)
-	reg := broker.Registration{ID: qn.id, IncarnationID: uuid.New(), ClusterID: lead.srv.Broker().ClusterID(),
+	reg := broker.Registration{ID: qn.id, IncarnationID: uuid.New(), ClusterID: lead.srv.Broker().ClusterID(), Rack: rack,
 		Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: host, Port: uint16(port), SecurityProtocol: metadata.ProtocolPlaintext}}}
 	if _, err := lead.srv.Broker().Writer().RegisterBroker(ctxT(c.t), reg); err != nil {
 		c.t.Fatalf("register node %d: %v", qn.id, err)
@@ -473,18 +477,39 @@ func TestReplicationISRShrinksAndExpands(t *testing.T) {
 // leaderEpoch as the current leader epoch, and returns the partition's answer.
 func (rc *replicatedCluster) fetchAs(t *testing.T, qn *qnode, replicaID int32, epoch int64, leaderEpoch int32) kmsg.FetchResponseTopicPartition {
 	t.Helper()
+	return rc.fetchV(t, qn, 16, "", replicaID, epoch, leaderEpoch)
+}
+
+// fetchV is fetchAs at Fetch version v, from a client in rack.
+func (rc *replicatedCluster) fetchV(t *testing.T, qn *qnode, v int16, rack string, replicaID int32, epoch int64, leaderEpoch int32) kmsg.FetchResponseTopicPartition {
+	t.Helper()
 	req := kmsg.NewPtrFetchRequest()
-	req.Version, req.ReplicaID, req.MaxBytes, req.SessionEpoch = 16, -1, 1<<20, -1
+	req.Version, req.ReplicaID, req.MaxBytes, req.SessionEpoch, req.Rack = v, -1, 1<<20, -1, rack
+	// Every fetch here has something to answer at once (records, an error, a preferred
+	// replica): none may wait for max_wait_ms.
+	req.MinBytes, req.MaxWaitMillis = 1, 20000
+	if v < 15 {
+		req.ReplicaID = replicaID
+	}
 	req.ReplicaState.ID, req.ReplicaState.Epoch = replicaID, epoch
 	rt := kmsg.NewFetchRequestTopic()
-	rt.TopicID = rc.id
+	rt.Topic, rt.TopicID = rc.topic, rc.id
 	rp := kmsg.NewFetchRequestTopicPartition()
 	rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch = 0, 1<<20, leaderEpoch, -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctxT(t), qn.client(t).SeedBrokers()[0])
+	vs := kversion.V4_0_0()
+	vs.SetMaxKeyVersion(req.Key(), v) // the client sends the highest version it may
+	start := time.Now()
+	resp, err := req.RequestWith(ctxT(t), qn.client(t, kgo.MaxVersions(vs)).SeedBrokers()[0])
 	if err != nil {
 		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the fetch waited %v for max_wait_ms with something to answer", d)
+	}
+	if resp.Version != v {
+		t.Fatalf("fetch sent at v%d, want v%d", resp.Version, v)
 	}
 	return resp.Topics[0].Partitions[0]
 }
@@ -522,10 +547,10 @@ func TestReplicationFetchErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, kerr.ErrorForCode(got.ErrorCode), kerr.ErrorForCode(tc.want))
 		}
 	}
-	// A consumer at a follower is told the leader.
-	got := rc.fetchAs(t, F, -1, -1, -1)
-	if got.ErrorCode != kerr.NotLeaderForPartition.Code || got.CurrentLeader.LeaderID != L.id || got.CurrentLeader.LeaderEpoch != epoch {
-		t.Fatalf("a consumer at a follower: %v, current leader %+v", kerr.ErrorForCode(got.ErrorCode), got.CurrentLeader)
+	// A consumer without client metadata (before Fetch v11) at a follower is sent to the
+	// leader (from v11 the follower serves it: TestReplicationFetchFromFollower).
+	if got := rc.fetchV(t, F, 10, "", -1, -1, -1); got.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("a v10 consumer at a follower: %v", kerr.ErrorForCode(got.ErrorCode))
 	}
 	// A follower reads up to the log end, a consumer up to the high watermark; both are
 	// told the high watermark.
@@ -596,5 +621,54 @@ func TestReplicationOffsetCommitWaitsForISR(t *testing.T) {
 	}
 	if got := L.srv.Broker().Partition(broker.ConsumerOffsetsTopic, 0).HighWatermark(); got != hw {
 		t.Fatalf("high watermark moved from %d to %d with an ISR member stopped", hw, got)
+	}
+}
+
+// TestReplicationFetchFromFollower: KIP-392. With the rack-aware selector, the leader
+// sends a consumer in F's rack to F (preferred_read_replica, no records); F serves it up
+// to its high watermark; a consumer of another rack reads from the leader; franz-go
+// with client.rack consumes everything.
+func TestReplicationFetchFromFollower(t *testing.T) {
+	rc := startReplicated(t, "closest", map[string]string{"replica.selector.class": broker.RackAwareReplicaSelector})
+	c, L, F := rc.qcluster, rc.L, rc.F
+	c.registerRack(L, F, "r2")
+	c.waitAll("F's rack", func(im *metadata.Image) bool { return im.Broker(F.id).Rack == "r2" })
+	pc := L.client(t, kgo.DefaultProduceTopic(rc.topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	const n = 10
+	for i := 0; i < n; i++ {
+		if err := pc.ProduceSync(ctxT(t), &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitReplicas("F learns the high watermark", rc.topic, 0, func(ps map[int32]*partition.Partition) bool {
+		return ps[F.id].HighWatermark() == n
+	})
+	if got := rc.fetchV(t, L, 16, "r2", -1, -1, -1); got.ErrorCode != 0 || got.PreferredReadReplica != F.id || len(got.RecordBatches) != 0 {
+		t.Fatalf("a consumer in F's rack at the leader: %v, preferred %d, %d bytes", kerr.ErrorForCode(got.ErrorCode), got.PreferredReadReplica, len(got.RecordBatches))
+	}
+	if got := rc.fetchV(t, L, 16, "elsewhere", -1, -1, -1); got.ErrorCode != 0 || got.PreferredReadReplica != -1 || len(got.RecordBatches) == 0 {
+		t.Fatalf("a consumer of another rack at the leader: %v, preferred %d, %d bytes", kerr.ErrorForCode(got.ErrorCode), got.PreferredReadReplica, len(got.RecordBatches))
+	}
+	got := rc.fetchV(t, F, 16, "r2", -1, -1, -1)
+	if got.ErrorCode != 0 || got.HighWatermark != n || got.PreferredReadReplica != -1 {
+		t.Fatalf("a consumer at F: %v, high watermark %d, preferred %d", kerr.ErrorForCode(got.ErrorCode), got.HighWatermark, got.PreferredReadReplica)
+	}
+	if offs, _ := recordValues(t, got.RecordBatches); len(offs) != n {
+		t.Fatalf("F served %d records, want %d", len(offs), n)
+	}
+
+	cc := L.client(t, kgo.Rack("r2"), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{rc.topic: {0: kgo.NewOffset().AtStart()}}))
+	var vals []string
+	for len(vals) < n {
+		fs := cc.PollFetches(ctxT(t))
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { vals = append(vals, string(r.Value)) })
+	}
+	for i, v := range vals {
+		if v != fmt.Sprint(i) {
+			t.Fatalf("record %d is %q", i, v)
+		}
 	}
 }
