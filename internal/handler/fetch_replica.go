@@ -54,11 +54,9 @@ func (fc *fetchCtx) followerRead(w *fetchWant, maxBytes int64) partition.Followe
 func (fc *fetchCtx) sizeFollower(w *fetchWant, r *fetchResult, p *partition.Partition, maxBytes int64) {
 	res, err := p.ReadForFollower(fc.followerRead(w, maxBytes))
 	r.highWatermark, r.lastStable, r.logStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
-	if r.logStartOffset < 0 || err != nil && res.LogStartOffset == 0 {
-		r.logStartOffset = p.LogStartOffset()
-	}
 	if err != nil {
-		r.errCode = codeOf(err)
+		// Refused before the read: the log start is not in res.
+		r.errCode, r.logStartOffset = codeOf(err), p.LogStartOffset()
 		return
 	}
 	if res.Diverging {
