@@ -19,6 +19,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"reflect"
@@ -39,6 +40,7 @@ import (
 	"github.com/vltava/vltava/internal/log"
 	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/partition"
+	"github.com/vltava/vltava/internal/quorum"
 	"github.com/vltava/vltava/internal/vfs"
 )
 
@@ -71,6 +73,36 @@ func (c *qcluster) registerRack(lead, qn *qnode, rack string) {
 		Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: host, Port: uint16(port), SecurityProtocol: metadata.ProtocolPlaintext}}}
 	if _, err := lead.srv.Broker().Writer().RegisterBroker(ctxT(c.t), reg); err != nil {
 		c.t.Fatalf("register node %d: %v", qn.id, err)
+	}
+}
+
+// registerAfterFailover registers qn through the quorum's leader, whichever node that
+// turns out to be once the quorum settles after a leader's restart.
+func (c *qcluster) registerAfterFailover(qn *qnode) {
+	c.t.Helper()
+	ctx := ctxT(c.t)
+	for {
+		lead := c.leader()
+		l, changed := lead.srv.Broker().Quorum().Leader()
+		if l.LeaderID == uint64(lead.id) {
+			host, ps, _ := net.SplitHostPort(qn.srv.Addrs()[0])
+			port, _ := strconv.Atoi(ps)
+			reg := broker.Registration{ID: qn.id, IncarnationID: uuid.New(), ClusterID: lead.srv.Broker().ClusterID(),
+				Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: host, Port: uint16(port), SecurityProtocol: metadata.ProtocolPlaintext}}}
+			_, err := lead.srv.Broker().Writer().RegisterBroker(ctx, reg)
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, quorum.ErrNotLeader) {
+				c.t.Fatalf("register node %d: %v", qn.id, err)
+			}
+		}
+		select { // the view of a node that just restarted, or just lost its lead, moves on
+		case <-changed:
+		case <-ctx.Done():
+			c.t.Fatalf("register node %d: %v", qn.id, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
@@ -670,5 +702,73 @@ func TestReplicationFetchFromFollower(t *testing.T) {
 		if v != fmt.Sprint(i) {
 			t.Fatalf("record %d is %q", i, v)
 		}
+	}
+}
+
+// TestReplicationRestartKeepsHighWatermark: a leader restarted with uncommitted records
+// at the end of its log shows consumers only what was committed: its high watermark
+// comes back from replication-offset-checkpoint, not from the log end. The partition's
+// ISR names a broker that never fetches (registered, never started), so after the first
+// records nothing more commits.
+func TestReplicationRestartKeepsHighWatermark(t *testing.T) {
+	c := startQuorumCluster(t, 3, map[string]string{"replica.fetch.wait.max.ms": "100", "replica.fetch.backoff.ms": "50"})
+	L := c.leader()
+	var F *qnode
+	for _, qn := range c.running() {
+		if qn != L {
+			c.register(L, qn)
+			F = qn
+		}
+	}
+	ghost := &broker.Registration{ID: 9, IncarnationID: uuid.New(), ClusterID: L.srv.Broker().ClusterID(),
+		Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 1, SecurityProtocol: metadata.ProtocolPlaintext}}}
+	if _, err := L.srv.Broker().Writer().RegisterBroker(ctxT(t), *ghost); err != nil {
+		t.Fatal(err)
+	}
+	const topic = "restart-hw"
+	rc := &replicatedCluster{qcluster: c, L: L, F: F, topic: topic, id: uuid.New()}
+	c.propose(L, &metadata.TopicRecord{Name: topic, ID: rc.id},
+		&metadata.PartitionRecord{TopicID: rc.id, Partition: 0, Replicas: []int32{L.id, F.id, 9}, ISR: []int32{L.id, F.id}, Leader: L.id})
+	c.waitReplicas("L leads", topic, 0, func(ps map[int32]*partition.Partition) bool {
+		return ps[L.id] != nil && ps[L.id].Role() == partition.RoleLeader
+	})
+	pc := L.client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	const n = 5
+	for i := 0; i < n; i++ {
+		if err := pc.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("committed")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The ghost joins the ISR: nothing commits from here on.
+	mp := L.srv.Broker().Image().Topic(topic).Partition(0)
+	c.propose(L, &metadata.PartitionChangeRecord{TopicID: rc.id, Partition: 0, PartitionEpoch: mp.PartitionEpoch,
+		Set: metadata.SetISR, ISR: []int32{L.id, F.id, 9}})
+	lp := L.srv.Broker().Partition(topic, 0)
+	c.waitReplicas("L applies the ISR", topic, 0, func(map[int32]*partition.Partition) bool { return len(lp.ISR()) == 3 })
+	ac := L.client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	for i := 0; i < 3; i++ {
+		if err := ac.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("uncommitted")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if leo, hw := lp.LogEndOffset(), lp.HighWatermark(); leo != n+3 || hw != n {
+		t.Fatalf("log end %d, high watermark %d; want %d, %d", leo, hw, n+3, n)
+	}
+
+	// L restarts (the quorum goes on with the other two); it leads the partition again.
+	c.stop(L.id)
+	c.start(L.id, nil)
+	c.registerAfterFailover(L)
+	c.waitReplicas("L leads again", topic, 0, func(ps map[int32]*partition.Partition) bool {
+		return ps[L.id] != nil && ps[L.id].Role() == partition.RoleLeader
+	})
+	lp = L.srv.Broker().Partition(topic, 0)
+	if leo, hw := lp.LogEndOffset(), lp.HighWatermark(); leo != n+3 || hw != n {
+		t.Fatalf("after the restart: log end %d, high watermark %d; want %d, %d", leo, hw, n+3, n)
+	}
+	got := rc.fetchV(t, L, 16, "", -1, -1, -1)
+	if offs, vals := recordValues(t, got.RecordBatches); got.HighWatermark != n || len(offs) != n || vals[n-1] != "committed" {
+		t.Fatalf("a consumer after the restart: high watermark %d, %d records", got.HighWatermark, len(offs))
 	}
 }
