@@ -120,7 +120,7 @@ type hoster struct {
 type hostJob struct {
 	key partKey
 	t   *TopicDesc           // open
-	p   *partition.Partition // delete
+	p   *partition.Partition // delete; with t, close, then open again as a replica
 }
 
 func (b *Broker) initHoster() {
@@ -222,6 +222,13 @@ func (b *Broker) syncLocked(key partKey) {
 		b.hosted.Store(next)
 		b.unfollowLocked(key)
 		b.enqueueLocked(hostJob{key: key, p: p})
+	case p != nil && !p.Replicated() && replicated(mp):
+		// Opened as a single replica, now placed on more brokers: closed and opened
+		// again as a replica (replicas.go keeps its high watermark).
+		next := h.clone()
+		next.set(key, id, 0, nil, false)
+		b.hosted.Store(next)
+		b.enqueueLocked(hostJob{key: key, t: describeTopic(mt), p: p})
 	case p != nil && p.Replicated():
 		// A replica takes the role the image gives it (replicas.go).
 		leading := b.driveReplicaLocked(key, id, p, mp)
@@ -306,7 +313,9 @@ func (b *Broker) hostWorker() {
 
 // runJob does one job's disk work, then records its outcome and syncs its key again.
 func (b *Broker) runJob(j hostJob) {
-	if j.p != nil {
+	if j.p != nil && j.t != nil {
+		b.closeToReopen(j.key, j.p)
+	} else if j.p != nil {
 		err := j.p.Delete()
 		if err != nil {
 			b.logger.Error("delete a partition this node no longer hosts", "topic", j.key.topic, "partition", j.key.partition, "err", err)
@@ -331,6 +340,9 @@ func (b *Broker) runJob(j hostJob) {
 			epoch, repl = mp.LeaderEpoch, replicated(mp)
 		}
 		b.host.mu.Unlock()
+		if !repl {
+			b.dropCarried(j.key) // the image went back to one replica meanwhile
+		}
 		p, dir, err = b.openPartition(j.t, j.key.partition, epoch, repl, pl)
 	}
 	b.jobDone(j.key, j.t, p, dir, storageError(err))

@@ -46,6 +46,8 @@ type replicaHost struct {
 	hwMu   sync.Mutex
 	hwRead map[string]map[partition.TopicPartition]int64 // checkpoint read per log dir, at first use
 	hwOut  map[string]*partition.HighWatermarkCheckpoint // writer per log dir
+	// carried are the high watermarks of single replicas closed to reopen as replicas.
+	carried map[partKey]int64
 }
 
 func (b *Broker) initReplicas() {
@@ -56,6 +58,7 @@ func (b *Broker) initReplicas() {
 	r.stop, r.done = make(chan struct{}), make(chan struct{})
 	r.hwRead = map[string]map[partition.TopicPartition]int64{}
 	r.hwOut = map[string]*partition.HighWatermarkCheckpoint{}
+	r.carried = map[partKey]int64{}
 	go b.replicaLoop()
 }
 
@@ -167,12 +170,38 @@ func (b *Broker) checkpointHighWatermarks() {
 // dirOf is the log dir holding p's partition directory.
 func dirOf(p *partition.Partition) string { return filepath.Dir(p.Log().Dir()) }
 
+// closeToReopen closes a partition opened with one replica that the image now places
+// on more brokers; it opens again as a replica with the high watermark it had: with one
+// replica everything up to it was committed.
+func (b *Broker) closeToReopen(key partKey, p *partition.Partition) {
+	hw := p.HighWatermark()
+	if err := p.Close(); err != nil {
+		b.logger.Error("close a partition to reopen it as a replica", "topic", key.topic, "partition", key.partition, "err", err)
+	}
+	r := &b.replicas
+	r.hwMu.Lock()
+	r.carried[key] = hw
+	r.hwMu.Unlock()
+	b.logger.Info("reopening partition as a replica", "topic", key.topic, "partition", key.partition, "high_watermark", hw)
+}
+
+func (b *Broker) dropCarried(key partKey) {
+	r := &b.replicas
+	r.hwMu.Lock()
+	delete(r.carried, key)
+	r.hwMu.Unlock()
+}
+
 // checkpointedHW returns the high watermark the checkpoint of logDir has for the
-// partition, or -1.
+// partition (or the one it had as a single replica, closeToReopen), or -1.
 func (b *Broker) checkpointedHW(logDir, topic string, idx int32) int64 {
 	r := &b.replicas
 	r.hwMu.Lock()
 	defer r.hwMu.Unlock()
+	if hw, ok := r.carried[partKey{topic, idx}]; ok {
+		delete(r.carried, partKey{topic, idx})
+		return hw
+	}
 	hws, ok := r.hwRead[logDir]
 	if !ok {
 		var note string

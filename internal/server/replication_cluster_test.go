@@ -772,3 +772,65 @@ func TestReplicationRestartKeepsHighWatermark(t *testing.T) {
 		t.Fatalf("a consumer after the restart: high watermark %d, %d records", got.HighWatermark, len(offs))
 	}
 }
+
+// TestReplicationReplicasAdded: a partition with one replica that the metadata then
+// places on three brokers (replicas added, the ISR still its first) is reopened as a
+// replica, keeping its high watermark; the new replicas copy its log, join the ISR by
+// AlterPartition, and acks=all then waits for them.
+func TestReplicationReplicasAdded(t *testing.T) {
+	c := startQuorumCluster(t, 3, map[string]string{"replica.fetch.wait.max.ms": "100", "replica.fetch.backoff.ms": "50"})
+	L := c.leader()
+	var others []*qnode
+	for _, qn := range c.running() {
+		if qn != L {
+			c.register(L, qn)
+			others = append(others, qn)
+		}
+	}
+	L.srv.Broker().SetISRSender(&isrController{c: c, lead: L})
+	const topic = "grows"
+	id := uuid.New()
+	c.propose(L, &metadata.TopicRecord{Name: topic, ID: id},
+		&metadata.PartitionRecord{TopicID: id, Partition: 0, Replicas: []int32{L.id}, ISR: []int32{L.id}, Leader: L.id})
+	c.waitReplicas("L hosts it alone", topic, 0, func(ps map[int32]*partition.Partition) bool {
+		return ps[L.id] != nil && !ps[L.id].Replicated()
+	})
+	pc := L.client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	const n = 5
+	for i := 0; i < n; i++ {
+		if err := pc.ProduceSync(ctxT(t), &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	all := []int32{L.id, others[0].id, others[1].id}
+	c.propose(L, &metadata.PartitionChangeRecord{TopicID: id, Partition: 0, PartitionEpoch: 0,
+		Set: metadata.SetReplicas, Replicas: all})
+	c.waitReplicas("L is a replica and leads", topic, 0, func(ps map[int32]*partition.Partition) bool {
+		p := ps[L.id]
+		return p != nil && p.Replicated() && p.Role() == partition.RoleLeader
+	})
+	if hw := L.srv.Broker().Partition(topic, 0).HighWatermark(); hw != n {
+		t.Fatalf("reopened as a replica, the high watermark is %d, was %d", hw, n)
+	}
+	c.waitAll("the new replicas join the ISR", func(im *metadata.Image) bool {
+		return len(im.Topic(topic).Partition(0).ISR()) == 3
+	})
+	if err := pc.ProduceSync(ctxT(t), &kgo.Record{Value: []byte(fmt.Sprint(n))}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	c.waitReplicas("every replica has every record", topic, 0, func(ps map[int32]*partition.Partition) bool {
+		for _, p := range ps {
+			if p == nil || p.LogEndOffset() != n+1 || p.HighWatermark() != n+1 {
+				return false
+			}
+		}
+		return true
+	})
+	want := logBytes(t, L.srv.Broker().Partition(topic, 0), n+1)
+	for _, qn := range others {
+		if got := logBytes(t, qn.srv.Broker().Partition(topic, 0), n+1); !bytes.Equal(got, want) {
+			t.Fatalf("node %d's copy differs from the leader's", qn.id)
+		}
+	}
+}
