@@ -85,6 +85,9 @@ func (c clusterSource) Replicas(fn func(r *metrics.Replica)) {
 			continue // being created or deleted
 		}
 		for _, p := range t.Partitions {
+			if p == nil {
+				continue // placed on other brokers only
+			}
 			l := p.Log()
 			r = metrics.Replica{Topic: name, Partition: p.Index, Offline: l.Err() != nil,
 				Replicas: 1, ISR: int(p.ISRSize()), MinISR: int(p.Config().MinInsyncReplicas)}

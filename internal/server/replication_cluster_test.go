@@ -834,3 +834,25 @@ func TestReplicationReplicasAdded(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterMetricsPartialTopic: /metrics on a node that hosts some partitions of a
+// topic and not others (placed on other brokers) describes the ones it hosts.
+func TestClusterMetricsPartialTopic(t *testing.T) {
+	c := startQuorumCluster(t, 3, nil)
+	L := c.leader()
+	var F *qnode
+	for _, qn := range c.running() {
+		if qn != L {
+			c.register(L, qn)
+			F = qn
+		}
+	}
+	const topic = "split"
+	id := uuid.New()
+	c.propose(L, &metadata.TopicRecord{Name: topic, ID: id},
+		&metadata.PartitionRecord{TopicID: id, Partition: 0, Replicas: []int32{F.id}, ISR: []int32{F.id}, Leader: F.id},
+		&metadata.PartitionRecord{TopicID: id, Partition: 1, Replicas: []int32{L.id}, ISR: []int32{L.id}, Leader: L.id})
+	c.waitReplicas("L hosts partition 1", topic, 1, func(ps map[int32]*partition.Partition) bool { return ps[L.id] != nil })
+	fams := scrape(t, startHTTP(t, L.srv))
+	wantSample(t, fams, 1, "kafka_server_replicamanager_leadercount")
+}
