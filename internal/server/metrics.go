@@ -122,7 +122,7 @@ func (c clusterSource) Controller() metrics.ControllerState {
 			// Without a leader, or led here from a failed log dir (one node: nobody
 			// else can lead it).
 			offline := mp.Leader == metadata.NoLeader
-			if t != nil && i < len(t.Partitions) && t.Partitions[i].Log().Err() != nil {
+			if t != nil && i < len(t.Partitions) && t.Partitions[i] != nil && t.Partitions[i].Log().Err() != nil {
 				offline = true
 			}
 			if offline {

@@ -855,4 +855,5 @@ func TestClusterMetricsPartialTopic(t *testing.T) {
 	c.waitReplicas("L hosts partition 1", topic, 1, func(ps map[int32]*partition.Partition) bool { return ps[L.id] != nil })
 	fams := scrape(t, startHTTP(t, L.srv))
 	wantSample(t, fams, 1, "kafka_server_replicamanager_leadercount")
+	wantSample(t, fams, 0, "kafka_controller_kafkacontroller_offlinepartitionscount")
 }
