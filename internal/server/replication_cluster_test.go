@@ -835,8 +835,9 @@ func TestReplicationReplicasAdded(t *testing.T) {
 	}
 }
 
-// TestClusterMetricsPartialTopic: /metrics on a node that hosts some partitions of a
-// topic and not others (placed on other brokers) describes the ones it hosts.
+// TestClusterMetricsPartialTopic: /metrics and DescribeLogDirs on a node that hosts some
+// partitions of a topic and not others (placed on other brokers) describe the ones it
+// hosts.
 func TestClusterMetricsPartialTopic(t *testing.T) {
 	c := startQuorumCluster(t, 3, nil)
 	L := c.leader()
@@ -856,4 +857,22 @@ func TestClusterMetricsPartialTopic(t *testing.T) {
 	fams := scrape(t, startHTTP(t, L.srv))
 	wantSample(t, fams, 1, "kafka_server_replicamanager_leadercount")
 	wantSample(t, fams, 0, "kafka_controller_kafkacontroller_offlinepartitionscount")
+
+	// DescribeLogDirs names the hosted partition only.
+	req := kmsg.NewPtrDescribeLogDirsRequest()
+	resp, err := req.RequestWith(ctxT(t), L.client(t).SeedBrokers()[0])
+	if err != nil {
+		t.Fatalf("DescribeLogDirs: %v", err)
+	}
+	var got []string
+	for _, d := range resp.Dirs {
+		for _, dt := range d.Topics {
+			for _, dp := range dt.Partitions {
+				got = append(got, fmt.Sprintf("%s-%d", dt.Topic, dp.Partition))
+			}
+		}
+	}
+	if !slices.Equal(got, []string{topic + "-1"}) {
+		t.Fatalf("DescribeLogDirs lists %v", got)
+	}
 }
