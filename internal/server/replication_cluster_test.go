@@ -876,3 +876,52 @@ func TestClusterMetricsPartialTopic(t *testing.T) {
 		t.Fatalf("DescribeLogDirs lists %v", got)
 	}
 }
+
+// TestReplicationCommittedOffsetSurvivesFailover: an offset commit acknowledged by the
+// coordinator on L is there when the coordinator moves to F, although F, a follower
+// until then, had not yet learned the high watermark that covers it (followers learn it
+// on their next fetch, which long-polls): the new coordinator loads its partition to
+// the log end, as Kafka's does, not to the high watermark.
+func TestReplicationCommittedOffsetSurvivesFailover(t *testing.T) {
+	rc := startReplicated(t, broker.ConsumerOffsetsTopic, map[string]string{
+		"offsets.topic.num.partitions": "1", "replica.fetch.wait.max.ms": "20000"})
+	c, L, F, S := rc.qcluster, rc.L, rc.F, rc.S
+	commit := func(at int64) {
+		t.Helper()
+		offs := kadm.Offsets{}
+		offs.Add(kadm.Offset{Topic: broker.ConsumerOffsetsTopic, Partition: 0, At: at, LeaderEpoch: -1})
+		resp, err := kadm.NewClient(L.client(t)).CommitOffsets(ctxT(t), "g", offs)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil {
+			t.Fatalf("commit %d: %v", at, err)
+		}
+	}
+	commit(1)
+	commit(2) // acknowledged once L's high watermark passed it
+	lp := L.srv.Broker().Partition(broker.ConsumerOffsetsTopic, 0)
+	fp := F.srv.Broker().Partition(broker.ConsumerOffsetsTopic, 0)
+	if fp.LogEndOffset() != lp.LogEndOffset() || fp.HighWatermark() >= lp.HighWatermark() {
+		t.Fatalf("F has log end %d and high watermark %d, L %d and %d: the test wants F behind on the high watermark only",
+			fp.LogEndOffset(), fp.HighWatermark(), lp.LogEndOffset(), lp.HighWatermark())
+	}
+	// S stops, so F's high watermark cannot move once it leads; F takes over.
+	c.stop(S.id)
+	mp := L.srv.Broker().Image().Topic(rc.topic).Partition(0)
+	c.propose(L, &metadata.PartitionChangeRecord{TopicID: rc.id, Partition: 0, PartitionEpoch: mp.PartitionEpoch,
+		Set: metadata.SetLeader, Leader: F.id})
+	c.waitReplicas("F leads", rc.topic, 0, func(ps map[int32]*partition.Partition) bool {
+		return ps[F.id].Role() == partition.RoleLeader
+	})
+	fetched, err := kadm.NewClient(F.client(t)).FetchOffsets(ctxT(t), "g")
+	if err == nil {
+		err = fetched.Error()
+	}
+	if err != nil {
+		t.Fatalf("fetch offsets from F: %v", err)
+	}
+	if o, ok := fetched.Lookup(broker.ConsumerOffsetsTopic, 0); !ok || o.At != 2 {
+		t.Fatalf("after the failover the committed offset is %+v (found %v), 2 was acknowledged", o, ok)
+	}
+}
