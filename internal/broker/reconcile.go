@@ -114,6 +114,9 @@ type hoster struct {
 
 	opened     int       // partitions opened before the start completed
 	lastReport time.Time // when the start last reported its progress
+
+	placerMu sync.Mutex
+	placer   *placer // shared by every job once made (host.go)
 }
 
 // hostJob is one job on a partition directory: open a replica of topic t, or delete p.
@@ -316,6 +319,11 @@ func (b *Broker) runJob(j hostJob) {
 	if j.p != nil && j.t != nil {
 		b.closeToReopen(j.key, j.p)
 	} else if j.p != nil {
+		b.host.placerMu.Lock()
+		if pl := b.host.placer; pl != nil {
+			pl.removed(dirOf(j.p))
+		}
+		b.host.placerMu.Unlock()
 		err := j.p.Delete()
 		if err != nil {
 			b.logger.Error("delete a partition this node no longer hosts", "topic", j.key.topic, "partition", j.key.partition, "err", err)
