@@ -343,8 +343,14 @@ func (t *brokerTransport) client(id int32) (*kgo.Client, error) {
 		c.cl.Close() // the broker registered again elsewhere
 		delete(t.clients, id)
 	}
+	// replica.socket.timeout.ms bounds a request past its own wait (a fetch's
+	// max_wait_ms): a leader that stopped answering is given up on after it.
+	timeout := 30 * time.Second
+	if n, err := strconv.Atoi(t.b.cfg.Values["replica.socket.timeout.ms"]); err == nil && n > 0 {
+		timeout = time.Duration(n) * time.Millisecond
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(fmt.Sprintf("vltava-replica-%d", t.b.cfg.NodeID)),
-		kgo.RequestTimeoutOverhead(t.b.requestTimeout()))
+		kgo.RequestTimeoutOverhead(timeout))
 	if err != nil {
 		return nil, err
 	}
