@@ -219,7 +219,7 @@ func (fc *fetchCtx) size(i int, limit int64, minOne bool, total int64) {
 	}
 	r.p = p
 	if fc.follower != nil {
-		fc.sizeFollower(w, r, p, min(int64(w.maxBytes), limit, fc.frameCap-total))
+		fc.sizeFollower(w, r, p, min(int64(w.maxBytes), limit, fc.frameCap-total), minOne)
 		return
 	}
 	r.highWatermark, r.lastStable, r.logStartOffset = p.HighWatermark(), p.LastStableOffset(), p.LogStartOffset()
@@ -372,7 +372,7 @@ func (fc *fetchCtx) trim(got int64, whole bool) (need int64) {
 		var ranges []log.Range
 		var err error
 		if fc.follower != nil {
-			ranges, err = fc.readFollower(w, res.p, room-need)
+			ranges, err = fc.readFollower(w, res.p, room-need, minOne)
 		} else {
 			ranges, err = res.p.Read(w.fetchOffset, room-need, minOne, fc.readCommitted)
 		}

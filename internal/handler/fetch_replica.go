@@ -16,8 +16,9 @@ package handler
 //   - a long-poll waits for the log end to move, not the high watermark;
 //   - the response carries the high watermark the follower learns.
 //
-// Each partition of a follower's fetch gets at least its first batch whole (a follower
-// must never be stuck behind a large batch); the response limit bounds the rest.
+// The limits are the consumers': the first batch of the first partition with records
+// goes whole (a follower must never be stuck behind a large batch), the response limit
+// bounds the rest.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -44,15 +45,16 @@ func followerOf(req *kmsg.FetchRequest) *followerFetch {
 	return &followerFetch{id: id, brokerEpoch: epoch}
 }
 
-func (fc *fetchCtx) followerRead(w *fetchWant, maxBytes int64) partition.FollowerRead {
+func (fc *fetchCtx) followerRead(w *fetchWant, maxBytes int64, minOne bool) partition.FollowerRead {
 	return partition.FollowerRead{ReplicaID: fc.follower.id, BrokerEpoch: fc.follower.brokerEpoch,
 		CurrentLeaderEpoch: w.leaderEpoch, FetchOffset: w.fetchOffset, LastFetchedEpoch: w.lastFetchedEpoch,
-		LogStartOffset: w.logStartOffset, MaxBytes: max(maxBytes, 0)}
+		LogStartOffset: w.logStartOffset, MaxBytes: max(maxBytes, 0), NotFirst: !minOne}
 }
 
-// sizeFollower finds a follower's records of p within maxBytes.
-func (fc *fetchCtx) sizeFollower(w *fetchWant, r *fetchResult, p *partition.Partition, maxBytes int64) {
-	res, err := p.ReadForFollower(fc.followerRead(w, maxBytes))
+// sizeFollower finds a follower's records of p within maxBytes (the first batch whole
+// with minOne).
+func (fc *fetchCtx) sizeFollower(w *fetchWant, r *fetchResult, p *partition.Partition, maxBytes int64, minOne bool) {
+	res, err := p.ReadForFollower(fc.followerRead(w, maxBytes, minOne))
 	r.highWatermark, r.lastStable, r.logStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
 	if err != nil {
 		// Refused before the read: the log start is not in res.
@@ -68,7 +70,7 @@ func (fc *fetchCtx) sizeFollower(w *fetchWant, r *fetchResult, p *partition.Part
 
 // readFollower reads p again for a follower within maxBytes (the fetch budget trimmed
 // the response).
-func (fc *fetchCtx) readFollower(w *fetchWant, p *partition.Partition, maxBytes int64) ([]log.Range, error) {
-	res, err := p.ReadForFollower(fc.followerRead(w, maxBytes))
+func (fc *fetchCtx) readFollower(w *fetchWant, p *partition.Partition, maxBytes int64, minOne bool) ([]log.Range, error) {
+	res, err := p.ReadForFollower(fc.followerRead(w, maxBytes, minOne))
 	return res.Ranges, err
 }

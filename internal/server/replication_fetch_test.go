@@ -232,3 +232,44 @@ func TestClusterMetricsPartialTopic(t *testing.T) {
 		t.Fatalf("DescribeLogDirs lists %v", got)
 	}
 }
+
+// TestReplicationFollowerFetchLimit: a follower's fetch keeps to the response's
+// max_bytes as a consumer's does: the first batch goes whole, whatever its size, and
+// no partition after it gets more than what is left.
+func TestReplicationFollowerFetchLimit(t *testing.T) {
+	rc := startReplicated(t, "limit-a", nil)
+	c, L, F := rc.qcluster, rc.L, rc.F
+	idB := uuid.New()
+	replicas := []int32{rc.L.id, rc.F.id, rc.S.id}
+	c.propose(L, &metadata.TopicRecord{Name: "limit-b", ID: idB},
+		&metadata.PartitionRecord{TopicID: idB, Partition: 0, Replicas: replicas, ISR: replicas, Leader: L.id})
+	c.waitReplicas("limit-b is led by L", "limit-b", 0, func(ps map[int32]*partition.Partition) bool {
+		return ps[L.id] != nil && ps[L.id].Role() == partition.RoleLeader
+	})
+	for _, topic := range []string{"limit-a", "limit-b"} {
+		pc := L.client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if err := pc.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.ReplicaID, req.MaxBytes, req.SessionEpoch = 16, -1, 1, -1
+	req.ReplicaState.ID, req.ReplicaState.Epoch = F.id, F.srv.Broker().Image().Broker(F.id).Epoch
+	for _, id := range []uuid.UUID{rc.id, idB} {
+		rt := kmsg.NewFetchRequestTopic()
+		rt.TopicID = id
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch = 1<<20, -1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctxT(t), L.client(t).SeedBrokers()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := resp.Topics[0].Partitions[0], resp.Topics[1].Partitions[0]
+	if a.ErrorCode != 0 || b.ErrorCode != 0 || len(a.RecordBatches) == 0 || len(b.RecordBatches) != 0 {
+		t.Fatalf("max_bytes 1: %v with %d bytes, then %v with %d bytes; want the first batch whole and nothing after it",
+			kerr.ErrorForCode(a.ErrorCode), len(a.RecordBatches), kerr.ErrorForCode(b.ErrorCode), len(b.RecordBatches))
+	}
+}
