@@ -49,12 +49,12 @@ type Broker struct {
 	// The metadata log: a quorum member over the metadata image (node.go), the writer
 	// that turns changes into its records (writer.go), and the publisher that hosts
 	// what the images place here (publish.go, reconcile.go).
-	quorum  *quorum.Node
-	sm      *metadata.StateMachine
-	writer  MetadataWriter
-	pub     *publisher
-	pubStop chan struct{}
-	pubWG   sync.WaitGroup
+	quorum     *quorum.Node
+	sm         *metadata.StateMachine
+	writer     MetadataWriter
+	pub        *publisher
+	pubStop    chan struct{}
+	pubWG      sync.WaitGroup
 	reconciled atomic.Bool // the reconciliation at start is done
 
 	// hosted is replaced whole on every change (copy on write), so the produce and
@@ -87,6 +87,10 @@ type Broker struct {
 	dirs    logDirs      // the log dirs' health (logdirs.go)
 
 	dirLocks []io.Closer // one per log dir, held from Open to the end of Close
+
+	// replicas is the replication of partitions with more than one replica: fetching
+	// from leaders, ticks, high watermark checkpoints, ISR changes (replicas.go).
+	replicas replicaHost
 
 	stop   chan struct{}
 	ctx    context.Context // ended by Close: changes in flight give up

@@ -54,6 +54,16 @@ func (s groupStore) Append(ctx context.Context, p int32, recs []group.Record) er
 	if err != nil {
 		return err
 	}
+	if part.Replicated() {
+		// Replicated: answered once the in-sync replicas have it (acks=all), so a commit
+		// acknowledged to a client survives the leader's loss.
+		w, err := part.AppendAcksAll(bb, s.b.now().Add(s.b.requestTimeout()))
+		if err != nil {
+			return err
+		}
+		_, err = part.AwaitAcks(ctx, w)
+		return err
+	}
 	_, err = part.Append(bb)
 	return err
 }
@@ -66,9 +76,22 @@ func (s groupStore) Replay(p int32, fn func(group.Record) error) error {
 	if part == nil {
 		return nil // the topic does not exist yet: nothing to replay
 	}
+	// A replica that has just become leader may not have learned the high watermark
+	// that covers the last acknowledged writes (followers learn it on their next fetch):
+	// it loads its whole log, as Kafka's coordinator does. What it has past the high
+	// watermark it will commit as leader; should it lose the lead first, the coordinator
+	// moves with it.
+	end := part.HighWatermark
+	read := func(off int64) ([]log.Range, error) { return part.Read(off, maxReplayBatch, true, false) }
+	if part.Replicated() {
+		end = part.LogEndOffset
+		read = func(off int64) ([]log.Range, error) {
+			return part.Log().Read(off, part.LogEndOffset(), maxReplayBatch, true)
+		}
+	}
 	off := part.LogStartOffset()
-	for off < part.HighWatermark() {
-		ranges, err := part.Read(off, maxReplayBatch, true, false)
+	for off < end() {
+		ranges, err := read(off)
 		if err != nil {
 			return fmt.Errorf("replay %s-%d at %d: %w", ConsumerOffsetsTopic, p, off, err)
 		}

@@ -25,7 +25,10 @@ import (
 )
 
 // placer chooses the log dir of a new partition: the one with the fewest partition
-// directories, as Kafka does; counted once per change, not per partition.
+// directories, as Kafka does. One placer serves every job: its counts are read from the
+// log dirs once and then kept as partitions are placed and deleted, so partitions opened
+// at the same time by different workers spread over the dirs (each job counting the
+// dirs for itself saw the same counts, and they all went to the same dir).
 type placer struct {
 	b      *Broker
 	mu     sync.Mutex
@@ -33,18 +36,34 @@ type placer struct {
 }
 
 func (b *Broker) newPlacer() (*placer, error) {
+	b.host.placerMu.Lock()
+	defer b.host.placerMu.Unlock()
+	if b.host.placer != nil {
+		return b.host.placer, nil
+	}
 	pl := &placer{b: b, counts: make([]int, len(b.cfg.LogDirs))}
-	if len(b.cfg.LogDirs) == 1 {
-		return pl, nil
-	}
-	for i, d := range b.cfg.LogDirs {
-		entries, err := b.fsys.ReadDir(d)
-		if err != nil {
-			return nil, fmt.Errorf("read log dir %s: %w", d, err)
+	if len(b.cfg.LogDirs) > 1 {
+		for i, d := range b.cfg.LogDirs {
+			entries, err := b.fsys.ReadDir(d)
+			if err != nil {
+				return nil, fmt.Errorf("read log dir %s: %w", d, err)
+			}
+			pl.counts[i] = len(entries)
 		}
-		pl.counts[i] = len(entries)
 	}
+	b.host.placer = pl
 	return pl, nil
+}
+
+// removed records that a partition directory in logDir is gone.
+func (pl *placer) removed(logDir string) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	for i, d := range pl.b.cfg.LogDirs {
+		if filepath.Clean(d) == filepath.Clean(logDir) && pl.counts[i] > 0 {
+			pl.counts[i]--
+		}
+	}
 }
 
 // existing returns the directory of a partition that has one in some log dir.
@@ -76,20 +95,22 @@ func (pl *placer) place(name string) string {
 
 // openPartition opens partition idx of t, creating its directory if needed, and returns
 // the directory it used (also on failure, when one was chosen).
-func (b *Broker) openPartition(t *TopicDesc, idx, leaderEpoch int32, pl *placer) (*partition.Partition, string, error) {
+func (b *Broker) openPartition(t *TopicDesc, idx, leaderEpoch int32, replica bool, pl *placer) (*partition.Partition, string, error) {
 	name := fmt.Sprintf("%s-%d", t.Name, idx)
 	dir, exists := pl.existing(name)
 	if !exists {
 		dir = pl.place(name)
 	}
-	p, err := b.openPartitionIn(t, idx, leaderEpoch, dir)
+	p, err := b.openPartitionIn(t, idx, leaderEpoch, replica, dir)
 	if err != nil {
 		return nil, dir, storageError(err)
 	}
 	return p, dir, nil
 }
 
-func (b *Broker) openPartitionIn(t *TopicDesc, idx, leaderEpoch int32, dir string) (*partition.Partition, error) {
+// A replica (a partition placed on more than one broker) opens with no role and its
+// checkpointed high watermark: the image gives it its role (replicas.go).
+func (b *Broker) openPartitionIn(t *TopicDesc, idx, leaderEpoch int32, replica bool, dir string) (*partition.Partition, error) {
 	metaPath := filepath.Join(dir, "partition.metadata")
 	want := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64URL(t.ID[:]))
 	if old, err := readFile(b.fsys, metaPath); err == nil && string(old) != want {
@@ -111,7 +132,12 @@ func (b *Broker) openPartitionIn(t *TopicDesc, idx, leaderEpoch int32, dir strin
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
-	p, err := partition.Open(t.Name, idx, l, PartitionConfig(tc), leaderEpoch, b.now)
+	var p *partition.Partition
+	if replica {
+		p, err = partition.OpenReplica(t.Name, idx, l, PartitionConfig(tc), b.now, b.replicaOptions(filepath.Dir(dir), t.Name, idx))
+	} else {
+		p, err = partition.Open(t.Name, idx, l, PartitionConfig(tc), leaderEpoch, b.now)
+	}
 	if err != nil {
 		l.Close()
 		return nil, err

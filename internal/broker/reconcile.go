@@ -114,13 +114,16 @@ type hoster struct {
 
 	opened     int       // partitions opened before the start completed
 	lastReport time.Time // when the start last reported its progress
+
+	placerMu sync.Mutex
+	placer   *placer // shared by every job once made (host.go)
 }
 
 // hostJob is one job on a partition directory: open a replica of topic t, or delete p.
 type hostJob struct {
 	key partKey
 	t   *TopicDesc           // open
-	p   *partition.Partition // delete
+	p   *partition.Partition // delete; with t, close, then open again as a replica
 }
 
 func (b *Broker) initHoster() {
@@ -130,6 +133,7 @@ func (b *Broker) initHoster() {
 	b.host.wake = make(chan struct{}, 1)
 	b.host.changed = make(chan struct{})
 	b.host.coordSig = make(chan struct{}, 1)
+	b.initReplicas()
 	for range b.hostWorkers() {
 		b.host.workers.Add(1)
 		go b.hostWorker()
@@ -146,6 +150,7 @@ func (b *Broker) stopHoster() {
 	close(b.host.wake)
 	b.host.mu.Unlock()
 	b.host.workers.Wait()
+	b.stopReplicas()
 }
 
 // hostWorkers is how many partitions are opened or deleted at once.
@@ -164,6 +169,7 @@ func (b *Broker) reconcile(im *metadata.Image, d *metadata.Delta) {
 		return // a controller-only node hosts no partitions
 	}
 	lc := metadata.ForNode(d, im, b.cfg.NodeID)
+	b.followWithEpoch(im)
 	b.host.mu.Lock()
 	b.host.want = im
 	for _, tp := range slices.Concat(lc.Delete, lc.Close) {
@@ -217,7 +223,23 @@ func (b *Broker) syncLocked(key partKey) {
 		next := h.clone()
 		next.set(key, id, 0, nil, false)
 		b.hosted.Store(next)
+		b.unfollowLocked(key)
 		b.enqueueLocked(hostJob{key: key, p: p})
+	case p != nil && !p.Replicated() && replicated(mp):
+		// Opened as a single replica, now placed on more brokers: closed and opened
+		// again as a replica (replicas.go keeps its high watermark).
+		next := h.clone()
+		next.set(key, id, 0, nil, false)
+		b.hosted.Store(next)
+		b.enqueueLocked(hostJob{key: key, t: describeTopic(mt), p: p})
+	case p != nil && p.Replicated():
+		// A replica takes the role the image gives it (replicas.go).
+		leading := b.driveReplicaLocked(key, id, p, mp)
+		if _, _, was := h.get(key); was != leading {
+			next := h.clone()
+			next.set(key, id, mt.NumPartitions(), p, leading)
+			b.hosted.Store(next)
+		}
 	case p != nil:
 		leading := mp.Leader == b.cfg.NodeID
 		if leading && mp.LeaderEpoch > p.LeaderEpoch() {
@@ -294,7 +316,14 @@ func (b *Broker) hostWorker() {
 
 // runJob does one job's disk work, then records its outcome and syncs its key again.
 func (b *Broker) runJob(j hostJob) {
-	if j.p != nil {
+	if j.p != nil && j.t != nil {
+		b.closeToReopen(j.key, j.p)
+	} else if j.p != nil {
+		b.host.placerMu.Lock()
+		if pl := b.host.placer; pl != nil {
+			pl.removed(dirOf(j.p))
+		}
+		b.host.placerMu.Unlock()
 		err := j.p.Delete()
 		if err != nil {
 			b.logger.Error("delete a partition this node no longer hosts", "topic", j.key.topic, "partition", j.key.partition, "err", err)
@@ -313,12 +342,16 @@ func (b *Broker) runJob(j hostJob) {
 		// The leader epoch it opens at is the image's when it opens; a later election
 		// reaches it through the sync after the job.
 		epoch := int32(0)
+		repl := false
 		b.host.mu.Lock()
 		if _, mp := b.wantedLocked(j.key); mp != nil {
-			epoch = mp.LeaderEpoch
+			epoch, repl = mp.LeaderEpoch, replicated(mp)
 		}
 		b.host.mu.Unlock()
-		p, dir, err = b.openPartition(j.t, j.key.partition, epoch, pl)
+		if !repl {
+			b.dropCarried(j.key) // the image went back to one replica meanwhile
+		}
+		p, dir, err = b.openPartition(j.t, j.key.partition, epoch, repl, pl)
 	}
 	b.jobDone(j.key, j.t, p, dir, storageError(err))
 }
@@ -349,7 +382,8 @@ func (b *Broker) jobDone(key partKey, t *TopicDesc, p *partition.Partition, dir 
 		_, mp := b.wantedLocked(key)
 		next := h.clone()
 		delete(next.failed, key)
-		next.set(key, t.ID, t.Partitions, p, mp != nil && mp.Leader == b.cfg.NodeID)
+		// A replica leads once the sync below gives it the role.
+		next.set(key, t.ID, t.Partitions, p, mp != nil && mp.Leader == b.cfg.NodeID && !p.Replicated())
 		b.hosted.Store(next)
 	}
 	b.syncLocked(key)

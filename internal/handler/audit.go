@@ -11,9 +11,11 @@ package handler
 // once. Topic creation, deletion and new partitions are logged by the broker.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -102,7 +104,12 @@ func (h *Handler) logOutsideCommit(r *Request, req *kmsg.OffsetCommitRequest, re
 	if req.Generation >= 0 || req.MemberID != "" {
 		return
 	}
-	var items []string
+	type item struct {
+		topic     string
+		partition int32
+		offset    int64
+	}
+	var committed []item
 	for i, t := range resp.Topics {
 		for j, p := range t.Partitions {
 			if p.ErrorCode == 0 && i < len(req.Topics) && j < len(req.Topics[i].Partitions) {
@@ -110,12 +117,21 @@ func (h *Handler) logOutsideCommit(r *Request, req *kmsg.OffsetCommitRequest, re
 				if name == "" { // v10 names topics by ID
 					name = logging.TopicID(t.TopicID)
 				}
-				items = append(items, fmt.Sprintf("%s-%d=%d", name, p.Partition, req.Topics[i].Partitions[j].Offset))
+				committed = append(committed, item{name, p.Partition, req.Topics[i].Partitions[j].Offset})
 			}
 		}
 	}
-	if len(items) == 0 {
+	if len(committed) == 0 {
 		return
+	}
+	// In topic and partition order, whatever order the client sent them in (clients
+	// build the request from a map).
+	slices.SortFunc(committed, func(a, b item) int {
+		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
+	})
+	items := make([]string, len(committed))
+	for i, c := range committed {
+		items[i] = fmt.Sprintf("%s-%d=%d", c.topic, c.partition, c.offset)
 	}
 	level := slog.LevelInfo
 	if !r.Client.firstOutsideCommit(req.Group) {

@@ -57,6 +57,9 @@ func (h *Handler) describeLogDirs(_ context.Context, _ *Request, kr kmsg.Request
 			}
 		}
 		for _, p := range t.Partitions {
+			if p == nil {
+				continue // placed on other brokers only
+			}
 			if w != nil && !w[p.Index] {
 				continue
 			}

@@ -4,7 +4,11 @@ package handler
 // from the high watermark's side of its log as whole batches, copied from the segment
 // files without decoding. Sessions follow KIP-227 (fetch_session.go). A partition this
 // node does not lead answers NOT_LEADER_OR_FOLLOWER, from v12 with its leader and from
-// v16 with the leader's endpoint (KIP-951, leader.go).
+// v16 with the leader's endpoint (KIP-951, leader.go), unless this node follows it and
+// the consumer sends its client metadata (v11+): a follower serves it up to its high
+// watermark, and a leader with the rack-aware replica.selector.class may send a consumer
+// to a follower in its client.rack (KIP-392, broker/replica_select.go). A follower's
+// own fetch is fetch_replica.go's.
 //
 // Limits, as Kafka applies them (KIP-74, ReplicaManager.readFromLog): the response's
 // records are bounded by the smaller of the request's max_bytes and the broker's
@@ -45,6 +49,10 @@ type fetchWant struct {
 	maxBytes    int32
 	leaderEpoch int32
 	errCode     int16 // set when the topic cannot be resolved at all
+	// A follower's (fetch_replica.go): where its last fetched epoch is (-1: not
+	// given), and its log start offset.
+	lastFetchedEpoch int32
+	logStartOffset   int64
 }
 
 func (h *Handler) fetch(ctx context.Context, r *Request, kr kmsg.Request) kmsg.Response {
@@ -99,8 +107,13 @@ func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchR
 			ids[name] = rt.TopicID
 		}
 		for _, rp := range rt.Partitions {
+			lastEpoch := int32(-1)
+			if req.Version >= 12 {
+				lastEpoch = rp.LastFetchedEpoch
+			}
 			wants = append(wants, fetchWant{key: tp{name, rp.Partition}, topicID: rt.TopicID, fetchOffset: rp.FetchOffset,
-				maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch, errCode: code})
+				maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch, errCode: code,
+				lastFetchedEpoch: lastEpoch, logStartOffset: rp.LogStartOffset})
 		}
 	}
 
@@ -165,6 +178,12 @@ func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchR
 		// fails on null).
 		rp.RecordBatches = []byte{}
 		rp.PreferredReadReplica = -1
+		if req.Version >= 11 {
+			rp.PreferredReadReplica = res.preferred
+		}
+		if res.diverging && req.Version >= 12 {
+			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = res.divergingEpoch, res.divergingEnd
+		}
 		if res.leader != nil && req.Version >= 12 {
 			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = res.leader.LeaderID, res.leader.LeaderEpoch
 			if req.Version >= 16 {
@@ -291,7 +310,7 @@ func finishIncremental(s *fetchSession, epoch int32, wants []fetchWant, results 
 			keep[i] = true
 			continue
 		}
-		keep[i] = res.size > 0 || res.errCode != 0 || res.highWatermark != sp.highWatermark ||
+		keep[i] = res.size > 0 || res.errCode != 0 || res.preferred >= 0 || res.highWatermark != sp.highWatermark ||
 			res.lastStable != sp.lastStable || res.logStartOffset != sp.logStartOffset
 		sp.highWatermark, sp.lastStable, sp.logStartOffset = res.highWatermark, res.lastStable, res.logStartOffset
 		if res.errCode != 0 {

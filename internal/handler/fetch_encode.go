@@ -137,7 +137,7 @@ func plainFetch(r *kmsg.FetchResponse) bool {
 		}
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
-			if p.UnknownTags.Len() > 0 || p.DivergingEpoch.Epoch != -1 || p.DivergingEpoch.EndOffset != -1 ||
+			if p.UnknownTags.Len() > 0 || (hasDivergingEpoch(p) && r.Version < 12) ||
 				p.DivergingEpoch.UnknownTags.Len() > 0 || (hasCurrentLeader(p) && r.Version < 12) ||
 				p.CurrentLeader.UnknownTags.Len() > 0 || p.SnapshotID.EndOffset != -1 || p.SnapshotID.Epoch != -1 ||
 				p.SnapshotID.UnknownTags.Len() > 0 {
@@ -251,15 +251,30 @@ func appendFetchFieldsRecs(dst []byte, r *kmsg.FetchResponse, recs []partRecords
 					holes = append(holes, hole{at: len(dst), data: [][]byte{p.RecordBatches}})
 				}
 			}
-			switch {
-			case flex && hasCurrentLeader(p):
-				// One tagged field: CurrentLeader (tag 1, KIP-951) of 9 bytes.
-				dst = append(dst, 1, 1, 9)
-				dst = be.AppendUint32(dst, uint32(p.CurrentLeader.LeaderID))
-				dst = be.AppendUint32(dst, uint32(p.CurrentLeader.LeaderEpoch))
-				dst = append(dst, 0)
-			case flex:
-				dst = append(dst, 0) // no tagged fields
+			if flex {
+				// Tagged fields in tag order: DivergingEpoch (tag 0, KIP-320, a
+				// follower's fetch) of 13 bytes, CurrentLeader (tag 1, KIP-951) of 9.
+				div, cur := hasDivergingEpoch(p), hasCurrentLeader(p)
+				n := byte(0)
+				if div {
+					n++
+				}
+				if cur {
+					n++
+				}
+				dst = append(dst, n)
+				if div {
+					dst = append(dst, 0, 13)
+					dst = be.AppendUint32(dst, uint32(p.DivergingEpoch.Epoch))
+					dst = be.AppendUint64(dst, uint64(p.DivergingEpoch.EndOffset))
+					dst = append(dst, 0)
+				}
+				if cur {
+					dst = append(dst, 1, 9)
+					dst = be.AppendUint32(dst, uint32(p.CurrentLeader.LeaderID))
+					dst = be.AppendUint32(dst, uint32(p.CurrentLeader.LeaderEpoch))
+					dst = append(dst, 0)
+				}
 			}
 		}
 		if flex {
@@ -291,6 +306,11 @@ func appendFetchFieldsRecs(dst []byte, r *kmsg.FetchResponse, recs []partRecords
 		dst = append(dst, 0)
 	}
 	return dst, holes
+}
+
+// hasDivergingEpoch reports whether a partition carries KIP-320's DivergingEpoch.
+func hasDivergingEpoch(p *kmsg.FetchResponseTopicPartition) bool {
+	return p.DivergingEpoch.Epoch != -1 || p.DivergingEpoch.EndOffset != -1
 }
 
 // hasCurrentLeader reports whether a partition carries KIP-951's CurrentLeader.

@@ -47,6 +47,9 @@ func randomFetchResponse(rng *rand.Rand, version int16) *kmsg.FetchResponse {
 			if version >= 12 && rng.IntN(3) == 0 { // KIP-951: a partition this node does not lead
 				p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = rng.Int32(), rng.Int32()
 			}
+			if version >= 12 && rng.IntN(3) == 0 { // KIP-320: a follower whose log diverged
+				p.DivergingEpoch.Epoch, p.DivergingEpoch.EndOffset = rng.Int32(), rng.Int64()
+			}
 			t.Partitions = append(t.Partitions, p)
 		}
 		r.Topics = append(r.Topics, t)

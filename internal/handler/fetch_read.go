@@ -51,6 +51,14 @@ type fetchResult struct {
 	// leader is the leader of a partition this node does not lead, if the metadata
 	// names one (KIP-951).
 	leader *broker.NotLeaderError
+	// A follower's fetch whose last fetched epoch diverges from the leader's log
+	// (KIP-320): the largest epoch at or below it here, and where it ends.
+	diverging      bool
+	divergingEpoch int32
+	divergingEnd   int64
+	// preferred is the replica a consumer should read from instead (KIP-392), -1 if
+	// none.
+	preferred int32
 }
 
 // partRecords is where one response partition's record bytes are: pieces of pooled
@@ -76,6 +84,11 @@ type fetchCtx struct {
 	deadline time.Time
 	wants    []fetchWant
 	results  []fetchResult
+	// follower is the fetching replica, for a follower's fetch (fetch_replica.go); nil
+	// for a consumer's.
+	follower *followerFetch
+	// rack is a consumer's client.rack (Fetch v11+, KIP-392).
+	rack string
 }
 
 func (h *Handler) newFetchCtx(r *Request, req *kmsg.FetchRequest, wants []fetchWant) *fetchCtx {
@@ -89,17 +102,28 @@ func (h *Handler) newFetchCtx(r *Request, req *kmsg.FetchRequest, wants []fetchW
 		maxWait:  maxWait,
 		deadline: time.Now().Add(maxWait),
 		wants:    wants,
-		results:  make([]fetchResult, len(wants)),
+		results:  newFetchResults(len(wants)),
+		follower: followerOf(req),
+		rack:     req.Rack,
 	}
 }
 
+func newFetchResults(n int) []fetchResult {
+	rs := make([]fetchResult, n)
+	for i := range rs {
+		rs[i].preferred = -1
+	}
+	return rs
+}
+
 // fetchFieldsBound bounds the bytes of a fetch response other than its records: per
-// partition its fixed fields (at most 45 bytes), and counted for each partition, its
-// topic's name or ID with the length prefixes and tags around it.
+// partition its fixed fields (at most 45 bytes, and 15 of a diverging epoch), and
+// counted for each partition, its topic's name or ID with the length prefixes and tags
+// around it.
 func fetchFieldsBound(wants []fetchWant) int64 {
 	n := int64(64) // frame size, header, throttle, error, session, array length, tags
 	for _, w := range wants {
-		n += 72 + int64(len(w.key.topic))
+		n += 88 + int64(len(w.key.topic))
 	}
 	return n
 }
@@ -114,7 +138,11 @@ func (fc *fetchCtx) wait(ctx context.Context) {
 		if fc.maxWait > 0 {
 			for _, w := range fc.wants {
 				if p := fc.h.b.Partition(w.key.topic, w.key.partition); p != nil && w.errCode == 0 {
-					waits = append(waits, p.Wait())
+					if fc.follower != nil {
+						waits = append(waits, p.WaitAppend()) // a follower reads up to the log end
+					} else {
+						waits = append(waits, p.Wait())
+					}
 				}
 			}
 		}
@@ -143,15 +171,17 @@ func (fc *fetchCtx) park(ctx context.Context, waits []<-chan struct{}) bool {
 }
 
 // sizes finds every partition's records as file ranges within the limits and returns
-// their bytes and whether any partition has an error (which makes the fetch answer at
-// once, as in Kafka).
+// their bytes and whether any partition has an error, a preferred read replica or a
+// diverging epoch (which makes the fetch answer at once, as in Kafka).
 func (fc *fetchCtx) sizes() (total int64, anyErr bool) {
 	limit := fc.limit
 	minOne := true // until a partition has records
 	for i := range fc.results {
 		r := &fc.results[i]
 		fc.size(i, limit, minOne, total)
-		anyErr = anyErr || r.errCode != 0
+		// A preferred read replica or a diverging epoch is answered at once too, as
+		// Kafka's ReplicaManager does: the client acts on it, not on records.
+		anyErr = anyErr || r.errCode != 0 || r.preferred >= 0 || r.diverging
 		if r.size > 0 {
 			minOne = false
 		}
@@ -165,12 +195,20 @@ func (fc *fetchCtx) sizes() (total int64, anyErr bool) {
 // total being the record bytes of the partitions before it.
 func (fc *fetchCtx) size(i int, limit int64, minOne bool, total int64) {
 	w, r := &fc.wants[i], &fc.results[i]
-	*r = fetchResult{highWatermark: -1, lastStable: -1, logStartOffset: -1}
+	*r = fetchResult{highWatermark: -1, lastStable: -1, logStartOffset: -1, preferred: -1}
 	if w.errCode != 0 {
 		r.errCode = w.errCode
 		return
 	}
 	p, err := fc.h.b.LeaderPartition(w.key.topic, w.key.partition)
+	leader := err == nil
+	if err != nil && fc.follower == nil && fc.version >= 11 {
+		// A consumer that sends its client metadata (v11+) may read from a follower,
+		// up to the follower's high watermark (KIP-392).
+		if fp := fc.h.b.FollowerPartition(w.key.topic, w.key.partition); fp != nil {
+			p, err = fp, nil
+		}
+	}
 	if err != nil {
 		r.errCode = codeOf(err)
 		if r.errCode == kerr.UnknownTopicOrPartition.Code && fc.version >= 13 {
@@ -180,10 +218,20 @@ func (fc *fetchCtx) size(i int, limit int64, minOne bool, total int64) {
 		return
 	}
 	r.p = p
+	if fc.follower != nil {
+		fc.sizeFollower(w, r, p, min(int64(w.maxBytes), limit, fc.frameCap-total), minOne)
+		return
+	}
 	r.highWatermark, r.lastStable, r.logStartOffset = p.HighWatermark(), p.LastStableOffset(), p.LogStartOffset()
 	if code := checkLeaderEpoch(p, w.leaderEpoch); code != 0 {
 		r.errCode = code
 		return
+	}
+	if leader && fc.version >= 11 && fc.rack != "" {
+		if id := fc.h.b.PreferredReadReplica(w.key.topic, w.key.partition, fc.rack, fc.h.clientListener()); id >= 0 {
+			r.preferred = id // no records: the consumer reads them there
+			return
+		}
 	}
 	var ranges []log.Range
 	if lim := min(int64(w.maxBytes), limit); lim < 0 {
@@ -321,7 +369,13 @@ func (fc *fetchCtx) trim(got int64, whole bool) (need int64) {
 		cut = true
 		w := &fc.wants[i]
 		minOne := first && whole
-		ranges, err := res.p.Read(w.fetchOffset, room-need, minOne, fc.readCommitted)
+		var ranges []log.Range
+		var err error
+		if fc.follower != nil {
+			ranges, err = fc.readFollower(w, res.p, room-need, minOne)
+		} else {
+			ranges, err = res.p.Read(w.fetchOffset, room-need, minOne, fc.readCommitted)
+		}
 		n := log.RangesLen(ranges)
 		if err != nil || n == 0 || need+n > room && !minOne {
 			res.ranges, res.size, res.read = nil, 0, false

@@ -3,7 +3,8 @@ package handler
 // ListOffsets v1-9: latest (-1, the high watermark, or the last stable offset for
 // read_committed), earliest (-2), max timestamp (-3, KIP-734), earliest local (-4,
 // the log start offset: all data is local), earliest pending upload (-5: none, -1), or
-// the first offset whose timestamp is at or after the given one.
+// the first offset whose timestamp is at or after the given one. A follower's (replica_id
+// >= 0) latest is the log end offset.
 
 import (
 	"context"
@@ -38,6 +39,11 @@ func (h *Handler) listOffsets(_ context.Context, _ *Request, kr kmsg.Request) km
 				sp.Offset = p.HighWatermark()
 				if req.IsolationLevel == 1 {
 					sp.Offset = p.LastStableOffset()
+				}
+				if req.ReplicaID >= 0 {
+					// A follower resetting its fetch offset asks for the log end, as
+					// Kafka answers a replica (fetchOnlyFromLeader, not isolated).
+					sp.Offset = p.LogEndOffset()
 				}
 				sp.LeaderEpoch = epoch
 			case -2, -4:

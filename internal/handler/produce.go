@@ -5,18 +5,24 @@ package handler
 // UNSUPPORTED_FOR_MESSAGE_FORMAT: librdkafka before 2.8 turns off gzip, snappy and lz4
 // without a word when a broker's lowest Produce version is above 2 (librdkafka issue
 // 4956), and Kafka 3.x advertised v0; clients that negotiate never send them. Each partition's records must be exactly one v2 batch; it is validated and
-// patched in place by the partition. acks=0 gets no response; acks=1 and acks=all are
-// answered once the batch is in the log (one replica is the whole ISR), and acks=all
-// fails with NOT_ENOUGH_REPLICAS when the ISR is smaller than min.insync.replicas.
+// patched in place by the partition. acks=0 gets no response; acks=1 is answered once
+// the batch is in the leader's log. acks=all on a single node's partition too (one
+// replica is the whole ISR); on a replicated one it waits, after every partition of the
+// request is appended, until the high watermark passes the batch or timeout_ms ends
+// (REQUEST_TIMED_OUT), with NOT_ENOUGH_REPLICAS when the ISR is smaller than
+// min.insync.replicas before the append (nothing is written) and
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND when it shrank below it by the time the batch commits.
 // Clients may not write to internal topics. A partition this node does not lead answers
 // NOT_LEADER_OR_FOLLOWER, from v10 with its leader and the leader's endpoint (KIP-951,
 // leader.go).
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -28,7 +34,7 @@ import (
 	"github.com/vltava/vltava/internal/partition"
 )
 
-func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
+func (h *Handler) produce(ctx context.Context, _ *Request, kr kmsg.Request) kmsg.Response {
 	req := kr.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
@@ -39,6 +45,7 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 		p  *partition.Partition
 		b  batch.Batch
 		ts *metrics.TopicStats
+		w  *partition.AckWaiter // acks=all on a replica: answered once the ISR has it
 	}
 	var jobs []job
 	var jobBytes int
@@ -81,7 +88,8 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 					h.produceLeader(req, resp, sp, err, &leaders)
 					break
 				}
-				if req.Acks == -1 && p.ISRSize() < p.Config().MinInsyncReplicas {
+				// A replica checks its ISR itself, before the append (AppendAcksAll).
+				if req.Acks == -1 && !p.Replicated() && p.ISRSize() < p.Config().MinInsyncReplicas {
 					err = fmt.Errorf("%w: in-sync replicas %d < min.insync.replicas %d", kerr.NotEnoughReplicas, p.ISRSize(), p.Config().MinInsyncReplicas)
 					break
 				}
@@ -96,7 +104,7 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 						parallel = false // the same partition twice: keep request order
 					}
 					seen[p] = true
-					jobs = append(jobs, job{sp, p, b, stats[i]})
+					jobs = append(jobs, job{sp: sp, p: p, b: b, ts: stats[i]})
 					jobBytes += len(b)
 				}
 			}
@@ -104,8 +112,20 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 		}
 	}
 
-	run := func(j job) {
-		res, err := j.p.Append(j.b)
+	// acks=all on a replica waits until the high watermark passes the batch, at most the
+	// request's timeout_ms (REQUEST_TIMED_OUT after).
+	deadline := h.b.Now().Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
+	run := func(j *job) {
+		var res partition.AppendResult
+		var err error
+		if req.Acks == -1 && j.p.Replicated() {
+			j.w, err = j.p.AppendAcksAll(j.b, deadline)
+			if j.w != nil {
+				res = j.w.AppendResult()
+			}
+		} else {
+			res, err = j.p.Append(j.b)
+		}
 		j.sp.BaseOffset, j.sp.LogAppendTime, j.sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 		h.setProduceError(req, j.sp, j.p.Topic, err)
 		if err == nil {
@@ -116,7 +136,7 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 	// the cores; partitions are independent, and each is still appended in request order.
 	if workers := min(len(jobs), runtime.GOMAXPROCS(0)); parallel && workers > 1 && jobBytes >= parallelProduceBytes {
 		var wg sync.WaitGroup
-		next := make(chan job)
+		next := make(chan *job)
 		for w := 0; w < workers; w++ {
 			wg.Add(1)
 			go func() {
@@ -126,14 +146,35 @@ func (h *Handler) produce(_ context.Context, _ *Request, kr kmsg.Request) kmsg.R
 				}
 			}()
 		}
-		for _, j := range jobs {
-			next <- j
+		for i := range jobs {
+			next <- &jobs[i]
 		}
 		close(next)
 		wg.Wait()
 	} else {
-		for _, j := range jobs {
-			run(j)
+		for i := range jobs {
+			run(&jobs[i])
+		}
+	}
+	for i := range jobs {
+		if j := &jobs[i]; j.w != nil {
+			h.m.Purgatory.Produce.Inc()
+			res, err := j.p.AwaitAcks(ctx, j.w)
+			h.m.Purgatory.Produce.Dec()
+			if err != nil {
+				// The batch is in the leader's log but not acknowledged: a retry of an
+				// idempotent producer is answered as a duplicate once it commits.
+				j.sp.BaseOffset, j.sp.LogAppendTime, j.sp.LogStartOffset = -1, -1, -1
+				if errors.Is(err, partition.ErrNotLeader) {
+					// Leadership moved while it waited: name the new leader (KIP-951).
+					if _, lerr := h.b.LeaderPartition(j.p.Topic, j.p.Index); lerr != nil {
+						h.produceLeader(req, resp, j.sp, lerr, &leaders)
+					}
+				}
+			} else {
+				j.sp.BaseOffset, j.sp.LogAppendTime, j.sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+			}
+			h.setProduceError(req, j.sp, j.p.Topic, err)
 		}
 	}
 	for i := range resp.Topics {

@@ -42,6 +42,9 @@ func (w *AckWaiter) Done() <-chan struct{} { return w.done }
 // Result returns the append's result and the acks outcome; valid once Done is closed.
 func (w *AckWaiter) Result() (AppendResult, error) { return w.res, w.err }
 
+// AppendResult is the append's offsets, known as soon as it is in the leader's log.
+func (w *AckWaiter) AppendResult() AppendResult { return w.res }
+
 // End is the offset the high watermark must reach.
 func (w *AckWaiter) End() int64 { return w.end }
 

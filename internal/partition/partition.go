@@ -150,6 +150,8 @@ func (p *Partition) Log() *log.Log { return p.log }
 func (p *Partition) SetConfig(cfg Config, lc log.Config) {
 	p.cfg.Store(&cfg)
 	p.log.SetConfig(lc)
+	// A replica's state machine holds its own min.insync.replicas (the ISR rules).
+	p.SetMinInsyncReplicas(cfg.MinInsyncReplicas)
 }
 
 // Config returns the partition's current configuration.

@@ -368,6 +368,10 @@ type FollowerRead struct {
 	LastFetchedEpoch   int32 // -1 if not given (Fetch before v12)
 	LogStartOffset     int64 // the follower's
 	MaxBytes           int64
+	// NotFirst: the response already carries records of another partition, so MaxBytes
+	// holds even for the first batch (otherwise it goes whole, however large, as
+	// Kafka's minOneMessage has it).
+	NotFirst bool
 }
 
 // FollowerReadResult is the leader's answer to a FollowerRead.
@@ -427,7 +431,7 @@ func (p *Partition) ReadForFollower(f FollowerRead) (FollowerReadResult, error) 
 	if f.FetchOffset < res.LogStartOffset || f.FetchOffset > res.LogEndOffset {
 		return res, fmt.Errorf("%w: fetch offset %d outside [%d, %d]", log.ErrOffsetOutOfRange, f.FetchOffset, res.LogStartOffset, res.LogEndOffset)
 	}
-	res.Ranges, err = p.log.Read(f.FetchOffset, res.LogEndOffset, f.MaxBytes, true)
+	res.Ranges, err = p.log.Read(f.FetchOffset, res.LogEndOffset, f.MaxBytes, !f.NotFirst)
 	if err != nil {
 		return res, err
 	}

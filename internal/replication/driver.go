@@ -153,6 +153,23 @@ func (m *Manager) Follow(k Key, topicID [16]byte, local Local, leader, leaderEpo
 	d.Add(k, topicID, local, leaderEpoch)
 }
 
+// SetBrokerEpoch records this broker's epoch (its registration's) for the fetches from
+// now on (KIP-903's ReplicaState); the leader checks it before it lets this broker join
+// an ISR.
+func (m *Manager) SetBrokerEpoch(epoch int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cfg.BrokerEpoch == epoch {
+		return
+	}
+	m.cfg.BrokerEpoch = epoch
+	for _, d := range m.drivers {
+		d.mu.Lock()
+		d.f.SetBrokerEpoch(epoch)
+		d.mu.Unlock()
+	}
+}
+
 // Unfollow stops fetching the partition (it became leader, or was deleted).
 func (m *Manager) Unfollow(k Key) {
 	m.mu.Lock()

@@ -85,6 +85,9 @@ func (c clusterSource) Replicas(fn func(r *metrics.Replica)) {
 			continue // being created or deleted
 		}
 		for _, p := range t.Partitions {
+			if p == nil {
+				continue // placed on other brokers only
+			}
 			l := p.Log()
 			r = metrics.Replica{Topic: name, Partition: p.Index, Offline: l.Err() != nil,
 				Replicas: 1, ISR: int(p.ISRSize()), MinISR: int(p.Config().MinInsyncReplicas)}
@@ -119,7 +122,7 @@ func (c clusterSource) Controller() metrics.ControllerState {
 			// Without a leader, or led here from a failed log dir (one node: nobody
 			// else can lead it).
 			offline := mp.Leader == metadata.NoLeader
-			if t != nil && i < len(t.Partitions) && t.Partitions[i].Log().Err() != nil {
+			if t != nil && i < len(t.Partitions) && t.Partitions[i] != nil && t.Partitions[i].Log().Err() != nil {
 				offline = true
 			}
 			if offline {
