@@ -66,6 +66,7 @@ func run(args []string) int {
 		faults     = fs.String("faults", "kill,pause,diskfull,torn", "comma-separated faults: kill, pause, diskfull, torn, torn-acked, partition, slow")
 		nodes      = fs.Int("nodes", 1, "nodes to start")
 		partitions = fs.Int("partitions", 4, "partitions of the workload's topic")
+		rf         = fs.Int("replication", 1, "replication factor of the workload's topic (at most --nodes)")
 		producers  = fs.Int("producers", 2, "idempotent acks=all producers")
 		acksOne    = fs.Bool("acks1", true, "add an acks=1 producer without idempotence (its losses are allowed)")
 		rate       = fs.Int("rate", 200, "records per second per producer")
@@ -101,15 +102,15 @@ func run(args []string) int {
 			return usage(err)
 		}
 	}
-	replay := fmt.Sprintf("vltava-chaos --seed %d --duration %v --faults %s --nodes %d --partitions %d --producers %d --acks1=%v --rate %d --consumers %d --pad %d --flush-messages %d --segment-bytes %d --disk-size %d --warmup %v --cooldown %v --gap %v --hold %v",
-		*seed, *duration, *faults, *nodes, *partitions, *producers, *acksOne, *rate, *consumers, *pad, *flushMsgs, *segBytes, *diskSize, *warmup, *cooldown, *gap, *holdFor)
+	replay := fmt.Sprintf("vltava-chaos --seed %d --duration %v --faults %s --nodes %d --partitions %d --replication %d --producers %d --acks1=%v --rate %d --consumers %d --pad %d --flush-messages %d --segment-bytes %d --disk-size %d --warmup %v --cooldown %v --gap %v --hold %v",
+		*seed, *duration, *faults, *nodes, *partitions, *rf, *producers, *acksOne, *rate, *consumers, *pad, *flushMsgs, *segBytes, *diskSize, *warmup, *cooldown, *gap, *holdFor)
 	for _, o := range overrides {
 		replay += " --override " + o
 	}
 	cfg := chaos.Config{
 		Bin: b, OutDir: *out, Nodes: *nodes, Seed: *seed, Duration: *duration, Faults: fk,
 		Warmup: *warmup, Cooldown: *cooldown, Gap: *gap, Hold: *holdFor,
-		Workload: chaos.WorkloadOptions{Topic: "chaos", Partitions: int32(*partitions), Group: "chaos-group",
+		Workload: chaos.WorkloadOptions{Topic: "chaos", Partitions: int32(*partitions), Replication: *rf, Group: "chaos-group",
 			Producers: *producers, AcksOne: *acksOne, Rate: *rate, Consumers: *consumers, Pad: *pad},
 		FlushMessages: *flushMsgs, SegmentBytes: *segBytes, DiskSize: *diskSize,
 		NodeOverrides: append(nodeDefaults(), overrides...), FinalTimeout: *finalWait, Command: replay,

@@ -14,6 +14,9 @@ type nemesis struct {
 	disks map[int]*Disk
 	fw    *Firewall
 	rec   *Recorder
+	// proxies are the CONTROLLER links of a cluster run with slow links,
+	// by node id.
+	proxies map[int]*Proxy
 }
 
 // settle is how long the nemesis waits after a kill before it reads the
@@ -188,6 +191,11 @@ func (n *nemesis) healAll() []string {
 // teardown stops every node (killing what will not stop) and unmounts the
 // disks; it runs on every return of Run.
 func (n *nemesis) teardown(res *Result) {
+	defer func() {
+		for _, p := range n.proxies {
+			p.Close()
+		}
+	}()
 	for _, nd := range n.nodes {
 		if nd.Running() {
 			if err := nd.Stop(20 * time.Second); err != nil {

@@ -89,11 +89,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res.Steps = steps
-	if cfg.Nodes > 1 {
-		// The mechanics (per-node addresses, disks, cuts, reads per node)
-		// take N nodes; the nodes cannot yet form one cluster.
-		return nil, fmt.Errorf("%d nodes: Vltava has no multi-node cluster yet; the battery runs 1 node until replication lands", cfg.Nodes)
-	}
 	needDisk := slices.Contains(cfg.Faults, DiskFull)
 	if (needDisk || slices.Contains(cfg.Faults, Partition) || slices.Contains(cfg.Faults, Slow)) && !InSandbox() {
 		return nil, errors.New("diskfull, partition and slow faults need the battery's sandbox (root; vltava-chaos enters it itself)")
@@ -105,9 +100,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	nem := &nemesis{cfg: cfg, disks: map[int]*Disk{}, fw: NewFirewall()}
 	defer nem.teardown(res)
 	for i := 1; i <= cfg.Nodes; i++ {
-		dir := filepath.Join(cfg.OutDir, fmt.Sprintf("node%d", i))
+		dir := nodeDir(cfg.OutDir, i)
 		n := &Node{ID: i, Bin: cfg.Bin, Host: fmt.Sprintf("127.0.0.%d", 10+i), DataDir: filepath.Join(dir, "data"),
-			LogPath: filepath.Join(cfg.OutDir, fmt.Sprintf("node%d.log", i)), Overrides: cfg.NodeOverrides}
+			LogPath: filepath.Join(cfg.OutDir, fmt.Sprintf("node%d.log", i)), Overrides: slices.Clone(cfg.NodeOverrides)}
 		if needDisk {
 			d, err := MountDisk(filepath.Join(dir, "disk"), cfg.DiskSize)
 			if err != nil {
@@ -117,9 +112,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			n.DataDir = filepath.Join(d.Dir, "data")
 		}
 		nem.nodes = append(nem.nodes, n)
-		if err := n.Start(60 * time.Second); err != nil {
+	}
+	if cfg.Nodes > 1 {
+		var err error
+		if nem.proxies, err = clusterNodes(nem.nodes, slices.Contains(cfg.Faults, Slow)); err != nil {
 			return nil, err
 		}
+	}
+	if err := StartAll(nem.nodes, 60*time.Second); err != nil {
+		return nil, err
 	}
 	cfg.logf("nodes up: %v", addrs(nem.nodes))
 	if err := createTopic(ctx, cfg, addrs(nem.nodes)); err != nil {
@@ -201,7 +202,7 @@ func createTopic(ctx context.Context, cfg Config, seeds []string) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	_, err = retry(cctx, func() (kadm.CreateTopicResponse, error) {
-		return kadm.NewClient(cl).CreateTopic(cctx, cfg.Workload.Partitions, 1, configs, cfg.Workload.Topic)
+		return kadm.NewClient(cl).CreateTopic(cctx, cfg.Workload.Partitions, int16(max(1, cfg.Workload.Replication)), configs, cfg.Workload.Topic)
 	})
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", cfg.Workload.Topic, err)
