@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -43,15 +44,19 @@ func (n *nemesis) node(id int) *Node { return n.nodes[id-1] }
 func (n *nemesis) do(ctx context.Context, s Step) Fault {
 	f := Fault{Kind: s.Kind, Nodes: s.Nodes, Start: n.rec.Now()}
 	var err error
+	if len(n.nodes) > 1 && (s.Kind == Kill || s.Kind == Pause || s.Kind == Slow) {
+		f.Nodes = []int{n.target(ctx, s, &f)}
+		f.Start = n.rec.Now()
+	}
 	switch s.Kind {
 	case Kill:
-		nd := n.node(s.Nodes[0])
+		nd := n.node(f.Nodes[0])
 		if err = nd.Kill(); err == nil {
 			hold(ctx, s.Hold)
 			err = nd.Start(60 * time.Second)
 		}
 	case Pause:
-		nd := n.node(s.Nodes[0])
+		nd := n.node(f.Nodes[0])
 		if err = nd.Pause(); err == nil {
 			hold(ctx, s.Hold)
 			err = nd.Resume()
@@ -65,21 +70,28 @@ func (n *nemesis) do(ctx context.Context, s Step) Fault {
 		if s.Pick%2 == 1 {
 			mode = Reset
 		}
-		var side, rest []string
+		if len(s.Nodes) == 1 {
+			// A lone node cut off: half the time the controller.
+			f.Nodes = []int{n.target(ctx, s, &f)}
+		}
+		var side, rest []Endpoint
+		var sideIDs, restIDs []int
 		for _, nd := range n.nodes {
-			if containsInt(s.Nodes, nd.ID) {
-				side = append(side, nd.Host)
+			e := Endpoint{Host: nd.Host, UID: nd.UID}
+			if containsInt(f.Nodes, nd.ID) {
+				side, sideIDs = append(side, e), append(sideIDs, nd.ID)
 			} else {
-				rest = append(rest, nd.Host)
+				rest, restIDs = append(rest, e), append(restIDs, nd.ID)
 			}
 		}
-		f.Detail = fmt.Sprintf("%s %v from %v", mode, side, rest)
-		if err = n.fw.Cut(side, rest, mode); err == nil {
+		f.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %s nodes %v from %v", f.Detail, mode, sideIDs, restIDs), "; ")
+		f.Start = n.rec.Now()
+		if err = n.fw.CutEndpoints(side, rest, mode); err == nil {
 			hold(ctx, s.Hold)
 			err = n.fw.Heal()
 		}
 	case Slow:
-		err = errors.New("slow links go through the link proxy between nodes, which needs the cluster's inter-node connections")
+		err = n.slow(ctx, s, &f)
 	default:
 		err = fmt.Errorf("unknown fault %q", s.Kind)
 	}
@@ -88,6 +100,39 @@ func (n *nemesis) do(ctx context.Context, s Step) Fault {
 	}
 	f.End = n.rec.Now()
 	return f
+}
+
+// target picks the node a kill, pause, slow link or lone cut hits: half
+// the time (by a bit of the step's pick) the controller, as Metadata names it at the
+// time, which the schedule cannot know; otherwise the scheduled node.
+func (n *nemesis) target(ctx context.Context, s Step, f *Fault) int {
+	if (s.Pick>>4)%2 == 0 {
+		if id := controllerID(ctx, n.nodes); id >= 1 && id <= len(n.nodes) {
+			f.Detail = fmt.Sprintf("node %d, the controller", id)
+			return id
+		}
+		f.Detail = "no controller known"
+	}
+	return s.Nodes[0]
+}
+
+// slowDelays are the one-way delays a slow link gets, chosen by the step's
+// pick: about raft's heartbeat, then past the election timeout.
+var slowDelays = []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 600 * time.Millisecond, 1500 * time.Millisecond}
+
+// slow delays every link into the node's CONTROLLER listener (its proxy)
+// for the hold.
+func (n *nemesis) slow(ctx context.Context, s Step, f *Fault) error {
+	p := n.proxies[f.Nodes[0]]
+	if p == nil {
+		return errors.New("slow links need a cluster run, whose CONTROLLER listeners are reached through the link proxies")
+	}
+	d := slowDelays[(s.Pick>>8)%uint64(len(slowDelays))]
+	f.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %v each way on the links to node %d's controller listener", f.Detail, d, f.Nodes[0]), "; ")
+	p.SetDelay(d)
+	hold(ctx, s.Hold)
+	p.SetDelay(0)
+	return nil
 }
 
 // diskFull fills a node's tmpfs, holds, frees it and restarts the node if it
@@ -170,6 +215,9 @@ func (n *nemesis) healAll() []string {
 		if err := n.fw.Heal(); err != nil {
 			notes = append(notes, "heal the firewall: "+err.Error())
 		}
+	}
+	for _, p := range n.proxies {
+		p.SetDelay(0)
 	}
 	for id, d := range n.disks {
 		if err := d.Free(); err != nil {

@@ -57,10 +57,32 @@ const (
 // every address of b (IPv4 literals such as 127.0.0.11). Cuts add up until
 // Heal.
 func (f *Firewall) Cut(a, b []string, mode CutMode) error {
-	verdict := "drop"
-	if mode == Reset {
-		verdict = "reject with tcp reset"
+	var ea, eb []Endpoint
+	for _, x := range a {
+		ea = append(ea, Endpoint{Host: x})
 	}
+	for _, y := range b {
+		eb = append(eb, Endpoint{Host: y})
+	}
+	return f.CutEndpoints(ea, eb, mode)
+}
+
+// Endpoint is a node as the firewall sees it: its address and, when it runs
+// as its own user, that user (0: none). A process whose dialer does not bind
+// its address sends from 127.0.0.1, so only its socket's owner tells its
+// packets from another node's.
+type Endpoint struct {
+	Host string
+	UID  int
+}
+
+// CutEndpoints stops traffic in both directions between every endpoint of
+// a and every endpoint of b: packets from one's address to the other's, and
+// packets of sockets owned by one's user to the other's address (a
+// connection one dials to the other stalls, or fails, at its first packet;
+// the other end's replies need no rule, as nothing of the dialer's reaches
+// it). Cuts add up until Heal.
+func (f *Firewall) CutEndpoints(a, b []Endpoint, mode CutMode) error {
 	var s strings.Builder
 	fmt.Fprintf(&s, "add table inet %s\n", f.Table)
 	fmt.Fprintf(&s, "add chain inet %s output { type filter hook output priority 0; policy accept; }\n", f.Table)
@@ -69,14 +91,20 @@ func (f *Firewall) Cut(a, b []string, mode CutMode) error {
 		// the same two addresses: let resets through, or none arrives.
 		fmt.Fprintf(&s, "insert rule inet %s output tcp flags & rst == rst accept\n", f.Table)
 	}
+	rule := func(match string) {
+		if mode == Reset {
+			// Reset for TCP; anything else is dropped.
+			fmt.Fprintf(&s, "add rule inet %s output %s meta l4proto tcp reject with tcp reset\n", f.Table, match)
+		}
+		fmt.Fprintf(&s, "add rule inet %s output %s drop\n", f.Table, match)
+	}
 	for _, x := range a {
 		for _, y := range b {
-			for _, pair := range [][2]string{{x, y}, {y, x}} {
-				if mode == Reset {
-					// Reset for TCP; anything else is dropped.
-					fmt.Fprintf(&s, "add rule inet %s output ip saddr %s ip daddr %s meta l4proto tcp %s\n", f.Table, pair[0], pair[1], verdict)
+			for _, pair := range [][2]Endpoint{{x, y}, {y, x}} {
+				rule(fmt.Sprintf("ip saddr %s ip daddr %s", pair[0].Host, pair[1].Host))
+				if pair[0].UID != 0 {
+					rule(fmt.Sprintf("meta skuid %d ip daddr %s", pair[0].UID, pair[1].Host))
 				}
-				fmt.Fprintf(&s, "add rule inet %s output ip saddr %s ip daddr %s drop\n", f.Table, pair[0], pair[1])
 			}
 		}
 	}
