@@ -79,6 +79,7 @@ func run(args []string) int {
 		cooldown   = fs.Duration("cooldown", 5*time.Second, "quiet time after the last heal")
 		gap        = fs.Duration("gap", 4*time.Second, "mean quiet time between faults")
 		holdFor    = fs.Duration("hold", 3*time.Second, "mean time a fault lasts")
+		metaRate   = fs.Float64("meta-rate", -1, "topic creations and deletions per second through random nodes (default: 2 with --nodes > 1, else 0)")
 		finalWait  = fs.Duration("final-timeout", 60*time.Second, "bound on the read-back after healing")
 		keepData   = fs.Bool("keep-data", false, "keep the nodes' data dirs (removed by default; logs and reports stay)")
 		overrides  stringList
@@ -93,6 +94,12 @@ func run(args []string) int {
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
+	if *metaRate < 0 {
+		*metaRate = 0
+		if *nodes > 1 {
+			*metaRate = 2
+		}
+	}
 	b, err := findBin(*bin)
 	if err != nil {
 		return usage(err)
@@ -102,8 +109,8 @@ func run(args []string) int {
 			return usage(err)
 		}
 	}
-	replay := fmt.Sprintf("vltava-chaos --seed %d --duration %v --faults %s --nodes %d --partitions %d --replication %d --producers %d --acks1=%v --rate %d --consumers %d --pad %d --flush-messages %d --segment-bytes %d --disk-size %d --warmup %v --cooldown %v --gap %v --hold %v",
-		*seed, *duration, *faults, *nodes, *partitions, *rf, *producers, *acksOne, *rate, *consumers, *pad, *flushMsgs, *segBytes, *diskSize, *warmup, *cooldown, *gap, *holdFor)
+	replay := fmt.Sprintf("vltava-chaos --seed %d --duration %v --faults %s --nodes %d --partitions %d --replication %d --producers %d --acks1=%v --rate %d --consumers %d --pad %d --flush-messages %d --segment-bytes %d --disk-size %d --warmup %v --cooldown %v --gap %v --hold %v --meta-rate %v",
+		*seed, *duration, *faults, *nodes, *partitions, *rf, *producers, *acksOne, *rate, *consumers, *pad, *flushMsgs, *segBytes, *diskSize, *warmup, *cooldown, *gap, *holdFor, *metaRate)
 	for _, o := range overrides {
 		replay += " --override " + o
 	}
@@ -113,7 +120,7 @@ func run(args []string) int {
 		Workload: chaos.WorkloadOptions{Topic: "chaos", Partitions: int32(*partitions), Replication: *rf, Group: "chaos-group",
 			Producers: *producers, AcksOne: *acksOne, Rate: *rate, Consumers: *consumers, Pad: *pad},
 		FlushMessages: *flushMsgs, SegmentBytes: *segBytes, DiskSize: *diskSize,
-		NodeOverrides: append(nodeDefaults(), overrides...), FinalTimeout: *finalWait, Command: replay,
+		NodeOverrides: append(nodeDefaults(), overrides...), FinalTimeout: *finalWait, Command: replay, MetaRate: *metaRate,
 		Logf: func(format string, a ...any) {
 			fmt.Fprintf(os.Stderr, "vltava-chaos: "+format+"\n", a...)
 		},

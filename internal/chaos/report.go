@@ -95,6 +95,10 @@ func (r *Result) Report() string {
 		}
 	}
 
+	if len(h.MetaOps) > 0 {
+		b.WriteString(metaSummary(h))
+	}
+
 	fmt.Fprintf(&b, "\nanomalies:\n")
 	byKind := map[AnomalyKind][2]int{}
 	for _, a := range r.Anomalies {
@@ -107,6 +111,9 @@ func (r *Result) Report() string {
 		byKind[a.Kind] = n
 	}
 	for _, k := range AnomalyKinds {
+		if h.Nodes <= 1 && (k == LostMetadata || k == DivergentImage || k == SplitBrain) {
+			continue
+		}
 		n := byKind[k]
 		fmt.Fprintf(&b, "  %-20s %5d unexpected %5d expected\n", k, n[0], n[1])
 	}
@@ -131,6 +138,21 @@ func (r *Result) Report() string {
 			cause = string(h.Faults[o.Fault].Kind)
 		}
 		fmt.Fprintf(&b, "  %8v to %8v  %8v  %s\n", o.Start.Round(time.Millisecond), o.End.Round(time.Millisecond), o.Len().Round(time.Millisecond), cause)
+	}
+	if len(h.MetaOps) > 0 {
+		var mo []Dur
+		for _, o := range av.MetaOutages {
+			mo = append(mo, o.Len())
+		}
+		med, mx := medianMax(mo)
+		fmt.Fprintf(&b, "\ntopic-creation outages (none acknowledged for over %v): %d, median %v, max %v\n", MetaOutageMin, len(mo), med.Round(time.Millisecond), mx.Round(time.Millisecond))
+		for _, o := range av.MetaOutages {
+			cause := "no fault"
+			if o.Fault >= 0 {
+				cause = string(h.Faults[o.Fault].Kind)
+			}
+			fmt.Fprintf(&b, "  %8v to %8v  %8v  %s\n", o.Start.Round(time.Millisecond), o.End.Round(time.Millisecond), o.Len().Round(time.Millisecond), cause)
+		}
 	}
 	fmt.Fprintf(&b, "\nper fault kind:\n  %-10s %5s %8s %12s %12s\n", "kind", "runs", "failed", "outage med", "outage max")
 	for _, s := range Stats(h, av) {
@@ -216,5 +238,44 @@ func SummaryTable(ss []KindSummary) string {
 		fmt.Fprintf(&b, "| %s | %d | %d (%d) | %d (%d) | %d | %d / %d | %v | %v |\n", s.Kind, s.Runs, s.Faults, s.Failed,
 			s.Writes, s.Acked, s.Polled, s.Unexpected, s.Expected, m.Round(10*time.Millisecond), x.Round(10*time.Millisecond))
 	}
+	return b.String()
+}
+
+// metaSummary is the metadata workload's part of the operations: changes
+// acknowledged and failed, the nodes' views after the heal, and the quorum's
+// leaders by epoch.
+func metaSummary(h History) string {
+	var b strings.Builder
+	n := map[string][2]int{}
+	for _, op := range h.MetaOps {
+		c := n[op.Op]
+		if op.OK() {
+			c[0]++
+		} else {
+			c[1]++
+		}
+		n[op.Op] = c
+	}
+	fmt.Fprintf(&b, "  topics: %d creations acknowledged, %d failed or unknown; %d deletions acknowledged, %d failed or unknown\n",
+		n["create"][0], n["create"][1], n["delete"][0], n["delete"][1])
+	per := map[int]int{}
+	for _, v := range h.MetaViews {
+		per[v.Node]++
+	}
+	for _, id := range h.MetaViewNodes {
+		fmt.Fprintf(&b, "  metadata of node %d after the heal: %d of the workload's topics\n", id, per[id])
+	}
+	leaders := map[int64]map[int]bool{}
+	for _, l := range h.Leaders {
+		if leaders[l.Epoch] == nil {
+			leaders[l.Epoch] = map[int]bool{}
+		}
+		leaders[l.Epoch][l.Leader] = true
+	}
+	var parts []string
+	for _, e := range sortedKeys(leaders) {
+		parts = append(parts, fmt.Sprintf("%d:%v", e, sortedKeys(leaders[e])))
+	}
+	fmt.Fprintf(&b, "  quorum leaders by epoch (epoch:[leader]): %s\n", strings.Join(parts, " "))
 	return b.String()
 }

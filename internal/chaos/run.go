@@ -34,6 +34,9 @@ type Config struct {
 	DiskSize int64
 	// NodeOverrides are extra --override key=value for every node.
 	NodeOverrides []string
+	// MetaRate is the metadata workload's topic creations and deletions
+	// per second (0: none).
+	MetaRate float64
 	// FinalTimeout bounds the read-back after healing.
 	FinalTimeout time.Duration
 	// Command is the command line that replays the run, for the report.
@@ -136,6 +139,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := wl.start(wctx); err != nil {
 		return nil, err
 	}
+	mw := &metaWorkload{rate: cfg.MetaRate, seed: cfg.Seed, nodes: nem.nodes, rec: rec}
+	if err := mw.start(wctx); err != nil {
+		return nil, err
+	}
 	for _, s := range steps {
 		if !sleepUntil(ctx, rec, s.At) {
 			break
@@ -147,6 +154,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	sleepUntil(ctx, rec, cfg.Duration)
 	wcancel()
 	wl.stop()
+	mw.stop()
 	rec.Do(func(h *History) { h.End = rec.Now() })
 	cfg.logf("workload stopped at %v; healing", rec.Now().Round(time.Millisecond))
 
@@ -156,12 +164,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := finalRead(fctx, rec, nem.nodes, cfg.Workload.Topic, cfg.Workload.Group, cfg.Workload.Partitions); err != nil {
 		res.Notes = append(res.Notes, "final read: "+err.Error())
 	}
+	if cfg.MetaRate > 0 {
+		if err := metaViews(fctx, rec, nem.nodes); err != nil {
+			res.Notes = append(res.Notes, "metadata views: "+err.Error())
+		}
+	}
 	for _, n := range nem.nodes {
 		if err := n.Stop(20 * time.Second); err != nil {
 			res.Notes = append(res.Notes, err.Error())
 		}
 	}
 
+	if cfg.Nodes > 1 {
+		for _, n := range nem.nodes {
+			ls, err := logLeaderClaims(n.LogPath, rec.Start())
+			if err != nil {
+				res.Notes = append(res.Notes, "leader claims: "+err.Error())
+			}
+			rec.Do(func(h *History) { h.Leaders = append(h.Leaders, ls...) })
+		}
+	}
 	res.History = rec.Snapshot()
 	res.Anomalies = Check(res.History)
 	res.Availability = Measure(res.History, OutageMin)
