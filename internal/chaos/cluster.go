@@ -78,6 +78,7 @@ func clusterNodes(nodes []*Node, withProxies bool) (map[int]*Proxy, error) {
 	}
 	for _, n := range nodes {
 		n.Listeners = fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://%s", n.Addr(), ctrl[n.ID])
+		n.Controller = ctrl[n.ID]
 		n.Overrides = append([]string{
 			fmt.Sprintf("node.id=%d", n.ID),
 			"process.roles=broker,controller",
@@ -122,6 +123,73 @@ func askController(ctx context.Context, n *Node) (int32, error) {
 		return -1, err
 	}
 	return resp.(*kmsg.MetadataResponse).ControllerID, nil
+}
+
+// quorumWatch asks every node's CONTROLLER listener DescribeQuorum once a
+// second until ctx ends and records each new (node, epoch, leader) it
+// answers as a leader claim. A node that is not the active controller
+// answers NOT_CONTROLLER (as do all of them until the controller is
+// wired); the election lines of the logs are claims too (logLeaderClaims).
+func quorumWatch(ctx context.Context, rec *Recorder, nodes []*Node) {
+	type seen struct {
+		node, leader int
+		epoch        int64
+	}
+	known := map[seen]bool{}
+	cls := map[int]*kgo.Client{}
+	defer func() {
+		for _, cl := range cls {
+			cl.Close()
+		}
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, n := range nodes {
+			if n.Controller == "" {
+				continue
+			}
+			cl := cls[n.ID]
+			if cl == nil {
+				var err error
+				if cl, err = kgo.NewClient(clientOpts([]string{n.Controller})...); err != nil {
+					continue
+				}
+				cls[n.ID] = cl
+			}
+			req := kmsg.NewPtrDescribeQuorumRequest()
+			tp := kmsg.NewDescribeQuorumRequestTopic()
+			tp.Topic = "__cluster_metadata"
+			tp.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
+			req.Topics = append(req.Topics, tp)
+			rctx, cancel := context.WithTimeout(ctx, 900*time.Millisecond)
+			resp, err := cl.SeedBrokers()[0].Request(rctx, req)
+			cancel()
+			if err != nil {
+				continue
+			}
+			r := resp.(*kmsg.DescribeQuorumResponse)
+			if r.ErrorCode != 0 || len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
+				continue
+			}
+			p := r.Topics[0].Partitions[0]
+			if p.ErrorCode != 0 || p.LeaderID < 0 {
+				continue
+			}
+			k := seen{n.ID, int(p.LeaderID), int64(p.LeaderEpoch)}
+			if known[k] {
+				continue
+			}
+			known[k] = true
+			c := LeaderClaim{Node: n.ID, Leader: k.leader, Epoch: k.epoch, Time: rec.Now(), Source: "describe-quorum"}
+			rec.Do(func(h *History) { h.Leaders = append(h.Leaders, c) })
+		}
+	}
 }
 
 // nodeDir is where a node's data, disk and ready files live.

@@ -30,6 +30,8 @@ type Node struct {
 	// every node's controller.quorum.voters); otherwise the node listens
 	// on Host with the port of its first start.
 	Listeners string
+	// Controller is a cluster node's CONTROLLER listener (host:port).
+	Controller string
 	// UID, when not 0, is the user the process runs as (root only). The
 	// nodes of a cluster each run as their own user so that nftables can
 	// tell their packets apart (meta skuid): a node's dialer does not bind

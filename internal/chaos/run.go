@@ -143,6 +143,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := mw.start(wctx); err != nil {
 		return nil, err
 	}
+	if cfg.Nodes > 1 {
+		mw.wg.Add(1)
+		go func() { defer mw.wg.Done(); quorumWatch(wctx, rec, nem.nodes) }()
+	}
 	for _, s := range steps {
 		if !sleepUntil(ctx, rec, s.At) {
 			break
