@@ -20,15 +20,15 @@ import (
 // controller.quorum.voters naming every node, advertised.listeners. The
 // ports are chosen once, before the first start, and kept across restarts.
 //
-// Run as root, node i runs as user nodeUIDBase+i, so that a network cut can
-// match a node's packets by their socket's owner (the nodes' dialers do not
-// bind their own address: every inter-node connection leaves from
-// 127.0.0.1). With the slow fault in the mix, every node's CONTROLLER
+// Run as root, node i runs as root with group nodeGIDBase+i, so that a
+// network cut can match a node's packets by their socket's group (the
+// nodes' dialers do not bind their own address: every inter-node connection
+// leaves from 127.0.0.1). With the slow fault in the mix, every node's CONTROLLER
 // listener is reached through a link Proxy on the node's address, named in
 // the voters instead of the listener, whose delay the nemesis sets.
 
-// nodeUIDBase + node id is the user a cluster node runs as (root only).
-const nodeUIDBase = 20000
+// nodeGIDBase + node id is the group a cluster node runs as (root only).
+const nodeGIDBase = 20000
 
 // freePort returns a port that was free on host a moment ago.
 func freePort(host string) (int, error) {
@@ -87,7 +87,7 @@ func clusterNodes(nodes []*Node, withProxies bool) (map[int]*Proxy, error) {
 			"advertised.listeners=PLAINTEXT://" + n.Addr(),
 		}, n.Overrides...)
 		if os.Geteuid() == 0 {
-			n.UID = nodeUIDBase + n.ID
+			n.GID = nodeGIDBase + n.ID
 		}
 	}
 	return proxies, nil

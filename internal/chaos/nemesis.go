@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -77,7 +79,7 @@ func (n *nemesis) do(ctx context.Context, s Step) Fault {
 		var side, rest []Endpoint
 		var sideIDs, restIDs []int
 		for _, nd := range n.nodes {
-			e := Endpoint{Host: nd.Host, UID: nd.UID}
+			e := Endpoint{Host: nd.Host, GID: nd.GID}
 			if containsInt(f.Nodes, nd.ID) {
 				side, sideIDs = append(side, e), append(sideIDs, nd.ID)
 			} else {
@@ -160,14 +162,28 @@ func (n *nemesis) diskFull(ctx context.Context, s Step, f *Fault) error {
 }
 
 // torn kills a node, tears the active segment of one partition (chosen by
-// the step's pick) and restarts it after the hold.
+// the step's pick) and restarts it after the hold. The tear takes the
+// partition's only copy with replication factor 1; with more, the checker
+// does not yet tell one replica's loss from the partition's.
 func (n *nemesis) torn(ctx context.Context, s Step, f *Fault) error {
 	nd := n.node(s.Nodes[0])
+	p := int32(s.Pick % uint64(n.cfg.Workload.Partitions))
+	if len(n.nodes) > 1 {
+		// In a cluster the partition lives on some nodes only: tear the
+		// first of them from the scheduled node on.
+		for i := range n.nodes {
+			c := n.nodes[(s.Nodes[0]-1+i)%len(n.nodes)]
+			if _, err := os.Stat(filepath.Join(c.DataDir, fmt.Sprintf("%s-%d", n.cfg.Workload.Topic, p))); err == nil {
+				nd = c
+				break
+			}
+		}
+		f.Nodes = []int{nd.ID}
+	}
 	if err := nd.Kill(); err != nil {
 		return err
 	}
 	hold(ctx, settle)
-	p := int32(s.Pick % uint64(n.cfg.Workload.Partitions))
 	observed := n.observed(p)
 	seg, err := ActiveSegment(nd.DataDir, n.cfg.Workload.Topic, p)
 	var t Torn

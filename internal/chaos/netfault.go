@@ -68,12 +68,12 @@ func (f *Firewall) Cut(a, b []string, mode CutMode) error {
 }
 
 // Endpoint is a node as the firewall sees it: its address and, when it runs
-// as its own user, that user (0: none). A process whose dialer does not bind
-// its address sends from 127.0.0.1, so only its socket's owner tells its
-// packets from another node's.
+// as its own group, that group (0: none). A process whose dialer does not
+// bind its address sends from 127.0.0.1, so only its socket's group tells
+// its packets from another node's.
 type Endpoint struct {
 	Host string
-	UID  int
+	GID  int
 }
 
 // CutEndpoints stops traffic in both directions between every endpoint of
@@ -102,8 +102,8 @@ func (f *Firewall) CutEndpoints(a, b []Endpoint, mode CutMode) error {
 		for _, y := range b {
 			for _, pair := range [][2]Endpoint{{x, y}, {y, x}} {
 				rule(fmt.Sprintf("ip saddr %s ip daddr %s", pair[0].Host, pair[1].Host))
-				if pair[0].UID != 0 {
-					rule(fmt.Sprintf("meta skuid %d ip daddr %s", pair[0].UID, pair[1].Host))
+				if pair[0].GID != 0 {
+					rule(fmt.Sprintf("meta skgid %d ip daddr %s", pair[0].GID, pair[1].Host))
 				}
 			}
 		}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -191,14 +190,14 @@ func TestFirewallRefusesTheHost(t *testing.T) {
 
 // dialEnv makes the test binary a one-shot client: dial the address it
 // names, round-trip a line, exit 0 (or 1 on failure). It runs as a node's
-// user in TestFirewallCutsByOwner.
+// group in TestFirewallCutsByGroup.
 const dialEnv = "VLTAVACHAOS_TEST_DIAL"
 
 func TestMain(m *testing.M) {
 	if addr := os.Getenv(dialEnv); addr != "" {
 		c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
 		if err == nil {
-			err = roundTrip(c, "owner", 500*time.Millisecond)
+			err = roundTrip(c, "group", 500*time.Millisecond)
 			c.Close()
 		}
 		if err != nil {
@@ -210,38 +209,21 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestFirewallCutsByOwner: a process that dials without binding its address
+// TestFirewallCutsByGroup: a process that dials without binding its address
 // (as the nodes' dialers do: every connection leaves from 127.0.0.1) is cut
-// from b by its user, while root's connections from the same address to b
-// still flow, and a heal lets it through again.
-func TestFirewallCutsByOwner(t *testing.T) {
+// from b by its group, while the battery's connections from the same
+// address to b still flow, and a heal lets it through again.
+func TestFirewallCutsByGroup(t *testing.T) {
 	if !inSandbox(t) {
 		return
 	}
-	const uid = nodeUIDBase + 99
+	const gid = nodeGIDBase + 99
 	const a, b = "127.0.0.2", "127.0.0.3"
 	ln := echoServer(t, b+":0")
-	// A copy of this binary the node's user may run.
-	dir, err := os.MkdirTemp("", "chaos-owner-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "dialer")
-	if err := os.WriteFile(bin, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	dialAs := func() error {
-		cmd := exec.Command(bin)
+		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), dialEnv+"="+ln.Addr().String())
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}, Pdeathsig: syscall.SIGKILL}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(os.Geteuid()), Gid: gid}, Pdeathsig: syscall.SIGKILL}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
@@ -253,18 +235,18 @@ func TestFirewallCutsByOwner(t *testing.T) {
 	}
 	fw := NewFirewall()
 	defer fw.Heal()
-	if err := fw.CutEndpoints([]Endpoint{{Host: a, UID: uid}}, []Endpoint{{Host: b}}, Drop); err != nil {
+	if err := fw.CutEndpoints([]Endpoint{{Host: a, GID: gid}}, []Endpoint{{Host: b}}, Drop); err != nil {
 		t.Fatal(err)
 	}
 	if err := dialAs(); err == nil {
-		t.Fatal("the node's user reached b across the cut")
+		t.Fatal("the node's group reached b across the cut")
 	}
 	c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
 	if err != nil {
-		t.Fatalf("root from 127.0.0.1 to b during the cut: %v", err)
+		t.Fatalf("the battery from 127.0.0.1 to b during the cut: %v", err)
 	}
-	if err := roundTrip(c, "root", 5*time.Second); err != nil {
-		t.Fatalf("root from 127.0.0.1 to b during the cut: %v", err)
+	if err := roundTrip(c, "battery", 5*time.Second); err != nil {
+		t.Fatalf("the battery from 127.0.0.1 to b during the cut: %v", err)
 	}
 	c.Close()
 	if err := fw.Heal(); err != nil {

@@ -32,11 +32,12 @@ type Node struct {
 	Listeners string
 	// Controller is a cluster node's CONTROLLER listener (host:port).
 	Controller string
-	// UID, when not 0, is the user the process runs as (root only). The
-	// nodes of a cluster each run as their own user so that nftables can
-	// tell their packets apart (meta skuid): a node's dialer does not bind
-	// its own address, so all its connections leave from 127.0.0.1.
-	UID int
+	// GID, when not 0, is the group the process runs as (root only; it
+	// stays root, so it reads and writes what the battery made). The nodes
+	// of a cluster each run as their own group so that nftables can tell
+	// their packets apart (meta skgid): a node's dialer does not bind its
+	// own address, so all its connections leave from 127.0.0.1.
+	GID int
 
 	mu     sync.Mutex
 	port   int
@@ -108,12 +109,6 @@ func (n *Node) launch() (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	if n.UID != 0 {
-		// The node writes its data dir and ready file as its own user.
-		if err := os.Chown(dir, n.UID, n.UID); err != nil {
-			return "", err
-		}
-	}
 	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return "", err
@@ -123,8 +118,8 @@ func (n *Node) launch() (string, error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// If the battery dies (even by SIGKILL), the kernel kills its nodes.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if n.UID != 0 {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(n.UID), Gid: uint32(n.UID)}
+	if n.GID != 0 {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(os.Geteuid()), Gid: uint32(n.GID)}
 	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
