@@ -34,6 +34,9 @@ type Availability struct {
 	// MetaOutages are the stretches longer than MetaOutageMin with no
 	// topic creation acknowledged (a cluster run's metadata workload).
 	MetaOutages []Outage
+	// FaultMetaOutage[i] is the total topic-creation outage laid to
+	// History.Faults[i].
+	FaultMetaOutage []Dur
 }
 
 // MetaOutageMin is the shortest gap between acknowledged topic creations
@@ -96,8 +99,14 @@ func Measure(h History, outageMin Dur) Availability {
 			creates = append(creates, op.Complete)
 		}
 	}
+	av.FaultMetaOutage = make([]Dur, len(h.Faults))
 	if len(h.MetaOps) > 0 {
 		av.MetaOutages = outages(h, creates, MetaOutageMin)
+		for _, o := range av.MetaOutages {
+			if o.Fault >= 0 {
+				av.FaultMetaOutage[o.Fault] += o.Len()
+			}
+		}
 	}
 	return av
 }

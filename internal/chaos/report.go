@@ -12,6 +12,9 @@ type FaultStats struct {
 	Runs    int   // faults of this kind injected
 	Failed  int   // of which the nemesis could not carry out
 	Outages []Dur // the outage laid to each
+	// MetaOutages are the topic-creation outage laid to each (a cluster
+	// run's metadata workload; empty without one).
+	MetaOutages []Dur
 }
 
 // Stats groups a history's faults by kind, in the order kinds first appear.
@@ -31,6 +34,9 @@ func Stats(h History, av Availability) []FaultStats {
 		}
 		if i < len(av.FaultOutage) {
 			out[j].Outages = append(out[j].Outages, av.FaultOutage[i])
+		}
+		if len(h.MetaOps) > 0 && i < len(av.FaultMetaOutage) {
+			out[j].MetaOutages = append(out[j].MetaOutages, av.FaultMetaOutage[i])
 		}
 	}
 	return out
@@ -183,6 +189,11 @@ type KindSummary struct {
 	Polled               int // records the consumers received
 	Unexpected, Expected int // anomalies
 	Outages              []Dur
+	// TopicOps and TopicAcked count the metadata workload's creations and
+	// deletions, attempted and acknowledged; MetaOutages are the
+	// topic-creation outages laid to the faults.
+	TopicOps, TopicAcked int
+	MetaOutages          []Dur
 }
 
 // Summarize groups histories by the fault kinds they injected.
@@ -201,6 +212,12 @@ func Summarize(hs []History) []KindSummary {
 		for _, p := range h.Polls {
 			polled += len(p.Records)
 		}
+		topicAcked := 0
+		for _, op := range h.MetaOps {
+			if op.OK() {
+				topicAcked++
+			}
+		}
 		for _, st := range Stats(h, av) {
 			j, ok := idx[st.Kind]
 			if !ok {
@@ -216,6 +233,9 @@ func Summarize(hs []History) []KindSummary {
 			s.Acked += acked
 			s.Polled += polled
 			s.Outages = append(s.Outages, st.Outages...)
+			s.TopicOps += len(h.MetaOps)
+			s.TopicAcked += topicAcked
+			s.MetaOutages = append(s.MetaOutages, st.MetaOutages...)
 			for _, a := range as {
 				if a.Expected {
 					s.Expected++
@@ -228,9 +248,26 @@ func Summarize(hs []History) []KindSummary {
 	return out
 }
 
-// SummaryTable is Summarize as a Markdown table.
+// SummaryTable is Summarize as a Markdown table; with a metadata workload
+// (cluster runs) it adds the topic changes and the topic-creation outages.
 func SummaryTable(ss []KindSummary) string {
 	var b strings.Builder
+	meta := false
+	for _, s := range ss {
+		meta = meta || s.TopicOps > 0
+	}
+	if meta {
+		b.WriteString("| fault | runs | faults (failed) | writes (acknowledged) | records polled | topic changes (acknowledged) | anomalies unexpected / expected | outage median | outage max | topic-creation outage median | max |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, s := range ss {
+			m, x := medianMax(s.Outages)
+			mm, mx := medianMax(s.MetaOutages)
+			fmt.Fprintf(&b, "| %s | %d | %d (%d) | %d (%d) | %d | %d (%d) | %d / %d | %v | %v | %v | %v |\n", s.Kind, s.Runs, s.Faults, s.Failed,
+				s.Writes, s.Acked, s.Polled, s.TopicOps, s.TopicAcked, s.Unexpected, s.Expected,
+				m.Round(10*time.Millisecond), x.Round(10*time.Millisecond), mm.Round(10*time.Millisecond), mx.Round(10*time.Millisecond))
+		}
+		return b.String()
+	}
 	b.WriteString("| fault | runs | faults (failed) | writes (acknowledged) | records polled | anomalies unexpected / expected | outage median | outage max |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, s := range ss {

@@ -3,6 +3,7 @@ package chaos
 import (
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -100,7 +101,29 @@ func TestSummarize(t *testing.T) {
 	if p.Kind != Pause || p.Runs != 1 || p.Unexpected != 0 {
 		t.Errorf("pause: %+v", p)
 	}
-	if tb := SummaryTable(ss); !strings.Contains(tb, "| kill | 2 | 2 (0) |") {
+	if tb := SummaryTable(ss); !strings.Contains(tb, "| kill | 2 | 2 (0) |") || strings.Contains(tb, "topic") {
+		t.Errorf("table:\n%s", tb)
+	}
+}
+
+// TestSummarizeMetadata: a run with a metadata workload counts its topic
+// changes and lays a gap in acknowledged creations to the fault under it.
+func TestSummarizeMetadata(t *testing.T) {
+	h := steadyHistory()
+	h.Faults = h.Faults[:1] // the kill only
+	f := h.Faults[0]
+	for at := Dur(0); at < h.End; at += 500 * time.Millisecond {
+		if at > f.Start-time.Second && at < f.End+time.Second {
+			continue // no creation acknowledged around the fault
+		}
+		h.MetaOps = append(h.MetaOps, MetaOp{Op: "create", Topic: fmt.Sprintf("meta-%d", at), Invoke: at, Complete: at + 10*time.Millisecond})
+	}
+	h.MetaOps = append(h.MetaOps, MetaOp{Op: "create", Topic: "meta-x", Invoke: f.Start, Complete: f.End, Err: "timeout"})
+	ss := Summarize([]History{h})
+	if len(ss) != 1 || ss[0].TopicOps != len(h.MetaOps) || ss[0].TopicAcked != len(h.MetaOps)-1 || len(ss[0].MetaOutages) != 1 || ss[0].MetaOutages[0] <= MetaOutageMin {
+		t.Fatalf("%+v", ss)
+	}
+	if tb := SummaryTable(ss); !strings.Contains(tb, "topic-creation outage") {
 		t.Errorf("table:\n%s", tb)
 	}
 }
