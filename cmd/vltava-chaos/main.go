@@ -4,7 +4,9 @@
 // kills, pauses, fills the disk of and tears the segment tails of the nodes
 // on a schedule chosen by --seed, heals, reads every partition back, checks
 // the history for anomalies and writes a report (report.txt, run.svg,
-// history.json) to --out.
+// history.json) to --out. With --nodes 3 the nodes form a KRaft cluster,
+// the nemesis also partitions and slows links between them, and a metadata
+// workload creates and deletes topics beside the data workload.
 //
 //	vltava-chaos [flags]              run the battery (exit 1 on an anomaly the
 //	                                  configuration promises cannot happen)
