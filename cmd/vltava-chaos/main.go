@@ -96,6 +96,9 @@ func run(args []string) int {
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
+	if *rf < 1 || *rf > *nodes {
+		return usage(fmt.Errorf("--replication %d: want 1 to --nodes (%d)", *rf, *nodes))
+	}
 	if *metaRate < 0 {
 		*metaRate = 0
 		if *nodes > 1 {

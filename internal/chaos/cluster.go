@@ -125,6 +125,39 @@ func askController(ctx context.Context, n *Node) (int32, error) {
 	return resp.(*kmsg.MetadataResponse).ControllerID, nil
 }
 
+// brokersRegistered waits, up to wait, until Metadata from the first node
+// lists every node as a broker, and returns how many it lists: topics are
+// placed on registered brokers only, so a topic created before the others
+// registered would live on fewer nodes than the run has (or, with a
+// replication factor above the count, not be created at all).
+func brokersRegistered(ctx context.Context, nodes []*Node, wait time.Duration) int {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	cl, err := kgo.NewClient(clientOpts(addrs(nodes))...)
+	if err != nil {
+		return 0
+	}
+	defer cl.Close()
+	seen := 0
+	for {
+		req := kmsg.NewPtrMetadataRequest()
+		req.Topics = []kmsg.MetadataRequestTopic{}
+		if resp, err := req.RequestWith(ctx, cl); err == nil {
+			seen = len(resp.Brokers)
+			if seen >= len(nodes) {
+				return seen
+			}
+		}
+		t := time.NewTimer(250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return seen
+		case <-t.C:
+		}
+	}
+}
+
 // quorumWatch asks every node's CONTROLLER listener DescribeQuorum once a
 // second until ctx ends and records each new (node, epoch, leader) it
 // answers as a leader claim. A node that is not the active controller

@@ -17,10 +17,14 @@ import (
 //
 // Times are durations since the run started (monotonic clock).
 type History struct {
-	Seed    uint64   `json:"seed"`
-	Topic   string   `json:"topic"`
-	Group   string   `json:"group"`
-	Nodes   int      `json:"nodes"`
+	Seed  uint64 `json:"seed"`
+	Topic string `json:"topic"`
+	Group string `json:"group"`
+	Nodes int    `json:"nodes"`
+	// Brokers is how many nodes of a cluster were registered brokers when
+	// the workload's topic was created (its partitions are placed on
+	// those).
+	Brokers int      `json:"brokers,omitempty"`
 	Writers []Writer `json:"writers"`
 	// FlushMessages is the topic's flush.messages: 1 means every
 	// acknowledged batch was fsynced first, so a power loss (a torn tail)

@@ -50,6 +50,9 @@ func (r *Result) Report() string {
 	c := r.Config
 	fmt.Fprintf(&b, "Vltava fault battery: seed %d, %d node(s), %v workload, faults %v, flush.messages=%d\n",
 		h.Seed, h.Nodes, c.Duration, c.Faults, h.FlushMessages)
+	if h.Nodes > 1 {
+		fmt.Fprintf(&b, "%d of the %d nodes were registered brokers when the workload's topic was created (its partitions live on those)\n", h.Brokers, h.Nodes)
+	}
 	if c.Command != "" {
 		fmt.Fprintf(&b, "replay: %s\n", c.Command)
 	}

@@ -126,12 +126,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	cfg.logf("nodes up: %v", addrs(nem.nodes))
+	brokers := 0
+	if cfg.Nodes > 1 {
+		// Every node is a broker: wait for their registrations (bounded:
+		// on main today only the quorum's leader registers itself).
+		brokers = brokersRegistered(ctx, nem.nodes, 5*time.Second)
+		cfg.logf("%d of %d nodes registered as brokers", brokers, cfg.Nodes)
+	}
 	if err := createTopic(ctx, cfg, addrs(nem.nodes)); err != nil {
 		return nil, err
 	}
 
 	rec := NewRecorder(History{Seed: cfg.Seed, Topic: cfg.Workload.Topic, Group: cfg.Workload.Group,
-		Nodes: cfg.Nodes, Writers: cfg.Workload.writers(), FlushMessages: cfg.FlushMessages})
+		Nodes: cfg.Nodes, Brokers: brokers, Writers: cfg.Workload.writers(), FlushMessages: cfg.FlushMessages})
 	nem.rec = rec
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
