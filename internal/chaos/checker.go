@@ -40,6 +40,10 @@ const (
 	// OutOfOrder: one producer's records in a partition are not in the
 	// order it produced them.
 	OutOfOrder AnomalyKind = "out-of-order"
+	// DivergentReplica: a node's copy of a partition, read from its data
+	// dir after the run, lacks or holds otherwise an offset below the high
+	// watermark the final read went to.
+	DivergentReplica AnomalyKind = "divergent-replica"
 	// LostMetadata: a topic whose creation was acknowledged is missing from
 	// a node's Metadata after the heal, or one whose deletion was
 	// acknowledged is still there.
@@ -55,7 +59,7 @@ const (
 
 // AnomalyKinds lists every kind, in report order.
 var AnomalyKinds = []AnomalyKind{Lost, Duplicate, InconsistentOffset, VanishedRead, NonMonotonic, OffsetSkip, CommitBackwards, OutOfOrder,
-	LostMetadata, DivergentImage, SplitBrain}
+	DivergentReplica, LostMetadata, DivergentImage, SplitBrain}
 
 // Anomaly is one thing wrong, naming the records involved. Expected means
 // the run's configuration does not promise otherwise (an acks=1 writer, a
@@ -114,6 +118,7 @@ func Check(h History) []Anomaly {
 	c.checkOrder()
 	c.checkConsumers()
 	c.checkCommits()
+	c.checkReplicas()
 	c.checkMetadata()
 	c.checkLeaders()
 	sort.SliceStable(c.out, func(i, j int) bool {

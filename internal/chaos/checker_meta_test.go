@@ -137,3 +137,72 @@ time=2026-12-04T22:09:05.835Z level=INFO msg="raft: 2 became leader at term 4" n
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
+
+// withReplicas gives a clean history two nodes' copies on disk, node 1
+// holding all of both partitions and node 2 partition 0 and one offset
+// past the high watermark (not yet acknowledged by all: no anomaly).
+func withReplicas(h History) History {
+	h.Nodes = 2
+	ends := map[int32]int64{}
+	for _, e := range h.FinalEnds {
+		ends[e.Partition] = e.End
+	}
+	for _, n := range []int{1, 2} {
+		for p := range int32(2) {
+			if n == 2 && p == 1 {
+				continue
+			}
+			end := ends[p]
+			for _, r := range h.Final {
+				if r.Partition == p {
+					h.ReplicaReads = append(h.ReplicaReads, Read{Node: n, Partition: p, Record: r.Record})
+				}
+			}
+			if n == 2 {
+				h.ReplicaReads = append(h.ReplicaReads, Read{Node: n, Partition: p, Record: Record{end, "w1-99"}})
+				end++
+			}
+			h.Replicas = append(h.Replicas, ReplicaLog{Node: n, Partition: p, Start: 0, End: end})
+		}
+	}
+	return h
+}
+
+// TestCheckPlantedReplicas: a replica missing an offset below the high
+// watermark, or holding another value there, is divergent-replica, and
+// nothing else.
+func TestCheckPlantedReplicas(t *testing.T) {
+	if as := Check(withReplicas(cleanHistory())); len(as) != 0 {
+		t.Fatalf("clean history with replicas: %v", as)
+	}
+	for _, tc := range []struct {
+		name  string
+		plant func(h *History)
+		want  string
+	}{
+		{"an offset missing", func(h *History) {
+			for i, r := range h.ReplicaReads {
+				if r.Node == 2 && r.Partition == 0 && r.Offset == 3 {
+					h.ReplicaReads = append(h.ReplicaReads[:i], h.ReplicaReads[i+1:]...)
+					return
+				}
+			}
+		}, "node 2's copy of p0 (offsets 0 to 20, high watermark 19) lacks 1 offsets [3] and holds 0 others"},
+		{"another value", func(h *History) {
+			for i, r := range h.ReplicaReads {
+				if r.Node == 1 && r.Partition == 1 && r.Offset == 5 {
+					h.ReplicaReads[i].Value = "w2-77"
+				}
+			}
+		}, `node 1's copy of p1 (offsets 0 to 18, high watermark 18) lacks 0 offsets [] and holds 1 others otherwise [@5 "w2-77"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := withReplicas(cleanHistory())
+			tc.plant(&h)
+			as := Check(h)
+			if len(as) != 1 || as[0].Kind != DivergentReplica || as[0].Expected || !strings.Contains(as[0].Detail, tc.want) {
+				t.Fatalf("got %v, want exactly one divergent-replica naming %q", as, tc.want)
+			}
+		})
+	}
+}

@@ -38,10 +38,15 @@ type History struct {
 	Faults  []Fault  `json:"faults"`
 	// Final is the read of every partition from every node after healing;
 	// FinalEnds the end offset (high watermark) each read went up to.
-	Final     []Read      `json:"final"`
-	FinalEnds []FinalEnd  `json:"final_ends"`
-	Committed []Committed `json:"committed"` // the group's offsets fetched after healing
-	End       Dur         `json:"end"`       // when the workload stopped
+	Final     []Read     `json:"final"`
+	FinalEnds []FinalEnd `json:"final_ends"`
+	// Replicas are each node's copies of the partitions, read from its data
+	// dir after the nodes stopped (a cluster run), with their records in
+	// ReplicaReads.
+	Replicas     []ReplicaLog `json:"replicas,omitempty"`
+	ReplicaReads []Read       `json:"replica_reads,omitempty"`
+	Committed    []Committed  `json:"committed"` // the group's offsets fetched after healing
+	End          Dur          `json:"end"`       // when the workload stopped
 
 	// The metadata workload of a cluster run: its topic changes, each
 	// node's view of its topics after the heal (MetaViewNodes: the nodes
@@ -243,6 +248,8 @@ func (r *Recorder) Snapshot() History {
 	h.Final = append([]Read(nil), h.Final...)
 	h.FinalEnds = append([]FinalEnd(nil), h.FinalEnds...)
 	h.Committed = append([]Committed(nil), h.Committed...)
+	h.Replicas = append([]ReplicaLog(nil), h.Replicas...)
+	h.ReplicaReads = append([]Read(nil), h.ReplicaReads...)
 	h.MetaOps = append([]MetaOp(nil), h.MetaOps...)
 	h.MetaViews = append([]TopicView(nil), h.MetaViews...)
 	h.MetaViewNodes = append([]int(nil), h.MetaViewNodes...)

@@ -103,6 +103,20 @@ func (r *Result) Report() string {
 			fmt.Fprintf(&b, "  final read of node %d: %d records\n", e.Node, perNode[e.Node])
 		}
 	}
+	if h.Nodes > 1 {
+		fmt.Fprintf(&b, "  (a client asking a node is sent on to each partition's leader: the final reads are of the leaders' copies)\n")
+		copies := map[int][]string{}
+		for _, l := range h.Replicas {
+			s := fmt.Sprintf("p%d %d-%d", l.Partition, l.Start, l.End)
+			if l.Err != "" {
+				s += " (unreadable after: " + l.Err + ")"
+			}
+			copies[l.Node] = append(copies[l.Node], s)
+		}
+		for _, id := range sortedKeys(copies) {
+			fmt.Fprintf(&b, "  copies on node %d's disk after the stop: %s\n", id, strings.Join(copies[id], ", "))
+		}
+	}
 
 	if len(h.MetaOps) > 0 {
 		b.WriteString(metaSummary(h))
@@ -120,7 +134,7 @@ func (r *Result) Report() string {
 		byKind[a.Kind] = n
 	}
 	for _, k := range AnomalyKinds {
-		if h.Nodes <= 1 && (k == LostMetadata || k == DivergentImage || k == SplitBrain) {
+		if h.Nodes <= 1 && (k == DivergentReplica || k == LostMetadata || k == DivergentImage || k == SplitBrain) {
 			continue
 		}
 		n := byKind[k]

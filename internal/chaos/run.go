@@ -180,9 +180,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.Notes = append(res.Notes, "metadata views: "+err.Error())
 		}
 	}
+	stopped := true
 	for _, n := range nem.nodes {
 		if err := n.Stop(20 * time.Second); err != nil {
 			res.Notes = append(res.Notes, err.Error())
+			stopped = false
+		}
+	}
+	if cfg.Nodes > 1 && stopped {
+		if err := readReplicas(rec, nem.nodes, cfg.Workload.Topic, cfg.Workload.Partitions); err != nil {
+			res.Notes = append(res.Notes, "replica read: "+err.Error())
 		}
 	}
 
