@@ -57,9 +57,26 @@ func TestMeasureOutages(t *testing.T) {
 // TestSVGIsWellFormed: the picture parses as XML and shades every fault.
 func TestSVGIsWellFormed(t *testing.T) {
 	h := steadyHistory()
-	s := SVG(h, Measure(h, OutageMin))
+	faults, outages, meta := svgRects(t, SVG(h, Measure(h, OutageMin)))
+	if faults != 2 || outages != 2 || meta != 0 {
+		t.Fatalf("%d fault windows, %d outages and %d topic-creation outages drawn, want 2, 2 and 0", faults, outages, meta)
+	}
+	// A cluster run's topic creations, none acknowledged from 4 s to 9 s.
+	for at := Dur(0); at < h.End; at += 500 * ms {
+		if at < 4*time.Second || at > 9*time.Second {
+			h.MetaOps = append(h.MetaOps, MetaOp{Op: "create", Topic: fmt.Sprint(at), Invoke: at, Complete: at + ms})
+		}
+	}
+	if _, _, meta := svgRects(t, SVG(h, Measure(h, OutageMin))); meta != 1 {
+		t.Fatalf("%d topic-creation outages drawn, want 1", meta)
+	}
+}
+
+// svgRects parses an SVG and counts its fault, outage and topic-creation
+// outage rectangles.
+func svgRects(t *testing.T, s string) (faults, outages, meta int) {
+	t.Helper()
 	d := xml.NewDecoder(strings.NewReader(s))
-	faults, outages := 0, 0
 	for {
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
@@ -76,12 +93,13 @@ func TestSVGIsWellFormed(t *testing.T) {
 				if a.Name.Local == "class" && a.Value == "outage" {
 					outages++
 				}
+				if a.Name.Local == "class" && a.Value == "meta-outage" {
+					meta++
+				}
 			}
 		}
 	}
-	if faults != 2 || outages != 2 {
-		t.Fatalf("%d fault windows and %d outages drawn, want 2 and 2", faults, outages)
-	}
+	return faults, outages, meta
 }
 
 // TestSummarize: per fault kind across runs, with a run that mixed kinds
