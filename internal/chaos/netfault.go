@@ -13,10 +13,11 @@ import (
 // stall and retransmit until the heal, or rejects them with a TCP reset, so
 // they fail at once; both are what a process sees from a real partition.
 //
-// Rules match source and destination addresses, so a node's connections to
-// another node must come from its own address: the cluster's inter-node
-// dialer binds the node's listener host (net.Dialer.LocalAddr), as every
-// host of a real cluster has its own.
+// Rules match source and destination addresses, which is enough for a
+// process that binds its own address before it dials. Vltava's inter-node
+// dialers do not (every connection leaves from 127.0.0.1, as on a real host
+// with one address), so a cluster's nodes each run with a group of their
+// own and CutEndpoints matches their packets by the socket's group too.
 type Firewall struct {
 	// Table is the nftables table the rules live in (inet family).
 	Table string
