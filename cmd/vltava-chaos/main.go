@@ -4,7 +4,9 @@
 // kills, pauses, fills the disk of and tears the segment tails of the nodes
 // on a schedule chosen by --seed, heals, reads every partition back, checks
 // the history for anomalies and writes a report (report.txt, run.svg,
-// history.json) to --out.
+// history.json) to --out. With --nodes 3 the nodes form a KRaft cluster,
+// the nemesis also partitions and slows links between them, and a metadata
+// workload creates and deletes topics beside the data workload.
 //
 //	vltava-chaos [flags]              run the battery (exit 1 on an anomaly the
 //	                                  configuration promises cannot happen)
@@ -66,6 +68,7 @@ func run(args []string) int {
 		faults     = fs.String("faults", "kill,pause,diskfull,torn", "comma-separated faults: kill, pause, diskfull, torn, torn-acked, partition, slow")
 		nodes      = fs.Int("nodes", 1, "nodes to start")
 		partitions = fs.Int("partitions", 4, "partitions of the workload's topic")
+		rf         = fs.Int("replication", 1, "replication factor of the workload's topic (at most --nodes)")
 		producers  = fs.Int("producers", 2, "idempotent acks=all producers")
 		acksOne    = fs.Bool("acks1", true, "add an acks=1 producer without idempotence (its losses are allowed)")
 		rate       = fs.Int("rate", 200, "records per second per producer")
@@ -78,6 +81,7 @@ func run(args []string) int {
 		cooldown   = fs.Duration("cooldown", 5*time.Second, "quiet time after the last heal")
 		gap        = fs.Duration("gap", 4*time.Second, "mean quiet time between faults")
 		holdFor    = fs.Duration("hold", 3*time.Second, "mean time a fault lasts")
+		metaRate   = fs.Float64("meta-rate", -1, "topic creations and deletions per second through random nodes (default: 2 with --nodes > 1, else 0)")
 		finalWait  = fs.Duration("final-timeout", 60*time.Second, "bound on the read-back after healing")
 		keepData   = fs.Bool("keep-data", false, "keep the nodes' data dirs (removed by default; logs and reports stay)")
 		overrides  stringList
@@ -92,6 +96,15 @@ func run(args []string) int {
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
+	if *rf < 1 || *rf > *nodes {
+		return usage(fmt.Errorf("--replication %d: want 1 to --nodes (%d)", *rf, *nodes))
+	}
+	if *metaRate < 0 {
+		*metaRate = 0
+		if *nodes > 1 {
+			*metaRate = 2
+		}
+	}
 	b, err := findBin(*bin)
 	if err != nil {
 		return usage(err)
@@ -101,18 +114,18 @@ func run(args []string) int {
 			return usage(err)
 		}
 	}
-	replay := fmt.Sprintf("vltava-chaos --seed %d --duration %v --faults %s --nodes %d --partitions %d --producers %d --acks1=%v --rate %d --consumers %d --pad %d --flush-messages %d --segment-bytes %d --disk-size %d --warmup %v --cooldown %v --gap %v --hold %v",
-		*seed, *duration, *faults, *nodes, *partitions, *producers, *acksOne, *rate, *consumers, *pad, *flushMsgs, *segBytes, *diskSize, *warmup, *cooldown, *gap, *holdFor)
+	replay := fmt.Sprintf("vltava-chaos --seed %d --duration %v --faults %s --nodes %d --partitions %d --replication %d --producers %d --acks1=%v --rate %d --consumers %d --pad %d --flush-messages %d --segment-bytes %d --disk-size %d --warmup %v --cooldown %v --gap %v --hold %v --meta-rate %v",
+		*seed, *duration, *faults, *nodes, *partitions, *rf, *producers, *acksOne, *rate, *consumers, *pad, *flushMsgs, *segBytes, *diskSize, *warmup, *cooldown, *gap, *holdFor, *metaRate)
 	for _, o := range overrides {
 		replay += " --override " + o
 	}
 	cfg := chaos.Config{
 		Bin: b, OutDir: *out, Nodes: *nodes, Seed: *seed, Duration: *duration, Faults: fk,
 		Warmup: *warmup, Cooldown: *cooldown, Gap: *gap, Hold: *holdFor,
-		Workload: chaos.WorkloadOptions{Topic: "chaos", Partitions: int32(*partitions), Group: "chaos-group",
+		Workload: chaos.WorkloadOptions{Topic: "chaos", Partitions: int32(*partitions), Replication: *rf, Group: "chaos-group",
 			Producers: *producers, AcksOne: *acksOne, Rate: *rate, Consumers: *consumers, Pad: *pad},
 		FlushMessages: *flushMsgs, SegmentBytes: *segBytes, DiskSize: *diskSize,
-		NodeOverrides: append(nodeDefaults(), overrides...), FinalTimeout: *finalWait, Command: replay,
+		NodeOverrides: append(nodeDefaults(), overrides...), FinalTimeout: *finalWait, Command: replay, MetaRate: *metaRate,
 		Logf: func(format string, a ...any) {
 			fmt.Fprintf(os.Stderr, "vltava-chaos: "+format+"\n", a...)
 		},

@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"slices"
-	"sort"
 	"time"
 )
 
@@ -32,7 +31,18 @@ type Availability struct {
 	Outages []Outage
 	// FaultOutage[i] is the total outage laid to History.Faults[i].
 	FaultOutage []Dur
+	// MetaOutages are the stretches longer than MetaOutageMin with no
+	// topic creation acknowledged (a cluster run's metadata workload).
+	MetaOutages []Outage
+	// FaultMetaOutage[i] is the total topic-creation outage laid to
+	// History.Faults[i].
+	FaultMetaOutage []Dur
 }
+
+// MetaOutageMin is the shortest gap between acknowledged topic creations
+// that counts as an outage of the metadata workload: it issues one change at
+// a time, a few a second, a third of them deletions.
+const MetaOutageMin = 3 * time.Second
 
 // OutageMin is the default shortest gap between acknowledged writes that
 // counts as an outage: the workload acknowledges tens of writes a second
@@ -76,13 +86,44 @@ func Measure(h History, outageMin Dur) Availability {
 			b.P50, b.P99, b.Max = quantile(l, 0.5), quantile(l, 0.99), l[len(l)-1]
 		}
 	}
-	sort.Slice(oks, func(i, j int) bool { return oks[i] < oks[j] })
+	av.Outages = outages(h, oks, outageMin)
 	av.FaultOutage = make([]Dur, len(h.Faults))
-	if len(oks) == 0 {
-		return av
+	for _, o := range av.Outages {
+		if o.Fault >= 0 {
+			av.FaultOutage[o.Fault] += o.Len()
+		}
 	}
+	var creates []Dur
+	for _, op := range h.MetaOps {
+		if op.Op == "create" && op.OK() {
+			creates = append(creates, op.Complete)
+		}
+	}
+	av.FaultMetaOutage = make([]Dur, len(h.Faults))
+	if len(h.MetaOps) > 0 {
+		av.MetaOutages = outages(h, creates, MetaOutageMin)
+		for _, o := range av.MetaOutages {
+			if o.Fault >= 0 {
+				av.FaultMetaOutage[o.Fault] += o.Len()
+			}
+		}
+	}
+	return av
+}
+
+// outages are the gaps longer than least between successes (times, in any
+// order) and from the last to the end of the workload, each laid to the
+// fault whose span (from its start to the next fault's start) it overlaps
+// most.
+func outages(h History, times []Dur, least Dur) []Outage {
+	oks := slices.Clone(times)
+	slices.Sort(oks)
+	if len(oks) == 0 {
+		return nil
+	}
+	var out []Outage
 	gaps := func(s, e Dur) {
-		if e-s <= outageMin {
+		if e-s <= least {
 			return
 		}
 		o := Outage{Start: s, End: e, Fault: -1}
@@ -96,16 +137,13 @@ func Measure(h History, outageMin Dur) Availability {
 				o.Fault, best = i, ov
 			}
 		}
-		if o.Fault >= 0 {
-			av.FaultOutage[o.Fault] += o.Len()
-		}
-		av.Outages = append(av.Outages, o)
+		out = append(out, o)
 	}
 	for i := 1; i < len(oks); i++ {
 		gaps(oks[i-1], oks[i])
 	}
 	gaps(oks[len(oks)-1], h.End)
-	return av
+	return out
 }
 
 // quantile of sorted durations.

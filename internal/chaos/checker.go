@@ -40,10 +40,26 @@ const (
 	// OutOfOrder: one producer's records in a partition are not in the
 	// order it produced them.
 	OutOfOrder AnomalyKind = "out-of-order"
+	// DivergentReplica: a node's copy of a partition, read from its data
+	// dir after the run, lacks or holds otherwise an offset below the high
+	// watermark the final read went to.
+	DivergentReplica AnomalyKind = "divergent-replica"
+	// LostMetadata: a topic whose creation was acknowledged is missing from
+	// a node's Metadata after the heal, or one whose deletion was
+	// acknowledged is still there.
+	LostMetadata AnomalyKind = "lost-metadata"
+	// DivergentImage: after the heal nodes disagree on a topic (its ID, its
+	// partition count, whether it exists), or hold it otherwise than its
+	// acknowledged creation said.
+	DivergentImage AnomalyKind = "divergent-image"
+	// SplitBrain: two nodes led (or were named leader of) the metadata
+	// quorum in one epoch.
+	SplitBrain AnomalyKind = "split-brain"
 )
 
 // AnomalyKinds lists every kind, in report order.
-var AnomalyKinds = []AnomalyKind{Lost, Duplicate, InconsistentOffset, VanishedRead, NonMonotonic, OffsetSkip, CommitBackwards, OutOfOrder}
+var AnomalyKinds = []AnomalyKind{Lost, Duplicate, InconsistentOffset, VanishedRead, NonMonotonic, OffsetSkip, CommitBackwards, OutOfOrder,
+	DivergentReplica, LostMetadata, DivergentImage, SplitBrain}
 
 // Anomaly is one thing wrong, naming the records involved. Expected means
 // the run's configuration does not promise otherwise (an acks=1 writer, a
@@ -61,6 +77,9 @@ type Anomaly struct {
 
 func (a Anomaly) String() string {
 	s := fmt.Sprintf("%s p%d: %s", a.Kind, a.Partition, a.Detail)
+	if a.Partition < 0 { // a metadata anomaly: no partition of the data topic
+		s = fmt.Sprintf("%s: %s", a.Kind, a.Detail)
+	}
 	if a.Expected {
 		s += " (expected: " + a.Why + ")"
 	}
@@ -99,6 +118,9 @@ func Check(h History) []Anomaly {
 	c.checkOrder()
 	c.checkConsumers()
 	c.checkCommits()
+	c.checkReplicas()
+	c.checkMetadata()
+	c.checkLeaders()
 	sort.SliceStable(c.out, func(i, j int) bool {
 		if c.out[i].Kind != c.out[j].Kind {
 			return kindIndex(c.out[i].Kind) < kindIndex(c.out[j].Kind)

@@ -12,6 +12,14 @@
 // (checker.go, checker_consumer.go), Measure the throughput and outages
 // (availability.go); Report and SVG show the run.
 //
+// With more than one node a run is a KRaft cluster (cluster.go): combined
+// nodes of one static quorum, Kafka's keys, one loopback address and one
+// group (for the firewall) per node. A metadata workload (metaworkload.go)
+// creates and deletes topics through random nodes; after the heal each
+// node's Metadata and the leader claims per epoch (the nodes' election log
+// lines, DescribeQuorum) go into the history, and checker_meta.go finds
+// lost metadata, divergent images and split brains.
+//
 // Faults that need root run in the sandbox (sandbox.go): a private mount
 // namespace and a fresh network namespace that die with the battery, so no
 // tmpfs or firewall rule outlives it.

@@ -17,10 +17,14 @@ import (
 //
 // Times are durations since the run started (monotonic clock).
 type History struct {
-	Seed    uint64   `json:"seed"`
-	Topic   string   `json:"topic"`
-	Group   string   `json:"group"`
-	Nodes   int      `json:"nodes"`
+	Seed  uint64 `json:"seed"`
+	Topic string `json:"topic"`
+	Group string `json:"group"`
+	Nodes int    `json:"nodes"`
+	// Brokers is how many nodes of a cluster were registered brokers when
+	// the workload's topic was created (its partitions are placed on
+	// those).
+	Brokers int      `json:"brokers,omitempty"`
 	Writers []Writer `json:"writers"`
 	// FlushMessages is the topic's flush.messages: 1 means every
 	// acknowledged batch was fsynced first, so a power loss (a torn tail)
@@ -34,10 +38,60 @@ type History struct {
 	Faults  []Fault  `json:"faults"`
 	// Final is the read of every partition from every node after healing;
 	// FinalEnds the end offset (high watermark) each read went up to.
-	Final     []Read      `json:"final"`
-	FinalEnds []FinalEnd  `json:"final_ends"`
-	Committed []Committed `json:"committed"` // the group's offsets fetched after healing
-	End       Dur         `json:"end"`       // when the workload stopped
+	Final     []Read     `json:"final"`
+	FinalEnds []FinalEnd `json:"final_ends"`
+	// Replicas are each node's copies of the partitions, read from its data
+	// dir after the nodes stopped (a cluster run), with their records in
+	// ReplicaReads.
+	Replicas     []ReplicaLog `json:"replicas,omitempty"`
+	ReplicaReads []Read       `json:"replica_reads,omitempty"`
+	Committed    []Committed  `json:"committed"` // the group's offsets fetched after healing
+	End          Dur          `json:"end"`       // when the workload stopped
+
+	// The metadata workload of a cluster run: its topic changes, each
+	// node's view of its topics after the heal (MetaViewNodes: the nodes
+	// whose views were read), and who each node said led the metadata
+	// quorum in which epoch.
+	MetaOps       []MetaOp      `json:"meta_ops,omitempty"`
+	MetaViews     []TopicView   `json:"meta_views,omitempty"`
+	MetaViewNodes []int         `json:"meta_view_nodes,omitempty"`
+	Leaders       []LeaderClaim `json:"leaders,omitempty"`
+}
+
+// MetaOp is one topic creation or deletion of the metadata workload, sent
+// through Node (whose client knew only it). TopicID and Partitions are what
+// an acknowledged creation answered; an error leaves the outcome unknown.
+type MetaOp struct {
+	Op         string `json:"op"` // create or delete
+	Topic      string `json:"topic"`
+	Node       int    `json:"node"`
+	Partitions int32  `json:"partitions,omitempty"`
+	TopicID    string `json:"id,omitempty"`
+	Invoke     Dur    `json:"invoke"`
+	Complete   Dur    `json:"complete"`
+	Err        string `json:"err,omitempty"`
+}
+
+// OK is true for an acknowledged operation.
+func (o MetaOp) OK() bool { return o.Err == "" }
+
+// TopicView is a topic as one node's Metadata answered after the heal.
+type TopicView struct {
+	Node       int    `json:"node"`
+	Topic      string `json:"topic"`
+	TopicID    string `json:"id"`
+	Partitions int32  `json:"partitions"`
+}
+
+// LeaderClaim is an observation that Leader led the metadata quorum in
+// Epoch (raft's term): from Node's own log when it won the election, or
+// from Node's DescribeQuorum answer.
+type LeaderClaim struct {
+	Node   int    `json:"node"`
+	Leader int    `json:"leader"`
+	Epoch  int64  `json:"epoch"`
+	Time   Dur    `json:"t"`
+	Source string `json:"source"` // log or describe-quorum
 }
 
 // Dur is a time.Duration that reads as JSON nanoseconds.
@@ -194,6 +248,12 @@ func (r *Recorder) Snapshot() History {
 	h.Final = append([]Read(nil), h.Final...)
 	h.FinalEnds = append([]FinalEnd(nil), h.FinalEnds...)
 	h.Committed = append([]Committed(nil), h.Committed...)
+	h.Replicas = append([]ReplicaLog(nil), h.Replicas...)
+	h.ReplicaReads = append([]Read(nil), h.ReplicaReads...)
+	h.MetaOps = append([]MetaOp(nil), h.MetaOps...)
+	h.MetaViews = append([]TopicView(nil), h.MetaViews...)
+	h.MetaViewNodes = append([]int(nil), h.MetaViewNodes...)
+	h.Leaders = append([]LeaderClaim(nil), h.Leaders...)
 	h.sort()
 	return h
 }
@@ -206,6 +266,8 @@ func (h *History) sort() {
 	sort.SliceStable(h.Assigns, func(i, j int) bool { return h.Assigns[i].Time < h.Assigns[j].Time })
 	sort.SliceStable(h.Commits, func(i, j int) bool { return h.Commits[i].Complete < h.Commits[j].Complete })
 	sort.SliceStable(h.Faults, func(i, j int) bool { return h.Faults[i].Start < h.Faults[j].Start })
+	sort.SliceStable(h.MetaOps, func(i, j int) bool { return h.MetaOps[i].Invoke < h.MetaOps[j].Invoke })
+	sort.SliceStable(h.Leaders, func(i, j int) bool { return h.Leaders[i].Time < h.Leaders[j].Time })
 }
 
 // Save writes the history as JSON.

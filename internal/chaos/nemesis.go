@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -14,6 +17,9 @@ type nemesis struct {
 	disks map[int]*Disk
 	fw    *Firewall
 	rec   *Recorder
+	// proxies are the CONTROLLER links of a cluster run with slow links,
+	// by node id.
+	proxies map[int]*Proxy
 }
 
 // settle is how long the nemesis waits after a kill before it reads the
@@ -40,15 +46,19 @@ func (n *nemesis) node(id int) *Node { return n.nodes[id-1] }
 func (n *nemesis) do(ctx context.Context, s Step) Fault {
 	f := Fault{Kind: s.Kind, Nodes: s.Nodes, Start: n.rec.Now()}
 	var err error
+	if len(n.nodes) > 1 && (s.Kind == Kill || s.Kind == Pause || s.Kind == Slow) {
+		f.Nodes = []int{n.target(ctx, s, &f)}
+		f.Start = n.rec.Now()
+	}
 	switch s.Kind {
 	case Kill:
-		nd := n.node(s.Nodes[0])
+		nd := n.node(f.Nodes[0])
 		if err = nd.Kill(); err == nil {
 			hold(ctx, s.Hold)
 			err = nd.Start(60 * time.Second)
 		}
 	case Pause:
-		nd := n.node(s.Nodes[0])
+		nd := n.node(f.Nodes[0])
 		if err = nd.Pause(); err == nil {
 			hold(ctx, s.Hold)
 			err = nd.Resume()
@@ -62,21 +72,28 @@ func (n *nemesis) do(ctx context.Context, s Step) Fault {
 		if s.Pick%2 == 1 {
 			mode = Reset
 		}
-		var side, rest []string
+		if len(s.Nodes) == 1 {
+			// A lone node cut off: half the time the controller.
+			f.Nodes = []int{n.target(ctx, s, &f)}
+		}
+		var side, rest []Endpoint
+		var sideIDs, restIDs []int
 		for _, nd := range n.nodes {
-			if containsInt(s.Nodes, nd.ID) {
-				side = append(side, nd.Host)
+			e := Endpoint{Host: nd.Host, GID: nd.GID}
+			if containsInt(f.Nodes, nd.ID) {
+				side, sideIDs = append(side, e), append(sideIDs, nd.ID)
 			} else {
-				rest = append(rest, nd.Host)
+				rest, restIDs = append(rest, e), append(restIDs, nd.ID)
 			}
 		}
-		f.Detail = fmt.Sprintf("%s %v from %v", mode, side, rest)
-		if err = n.fw.Cut(side, rest, mode); err == nil {
+		f.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %s nodes %v from %v", f.Detail, mode, sideIDs, restIDs), "; ")
+		f.Start = n.rec.Now()
+		if err = n.fw.CutEndpoints(side, rest, mode); err == nil {
 			hold(ctx, s.Hold)
 			err = n.fw.Heal()
 		}
 	case Slow:
-		err = errors.New("slow links go through the link proxy between nodes, which needs the cluster's inter-node connections")
+		err = n.slow(ctx, s, &f)
 	default:
 		err = fmt.Errorf("unknown fault %q", s.Kind)
 	}
@@ -85,6 +102,39 @@ func (n *nemesis) do(ctx context.Context, s Step) Fault {
 	}
 	f.End = n.rec.Now()
 	return f
+}
+
+// target picks the node a kill, pause, slow link or lone cut hits: half
+// the time (by a bit of the step's pick) the controller, as Metadata names it at the
+// time, which the schedule cannot know; otherwise the scheduled node.
+func (n *nemesis) target(ctx context.Context, s Step, f *Fault) int {
+	if (s.Pick>>4)%2 == 0 {
+		if id := controllerID(ctx, n.nodes); id >= 1 && id <= len(n.nodes) {
+			f.Detail = fmt.Sprintf("node %d, the controller", id)
+			return id
+		}
+		f.Detail = "no controller known"
+	}
+	return s.Nodes[0]
+}
+
+// slowDelays are the one-way delays a slow link gets, chosen by the step's
+// pick: about raft's heartbeat, then past the election timeout.
+var slowDelays = []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 600 * time.Millisecond, 1500 * time.Millisecond}
+
+// slow delays every link into the node's CONTROLLER listener (its proxy)
+// for the hold.
+func (n *nemesis) slow(ctx context.Context, s Step, f *Fault) error {
+	p := n.proxies[f.Nodes[0]]
+	if p == nil {
+		return errors.New("slow links need a cluster run, whose CONTROLLER listeners are reached through the link proxies")
+	}
+	d := slowDelays[(s.Pick>>8)%uint64(len(slowDelays))]
+	f.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %v each way on the links to node %d's controller listener", f.Detail, d, f.Nodes[0]), "; ")
+	p.SetDelay(d)
+	hold(ctx, s.Hold)
+	p.SetDelay(0)
+	return nil
 }
 
 // diskFull fills a node's tmpfs, holds, frees it and restarts the node if it
@@ -112,14 +162,28 @@ func (n *nemesis) diskFull(ctx context.Context, s Step, f *Fault) error {
 }
 
 // torn kills a node, tears the active segment of one partition (chosen by
-// the step's pick) and restarts it after the hold.
+// the step's pick) and restarts it after the hold. The tear takes the
+// partition's only copy with replication factor 1; with more, the checker
+// does not yet tell one replica's loss from the partition's.
 func (n *nemesis) torn(ctx context.Context, s Step, f *Fault) error {
 	nd := n.node(s.Nodes[0])
+	p := int32(s.Pick % uint64(n.cfg.Workload.Partitions))
+	if len(n.nodes) > 1 {
+		// In a cluster the partition lives on some nodes only: tear the
+		// first of them from the scheduled node on.
+		for i := range n.nodes {
+			c := n.nodes[(s.Nodes[0]-1+i)%len(n.nodes)]
+			if _, err := os.Stat(filepath.Join(c.DataDir, fmt.Sprintf("%s-%d", n.cfg.Workload.Topic, p))); err == nil {
+				nd = c
+				break
+			}
+		}
+		f.Nodes = []int{nd.ID}
+	}
 	if err := nd.Kill(); err != nil {
 		return err
 	}
 	hold(ctx, settle)
-	p := int32(s.Pick % uint64(n.cfg.Workload.Partitions))
 	observed := n.observed(p)
 	seg, err := ActiveSegment(nd.DataDir, n.cfg.Workload.Topic, p)
 	var t Torn
@@ -168,6 +232,9 @@ func (n *nemesis) healAll() []string {
 			notes = append(notes, "heal the firewall: "+err.Error())
 		}
 	}
+	for _, p := range n.proxies {
+		p.SetDelay(0)
+	}
 	for id, d := range n.disks {
 		if err := d.Free(); err != nil {
 			notes = append(notes, fmt.Sprintf("free node %d's disk: %v", id, err))
@@ -188,6 +255,11 @@ func (n *nemesis) healAll() []string {
 // teardown stops every node (killing what will not stop) and unmounts the
 // disks; it runs on every return of Run.
 func (n *nemesis) teardown(res *Result) {
+	defer func() {
+		for _, p := range n.proxies {
+			p.Close()
+		}
+	}()
 	for _, nd := range n.nodes {
 		if nd.Running() {
 			if err := nd.Stop(20 * time.Second); err != nil {

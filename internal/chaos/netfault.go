@@ -13,10 +13,11 @@ import (
 // stall and retransmit until the heal, or rejects them with a TCP reset, so
 // they fail at once; both are what a process sees from a real partition.
 //
-// Rules match source and destination addresses, so a node's connections to
-// another node must come from its own address: the cluster's inter-node
-// dialer binds the node's listener host (net.Dialer.LocalAddr), as every
-// host of a real cluster has its own.
+// Rules match source and destination addresses, which is enough for a
+// process that binds its own address before it dials. Vltava's inter-node
+// dialers do not (every connection leaves from 127.0.0.1, as on a real host
+// with one address), so a cluster's nodes each run with a group of their
+// own and CutEndpoints matches their packets by the socket's group too.
 type Firewall struct {
 	// Table is the nftables table the rules live in (inet family).
 	Table string
@@ -57,10 +58,32 @@ const (
 // every address of b (IPv4 literals such as 127.0.0.11). Cuts add up until
 // Heal.
 func (f *Firewall) Cut(a, b []string, mode CutMode) error {
-	verdict := "drop"
-	if mode == Reset {
-		verdict = "reject with tcp reset"
+	var ea, eb []Endpoint
+	for _, x := range a {
+		ea = append(ea, Endpoint{Host: x})
 	}
+	for _, y := range b {
+		eb = append(eb, Endpoint{Host: y})
+	}
+	return f.CutEndpoints(ea, eb, mode)
+}
+
+// Endpoint is a node as the firewall sees it: its address and, when it runs
+// as its own group, that group (0: none). A process whose dialer does not
+// bind its address sends from 127.0.0.1, so only its socket's group tells
+// its packets from another node's.
+type Endpoint struct {
+	Host string
+	GID  int
+}
+
+// CutEndpoints stops traffic in both directions between every endpoint of
+// a and every endpoint of b: packets from one's address to the other's, and
+// packets of sockets owned by one's user to the other's address (a
+// connection one dials to the other stalls, or fails, at its first packet;
+// the other end's replies need no rule, as nothing of the dialer's reaches
+// it). Cuts add up until Heal.
+func (f *Firewall) CutEndpoints(a, b []Endpoint, mode CutMode) error {
 	var s strings.Builder
 	fmt.Fprintf(&s, "add table inet %s\n", f.Table)
 	fmt.Fprintf(&s, "add chain inet %s output { type filter hook output priority 0; policy accept; }\n", f.Table)
@@ -69,14 +92,20 @@ func (f *Firewall) Cut(a, b []string, mode CutMode) error {
 		// the same two addresses: let resets through, or none arrives.
 		fmt.Fprintf(&s, "insert rule inet %s output tcp flags & rst == rst accept\n", f.Table)
 	}
+	rule := func(match string) {
+		if mode == Reset {
+			// Reset for TCP; anything else is dropped.
+			fmt.Fprintf(&s, "add rule inet %s output %s meta l4proto tcp reject with tcp reset\n", f.Table, match)
+		}
+		fmt.Fprintf(&s, "add rule inet %s output %s drop\n", f.Table, match)
+	}
 	for _, x := range a {
 		for _, y := range b {
-			for _, pair := range [][2]string{{x, y}, {y, x}} {
-				if mode == Reset {
-					// Reset for TCP; anything else is dropped.
-					fmt.Fprintf(&s, "add rule inet %s output ip saddr %s ip daddr %s meta l4proto tcp %s\n", f.Table, pair[0], pair[1], verdict)
+			for _, pair := range [][2]Endpoint{{x, y}, {y, x}} {
+				rule(fmt.Sprintf("ip saddr %s ip daddr %s", pair[0].Host, pair[1].Host))
+				if pair[0].GID != 0 {
+					rule(fmt.Sprintf("meta skgid %d ip daddr %s", pair[0].GID, pair[1].Host))
 				}
-				fmt.Fprintf(&s, "add rule inet %s output ip saddr %s ip daddr %s drop\n", f.Table, pair[0], pair[1])
 			}
 		}
 	}

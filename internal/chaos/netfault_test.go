@@ -3,6 +3,7 @@ package chaos
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -184,5 +185,74 @@ func TestFirewallRefusesTheHost(t *testing.T) {
 	}
 	if err := NewFirewall().Cut([]string{"127.0.0.2"}, []string{"127.0.0.3"}, Drop); err == nil {
 		t.Fatal("a cut outside the sandbox was not refused")
+	}
+}
+
+// dialEnv makes the test binary a one-shot client: dial the address it
+// names, round-trip a line, exit 0 (or 1 on failure). It runs as a node's
+// group in TestFirewallCutsByGroup.
+const dialEnv = "VLTAVACHAOS_TEST_DIAL"
+
+func TestMain(m *testing.M) {
+	if addr := os.Getenv(dialEnv); addr != "" {
+		c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+		if err == nil {
+			err = roundTrip(c, "group", 500*time.Millisecond)
+			c.Close()
+		}
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestFirewallCutsByGroup: a process that dials without binding its address
+// (as the nodes' dialers do: every connection leaves from 127.0.0.1) is cut
+// from b by its group, while the battery's connections from the same
+// address to b still flow, and a heal lets it through again.
+func TestFirewallCutsByGroup(t *testing.T) {
+	if !inSandbox(t) {
+		return
+	}
+	const gid = nodeGIDBase + 99
+	const a, b = "127.0.0.2", "127.0.0.3"
+	ln := echoServer(t, b+":0")
+	dialAs := func() error {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), dialEnv+"="+ln.Addr().String())
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(os.Geteuid()), Gid: gid}, Pdeathsig: syscall.SIGKILL}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	if err := dialAs(); err != nil {
+		t.Fatalf("before the cut: %v", err)
+	}
+	fw := NewFirewall()
+	defer fw.Heal()
+	if err := fw.CutEndpoints([]Endpoint{{Host: a, GID: gid}}, []Endpoint{{Host: b}}, Drop); err != nil {
+		t.Fatal(err)
+	}
+	if err := dialAs(); err == nil {
+		t.Fatal("the node's group reached b across the cut")
+	}
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+	if err != nil {
+		t.Fatalf("the battery from 127.0.0.1 to b during the cut: %v", err)
+	}
+	if err := roundTrip(c, "battery", 5*time.Second); err != nil {
+		t.Fatalf("the battery from 127.0.0.1 to b during the cut: %v", err)
+	}
+	c.Close()
+	if err := fw.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dialAs(); err != nil {
+		t.Fatalf("after the heal: %v", err)
 	}
 }

@@ -25,6 +25,19 @@ type Node struct {
 	DataDir   string
 	LogPath   string
 	Overrides []string
+	// Listeners, when set, is the node's listeners value (a cluster node
+	// has a PLAINTEXT and a CONTROLLER listener at fixed ports, named in
+	// every node's controller.quorum.voters); otherwise the node listens
+	// on Host with the port of its first start.
+	Listeners string
+	// Controller is a cluster node's CONTROLLER listener (host:port).
+	Controller string
+	// GID, when not 0, is the group the process runs as (root only; it
+	// stays root, so it reads and writes what the battery made). The nodes
+	// of a cluster each run as their own group so that nftables can tell
+	// their packets apart (meta skgid): a node's dialer does not bind its
+	// own address, so all its connections leave from 127.0.0.1.
+	GID int
 
 	mu     sync.Mutex
 	port   int
@@ -46,32 +59,71 @@ func (n *Node) Addr() string {
 
 // Start runs the server and waits, up to timeout, for its ready file.
 func (n *Node) Start(timeout time.Duration) error {
+	ready, err := n.launch()
+	if err != nil {
+		return err
+	}
+	return n.waitReady(ready, timeout)
+}
+
+// StartAll launches every node before waiting for any: a node of a cluster
+// may not be ready before a quorum of its peers runs.
+func StartAll(nodes []*Node, timeout time.Duration) error {
+	readies := make([]string, len(nodes))
+	for i, n := range nodes {
+		r, err := n.launch()
+		if err != nil {
+			return err
+		}
+		readies[i] = r
+	}
+	var errs []error
+	for i, n := range nodes {
+		if err := n.waitReady(readies[i], timeout); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// launch starts the process; it returns the ready file to wait for.
+func (n *Node) launch() (string, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.cmd != nil {
-		return fmt.Errorf("node %d already running", n.ID)
+		return "", fmt.Errorf("node %d already running", n.ID)
 	}
 	n.runs++
-	ready := filepath.Join(filepath.Dir(n.DataDir), fmt.Sprintf("ready-%d", n.runs))
-	args := []string{"server", "--data-dir", n.DataDir, "--listen", fmt.Sprintf("%s:%d", n.Host, n.port), "--ready-file", ready, "--http-listen", "none"}
+	dir := filepath.Dir(n.DataDir)
+	ready := filepath.Join(dir, fmt.Sprintf("ready-%d", n.runs))
+	args := []string{"server", "--data-dir", n.DataDir, "--ready-file", ready, "--http-listen", "none"}
+	if n.Listeners == "" {
+		args = append(args, "--listen", fmt.Sprintf("%s:%d", n.Host, n.port))
+	}
 	for _, o := range n.Overrides {
 		args = append(args, "--override", o)
 	}
-	if err := os.MkdirAll(filepath.Dir(n.DataDir), 0o755); err != nil {
-		return err
+	if n.Listeners != "" {
+		args = append(args, "--override", "listeners="+n.Listeners)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
 	}
 	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return "", err
 	}
 	fmt.Fprintf(logf, "=== run %d at %s: %s %s\n", n.runs, time.Now().Format(time.RFC3339Nano), n.Bin, strings.Join(args, " "))
 	cmd := exec.Command(n.Bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// If the battery dies (even by SIGKILL), the kernel kills its nodes.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if n.GID != 0 {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(os.Geteuid()), Gid: uint32(n.GID)}
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return fmt.Errorf("start node %d: %w", n.ID, err)
+		return "", fmt.Errorf("start node %d: %w", n.ID, err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -81,7 +133,18 @@ func (n *Node) Start(timeout time.Duration) error {
 		close(exited)
 	}()
 	n.cmd, n.exited, n.paused = cmd, exited, false
+	return ready, nil
+}
 
+// waitReady waits for the ready file of the run just launched, or the
+// process's death, and learns the port the node listens on.
+func (n *Node) waitReady(ready string, timeout time.Duration) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	cmd, exited := n.cmd, n.exited
+	if cmd == nil {
+		return fmt.Errorf("node %d not running", n.ID)
+	}
 	// Wait for the ready file or the process's death; the ticker only
 	// paces the checks of the file.
 	deadline := time.NewTimer(timeout)
@@ -136,6 +199,13 @@ func (n *Node) Pid() int {
 		return 0
 	}
 	return n.cmd.Process.Pid
+}
+
+// Paused reports whether the process is stopped by Pause.
+func (n *Node) Paused() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmd != nil && n.paused
 }
 
 // Pause freezes the process (SIGSTOP); Resume thaws it (SIGCONT).

@@ -12,6 +12,9 @@ type FaultStats struct {
 	Runs    int   // faults of this kind injected
 	Failed  int   // of which the nemesis could not carry out
 	Outages []Dur // the outage laid to each
+	// MetaOutages are the topic-creation outage laid to each (a cluster
+	// run's metadata workload; empty without one).
+	MetaOutages []Dur
 }
 
 // Stats groups a history's faults by kind, in the order kinds first appear.
@@ -32,6 +35,9 @@ func Stats(h History, av Availability) []FaultStats {
 		if i < len(av.FaultOutage) {
 			out[j].Outages = append(out[j].Outages, av.FaultOutage[i])
 		}
+		if len(h.MetaOps) > 0 && i < len(av.FaultMetaOutage) {
+			out[j].MetaOutages = append(out[j].MetaOutages, av.FaultMetaOutage[i])
+		}
 	}
 	return out
 }
@@ -44,6 +50,9 @@ func (r *Result) Report() string {
 	c := r.Config
 	fmt.Fprintf(&b, "Vltava fault battery: seed %d, %d node(s), %v workload, faults %v, flush.messages=%d\n",
 		h.Seed, h.Nodes, c.Duration, c.Faults, h.FlushMessages)
+	if h.Nodes > 1 {
+		fmt.Fprintf(&b, "%d of the %d nodes were registered brokers when the workload's topic was created (its partitions live on those)\n", h.Brokers, h.Nodes)
+	}
 	if c.Command != "" {
 		fmt.Fprintf(&b, "replay: %s\n", c.Command)
 	}
@@ -94,6 +103,24 @@ func (r *Result) Report() string {
 			fmt.Fprintf(&b, "  final read of node %d: %d records\n", e.Node, perNode[e.Node])
 		}
 	}
+	if h.Nodes > 1 {
+		fmt.Fprintf(&b, "  (a client asking a node is sent on to each partition's leader: the final reads are of the leaders' copies)\n")
+		copies := map[int][]string{}
+		for _, l := range h.Replicas {
+			s := fmt.Sprintf("p%d %d-%d", l.Partition, l.Start, l.End)
+			if l.Err != "" {
+				s += " (unreadable after: " + l.Err + ")"
+			}
+			copies[l.Node] = append(copies[l.Node], s)
+		}
+		for _, id := range sortedKeys(copies) {
+			fmt.Fprintf(&b, "  copies on node %d's disk after the stop: %s\n", id, strings.Join(copies[id], ", "))
+		}
+	}
+
+	if len(h.MetaOps) > 0 {
+		b.WriteString(metaSummary(h))
+	}
 
 	fmt.Fprintf(&b, "\nanomalies:\n")
 	byKind := map[AnomalyKind][2]int{}
@@ -107,6 +134,9 @@ func (r *Result) Report() string {
 		byKind[a.Kind] = n
 	}
 	for _, k := range AnomalyKinds {
+		if h.Nodes <= 1 && (k == DivergentReplica || k == LostMetadata || k == DivergentImage || k == SplitBrain) {
+			continue
+		}
 		n := byKind[k]
 		fmt.Fprintf(&b, "  %-20s %5d unexpected %5d expected\n", k, n[0], n[1])
 	}
@@ -131,6 +161,21 @@ func (r *Result) Report() string {
 			cause = string(h.Faults[o.Fault].Kind)
 		}
 		fmt.Fprintf(&b, "  %8v to %8v  %8v  %s\n", o.Start.Round(time.Millisecond), o.End.Round(time.Millisecond), o.Len().Round(time.Millisecond), cause)
+	}
+	if len(h.MetaOps) > 0 {
+		var mo []Dur
+		for _, o := range av.MetaOutages {
+			mo = append(mo, o.Len())
+		}
+		med, mx := medianMax(mo)
+		fmt.Fprintf(&b, "\ntopic-creation outages (none acknowledged for over %v): %d, median %v, max %v\n", MetaOutageMin, len(mo), med.Round(time.Millisecond), mx.Round(time.Millisecond))
+		for _, o := range av.MetaOutages {
+			cause := "no fault"
+			if o.Fault >= 0 {
+				cause = string(h.Faults[o.Fault].Kind)
+			}
+			fmt.Fprintf(&b, "  %8v to %8v  %8v  %s\n", o.Start.Round(time.Millisecond), o.End.Round(time.Millisecond), o.Len().Round(time.Millisecond), cause)
+		}
 	}
 	fmt.Fprintf(&b, "\nper fault kind:\n  %-10s %5s %8s %12s %12s\n", "kind", "runs", "failed", "outage med", "outage max")
 	for _, s := range Stats(h, av) {
@@ -161,6 +206,11 @@ type KindSummary struct {
 	Polled               int // records the consumers received
 	Unexpected, Expected int // anomalies
 	Outages              []Dur
+	// TopicOps and TopicAcked count the metadata workload's creations and
+	// deletions, attempted and acknowledged; MetaOutages are the
+	// topic-creation outages laid to the faults.
+	TopicOps, TopicAcked int
+	MetaOutages          []Dur
 }
 
 // Summarize groups histories by the fault kinds they injected.
@@ -179,6 +229,12 @@ func Summarize(hs []History) []KindSummary {
 		for _, p := range h.Polls {
 			polled += len(p.Records)
 		}
+		topicAcked := 0
+		for _, op := range h.MetaOps {
+			if op.OK() {
+				topicAcked++
+			}
+		}
 		for _, st := range Stats(h, av) {
 			j, ok := idx[st.Kind]
 			if !ok {
@@ -194,6 +250,9 @@ func Summarize(hs []History) []KindSummary {
 			s.Acked += acked
 			s.Polled += polled
 			s.Outages = append(s.Outages, st.Outages...)
+			s.TopicOps += len(h.MetaOps)
+			s.TopicAcked += topicAcked
+			s.MetaOutages = append(s.MetaOutages, st.MetaOutages...)
 			for _, a := range as {
 				if a.Expected {
 					s.Expected++
@@ -206,9 +265,26 @@ func Summarize(hs []History) []KindSummary {
 	return out
 }
 
-// SummaryTable is Summarize as a Markdown table.
+// SummaryTable is Summarize as a Markdown table; with a metadata workload
+// (cluster runs) it adds the topic changes and the topic-creation outages.
 func SummaryTable(ss []KindSummary) string {
 	var b strings.Builder
+	meta := false
+	for _, s := range ss {
+		meta = meta || s.TopicOps > 0
+	}
+	if meta {
+		b.WriteString("| fault | runs | faults (failed) | writes (acknowledged) | records polled | topic changes (acknowledged) | anomalies unexpected / expected | outage median | outage max | topic-creation outage median | max |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, s := range ss {
+			m, x := medianMax(s.Outages)
+			mm, mx := medianMax(s.MetaOutages)
+			fmt.Fprintf(&b, "| %s | %d | %d (%d) | %d (%d) | %d | %d (%d) | %d / %d | %v | %v | %v | %v |\n", s.Kind, s.Runs, s.Faults, s.Failed,
+				s.Writes, s.Acked, s.Polled, s.TopicOps, s.TopicAcked, s.Unexpected, s.Expected,
+				m.Round(10*time.Millisecond), x.Round(10*time.Millisecond), mm.Round(10*time.Millisecond), mx.Round(10*time.Millisecond))
+		}
+		return b.String()
+	}
 	b.WriteString("| fault | runs | faults (failed) | writes (acknowledged) | records polled | anomalies unexpected / expected | outage median | outage max |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, s := range ss {
@@ -216,5 +292,44 @@ func SummaryTable(ss []KindSummary) string {
 		fmt.Fprintf(&b, "| %s | %d | %d (%d) | %d (%d) | %d | %d / %d | %v | %v |\n", s.Kind, s.Runs, s.Faults, s.Failed,
 			s.Writes, s.Acked, s.Polled, s.Unexpected, s.Expected, m.Round(10*time.Millisecond), x.Round(10*time.Millisecond))
 	}
+	return b.String()
+}
+
+// metaSummary is the metadata workload's part of the operations: changes
+// acknowledged and failed, the nodes' views after the heal, and the quorum's
+// leaders by epoch.
+func metaSummary(h History) string {
+	var b strings.Builder
+	n := map[string][2]int{}
+	for _, op := range h.MetaOps {
+		c := n[op.Op]
+		if op.OK() {
+			c[0]++
+		} else {
+			c[1]++
+		}
+		n[op.Op] = c
+	}
+	fmt.Fprintf(&b, "  topics: %d creations acknowledged, %d failed or unknown; %d deletions acknowledged, %d failed or unknown\n",
+		n["create"][0], n["create"][1], n["delete"][0], n["delete"][1])
+	per := map[int]int{}
+	for _, v := range h.MetaViews {
+		per[v.Node]++
+	}
+	for _, id := range h.MetaViewNodes {
+		fmt.Fprintf(&b, "  metadata of node %d after the heal: %d of the workload's topics\n", id, per[id])
+	}
+	leaders := map[int64]map[int]bool{}
+	for _, l := range h.Leaders {
+		if leaders[l.Epoch] == nil {
+			leaders[l.Epoch] = map[int]bool{}
+		}
+		leaders[l.Epoch][l.Leader] = true
+	}
+	var parts []string
+	for _, e := range sortedKeys(leaders) {
+		parts = append(parts, fmt.Sprintf("%d:%v", e, sortedKeys(leaders[e])))
+	}
+	fmt.Fprintf(&b, "  quorum leaders by epoch (epoch:[leader]): %s\n", strings.Join(parts, " "))
 	return b.String()
 }

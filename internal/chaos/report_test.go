@@ -3,6 +3,7 @@ package chaos
 import (
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -56,9 +57,26 @@ func TestMeasureOutages(t *testing.T) {
 // TestSVGIsWellFormed: the picture parses as XML and shades every fault.
 func TestSVGIsWellFormed(t *testing.T) {
 	h := steadyHistory()
-	s := SVG(h, Measure(h, OutageMin))
+	faults, outages, meta := svgRects(t, SVG(h, Measure(h, OutageMin)))
+	if faults != 2 || outages != 2 || meta != 0 {
+		t.Fatalf("%d fault windows, %d outages and %d topic-creation outages drawn, want 2, 2 and 0", faults, outages, meta)
+	}
+	// A cluster run's topic creations, none acknowledged from 4 s to 9 s.
+	for at := Dur(0); at < h.End; at += 500 * ms {
+		if at < 4*time.Second || at > 9*time.Second {
+			h.MetaOps = append(h.MetaOps, MetaOp{Op: "create", Topic: fmt.Sprint(at), Invoke: at, Complete: at + ms})
+		}
+	}
+	if _, _, meta := svgRects(t, SVG(h, Measure(h, OutageMin))); meta != 1 {
+		t.Fatalf("%d topic-creation outages drawn, want 1", meta)
+	}
+}
+
+// svgRects parses an SVG and counts its fault, outage and topic-creation
+// outage rectangles.
+func svgRects(t *testing.T, s string) (faults, outages, meta int) {
+	t.Helper()
 	d := xml.NewDecoder(strings.NewReader(s))
-	faults, outages := 0, 0
 	for {
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
@@ -75,12 +93,13 @@ func TestSVGIsWellFormed(t *testing.T) {
 				if a.Name.Local == "class" && a.Value == "outage" {
 					outages++
 				}
+				if a.Name.Local == "class" && a.Value == "meta-outage" {
+					meta++
+				}
 			}
 		}
 	}
-	if faults != 2 || outages != 2 {
-		t.Fatalf("%d fault windows and %d outages drawn, want 2 and 2", faults, outages)
-	}
+	return faults, outages, meta
 }
 
 // TestSummarize: per fault kind across runs, with a run that mixed kinds
@@ -100,7 +119,29 @@ func TestSummarize(t *testing.T) {
 	if p.Kind != Pause || p.Runs != 1 || p.Unexpected != 0 {
 		t.Errorf("pause: %+v", p)
 	}
-	if tb := SummaryTable(ss); !strings.Contains(tb, "| kill | 2 | 2 (0) |") {
+	if tb := SummaryTable(ss); !strings.Contains(tb, "| kill | 2 | 2 (0) |") || strings.Contains(tb, "topic") {
+		t.Errorf("table:\n%s", tb)
+	}
+}
+
+// TestSummarizeMetadata: a run with a metadata workload counts its topic
+// changes and lays a gap in acknowledged creations to the fault under it.
+func TestSummarizeMetadata(t *testing.T) {
+	h := steadyHistory()
+	h.Faults = h.Faults[:1] // the kill only
+	f := h.Faults[0]
+	for at := Dur(0); at < h.End; at += 500 * time.Millisecond {
+		if at > f.Start-time.Second && at < f.End+time.Second {
+			continue // no creation acknowledged around the fault
+		}
+		h.MetaOps = append(h.MetaOps, MetaOp{Op: "create", Topic: fmt.Sprintf("meta-%d", at), Invoke: at, Complete: at + 10*time.Millisecond})
+	}
+	h.MetaOps = append(h.MetaOps, MetaOp{Op: "create", Topic: "meta-x", Invoke: f.Start, Complete: f.End, Err: "timeout"})
+	ss := Summarize([]History{h})
+	if len(ss) != 1 || ss[0].TopicOps != len(h.MetaOps) || ss[0].TopicAcked != len(h.MetaOps)-1 || len(ss[0].MetaOutages) != 1 || ss[0].MetaOutages[0] <= MetaOutageMin {
+		t.Fatalf("%+v", ss)
+	}
+	if tb := SummaryTable(ss); !strings.Contains(tb, "topic-creation outage") {
 		t.Errorf("table:\n%s", tb)
 	}
 }

@@ -34,6 +34,9 @@ type Config struct {
 	DiskSize int64
 	// NodeOverrides are extra --override key=value for every node.
 	NodeOverrides []string
+	// MetaRate is the metadata workload's topic creations and deletions
+	// per second (0: none).
+	MetaRate float64
 	// FinalTimeout bounds the read-back after healing.
 	FinalTimeout time.Duration
 	// Command is the command line that replays the run, for the report.
@@ -89,11 +92,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res.Steps = steps
-	if cfg.Nodes > 1 {
-		// The mechanics (per-node addresses, disks, cuts, reads per node)
-		// take N nodes; the nodes cannot yet form one cluster.
-		return nil, fmt.Errorf("%d nodes: Vltava has no multi-node cluster yet; the battery runs 1 node until replication lands", cfg.Nodes)
-	}
 	needDisk := slices.Contains(cfg.Faults, DiskFull)
 	if (needDisk || slices.Contains(cfg.Faults, Partition) || slices.Contains(cfg.Faults, Slow)) && !InSandbox() {
 		return nil, errors.New("diskfull, partition and slow faults need the battery's sandbox (root; vltava-chaos enters it itself)")
@@ -105,9 +103,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	nem := &nemesis{cfg: cfg, disks: map[int]*Disk{}, fw: NewFirewall()}
 	defer nem.teardown(res)
 	for i := 1; i <= cfg.Nodes; i++ {
-		dir := filepath.Join(cfg.OutDir, fmt.Sprintf("node%d", i))
+		dir := nodeDir(cfg.OutDir, i)
 		n := &Node{ID: i, Bin: cfg.Bin, Host: fmt.Sprintf("127.0.0.%d", 10+i), DataDir: filepath.Join(dir, "data"),
-			LogPath: filepath.Join(cfg.OutDir, fmt.Sprintf("node%d.log", i)), Overrides: cfg.NodeOverrides}
+			LogPath: filepath.Join(cfg.OutDir, fmt.Sprintf("node%d.log", i)), Overrides: slices.Clone(cfg.NodeOverrides)}
 		if needDisk {
 			d, err := MountDisk(filepath.Join(dir, "disk"), cfg.DiskSize)
 			if err != nil {
@@ -117,23 +115,44 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			n.DataDir = filepath.Join(d.Dir, "data")
 		}
 		nem.nodes = append(nem.nodes, n)
-		if err := n.Start(60 * time.Second); err != nil {
+	}
+	if cfg.Nodes > 1 {
+		var err error
+		if nem.proxies, err = clusterNodes(nem.nodes, slices.Contains(cfg.Faults, Slow)); err != nil {
 			return nil, err
 		}
 	}
+	if err := StartAll(nem.nodes, 60*time.Second); err != nil {
+		return nil, err
+	}
 	cfg.logf("nodes up: %v", addrs(nem.nodes))
+	brokers := 0
+	if cfg.Nodes > 1 {
+		// Every node is a broker: wait for their registrations (bounded:
+		// on main today only the quorum's leader registers itself).
+		brokers = brokersRegistered(ctx, nem.nodes, 5*time.Second)
+		cfg.logf("%d of %d nodes registered as brokers", brokers, cfg.Nodes)
+	}
 	if err := createTopic(ctx, cfg, addrs(nem.nodes)); err != nil {
 		return nil, err
 	}
 
 	rec := NewRecorder(History{Seed: cfg.Seed, Topic: cfg.Workload.Topic, Group: cfg.Workload.Group,
-		Nodes: cfg.Nodes, Writers: cfg.Workload.writers(), FlushMessages: cfg.FlushMessages})
+		Nodes: cfg.Nodes, Brokers: brokers, Writers: cfg.Workload.writers(), FlushMessages: cfg.FlushMessages})
 	nem.rec = rec
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
 	wl := &workload{opts: cfg.Workload, seeds: addrs(nem.nodes), rec: rec, logf: cfg.logf}
 	if err := wl.start(wctx); err != nil {
 		return nil, err
+	}
+	mw := &metaWorkload{rate: cfg.MetaRate, seed: cfg.Seed, nodes: nem.nodes, rec: rec}
+	if err := mw.start(wctx); err != nil {
+		return nil, err
+	}
+	if cfg.Nodes > 1 {
+		mw.wg.Add(1)
+		go func() { defer mw.wg.Done(); quorumWatch(wctx, rec, nem.nodes) }()
 	}
 	for _, s := range steps {
 		if !sleepUntil(ctx, rec, s.At) {
@@ -146,6 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	sleepUntil(ctx, rec, cfg.Duration)
 	wcancel()
 	wl.stop()
+	mw.stop()
 	rec.Do(func(h *History) { h.End = rec.Now() })
 	cfg.logf("workload stopped at %v; healing", rec.Now().Round(time.Millisecond))
 
@@ -155,12 +175,33 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := finalRead(fctx, rec, nem.nodes, cfg.Workload.Topic, cfg.Workload.Group, cfg.Workload.Partitions); err != nil {
 		res.Notes = append(res.Notes, "final read: "+err.Error())
 	}
+	if cfg.MetaRate > 0 {
+		if err := metaViews(fctx, rec, nem.nodes); err != nil {
+			res.Notes = append(res.Notes, "metadata views: "+err.Error())
+		}
+	}
+	stopped := true
 	for _, n := range nem.nodes {
 		if err := n.Stop(20 * time.Second); err != nil {
 			res.Notes = append(res.Notes, err.Error())
+			stopped = false
+		}
+	}
+	if cfg.Nodes > 1 && stopped {
+		if err := readReplicas(rec, nem.nodes, cfg.Workload.Topic, cfg.Workload.Partitions); err != nil {
+			res.Notes = append(res.Notes, "replica read: "+err.Error())
 		}
 	}
 
+	if cfg.Nodes > 1 {
+		for _, n := range nem.nodes {
+			ls, err := logLeaderClaims(n.LogPath, rec.Start())
+			if err != nil {
+				res.Notes = append(res.Notes, "leader claims: "+err.Error())
+			}
+			rec.Do(func(h *History) { h.Leaders = append(h.Leaders, ls...) })
+		}
+	}
 	res.History = rec.Snapshot()
 	res.Anomalies = Check(res.History)
 	res.Availability = Measure(res.History, OutageMin)
@@ -201,7 +242,7 @@ func createTopic(ctx context.Context, cfg Config, seeds []string) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	_, err = retry(cctx, func() (kadm.CreateTopicResponse, error) {
-		return kadm.NewClient(cl).CreateTopic(cctx, cfg.Workload.Partitions, 1, configs, cfg.Workload.Topic)
+		return kadm.NewClient(cl).CreateTopic(cctx, cfg.Workload.Partitions, int16(max(1, cfg.Workload.Replication)), configs, cfg.Workload.Topic)
 	})
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", cfg.Workload.Topic, err)

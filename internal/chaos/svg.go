@@ -10,8 +10,8 @@ import (
 
 // SVG draws a run: acknowledged and failed writes per second above, write
 // latency (p50, p99, max per second, log scale) below, every fault's window
-// shaded across both and labelled, and outages as bars under the
-// throughput. Plain SVG written here, so no plotting tool is needed.
+// shaded across both and labelled, and outages (of writes, and of topic
+// creations on a cluster) as bars under the throughput. Plain SVG written here, so no plotting tool is needed.
 func SVG(h History, av Availability) string {
 	const (
 		W, left, right = 1100.0, 70.0, 20.0
@@ -70,7 +70,15 @@ func SVG(h History, av Availability) string {
 		fmt.Fprintf(&b, `<rect class="outage" x="%.1f" y="%.0f" width="%.1f" height="5" fill="black"><title>outage %v</title></rect>`+"\n",
 			x(o.Start), top1+h1+2, math.Max(x(o.End)-x(o.Start), 1), o.Len().Round(time.Millisecond))
 	}
-	legend(&b, left+plotW-400, top1+12, []string{"#1f77b4", "#d62728", "#2ca02c", "black"}, []string{"acknowledged", "failed", "polled", "outage"})
+	colors, names := []string{"#1f77b4", "#d62728", "#2ca02c", "black"}, []string{"acknowledged", "failed", "polled", "outage"}
+	if len(h.MetaOps) > 0 {
+		for _, o := range av.MetaOutages {
+			fmt.Fprintf(&b, `<rect class="meta-outage" x="%.1f" y="%.0f" width="%.1f" height="5" fill="#637939"><title>topic-creation outage %v</title></rect>`+"\n",
+				x(o.Start), top1+h1+9, math.Max(x(o.End)-x(o.Start), 1), o.Len().Round(time.Millisecond))
+		}
+		colors, names = append(colors, "#637939"), append(names, "topic-creation outage")
+	}
+	legend(&b, left+plotW-520, top1+12, colors, names)
 
 	// Latency, log scale from 1 ms to the slowest write.
 	maxLat := 10 * time.Millisecond

@@ -18,7 +18,9 @@ import (
 type WorkloadOptions struct {
 	Topic      string
 	Partitions int32
-	Group      string
+	// Replication is the topic's replication factor (0: 1).
+	Replication int
+	Group       string
 	// Producers idempotent acks=all writers, plus one acks=1 writer
 	// without idempotence when AcksOne is set (the contrast: its losses
 	// are reported but allowed).

@@ -1,7 +1,8 @@
 // Package chaos is the short fault battery CI runs: the built vltava-chaos
 // command against the built vltava binary, with fixed seeds, one run per
-// fault kind the single node has. A run fails on any anomaly its
-// configuration promises cannot happen (an acknowledged acks=all record
+// fault kind the single node has and one of a 3-node cluster. A run fails
+// on any anomaly its configuration promises cannot happen (an acknowledged
+// acks=all record
 // lost, a duplicate from an idempotent producer, an offset reused, ...),
 // and on a run that could not do what it meant to (a node that would not
 // restart or stop, a final read that did not finish). Each run's report,
@@ -67,6 +68,10 @@ var ciRuns = []struct {
 	{name: "diskfull", args: []string{"--seed", "12", "--duration", "25s", "--faults", "diskfull", "--disk-size", "67108864"}},
 	{name: "torn", args: []string{"--seed", "13", "--duration", "25s", "--faults", "torn", "--flush-messages", "1"}},
 	{name: "torn-acked", args: []string{"--seed", "14", "--duration", "20s", "--faults", "torn-acked", "--flush-messages", "1"}, tornAcked: true},
+	// Three combined nodes of one KRaft quorum: the controller paused,
+	// killed and cut off (reset) by the seed's picks, another node killed,
+	// with the metadata workload beside the data workload.
+	{name: "cluster", args: []string{"--seed", "59", "--duration", "35s", "--nodes", "3", "--faults", "kill,pause,partition"}},
 }
 
 func TestBattery(t *testing.T) {
@@ -134,6 +139,9 @@ func checkRun(t *testing.T, h chaos.History, tornAcked bool) {
 	if ok < 1000 || polled < 1000 {
 		t.Errorf("only %d writes acknowledged and %d records polled: the run proves little", ok, polled)
 	}
+	if h.Nodes > 1 {
+		checkCluster(t, h)
+	}
 	if !tornAcked {
 		return
 	}
@@ -162,6 +170,28 @@ func checkRun(t *testing.T, h chaos.History, tornAcked bool) {
 	}
 	if d := diff(want, got); d != "" {
 		t.Errorf("lost records differ from those the tears destroyed: %s", d)
+	}
+}
+
+// checkCluster: the metadata workload did its work and every node's view was
+// read, and the leader claims were found (the checker already required them
+// consistent).
+func checkCluster(t *testing.T, h chaos.History) {
+	t.Helper()
+	created := 0
+	for _, op := range h.MetaOps {
+		if op.Op == "create" && op.OK() {
+			created++
+		}
+	}
+	if created < 20 {
+		t.Errorf("only %d topic creations acknowledged: the metadata workload proves little", created)
+	}
+	if len(h.MetaViewNodes) != h.Nodes {
+		t.Errorf("metadata views of nodes %v, want all %d", h.MetaViewNodes, h.Nodes)
+	}
+	if len(h.Leaders) == 0 {
+		t.Error("no leader claim found in the nodes' logs")
 	}
 }
 
