@@ -115,6 +115,9 @@ func New(cfg config.Broker, opts broker.Options) (*Server, error) {
 		conns: map[*conn]struct{}{}, perIP: map[netip.Addr]int{}, limits: limits, ctrl: newCtrlListeners(cfg),
 		budget: newBudget(requestBudget(cfg)), queued: newBudget(int64(max(cfg.QueuedMaxRequests, 1))),
 		metrics: m, slow: newSlowLog(cfg, opts.Logger)}
+	if c := b.Controller(); c != nil {
+		s.SetController(controllerAPIs{c})
+	}
 	s.watchMetrics()
 	return s, nil
 }
