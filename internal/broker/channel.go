@@ -47,6 +47,8 @@ type LocalController interface {
 type channelPeer interface {
 	Leader() (quorum.LeaderInfo, <-chan struct{})
 	Status(ctx context.Context) (quorum.Status, error)
+	// Err is the failure that stopped the member (its storage), nil while it runs.
+	Err() error
 }
 
 // ControllerChannel sends requests to the active controller.
@@ -85,6 +87,11 @@ func (c *ControllerChannel) Send(ctx context.Context, req kmsg.Request) (kmsg.Re
 			last = resp
 		} else {
 			lastErr = err
+		}
+		if qerr := c.peer.Err(); qerr != nil {
+			// This node's metadata log failed (it halts): no controller here, and none
+			// of this node's changes can be applied here.
+			return nil, fmt.Errorf("%w: the metadata log failed: %v", kerr.KafkaStorageError, qerr)
 		}
 		t := time.NewTimer(c.backoff)
 		select {

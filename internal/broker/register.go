@@ -62,7 +62,10 @@ func (b *Broker) SetAdvertised(addrs []string) error {
 	defer t.Stop()
 	select {
 	case <-b.life.unfencedCh:
-		return nil
+		// The partitions the unfencing gave back are led once reconciled.
+		ctx, cancel := context.WithTimeout(b.ctx, b.requestTimeout())
+		defer cancel()
+		return b.waitReconciled(ctx, b.Image().Offset().Index)
 	case err := <-b.life.failed:
 		return err
 	case <-t.C:

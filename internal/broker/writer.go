@@ -128,6 +128,12 @@ func (w *channelWriter) CreateTopics(ctx context.Context, specs []TopicSpec, val
 	var at []int // spec index of each request topic
 	im := b.Image()
 	var adding int64
+	// A change past Kafka's bound on records is the controller's to refuse whole.
+	records := 0
+	for _, s := range specs {
+		records += 1 + max(int(s.Partitions), len(s.Assignment)) + len(s.Configs)
+	}
+	budget := records <= maxRecordsPerChange
 	for i, s := range specs {
 		// vltava.max.broker.partitions is this broker's bound; the controller places
 		// over every broker, so it is checked here against the image (a bound, not
@@ -139,7 +145,7 @@ func (w *channelWriter) CreateTopics(ctx context.Context, specs []TopicSpec, val
 		if len(s.Assignment) > 0 {
 			n = int64(len(s.Assignment))
 		}
-		if err := b.checkPartitionBudget(im, adding, n); err != nil {
+		if err := b.checkPartitionBudget(im, adding, n); budget && err != nil {
 			res[i].Err = err
 			continue
 		}
@@ -274,7 +280,6 @@ func (w *channelWriter) DeleteTopic(ctx context.Context, name string) (uuid.UUID
 	t := kmsg.NewDeleteTopicsRequestTopic()
 	t.Topic = &name
 	req.Topics = append(req.Topics, t)
-	req.TopicNames = append(req.TopicNames, name)
 	r, err := w.send(ctx, req, true)
 	if err != nil {
 		return uuid.Nil, err
