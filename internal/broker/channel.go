@@ -308,3 +308,11 @@ func notController(resp kmsg.Response) bool {
 	}
 	return false
 }
+
+// Forward sends req to the active controller for a client (DescribeQuorum sent to a
+// broker), bounded by request.timeout.ms.
+func (b *Broker) Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.requestTimeout())
+	defer cancel()
+	return b.channel.Send(ctx, req)
+}
