@@ -354,8 +354,10 @@ func TestQuorumClusterFormsAndFailsOver(t *testing.T) {
 		len(resp.Brokers) != 1 || resp.Brokers[0].NodeID != pl.id {
 		t.Fatalf("produce to a non-leader: %s, current leader %+v, brokers %+v", kerr.ErrorForCode(sp.ErrorCode), sp.CurrentLeader, resp.Brokers)
 	}
-	if resp := pl.produceRaw(t, "orders", 1); resp.Topics[0].Partitions[0].ErrorCode != 0 {
-		t.Fatalf("produce to the leader: %v", kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode))
+	// The leader serves it once it has opened it (the client retries until then).
+	lc := pl.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := lc.ProduceSync(ctxT(t), &kgo.Record{Topic: "orders", Partition: 1, Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatalf("produce to the leader: %v", err)
 	}
 	// A client bootstrapped at any node produces and consumes (Metadata leads it on),
 	// and a consumer group is coordinated by the leader of its offsets partition.
