@@ -154,9 +154,15 @@ func (c *ControllerChannel) roundTrip(ctx context.Context, addr string, req kmsg
 		}
 		c.conn, c.connTo, c.br = nc, addr, bufio.NewReader(nc)
 	}
-	// The context's end (or Close) interrupts the exchange.
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Now()) })
-	defer stop()
+	// The context's end interrupts the exchange; a connection whose deadline it moved
+	// is not used again.
+	nc := c.conn
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
+	defer func() {
+		if !stop() && c.conn == nc {
+			c.closeLocked()
+		}
+	}()
 	if dl, ok := ctx.Deadline(); ok {
 		c.conn.SetDeadline(dl)
 	} else {
