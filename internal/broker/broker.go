@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -124,6 +125,9 @@ type Options struct {
 	Clock quorum.Clock
 	// LogTimings receive every partition log's write and flush times (metrics).
 	LogTimings log.Timings
+	// ControllerDial dials the active controller's listener for the controller channel
+	// (channel.go); nil is TCP.
+	ControllerDial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // Open opens a node's data: meta.properties, the metadata log (the quorum, node.go), and

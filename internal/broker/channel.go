@@ -59,8 +59,9 @@ type ControllerChannel struct {
 	voters   map[int32]string // controller.quorum.voters
 	clientID string
 	maxFrame int32
-	backoff  time.Duration // controller.quorum.retry.backoff.ms
-	dial     time.Duration // controller.quorum.request.timeout.ms
+	backoff  time.Duration                                            // controller.quorum.retry.backoff.ms
+	dial     time.Duration                                            // controller.quorum.request.timeout.ms
+	dialFunc func(ctx context.Context, addr string) (net.Conn, error) // nil: TCP
 
 	mu     sync.Mutex // serialises requests on the connection
 	conn   net.Conn
@@ -147,8 +148,15 @@ func (c *ControllerChannel) roundTrip(ctx context.Context, addr string, req kmsg
 		c.closeLocked()
 	}
 	if c.conn == nil {
-		d := net.Dialer{Timeout: c.dial}
-		nc, err := d.DialContext(ctx, "tcp", addr)
+		dctx, cancel := context.WithTimeout(ctx, c.dial)
+		var nc net.Conn
+		var err error
+		if c.dialFunc != nil {
+			nc, err = c.dialFunc(dctx, addr)
+		} else {
+			nc, err = (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+		}
+		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("dial the controller at %s: %w", addr, err)
 		}

@@ -185,7 +185,7 @@ func (b *Broker) openController(opts Options) error {
 	cfg := b.cfg
 	ch := &ControllerChannel{self: cfg.NodeID, peer: b.quorum, voters: cfg.QuorumVoters(),
 		clientID: fmt.Sprintf("vltava-broker-%d", cfg.NodeID), maxFrame: 100 << 20,
-		backoff: 20 * time.Millisecond, dial: 2 * time.Second}
+		backoff: 20 * time.Millisecond, dial: 2 * time.Second, dialFunc: opts.ControllerDial}
 	if n, err := strconv.ParseInt(cfg.Values["vltava.quorum.max.frame.bytes"], 10, 32); err == nil && n > 0 {
 		ch.maxFrame = int32(n)
 	}

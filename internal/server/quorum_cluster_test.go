@@ -13,6 +13,7 @@ package server_test
 // compacted after every entry) and is unfenced.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,13 +51,18 @@ type qnode struct {
 type qcluster struct {
 	t     *testing.T
 	nodes map[int32]*qnode
+	// dial, if set, dials the controller for node id's controller channel.
+	dial func(id int32) func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // startQuorumCluster starts n combined nodes forming one static quorum. Their controller
 // listeners are bound first (port 0), to name them in controller.quorum.voters.
-func startQuorumCluster(t *testing.T, n int, over map[string]string) *qcluster {
+func startQuorumCluster(t *testing.T, n int, over map[string]string, opts ...func(*qcluster)) *qcluster {
 	t.Helper()
 	c := &qcluster{t: t, nodes: map[int32]*qnode{}}
+	for _, o := range opts {
+		o(c)
+	}
 	var voters []string
 	lns := map[int32]net.Listener{}
 	for id := int32(1); id <= int32(n); id++ {
@@ -108,7 +115,11 @@ func (c *qcluster) start(id int32, ln net.Listener) {
 		out = os.Stderr
 	}
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test_node", id)
-	srv, err := server.New(cfg, broker.Options{Logger: logger})
+	opts := broker.Options{Logger: logger}
+	if c.dial != nil {
+		opts.ControllerDial = c.dial(id)
+	}
+	srv, err := server.New(cfg, opts)
 	if err != nil {
 		c.t.Fatalf("node %d: %v", id, err)
 	}
@@ -433,6 +444,112 @@ func TestQuorumClusterFormsAndFailsOver(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(old.dir, "__cluster_metadata-0")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// cuttable is a connection the test can cut: once cut, reads and writes fail.
+type cuttable struct {
+	net.Conn
+	cut *cutSwitch
+}
+
+func (c cuttable) Read(p []byte) (int, error) {
+	if c.cut.on() {
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Read(p)
+}
+
+func (c cuttable) Write(p []byte) (int, error) {
+	if c.cut.on() {
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(p)
+}
+
+// cutSwitch cuts a node's controller channel: dials fail and open connections break.
+type cutSwitch struct {
+	mu    sync.Mutex
+	cut   bool
+	conns []net.Conn
+}
+
+func (s *cutSwitch) on() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cut
+}
+
+func (s *cutSwitch) set(cut bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cut = cut
+	if cut {
+		for _, c := range s.conns {
+			c.Close()
+		}
+		s.conns = nil
+	}
+}
+
+func (s *cutSwitch) dial(ctx context.Context, addr string) (net.Conn, error) {
+	if s.on() {
+		return nil, net.ErrClosed
+	}
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns = append(s.conns, nc)
+	return cuttable{Conn: nc, cut: s}, nil
+}
+
+// TestQuorumClusterFencesASilentBroker: a broker whose heartbeats stop reaching the
+// controller (its channel cut, the process alive) is fenced once broker.session.timeout.ms
+// passes: its leaderships move, and no node lists it in Metadata or DescribeCluster;
+// once its heartbeats get through again it is unfenced and listed.
+func TestQuorumClusterFencesASilentBroker(t *testing.T) {
+	cuts := map[int32]*cutSwitch{1: {}, 2: {}, 3: {}}
+	c := startQuorumCluster(t, 3, map[string]string{
+		"broker.heartbeat.interval.ms": "100",
+		"broker.session.timeout.ms":    "1000",
+	}, func(c *qcluster) {
+		c.dial = func(id int32) func(context.Context, string) (net.Conn, error) { return cuts[id].dial }
+	})
+	lead := c.leader()
+	c.waitAll("three unfenced brokers", unfenced(1, 2, 3))
+	var silent, other *qnode
+	for _, qn := range c.running() {
+		if qn != lead {
+			silent, other = other, qn
+		}
+	}
+	if rt := other.createRaw(t, "spread", 6, 2); rt.ErrorCode != 0 {
+		t.Fatalf("create: %s", kerr.ErrorForCode(rt.ErrorCode))
+	}
+	cuts[silent.id].set(true)
+	c.waitAll("the silent broker fenced", func(im *metadata.Image) bool { b := im.Broker(silent.id); return b != nil && b.Fenced })
+	im := lead.srv.Broker().Image()
+	for i, p := range im.Topic("spread").Partitions {
+		if p.Leader == silent.id || slices.Contains(p.ISR(), silent.id) {
+			t.Fatalf("spread-%d: leader %d ISR %v still has the fenced broker %d", i, p.Leader, p.ISR(), silent.id)
+		}
+	}
+	want := []int32{lead.id, other.id}
+	slices.Sort(want)
+	for _, qn := range c.running() {
+		if md, dc, _, _ := qn.listed(t); fmt.Sprint(md, dc) != fmt.Sprint(want, want) {
+			t.Fatalf("node %d lists %v and %v, want %v (the fenced broker hidden)", qn.id, md, dc, want)
+		}
+	}
+	cuts[silent.id].set(false)
+	c.waitAll("the broker unfenced again", unfenced(1, 2, 3))
+	for _, qn := range c.running() {
+		if md, dc, _, _ := qn.listed(t); fmt.Sprint(md, dc) != "[1 2 3] [1 2 3]" {
+			t.Fatalf("node %d lists %v and %v after the broker came back", qn.id, md, dc)
+		}
 	}
 }
 
