@@ -304,3 +304,6 @@ func newLifecycle() *lifecycle {
 	l.fenced.Store(true)
 	return l
 }
+
+// Unfenced returns a channel closed once the controller has first unfenced this broker.
+func (b *Broker) Unfenced() <-chan struct{} { return b.life.unfencedCh }

@@ -509,7 +509,8 @@ func (s *cutSwitch) dial(ctx context.Context, addr string) (net.Conn, error) {
 // TestQuorumClusterFencesASilentBroker: a broker whose heartbeats stop reaching the
 // controller (its channel cut, the process alive) is fenced once broker.session.timeout.ms
 // passes: its leaderships move, and no node lists it in Metadata or DescribeCluster;
-// once its heartbeats get through again it is unfenced and listed.
+// once its heartbeats get through again it is unfenced and listed. Restarted while it
+// cannot reach the controller, it serves no client until it is unfenced.
 func TestQuorumClusterFencesASilentBroker(t *testing.T) {
 	cuts := map[int32]*cutSwitch{1: {}, 2: {}, 3: {}}
 	c := startQuorumCluster(t, 3, map[string]string{
@@ -550,6 +551,41 @@ func TestQuorumClusterFencesASilentBroker(t *testing.T) {
 		if md, dc, _, _ := qn.listed(t); fmt.Sprint(md, dc) != "[1 2 3] [1 2 3]" {
 			t.Fatalf("node %d lists %v and %v after the broker came back", qn.id, md, dc)
 		}
+	}
+
+	// Restarted while it cannot reach the controller, the broker is not unfenced and
+	// serves no client: a request waits (not refused) until it is.
+	c.stop(silent.id)
+	cuts[silent.id].set(true)
+	c.start(silent.id, nil)
+	if err := silent.srv.Ready(); err == nil || !strings.Contains(err.Error(), "not unfenced") {
+		t.Fatalf("ready while the controller is unreachable: %v", err)
+	}
+	answered := make(chan error, 1)
+	go func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(silent.srv.Addrs()[0]))
+		if err != nil {
+			answered <- err
+			return
+		}
+		defer cl.Close()
+		_, err = kmsg.NewPtrApiVersionsRequest().RequestWith(ctxT(t), cl.SeedBrokers()[0])
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		t.Fatalf("a fenced broker answered a client: %v", err)
+	case <-silent.srv.Broker().Unfenced():
+		t.Fatal("unfenced without reaching the controller")
+	default:
+	}
+	cuts[silent.id].set(false)
+	<-silent.srv.Broker().Unfenced()
+	if err := <-answered; err != nil {
+		t.Fatalf("the request made while fenced: %v", err)
+	}
+	if err := silent.srv.Ready(); err != nil {
+		t.Fatalf("not ready once unfenced: %v", err)
 	}
 }
 
