@@ -45,6 +45,8 @@ func (c *core) decide(req kmsg.Request) decision {
 		return c.alterConfigs(r)
 	case *kmsg.IncrementalAlterConfigsRequest:
 		return c.incrementalAlterConfigs(r)
+	case *kmsg.AlterPartitionRequest:
+		return c.alterPartition(r)
 	}
 	return failed(req, errorf(kerr.UnsupportedVersion, "API %d is not a controller API", req.Key()))
 }
@@ -273,7 +275,7 @@ func (c *core) heartbeat(r *kmsg.BrokerHeartbeatRequest) decision {
 			ss.shutdownOffset = 0
 		}
 	}
-	ss.lastContact, ss.metadataOffset = c.now, r.CurrentMetadataOffset
+	ss.lastContact, ss.metadataOffset, ss.heard = c.now, r.CurrentMetadataOffset, true
 	if next.fenced() {
 		ss.shutdownOffset = -1
 	}
