@@ -192,6 +192,7 @@ func (b *Broker) openController(opts Options) error {
 	}
 	b.channel, b.lifeChannel = b.newChannel(opts), b.newChannel(opts)
 	b.writer = &channelWriter{b: b, ch: b.channel}
+	b.SendISRChangesBy(b.channel) // AlterPartition goes to the active controller
 	return nil
 }
 

@@ -25,11 +25,8 @@ import (
 	"github.com/vltava/vltava/internal/partition"
 )
 
-// isrSender sends an AlterPartition to the active controller.
-//
-// TODO(h/ctrl): once the controller channel (Send(ctx, kmsg.Request) (kmsg.Response,
-// error) to the active controller) lands on main, the node calls
-// b.SendISRChangesBy(channel) where it creates it; until then nothing sends them.
+// isrSender sends an AlterPartition to the active controller: the node's controller
+// channel (openController in node.go), or a stand-in in tests.
 type isrSender interface {
 	AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error)
 }
@@ -156,7 +153,7 @@ func (q *isrQueue) deliver(sender isrSender, batch map[partKey]partition.ISRChan
 	im := b.Image()
 	req := kmsg.NewPtrAlterPartitionRequest()
 	req.Version = 3
-	req.BrokerID, req.BrokerEpoch = b.cfg.NodeID, b.epoch(im)
+	req.BrokerID, req.BrokerEpoch = b.cfg.NodeID, b.BrokerEpoch()
 	type sentPart struct {
 		key partKey
 		seq uint64
