@@ -21,12 +21,16 @@ func (b *Broker) GroupStore() group.Store { return groupStore{b} }
 
 type groupStore struct{ b *Broker }
 
-// EnsureOffsetsTopic creates __consumer_offsets if it does not exist.
+// EnsureOffsetsTopic creates __consumer_offsets if it does not exist, with
+// offsets.topic.num.partitions and offsets.topic.replication.factor, placed by the
+// controller (more replicas than unfenced brokers: INVALID_REPLICATION_FACTOR, and the
+// coordinator is not available until there are enough, as in Kafka).
 func (b *Broker) EnsureOffsetsTopic() error {
 	if b.Image().Topic(ConsumerOffsetsTopic) != nil {
 		return nil
 	}
-	_, err := b.CreateTopic(ConsumerOffsetsTopic, b.cfg.OffsetsTopicNumPartitions, 1, map[string]string{
+	rf := max(b.cfg.OffsetsTopicReplicationFactor, 1) // a configuration not from config.Load may leave it 0
+	_, err := b.CreateTopic(ConsumerOffsetsTopic, b.cfg.OffsetsTopicNumPartitions, rf, map[string]string{
 		"cleanup.policy":   "compact",
 		"segment.bytes":    fmt.Sprint(offsetsSegmentBytes),
 		"compression.type": "producer",
