@@ -359,7 +359,7 @@ func (b *Broker) Close() error {
 		return nil
 	default:
 	}
-	b.controlledShutdown() // register.go
+	b.ControlledShutdown() // register.go
 	close(b.stop)
 	b.wg.Wait()
 	b.closing.Store(true)

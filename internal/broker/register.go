@@ -251,9 +251,13 @@ func (b *Broker) Fenced() bool { return b.life.fenced.Load() }
 // BrokerEpoch returns this broker's epoch, -1 before it registered.
 func (b *Broker) BrokerEpoch() int64 { return b.life.epoch.Load() }
 
-// controlledShutdown stops the lifecycle; a registered, unfenced broker of a larger
+// ControlledShutdown stops the lifecycle; a registered, unfenced broker of a larger
 // quorum first asks the controller to move its leaderships away and waits until it may
-// go (see the top of the file).
+// go (see the top of the file). Close does it first; the server does it before it closes
+// its listeners, as Kafka's broker shuts down: a combined node's voters reach its raft
+// through the controller listener, and clients are told where the leaderships went.
+func (b *Broker) ControlledShutdown() { b.life.shutdown.Do(b.controlledShutdown) }
+
 func (b *Broker) controlledShutdown() {
 	if !b.life.started.Load() {
 		return
@@ -301,6 +305,7 @@ type lifecycle struct {
 	fenced      atomic.Bool  // true until the controller unfences this broker
 	unfencedCh  chan struct{}
 	unfenceOnce sync.Once
+	shutdown    sync.Once // controlledShutdown runs once: from Server.Close, then Close
 	failed      chan error // a registration refused for good, for SetAdvertised
 	stop, done  chan struct{}
 }

@@ -283,6 +283,12 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.mu.Unlock()
+	// The controlled shutdown first, while the listeners still serve: the other voters
+	// reach this node's raft through its controller listener (a quorum that has lost
+	// another voter would lose its leader, and the shutdown its controller, without it).
+	s.broker.ControlledShutdown()
+	s.mu.Lock()
 	for _, ln := range s.listeners {
 		ln.Close()
 	}
