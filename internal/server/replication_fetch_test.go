@@ -108,10 +108,9 @@ func TestReplicationFetchErrors(t *testing.T) {
 		t.Fatalf("a follower's fetch: %v, high watermark %d, %d bytes", kerr.ErrorForCode(got.ErrorCode), got.HighWatermark, len(got.RecordBatches))
 	}
 
-	// After a leader change, the old epoch is fenced.
-	mp := L.srv.Broker().Image().Topic(rc.topic).Partition(0)
-	c.propose(L, &metadata.PartitionChangeRecord{TopicID: rc.id, Partition: 0, PartitionEpoch: mp.PartitionEpoch,
-		Set: metadata.SetLeader, Leader: F.id})
+	// After a leader change, the old epoch is fenced. L stops: its controlled shutdown
+	// moves the leadership to F, next in the ISR, and takes L out of the ISR.
+	c.stop(L.id)
 	c.waitReplicas("F leads", rc.topic, 0, func(ps map[int32]*partition.Partition) bool {
 		return ps[F.id].Role() == partition.RoleLeader && ps[F.id].LeaderEpoch() == epoch+1
 	})
@@ -132,7 +131,7 @@ func TestReplicationFetchErrors(t *testing.T) {
 			}
 			found = true
 			p := mt.Partitions[0]
-			if p.Leader != F.id || p.LeaderEpoch != epoch+1 || len(p.Replicas) != 3 || len(p.ISR) != 3 || len(p.OfflineReplicas) != 0 {
+			if p.Leader != F.id || p.LeaderEpoch != epoch+1 || len(p.Replicas) != 3 || len(p.ISR) != 2 || slices.Contains(p.ISR, L.id) {
 				t.Fatalf("node %d's metadata: %+v", qn.id, p)
 			}
 		}
@@ -149,8 +148,14 @@ func TestReplicationFetchErrors(t *testing.T) {
 func TestReplicationFetchFromFollower(t *testing.T) {
 	rc := startReplicated(t, "closest", map[string]string{"replica.selector.class": broker.RackAwareReplicaSelector})
 	c, L, F := rc.qcluster, rc.L, rc.F
-	c.registerRack(L, F, "r2")
-	c.waitAll("F's rack", func(im *metadata.Image) bool { return im.Broker(F.id).Rack == "r2" })
+	// F restarts in broker.rack r2, and joins the ISR again.
+	c.stop(F.id)
+	F.over["broker.rack"] = "r2"
+	c.start(F.id, nil)
+	c.waitAll("F's rack", func(im *metadata.Image) bool {
+		b := im.Broker(F.id)
+		return b != nil && b.Rack == "r2" && !b.Fenced && isrIs(rc.topic, L.id, F.id, rc.S.id)(im)
+	})
 	pc := L.client(t, kgo.DefaultProduceTopic(rc.topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	const n = 10
 	for i := 0; i < n; i++ {
@@ -195,20 +200,16 @@ func TestReplicationFetchFromFollower(t *testing.T) {
 // partitions of a topic and not others (placed on other brokers) describe the ones it
 // hosts.
 func TestClusterMetricsPartialTopic(t *testing.T) {
-	c := startQuorumCluster(t, 3, nil)
+	c := startUnfenced(t, 3, nil)
 	L := c.leader()
 	var F *qnode
 	for _, qn := range c.running() {
 		if qn != L {
-			c.register(L, qn)
 			F = qn
 		}
 	}
 	const topic = "split"
-	id := uuid.New()
-	c.propose(L, &metadata.TopicRecord{Name: topic, ID: id},
-		&metadata.PartitionRecord{TopicID: id, Partition: 0, Replicas: []int32{F.id}, ISR: []int32{F.id}, Leader: F.id},
-		&metadata.PartitionRecord{TopicID: id, Partition: 1, Replicas: []int32{L.id}, ISR: []int32{L.id}, Leader: L.id})
+	c.createAssigned(L, topic, nil, []int32{F.id}, []int32{L.id})
 	c.waitReplicas("L hosts partition 1", topic, 1, func(ps map[int32]*partition.Partition) bool { return ps[L.id] != nil })
 	fams := scrape(t, startHTTP(t, L.srv))
 	wantSample(t, fams, 1, "kafka_server_replicamanager_leadercount")
@@ -239,10 +240,7 @@ func TestClusterMetricsPartialTopic(t *testing.T) {
 func TestReplicationFollowerFetchLimit(t *testing.T) {
 	rc := startReplicated(t, "limit-a", nil)
 	c, L, F := rc.qcluster, rc.L, rc.F
-	idB := uuid.New()
-	replicas := []int32{rc.L.id, rc.F.id, rc.S.id}
-	c.propose(L, &metadata.TopicRecord{Name: "limit-b", ID: idB},
-		&metadata.PartitionRecord{TopicID: idB, Partition: 0, Replicas: replicas, ISR: replicas, Leader: L.id})
+	idB := c.createAssigned(L, "limit-b", nil, []int32{rc.L.id, rc.F.id, rc.S.id})
 	c.waitReplicas("limit-b is led by L", "limit-b", 0, func(ps map[int32]*partition.Partition) bool {
 		return ps[L.id] != nil && ps[L.id].Role() == partition.RoleLeader
 	})
