@@ -305,7 +305,7 @@ type lifecycle struct {
 	fenced      atomic.Bool  // true until the controller unfences this broker
 	unfencedCh  chan struct{}
 	unfenceOnce sync.Once
-	shutdown    sync.Once // controlledShutdown runs once: from Server.Close, then Close
+	shutdown    sync.Once  // controlledShutdown runs once: from Server.Close, then Close
 	failed      chan error // a registration refused for good, for SetAdvertised
 	stop, done  chan struct{}
 }
