@@ -17,7 +17,7 @@ func TestPlacementSpreadsConcurrentOpens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Open(cfg, Options{FS: vfs.NewMem(), Logger: slog.New(slog.DiscardHandler)})
+	b, err := openServing(cfg, Options{FS: vfs.NewMem(), Logger: slog.New(slog.DiscardHandler)}) // registered and unfenced, so that topics can be placed
 	if err != nil {
 		t.Fatal(err)
 	}
