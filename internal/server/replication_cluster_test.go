@@ -217,6 +217,10 @@ func (rc *replicatedCluster) crashable(qn *qnode) {
 	rc.waitAll("the restarted broker is unfenced and in the ISR again", func(im *metadata.Image) bool {
 		return unfenced(qn.id)(im) && isrIs(rc.topic, rc.L.id, rc.F.id, rc.S.id)(im)
 	})
+	// The leader applies the ISR it sent off the image, a moment later.
+	rc.waitReplicas("the leader applies the ISR", rc.topic, 0, func(ps map[int32]*partition.Partition) bool {
+		return ps[rc.L.id] != nil && len(ps[rc.L.id].ISR()) == 3
+	})
 }
 
 // crash stops qn (made crashable) with its controller channel cut: its controlled
