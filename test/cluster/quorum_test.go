@@ -231,12 +231,8 @@ func TestCatchUpFromSnapshot(t *testing.T) {
 	}
 }
 
-// TODO(h/ctrl): two cases wait for the controller's wiring:
-//   - a broker-only node (process.roles=broker) joining as an observer: today it logs
-//     "metadata log: new log; waiting to be added to the quorum" and stays there, since
-//     the leader adds observers when they register with the controller (not yet working
-//     on h/ctrl either when this was written);
-//   - adding and removing a voter under load: voters_test.go, behind the vltava_ctrl
-//     build tag, since without the controller the controller listener answers
-//     NOT_CONTROLLER to AddRaftVoter/RemoveRaftVoter. It passes against a binary built
-//     from h/ctrl with these tools; drop the tag once the controller is on main.
+// TODO(h/ctrl): a broker-only node (process.roles=broker) joining as an observer: today
+// it logs "metadata log: new log; waiting to be added to the quorum" and stays there,
+// since the leader adds observers when they register with the controller (not yet
+// working on h/ctrl either when this was written). Adding and removing a voter under
+// load is voters_test.go.

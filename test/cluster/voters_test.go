@@ -1,12 +1,3 @@
-//go:build vltava_ctrl
-
-// This file needs the active controller wired to the controller listener (branch h/ctrl):
-// without it AddRaftVoter and RemoveRaftVoter answer NOT_CONTROLLER. Once that is on main,
-// drop the build constraint above so that CI runs it. Until then:
-//
-//	go build -o /tmp/vltava ./cmd/vltava   # from a tree with the controller wired
-//	VLTAVA_E2E_BIN=/tmp/vltava go test -tags vltava_ctrl -run TestVoterChanges ./test/cluster
-
 package cluster
 
 import (
