@@ -618,6 +618,7 @@ func TestReplicationRestartKeepsHighWatermark(t *testing.T) {
 	}
 
 	// L restarts (the quorum goes on with the others once L is back).
+	c.leader() // S may have led the quorum: L's controlled shutdown needs a controller
 	c.stop(L.id)
 	c.start(L.id, nil)
 	c.waitReplicas("L hosts its replica again", topic, 0, func(ps map[int32]*partition.Partition) bool {
@@ -670,6 +671,7 @@ func TestReplicationCommittedOffsetSurvivesFailover(t *testing.T) {
 	// S crashes (still in the ISR), so F's high watermark cannot move once it leads; L
 	// stops, and the controller moves its leadership to F, next in the ISR.
 	rc.crash(S)
+	c.leader() // S may have led the quorum: L's controlled shutdown needs a controller
 	c.stop(L.id)
 	c.waitReplicas("F leads", rc.topic, 0, func(ps map[int32]*partition.Partition) bool {
 		return ps[F.id].Role() == partition.RoleLeader
