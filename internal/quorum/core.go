@@ -108,6 +108,9 @@ type core struct {
 	pending  map[uint64]*proposal
 	contacts map[uint64]*contact
 
+	dir        string            // the log's directory, for messages
+	rejections map[uint64]string // configured voters that rejected this node's cluster id: theirs
+
 	snapBytes int64
 	snapTime  time.Time
 	forceSnap bool
@@ -133,6 +136,7 @@ func newCore(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport,
 		id: cfg.NodeID, cfg: cfg, log: logger, st: st, sm: sm, tr: tr, now: now,
 		peers: make(map[uint64]string), conf: raftpb.EnsureConfState(nil),
 		pending: make(map[uint64]*proposal), contacts: make(map[uint64]*contact), snapTime: now,
+		dir: path.Join(dir, DirName), rejections: make(map[uint64]string),
 	}
 	for id, a := range cfg.Voters {
 		c.peers[id] = a
@@ -286,6 +290,7 @@ func (c *core) step(m *raftpb.Message) {
 	if c.err != nil {
 		return
 	}
+	delete(c.rejections, m.GetFrom()) // a peer of this cluster after all
 	// Responses from peers raft no longer tracks and local-only types are refused by
 	// raft; there is nothing to do about them here.
 	_ = c.rn.Step(m)

@@ -69,7 +69,8 @@ type inbound struct {
 type reports struct {
 	mu          sync.Mutex
 	unreachable map[uint64]bool
-	snapshot    map[uint64]bool // peer -> ok
+	snapshot    map[uint64]bool   // peer -> ok
+	rejected    map[uint64]string // peer -> its cluster id
 	signal      chan struct{}
 }
 
@@ -99,7 +100,7 @@ func Open(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport, cl
 		props:     make(chan *proposal, full.MaxPendingProposals),
 		inbox:     make(chan inbound, inboxFrames),
 		statusReq: make(chan chan Status),
-		reports:   reports{unreachable: map[uint64]bool{}, snapshot: map[uint64]bool{}, signal: make(chan struct{}, 1)},
+		reports:   reports{unreachable: map[uint64]bool{}, snapshot: map[uint64]bool{}, rejected: map[uint64]string{}, signal: make(chan struct{}, 1)},
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 		leader:    c.leader,
@@ -354,6 +355,14 @@ func (n *Node) ReportSnapshot(id uint64, ok bool) {
 	n.reports.notify()
 }
 
+// ReportRejected implements Reporter.
+func (n *Node) ReportRejected(id uint64, clusterID string) {
+	n.reports.mu.Lock()
+	n.reports.rejected[id] = clusterID
+	n.reports.mu.Unlock()
+	n.reports.notify()
+}
+
 func (r *reports) notify() {
 	select {
 	case r.signal <- struct{}{}:
@@ -370,8 +379,12 @@ func (r *reports) deliver(c *core) {
 	for id, ok := range r.snapshot {
 		c.reportSnapshot(id, ok)
 	}
+	for id, cluster := range r.rejected {
+		c.rejected(id, cluster)
+	}
 	clear(r.unreachable)
 	clear(r.snapshot)
+	clear(r.rejected)
 }
 
 // Close stops the loop and the transport, waits for them, and closes the log. Proposals

@@ -209,7 +209,7 @@ func (s *Server) serveController(nc net.Conn) {
 			s.logger.Debug("closing a controller connection", "remote", client.Addr, "err", err)
 			return
 		}
-		key, _, _, _ := wire.ParseKeyVersion(frame)
+		key, _, corr, _ := wire.ParseKeyVersion(frame)
 		if key == quorum.APIKey {
 			body, err := quorum.ParseFrame(frame)
 			if err == nil {
@@ -217,6 +217,12 @@ func (s *Server) serveController(nc net.Conn) {
 			}
 			s.ctrl.budget.release(charged)
 			if err != nil {
+				// A node of another cluster is told so before the close (see quorum's
+				// transport.go): it stops once the voters have all said it.
+				if rej := quorum.Rejection(corr, err); rej != nil {
+					nc.SetWriteDeadline(time.Now().Add(s.ctrl.timeout))
+					nc.Write(rej)
+				}
 				s.logger.Warn("closing a controller connection after a bad quorum frame", "remote", client.Addr, "err", err)
 				return
 			}
