@@ -11,12 +11,15 @@ package broker
 // its owner shuts the server down.
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/vltava/vltava/internal/quorum"
 
 	"github.com/vltava/vltava/internal/config"
 	"github.com/vltava/vltava/internal/log"
@@ -69,6 +72,12 @@ func (b *Broker) watchMetadataLog() {
 	b.dirs.mu.Lock()
 	defer b.dirs.mu.Unlock()
 	if b.dirs.haltErr != nil {
+		return
+	}
+	if errors.Is(err, quorum.ErrInconsistentClusterID) { // not a disk's failure: say what it is
+		b.dirs.haltErr = err
+		b.logger.Error("shutdown broker because its data dir belongs to another cluster", "metadata.log.dir", b.cfg.MetadataLogDir, "err", err)
+		close(b.dirs.halt)
 		return
 	}
 	b.dirs.haltErr = fmt.Errorf("%w: the metadata log in %s failed: %w", kerr.KafkaStorageError, b.cfg.MetadataLogDir, err)
