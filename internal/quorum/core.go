@@ -108,8 +108,10 @@ type core struct {
 	pending  map[uint64]*proposal
 	contacts map[uint64]*contact
 
-	dir        string            // the log's directory, for messages
-	rejections map[uint64]string // configured voters that rejected this node's cluster id: theirs
+	dir          string            // the log's directory, for messages
+	addr         func() string     // where peers reach this node if it is no configured voter (observe.go)
+	observeTicks int               // ticks since observeTick last acted
+	rejections   map[uint64]string // configured voters that rejected this node's cluster id: theirs
 
 	snapBytes int64
 	snapTime  time.Time
@@ -136,7 +138,7 @@ func newCore(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport,
 		id: cfg.NodeID, cfg: cfg, log: logger, st: st, sm: sm, tr: tr, now: now,
 		peers: make(map[uint64]string), conf: raftpb.EnsureConfState(nil),
 		pending: make(map[uint64]*proposal), contacts: make(map[uint64]*contact), snapTime: now,
-		dir: path.Join(dir, DirName), rejections: make(map[uint64]string),
+		dir: path.Join(dir, DirName), rejections: make(map[uint64]string), addr: func() string { return "" },
 	}
 	for id, a := range cfg.Voters {
 		c.peers[id] = a
@@ -277,6 +279,7 @@ func (c *core) tick() {
 	}
 	c.rn.Tick()
 	c.dirty = true
+	c.observeTick()
 	// A leader the log removed (a change another leader proposed committed under it)
 	// keeps leading, so the others learn the removal committed, until it has handed
 	// over; raft refuses its proposals meanwhile.
@@ -291,6 +294,9 @@ func (c *core) step(m *raftpb.Message) {
 		return
 	}
 	delete(c.rejections, m.GetFrom()) // a peer of this cluster after all
+	if c.joinRequest(m) {
+		return
+	}
 	// Responses from peers raft no longer tracks and local-only types are refused by
 	// raft; there is nothing to do about them here.
 	_ = c.rn.Step(m)

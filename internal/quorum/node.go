@@ -50,6 +50,8 @@ type Node struct {
 	closeOnce sync.Once
 	closeErr  error // from closing the log, set by the loop as it stops
 
+	addr atomic.Pointer[string] // SetAddr's
+
 	failed   atomic.Pointer[error] // the failure that stopped the member
 	failedCh chan struct{}         // closed when failed is set
 
@@ -108,6 +110,12 @@ func Open(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport, cl
 		failedCh:  make(chan struct{}),
 	}
 	c.onLeader = n.setLeader
+	c.addr = func() string {
+		if a := n.addr.Load(); a != nil {
+			return *a
+		}
+		return ""
+	}
 	c.onFail = func(err error) {
 		if n.failed.CompareAndSwap(nil, &err) {
 			close(n.failedCh)
@@ -220,6 +228,12 @@ func (n *Node) AddObserver(ctx context.Context, id uint64, addr string) error {
 	_, err := n.submit(ctx, &proposal{cc: &confChangeOp{kind: addObserver, id: id, addr: addr}})
 	return err
 }
+
+// SetAddr sets where the quorum's members reach this node (host:port) when it is not a
+// configured voter: a broker-only node gives its inter-broker listener, which accepts
+// the quorum's frames. From then on, while it is no member, it asks the voters to add
+// it as an observer (observe.go).
+func (n *Node) SetAddr(addr string) { n.addr.Store(&addr) }
 
 // PromoteToVoter makes observer id a voter (KIP-853's AddRaftVoter), if it has caught up.
 func (n *Node) PromoteToVoter(ctx context.Context, id uint64) error {
