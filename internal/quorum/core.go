@@ -213,19 +213,27 @@ func newCore(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport,
 // one at open, or one the leader sent.
 func (c *core) loadSnapshot(snap *raftpb.Snapshot) error {
 	md := snap.GetMetadata()
-	peers, state, err := decodeSnapshotData(snap.GetData())
+	peers, state, stateIndex, err := decodeSnapshotDataAt(snap.GetData())
+	if err == nil && stateIndex > md.GetIndex() {
+		err = fmt.Errorf("its state is as of index %d, after it", stateIndex)
+	}
 	if err != nil {
 		return fmt.Errorf("metadata log snapshot at %d: %w", md.GetIndex(), err)
+	}
+	if stateIndex == 0 {
+		stateIndex = md.GetIndex()
 	}
 	for id, a := range peers {
 		if _, configured := c.cfg.Voters[id]; !configured {
 			c.setPeer(id, a)
 		}
 	}
-	if err := c.sm.Restore(state, md.GetIndex()); err != nil {
+	// The state is as of stateIndex: a snapshot taken right after a membership change
+	// covers entries the state machine was never given.
+	if err := c.sm.Restore(state, stateIndex); err != nil {
 		return fmt.Errorf("restore the state machine from the snapshot at %d: %w", md.GetIndex(), err)
 	}
-	c.applied, c.smIndex = md.GetIndex(), md.GetIndex()
+	c.applied, c.smIndex = md.GetIndex(), stateIndex
 	c.conf = proto.Clone(raftpb.EnsureConfState(md.GetConfState())).(*raftpb.ConfState)
 	voters, _ := members(c.conf)
 	c.selfVoter = slices.Contains(voters, c.id)
@@ -553,7 +561,7 @@ func (c *core) maybeSnapshot() {
 		return
 	}
 	start := time.Now()
-	data := encodeSnapshotData(c.peers, state)
+	data := encodeSnapshotDataAt(c.peers, c.smIndex, state)
 	if err := c.st.createSnapshot(c.applied, c.conf, data, c.cfg.SnapshotCatchUpEntries); err != nil {
 		c.fail(err)
 		return
