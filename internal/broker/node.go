@@ -148,6 +148,7 @@ func QuorumConfig(cfg config.Broker, clusterID string) quorum.Config {
 		ClusterID:              clusterID,
 		Voters:                 voters,
 		Observer:               !cfg.IsController(),
+		ObserverTimeout:        cfg.BrokerSessionTimeout,
 		ElectionTimeout:        ms("controller.quorum.election.timeout.ms"),
 		FetchTimeout:           ms("controller.quorum.fetch.timeout.ms"),
 		TickInterval:           ms("vltava.quorum.tick.ms"),
@@ -175,4 +176,19 @@ func bootstrapState(cfg config.Broker, legacy *legacyMetadata) ([]byte, error) {
 		return nil, fmt.Errorf("%s holds the metadata of a single node from before the metadata quorum: it can only be upgraded as a quorum of one (start it without controller.quorum.voters, or with itself alone), which can then grow (add voters); refusing to start it as one of %d voters", legacy.path, len(voters))
 	}
 	return metadata.AppendSnapshot(nil, legacy.image.WithOffset(metadata.Offset{Index: 1, Term: 1}))
+}
+
+// observeAt gives a broker-only node's quorum member the address the quorum's leader
+// reaches it at, its advertised inter-broker listener (which accepts the quorum's frames
+// on such a node): from then on it asks the voters to add it as an observer.
+func (b *Broker) observeAt(adv []string) {
+	if b.cfg.IsController() || b.quorum == nil {
+		return
+	}
+	for i, name := range b.cfg.ListenerNames {
+		if name == b.cfg.InterBrokerListenerName && i < len(adv) {
+			b.quorum.SetAddr(adv[i])
+			return
+		}
+	}
 }

@@ -30,6 +30,7 @@ import (
 // others are returned.
 func (b *Broker) SetAdvertised(addrs []string) error {
 	b.advertised.Store(&addrs)
+	b.observeAt(addrs)
 	if !b.cfg.IsBroker() {
 		return nil
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/vltava/vltava/internal/handler"
+	"github.com/vltava/vltava/internal/quorum"
 	"github.com/vltava/vltava/internal/wire"
 )
 
@@ -127,6 +128,16 @@ func (c *conn) serve() {
 				c.drop(f)
 				return
 			}
+		}
+		if kv && key == quorum.APIKey && !c.s.cfg.IsController() {
+			// A broker-only node is an observer of the quorum: the leader sends it the
+			// log here (it has no controller listener; see quorum's observe.go).
+			ok := bw.Flush() == nil && c.s.deliverQuorum(c.nc, f.b, c.info.Addr)
+			c.served(&f)
+			if !ok {
+				return
+			}
+			continue
 		}
 		sctx := ctx
 		if kv && key == fetchKey {
