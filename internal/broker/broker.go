@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/vltava/vltava/internal/config"
+	"github.com/vltava/vltava/internal/controller"
 	"github.com/vltava/vltava/internal/log"
 	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/metaprops"
@@ -49,13 +51,19 @@ type Broker struct {
 	// The metadata log: a quorum member over the metadata image (node.go), the writer
 	// that turns changes into its records (writer.go), and the publisher that hosts
 	// what the images place here (publish.go, reconcile.go).
-	quorum  *quorum.Node
-	sm      *metadata.StateMachine
-	writer  MetadataWriter
-	pub     *publisher
-	pubStop chan struct{}
-	pubWG   sync.WaitGroup
+	quorum     *quorum.Node
+	sm         *metadata.StateMachine
+	writer     MetadataWriter
+	pub        *publisher
+	pubStop    chan struct{}
+	pubWG      sync.WaitGroup
 	reconciled atomic.Bool // the reconciliation at start is done
+	// The controller (on a node whose process.roles include controller; node.go), the
+	// channel to the active controller (channel.go) and this broker's lifecycle with it
+	// (register.go).
+	ctl     *controller.Controller
+	channel *ControllerChannel
+	life    *lifecycle
 
 	// hosted is replaced whole on every change (copy on write), so the produce and
 	// fetch paths look partitions up without a lock; host orders its changes and runs
@@ -117,6 +125,9 @@ type Options struct {
 	Clock quorum.Clock
 	// LogTimings receive every partition log's write and flush times (metrics).
 	LogTimings log.Timings
+	// ControllerDial dials the active controller's listener for the controller channel
+	// (channel.go); nil is TCP.
+	ControllerDial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // Open opens a node's data: meta.properties, the metadata log (the quorum, node.go), and
@@ -149,7 +160,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	repeats := ratelog.New(opts.Logger.Handler(), repeatWindow, slog.LevelWarn, opts.Now)
 	b := &Broker{cfg: cfg, fsys: files, files: files, logger: slog.New(repeats), repeats: repeats, now: opts.Now,
 		stop: make(chan struct{}), incarnation: uuid.New(), pub: newPublisher(), pubStop: make(chan struct{}),
-		timings: opts.LogTimings, started: opts.Now()}
+		timings: opts.LogTimings, started: opts.Now(), life: newLifecycle()}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.hosted.Store(&hostedState{topics: map[string]*Topic{}, failed: map[partKey]error{}})
 	b.initLogDirs()
@@ -208,6 +219,7 @@ func (b *Broker) openMetadata(opts Options) error {
 	b.pubWG.Add(1)
 	go b.runPublisher(b.pubStop)
 	fail := func(err error) error {
+		b.closeController()
 		if b.quorum != nil {
 			b.quorum.Close()
 		}
@@ -221,7 +233,9 @@ func (b *Broker) openMetadata(opts Options) error {
 	if err != nil {
 		return fail(fmt.Errorf("metadata log: %w", err))
 	}
-	b.writer = &localWriter{b: b, log: b.quorum, image: b.sm.Image}
+	if err := b.openController(opts); err != nil {
+		return fail(err)
+	}
 	// Status answers once the member's loop has applied what its log holds as committed,
 	// and so published every image of it; their reconciliation is waited for.
 	ctx := context.Background()
@@ -337,13 +351,15 @@ func (b *Broker) Close() error {
 		return nil
 	default:
 	}
+	b.controlledShutdown() // register.go
 	close(b.stop)
 	b.wg.Wait()
 	b.closing.Store(true)
 	b.cancel()
 	b.changes.Wait()
-	// The quorum first (no more images), then the publisher (no more hosting), then
-	// the partitions.
+	// The controller and the channel, then the quorum (no more images), then the
+	// publisher (no more hosting), then the partitions.
+	b.closeController()
 	err := b.quorum.Close()
 	close(b.pubStop)
 	b.pubWG.Wait()
@@ -471,7 +487,11 @@ func (b *Broker) AllocateProducerID() (int64, error) {
 	if b.pidNext >= b.pidBlockTo {
 		ctx, cancel := b.changeContext()
 		defer cancel()
-		first, size, err := b.writer.AllocateProducerIDs(ctx, b.cfg.NodeID, b.epoch(b.Image()))
+		epoch := b.life.epoch.Load()
+		if epoch < 0 {
+			return -1, errNotRegistered
+		}
+		first, size, err := b.writer.AllocateProducerIDs(ctx, b.cfg.NodeID, epoch)
 		if err != nil {
 			return -1, err
 		}

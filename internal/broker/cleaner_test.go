@@ -24,7 +24,7 @@ func openTestBroker(t *testing.T, over map[string]string) *Broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Open(cfg, Options{FS: vfs.NewMem(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b, err := openServing(cfg, Options{FS: vfs.NewMem(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

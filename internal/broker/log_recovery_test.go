@@ -30,7 +30,7 @@ func TestLogRecoveryRefusesWithoutOverride(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return Open(cfg, Options{FS: mem, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		return openServing(cfg, Options{FS: mem, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	}
 	var logs syncBuffer
 	b, err := open(nil, &logs)

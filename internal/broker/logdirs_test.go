@@ -41,7 +41,7 @@ func TestLogDirFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs syncBuf
-	b, err := Open(cfg, Options{FS: efs, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	b, err := openServing(cfg, Options{FS: efs, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

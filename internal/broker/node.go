@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/vltava/vltava/internal/config"
+	"github.com/vltava/vltava/internal/controller"
 	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/metaprops"
 	"github.com/vltava/vltava/internal/quorum"
@@ -177,6 +178,51 @@ func bootstrapState(cfg config.Broker, legacy *legacyMetadata) ([]byte, error) {
 	}
 	return metadata.AppendSnapshot(nil, legacy.image.WithOffset(metadata.Offset{Index: 1, Term: 1}))
 }
+
+// openController starts this node's controller (process.roles with controller) over its
+// quorum member, the controller channel and the metadata writer over it. The controller
+// must be the only writer of the metadata log.
+func (b *Broker) openController(opts Options) error {
+	cfg := b.cfg
+	ch := &ControllerChannel{self: cfg.NodeID, peer: b.quorum, voters: cfg.QuorumVoters(),
+		clientID: fmt.Sprintf("vltava-broker-%d", cfg.NodeID), maxFrame: 100 << 20,
+		backoff: 20 * time.Millisecond, dial: 2 * time.Second, dialFunc: opts.ControllerDial}
+	if n, err := strconv.ParseInt(cfg.Values["vltava.quorum.max.frame.bytes"], 10, 32); err == nil && n > 0 {
+		ch.maxFrame = int32(n)
+	}
+	if n, err := strconv.ParseInt(cfg.Values["controller.quorum.retry.backoff.ms"], 10, 64); err == nil && n > 0 {
+		ch.backoff = time.Duration(n) * time.Millisecond
+	}
+	if n, err := strconv.ParseInt(cfg.Values["controller.quorum.request.timeout.ms"], 10, 64); err == nil && n > 0 {
+		ch.dial = time.Duration(n) * time.Millisecond
+	}
+	if cfg.IsController() {
+		ctl, err := controller.New(controller.ConfigFor(cfg, b.clusterID), b.quorum, b.sm.Image, opts.Clock, b.logger)
+		if err != nil {
+			return err
+		}
+		b.ctl, ch.local = ctl, ctl
+	}
+	b.channel = ch
+	b.writer = &channelWriter{b: b, ch: ch}
+	return nil
+}
+
+// closeController closes the channel and the controller (before the quorum).
+func (b *Broker) closeController() {
+	if b.channel != nil {
+		b.channel.Close()
+	}
+	if b.ctl != nil {
+		b.ctl.Close()
+	}
+}
+
+// Controller returns this node's controller, nil on a node that is not a controller.
+func (b *Broker) Controller() *controller.Controller { return b.ctl }
+
+// Channel returns the channel to the active controller (channel.go).
+func (b *Broker) Channel() *ControllerChannel { return b.channel }
 
 // observeAt gives a broker-only node's quorum member the address the quorum's leader
 // reaches it at, its advertised inter-broker listener (which accepts the quorum's frames

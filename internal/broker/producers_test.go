@@ -40,7 +40,7 @@ func TestBrokerExpiresProducers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Open(cfg, Options{FS: vfs.NewMem(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now})
+	b, err := openServing(cfg, Options{FS: vfs.NewMem(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestBrokerLogsUnusableProducerSnapshot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := Open(cfg, Options{FS: fsys, Logger: slog.New(slog.NewTextHandler(&out, nil))})
+		b, err := openServing(cfg, Options{FS: fsys, Logger: slog.New(slog.NewTextHandler(&out, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}

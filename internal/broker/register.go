@@ -1,16 +1,24 @@
 package broker
 
-// This node's broker registration. Once its listeners are bound the node registers
-// through the metadata writer, with its advertised listeners, broker.rack and a new
-// incarnation ID, as KRaft's broker does with its BrokerRegistration request. The broker
-// epoch is at or after the registration's offset in the metadata log (KRaft: exactly
-// it), so it grows with every registration. Until the controller decides fencing,
-// brokers register unfenced.
+// The broker's lifecycle with the controller, as KRaft's BrokerLifecycleManager:
 //
-// Only the quorum's leader can commit it today (writer.go): a node that does not lead
-// retries whenever the leadership changes, and is registered once it leads or once
-// forwarding to the active controller exists. The image's cluster ID is committed with
-// the first registration.
+//  1. Once its listeners are bound (SetAdvertised) the broker registers through the
+//     controller channel (BrokerRegistration: a new incarnation ID per process, its
+//     advertised listeners, broker.rack, the metadata.version it supports). The answer
+//     is its broker epoch. A refusal that retrying may cure (no controller yet, a
+//     duplicate registration whose old session has not expired) is retried every
+//     broker.heartbeat.interval.ms; others are logged and stop the lifecycle.
+//  2. It heartbeats (BrokerHeartbeat with the offset of its image) at once and then
+//     every broker.heartbeat.interval.ms; while fenced, at most every 50 ms, so that a
+//     broker is unfenced as soon as its image has caught up with its registration. It
+//     registers again if the controller no longer knows its epoch (STALE_BROKER_EPOCH).
+//  3. Close is a controlled shutdown: heartbeats asking to shut down until the
+//     controller, having moved its leaderships away, answers ShouldShutdown, bounded by
+//     broker.session.timeout.ms (after which the controller fences it anyway). A quorum
+//     of one skips it: there is no other broker to lead anything.
+//
+// A quorum of one waits in SetAdvertised until it is unfenced (its own controller is in
+// process: a few milliseconds), so that its clients find it serving once it listens.
 
 import (
 	"context"
@@ -18,16 +26,21 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/vltava/vltava/internal/metadata"
-	"github.com/vltava/vltava/internal/quorum"
 )
 
+// fencedHeartbeat bounds the time between heartbeats while fenced.
+const fencedHeartbeat = 50 * time.Millisecond
+
 // SetAdvertised records the host:port clients should use, once the listeners are bound,
-// and registers this node with them. A failure that retrying may cure (this node does
-// not lead the quorum, the change timed out) leaves a retry running until it succeeds;
-// others are returned.
+// and starts the broker's lifecycle with them (see the top of the file).
 func (b *Broker) SetAdvertised(addrs []string) error {
 	b.advertised.Store(&addrs)
 	b.observeAt(addrs)
@@ -38,20 +51,35 @@ func (b *Broker) SetAdvertised(addrs []string) error {
 	if err != nil {
 		return err
 	}
-	err = b.registerOnce(reg)
-	if err == nil || !retriable(err) {
-		return err
+	if !b.life.started.CompareAndSwap(false, true) {
+		return nil
 	}
-	b.logger.Info("broker registration waits for the quorum's leader", "node.id", b.cfg.NodeID, "reason", err)
 	b.wg.Add(1)
-	go b.registerUntilDone(reg)
-	return nil
+	go b.runLifecycle(reg)
+	if !b.quorumOfOne() {
+		return nil
+	}
+	t := time.NewTimer(b.requestTimeout())
+	defer t.Stop()
+	select {
+	case <-b.life.unfencedCh:
+		// The partitions the unfencing gave back are led once reconciled.
+		ctx, cancel := context.WithTimeout(b.ctx, b.requestTimeout())
+		defer cancel()
+		return b.waitReconciled(ctx, b.Image().Offset().Index)
+	case err := <-b.life.failed:
+		return err
+	case <-t.C:
+		b.logger.Warn("the broker is not unfenced yet; serving anyway", "waited", b.requestTimeout())
+		return nil
+	}
 }
 
-// retriable reports whether a change that failed with err may succeed later unchanged.
-func retriable(err error) bool {
-	return errors.Is(err, quorum.ErrNotLeader) || errors.Is(err, quorum.ErrProposalDropped) ||
-		errors.Is(err, context.DeadlineExceeded)
+// quorumOfOne reports whether this node is the metadata quorum's only voter.
+func (b *Broker) quorumOfOne() bool {
+	v := b.cfg.QuorumVoters()
+	_, self := v[b.cfg.NodeID]
+	return len(v) == 1 && self && b.cfg.IsController()
 }
 
 // registration builds this node's registration from its advertised host:port per
@@ -77,84 +105,206 @@ func (b *Broker) registration(addrs []string) (Registration, error) {
 	return Registration{ID: b.cfg.NodeID, IncarnationID: b.incarnation, Listeners: ls, Rack: rack, ClusterID: b.clusterID}, nil
 }
 
-func (b *Broker) registerOnce(reg Registration) error {
-	ctx, cancel := b.changeContext()
+// heartbeatInterval is broker.heartbeat.interval.ms.
+func (b *Broker) heartbeatInterval() time.Duration {
+	if d := b.cfg.BrokerHeartbeatInterval; d > 0 {
+		return d
+	}
+	return 2 * time.Second
+}
+
+// runLifecycle registers and heartbeats until Close.
+func (b *Broker) runLifecycle(reg Registration) {
+	defer b.wg.Done()
+	defer close(b.life.done)
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-b.life.stop:
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	failed := false
+	for {
+		if b.life.epoch.Load() < 0 {
+			err := b.register(reg)
+			if err != nil {
+				if !failed && !retriableRegistration(err) {
+					failed = true
+					b.logger.Error("broker registration refused", "node.id", reg.ID, "err", err)
+					select {
+					case b.life.failed <- err:
+					default:
+					}
+				} else {
+					b.logger.Info("broker registration waits for the controller", "node.id", reg.ID, "reason", err)
+				}
+				if !wait(b.heartbeatInterval()) {
+					return
+				}
+				continue
+			}
+		}
+		resp, err := b.heartbeat(false)
+		next := b.heartbeatInterval()
+		switch {
+		case err != nil:
+			b.logger.Debug("broker heartbeat failed", "err", err)
+		case resp.ErrorCode == kerr.StaleBrokerEpoch.Code:
+			b.logger.Warn("the controller does not know this broker's epoch; registering again", "epoch", b.life.epoch.Load())
+			b.life.epoch.Store(-1)
+			next = 0
+		case resp.ErrorCode != 0:
+			b.logger.Debug("broker heartbeat refused", "err", codeErr(resp.ErrorCode, nil))
+		default:
+			b.setFenced(resp.IsFenced)
+		}
+		if b.life.fenced.Load() {
+			next = min(next, fencedHeartbeat)
+		}
+		if !wait(next) {
+			return
+		}
+	}
+}
+
+// retriableRegistration reports whether a refused registration may succeed later.
+func retriableRegistration(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kerr.DuplicateBrokerRegistration) ||
+		errors.Is(err, kerr.NotController) || errors.Is(err, kerr.RequestTimedOut) || errors.Is(err, errNoController)
+}
+
+// register sends the registration and records the epoch.
+func (b *Broker) register(reg Registration) error {
+	ctx, cancel := b.lifeContext()
 	defer cancel()
-	epoch, err := b.writer.RegisterBroker(ctx, reg)
+	req := kmsg.NewPtrBrokerRegistrationRequest()
+	req.Version = 2
+	req.BrokerID, req.ClusterID, req.IncarnationID = reg.ID, reg.ClusterID, reg.IncarnationID
+	if reg.Rack != "" {
+		rack := reg.Rack
+		req.Rack = &rack
+	}
+	for _, l := range reg.Listeners {
+		rl := kmsg.NewBrokerRegistrationRequestListener()
+		rl.Name, rl.Host, rl.Port, rl.SecurityProtocol = l.Name, l.Host, l.Port, l.SecurityProtocol
+		req.Listeners = append(req.Listeners, rl)
+	}
+	f := kmsg.NewBrokerRegistrationRequestFeature()
+	f.Name, f.MinSupportedVersion, f.MaxSupportedVersion = "metadata.version", 1, 1
+	req.Features = append(req.Features, f)
+	r, err := b.channel.Send(ctx, req)
 	if err != nil {
 		return fmt.Errorf("register broker %d: %w", reg.ID, err)
 	}
-	addrs := b.Advertised()
-	b.logger.Info("registered broker", "node.id", reg.ID, "epoch", epoch, "listeners", addrs)
+	resp := r.(*kmsg.BrokerRegistrationResponse)
+	if err := codeErr(resp.ErrorCode, nil); err != nil {
+		return fmt.Errorf("register broker %d: %w", reg.ID, err)
+	}
+	b.life.epoch.Store(resp.BrokerEpoch)
+	b.logger.Info("registered broker", "node.id", reg.ID, "epoch", resp.BrokerEpoch, "listeners", b.Advertised())
 	return nil
 }
 
-// registerUntilDone retries the registration as the quorum's leadership changes (and
-// every broker.heartbeat.interval.ms) until it succeeds, fails for good or Close.
-func (b *Broker) registerUntilDone(reg Registration) {
-	defer b.wg.Done()
-	interval := b.cfg.BrokerHeartbeatInterval
-	if interval <= 0 {
-		interval = 2 * time.Second
-	}
-	for {
-		_, changed := b.quorum.Leader()
-		t := time.NewTimer(interval)
-		select {
-		case <-b.stop:
-			t.Stop()
-			return
-		case <-changed:
-			t.Stop()
-		case <-t.C:
-		}
-		err := b.registerOnce(reg)
-		if err == nil {
-			return
-		}
-		if !retriable(err) {
-			b.logger.Error("broker registration failed", "node.id", reg.ID, "err", err)
-			return
-		}
-	}
-}
-
-// RegisterBroker implements MetadataWriter.
-func (w *localWriter) RegisterBroker(ctx context.Context, reg Registration) (int64, error) {
-	var epoch int64
-	_, err := w.write(ctx, func(im *metadata.Image) ([]metadata.Record, error) {
-		var rs []metadata.Record
-		if im.ClusterID() == "" {
-			rs = append(rs, &metadata.ClusterIDRecord{ID: reg.ClusterID})
-		} else if im.ClusterID() != reg.ClusterID {
-			return nil, fmt.Errorf("broker %d is of cluster %s, this is cluster %s", reg.ID, reg.ClusterID, im.ClusterID())
-		}
-		epoch = int64(im.Offset().Index + 1)
-		return append(rs, &metadata.RegisterBrokerRecord{BrokerID: reg.ID, IncarnationID: reg.IncarnationID,
-			BrokerEpoch: epoch, Listeners: reg.Listeners, Rack: reg.Rack}), nil
-	})
-	return epoch, recordError(err)
-}
-
-// AllocateProducerIDs implements MetadataWriter: the cluster's next free block of 1000
-// (Kafka's block size).
-func (w *localWriter) AllocateProducerIDs(ctx context.Context, brokerID int32, brokerEpoch int64) (int64, int32, error) {
-	const block = 1000
-	var first int64
-	_, err := w.write(ctx, func(im *metadata.Image) ([]metadata.Record, error) {
-		first = im.NextProducerID()
-		return []metadata.Record{&metadata.ProducerIDsRecord{BrokerID: brokerID, BrokerEpoch: brokerEpoch, FirstID: first, Size: block}}, nil
-	})
+// heartbeat sends one heartbeat with this node's image offset.
+func (b *Broker) heartbeat(wantShutdown bool) (*kmsg.BrokerHeartbeatResponse, error) {
+	ctx, cancel := b.lifeContext()
+	defer cancel()
+	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.Version = 1
+	req.BrokerID, req.BrokerEpoch = b.cfg.NodeID, b.life.epoch.Load()
+	req.CurrentMetadataOffset = int64(b.Image().Offset().Index)
+	req.WantShutdown = wantShutdown
+	r, err := b.channel.Send(ctx, req)
 	if err != nil {
-		return -1, 0, recordError(err)
+		return nil, err
 	}
-	return first, block, nil
+	return r.(*kmsg.BrokerHeartbeatResponse), nil
 }
 
-// epoch returns this node's broker epoch in im, or -1 before it registered.
-func (b *Broker) epoch(im *metadata.Image) int64 {
-	if r := im.Broker(b.cfg.NodeID); r != nil && r.IncarnationID == b.incarnation {
-		return r.Epoch
-	}
-	return -1
+// lifeContext bounds one registration or heartbeat: a heartbeat interval (at least a
+// second), and Close's end of the lifecycle.
+func (b *Broker) lifeContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.ctx, max(b.heartbeatInterval(), time.Second))
 }
+
+// setFenced records what the controller said of this broker's fencing.
+func (b *Broker) setFenced(fenced bool) {
+	if was := b.life.fenced.Swap(fenced); was == fenced {
+		return
+	}
+	if fenced {
+		b.logger.Warn("the controller fenced this broker", "epoch", b.life.epoch.Load())
+		return
+	}
+	b.logger.Info("the controller unfenced this broker", "epoch", b.life.epoch.Load())
+	b.life.unfenceOnce.Do(func() { close(b.life.unfencedCh) })
+}
+
+// Fenced reports whether this broker is fenced (not registered yet, or fenced by the
+// controller).
+func (b *Broker) Fenced() bool { return b.life.fenced.Load() }
+
+// BrokerEpoch returns this broker's epoch, -1 before it registered.
+func (b *Broker) BrokerEpoch() int64 { return b.life.epoch.Load() }
+
+// controlledShutdown stops the lifecycle; a registered, unfenced broker of a larger
+// quorum first asks the controller to move its leaderships away and waits until it may
+// go (see the top of the file).
+func (b *Broker) controlledShutdown() {
+	if !b.life.started.Load() {
+		return
+	}
+	close(b.life.stop)
+	<-b.life.done
+	if b.quorumOfOne() || b.life.epoch.Load() < 0 || b.life.fenced.Load() {
+		return
+	}
+	bound := b.cfg.BrokerSessionTimeout
+	if bound <= 0 {
+		bound = 9 * time.Second
+	}
+	start := time.Now()
+	deadline := start.Add(bound)
+	b.logger.Info("controlled shutdown: asking the controller to move this broker's leaderships", "bound", bound)
+	for time.Now().Before(deadline) {
+		resp, err := b.heartbeat(true)
+		if err == nil && resp.ErrorCode == 0 && resp.ShouldShutdown {
+			b.logger.Info("controlled shutdown: the controller lets this broker go", "took", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if err == nil && resp.ErrorCode == kerr.StaleBrokerEpoch.Code {
+			return
+		}
+		select {
+		case <-time.After(min(b.heartbeatInterval(), 100*time.Millisecond)):
+		case <-b.ctx.Done():
+			return
+		}
+	}
+	b.logger.Warn("controlled shutdown: the controller did not let this broker go in time; stopping anyway", "bound", bound)
+}
+
+// lifecycle is the broker's lifecycle state.
+type lifecycle struct {
+	started     atomic.Bool
+	epoch       atomic.Int64 // the broker epoch; -1 while not registered
+	fenced      atomic.Bool  // true until the controller unfences this broker
+	unfencedCh  chan struct{}
+	unfenceOnce sync.Once
+	failed      chan error // a registration refused for good, for SetAdvertised
+	stop, done  chan struct{}
+}
+
+func newLifecycle() *lifecycle {
+	l := &lifecycle{unfencedCh: make(chan struct{}), failed: make(chan error, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	l.epoch.Store(-1)
+	l.fenced.Store(true)
+	return l
+}
+
+// Unfenced returns a channel closed once the controller has first unfenced this broker.
+func (b *Broker) Unfenced() <-chan struct{} { return b.life.unfencedCh }

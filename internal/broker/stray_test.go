@@ -53,7 +53,7 @@ func openBrokerOn(t *testing.T, fsys vfs.FS, logs io.Writer, over map[string]str
 	if logs == nil {
 		logs = io.Discard
 	}
-	return Open(cfg, Options{FS: fsys, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	return openServing(cfg, Options{FS: fsys, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 }
 
 func mustOpenBroker(t *testing.T, fsys vfs.FS, logs io.Writer, over map[string]string) *Broker {
@@ -151,7 +151,7 @@ func TestOpenRefusesLockedDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := Options{FS: vfs.OS(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	first, err := Open(cfg, opts)
+	first, err := openServing(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestOpenRefusesLockedDataDir(t *testing.T) {
 		t.Fatalf("broker sharing one dir: %v", err)
 	}
 	cfgC, _ := config.Load("", nil, map[string]string{"log.dirs": dir + "/c"})
-	third, err := Open(cfgC, opts)
+	third, err := openServing(cfgC, opts)
 	if err != nil {
 		t.Fatalf("a dir a refused broker touched stayed locked: %v", err)
 	}

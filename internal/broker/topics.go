@@ -4,15 +4,12 @@ package broker
 // deleting and reconfiguring partitions follow the image, reconcile.go).
 
 import (
-	"context"
-	"fmt"
 	"regexp"
 	"strings"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/vltava/vltava/internal/config"
 	"github.com/vltava/vltava/internal/metadata"
 )
 
@@ -68,27 +65,6 @@ func (b *Broker) DeleteTopic(name string) (uuid.UUID, error) {
 	return id, err
 }
 
-// DeleteTopic implements MetadataWriter.
-func (w *localWriter) DeleteTopic(ctx context.Context, name string) (uuid.UUID, error) {
-	b := w.b
-	if !b.cfg.DeleteTopicEnable {
-		return uuid.Nil, kafkaErr(kerr.TopicDeletionDisabled, "delete.topic.enable is false")
-	}
-	var id uuid.UUID
-	if _, err := w.write(ctx, func(im *metadata.Image) ([]metadata.Record, error) {
-		t := im.Topic(name)
-		if t == nil {
-			return nil, kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
-		}
-		id = t.ID
-		return []metadata.Record{&metadata.RemoveTopicRecord{ID: t.ID}}, nil
-	}); err != nil {
-		return uuid.Nil, recordError(err)
-	}
-	b.logger.Info("deleted topic", "topic", name, "topic_id", base64URL(id[:]))
-	return id, nil
-}
-
 // ConfigChange is one config operation: Value nil deletes the override.
 type ConfigChange struct {
 	Key   string
@@ -112,51 +88,6 @@ func (b *Broker) AlterTopicConfigs(name string, changes []ConfigChange, replace,
 	return nil
 }
 
-// AlterTopicConfigs implements MetadataWriter.
-func (w *localWriter) AlterTopicConfigs(ctx context.Context, name string, changes []ConfigChange, replace, validateOnly bool) error {
-	b := w.b
-	rec := func(im *metadata.Image) ([]metadata.Record, error) {
-		t := im.Topic(name)
-		if t == nil {
-			return nil, kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
-		}
-		next := map[string]string{}
-		if !replace {
-			for k, v := range t.Configs {
-				next[k] = v
-			}
-		}
-		for _, c := range changes {
-			if c.Value == nil {
-				delete(next, c.Key)
-			} else {
-				next[c.Key] = *c.Value
-			}
-		}
-		if err := b.effective().ValidateTopic(next); err != nil {
-			return nil, fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
-		}
-		var rs []metadata.Record
-		for k := range t.Configs {
-			if _, ok := next[k]; !ok {
-				rs = append(rs, &metadata.ConfigRecord{ResourceType: metadata.ResourceTopic, ResourceName: t.Name, Name: k})
-			}
-		}
-		for k, v := range next {
-			if old, ok := t.Configs[k]; !ok || old != v {
-				v := v
-				rs = append(rs, &metadata.ConfigRecord{ResourceType: metadata.ResourceTopic, ResourceName: t.Name, Name: k, Value: &v})
-			}
-		}
-		if validateOnly {
-			return nil, nil
-		}
-		return rs, nil
-	}
-	_, err := w.write(ctx, rec)
-	return recordError(err)
-}
-
 // AlterBrokerConfigs applies dynamic broker config changes (cluster-wide defaults).
 func (b *Broker) AlterBrokerConfigs(changes []ConfigChange, validateOnly bool) error {
 	ctx, done, err := b.beginChange()
@@ -171,34 +102,6 @@ func (b *Broker) AlterBrokerConfigs(changes []ConfigChange, validateOnly bool) e
 		b.awaitHosted(ctx, b.Image().Offset().Index)
 	}
 	return nil
-}
-
-// AlterBrokerConfigs implements MetadataWriter.
-func (w *localWriter) AlterBrokerConfigs(ctx context.Context, changes []ConfigChange, validateOnly bool) error {
-	for _, c := range changes {
-		var err error
-		if c.Value != nil {
-			err = config.ValidateBrokerDynamic(c.Key, *c.Value)
-		} else {
-			err = config.ValidateBrokerDynamicDelete(c.Key)
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
-		}
-	}
-	if validateOnly {
-		return nil
-	}
-	_, err := w.write(ctx, func(*metadata.Image) ([]metadata.Record, error) {
-		rs := make([]metadata.Record, 0, len(changes))
-		for _, c := range changes {
-			// The cluster-wide default: a node's own configs are the same thing while
-			// the broker computes changes itself.
-			rs = append(rs, &metadata.ConfigRecord{ResourceType: metadata.ResourceBroker, Name: c.Key, Value: c.Value})
-		}
-		return rs, nil
-	})
-	return recordError(err)
 }
 
 // reconfigure applies a topic's configuration (its overrides over the effective broker

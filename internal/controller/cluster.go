@@ -273,7 +273,7 @@ func (c *core) heartbeat(r *kmsg.BrokerHeartbeatRequest) decision {
 			ss.shutdownOffset = 0
 		}
 	}
-	ss.lastContact, ss.metadataOffset = c.now, r.CurrentMetadataOffset
+	ss.lastContact, ss.metadataOffset, ss.heard = c.now, r.CurrentMetadataOffset, true
 	if next.fenced() {
 		ss.shutdownOffset = -1
 	}

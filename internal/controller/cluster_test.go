@@ -359,3 +359,29 @@ func TestControlledShutdownSplitsLargeChanges(t *testing.T) {
 		t.Fatal("broker 1 not in controlled shutdown, or still leading")
 	}
 }
+
+// A broker restarted (kill -9) while its registration is unfenced, with the controller
+// restarted too (the single node): the new controller starts the old incarnation's
+// session afresh at activation, but has heard nothing from it, so the new incarnation
+// is not a duplicate: it registers at once (leaderships moved, fenced) instead of
+// waiting out broker.session.timeout.ms. Once the old incarnation has heartbeated to
+// this controller, a second incarnation is a duplicate again.
+func TestNewIncarnationRightAfterActivation(t *testing.T) {
+	h := newHarness(t)
+	h.unfencedBrokers(2)
+	h.createOK("t", 2, 2)
+	h.loseLeadership()
+	h.lead(h.term + 1)
+	resp := h.do(registration(1, uuid.New(), "")).(*kmsg.BrokerRegistrationResponse)
+	if resp.ErrorCode != 0 {
+		t.Fatalf("a new incarnation of a broker not heard from since activation: %s", codeName(resp.ErrorCode))
+	}
+	if !h.image().Broker(1).Fenced {
+		t.Fatal("the new incarnation is not fenced")
+	}
+	h.beat(2, h.image().Broker(2).Epoch)
+	resp = h.do(registration(2, uuid.New(), "")).(*kmsg.BrokerRegistrationResponse)
+	if resp.ErrorCode != kerr.DuplicateBrokerRegistration.Code {
+		t.Fatalf("a second incarnation of a broker heard from: %s, want DUPLICATE_BROKER_REGISTRATION", codeName(resp.ErrorCode))
+	}
+}

@@ -33,6 +33,11 @@ type session struct {
 	// shutdownOffset is the offset of the entry that recorded its controlled shutdown
 	// (-1: not in controlled shutdown; 0 while that entry is not committed yet).
 	shutdownOffset int64
+	// heard: the incarnation registered or heartbeated to this controller. A session
+	// started at activation is assumed, not heard: it delays fencing, but does not make
+	// a new incarnation a duplicate (the node restarted with its controller, as a single
+	// node does after kill -9, must not wait out the session timeout).
+	heard bool
 }
 
 // sessions holds the soft state of every registered broker while this controller is
@@ -73,7 +78,7 @@ func (s *sessions) get(id int32, now time.Time) *session {
 
 // register starts a new incarnation's session.
 func (s *sessions) register(id int32, now time.Time) {
-	s.m[id] = &session{lastContact: now, metadataOffset: -1, shutdownOffset: -1}
+	s.m[id] = &session{lastContact: now, metadataOffset: -1, shutdownOffset: -1, heard: true}
 	delete(s.registered, id)
 }
 
@@ -87,10 +92,10 @@ func (s *sessions) registrationOffset(b *metadata.Broker) int64 {
 }
 
 // validSession reports whether b, registered, has a live session: it is unfenced and
-// heartbeated within the session timeout.
+// was heard from within the session timeout.
 func (s *sessions) validSession(b *metadata.Broker, now time.Time) bool {
 	ss := s.m[b.ID]
-	return ss != nil && !b.Fenced && !now.After(ss.lastContact.Add(s.timeout))
+	return ss != nil && ss.heard && !b.Fenced && !now.After(ss.lastContact.Add(s.timeout))
 }
 
 // stale returns the unfenced brokers of im whose session expired at now, by ID.

@@ -1,7 +1,8 @@
 package handler
 
 // CreatePartitions v0-3: raise a topic's partition count (never lower it:
-// INVALID_PARTITIONS); a manual assignment must name live brokers; validate_only.
+// INVALID_PARTITIONS); a manual assignment must name registered brokers (the active
+// controller decides, forwarded to by the broker); validate_only.
 //
 // The topics of one request are changed as one change, as Kafka's controller does: one
 // that would take more than 10,000 metadata records (one per new partition) is refused
@@ -33,17 +34,14 @@ func (h *Handler) createPartitions(_ context.Context, _ *Request, kr kmsg.Reques
 			if seen[rt.Topic] > 1 {
 				return fmt.Errorf("%w: topic %s appears more than once in the request", kerr.InvalidRequest, rt.Topic)
 			}
-			for _, a := range rt.Assignment {
-				for _, r := range a.Replicas {
-					if r != h.b.NodeID() {
-						return fmt.Errorf("%w: broker %d is not alive", kerr.InvalidReplicaAssignment, r)
-					}
-				}
-			}
 			return nil
 		}()
 		if errs[i] == nil {
-			specs = append(specs, broker.PartitionsSpec{Topic: rt.Topic, Count: rt.Count})
+			spec := broker.PartitionsSpec{Topic: rt.Topic, Count: rt.Count}
+			for _, a := range rt.Assignment { // checked by the controller
+				spec.Assignment = append(spec.Assignment, a.Replicas)
+			}
+			specs = append(specs, spec)
 			at = append(at, i)
 		}
 	}

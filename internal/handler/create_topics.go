@@ -1,8 +1,9 @@
 package handler
 
-// CreateTopics v0-7: names checked as Kafka does, partitions and replication factor (or
-// -1 for the broker defaults, v4+), a manual replica assignment checked against the live
-// brokers, configs validated (INVALID_CONFIG), validate_only (v1+), and from v5 the
+// CreateTopics v0-7, decided by the active controller (forwarded to it by the broker):
+// names checked as Kafka does, partitions and replication factor (or -1 for the broker
+// defaults, v4+) placed over the unfenced brokers, a manual replica assignment checked
+// against the registered brokers, configs validated (INVALID_CONFIG), validate_only (v1+), and from v5 the
 // resulting partition count, replication factor and configs in the answer.
 //
 // The topics of one request are created as one change, as Kafka's controller does: a
@@ -78,26 +79,19 @@ func (h *Handler) topicSpec(rt kmsg.CreateTopicsRequestTopic, seen int) (broker.
 	if seen > 1 {
 		return broker.TopicSpec{}, fmt.Errorf("%w: topic %s appears more than once in the request", kerr.InvalidRequest, rt.Topic)
 	}
-	partitions, rf := rt.NumPartitions, rt.ReplicationFactor
+	// An explicit assignment is checked by the controller (against the registered
+	// brokers), as Kafka's is.
+	var assignment [][]int32
+	for _, a := range rt.ReplicaAssignment {
+		assignment = append(assignment, a.Replicas)
+	}
 	if len(rt.ReplicaAssignment) > 0 {
-		if partitions != -1 || rf != -1 {
+		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
 			return broker.TopicSpec{}, fmt.Errorf("%w: both a replica assignment and partitions or replication factor were given", kerr.InvalidRequest)
 		}
-		partitions = int32(len(rt.ReplicaAssignment))
 		for i, a := range rt.ReplicaAssignment {
 			if a.Partition != int32(i) {
 				return broker.TopicSpec{}, fmt.Errorf("%w: partitions of a replica assignment must be 0..n-1", kerr.InvalidReplicaAssignment)
-			}
-			if len(a.Replicas) == 0 {
-				return broker.TopicSpec{}, fmt.Errorf("%w: partition %d has no replicas", kerr.InvalidReplicaAssignment, i)
-			}
-			for _, r := range a.Replicas {
-				if r != h.b.NodeID() {
-					return broker.TopicSpec{}, fmt.Errorf("%w: broker %d is not alive", kerr.InvalidReplicaAssignment, r)
-				}
-			}
-			if rf == -1 {
-				rf = int16(len(a.Replicas))
 			}
 		}
 	}
@@ -108,5 +102,5 @@ func (h *Handler) topicSpec(rt kmsg.CreateTopicsRequestTopic, seen int) (broker.
 		}
 		configs[c.Name] = *c.Value
 	}
-	return broker.TopicSpec{Name: rt.Topic, Partitions: partitions, ReplicationFactor: rf, Configs: configs}, nil
+	return broker.TopicSpec{Name: rt.Topic, Partitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor, Configs: configs, Assignment: assignment}, nil
 }

@@ -18,6 +18,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +27,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/vltava/vltava/internal/config"
+	"github.com/vltava/vltava/internal/controller"
 	"github.com/vltava/vltava/internal/handler"
 	"github.com/vltava/vltava/internal/quorum"
 	"github.com/vltava/vltava/internal/wire"
@@ -79,6 +83,22 @@ func (s *Server) listen(addr string) (net.Listener, error) {
 		return ln, nil
 	}
 	return net.Listen("tcp", addr)
+}
+
+// controllerAPIs serves the node's controller (internal/controller) on the controller
+// listener.
+type controllerAPIs struct{ c *controller.Controller }
+
+func (a controllerAPIs) Handle(ctx context.Context, req kmsg.Request) kmsg.Response {
+	return a.c.Handle(ctx, req)
+}
+
+func (a controllerAPIs) APIs() []kmsg.ApiVersionsResponseApiKey {
+	var out []kmsg.ApiVersionsResponseApiKey
+	for _, k := range a.c.APIs() {
+		out = append(out, kmsg.ApiVersionsResponseApiKey{ApiKey: k.Key, MinVersion: k.MinVersion, MaxVersion: k.MaxVersion})
+	}
+	return out
 }
 
 // SetController installs what answers the controller APIs on the controller listener.

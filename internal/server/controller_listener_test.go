@@ -33,7 +33,7 @@ func apiKeys(resp *kmsg.ApiVersionsResponse) []int16 {
 }
 
 // TestControllerListener: the controller listener answers ApiVersions with itself and
-// the installed controller's APIs; without a controller, the controller APIs answer
+// the installed controller's APIs (the node's own, internal/controller); without a controller, the controller APIs answer
 // NOT_CONTROLLER and are not advertised; with one, it answers them; a client API, a
 // quorum frame of another cluster (after its rejection) and a frame over vltava.quorum.max.frame.bytes close
 // the connection.
@@ -42,7 +42,13 @@ func TestControllerListener(t *testing.T) {
 		"controller.listener.names": "CONTROLLER", "vltava.quorum.max.entry.bytes": "4096", "vltava.quorum.max.frame.bytes": "65536"})
 	addr := n.srv.ControllerAddrs()[0]
 	r := dialRaw(t, addr)
+	// The node's own controller is installed: its APIs are advertised.
 	av := r.do(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse)
+	if want := []int16{18, 19, 20, 33, 37, 44, 55, 62, 63, 67, 80, 81}; av.ErrorCode != 0 || !slices.Equal(apiKeys(av), want) {
+		t.Fatalf("ApiVersions with the node's controller: %d %v, want %v", av.ErrorCode, apiKeys(av), want)
+	}
+	n.srv.SetController(nil)
+	av = r.do(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse)
 	if av.ErrorCode != 0 || !slices.Equal(apiKeys(av), []int16{18}) {
 		t.Fatalf("ApiVersions without a controller: %d %v", av.ErrorCode, apiKeys(av))
 	}

@@ -115,6 +115,19 @@ func New(cfg config.Broker, opts broker.Options) (*Server, error) {
 		conns: map[*conn]struct{}{}, perIP: map[netip.Addr]int{}, limits: limits, ctrl: newCtrlListeners(cfg),
 		budget: newBudget(requestBudget(cfg)), queued: newBudget(int64(max(cfg.QueuedMaxRequests, 1))),
 		metrics: m, slow: newSlowLog(cfg, opts.Logger)}
+	if c := b.Controller(); c != nil {
+		s.SetController(controllerAPIs{c})
+	}
+	if cfg.IsBroker() {
+		s.AddReadyCheck("broker", func() error {
+			select {
+			case <-b.Unfenced():
+				return nil
+			default:
+				return errors.New("not unfenced by the controller yet")
+			}
+		})
+	}
 	s.watchMetrics()
 	return s, nil
 }
@@ -150,13 +163,33 @@ func (s *Server) Start() error {
 		}
 		adv = append(adv, a)
 		s.logger.Info("listening", "addr", ln.Addr().String(), "advertised", a)
-		s.wg.Add(1)
-		go s.accept(ln)
 	}
 	if err := s.broker.SetAdvertised(adv); err != nil {
 		s.Close()
 		return err
 	}
+	// Clients are served once the controller has unfenced this broker (its metadata
+	// caught up), as Kafka's broker enables request processing only then; connections
+	// made before wait in the listen backlog. A single node is unfenced already.
+	unfenced := s.broker.Unfenced()
+	select {
+	case <-unfenced:
+	default:
+		s.logger.Info("clients are served once the controller unfences this broker")
+	}
+	s.mu.Lock()
+	for _, ln := range s.listeners {
+		s.wg.Add(1)
+		go func() {
+			select {
+			case <-unfenced:
+				s.accept(ln)
+			case <-s.ctx.Done():
+				s.wg.Done()
+			}
+		}()
+	}
+	s.mu.Unlock()
 	s.mu.Lock()
 	s.started = true
 	s.mu.Unlock()
