@@ -139,6 +139,15 @@ func (c *conn) serve() {
 			}
 			continue
 		}
+		if !c.s.cfg.IsController() {
+			// Accepted before the unfencing (see Start): clients wait for it.
+			select {
+			case <-c.s.broker.Unfenced():
+			case <-ctx.Done():
+				c.drop(f)
+				return
+			}
+		}
 		sctx := ctx
 		if kv && key == fetchKey {
 			sctx = pollCtx

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // addBrokerOnly adds a node with process.roles=broker (no controller listener, as in
@@ -43,8 +45,9 @@ vltava.http.listener=none
 
 // TestBrokerOnlyNodeObserves: three combined nodes and one broker-only node, with a
 // Kafka user's properties and no operator step. The broker-only node joins the quorum as
-// an observer: it sees the topics created before and after it started, and `vltava
-// cluster info` lists it among the quorum's observers.
+// an observer: it sees the topics created before and after it started, the controller
+// places partitions on it, which it serves, and `vltava cluster info` lists it among the
+// quorum's observers.
 func TestBrokerOnlyNodeObserves(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t, 3, nil)
@@ -63,6 +66,43 @@ func TestBrokerOnlyNodeObserves(t *testing.T) {
 	if _, err := c.waitTopicsEverywhere(ctx, []string{"before", "after"}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// The controller places partitions on the broker-only node too: it leads some of a
+	// topic of 8 partitions, and serves produce and consume for them.
+	if _, err := createTopic(ctx, c.bootstrap(), "spread", 8, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	td, err := admin(t, c.bootstrap()...).ListTopics(ctx, "spread")
+	if err != nil || td["spread"].Err != nil {
+		t.Fatalf("list spread: %v %v", err, td["spread"].Err)
+	}
+	var mine []int32
+	for _, p := range td["spread"].Partitions {
+		if p.Leader == 4 {
+			mine = append(mine, p.Partition)
+		}
+	}
+	if len(mine) == 0 {
+		t.Fatalf("no partition of 8 placed on the broker-only node: %+v", td["spread"].Partitions)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.bootstrap()...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"spread": {mine[0]: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer pcancel()
+	if err := cl.ProduceSync(pctx, &kgo.Record{Topic: "spread", Partition: mine[0], Value: []byte("on-4")}).FirstErr(); err != nil {
+		t.Fatalf("produce to partition %d on the broker-only node: %v", mine[0], err)
+	}
+	for got := false; !got; {
+		fs := cl.PollFetches(pctx)
+		if err := pctx.Err(); err != nil {
+			t.Fatalf("consume partition %d on the broker-only node: %v", mine[0], err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = got || string(r.Value) == "on-4" })
+	}
+
 	var info struct {
 		Quorum *struct {
 			Voters    []struct{ ID int32 } `json:"voters"`
@@ -70,10 +110,14 @@ func TestBrokerOnlyNodeObserves(t *testing.T) {
 		} `json:"quorum"`
 		QuorumError string `json:"quorum_error"`
 	}
+	var controllers []string
+	for _, nd := range c.nodes[:3] {
+		controllers = append(controllers, nd.controller())
+	}
 	var voters, observers []int32
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		out := runTool(t, "cluster", "info", "--bootstrap-server", strings.Join(c.bootstrap(), ","), "-o", "json", "--timeout", "10s")
+		out := runTool(t, "cluster", "info", "--bootstrap-controller", strings.Join(controllers, ","), "-o", "json", "--timeout", "10s")
 		if err := json.Unmarshal([]byte(out), &info); err != nil {
 			t.Fatalf("cluster info -o json: %v\n%s", err, out)
 		}
