@@ -14,8 +14,9 @@ package broker
 //     registers again if the controller no longer knows its epoch (STALE_BROKER_EPOCH).
 //  3. Close is a controlled shutdown: heartbeats asking to shut down until the
 //     controller, having moved its leaderships away, answers ShouldShutdown, bounded by
-//     broker.session.timeout.ms (after which the controller fences it anyway). A quorum
-//     of one skips it: there is no other broker to lead anything.
+//     broker.session.timeout.ms (after which the controller fences it anyway), or until
+//     the quorum has no leader to ask. A quorum of one skips it: there is no other
+//     broker to lead anything.
 //
 // A quorum of one waits in SetAdvertised until it is unfenced (its own controller is in
 // process: a few milliseconds), so that its clients find it serving once it listens.
@@ -271,6 +272,12 @@ func (b *Broker) controlledShutdown() {
 	deadline := start.Add(bound)
 	b.logger.Info("controlled shutdown: asking the controller to move this broker's leaderships", "bound", bound)
 	for time.Now().Before(deadline) {
+		if li, _ := b.quorum.Leader(); li.LeaderID == 0 {
+			// The quorum has no leader (its other voters are gone too, as when a whole
+			// cluster stops): no controller will answer, so waiting is pointless.
+			b.logger.Warn("controlled shutdown: the metadata quorum has no leader; stopping without it")
+			return
+		}
 		resp, err := b.heartbeat(true)
 		if err == nil && resp.ErrorCode == 0 && resp.ShouldShutdown {
 			b.logger.Info("controlled shutdown: the controller lets this broker go", "took", time.Since(start).Round(time.Millisecond))

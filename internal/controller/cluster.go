@@ -45,6 +45,8 @@ func (c *core) decide(req kmsg.Request) decision {
 		return c.alterConfigs(r)
 	case *kmsg.IncrementalAlterConfigsRequest:
 		return c.incrementalAlterConfigs(r)
+	case *kmsg.AlterPartitionRequest:
+		return c.alterPartition(r)
 	}
 	return failed(req, errorf(kerr.UnsupportedVersion, "API %d is not a controller API", req.Key()))
 }

@@ -314,6 +314,7 @@ var apis = []API{
 	{37, 0, 3}, // CreatePartitions
 	{44, 0, 1}, // IncrementalAlterConfigs
 	{55, 0, 2}, // DescribeQuorum
+	{56, 0, 3}, // AlterPartition
 	{62, 0, 4}, // BrokerRegistration
 	{63, 0, 2}, // BrokerHeartbeat
 	{67, 0, 0}, // AllocateProducerIds
@@ -328,7 +329,7 @@ func (c *Controller) APIs() []API { return append([]API(nil), apis...) }
 // APIs, answered by the quorum member directly).
 func loopAPI(key int16) bool {
 	switch key {
-	case 19, 20, 33, 37, 44, 62, 63, 67:
+	case 19, 20, 33, 37, 44, 56, 62, 63, 67:
 		return true
 	}
 	return false

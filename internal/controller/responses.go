@@ -19,6 +19,10 @@ func errorResponse(req kmsg.Request, err error) kmsg.Response {
 		resp := r.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
 		resp.ErrorCode, resp.IsFenced = code, true
 		return resp
+	case *kmsg.AlterPartitionRequest:
+		resp := r.ResponseKind().(*kmsg.AlterPartitionResponse)
+		resp.ErrorCode = code
+		return resp
 	case *kmsg.CreateTopicsRequest:
 		resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
 		for _, t := range r.Topics {

@@ -607,3 +607,28 @@ func TestQuorumClusterRefusesAnotherClustersDir(t *testing.T) {
 		t.Fatalf("start on another cluster's dir: %v", err)
 	}
 }
+
+// TestQuorumClusterStopsWithoutQuorum: a whole cluster stopped at once does not wait out
+// broker.session.timeout.ms in each node's controlled shutdown: once the quorum has no
+// leader, a node stops without it.
+func TestQuorumClusterStopsWithoutQuorum(t *testing.T) {
+	c := startQuorumCluster(t, 3, map[string]string{
+		"broker.heartbeat.interval.ms": "100",
+		"broker.session.timeout.ms":    "60000",
+	})
+	c.leader()
+	c.waitAll("three unfenced brokers", unfenced(1, 2, 3))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, qn := range c.running() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.stop(qn.id)
+		}()
+	}
+	wg.Wait()
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("stopping the whole cluster took %v: a node waited out its controlled shutdown's bound", took)
+	}
+}
