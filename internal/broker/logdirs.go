@@ -19,10 +19,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/vltava/vltava/internal/quorum"
-
 	"github.com/vltava/vltava/internal/config"
 	"github.com/vltava/vltava/internal/log"
+	"github.com/vltava/vltava/internal/quorum"
 )
 
 // logDirs is the broker's view of its log directories.
