@@ -63,7 +63,11 @@ type Broker struct {
 	// (register.go).
 	ctl     *controller.Controller
 	channel *ControllerChannel
-	life    *lifecycle
+	// lifeChannel carries registration and heartbeats on a connection of their own,
+	// so that a slow change on channel never delays a heartbeat past the session
+	// timeout (Kafka's broker has a heartbeat channel apart from its forwarding one).
+	lifeChannel *ControllerChannel
+	life        *lifecycle
 
 	// hosted is replaced whole on every change (copy on write), so the produce and
 	// fetch paths look partitions up without a lock; host orders its changes and runs

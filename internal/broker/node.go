@@ -184,9 +184,27 @@ func bootstrapState(cfg config.Broker, legacy *legacyMetadata) ([]byte, error) {
 // must be the only writer of the metadata log.
 func (b *Broker) openController(opts Options) error {
 	cfg := b.cfg
+	if cfg.IsController() {
+		ctl, err := controller.New(controller.ConfigFor(cfg, b.clusterID), b.quorum, b.sm.Image, opts.Clock, b.logger)
+		if err != nil {
+			return err
+		}
+		b.ctl = ctl
+	}
+	b.channel, b.lifeChannel = b.newChannel(opts), b.newChannel(opts)
+	b.writer = &channelWriter{b: b, ch: b.channel}
+	return nil
+}
+
+// newChannel returns a controller channel (channel.go) with the node's limits.
+func (b *Broker) newChannel(opts Options) *ControllerChannel {
+	cfg := b.cfg
 	ch := &ControllerChannel{self: cfg.NodeID, peer: b.quorum, voters: cfg.QuorumVoters(),
 		clientID: fmt.Sprintf("vltava-broker-%d", cfg.NodeID), maxFrame: 100 << 20,
 		backoff: 20 * time.Millisecond, dial: 2 * time.Second, dialFunc: opts.ControllerDial}
+	if b.ctl != nil {
+		ch.local = b.ctl
+	}
 	if n, err := strconv.ParseInt(cfg.Values["vltava.quorum.max.frame.bytes"], 10, 32); err == nil && n > 0 {
 		ch.maxFrame = int32(n)
 	}
@@ -196,22 +214,15 @@ func (b *Broker) openController(opts Options) error {
 	if n, err := strconv.ParseInt(cfg.Values["controller.quorum.request.timeout.ms"], 10, 64); err == nil && n > 0 {
 		ch.dial = time.Duration(n) * time.Millisecond
 	}
-	if cfg.IsController() {
-		ctl, err := controller.New(controller.ConfigFor(cfg, b.clusterID), b.quorum, b.sm.Image, opts.Clock, b.logger)
-		if err != nil {
-			return err
-		}
-		b.ctl, ch.local = ctl, ctl
-	}
-	b.channel = ch
-	b.writer = &channelWriter{b: b, ch: ch}
-	return nil
+	return ch
 }
 
 // closeController closes the channel and the controller (before the quorum).
 func (b *Broker) closeController() {
-	if b.channel != nil {
-		b.channel.Close()
+	for _, ch := range []*ControllerChannel{b.channel, b.lifeChannel} {
+		if ch != nil {
+			ch.Close()
+		}
 	}
 	if b.ctl != nil {
 		b.ctl.Close()

@@ -197,7 +197,7 @@ func (b *Broker) register(reg Registration) error {
 	f := kmsg.NewBrokerRegistrationRequestFeature()
 	f.Name, f.MinSupportedVersion, f.MaxSupportedVersion = "metadata.version", 1, 1
 	req.Features = append(req.Features, f)
-	r, err := b.channel.Send(ctx, req)
+	r, err := b.lifeChannel.Send(ctx, req)
 	if err != nil {
 		return fmt.Errorf("register broker %d: %w", reg.ID, err)
 	}
@@ -219,7 +219,7 @@ func (b *Broker) heartbeat(wantShutdown bool) (*kmsg.BrokerHeartbeatResponse, er
 	req.BrokerID, req.BrokerEpoch = b.cfg.NodeID, b.life.epoch.Load()
 	req.CurrentMetadataOffset = int64(b.Image().Offset().Index)
 	req.WantShutdown = wantShutdown
-	r, err := b.channel.Send(ctx, req)
+	r, err := b.lifeChannel.Send(ctx, req)
 	if err != nil {
 		return nil, err
 	}
