@@ -11,6 +11,7 @@ package broker
 // its owner shuts the server down.
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/vltava/vltava/internal/config"
 	"github.com/vltava/vltava/internal/log"
+	"github.com/vltava/vltava/internal/quorum"
 )
 
 // logDirs is the broker's view of its log directories.
@@ -69,6 +71,12 @@ func (b *Broker) watchMetadataLog() {
 	b.dirs.mu.Lock()
 	defer b.dirs.mu.Unlock()
 	if b.dirs.haltErr != nil {
+		return
+	}
+	if errors.Is(err, quorum.ErrInconsistentClusterID) { // not a disk's failure: say what it is
+		b.dirs.haltErr = err
+		b.logger.Error("shutdown broker because its data dir belongs to another cluster", "metadata.log.dir", b.cfg.MetadataLogDir, "err", err)
+		close(b.dirs.halt)
 		return
 	}
 	b.dirs.haltErr = fmt.Errorf("%w: the metadata log in %s failed: %w", kerr.KafkaStorageError, b.cfg.MetadataLogDir, err)

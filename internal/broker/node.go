@@ -149,6 +149,7 @@ func QuorumConfig(cfg config.Broker, clusterID string) quorum.Config {
 		ClusterID:              clusterID,
 		Voters:                 voters,
 		Observer:               !cfg.IsController(),
+		ObserverTimeout:        cfg.BrokerSessionTimeout,
 		ElectionTimeout:        ms("controller.quorum.election.timeout.ms"),
 		FetchTimeout:           ms("controller.quorum.fetch.timeout.ms"),
 		TickInterval:           ms("vltava.quorum.tick.ms"),
@@ -234,3 +235,18 @@ func (b *Broker) Controller() *controller.Controller { return b.ctl }
 
 // Channel returns the channel to the active controller (channel.go).
 func (b *Broker) Channel() *ControllerChannel { return b.channel }
+
+// observeAt gives a broker-only node's quorum member the address the quorum's leader
+// reaches it at, its advertised inter-broker listener (which accepts the quorum's frames
+// on such a node): from then on it asks the voters to add it as an observer.
+func (b *Broker) observeAt(adv []string) {
+	if b.cfg.IsController() || b.quorum == nil {
+		return
+	}
+	for i, name := range b.cfg.ListenerNames {
+		if name == b.cfg.InterBrokerListenerName && i < len(adv) {
+			b.quorum.SetAddr(adv[i])
+			return
+		}
+	}
+}

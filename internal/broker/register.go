@@ -44,6 +44,7 @@ const fencedHeartbeat = 50 * time.Millisecond
 // and starts the broker's lifecycle with them (see the top of the file).
 func (b *Broker) SetAdvertised(addrs []string) error {
 	b.advertised.Store(&addrs)
+	b.observeAt(addrs)
 	if !b.cfg.IsBroker() {
 		return nil
 	}

@@ -79,6 +79,9 @@ var (
 	// ErrNotCaughtUp: the observer to promote has not caught up with the leader's log
 	// recently (REQUEST_TIMED_OUT, as KIP-853).
 	ErrNotCaughtUp = errors.New("observer has not caught up with the leader")
+	// ErrInconsistentClusterID: the voters refuse this node's frames because its data
+	// dir belongs to another cluster (Kafka's INCONSISTENT_CLUSTER_ID); the node stops.
+	ErrInconsistentClusterID = errors.New("the quorum's voters belong to another cluster (INCONSISTENT_CLUSTER_ID)")
 )
 
 // NotLeaderError is ErrNotLeader with the leader this member knows (0 if none).

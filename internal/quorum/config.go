@@ -28,6 +28,9 @@ type Config struct {
 	// bootstraps nothing and waits to be added (AddObserver), as a raft learner that
 	// replicates the log but never votes. A node not listed in Voters is one too.
 	Observer bool
+	// ObserverTimeout is broker.session.timeout.ms (9000 ms): the leader removes an
+	// observer it has not heard from for this long (observe.go); 0 never does.
+	ObserverTimeout time.Duration
 	// BootstrapState is the state machine's bytes a voter's new log starts from: the
 	// state of its bootstrap snapshot at index 1, term 1, which the state machine is
 	// restored from (empty: the empty state). It is used only when the log is created,

@@ -108,6 +108,11 @@ type core struct {
 	pending  map[uint64]*proposal
 	contacts map[uint64]*contact
 
+	dir          string            // the log's directory, for messages
+	addr         func() string     // where peers reach this node if it is no configured voter (observe.go)
+	observeTicks int               // ticks since observeTick last acted
+	rejections   map[uint64]string // configured voters that rejected this node's cluster id: theirs
+
 	snapBytes int64
 	snapTime  time.Time
 	forceSnap bool
@@ -133,6 +138,7 @@ func newCore(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport,
 		id: cfg.NodeID, cfg: cfg, log: logger, st: st, sm: sm, tr: tr, now: now,
 		peers: make(map[uint64]string), conf: raftpb.EnsureConfState(nil),
 		pending: make(map[uint64]*proposal), contacts: make(map[uint64]*contact), snapTime: now,
+		dir: path.Join(dir, DirName), rejections: make(map[uint64]string), addr: func() string { return "" },
 	}
 	for id, a := range cfg.Voters {
 		c.peers[id] = a
@@ -207,19 +213,27 @@ func newCore(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport,
 // one at open, or one the leader sent.
 func (c *core) loadSnapshot(snap *raftpb.Snapshot) error {
 	md := snap.GetMetadata()
-	peers, state, err := decodeSnapshotData(snap.GetData())
+	peers, state, stateIndex, err := decodeSnapshotDataAt(snap.GetData())
+	if err == nil && stateIndex > md.GetIndex() {
+		err = fmt.Errorf("its state is as of index %d, after it", stateIndex)
+	}
 	if err != nil {
 		return fmt.Errorf("metadata log snapshot at %d: %w", md.GetIndex(), err)
+	}
+	if stateIndex == 0 {
+		stateIndex = md.GetIndex()
 	}
 	for id, a := range peers {
 		if _, configured := c.cfg.Voters[id]; !configured {
 			c.setPeer(id, a)
 		}
 	}
-	if err := c.sm.Restore(state, md.GetIndex()); err != nil {
+	// The state is as of stateIndex: a snapshot taken right after a membership change
+	// covers entries the state machine was never given.
+	if err := c.sm.Restore(state, stateIndex); err != nil {
 		return fmt.Errorf("restore the state machine from the snapshot at %d: %w", md.GetIndex(), err)
 	}
-	c.applied, c.smIndex = md.GetIndex(), md.GetIndex()
+	c.applied, c.smIndex = md.GetIndex(), stateIndex
 	c.conf = proto.Clone(raftpb.EnsureConfState(md.GetConfState())).(*raftpb.ConfState)
 	voters, _ := members(c.conf)
 	c.selfVoter = slices.Contains(voters, c.id)
@@ -273,6 +287,7 @@ func (c *core) tick() {
 	}
 	c.rn.Tick()
 	c.dirty = true
+	c.observeTick()
 	// A leader the log removed (a change another leader proposed committed under it)
 	// keeps leading, so the others learn the removal committed, until it has handed
 	// over; raft refuses its proposals meanwhile.
@@ -284,6 +299,10 @@ func (c *core) tick() {
 // step hands raft a message from a peer.
 func (c *core) step(m *raftpb.Message) {
 	if c.err != nil {
+		return
+	}
+	delete(c.rejections, m.GetFrom()) // a peer of this cluster after all
+	if c.joinRequest(m) {
 		return
 	}
 	// Responses from peers raft no longer tracks and local-only types are refused by
@@ -542,7 +561,7 @@ func (c *core) maybeSnapshot() {
 		return
 	}
 	start := time.Now()
-	data := encodeSnapshotData(c.peers, state)
+	data := encodeSnapshotDataAt(c.peers, c.smIndex, state)
 	if err := c.st.createSnapshot(c.applied, c.conf, data, c.cfg.SnapshotCatchUpEntries); err != nil {
 		c.fail(err)
 		return

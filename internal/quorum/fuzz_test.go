@@ -130,13 +130,14 @@ func FuzzSnapshotFile(f *testing.F) {
 // FuzzSnapshotData: the data of a snapshot from the leader, and a conf change's address
 // list, decode without panicking, and what decodes survives a round trip.
 func FuzzSnapshotData(f *testing.F) {
-	seeds := [][]byte{encodeSnapshotData(voters(1, 2, 3), []byte("state")), encodeSnapshotData(nil, nil), encodePeers(voters(7))}
+	seeds := [][]byte{encodeSnapshotData(voters(1, 2, 3), []byte("state")), encodeSnapshotData(nil, nil), encodePeers(voters(7)),
+		encodeSnapshotDataAt(voters(1), 41, []byte("state at 41")), append([]byte{1}, encodePeers(voters(1))...)}
 	addSeeds(f, "FuzzSnapshotData", seeds)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if peers, state, err := decodeSnapshotData(b); err == nil {
-			p2, s2, err := decodeSnapshotData(encodeSnapshotData(peers, state))
-			if err != nil || !maps.Equal(p2, peers) || !bytes.Equal(s2, state) {
-				t.Fatalf("round trip: %v %v %q", err, p2, s2)
+		if peers, state, at, err := decodeSnapshotDataAt(b); err == nil {
+			p2, s2, at2, err := decodeSnapshotDataAt(encodeSnapshotDataAt(peers, at, state))
+			if err != nil || !maps.Equal(p2, peers) || !bytes.Equal(s2, state) || at2 != at {
+				t.Fatalf("round trip: %v %v %q %d", err, p2, s2, at2)
 			}
 		}
 		if peers, err := decodePeers(b); err == nil {

@@ -23,6 +23,7 @@ type listSM struct {
 	last     uint64 // the last index applied or restored
 	restores int
 	failNext error         // returned by the next Apply
+	exact    bool          // Restore refuses a state whose last entry is not at the index, as metadata's does
 	changed  chan struct{} // closed at the next Apply or Restore
 }
 
@@ -94,7 +95,7 @@ func (s *listSM) Restore(data []byte, index uint64) error {
 		ents = append(ents, smEntry{i, string(data[:n])})
 		data = data[n:]
 	}
-	if n := len(ents); n > 0 && ents[n-1].index > index {
+	if n := len(ents); n > 0 && (ents[n-1].index > index || s.exact && ents[n-1].index != index) {
 		return fmt.Errorf("listSM: snapshot at %d holds entry %d", index, ents[n-1].index)
 	}
 	s.entries, s.last = ents, index

@@ -50,6 +50,8 @@ type Node struct {
 	closeOnce sync.Once
 	closeErr  error // from closing the log, set by the loop as it stops
 
+	addr atomic.Pointer[string] // SetAddr's
+
 	failed   atomic.Pointer[error] // the failure that stopped the member
 	failedCh chan struct{}         // closed when failed is set
 
@@ -69,7 +71,8 @@ type inbound struct {
 type reports struct {
 	mu          sync.Mutex
 	unreachable map[uint64]bool
-	snapshot    map[uint64]bool // peer -> ok
+	snapshot    map[uint64]bool   // peer -> ok
+	rejected    map[uint64]string // peer -> its cluster id
 	signal      chan struct{}
 }
 
@@ -99,7 +102,7 @@ func Open(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport, cl
 		props:     make(chan *proposal, full.MaxPendingProposals),
 		inbox:     make(chan inbound, inboxFrames),
 		statusReq: make(chan chan Status),
-		reports:   reports{unreachable: map[uint64]bool{}, snapshot: map[uint64]bool{}, signal: make(chan struct{}, 1)},
+		reports:   reports{unreachable: map[uint64]bool{}, snapshot: map[uint64]bool{}, rejected: map[uint64]string{}, signal: make(chan struct{}, 1)},
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 		leader:    c.leader,
@@ -107,6 +110,12 @@ func Open(cfg Config, fsys vfs.FS, dir string, sm StateMachine, tr Transport, cl
 		failedCh:  make(chan struct{}),
 	}
 	c.onLeader = n.setLeader
+	c.addr = func() string {
+		if a := n.addr.Load(); a != nil {
+			return *a
+		}
+		return ""
+	}
 	c.onFail = func(err error) {
 		if n.failed.CompareAndSwap(nil, &err) {
 			close(n.failedCh)
@@ -219,6 +228,12 @@ func (n *Node) AddObserver(ctx context.Context, id uint64, addr string) error {
 	_, err := n.submit(ctx, &proposal{cc: &confChangeOp{kind: addObserver, id: id, addr: addr}})
 	return err
 }
+
+// SetAddr sets where the quorum's members reach this node (host:port) when it is not a
+// configured voter: a broker-only node gives its inter-broker listener, which accepts
+// the quorum's frames. From then on, while it is no member, it asks the voters to add
+// it as an observer (observe.go).
+func (n *Node) SetAddr(addr string) { n.addr.Store(&addr) }
 
 // PromoteToVoter makes observer id a voter (KIP-853's AddRaftVoter), if it has caught up.
 func (n *Node) PromoteToVoter(ctx context.Context, id uint64) error {
@@ -354,6 +369,14 @@ func (n *Node) ReportSnapshot(id uint64, ok bool) {
 	n.reports.notify()
 }
 
+// ReportRejected implements Reporter.
+func (n *Node) ReportRejected(id uint64, clusterID string) {
+	n.reports.mu.Lock()
+	n.reports.rejected[id] = clusterID
+	n.reports.mu.Unlock()
+	n.reports.notify()
+}
+
 func (r *reports) notify() {
 	select {
 	case r.signal <- struct{}{}:
@@ -370,8 +393,12 @@ func (r *reports) deliver(c *core) {
 	for id, ok := range r.snapshot {
 		c.reportSnapshot(id, ok)
 	}
+	for id, cluster := range r.rejected {
+		c.rejected(id, cluster)
+	}
 	clear(r.unreachable)
 	clear(r.snapshot)
+	clear(r.rejected)
 }
 
 // Close stops the loop and the transport, waits for them, and closes the log. Proposals

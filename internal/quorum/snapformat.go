@@ -19,8 +19,12 @@
 //
 // Snapshot data (raft's Snapshot.Data, sent to followers in MsgSnap):
 //
-//	0       1     version (1)
-//	1       ...   peers: the address list below
+//	0       1     version (2; 1 has no state index)
+//	1       8     state index: the last index given to the state machine, which the
+//	              state's bytes are as of (0: the snapshot's index). The entries after
+//	              it, up to the snapshot's index, carry no state: membership changes
+//	              (a snapshot is taken right after one) and a new leader's empty entry.
+//	9       ...   peers: the address list below
 //	...     ...   the state machine's bytes (StateMachine.Snapshot), to the end
 //
 // Address list (peers in snapshot data; a conf change's context):
@@ -269,24 +273,44 @@ func decodePeers(b []byte) (map[uint64]string, error) {
 	return p, nil
 }
 
-// encodeSnapshotData returns raft's snapshot data: the peers' addresses and the state
-// machine's bytes.
+// snapDataVersion is the snapshot data's version.
+const snapDataVersion = 2
+
+// encodeSnapshotData returns raft's snapshot data whose state is as of the snapshot's
+// own index.
 func encodeSnapshotData(peers map[uint64]string, state []byte) []byte {
-	b := make([]byte, 0, 3+len(peers)*32+len(state))
-	b = append(b, snapVersion)
+	return encodeSnapshotDataAt(peers, 0, state)
+}
+
+// encodeSnapshotDataAt returns raft's snapshot data: the peers' addresses and the state
+// machine's bytes as of stateIndex (0: the snapshot's index).
+func encodeSnapshotDataAt(peers map[uint64]string, stateIndex uint64, state []byte) []byte {
+	b := make([]byte, 0, 11+len(peers)*32+len(state))
+	b = append(b, snapDataVersion)
+	b = binary.BigEndian.AppendUint64(b, stateIndex)
 	b = appendPeers(b, peers)
 	return append(b, state...)
 }
 
 // decodeSnapshotData splits raft's snapshot data; state aliases b.
 func decodeSnapshotData(b []byte) (peers map[uint64]string, state []byte, err error) {
+	peers, state, _, err = decodeSnapshotDataAt(b)
+	return peers, state, err
+}
+
+// decodeSnapshotDataAt is decodeSnapshotData with the state index (0: the snapshot's).
+func decodeSnapshotDataAt(b []byte) (peers map[uint64]string, state []byte, stateIndex uint64, err error) {
 	r := reader{b: b}
-	if v := r.u8(); r.err == nil && v != snapVersion {
-		return nil, nil, fmt.Errorf("snapshot data version %d is not supported (want %d)", v, snapVersion)
+	switch v := r.u8(); {
+	case r.err != nil:
+	case v == 2:
+		stateIndex = r.u64()
+	case v != 1:
+		return nil, nil, 0, fmt.Errorf("snapshot data version %d is not supported (want %d)", v, snapDataVersion)
 	}
 	peers = r.peers()
 	if r.err != nil {
-		return nil, nil, fmt.Errorf("snapshot data: %w", r.err)
+		return nil, nil, 0, fmt.Errorf("snapshot data: %w", r.err)
 	}
-	return peers, r.b, nil
+	return peers, r.b, stateIndex, nil
 }

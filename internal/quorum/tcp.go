@@ -1,7 +1,9 @@
 // The TCP transport: one outbound connection per peer, fed by a bounded queue that one
 // goroutine per peer drains into frames (see transport.go for the format). A message that
 // finds the queue full is dropped and reported, as is every message of a frame that could
-// not be written; a MsgSnap is reported written or dropped. A broken connection is dialled
+// not be written; a MsgSnap is reported written or dropped. The only thing a peer writes
+// back is a rejection (transport.go), read by one goroutine per connection and reported
+// (ReportRejected) before the peer closes the connection. A broken connection is dialled
 // again after a backoff that starts at controller.quorum.retry.backoff.ms and doubles up
 // to reconnect.backoff.max.ms; a dial gives up after controller.quorum.request.timeout.ms,
 // a frame's write after that per MiB of frame.
@@ -212,7 +214,10 @@ func (p *tcpPeer) run() {
 		}
 		var err error
 		if conn == nil {
-			conn, err = p.dial()
+			if conn, err = p.dial(); err == nil {
+				t.wg.Add(1)
+				go p.readRejections(conn)
+			}
 		}
 		if err == nil {
 			corr++
@@ -244,6 +249,35 @@ func (p *tcpPeer) run() {
 			}
 		}
 		clear(batch)
+	}
+}
+
+// readRejections reads what the peer writes back on conn, which is only ever a rejection
+// of this member's cluster id, until conn is closed (by run, or by the peer).
+func (p *tcpPeer) readRejections(conn net.Conn) {
+	defer p.t.wg.Done()
+	r := bufio.NewReaderSize(conn, 4+maxRejectionBytes)
+	for {
+		size, err := wire.ReadSize(r, maxRejectionBytes)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				p.t.log.Debug("quorum: reading from a peer", "peer", p.id, "err", err)
+			}
+			return
+		}
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return
+		}
+		cluster, err := parseRejection(frame)
+		if err != nil {
+			p.t.log.Warn("quorum: closing a connection to a peer that answered a raft frame", "peer", p.id, "err", err)
+			conn.Close()
+			return
+		}
+		p.t.log.Warn("quorum: a peer rejects this node's cluster id (INCONSISTENT_CLUSTER_ID)",
+			"peer", p.id, "peer_cluster_id", cluster, "cluster_id", p.t.cfg.ClusterID)
+		p.t.rep.ReportRejected(p.id, cluster)
 	}
 }
 
@@ -387,11 +421,21 @@ func (l *Listener) serve(conn net.Conn) {
 		if err == nil {
 			err = l.deliver(body)
 		}
+		if rej := Rejection(correlationID(frame), err); rej != nil {
+			conn.SetWriteDeadline(time.Now().Add(DefaultConfig().RequestTimeout))
+			conn.Write(rej)
+		}
 		if err != nil {
 			l.log.Warn("quorum: closing a raft connection after a bad frame", "remote", conn.RemoteAddr(), "err", err)
 			return
 		}
 	}
+}
+
+// correlationID returns a request frame's correlation id (0 if it is too short).
+func correlationID(frame []byte) int32 {
+	_, _, corr, _ := wire.ParseKeyVersion(frame)
+	return corr
 }
 
 // ParseFrame checks the request header of a raft frame (without its size prefix) and

@@ -17,6 +17,14 @@
 // a snapshot without metadata), is a bad frame: the receiver closes the connection. Peers
 // of the same cluster are trusted as Kafka trusts its PLAINTEXT controller listener; the
 // checks catch garbage and misrouted frames, not malice.
+//
+// The one answer: before closing the connection on a frame of another cluster, the
+// receiver writes a rejection, a response frame (int32 size, correlation_id int32,
+// error_code int16 = INCONSISTENT_CLUSTER_ID (104), cluster id int16-prefixed: the
+// receiver's), as Kafka's voters answer a node of another cluster. The sender reads it
+// and counts it; once a majority of the configured voters have rejected it, its data dir
+// belongs to another cluster and it stops (see core.rejected). A single peer's rejection
+// is not enough: that peer may be the stray one.
 package quorum
 
 import (
@@ -63,12 +71,61 @@ type Reporter interface {
 	ReportUnreachable(id uint64)
 	// ReportSnapshot says whether a MsgSnap to id was written out (ok) or dropped.
 	ReportSnapshot(id uint64, ok bool)
+	// ReportRejected says peer id, of cluster clusterID, rejected this member's frames
+	// as of another cluster (INCONSISTENT_CLUSTER_ID).
+	ReportRejected(id uint64, clusterID string)
 }
 
 var errBadBatch = errors.New("bad raft message batch")
 
 // maxClusterIDLen bounds the cluster id in a frame (Kafka's are 22 characters).
 const maxClusterIDLen = 255
+
+// inconsistentClusterID is Kafka's INCONSISTENT_CLUSTER_ID error code.
+const inconsistentClusterID int16 = 104
+
+// ClusterMismatchError is Deliver's error for a frame of another cluster: a bad frame
+// (the connection is closed) that is answered first with Rejection.
+type ClusterMismatchError struct {
+	Sender, Receiver string // the cluster ids of the frame and of this member
+}
+
+func (e *ClusterMismatchError) Error() string {
+	return fmt.Sprintf("%v: frame of cluster %q, this is cluster %q", errBadBatch, e.Sender, e.Receiver)
+}
+
+func (e *ClusterMismatchError) Unwrap() error { return errBadBatch }
+
+// Rejection returns the response frame (with its size) that answers the frame whose
+// Deliver failed with err, when err is a *ClusterMismatchError; nil otherwise, when the
+// connection is closed without an answer.
+func Rejection(correlationID int32, err error) []byte {
+	var cm *ClusterMismatchError
+	if !errors.As(err, &cm) || len(cm.Receiver) > maxClusterIDLen {
+		return nil
+	}
+	b := binary.BigEndian.AppendUint32(nil, uint32(4+2+2+len(cm.Receiver)))
+	b = binary.BigEndian.AppendUint32(b, uint32(correlationID))
+	b = binary.BigEndian.AppendUint16(b, uint16(inconsistentClusterID))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(cm.Receiver)))
+	return append(b, cm.Receiver...)
+}
+
+// maxRejectionBytes bounds a rejection frame (without its size).
+const maxRejectionBytes = 4 + 2 + 2 + maxClusterIDLen
+
+// parseRejection decodes a rejection frame (without its size) and returns the
+// rejecting member's cluster id.
+func parseRejection(frame []byte) (string, error) {
+	if len(frame) < 8 || int16(binary.BigEndian.Uint16(frame[4:])) != inconsistentClusterID {
+		return "", fmt.Errorf("unexpected response of %d bytes to a raft frame", len(frame))
+	}
+	c := int(binary.BigEndian.Uint16(frame[6:]))
+	if c > maxClusterIDLen || 8+c != len(frame) {
+		return "", fmt.Errorf("rejection with a cluster id of %d bytes in %d", c, len(frame))
+	}
+	return string(frame[8:]), nil
+}
 
 // appendBatch appends a frame body holding msgs.
 func appendBatch(dst []byte, clusterID string, msgs []*raftpb.Message) ([]byte, error) {
@@ -123,7 +180,7 @@ func decodeBatch(body []byte, clusterID string, self uint64) ([]*raftpb.Message,
 		return nil, fmt.Errorf("%w: cluster id of %d bytes", errBadBatch, c)
 	}
 	if from := string(body[2 : 2+c]); from != clusterID {
-		return nil, fmt.Errorf("%w: frame of cluster %q, this is cluster %q", errBadBatch, from, clusterID)
+		return nil, &ClusterMismatchError{Sender: from, Receiver: clusterID}
 	}
 	body = body[2+c:]
 	if len(body) < 4 {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/vltava/vltava/internal/handler"
+	"github.com/vltava/vltava/internal/quorum"
 	"github.com/vltava/vltava/internal/wire"
 )
 
@@ -124,6 +125,25 @@ func (c *conn) serve() {
 		if bw.Buffered() > 0 && (!kv || c.s.h.MayWait(key)) {
 			c.nc.SetWriteDeadline(time.Now().Add(c.frameTimeout()))
 			if err := bw.Flush(); err != nil {
+				c.drop(f)
+				return
+			}
+		}
+		if kv && key == quorum.APIKey && !c.s.cfg.IsController() {
+			// A broker-only node is an observer of the quorum: the leader sends it the
+			// log here (it has no controller listener; see quorum's observe.go).
+			ok := bw.Flush() == nil && c.s.deliverQuorum(c.nc, f.b, c.info.Addr)
+			c.served(&f)
+			if !ok {
+				return
+			}
+			continue
+		}
+		if !c.s.cfg.IsController() {
+			// Accepted before the unfencing (see Start): clients wait for it.
+			select {
+			case <-c.s.broker.Unfenced():
+			case <-ctx.Done():
 				c.drop(f)
 				return
 			}

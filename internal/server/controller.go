@@ -205,7 +205,6 @@ func (s *Server) serveController(nc net.Conn) {
 	client := &handler.Client{Host: host, Addr: nc.RemoteAddr().String()}
 	br := bufio.NewReaderSize(nc, connBufSize)
 	bw := bufio.NewWriterSize(nc, connBufSize)
-	q := s.broker.Quorum()
 	for {
 		if idle := s.cfg.ConnectionsMaxIdle; idle > 0 {
 			nc.SetReadDeadline(time.Now().Add(idle))
@@ -231,13 +230,9 @@ func (s *Server) serveController(nc net.Conn) {
 		}
 		key, _, _, _ := wire.ParseKeyVersion(frame)
 		if key == quorum.APIKey {
-			body, err := quorum.ParseFrame(frame)
-			if err == nil {
-				err = q.Deliver(body) // decodes the messages: the frame is not kept
-			}
+			ok := s.deliverQuorum(nc, frame, client.Addr)
 			s.ctrl.budget.release(charged)
-			if err != nil {
-				s.logger.Warn("closing a controller connection after a bad quorum frame", "remote", client.Addr, "err", err)
+			if !ok {
 				return
 			}
 			continue
@@ -257,6 +252,27 @@ func (s *Server) serveController(nc net.Conn) {
 			return
 		}
 	}
+}
+
+// deliverQuorum hands a quorum frame (API key 1000, without its size) to the quorum
+// member; false means it was bad and the connection must be closed. A frame of another
+// cluster is answered first (see quorum's transport.go), so that a node started on
+// another cluster's data dir stops once the voters have said so.
+func (s *Server) deliverQuorum(nc net.Conn, frame []byte, remote string) bool {
+	body, err := quorum.ParseFrame(frame)
+	if err == nil {
+		err = s.broker.Quorum().Deliver(body) // decodes the messages: the frame is not kept
+	}
+	if err == nil {
+		return true
+	}
+	_, _, corr, _ := wire.ParseKeyVersion(frame)
+	if rej := quorum.Rejection(corr, err); rej != nil {
+		nc.SetWriteDeadline(time.Now().Add(s.ctrl.timeout))
+		nc.Write(rej)
+	}
+	s.logger.Warn("closing a connection after a bad quorum frame", "remote", remote, "err", err)
+	return false
 }
 
 // readControllerFrame reads a frame of n bytes within the request timeout per MiB.

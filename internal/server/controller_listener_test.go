@@ -35,7 +35,7 @@ func apiKeys(resp *kmsg.ApiVersionsResponse) []int16 {
 // TestControllerListener: the controller listener answers ApiVersions with itself and
 // the installed controller's APIs (the node's own, internal/controller); without a controller, the controller APIs answer
 // NOT_CONTROLLER and are not advertised; with one, it answers them; a client API, a
-// quorum frame of another cluster and a frame over vltava.quorum.max.frame.bytes close
+// quorum frame of another cluster (after its rejection) and a frame over vltava.quorum.max.frame.bytes close
 // the connection.
 func TestControllerListener(t *testing.T) {
 	n := startNode(t, map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
@@ -81,12 +81,19 @@ func TestControllerListener(t *testing.T) {
 	r.write(frame(kmsg.NewPtrMetadataRequest(), 1))
 	r.expectClosed()
 
-	// A quorum frame of another cluster.
+	// A quorum frame of another cluster is answered INCONSISTENT_CLUSTER_ID with this
+	// cluster's id, then the connection is closed.
 	r = dialRaw(t, addr)
 	body := binary.BigEndian.AppendUint16(nil, 5)
 	body = append(body, "other"...)
 	body = binary.BigEndian.AppendUint32(body, 1)
 	r.write(quorumFrame(body))
+	_, rej, err := r.readFrame()
+	cid := n.srv.Broker().ClusterID()
+	if err != nil || len(rej) != 4+len(cid) || int16(binary.BigEndian.Uint16(rej)) != kerr.InconsistentClusterID.Code ||
+		string(rej[4:]) != cid {
+		t.Fatalf("a frame of another cluster: answered %x (%v), want INCONSISTENT_CLUSTER_ID and %q", rej, err, cid)
+	}
 	r.expectClosed()
 
 	// A frame over vltava.quorum.max.frame.bytes.

@@ -181,12 +181,18 @@ func (s *Server) Start() error {
 	for _, ln := range s.listeners {
 		s.wg.Add(1)
 		go func() {
-			select {
-			case <-unfenced:
-				s.accept(ln)
-			case <-s.ctx.Done():
-				s.wg.Done()
+			// A broker-only node accepts at once: its quorum frames come on its
+			// inter-broker listener, and it cannot catch up (to be unfenced) without
+			// them; its connections wait for the unfencing before serving clients (conn).
+			if s.cfg.IsController() {
+				select {
+				case <-unfenced:
+				case <-s.ctx.Done():
+					s.wg.Done()
+					return
+				}
 			}
+			s.accept(ln)
 		}()
 	}
 	s.mu.Unlock()

@@ -77,12 +77,8 @@ func TestFormCreateEverywhere(t *testing.T) {
 // random-uuid`, `vltava storage format`), with the cluster ID in their properties; a node
 // whose data dir was formatted for another cluster refuses to start and names both IDs.
 //
-// TODO(quorum owner): without cluster.id in the properties (Kafka users format with
-// kafka-storage and leave it out), a node on another cluster's data dir starts, and its
-// peers close its quorum connections, logging both cluster IDs ("frame of cluster X, this
-// is cluster Y"), while it keeps running and retrying. Kafka answers such requests
-// INCONSISTENT_CLUSTER_ID; the transport should answer the sender so that it stops with
-// that message. Not asserted here until it does.
+// Without cluster.id in the properties (as Kafka users run), see
+// TestForeignDataDirWithoutClusterID.
 func TestForeignDataDir(t *testing.T) {
 	ctx := context.Background()
 	id := strings.TrimSpace(runTool(t, "storage", "random-uuid"))
