@@ -60,9 +60,9 @@ func (b *Broker) LeadsUnopened(im *metadata.Image, topic string, index int32) bo
 	return p == nil || !leading || id != im.Topic(topic).ID
 }
 
-// ControllerID is the node clients should send metadata changes to: the quorum's leader
-// if it is a registered broker (the only node that can commit them until requests are
-// forwarded to the active controller), else -1.
+// ControllerID is what Metadata names as the controller: the quorum's leader, the active
+// controller, if it is a registered broker, else -1. Any broker forwards metadata changes
+// to the active controller, so clients need not find it.
 func (b *Broker) ControllerID(im *metadata.Image) int32 {
 	l, _ := b.quorum.Leader()
 	if l.LeaderID != 0 && im.Broker(int32(l.LeaderID)) != nil {
