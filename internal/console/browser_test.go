@@ -244,9 +244,9 @@ func TestBrowser(t *testing.T) {
 				b.shot(p.shot)
 			}
 		}
-		b.load("/", `[data-test="quorum-unavailable"]`)
-		if got := b.text(`[data-test="quorum-unavailable"]`); !strings.Contains(got, "DescribeQuorum") {
-			t.Errorf("quorum: %q", got)
+		b.load("/", `[data-broker="1"]`)
+		if got := b.text(`main`); !strings.Contains(got, "Metadata quorum") || !strings.Contains(got, "leader 1 · epoch") {
+			t.Errorf("the overview shows no metadata quorum led by node 1: %q", got)
 		}
 	})
 
