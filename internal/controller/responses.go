@@ -9,7 +9,13 @@ import (
 
 // errorResponse returns req's response with err's code in every error field.
 func errorResponse(req kmsg.Request, err error) kmsg.Response {
-	code, msg := codeOf(err), errMsg(err)
+	return ErrorResponse(req, codeOf(err), errMsg(err))
+}
+
+// ErrorResponse returns the response of req, a controller API, with code and msg in
+// every error field it has, or nil for any other request. A node with no controller
+// answers with it too (handler's controller listener).
+func ErrorResponse(req kmsg.Request, code int16, msg *string) kmsg.Response {
 	switch r := req.(type) {
 	case *kmsg.BrokerRegistrationRequest:
 		resp := r.ResponseKind().(*kmsg.BrokerRegistrationResponse)

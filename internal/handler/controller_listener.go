@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/vltava/vltava/internal/controller"
 	"github.com/vltava/vltava/internal/wire"
 )
 
@@ -136,74 +137,5 @@ func isControllerAPI(key int16) bool {
 // notController answers a controller API with NOT_CONTROLLER, where Kafka's responses
 // put it.
 func notController(kr kmsg.Request) kmsg.Response {
-	code := kerr.NotController.Code
-	msg := kmsg.StringPtr("this node runs no active controller")
-	switch req := kr.(type) {
-	case *kmsg.BrokerRegistrationRequest:
-		r := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
-		r.ErrorCode, r.BrokerEpoch = code, -1
-		return r
-	case *kmsg.BrokerHeartbeatRequest:
-		r := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
-		r.ErrorCode = code
-		return r
-	case *kmsg.DescribeQuorumRequest:
-		r := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
-		r.ErrorCode, r.ErrorMessage = code, msg
-		return r
-	case *kmsg.AddRaftVoterRequest:
-		r := req.ResponseKind().(*kmsg.AddRaftVoterResponse)
-		r.ErrorCode, r.ErrorMessage = code, msg
-		return r
-	case *kmsg.RemoveRaftVoterRequest:
-		r := req.ResponseKind().(*kmsg.RemoveRaftVoterResponse)
-		r.ErrorCode, r.ErrorMessage = code, msg
-		return r
-	case *kmsg.AllocateProducerIDsRequest:
-		r := req.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
-		r.ErrorCode = code
-		return r
-	case *kmsg.CreateTopicsRequest:
-		r := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-		for _, t := range req.Topics {
-			rt := kmsg.NewCreateTopicsResponseTopic()
-			rt.Topic, rt.ErrorCode, rt.ErrorMessage = t.Topic, code, msg
-			r.Topics = append(r.Topics, rt)
-		}
-		return r
-	case *kmsg.DeleteTopicsRequest:
-		r := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
-		for _, name := range req.TopicNames {
-			rt := kmsg.NewDeleteTopicsResponseTopic()
-			rt.Topic, rt.ErrorCode = kmsg.StringPtr(name), code
-			r.Topics = append(r.Topics, rt)
-		}
-		for _, t := range req.Topics {
-			rt := kmsg.NewDeleteTopicsResponseTopic()
-			rt.Topic, rt.TopicID, rt.ErrorCode, rt.ErrorMessage = t.Topic, t.TopicID, code, msg
-			r.Topics = append(r.Topics, rt)
-		}
-		return r
-	case *kmsg.CreatePartitionsRequest:
-		r := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
-		for _, t := range req.Topics {
-			r.Topics = append(r.Topics, kmsg.CreatePartitionsResponseTopic{Topic: t.Topic, ErrorCode: code, ErrorMessage: msg})
-		}
-		return r
-	case *kmsg.AlterConfigsRequest:
-		r := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-		for _, res := range req.Resources {
-			r.Resources = append(r.Resources, kmsg.AlterConfigsResponseResource{ErrorCode: code, ErrorMessage: msg,
-				ResourceType: res.ResourceType, ResourceName: res.ResourceName})
-		}
-		return r
-	case *kmsg.IncrementalAlterConfigsRequest:
-		r := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-		for _, res := range req.Resources {
-			r.Resources = append(r.Resources, kmsg.IncrementalAlterConfigsResponseResource{ErrorCode: code, ErrorMessage: msg,
-				ResourceType: res.ResourceType, ResourceName: res.ResourceName})
-		}
-		return r
-	}
-	return nil
+	return controller.ErrorResponse(kr, kerr.NotController.Code, kmsg.StringPtr("this node runs no active controller"))
 }
