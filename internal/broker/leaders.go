@@ -60,12 +60,10 @@ func (b *Broker) LeadsUnopened(im *metadata.Image, topic string, index int32) bo
 	return p == nil || !leading || id != im.Topic(topic).ID
 }
 
-// ControllerID is what Metadata names as the controller: the quorum's leader, the active
-// controller, if it is a registered broker, else -1. Any broker forwards metadata changes
-// to the active controller, so clients need not find it.
-func (b *Broker) ControllerID(im *metadata.Image) int32 {
-	l, _ := b.quorum.Leader()
-	if l.LeaderID != 0 && im.Broker(int32(l.LeaderID)) != nil {
+// QuorumLeader is the metadata quorum's leader, the active controller, or -1 while there
+// is none known. Metadata and DescribeCluster derive the controller they name from it.
+func (b *Broker) QuorumLeader() int32 {
+	if l, _ := b.quorum.Leader(); l.LeaderID != 0 {
 		return int32(l.LeaderID)
 	}
 	return -1

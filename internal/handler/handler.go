@@ -130,7 +130,7 @@ func NewWith(b *broker.Broker, groups *group.Coordinator, opts Options) (*Handle
 		{44, 0, 1, h.incrementalAlterConfigs, false},
 		{47, 0, 0, h.offsetDelete, false},
 		{55, 0, 2, h.describeQuorum, false},
-		{60, 0, 1, h.describeCluster, false},
+		{60, 0, 2, h.describeCluster, false},
 		{68, 0, 1, h.consumerGroupHeartbeat, false},
 		{69, 0, 1, h.consumerGroupDescribe, false},
 	}

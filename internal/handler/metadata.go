@@ -1,8 +1,8 @@
 package handler
 
-// Metadata v0-12. Brokers, the cluster ID, the controller (the metadata quorum's leader:
-// until metadata changes are forwarded, the node that can make them), and topics: all of
-// them for a null list (v1+; an empty list in v0), topic IDs from v10, topics requested by
+// Metadata v0-12. Brokers, the cluster ID, the controller (describe_cluster.go: the active
+// controller if it is a broker clients can reach, else a random broker), and topics: all
+// of them for a null list (v1+; an empty list in v0), topic IDs from v10, topics requested by
 // ID (v12), auto-creation when the request allows it (v4+, always before) and
 // auto.create.topics.enable is on. The request that creates a topic is answered as Kafka
 // answers it, LEADER_NOT_AVAILABLE with no partitions (clients retry; segmentio/kafka-go's
@@ -75,7 +75,7 @@ func (h *Handler) metadata(_ context.Context, _ *Request, kr kmsg.Request) kmsg.
 	resp.Brokers = metadataBrokers(im, listener)
 	cid := h.b.ClusterID()
 	resp.ClusterID = &cid
-	resp.ControllerID = h.b.ControllerID(im)
+	resp.ControllerID = controllerID(im, listener, h.b.QuorumLeader())
 	resp.AuthorizedOperations = authorizedOpsNotRequested
 
 	autoCreate := h.b.Config().AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
