@@ -23,6 +23,7 @@ func clusterCommands() []subcommand {
 		{name: "info", summary: "cluster id, controller, brokers (id, host:port, rack, fenced) and the metadata quorum (DescribeQuorum)", run: Env.clusterInfo},
 		{name: "add-voter", summary: "add a controller to the metadata quorum (KIP-853 AddRaftVoter; kafka-metadata-quorum add-controller)", run: Env.clusterAddVoter},
 		{name: "remove-voter", summary: "remove a controller from the metadata quorum (KIP-853 RemoveRaftVoter)", run: Env.clusterRemoveVoter},
+		{name: "unregister", summary: "remove a broker that is gone for good from the cluster's metadata (UnregisterBroker; kafka-cluster unregister)", run: Env.clusterUnregister},
 		{name: "api-versions", summary: "the API versions each broker advertises (KIP-511 ApiVersions)", run: Env.clusterAPIVersions},
 		{name: "config", summary: "describe or alter broker configs (kafka-configs --entity-type brokers)", subs: clusterConfigCommands()},
 	}

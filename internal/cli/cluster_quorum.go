@@ -180,6 +180,8 @@ func retriable(resp kmsg.Response) error {
 		code = r.ErrorCode
 	case *kmsg.RemoveRaftVoterResponse:
 		code = r.ErrorCode
+	case *kmsg.UnregisterBrokerResponse:
+		code = r.ErrorCode
 	}
 	if err := kerr.ErrorForCode(code); err != nil && kerr.IsRetriable(err) {
 		return err

@@ -33,6 +33,8 @@ func (c *core) decide(req kmsg.Request) decision {
 		return c.registerBroker(r)
 	case *kmsg.BrokerHeartbeatRequest:
 		return c.heartbeat(r)
+	case *kmsg.UnregisterBrokerRequest:
+		return c.unregisterBroker(r)
 	case *kmsg.AllocateProducerIDsRequest:
 		return c.allocateProducerIDs(r)
 	case *kmsg.CreateTopicsRequest:
@@ -231,6 +233,25 @@ func (c *core) controlledShutdownRecords(b *metadata.Broker) []metadata.Record {
 		rs = append(rs, &metadata.BrokerRegistrationChangeRecord{BrokerID: b.ID, BrokerEpoch: b.Epoch, InControlledShutdown: true})
 	}
 	return rs
+}
+
+// unregisterBroker removes a broker's registration (kafka-cluster.sh unregister, for a
+// broker gone for good): its leaderships and ISR places go first, as at a fencing, then
+// the registration (Kafka's handleBrokerUnregistered). As in Kafka, the broker need not be
+// stopped: a running one finds its registration gone at its next heartbeat and registers
+// again. Its partitions keep it as a replica (offline) until they are reassigned.
+func (c *core) unregisterBroker(r *kmsg.UnregisterBrokerRequest) decision {
+	b := c.spec.Broker(r.BrokerID)
+	if b == nil {
+		return failed(r, errorf(kerr.BrokerIDNotRegistered, "Broker ID %d is not currently registered", r.BrokerID))
+	}
+	c.logger.Info("controller: unregistering broker", "broker", b.ID, "epoch", b.Epoch, "fenced", b.Fenced)
+	rs := generateUpdates(c.spec, brokerEvent{remove: b.ID, add: metadata.NoLeader}, c.electionSettings())
+	rs = append(rs, &metadata.UnregisterBrokerRecord{BrokerID: b.ID, BrokerEpoch: b.Epoch})
+	return decision{records: rs, split: true, finish: func(uint64) kmsg.Response {
+		c.sessions.unregister(b.ID)
+		return r.ResponseKind()
+	}}
 }
 
 // staleEpoch checks that broker id is registered with epoch (STALE_BROKER_EPOCH).

@@ -317,6 +317,7 @@ var apis = []API{
 	{56, 0, 3}, // AlterPartition
 	{62, 0, 4}, // BrokerRegistration
 	{63, 0, 2}, // BrokerHeartbeat
+	{64, 0, 0}, // UnregisterBroker
 	{67, 0, 0}, // AllocateProducerIds
 	{80, 0, 1}, // AddRaftVoter
 	{81, 0, 0}, // RemoveRaftVoter
@@ -329,7 +330,7 @@ func (c *Controller) APIs() []API { return append([]API(nil), apis...) }
 // APIs, answered by the quorum member directly).
 func loopAPI(key int16) bool {
 	switch key {
-	case 19, 20, 33, 37, 44, 56, 62, 63, 67:
+	case 19, 20, 33, 37, 44, 56, 62, 63, 64, 67:
 		return true
 	}
 	return false

@@ -29,6 +29,10 @@ func ErrorResponse(req kmsg.Request, code int16, msg *string) kmsg.Response {
 		resp := r.ResponseKind().(*kmsg.AlterPartitionResponse)
 		resp.ErrorCode = code
 		return resp
+	case *kmsg.UnregisterBrokerRequest:
+		resp := r.ResponseKind().(*kmsg.UnregisterBrokerResponse)
+		resp.ErrorCode, resp.ErrorMessage = code, msg
+		return resp
 	case *kmsg.CreateTopicsRequest:
 		resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
 		for _, t := range r.Topics {

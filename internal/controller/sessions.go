@@ -82,6 +82,12 @@ func (s *sessions) register(id int32, now time.Time) {
 	delete(s.registered, id)
 }
 
+// unregister ends a broker's session with its registration.
+func (s *sessions) unregister(id int32) {
+	delete(s.m, id)
+	delete(s.registered, id)
+}
+
 // registrationOffset returns the offset a broker must reach to be caught up: its
 // registration's, as exactly as this controller knows it.
 func (s *sessions) registrationOffset(b *metadata.Broker) int64 {
