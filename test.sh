@@ -17,6 +17,9 @@ go test -count=1 -timeout 15m $(go list ./... | grep -v -e /internal/group -e /i
   -e /internal/partition -e /internal/broker -e /internal/handler -e /internal/server \
   -e /internal/metadata -e /internal/bufpool -e /internal/vfs -e /internal/ratelog -e /internal/quorum -e /internal/console \
   -e /internal/controller -e /internal/replication -e /test/chaos)
+# franz-go's own integration tests against a 3-node cluster (docs/cluster.md; about a
+# minute of test time with 20,000 records per test).
+test/clients/franz-go-suite
 # The short fault battery (README, "Fault battery") last and alone: it
 # measures outages, so it should not share the two cores with other tests.
 go test -count=1 -timeout 10m -v ./test/chaos
