@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -183,7 +184,7 @@ func checkRun(t *testing.T, r *clientRun) {
 	}
 	for v, at := range r.read {
 		if len(at) > 1 && v != endValue && r.c.idempotent {
-			dups = append(dups, fmt.Sprintf("%s at %v", v, slices.Collect(mapKeys(at))))
+			dups = append(dups, fmt.Sprintf("%s at %v", v, slices.Collect(maps.Keys(at))))
 		}
 	}
 	slices.Sort(missing)
@@ -194,16 +195,6 @@ func checkRun(t *testing.T, r *clientRun) {
 	}
 	if len(dups) > 0 {
 		t.Errorf("%s: the idempotent producer's records are in the log more than once: %v", r.c.name, first(dups, 5))
-	}
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 

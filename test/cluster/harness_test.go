@@ -10,6 +10,9 @@
 //
 // What is here: dev_test.go (`vltava dev`), quorum_test.go (forming, propagation,
 // failover after kill -9, catch-up, foreign data dirs, `vltava cluster info`),
+// clients_test.go (every client library producing and consuming in a group through a
+// broker's kill -9), controller_id_test.go (the controller clients are told of; fenced
+// brokers in `cluster info`), unregister_test.go (`vltava cluster unregister`),
 // bench_test.go (the numbers in docs/cluster.md, only with -bench).
 package cluster
 
