@@ -157,10 +157,21 @@ func (c *Controller) Handle(ctx context.Context, req kmsg.Request) kmsg.Response
 		return c.addRaftVoter(ctx, r)
 	case *kmsg.RemoveRaftVoterRequest:
 		return c.removeRaftVoter(ctx, r)
+	case *kmsg.UnregisterBrokerRequest:
+		resp := c.decided(ctx, r)
+		if ur, ok := resp.(*kmsg.UnregisterBrokerResponse); ok && ur.ErrorCode == 0 {
+			c.removeObserver(ctx, r.BrokerID)
+		}
+		return resp
 	}
 	if !loopAPI(req.Key()) {
 		return nil
 	}
+	return c.decided(ctx, req)
+}
+
+// decided hands req to the loop and returns its answer.
+func (c *Controller) decided(ctx context.Context, req kmsg.Request) kmsg.Response {
 	o := &op{req: req}
 	answer := make(chan kmsg.Response, 1)
 	o.respond = func(r kmsg.Response) { answer <- r }

@@ -194,6 +194,28 @@ func (c *Controller) addVoter(ctx context.Context, r *kmsg.AddRaftVoterRequest) 
 	}
 }
 
+// removeObserver takes an unregistered broker out of the quorum's membership if it is an
+// observer (a broker-only node), at once rather than once it has been silent for
+// broker.session.timeout.ms. A voter stays: RemoveRaftVoter is for those. A failure is
+// only logged: the silent observer is removed later anyway.
+func (c *Controller) removeObserver(ctx context.Context, id int32) {
+	st, err := c.log.Status(ctx)
+	if err != nil {
+		return
+	}
+	for _, o := range st.Observers {
+		if o.ID != uint64(id) {
+			continue
+		}
+		if err := c.log.RemoveNode(ctx, o.ID); err != nil {
+			c.logger.Info("controller: the unregistered broker's observer stays until it is silent", "node", id, "err", err)
+			return
+		}
+		c.logger.Info("controller: removed the unregistered broker's observer from the quorum", "node", id)
+		return
+	}
+}
+
 func (c *Controller) removeRaftVoter(ctx context.Context, r *kmsg.RemoveRaftVoterRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.RemoveRaftVoterResponse)
 	err := c.checkClusterID(r.ClusterID)

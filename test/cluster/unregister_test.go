@@ -19,7 +19,10 @@ import (
 // leaves the quorum, and a second unregister names the error.
 func TestUnregisterBroker(t *testing.T) {
 	ctx := context.Background()
-	c := newCluster(t, 3, map[string]string{"broker.heartbeat.interval.ms": "200", "broker.session.timeout.ms": "1500"})
+	// The leader removes an observer silent for broker.session.timeout.ms; the
+	// unregistration must remove it well before that.
+	const session = 6 * time.Second
+	c := newCluster(t, 3, map[string]string{"broker.heartbeat.interval.ms": "500", "broker.session.timeout.ms": fmt.Sprint(session.Milliseconds())})
 	c.startAll()
 	b := c.addBrokerOnly(c.voters())
 	b.start()
@@ -53,21 +56,21 @@ func TestUnregisterBroker(t *testing.T) {
 		}
 		return brokers, observers
 	}
-	waitFor := func(what string, cond func(map[int32]bool, []int32) bool) {
+	waitFor := func(what string, within time.Duration, cond func(map[int32]bool, []int32) bool) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(within)
 		for {
 			brokers, observers := listed()
 			if cond(brokers, observers) {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("after 30s, not %s: brokers (id: fenced) %v, observers %v", what, brokers, observers)
+				t.Fatalf("after %s, not %s: brokers (id: fenced) %v, observers %v", within, what, brokers, observers)
 			}
 			time.Sleep(50 * time.Millisecond) // polling the cluster
 		}
 	}
-	waitFor("broker 4 listed as fenced", func(bs map[int32]bool, _ []int32) bool {
+	waitFor("broker 4 listed as fenced", 30*time.Second, func(bs map[int32]bool, _ []int32) bool {
 		return fmt.Sprint(bs) == "map[1:false 2:false 3:false 4:true]"
 	})
 
@@ -75,7 +78,7 @@ func TestUnregisterBroker(t *testing.T) {
 	if !strings.Contains(out, "Unregistered broker 4") {
 		t.Fatalf("cluster unregister --id 4: %q", out)
 	}
-	waitFor("broker 4 gone from the brokers and the quorum's observers", func(bs map[int32]bool, obs []int32) bool {
+	waitFor("broker 4 gone from the brokers and the quorum's observers", session/2, func(bs map[int32]bool, obs []int32) bool {
 		return fmt.Sprint(bs) == "map[1:false 2:false 3:false]" && !slices.Contains(obs, 4)
 	})
 	for _, nd := range c.nodes[:3] {
