@@ -1,0 +1,141 @@
+package server_test
+
+// Partition reassignment on three in-process nodes, driven as an operator would
+// (AlterPartitionReassignments through any broker): the adding replica opens as a
+// follower and catches up, the leader's ISR expansion completes the move, the removed
+// replica closes and deletes its directory, and every acknowledged record is still
+// there, once, in order.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vltava/vltava/internal/metadata"
+	"github.com/vltava/vltava/internal/partition"
+)
+
+// reassignTo moves partition 0 of topic to replicas through node via and waits until
+// every running node's image has the move completed.
+func (c *qcluster) reassignTo(via *qnode, topic string, replicas ...int32) {
+	c.t.Helper()
+	req := kadm.AlterPartitionAssignmentsReq{}
+	req.Assign(topic, 0, replicas)
+	resp, err := kadm.NewClient(via.client(c.t)).AlterPartitionAssignments(ctxT(c.t), req)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		c.t.Fatalf("reassign %s-0 to %v: %v", topic, replicas, err)
+	}
+	c.waitAll(fmt.Sprintf("the move to %v completes", replicas), func(im *metadata.Image) bool {
+		p := im.Topic(topic).Partition(0)
+		return slices.Equal(p.Replicas(), replicas) && len(p.AddingReplicas())+len(p.RemovingReplicas()) == 0 &&
+			slices.Equal(slices.Sorted(slices.Values(p.ISR())), slices.Sorted(slices.Values(replicas)))
+	})
+}
+
+// produceValues produces n records to partition 0 of topic through via, acks=all and
+// idempotent, and returns their values in offset order.
+func produceValues(t *testing.T, cl *kgo.Client, topic string, from, n int) []string {
+	t.Helper()
+	var vals []string
+	for i := from; i < from+n; i++ {
+		v := fmt.Sprintf("record-%04d", i)
+		if err := cl.ProduceSync(ctxT(t), &kgo.Record{Topic: topic, Partition: 0, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatalf("produce %s: %v", v, err)
+		}
+		vals = append(vals, v)
+	}
+	return vals
+}
+
+// consumeValues reads partition 0 of topic from the start up to n records.
+func consumeValues(t *testing.T, via *qnode, topic string, n int) []string {
+	t.Helper()
+	cl := via.client(t, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	var got []string
+	for len(got) < n {
+		fs := cl.PollFetches(ctxT(t))
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("consume: %v", err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	return got
+}
+
+// A partition on {1,2} led by 1 moves to {2,3}: 3 catches up, the move completes with 2
+// leading, 1 deletes its copy, the logs of 2 and 3 are byte-identical and every
+// acknowledged record is read back once, in order, before and after more produces.
+func TestReassignmentMovesReplicas(t *testing.T) {
+	c := startUnfenced(t, 3, nil)
+	n1, n2, n3 := c.nodes[1], c.nodes[2], c.nodes[3]
+	c.createAssigned(n1, "moved", map[string]string{"min.insync.replicas": "2"}, []int32{1, 2})
+	c.waitAll("ISR {1,2}", isrIs("moved", 1, 2))
+	prod := n2.client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	want := produceValues(t, prod, "moved", 0, 50)
+	dir1 := n1.srv.Broker().Partition("moved", 0).Log().Dir()
+
+	c.reassignTo(n3, "moved", 2, 3)
+	if l := n1.srv.Broker().Image().Topic("moved").Partition(0).Leader; l != 2 {
+		t.Fatalf("leader %d after the move, want 2 (1 was removed)", l)
+	}
+	c.waitReplicas("1 no longer hosts it; 3 has everything", "moved", 0, func(ps map[int32]*partition.Partition) bool {
+		return ps[1] == nil && ps[3] != nil && ps[3].LogEndOffset() == 50 && ps[2] != nil && ps[2].Role() == partition.RoleLeader
+	})
+	c.waitDeleted(dir1)
+	want = append(want, produceValues(t, prod, "moved", 50, 20)...)
+	c.waitReplicas("2 and 3 agree", "moved", 0, func(ps map[int32]*partition.Partition) bool {
+		return ps[2].HighWatermark() == 70 && ps[3].LogEndOffset() == 70
+	})
+	if a, b := logBytes(t, c.nodes[2].srv.Broker().Partition("moved", 0), 70), logBytes(t, c.nodes[3].srv.Broker().Partition("moved", 0), 70); !bytes.Equal(a, b) {
+		t.Fatal("the logs of 2 and 3 differ after the move")
+	}
+	if got := consumeValues(t, n1, "moved", len(want)); !slices.Equal(got, want) {
+		t.Fatalf("read back %d records, want %d: %v", len(got), len(want), got)
+	}
+}
+
+// A partition with one replica gains a second: it is reopened as a replica keeping its
+// high watermark (everything was committed), and the new replica catches up.
+func TestReassignmentAddsAReplica(t *testing.T) {
+	c := startUnfenced(t, 3, nil)
+	n1 := c.nodes[1]
+	c.createAssigned(n1, "grown", nil, []int32{1})
+	prod := n1.client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	want := produceValues(t, prod, "grown", 0, 30)
+	c.reassignTo(n1, "grown", 1, 2)
+	c.waitReplicas("both replicas have everything, committed", "grown", 0, func(ps map[int32]*partition.Partition) bool {
+		return ps[1] != nil && ps[1].Replicated() && ps[1].HighWatermark() == 30 && ps[2] != nil && ps[2].LogEndOffset() == 30
+	})
+	want = append(want, produceValues(t, prod, "grown", 30, 10)...)
+	if got := consumeValues(t, c.nodes[2], "grown", len(want)); !slices.Equal(got, want) {
+		t.Fatalf("read back %v", got)
+	}
+}
+
+// waitDeleted waits until the partition directory dir is gone (the hoster deletes it
+// on a worker; the test looks again every 20 ms, as waitReplicas does).
+func (c *qcluster) waitDeleted(dir string) {
+	c.t.Helper()
+	ctx := ctxT(c.t)
+	for {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("%s is still there", dir)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
