@@ -1,0 +1,292 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vltava/vltava/internal/broker"
+	"github.com/vltava/vltava/internal/config"
+	"github.com/vltava/vltava/internal/server"
+)
+
+// The plan file: Kafka's JSON read and written back, and its mistakes refused.
+func TestReassignmentJSON(t *testing.T) {
+	in := `{"version":1,"partitions":[{"topic":"b","partition":0,"replicas":[3,1],"log_dirs":["any","any"]},{"topic":"a","partition":2,"replicas":[2]}]}`
+	plan, err := parseReassignment([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"version":1,"partitions":[{"topic":"a","partition":2,"replicas":[2],"log_dirs":["any"]},{"topic":"b","partition":0,"replicas":[3,1],"log_dirs":["any","any"]}]}`
+	if got := formatReassignment(plan); got != want {
+		t.Fatalf("formatted:\n%s\nwant\n%s", got, want)
+	}
+	for _, c := range []struct{ in, want string }{
+		{`{"version":2,"partitions":[{"topic":"a","partition":0,"replicas":[1]}]}`, "version 2"},
+		{`{"version":1,"partitions":[]}`, "no partitions"},
+		{`{"version":1,"partitions":[{"topic":"a","partition":0,"replicas":[]}]}`, "empty replica list"},
+		{`{"version":1,"partitions":[{"topic":"a","partition":0,"replicas":[1,1]}]}`, "repeated"},
+		{`{"version":1,"partitions":[{"topic":"a","partition":0,"replicas":[1]},{"topic":"a","partition":0,"replicas":[2]}]}`, "more than once"},
+		{`{"version":1,"partitions":[{"topic":"a","partition":0,"replicas":[1],"log_dirs":["/d"]}]}`, "not supported"},
+		{`{"version":1,"partitions":[{"topic":"a","partition":0,"replicas":[1],"log_dirs":["any","any"]}]}`, "2 log_dirs for 1"},
+		{`{"version":1,"partitions":[{"topic":"a","partition":0,"replica":[1]}]}`, "unknown field"},
+	} {
+		if _, err := parseReassignment([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", c.in, err, c.want)
+		}
+	}
+	if _, err := parseTopicsToMove([]byte(`{"version":1,"topics":[{"topic":"a"},{"topic":"a"}]}`)); err == nil || !strings.Contains(err.Error(), "duplicate") {
+		t.Errorf("duplicate topics: %v", err)
+	}
+	if _, err := parseBrokerList("1,2,1"); err == nil || !strings.Contains(err.Error(), "duplicate") {
+		t.Errorf("duplicate brokers: %v", err)
+	}
+}
+
+// --generate spreads every partition over the given brokers with its replication factor,
+// leaders round robin.
+func TestProposeAssignment(t *testing.T) {
+	cur := assignmentPlan{}
+	for p := range int32(6) {
+		cur[topicPartition{"a", p}] = []int32{1, 2}
+	}
+	cur[topicPartition{"b", 0}] = []int32{1, 2, 3}
+	got, err := proposeAssignment(cur, []int32{2, 3, 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaders := map[int32]int{}
+	for tp, rs := range got {
+		if len(rs) != len(cur[tp]) {
+			t.Fatalf("%s: %v, want %d replicas", tp, rs, len(cur[tp]))
+		}
+		seen := map[int32]bool{}
+		for _, r := range rs {
+			if seen[r] || !slices.Contains([]int32{2, 3, 4}, r) {
+				t.Fatalf("%s: %v", tp, rs)
+			}
+			seen[r] = true
+		}
+		if tp.Topic == "a" {
+			leaders[rs[0]]++
+		}
+	}
+	if len(got) != 7 || leaders[2] != 2 || leaders[3] != 2 || leaders[4] != 2 {
+		t.Fatalf("plan %v, leaders of a %v", got, leaders)
+	}
+	if _, err := proposeAssignment(cur, []int32{1, 2}); err == nil {
+		t.Fatal("replication factor 3 over 2 brokers was planned")
+	}
+}
+
+// --throttle lists every current replica of a moving partition as a leader throttle and
+// the new ones as follower throttles; --verify's lines are Kafka's.
+func TestThrottleListsAndVerifyLines(t *testing.T) {
+	plan := assignmentPlan{{"a", 0}: {2, 3}, {"a", 1}: {1, 2}, {"b", 0}: {4}}
+	cur := assignmentPlan{{"a", 0}: {1, 2}, {"a", 1}: {1, 2}, {"b", 0}: {1}}
+	leader, follower, brokers := throttleLists(plan, cur)
+	if !maps.Equal(leader, map[string]string{"a": "0:1,0:2", "b": "0:1"}) || !maps.Equal(follower, map[string]string{"a": "0:3", "b": "0:4"}) ||
+		!slices.Equal(brokers, []int32{1, 2, 3, 4}) {
+		t.Fatalf("leader %v follower %v brokers %v", leader, follower, brokers)
+	}
+	lines, done := verifyLines(plan, assignmentPlan{{"a", 0}: {2, 3, 1}, {"a", 1}: {1, 2}, {"b", 0}: {1}}, map[topicPartition]bool{{"a", 0}: true})
+	want := []string{"Status of partition reassignment:",
+		"Reassignment of partition a-0 is still in progress.",
+		"Reassignment of partition a-1 is completed.",
+		"There is no active reassignment of partition b-0, but replica set is 1 rather than 4."}
+	if done || !slices.Equal(lines, want) {
+		t.Fatalf("done %v lines\n%s", done, strings.Join(lines, "\n"))
+	}
+}
+
+// vltavaCluster starts n in-process Vltava nodes forming one quorum, every node a broker
+// and a voter, and returns the bootstrap addresses once every broker is unfenced.
+func vltavaCluster(t *testing.T, n int, overrides map[string]string) string {
+	t.Helper()
+	var voters []string
+	lns := make([]net.Listener, n)
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i] = ln
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, ln.Addr()))
+	}
+	var addrs []string
+	var srvs []*server.Server
+	for i := range n {
+		ov := map[string]string{"node.id": fmt.Sprint(i + 1), "log.dirs": t.TempDir(),
+			"listeners": "PLAINTEXT://127.0.0.1:0,CONTROLLER://" + lns[i].Addr().String(), "controller.listener.names": "CONTROLLER",
+			"controller.quorum.voters": strings.Join(voters, ","), "controller.quorum.election.timeout.ms": "500",
+			"controller.quorum.fetch.timeout.ms": "1000", "broker.heartbeat.interval.ms": "100",
+			"replica.fetch.wait.max.ms": "100", "replica.fetch.backoff.ms": "50"}
+		maps.Copy(ov, overrides)
+		cfg, err := config.Load("", nil, ov)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := server.New(cfg, broker.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.UseListener(lns[i].Addr().String(), lns[i])
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		srvs = append(srvs, srv)
+		addrs = append(addrs, srv.Addrs()[0])
+	}
+	t.Cleanup(func() {
+		for _, s := range srvs {
+			s.Close()
+		}
+	})
+	// Every broker unfenced: Metadata lists the unfenced ones.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	eventually(t, "every broker is unfenced", func() bool {
+		bs, err := kadm.NewClient(cl).ListBrokers(t.Context())
+		return err == nil && len(bs) == n
+	})
+	return strings.Join(addrs, ",")
+}
+
+// eventually waits up to a minute for cond, looking again every 50 ms.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %v", what, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// proposedOf returns the plan --generate printed.
+func proposedOf(t *testing.T, out string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(out, "Proposed partition reassignment configuration\n")
+	if !ok {
+		t.Fatalf("no proposed plan in:\n%s", out)
+	}
+	return strings.TrimSpace(after)
+}
+
+// The operator's round trip on a 3-node cluster: plan a move off broker 1, execute it
+// with a throttle, verify until done (which removes the throttles), list and cancel
+// with nothing under way.
+func TestPartitionReassignCommand(t *testing.T) {
+	brokers := vltavaCluster(t, 3, nil)
+	topic := uniqueTopic(t)
+	must(t, brokers, "", "topic", "create", topic, "--partitions", "3", "--replication-factor", "2")
+	dir := t.TempDir()
+	topicsFile := filepath.Join(dir, "topics.json")
+	os.WriteFile(topicsFile, []byte(`{"version":1,"topics":[{"topic":"`+topic+`"}]}`), 0o600)
+	out := must(t, brokers, "", "partition", "reassign", "--generate", "--topics-to-move-json-file", topicsFile, "--broker-list", "2,3")
+	plan, err := parseReassignment([]byte(proposedOf(t, out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tp, rs := range plan {
+		if slices.Contains(rs, 1) || len(rs) != 2 {
+			t.Fatalf("proposed %s on %v", tp, rs)
+		}
+	}
+	planFile := filepath.Join(dir, "plan.json")
+	os.WriteFile(planFile, []byte(formatReassignment(plan)), 0o600)
+
+	out = must(t, brokers, "", "partition", "reassign", "--execute", "--reassignment-json-file", planFile, "--throttle", "50000000")
+	for _, want := range []string{"Current partition replica assignment", "Save this to use as the --reassignment-json-file option during rollback",
+		"The inter-broker throttle limit was set to 50000000 B/s", "Successfully started partition reassignments for " + topic + "-0," + topic + "-1," + topic + "-2"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("--execute printed:\n%s\nwant %q", out, want)
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	rc, err := adm.DescribeBrokerConfigs(t.Context(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := rc.On("2", nil); err != nil || !hasConfig(c.Configs, leaderThrottledRate, "50000000") {
+		t.Fatalf("broker 2's throttle: %v %+v", err, c)
+	}
+
+	eventually(t, "the reassignment completes", func() bool {
+		out = must(t, brokers, "", "partition", "reassign", "--verify", "--reassignment-json-file", planFile)
+		return !strings.Contains(out, "still in progress")
+	})
+	for _, want := range []string{"Reassignment of partition " + topic + "-0 is completed.", "Clearing broker-level throttles on brokers 1,2,3",
+		"Clearing topic-level throttles on topic " + topic} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("--verify printed:\n%s\nwant %q", out, want)
+		}
+	}
+	tc, err := adm.DescribeTopicConfigs(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := tc.On(topic, nil); err != nil || hasConfig(c.Configs, leaderThrottledReplicas, "") == false {
+		t.Fatalf("the topic's throttle was not cleared: %v %+v", err, c)
+	}
+	md, err := adm.Metadata(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range md.Topics[topic].Partitions {
+		if want := plan[topicPartition{topic, p.Partition}]; !slices.Equal(p.Replicas, want) ||
+			!slices.Equal(slices.Sorted(slices.Values(p.ISR)), slices.Sorted(slices.Values(want))) {
+			t.Fatalf("partition %d: replicas %v ISR %v, want %v", p.Partition, p.Replicas, p.ISR, want)
+		}
+	}
+	if out := must(t, brokers, "", "partition", "reassign", "--list"); !strings.Contains(out, "No partition reassignments found.") {
+		t.Fatalf("--list: %s", out)
+	}
+	if out := must(t, brokers, "", "partition", "reassign", "--cancel", "--reassignment-json-file", planFile, "--preserve-throttles"); !strings.Contains(out, "None of the specified partition reassignments are active.") {
+		t.Fatalf("--cancel: %s", out)
+	}
+	mustFail(t, "exactly one of", brokers, "", "partition", "reassign", "--verify", "--list")
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"version":1,"partitions":[{"topic":"`+topic+`","partition":0,"replicas":[1,9]}]}`), 0o600)
+	mustFail(t, "Unknown broker id 9", brokers, "", "partition", "reassign", "--execute", "--reassignment-json-file", bad)
+}
+
+// hasConfig reports whether configs has name at value (value "" also matches a config
+// that is absent or has no value: the default).
+func hasConfig(configs []kadm.Config, name, value string) bool {
+	for _, c := range configs {
+		if c.Key == name {
+			v := ""
+			if c.Value != nil {
+				v = *c.Value
+			}
+			return v == value || (value == "" && c.Source == 5) // DEFAULT_CONFIG
+		}
+	}
+	return value == ""
+}
