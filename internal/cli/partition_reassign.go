@@ -15,6 +15,9 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func partitionCommands() []subcommand {
@@ -95,12 +98,19 @@ func (e Env) partitionReassign(ctx context.Context, args []string) error {
 		}
 	}
 
-	adm, ctx, done, err := c.admin(ctx)
+	cl, err := c.client()
 	if err != nil {
 		return err
 	}
-	defer done()
-	r := &reassigner{e: e, c: c, adm: adm}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if c.timeout > 0 {
+		adm.SetTimeoutMillis(int32(min(c.timeout.Milliseconds(), 1<<31-1)))
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	r := &reassigner{e: e, c: c, cl: cl, adm: adm}
 	switch {
 	case *generate:
 		err = r.generate(ctx, topics, brokers)
@@ -119,7 +129,28 @@ func (e Env) partitionReassign(ctx context.Context, args []string) error {
 type reassigner struct {
 	e   Env
 	c   *common
+	cl  *kgo.Client
 	adm *kadm.Client
+}
+
+// ongoing lists every reassignment under way: ListPartitionReassignments with null
+// topics (kadm sends nothing for an empty set).
+func (r *reassigner) ongoing(ctx context.Context) ([]kmsg.ListPartitionReassignmentsResponseTopic, error) {
+	req := kmsg.NewPtrListPartitionReassignmentsRequest()
+	req.TimeoutMillis = int32(min(r.c.timeout.Milliseconds(), 1<<31-1))
+	req.Topics = nil
+	resp, err := req.RequestWith(ctx, r.cl)
+	if err != nil {
+		return nil, fmt.Errorf("list reassignments: %w", r.c.reachErr(err))
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		msg := ""
+		if resp.ErrorMessage != nil {
+			msg = *resp.ErrorMessage
+		}
+		return nil, fmt.Errorf("list reassignments: %w", kafkaErr(err, msg))
+	}
+	return resp.Topics, nil
 }
 
 // current returns the replicas of every partition of topics (all of them: the plan's
@@ -182,9 +213,9 @@ func (r *reassigner) generate(ctx context.Context, topics []string, brokers []in
 }
 
 func (r *reassigner) execute(ctx context.Context, plan assignmentPlan, throttle int64, additional bool) error {
-	ongoing, err := r.adm.ListPartitionReassignments(ctx, nil)
+	ongoing, err := r.ongoing(ctx)
 	if err != nil {
-		return fmt.Errorf("list reassignments: %w", r.c.reachErr(err))
+		return err
 	}
 	if !additional && len(ongoing) > 0 {
 		return errors.New("Cannot execute because there is an existing partition assignment.  Use --additional to override this and create a new partition assignment in addition to the existing one. The --additional flag can also be used to change the throttle by resubmitting the current reassignment.")
@@ -289,13 +320,17 @@ func alterErr(rs kadm.AlterConfigsResponses, err error) error {
 }
 
 // ongoingSet returns the partitions with a reassignment under way.
-func (r *reassigner) ongoingSet(ctx context.Context) (map[topicPartition]bool, kadm.ListPartitionReassignmentsResponses, error) {
-	ls, err := r.adm.ListPartitionReassignments(ctx, nil)
+func (r *reassigner) ongoingSet(ctx context.Context) (map[topicPartition]bool, []kmsg.ListPartitionReassignmentsResponseTopic, error) {
+	ls, err := r.ongoing(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list reassignments: %w", r.c.reachErr(err))
+		return nil, nil, err
 	}
 	out := map[topicPartition]bool{}
-	ls.Each(func(p kadm.ListPartitionReassignmentsResponse) { out[topicPartition{p.Topic, p.Partition}] = true })
+	for _, t := range ls {
+		for _, p := range t.Partitions {
+			out[topicPartition{t.Topic, p.Partition}] = true
+		}
+	}
 	return out, ls, nil
 }
 
@@ -389,14 +424,25 @@ func (r *reassigner) list(ctx context.Context) error {
 		fmt.Fprintln(r.e.Stdout, "No partition reassignments found.")
 		return nil
 	}
-	fmt.Fprintln(r.e.Stdout, "Current partition reassignments:")
-	for _, p := range ls.Sorted() {
-		line := fmt.Sprintf("%s: replicas: %s.", topicPartition{p.Topic, p.Partition}, joinIDs(p.Replicas))
-		if len(p.AddingReplicas) > 0 {
-			line += fmt.Sprintf(" adding: %s.", joinIDs(p.AddingReplicas))
+	type entry struct {
+		tp topicPartition
+		p  kmsg.ListPartitionReassignmentsResponseTopicPartition
+	}
+	var all []entry
+	for _, t := range ls {
+		for _, p := range t.Partitions {
+			all = append(all, entry{topicPartition{t.Topic, p.Partition}, p})
 		}
-		if len(p.RemovingReplicas) > 0 {
-			line += fmt.Sprintf(" removing: %s.", joinIDs(p.RemovingReplicas))
+	}
+	slices.SortFunc(all, func(a, b entry) int { return compareTP(a.tp, b.tp) })
+	fmt.Fprintln(r.e.Stdout, "Current partition reassignments:")
+	for _, e := range all {
+		line := fmt.Sprintf("%s: replicas: %s.", e.tp, joinIDs(e.p.Replicas))
+		if len(e.p.AddingReplicas) > 0 {
+			line += fmt.Sprintf(" adding: %s.", joinIDs(e.p.AddingReplicas))
+		}
+		if len(e.p.RemovingReplicas) > 0 {
+			line += fmt.Sprintf(" removing: %s.", joinIDs(e.p.RemovingReplicas))
 		}
 		fmt.Fprintln(r.e.Stdout, line)
 	}

@@ -290,3 +290,77 @@ func hasConfig(configs []kadm.Config, name, value string) bool {
 	}
 	return value == ""
 }
+
+// A reassignment held back by a throttle of 1 B/s stays under way after its first
+// fetch; --list shows it, --verify leaves the throttles while it is, and --cancel puts
+// the partition back on its original replica, clears the throttles, and the adding
+// broker drops its partial copy.
+func TestPartitionReassignThrottledCancel(t *testing.T) {
+	brokers := vltavaCluster(t, 3, nil)
+	topic := uniqueTopic(t)
+	must(t, brokers, "", "topic", "create", topic, "--partitions", "1", "--replication-factor", "1")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	val := []byte(strings.Repeat("x", 1024))
+	for range 3000 { // 3 MB: more than one fetch (replica.fetch.max.bytes, 1 MiB)
+		cl.Produce(t.Context(), &kgo.Record{Value: val}, nil)
+	}
+	if err := cl.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	md, err := adm.Metadata(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := md.Topics[topic].Partitions[0].Replicas
+	add := int32(1)
+	for slices.Contains(orig, add) {
+		add++
+	}
+	planFile := filepath.Join(t.TempDir(), "plan.json")
+	os.WriteFile(planFile, []byte(formatReassignment(assignmentPlan{{topic, 0}: {orig[0], add}})), 0o600)
+	must(t, brokers, "", "partition", "reassign", "--execute", "--reassignment-json-file", planFile, "--throttle", "1")
+
+	size := func(b int32) int64 {
+		ds, err := adm.DescribeBrokerLogDirs(t.Context(), b, kadm.TopicsSet{topic: {0: {}}})
+		if err != nil {
+			return -1
+		}
+		p, ok := ds.LookupPartition(topic, 0)
+		if !ok {
+			return -1
+		}
+		return p.Size
+	}
+	eventually(t, "the adding replica's first fetch", func() bool { return size(add) > 0 })
+	if got, full := size(add), size(orig[0]); got >= full {
+		t.Fatalf("the throttled replica has %d bytes of %d", got, full)
+	}
+	out := must(t, brokers, "", "partition", "reassign", "--list")
+	if want := fmt.Sprintf("%s-0: replicas: %d,%d. adding: %d.", topic, orig[0], add, add); !strings.Contains(out, want) {
+		t.Fatalf("--list:\n%s\nwant %q", out, want)
+	}
+	out = must(t, brokers, "", "partition", "reassign", "--verify", "--reassignment-json-file", planFile)
+	if !strings.Contains(out, "is still in progress") || strings.Contains(out, "Clearing") {
+		t.Fatalf("--verify while held:\n%s", out)
+	}
+	out = must(t, brokers, "", "partition", "reassign", "--cancel", "--reassignment-json-file", planFile)
+	if !strings.Contains(out, "Successfully cancelled partition reassignment for: "+topic+"-0") || !strings.Contains(out, "Clearing broker-level throttles") {
+		t.Fatalf("--cancel:\n%s", out)
+	}
+	eventually(t, "back on the original replica, the partial copy dropped", func() bool {
+		md, err := adm.Metadata(t.Context(), topic)
+		return err == nil && slices.Equal(md.Topics[topic].Partitions[0].Replicas, orig) && size(add) == -1
+	})
+	rc, err := adm.DescribeBrokerConfigs(t.Context(), add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := rc.On(fmt.Sprint(add), nil); err != nil || !hasConfig(c.Configs, followerThrottledRate, "9223372036854775807") {
+		t.Fatalf("broker %d's throttle not cleared: %v %+v", add, err, c)
+	}
+}
