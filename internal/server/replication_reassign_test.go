@@ -139,3 +139,81 @@ func (c *qcluster) waitDeleted(dir string) {
 		}
 	}
 }
+
+// The leader's throttle alone (leader.replication.throttled.rate on the leader, the
+// partition in its topic's leader.replication.throttled.replicas) holds back an adding
+// replica's catch-up after its first fetch; removing the rate lets the move complete.
+func TestReassignmentLeaderThrottle(t *testing.T) {
+	c := startUnfenced(t, 3, nil)
+	n1 := c.nodes[1]
+	c.createAssigned(n1, "held", map[string]string{"leader.replication.throttled.replicas": "0:1"}, []int32{1})
+	prod := n1.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	val := bytes.Repeat([]byte("x"), 1024)
+	for range 3000 { // 3 MB: three fetches of replica.fetch.max.bytes
+		prod.Produce(ctxT(t), &kgo.Record{Topic: "held", Partition: 0, Value: val}, nil)
+	}
+	if err := prod.Flush(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	setRate := func(v *string) {
+		t.Helper()
+		op := kadm.SetConfig
+		if v == nil {
+			op = kadm.DeleteConfig
+		}
+		resp, err := kadm.NewClient(n1.client(t)).AlterBrokerConfigs(ctxT(t), []kadm.AlterConfig{{Op: op, Name: "leader.replication.throttled.rate", Value: v}}, 1)
+		if err == nil {
+			for _, r := range resp {
+				err = errors.Join(err, r.Err)
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A broker resource's configs are stored as the cluster default (README).
+		c.waitAll("the rate", func(im *metadata.Image) bool {
+			got, ok := im.BrokerConfigs("")["leader.replication.throttled.rate"]
+			return (v == nil && !ok) || (v != nil && got == *v)
+		})
+	}
+	one := "1"
+	setRate(&one)
+	req := kadm.AlterPartitionAssignmentsReq{}
+	req.Assign("held", 0, []int32{1, 2})
+	if resp, err := kadm.NewClient(n1.client(t)).AlterPartitionAssignments(ctxT(t), req); err != nil || resp.Error() != nil {
+		t.Fatalf("reassign: %v %v", err, resp.Error())
+	}
+	c.waitReplicas("2's first fetch", "held", 0, func(ps map[int32]*partition.Partition) bool {
+		return ps[2] != nil && ps[2].LogEndOffset() > 0
+	})
+	leader := n1.srv.Broker().Partition("held", 0)
+	if got := c.nodes[2].srv.Broker().Partition("held", 0).LogEndOffset(); got >= leader.LogEndOffset() ||
+		!n1.srv.Broker().ReplicationThrottles().Leader.Exceeded(time.Now()) {
+		t.Fatalf("after the first fetch 2 has %d of %d records; the leader quota is exceeded: %v", got, leader.LogEndOffset(),
+			n1.srv.Broker().ReplicationThrottles().Leader.Exceeded(time.Now()))
+	}
+	// A throttle is a matter of time: unthrottled, 2 would have the rest within
+	// milliseconds (its fetches long-poll 100 ms); for a second it gets nothing more.
+	p2 := c.nodes[2].srv.Broker().Partition("held", 0)
+	first := p2.LogEndOffset()
+	for deadline := time.After(time.Second); ; {
+		if got := p2.LogEndOffset(); got != first {
+			t.Fatalf("the held replica moved from %d to %d records under a 1 B/s leader throttle", first, got)
+		}
+		wait := p2.WaitAppend()
+		select {
+		case <-wait:
+			continue
+		case <-deadline:
+		}
+		break
+	}
+	if p := n1.srv.Broker().Image().Topic("held").Partition(0); len(p.AddingReplicas()) != 1 {
+		t.Fatalf("the move is not under way: adding %v", p.AddingReplicas())
+	}
+	setRate(nil)
+	c.waitAll("the move completes", func(im *metadata.Image) bool {
+		p := im.Topic("held").Partition(0)
+		return len(p.AddingReplicas()) == 0 && len(p.ISR()) == 2
+	})
+}
