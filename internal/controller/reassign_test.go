@@ -317,3 +317,21 @@ func TestReassignmentLeaderFencedMidway(t *testing.T) {
 		t.Fatalf("completed: %s", d)
 	}
 }
+
+// Off the active controller both APIs answer NOT_CONTROLLER, which the brokers'
+// channel retries elsewhere: at the top and, for AlterPartitionReassignments, on every
+// partition.
+func TestReassignmentNotController(t *testing.T) {
+	h := newHarness(t)
+	h.unfencedBrokers(2)
+	h.createAssigned("t", 1, 2)
+	h.loseLeadership()
+	alter := h.do(reassignReq("t", 0, ids(2, 1))).(*kmsg.AlterPartitionAssignmentsResponse)
+	if alter.ErrorCode != kerr.NotController.Code || len(alter.Topics) != 1 || alter.Topics[0].Partitions[0].ErrorCode != kerr.NotController.Code {
+		t.Fatalf("AlterPartitionReassignments: %s %+v", codeName(alter.ErrorCode), alter.Topics)
+	}
+	list := h.do(kmsg.NewPtrListPartitionReassignmentsRequest()).(*kmsg.ListPartitionReassignmentsResponse)
+	if list.ErrorCode != kerr.NotController.Code {
+		t.Fatalf("ListPartitionReassignments: %s", codeName(list.ErrorCode))
+	}
+}
