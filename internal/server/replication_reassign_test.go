@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -216,4 +217,65 @@ func TestReassignmentLeaderThrottle(t *testing.T) {
 		p := im.Topic("held").Partition(0)
 		return len(p.AddingReplicas()) == 0 && len(p.ISR()) == 2
 	})
+}
+
+// sarama's ClusterAdmin, which sends both APIs to the broker Metadata names as the
+// controller: a move is listed while under way, completes, and a cancel of a move held
+// back by a throttle puts the partition back.
+func TestReassignmentWithSarama(t *testing.T) {
+	c := startUnfenced(t, 3, nil)
+	n1 := c.nodes[1]
+	c.createAssigned(n1, "s", map[string]string{"follower.replication.throttled.replicas": "*"}, []int32{1, 2})
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	adm, err := sarama.NewClusterAdmin([]string{n1.srv.Addrs()[0]}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if err := adm.AlterPartitionReassignments("s", [][]int32{{2, 3}}); err != nil {
+		t.Fatalf("sarama AlterPartitionReassignments: %v", err)
+	}
+	c.waitAll("the move completes", func(im *metadata.Image) bool {
+		p := im.Topic("s").Partition(0)
+		return slices.Equal(p.Replicas(), []int32{2, 3}) && len(p.ISR()) == 2
+	})
+	st, err := adm.ListPartitionReassignments("s", []int32{0})
+	if err != nil || len(st["s"]) != 0 {
+		t.Fatalf("sarama ListPartitionReassignments after the move: %v %+v", err, st)
+	}
+
+	// Held back: broker 1 fetches at 1 B/s (the cluster default, as every broker resource).
+	prod := n1.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	val := bytes.Repeat([]byte("y"), 1024)
+	for range 3000 {
+		prod.Produce(ctxT(t), &kgo.Record{Topic: "s", Partition: 0, Value: val}, nil)
+	}
+	if err := prod.Flush(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	one := "1"
+	if err := adm.AlterConfig(sarama.BrokerResource, "1", map[string]*string{"follower.replication.throttled.rate": &one}, false); err != nil {
+		t.Fatalf("sarama AlterConfig: %v", err)
+	}
+	c.waitAll("the rate", func(im *metadata.Image) bool {
+		return im.BrokerConfigs("")["follower.replication.throttled.rate"] == "1"
+	})
+	if err := adm.AlterPartitionReassignments("s", [][]int32{{2, 3, 1}}); err != nil {
+		t.Fatalf("sarama AlterPartitionReassignments: %v", err)
+	}
+	st, err = adm.ListPartitionReassignments("s", []int32{0})
+	if err != nil || st["s"][0] == nil || !slices.Equal(st["s"][0].AddingReplicas, []int32{1}) || !slices.Equal(st["s"][0].Replicas, []int32{2, 3, 1}) {
+		t.Fatalf("sarama ListPartitionReassignments under way: %v %+v", err, st["s"])
+	}
+	if err := adm.AlterPartitionReassignments("s", [][]int32{nil}); err != nil {
+		t.Fatalf("sarama cancel: %v", err)
+	}
+	c.waitAll("cancelled", func(im *metadata.Image) bool {
+		p := im.Topic("s").Partition(0)
+		return slices.Equal(p.Replicas(), []int32{2, 3}) && len(p.AddingReplicas()) == 0
+	})
+	if err := adm.AlterPartitionReassignments("s", [][]int32{nil}); err == nil || !errors.Is(err, sarama.ErrNoReassignmentInProgress) {
+		t.Fatalf("a second cancel: %v, want NO_REASSIGNMENT_IN_PROGRESS", err)
+	}
 }
