@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/vltava/vltava/internal/broker"
 	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/partition"
 )
@@ -277,5 +278,39 @@ func TestReassignmentWithSarama(t *testing.T) {
 	})
 	if err := adm.AlterPartitionReassignments("s", [][]int32{nil}); err == nil || !errors.Is(err, sarama.ErrNoReassignmentInProgress) {
 		t.Fatalf("a second cancel: %v, want NO_REASSIGNMENT_IN_PROGRESS", err)
+	}
+}
+
+// Moving __consumer_offsets' partition off its leader moves the group coordinator with
+// it: a committed offset is fetched back through every node after the move.
+func TestReassignmentMovesOffsetsCoordinator(t *testing.T) {
+	c := startUnfenced(t, 3, map[string]string{"offsets.topic.num.partitions": "1", "offsets.topic.replication.factor": "2"})
+	n1 := c.nodes[1]
+	adm := kadm.NewClient(n1.client(t))
+	if _, err := adm.CreateTopic(ctxT(t), 1, 1, nil, "x"); err != nil {
+		t.Fatal(err)
+	}
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "x", Partition: 0, At: 7, LeaderEpoch: -1})
+	if r, err := adm.CommitOffsets(ctxT(t), "g", offs); err != nil || r.Error() != nil {
+		t.Fatalf("commit: %v %v", err, r.Error())
+	}
+	c.waitAll("the offsets topic", func(im *metadata.Image) bool { return im.Topic(broker.ConsumerOffsetsTopic) != nil })
+	p := n1.srv.Broker().Image().Topic(broker.ConsumerOffsetsTopic).Partition(0)
+	var target []int32
+	for _, id := range []int32{1, 2, 3} {
+		if id != p.Leader {
+			target = append(target, id)
+		}
+	}
+	c.reassignTo(n1, broker.ConsumerOffsetsTopic, target...)
+	for _, qn := range c.running() {
+		f, err := kadm.NewClient(qn.client(t)).FetchOffsets(ctxT(t), "g")
+		if err == nil {
+			err = f.Error()
+		}
+		if o, ok := f.Lookup("x", 0); err != nil || !ok || o.At != 7 {
+			t.Fatalf("offsets of g through node %d after moving %v -> %v: %v %v %+v", qn.id, p.Replicas(), target, err, ok, o)
+		}
 	}
 }
