@@ -47,7 +47,7 @@ func (e Env) partitionReassign(ctx context.Context, args []string) error {
 	throttle := fs.Int64("throttle", -1, "with --execute: replication throttle in `BYTES/S` for the moving replicas (-1: none)")
 	additional := fs.Bool("additional", false, "with --execute: start although other reassignments are under way")
 	preserve := fs.Bool("preserve-throttles", false, "with --verify or --cancel: leave the throttles in place")
-	fs.Bool("disable-rack-aware", false, "accepted for Kafka's tool; --generate does not place by rack")
+	noRacks := fs.Bool("disable-rack-aware", false, "with --generate: ignore the brokers' racks")
 	rest, err := fs.Parse(args)
 	if err != nil {
 		return err
@@ -113,7 +113,7 @@ func (e Env) partitionReassign(ctx context.Context, args []string) error {
 	r := &reassigner{e: e, c: c, cl: cl, adm: adm}
 	switch {
 	case *generate:
-		err = r.generate(ctx, topics, brokers)
+		err = r.generate(ctx, topics, brokers, !*noRacks)
 	case *execute:
 		err = r.execute(ctx, plan, *throttle, *additional)
 	case *verify:
@@ -131,6 +131,8 @@ type reassigner struct {
 	c   *common
 	cl  *kgo.Client
 	adm *kadm.Client
+	// racks are the brokers' racks, as the last metadata (current) gave them.
+	racks map[int32]string
 }
 
 // ongoing lists every reassignment under way: ListPartitionReassignments with null
@@ -170,8 +172,12 @@ func (r *reassigner) current(ctx context.Context, topics []string) (assignmentPl
 		}
 	}
 	var brokers []int32
+	r.racks = map[int32]string{}
 	for _, b := range md.Brokers {
 		brokers = append(brokers, b.NodeID)
+		if b.Rack != nil && *b.Rack != "" {
+			r.racks[b.NodeID] = *b.Rack
+		}
 	}
 	slices.Sort(brokers)
 	return out, brokers, nil
@@ -188,7 +194,7 @@ func planTopics(plan assignmentPlan) []string {
 	return ts
 }
 
-func (r *reassigner) generate(ctx context.Context, topics []string, brokers []int32) error {
+func (r *reassigner) generate(ctx context.Context, topics []string, brokers []int32, rackAware bool) error {
 	cur, known, err := r.current(ctx, topics)
 	if err != nil {
 		return err
@@ -203,7 +209,14 @@ func (r *reassigner) generate(ctx context.Context, topics []string, brokers []in
 			return fmt.Errorf("Unknown broker id %d", b)
 		}
 	}
-	proposed, err := proposeAssignment(cur, brokers)
+	// Kafka's tool places by rack when any of the brokers has one (then all must).
+	racks := map[int32]string{}
+	for _, b := range brokers {
+		if rack, ok := r.racks[b]; ok && rackAware {
+			racks[b] = rack
+		}
+	}
+	proposed, err := proposeAssignment(cur, brokers, racks)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -175,16 +176,26 @@ func parseBrokerList(s string) ([]int32, error) {
 }
 
 // proposeAssignment spreads each topic's partitions over brokers with the topic's
-// replication factor, as Kafka's rack-unaware assignment does (the first replicas round
-// robin from a start, the others shifted after them), the start derived from the topic
-// name rather than random so the same input gives the same plan.
-func proposeAssignment(current assignmentPlan, brokers []int32) (assignmentPlan, error) {
+// replication factor, as Kafka's assignment does: rack-unaware when racks is empty (the
+// first replicas round robin from a start, the others shifted after them), else
+// rack-aware (the brokers in an order alternating racks, and each further replica on
+// the next broker of a rack and a broker not used yet, while there are such). The start
+// and shift are derived from the topic name rather than random, so the same input gives
+// the same plan.
+func proposeAssignment(current assignmentPlan, brokers []int32, racks map[int32]string) (assignmentPlan, error) {
 	byTopic := map[string][]int32{} // partitions, with the replication factor of each topic
 	rf := map[string]int{}
 	for tp, rs := range current {
 		byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
 		rf[tp.Topic] = max(rf[tp.Topic], len(rs))
 	}
+	if len(racks) > 0 {
+		var err error
+		if brokers, err = rackAlternated(brokers, racks); err != nil {
+			return nil, err
+		}
+	}
+	numRacks := len(slices.Compact(slices.Sorted(maps.Values(racks))))
 	n := len(brokers)
 	out := assignmentPlan{}
 	for topic, parts := range byTopic {
@@ -201,10 +212,50 @@ func proposeAssignment(current assignmentPlan, brokers []int32) (assignmentPlan,
 			}
 			first := (i + start) % n
 			rs := []int32{brokers[first]}
-			for j := 0; j < rf[topic]-1; j++ {
-				rs = append(rs, brokers[(first+1+(shift+j)%(n-1))%n])
+			next := func(j int) int32 { return brokers[(first+1+(shift+j)%(n-1))%n] }
+			if len(racks) == 0 {
+				for j := 0; j < rf[topic]-1; j++ {
+					rs = append(rs, next(j))
+				}
+			} else {
+				usedRacks := map[string]bool{racks[rs[0]]: true}
+				for k, j := 0, 0; j < rf[topic]-1; k++ {
+					b := brokers[(first+1+(shift*numRacks+k)%(n-1))%n]
+					if (!usedRacks[racks[b]] || len(usedRacks) == numRacks) && (!slices.Contains(rs, b) || len(rs) == n) {
+						rs = append(rs, b)
+						usedRacks[racks[b]] = true
+						j++
+					}
+				}
 			}
 			out[topicPartition{topic, p}] = rs
+		}
+	}
+	return out, nil
+}
+
+// rackAlternated orders brokers so that consecutive ones are in different racks where
+// possible (Kafka's getRackAlternatedBrokerList): racks in name order, each rack's
+// brokers in ID order, taken one per rack in turn. Every broker must have a rack.
+func rackAlternated(brokers []int32, racks map[int32]string) ([]int32, error) {
+	byRack := map[string][]int32{}
+	for _, b := range brokers {
+		r, ok := racks[b]
+		if !ok || r == "" {
+			return nil, fmt.Errorf("Not all brokers have rack information (broker %d has none); use --disable-rack-aware", b)
+		}
+		byRack[r] = append(byRack[r], b)
+	}
+	names := slices.Sorted(maps.Keys(byRack))
+	for _, r := range names {
+		slices.Sort(byRack[r])
+	}
+	var out []int32
+	for i := 0; len(out) < len(brokers); i++ {
+		for _, r := range names {
+			if i < len(byRack[r]) {
+				out = append(out, byRack[r][i])
+			}
 		}
 	}
 	return out, nil

@@ -63,7 +63,7 @@ func TestProposeAssignment(t *testing.T) {
 		cur[topicPartition{"a", p}] = []int32{1, 2}
 	}
 	cur[topicPartition{"b", 0}] = []int32{1, 2, 3}
-	got, err := proposeAssignment(cur, []int32{2, 3, 4})
+	got, err := proposeAssignment(cur, []int32{2, 3, 4}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +86,38 @@ func TestProposeAssignment(t *testing.T) {
 	if len(got) != 7 || leaders[2] != 2 || leaders[3] != 2 || leaders[4] != 2 {
 		t.Fatalf("plan %v, leaders of a %v", got, leaders)
 	}
-	if _, err := proposeAssignment(cur, []int32{1, 2}); err == nil {
+	if _, err := proposeAssignment(cur, []int32{1, 2}, nil); err == nil {
 		t.Fatal("replication factor 3 over 2 brokers was planned")
+	}
+
+	// Rack-aware: every partition of a's on both racks, b's on all three.
+	racks := map[int32]string{1: "r1", 2: "r1", 3: "r2", 4: "r2", 5: "r3", 6: "r3"}
+	all := []int32{1, 2, 3, 4, 5, 6}
+	got, err = proposeAssignment(cur, all, racks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaders = map[int32]int{}
+	for tp, rs := range got {
+		seen := map[string]bool{}
+		for _, r := range rs {
+			seen[racks[r]] = true
+		}
+		if len(seen) != len(rs) || len(slices.Compact(slices.Sorted(slices.Values(rs)))) != len(rs) {
+			t.Fatalf("%s on %v: racks %v", tp, rs, seen)
+		}
+		if tp.Topic == "a" {
+			leaders[rs[0]]++
+		}
+	}
+	if len(leaders) != 6 {
+		t.Fatalf("the leaders of a's 6 partitions are %v, want each broker once", leaders)
+	}
+	if _, err := proposeAssignment(cur, []int32{1, 2, 7}, racks); err == nil || !strings.Contains(err.Error(), "rack information") {
+		t.Fatalf("a broker without a rack: %v", err)
+	}
+	if got, _ := rackAlternated(all, racks); !slices.Equal(got, []int32{1, 3, 5, 2, 4, 6}) {
+		t.Fatalf("rack-alternated order %v", got)
 	}
 }
 
