@@ -253,7 +253,7 @@ func (r *reassigner) execute(ctx context.Context, plan assignmentPlan, throttle 
 	fmt.Fprintf(r.e.Stdout, "Current partition replica assignment\n\n%s\n\nSave this to use as the --reassignment-json-file option during rollback\n", formatReassignment(shown))
 	if throttle >= 0 {
 		fmt.Fprintln(r.e.Stdout, "Warning: You must run --verify periodically, until the reassignment completes, to ensure the throttle is removed.")
-		if err := r.setThrottles(ctx, plan, cur, throttle); err != nil {
+		if err := r.setThrottles(ctx, plan, cur, ongoing, throttle); err != nil {
 			return err
 		}
 	}
@@ -291,9 +291,10 @@ func plural(n int) string {
 
 // setThrottles sets the topics' throttled replica lists and the rates of the brokers
 // taking part, as Kafka's tool does before it starts the reassignments.
-func (r *reassigner) setThrottles(ctx context.Context, plan, cur assignmentPlan, rate int64) error {
-	leader, follower, brokers := throttleLists(plan, cur)
-	for _, t := range planTopics(plan) {
+func (r *reassigner) setThrottles(ctx context.Context, plan, cur assignmentPlan, ongoing []kmsg.ListPartitionReassignmentsResponseTopic, rate int64) error {
+	targets, sources := withOngoing(plan, cur, ongoing)
+	leader, follower, brokers := throttleLists(targets, sources)
+	for _, t := range planTopics(targets) {
 		var cfgs []kadm.AlterConfig
 		if v, ok := leader[t]; ok {
 			cfgs = append(cfgs, kadm.AlterConfig{Op: kadm.SetConfig, Name: leaderThrottledReplicas, Value: &v})

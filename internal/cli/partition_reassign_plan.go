@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // topicPartition names one partition, printed as Kafka prints it: topic-partition.
@@ -259,6 +261,37 @@ func rackAlternated(brokers []int32, racks map[int32]string) ([]int32, error) {
 		}
 	}
 	return out, nil
+}
+
+// withOngoing adds the reassignments under way to a plan about to start, as Kafka's
+// tool does before it writes the throttle lists (which it sets whole per topic, so a
+// move under way keeps its throttle): a move under way goes from its original replicas
+// (without the adding ones) to its target (without the removing ones); a partition the
+// plan moves again keeps its original replicas as the source.
+func withOngoing(plan, cur assignmentPlan, ongoing []kmsg.ListPartitionReassignmentsResponseTopic) (targets, sources assignmentPlan) {
+	targets, sources = assignmentPlan{}, assignmentPlan{}
+	for tp, rs := range plan {
+		targets[tp], sources[tp] = rs, cur[tp]
+	}
+	for _, t := range ongoing {
+		for _, p := range t.Partitions {
+			tp := topicPartition{t.Topic, p.Partition}
+			var orig, target []int32
+			for _, r := range p.Replicas {
+				if !slices.Contains(p.AddingReplicas, r) {
+					orig = append(orig, r)
+				}
+				if !slices.Contains(p.RemovingReplicas, r) {
+					target = append(target, r)
+				}
+			}
+			sources[tp] = orig
+			if _, again := plan[tp]; !again {
+				targets[tp] = target
+			}
+		}
+	}
+	return targets, sources
 }
 
 // throttleLists returns, per topic, Kafka's leader.replication.throttled.replicas (every

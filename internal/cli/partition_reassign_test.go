@@ -16,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vltava/vltava/internal/broker"
 	"github.com/vltava/vltava/internal/config"
@@ -130,6 +131,16 @@ func TestThrottleListsAndVerifyLines(t *testing.T) {
 	if !maps.Equal(leader, map[string]string{"a": "0:1,0:2", "b": "0:1"}) || !maps.Equal(follower, map[string]string{"a": "0:3", "b": "0:4"}) ||
 		!slices.Equal(brokers, []int32{1, 2, 3, 4}) {
 		t.Fatalf("leader %v follower %v brokers %v", leader, follower, brokers)
+	}
+	// A move under way in the same topic keeps its throttle; a partition moved again
+	// throttles from its original replicas.
+	ongoing := []kmsg.ListPartitionReassignmentsResponseTopic{{Topic: "a", Partitions: []kmsg.ListPartitionReassignmentsResponseTopicPartition{
+		{Partition: 5, Replicas: []int32{4, 5, 1}, AddingReplicas: []int32{4, 5}, RemovingReplicas: []int32{1}},
+		{Partition: 0, Replicas: []int32{2, 3, 1}, AddingReplicas: []int32{3}, RemovingReplicas: []int32{1}}}}}
+	targets, sources := withOngoing(plan, assignmentPlan{{"a", 0}: {2, 3, 1}, {"a", 1}: {1, 2}, {"b", 0}: {1}}, ongoing)
+	leader, follower, _ = throttleLists(targets, sources)
+	if !maps.Equal(leader, map[string]string{"a": "0:2,0:1,5:1", "b": "0:1"}) || !maps.Equal(follower, map[string]string{"a": "0:3,5:4,5:5", "b": "0:4"}) {
+		t.Fatalf("with moves under way: leader %v follower %v", leader, follower)
 	}
 	lines, done := verifyLines(plan, assignmentPlan{{"a", 0}: {2, 3, 1}, {"a", 1}: {1, 2}, {"b", 0}: {1}}, map[topicPartition]bool{{"a", 0}: true})
 	want := []string{"Status of partition reassignment:",
