@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -333,5 +334,43 @@ func TestReassignmentNotController(t *testing.T) {
 	list := h.do(kmsg.NewPtrListPartitionReassignmentsRequest()).(*kmsg.ListPartitionReassignmentsResponse)
 	if list.ErrorCode != kerr.NotController.Code {
 		t.Fatalf("ListPartitionReassignments: %s", codeName(list.ErrorCode))
+	}
+}
+
+// A cancel that would leave no original replica in the ISR is an unclean election:
+// refused unless the topic allows unclean elections, as Kafka refuses it.
+func TestReassignmentCancelUnclean(t *testing.T) {
+	h := newHarness(t)
+	epochs := h.unfencedBrokers(3)
+	h.createAssigned("t", 1)
+	if code, _ := h.reassign(reassignReq("t", 0, ids(2, 3))); code != 0 {
+		t.Fatal(codeName(code))
+	}
+	p := h.image().Topic("t").Partitions[0]
+	h.do(alterISR(h, "t", 1, epochs[1], p.LeaderEpoch, p.PartitionEpoch, 1, 2))
+	h.beat(1, epochs[1], func(r *kmsg.BrokerHeartbeatRequest) { r.WantFence = true })
+	p = h.image().Topic("t").Partitions[0]
+	if d := describeAssignment(&p); d != "replicas [2 3 1] adding [2 3] removing [1] isr [2] leader 2" {
+		t.Fatalf("1 fenced: %s", d)
+	}
+	if code, msg := h.reassign(reassignReq("t", 0, nil)); code != kerr.InvalidReplicaAssignment.Code || !strings.Contains(msg, "unclean leader election") {
+		t.Fatalf("unclean cancel: %s %s", codeName(code), msg)
+	}
+	set := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, "t"
+	res.Configs = []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "unclean.leader.election.enable", Value: kmsg.StringPtr("true")}}
+	set.Resources = append(set.Resources, res)
+	if r := h.do(set).(*kmsg.IncrementalAlterConfigsResponse); r.Resources[0].ErrorCode != 0 {
+		t.Fatal(codeName(r.Resources[0].ErrorCode))
+	}
+	if code, msg := h.reassign(reassignReq("t", 0, nil)); code != 0 {
+		t.Fatalf("unclean cancel allowed: %s %s", codeName(code), msg)
+	}
+	p = h.image().Topic("t").Partitions[0]
+	// 1, fenced, may not lead: the partition keeps its only replica in the ISR, without
+	// a leader until 1 comes back.
+	if d := describeAssignment(&p); d != "replicas [1] adding [] removing [] isr [1] leader -1" {
+		t.Fatalf("reverted: %s", d)
 	}
 }
