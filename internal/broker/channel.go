@@ -314,6 +314,10 @@ func notController(resp kmsg.Response) bool {
 		return r.ErrorCode == nc
 	case *kmsg.UnregisterBrokerResponse:
 		return r.ErrorCode == nc
+	case *kmsg.AlterPartitionAssignmentsResponse:
+		return r.ErrorCode == nc
+	case *kmsg.ListPartitionReassignmentsResponse:
+		return r.ErrorCode == nc
 	case *kmsg.DescribeQuorumResponse:
 		return r.ErrorCode == nc || r.ErrorCode == kerr.NotLeaderForPartition.Code ||
 			(len(r.Topics) > 0 && len(r.Topics[0].Partitions) > 0 && r.Topics[0].Partitions[0].ErrorCode == kerr.NotLeaderForPartition.Code)

@@ -48,11 +48,14 @@ type replicaHost struct {
 	hwOut  map[string]*partition.HighWatermarkCheckpoint // writer per log dir
 	// carried are the high watermarks of single replicas closed to reopen as replicas.
 	carried map[partKey]int64
+	// throttles are the replication quotas (replication/throttle.go).
+	throttles *replication.Throttles
 }
 
 func (b *Broker) initReplicas() {
 	r := &b.replicas
 	r.transport = &brokerTransport{b: b, clients: map[int32]*transportClient{}}
+	r.throttles = b.newThrottles()
 	r.mgr = replication.NewManager(b.replicationConfig(), r.transport, b.now)
 	r.isr = newISRQueue(b)
 	r.stop, r.done = make(chan struct{}), make(chan struct{})
@@ -94,8 +97,28 @@ func (b *Broker) replicationConfig() replication.Config {
 		PartitionMaxBytes: int32(v("replica.fetch.max.bytes", 1<<20)),
 		Backoff:           time.Duration(v("replica.fetch.backoff.ms", 1000)) * time.Millisecond,
 		Logger:            b.logger.With("component", "replica-fetcher"),
+		Throttle:          b.replicas.throttles.FollowerSide(),
 	}
 }
+
+// newThrottles makes the replication quotas from the static configuration; the image's
+// dynamic configs reach them in reconcile (followWithEpoch).
+func (b *Broker) newThrottles() *replication.Throttles {
+	v := func(k string, def int64) int64 {
+		n, err := strconv.ParseInt(b.cfg.Values[k], 10, 64)
+		if err != nil || n < 0 {
+			return def
+		}
+		return n
+	}
+	return replication.NewThrottles(b.cfg.NodeID, int(v(replication.QuotaWindowNumKey, 11)),
+		time.Duration(v(replication.QuotaWindowSizeKey, 1))*time.Second,
+		v(replication.LeaderThrottledRateKey, replication.Unlimited), v(replication.FollowerThrottledRateKey, replication.Unlimited))
+}
+
+// ReplicationThrottles are this broker's replication quotas (nil before the replicas
+// start).
+func (b *Broker) ReplicationThrottles() *replication.Throttles { return b.replicas.throttles }
 
 func (b *Broker) replicaLagTimeMax() time.Duration {
 	if d := b.cfg.ReplicaLagTimeMax; d > 0 {
@@ -280,6 +303,9 @@ func (b *Broker) driveReplicaLocked(key partKey, topicID [16]byte, p *partition.
 // leader lets a follower into the ISR only if its fetches carry the epoch the metadata
 // has for it (KIP-903).
 func (b *Broker) followWithEpoch(im *metadata.Image) {
+	if t := b.replicas.throttles; t != nil {
+		t.Apply(im) // the throttle rates and lists follow the image too
+	}
 	if br := im.Broker(b.cfg.NodeID); br != nil && b.replicas.mgr != nil {
 		b.replicas.mgr.SetBrokerEpoch(br.Epoch)
 	}

@@ -93,6 +93,7 @@ func commands() []command {
 		{name: "produce", summary: "produce lines from stdin", run: Env.produce},
 		{name: "consume", summary: "consume records to stdout", run: Env.consume},
 		{name: "group", summary: "list, describe, reset the offsets of and delete consumer groups", subs: groupCommands()},
+		{name: "partition", summary: "move partition replicas between brokers (reassign)", subs: partitionCommands()},
 		{name: "cluster", summary: "brokers, controller, cluster id, API versions and broker configs", subs: clusterCommands()},
 		{name: "dev", summary: "run a local cluster of N nodes on 127.0.0.1 (separate processes) until Ctrl-C", run: Env.dev},
 		{name: "bench", summary: "produce|consume|e2e load generator", run: Env.bench},

@@ -80,9 +80,24 @@ func (c *core) alterPartition(r *kmsg.AlterPartitionRequest) decision {
 				if t != nil {
 					id = t.ID
 				}
-				rs = append(rs, &metadata.PartitionChangeRecord{TopicID: id, Partition: rp.Partition,
-					PartitionEpoch: p.PartitionEpoch, Set: metadata.SetISR, ISR: slices.Clone(isr)})
-				state(slices.Clone(isr), p.PartitionEpoch+1)
+				rec := isrChangeRecord(im, c.electionSettings(), id, t, rp.Partition, p, isr)
+				rs = append(rs, rec)
+				if rec.Set&metadata.SetLeader != 0 && rec.Leader != p.Leader {
+					// The change completed a reassignment that moved the leader (Kafka
+					// answers so, and the sender learns the rest from the metadata).
+					a.code = kerr.NewLeaderElected.Code
+					if r.Version <= 1 {
+						a.code = kerr.FencedLeaderEpoch.Code
+					}
+					break
+				}
+				state(rec.ISR, p.PartitionEpoch+1)
+				if rec.Set&metadata.SetISR == 0 {
+					a.p.ISR = slices.Clone(p.ISR())
+				}
+				if rec.Set&metadata.SetLeader != 0 {
+					a.p.LeaderEpoch++
+				}
 			}
 			a.p.ErrorCode = a.code
 			answers[ti] = append(answers[ti], a)

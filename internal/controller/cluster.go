@@ -49,6 +49,8 @@ func (c *core) decide(req kmsg.Request) decision {
 		return c.incrementalAlterConfigs(r)
 	case *kmsg.AlterPartitionRequest:
 		return c.alterPartition(r)
+	case *kmsg.AlterPartitionAssignmentsRequest, *kmsg.ListPartitionReassignmentsRequest:
+		return c.decideReassignment(r)
 	}
 	return failed(req, errorf(kerr.UnsupportedVersion, "API %d is not a controller API", req.Key()))
 }

@@ -44,19 +44,29 @@ type partitionChange struct {
 	// min.insync.replicas.
 	elr    bool
 	minISR int
+	// target: the assignment to move to (reassign.go); nil keeps the partition's.
+	target *replicaAssignment
 }
 
 // build returns the change record, or nil if nothing changes.
 func (c *partitionChange) build() *metadata.PartitionChangeRecord {
 	p := c.p
 	rec := &metadata.PartitionChangeRecord{TopicID: c.topicID, Partition: c.index, PartitionEpoch: p.PartitionEpoch}
+	asg := currentAssignment(p)
+	if c.target != nil {
+		asg = *c.target
+	}
 	targetISR := c.targetISR
+	if done, isr, ok := asg.complete(targetISR); ok {
+		asg, targetISR = done, isr
+	}
 	targetELR := p.ELR()
 	if c.elr {
 		targetELR = c.populateELR(targetISR)
 	} else {
 		targetELR = nil
 	}
+	targetELR = keepReplicas(targetELR, asg.replicas)
 
 	// Election.
 	valid := func(r int32) bool {
@@ -65,15 +75,15 @@ func (c *partitionChange) build() *metadata.PartitionChangeRecord {
 	leader, unclean := metadata.NoLeader, false
 	if valid(p.Leader) {
 		leader = p.Leader
-	} else if i := slices.IndexFunc(p.Replicas(), valid); i >= 0 {
-		leader = p.Replicas()[i]
+	} else if i := slices.IndexFunc(asg.replicas, valid); i >= 0 {
+		leader = asg.replicas[i]
 	} else if c.elr && len(targetISR) == 0 && len(targetELR) == 0 && len(p.LastKnownELR()) == 1 && c.acceptable(p.LastKnownELR()[0]) {
 		// KIP-966's last resort: the last leader known, an election Kafka counts
 		// as unclean.
 		leader, unclean = p.LastKnownELR()[0], true
 	} else if c.unclean {
-		if i := slices.IndexFunc(p.Replicas(), c.acceptable); i >= 0 {
-			leader, unclean = p.Replicas()[i], true
+		if i := slices.IndexFunc(asg.replicas, c.acceptable); i >= 0 {
+			leader, unclean = asg.replicas[i], true
 		}
 	}
 	if leader != p.Leader {
@@ -88,6 +98,10 @@ func (c *partitionChange) build() *metadata.PartitionChangeRecord {
 			rec.ISR = []int32{leader}
 			targetELR = nil
 		}
+	} else if !containsAll(asg.replicas, p.Replicas()) {
+		// A replica leaves: a new leader epoch, as Kafka forces one.
+		rec.Set |= metadata.SetLeader
+		rec.Leader = leader
 	}
 
 	// ISR.
@@ -119,10 +133,11 @@ func (c *partitionChange) build() *metadata.PartitionChangeRecord {
 		!slices.Equal(p.LastKnownELR(), []int32{p.Leader}):
 		rec.Set |= metadata.SetLastKnownELR
 		rec.LastKnownELR = []int32{p.Leader}
-	case len(p.LastKnownELR()) > 0 && (newLeader != metadata.NoLeader || !c.elr):
+	case len(p.LastKnownELR()) > 0 && (newLeader != metadata.NoLeader || !c.elr || !containsAll(asg.replicas, p.LastKnownELR())):
 		rec.Set |= metadata.SetLastKnownELR
 		rec.LastKnownELR = []int32{}
 	}
+	asg.setChanges(rec, p)
 	if rec.Set == 0 {
 		return nil
 	}

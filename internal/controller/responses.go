@@ -82,6 +82,22 @@ func ErrorResponse(req kmsg.Request, code int16, msg *string) kmsg.Response {
 		resp := r.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
 		resp.ErrorCode = code
 		return resp
+	case *kmsg.AlterPartitionAssignmentsRequest:
+		resp := r.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
+		resp.ErrorCode, resp.ErrorMessage = code, msg
+		for _, t := range r.Topics {
+			st := kmsg.NewAlterPartitionAssignmentsResponseTopic()
+			st.Topic = t.Topic
+			for _, p := range t.Partitions {
+				st.Partitions = append(st.Partitions, kmsg.AlterPartitionAssignmentsResponseTopicPartition{Partition: p.Partition, ErrorCode: code, ErrorMessage: msg})
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp
+	case *kmsg.ListPartitionReassignmentsRequest:
+		resp := r.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+		resp.ErrorCode, resp.ErrorMessage = code, msg
+		return resp
 	case *kmsg.DescribeQuorumRequest:
 		resp := r.ResponseKind().(*kmsg.DescribeQuorumResponse)
 		resp.ErrorCode, resp.ErrorMessage = code, msg

@@ -145,6 +145,7 @@ func (h *Handler) fetchRecords(ctx context.Context, r *Request, req *kmsg.FetchR
 		return resp
 	}
 	fc.materialize(ctx)
+	fc.recordThrottled()
 
 	include := func(int) bool { return true }
 	if sess != nil {

@@ -59,6 +59,8 @@ type fetchResult struct {
 	// preferred is the replica a consumer should read from instead (KIP-392), -1 if
 	// none.
 	preferred int32
+	// throttled: a follower's records the leader replication quota counts.
+	throttled bool
 }
 
 // partRecords is where one response partition's record bytes are: pieces of pooled

@@ -21,6 +21,8 @@ package handler
 // bounds the rest.
 
 import (
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vltava/vltava/internal/log"
@@ -65,7 +67,28 @@ func (fc *fetchCtx) sizeFollower(w *fetchWant, r *fetchResult, p *partition.Part
 		r.diverging, r.divergingEpoch, r.divergingEnd = true, res.DivergingEpoch, res.DivergingEndOffset
 		return
 	}
-	r.ranges, r.size = res.Ranges, log.RangesLen(res.Ranges)
+	listed, hold := fc.h.b.ReplicationThrottles().LeaderHold(w.key.topic, w.key.partition, fc.follower.id, time.Now())
+	if hold {
+		return // the leader quota is spent: no records for a throttled replica out of the ISR
+	}
+	r.ranges, r.size, r.throttled = res.Ranges, log.RangesLen(res.Ranges), listed
+}
+
+// recordThrottled counts the record bytes of a follower's answer that the leader
+// quota covers, once the answer is final.
+func (fc *fetchCtx) recordThrottled() {
+	if fc.follower == nil {
+		return
+	}
+	var n int64
+	for i := range fc.results {
+		if fc.results[i].throttled {
+			n += fc.results[i].size
+		}
+	}
+	if n > 0 {
+		fc.h.b.ReplicationThrottles().Leader.Record(time.Now(), n)
+	}
 }
 
 // readFollower reads p again for a follower within maxBytes (the fetch budget trimmed

@@ -128,6 +128,8 @@ func NewWith(b *broker.Broker, groups *group.Coordinator, opts Options) (*Handle
 		{37, 0, 3, h.createPartitions, false},
 		{42, 0, 2, h.deleteGroups, false},
 		{44, 0, 1, h.incrementalAlterConfigs, false},
+		{45, 0, 1, h.alterPartitionReassignments, false},
+		{46, 0, 0, h.listPartitionReassignments, false},
 		{47, 0, 0, h.offsetDelete, false},
 		{55, 0, 2, h.describeQuorum, false},
 		{60, 0, 2, h.describeCluster, false},

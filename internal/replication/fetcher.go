@@ -74,6 +74,8 @@ type Config struct {
 	PartitionMaxBytes int32         // replica.fetch.max.bytes
 	Backoff           time.Duration // replica.fetch.backoff.ms
 	Logger            *slog.Logger  // nil: slog.Default()
+	// Throttle is the follower replication quota (throttle.go); nil: none.
+	Throttle FollowerThrottle
 }
 
 // Defaults are Kafka's.
@@ -248,6 +250,11 @@ func (f *Fetcher) Next(now time.Time) (req kmsg.Request, wake time.Time) {
 			earliest = append(earliest, st)
 		default:
 			fetching = append(fetching, st)
+		}
+	}
+	if held := f.holdThrottled(&fetching, now); held && len(truncating)+len(latest)+len(earliest)+len(fetching) == 0 {
+		if at := now.Add(max(f.cfg.Backoff, time.Millisecond)); wake.IsZero() || at.Before(wake) {
+			wake = at
 		}
 	}
 	switch {
@@ -465,6 +472,11 @@ func (f *Fetcher) handlePartition(st *fetchState, s sent, p *kmsg.FetchResponseT
 		f.fail(st, err.Error())
 		return
 	}
+	if t := f.cfg.Throttle; t != nil {
+		if listed, _ := t.Listed(st.key); listed {
+			t.Record(now, int64(len(p.RecordBatches)))
+		}
+	}
 	st.fetchOffset = st.local.LogEndOffset()
 	if info.LastEpoch >= 0 {
 		st.lastFetchedEpoch = info.LastEpoch
@@ -623,4 +635,20 @@ func (f *Fetcher) resetFromEarliest(st *fetchState, leaderStart int64) {
 			"partition", st.key.String(), "source", f.source, "log_end_before", leo, "leader_log_start", leaderStart)
 	}
 	st.state, st.fetchOffset, st.lastFetchedEpoch = Fetching, st.local.LogEndOffset(), st.local.LatestEpoch()
+}
+
+// holdThrottled leaves out of fetching the partitions the follower quota holds back
+// (throttle.go): listed, this replica out of the ISR, the quota exceeded. It reports
+// whether it held any.
+func (f *Fetcher) holdThrottled(fetching *[]*fetchState, now time.Time) bool {
+	t := f.cfg.Throttle
+	if t == nil || len(*fetching) == 0 || !t.Exceeded(now) {
+		return false
+	}
+	n := len(*fetching)
+	*fetching = slices.DeleteFunc(*fetching, func(st *fetchState) bool {
+		listed, inSync := t.Listed(st.key)
+		return listed && !inSync
+	})
+	return len(*fetching) < n
 }

@@ -634,9 +634,8 @@ func TestReplicationRestartKeepsHighWatermark(t *testing.T) {
 	}
 }
 
-// The test of replicas added to a partition (reopened as a replica, keeping its high
-// watermark) needs a reassignment, which the controller does not serve yet
-// (AlterPartitionReassignments): it comes back with it.
+// Replicas added to a partition (reopened as a replica, keeping its high watermark):
+// TestReassignmentAddsAReplica in replication_reassign_test.go.
 
 // TestReplicationCommittedOffsetSurvivesFailover: an offset commit acknowledged by the
 // coordinator on L is there when the coordinator moves to F, although F, a follower
