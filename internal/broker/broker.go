@@ -466,7 +466,7 @@ func (b *Broker) EnforceRetention() {
 		if p.Log().Err() != nil {
 			return
 		}
-		n, err := p.Log().EnforceRetention()
+		n, err := p.EnforceRetention() // below the high watermark
 		if err != nil {
 			b.logger.Error("retention", "topic", p.Topic, "partition", p.Index, "err", err)
 		} else if n > 0 {
