@@ -1,5 +1,8 @@
 // topic_describe.go is `vltava topic describe`: kafka-topics --describe's layout, and with
 // --all every effective config with its source, as kafka-configs --describe --all shows.
+// kafka-topics' partition filters (--under-replicated-partitions and the others, see
+// describeFilter) show only the partitions that match any of them, without the topic
+// summary, as kafka-topics.sh does.
 package cli
 
 import (
@@ -10,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -20,6 +24,11 @@ import (
 func (e Env) topicDescribe(ctx context.Context, args []string) error {
 	fs, c := e.adminFlagSet("topic describe", "[NAME...] [flags]")
 	all := fs.Bool("all", false, "also list every effective config and where its value comes from (kafka-configs --describe --all)")
+	var filter describeFilter
+	fs.BoolVar(&filter.underReplicated, "under-replicated-partitions", false, "only partitions whose ISR is smaller than their replicas")
+	fs.BoolVar(&filter.underMinISR, "under-min-isr-partitions", false, "only partitions with no leader or an ISR smaller than min.insync.replicas")
+	fs.BoolVar(&filter.atMinISR, "at-min-isr-partitions", false, "only partitions whose ISR is exactly min.insync.replicas")
+	fs.BoolVar(&filter.unavailable, "unavailable-partitions", false, "only partitions with no leader or a leader the cluster does not list")
 	names, err := fs.Parse(args)
 	if err != nil {
 		return err
@@ -58,6 +67,28 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 			return fmt.Errorf("describe topic configs: %w", c.reachErr(err))
 		}
 	}
+	if filter.unavailable && len(found) > 0 {
+		m, err := adm.BrokerMetadata(ctx)
+		if err != nil {
+			return fmt.Errorf("list brokers: %w", c.reachErr(err))
+		}
+		filter.live = map[int32]bool{}
+		for _, b := range m.Brokers {
+			filter.live[b.NodeID] = true
+		}
+	}
+	if filter.on() {
+		// Topics with no partition left are not shown.
+		kept := found[:0]
+		for _, name := range found {
+			td := topics[name]
+			td.Partitions = filter.apply(td, configs)
+			if topics[name] = td; len(td.Partitions) > 0 {
+				kept = append(kept, name)
+			}
+		}
+		found = kept
+	}
 	if c.output.json() {
 		out := []jsonTopic{}
 		for _, name := range found {
@@ -70,8 +101,8 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 	}
 	w := bufio.NewWriter(e.Stdout)
 	for _, name := range found {
-		writeTopic(w, topics[name], configs)
-		if rc, err := configs.On(name, nil); *all && err == nil && rc.Err == nil {
+		writeTopic(w, topics[name], configs, !filter.on())
+		if rc, err := configs.On(name, nil); *all && !filter.on() && err == nil && rc.Err == nil {
 			fmt.Fprintf(w, "All configs for topic %s:\n", name)
 			writeConfigs(w, rc.Configs)
 		}
@@ -82,10 +113,68 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 	return errors.Join(errs...)
 }
 
+// describeFilter is kafka-topics.sh's partition filters, with its meanings
+// (TopicCommand's PartitionDescription): with any set, a partition is shown if it
+// matches any of them.
+type describeFilter struct {
+	underReplicated bool // the ISR is smaller than the replicas
+	underMinISR     bool // no leader, or the ISR is smaller than min.insync.replicas
+	atMinISR        bool // the ISR is exactly min.insync.replicas
+	unavailable     bool // no leader, or a leader not among live
+	live            map[int32]bool
+}
+
+func (f describeFilter) on() bool {
+	return f.underReplicated || f.underMinISR || f.atMinISR || f.unavailable
+}
+
+// apply returns td's partitions that match the filters. min.insync.replicas is the
+// topic's effective value from configs (kafka-topics.sh compares with it as it is, not
+// capped by the replica count); a topic whose configs did not come back matches the
+// min-ISR filters only by having no leader.
+func (f describeFilter) apply(td kadm.TopicDetail, configs kadm.ResourceConfigs) kadm.PartitionDetails {
+	minISR := -1
+	if rc, err := configs.On(td.Topic, nil); err == nil && rc.Err == nil {
+		for _, c := range rc.Configs {
+			if n, err := strconv.Atoi(c.MaybeValue()); c.Key == "min.insync.replicas" && err == nil {
+				minISR = n
+			}
+		}
+	}
+	out := kadm.PartitionDetails{}
+	for i, p := range td.Partitions {
+		leader := p.Leader >= 0
+		switch {
+		case f.underReplicated && len(p.ISR) < len(p.Replicas),
+			f.underMinISR && (!leader || minISR >= 0 && len(p.ISR) < minISR),
+			f.atMinISR && minISR >= 0 && len(p.ISR) == minISR,
+			f.unavailable && (!leader || !f.live[p.Leader]):
+			out[i] = p
+		}
+	}
+	return out
+}
+
 // writeTopic prints one topic the way kafka-topics.sh --describe does, which operators know:
-// a summary line with the configs set on the topic, then a tab-indented line per partition,
-// fields separated by tabs so scripts can cut them.
-func writeTopic(w io.Writer, td kadm.TopicDetail, configs kadm.ResourceConfigs) {
+// a summary line with the configs set on the topic (if summary), then a tab-indented line
+// per partition, fields separated by tabs so scripts can cut them.
+func writeTopic(w io.Writer, td kadm.TopicDetail, configs kadm.ResourceConfigs, summary bool) {
+	if summary {
+		writeTopicSummary(w, td, configs)
+	}
+	for _, p := range td.Partitions.Sorted() {
+		fmt.Fprintf(w, "\tTopic: %s\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s", td.Topic, p.Partition, nodeID(p.Leader), ids(p.Replicas), ids(p.ISR))
+		if len(p.OfflineReplicas) > 0 {
+			fmt.Fprintf(w, "\tOffline: %s", ids(p.OfflineReplicas))
+		}
+		if p.Err != nil {
+			fmt.Fprintf(w, "\tError: %v", p.Err)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func writeTopicSummary(w io.Writer, td kadm.TopicDetail, configs kadm.ResourceConfigs) {
 	cfg := "(none)"
 	rc, err := configs.On(td.Topic, nil)
 	switch {
@@ -100,16 +189,6 @@ func writeTopic(w io.Writer, td kadm.TopicDetail, configs kadm.ResourceConfigs) 
 	}
 	fmt.Fprintf(w, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
 		td.Topic, topicID(td.ID), len(td.Partitions), replicationFactor(td), cfg)
-	for _, p := range td.Partitions.Sorted() {
-		fmt.Fprintf(w, "\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s", p.Partition, nodeID(p.Leader), ids(p.Replicas), ids(p.ISR))
-		if len(p.OfflineReplicas) > 0 {
-			fmt.Fprintf(w, "\tOffline: %s", ids(p.OfflineReplicas))
-		}
-		if p.Err != nil {
-			fmt.Fprintf(w, "\tError: %v", p.Err)
-		}
-		fmt.Fprintln(w)
-	}
 }
 
 // writeConfigs prints every config as an indented key=value line with its source, aligned.
