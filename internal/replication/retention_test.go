@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/vltava/vltava/internal/log"
@@ -43,6 +44,10 @@ func TestRetentionStopsAtTheHighWatermark(t *testing.T) {
 	}
 	// Every closed segment is past retention.bytes.
 	l.Log().SetConfig(log.Config{SegmentBytes: 4096, RetentionBytes: 1})
+	// DeleteRecords above the high watermark is refused, as in Kafka.
+	if _, err := l.DeleteRecords(21); !errors.Is(err, log.ErrOffsetOutOfRange) {
+		t.Fatalf("DeleteRecords past the high watermark: %v, want OFFSET_OUT_OF_RANGE", err)
+	}
 	n := enforceRetention(t, l)
 	if start := l.LogStartOffset(); start != 20 {
 		t.Fatalf("leader's log start offset %d after retention, high watermark %d", start, l.HighWatermark())

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vltava/vltava/internal/metadata"
 )
 
 // waitSample waits until name on the /metrics at addr is want.
@@ -35,7 +37,8 @@ func waitSample(t *testing.T, addr string, want float64, name string) {
 func TestReplicationMetricsFollowISRChanges(t *testing.T) {
 	rc := startReplicated(t, "isrm", map[string]string{"replica.lag.time.max.ms": "600", "broker.session.timeout.ms": "6000"})
 	c, L, F, S := rc.qcluster, rc.L, rc.F, rc.S
-	rc.crashable(S) // S's rejoining may count an expansion: counts below are from here
+	rc.crashable(S)                                 // S's rejoining may count an expansion: counts below are from here
+	c.createAssigned(L, "on-s", nil, []int32{S.id}) // leaderless once S is fenced
 	addr := startHTTP(t, L.srv)
 	const (
 		shrinks  = "kafka_server_replicamanager_isrshrinks_total"
@@ -44,6 +47,7 @@ func TestReplicationMetricsFollowISRChanges(t *testing.T) {
 		underMin = "kafka_server_replicamanager_underminisrpartitioncount"
 		atMin    = "kafka_server_replicamanager_atminisrpartitioncount"
 		active   = "kafka_controller_kafkacontroller_activecontrollercount"
+		offline  = "kafka_controller_kafkacontroller_offlinepartitionscount"
 	)
 	fams := scrape(t, addr)
 	shrinks0, _ := sample(fams, shrinks)
@@ -52,7 +56,9 @@ func TestReplicationMetricsFollowISRChanges(t *testing.T) {
 	wantSample(t, fams, 0, underMin)
 	wantSample(t, fams, 0, atMin) // ISR 3 > min.insync.replicas 2
 	wantSample(t, fams, 1, active)
-	wantSample(t, scrape(t, startHTTP(t, F.srv)), 0, active)
+	wantSample(t, fams, 0, offline)
+	fAddr := startHTTP(t, F.srv)
+	wantSample(t, scrape(t, fAddr), 0, active)
 
 	pc := L.client(t, kgo.DefaultProduceTopic(rc.topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	rc.crash(S)
@@ -68,6 +74,12 @@ func TestReplicationMetricsFollowISRChanges(t *testing.T) {
 	wantSample(t, fams, 0, underMin)
 	wantSample(t, fams, 1, atMin) // ISR 2 = min.insync.replicas
 
+	// Once the controller fences S (broker.session.timeout.ms), on-s has no leader.
+	c.waitAll("S is fenced", func(im *metadata.Image) bool { b := im.Broker(S.id); return b == nil || b.Fenced })
+	c.waitAll("on-s has no leader", func(im *metadata.Image) bool { return im.Topic("on-s").Partition(0).Leader < 0 })
+	wantSample(t, scrape(t, addr), 1, offline)
+	wantSample(t, scrape(t, fAddr), 1, offline) // every controller reports it, as in KRaft
+
 	c.alterTopicConfig(L, rc.topic, "min.insync.replicas", "3")
 	fams = scrape(t, addr)
 	wantSample(t, fams, 1, underMin)
@@ -81,4 +93,6 @@ func TestReplicationMetricsFollowISRChanges(t *testing.T) {
 	wantSample(t, fams, 0, under)
 	wantSample(t, fams, 0, underMin)
 	wantSample(t, fams, 1, atMin) // ISR 3 = min.insync.replicas 3
+	c.waitAll("on-s is led again", func(im *metadata.Image) bool { return im.Topic("on-s").Partition(0).Leader == S.id })
+	wantSample(t, scrape(t, addr), 0, offline)
 }
