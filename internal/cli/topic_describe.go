@@ -29,6 +29,7 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 	fs.BoolVar(&filter.underMinISR, "under-min-isr-partitions", false, "only partitions with no leader or an ISR smaller than min.insync.replicas")
 	fs.BoolVar(&filter.atMinISR, "at-min-isr-partitions", false, "only partitions whose ISR is exactly min.insync.replicas")
 	fs.BoolVar(&filter.unavailable, "unavailable-partitions", false, "only partitions with no leader or a leader the cluster does not list")
+	producers := fs.Bool("producers", false, "also list each partition's idempotent producers, from its leader (DescribeProducers, as kafka-transactions describe-producers)")
 	names, err := fs.Parse(args)
 	if err != nil {
 		return err
@@ -89,10 +90,28 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 		}
 		found = kept
 	}
+	var prods kadm.DescribedProducersTopics
+	if *producers && len(found) > 0 {
+		set := kadm.TopicsSet{}
+		for _, name := range found {
+			for p := range topics[name].Partitions {
+				set.Add(name, p)
+			}
+		}
+		// A partition whose leader did not answer is shown as not returned; the error
+		// is reported at the end.
+		if prods, err = adm.DescribeProducers(ctx, set); err != nil {
+			errs = append(errs, fmt.Errorf("describe producers: %w", c.reachErr(err)))
+		}
+	}
 	if c.output.json() {
 		out := []jsonTopic{}
 		for _, name := range found {
-			out = append(out, topicJSON(topics[name], configs, *all))
+			jt := topicJSON(topics[name], configs, *all)
+			if *producers {
+				addProducersJSON(&jt, prods)
+			}
+			out = append(out, jt)
 		}
 		if err := writeJSON(e.Stdout, out); err != nil {
 			return err
@@ -106,11 +125,67 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 			fmt.Fprintf(w, "All configs for topic %s:\n", name)
 			writeConfigs(w, rc.Configs)
 		}
+		if *producers {
+			writeProducers(w, topics[name], prods)
+		}
 	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
 	return errors.Join(errs...)
+}
+
+// writeProducers prints the idempotent producers of td's partitions as a table, with
+// kafka-transactions describe-producers' columns and a partition column first.
+func writeProducers(w io.Writer, td kadm.TopicDetail, prods kadm.DescribedProducersTopics) {
+	fmt.Fprintf(w, "Producers of topic %s:\n", td.Topic)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  Partition\tProducerId\tProducerEpoch\tLastSequence\tLastTimestamp\tCoordinatorEpoch\tCurrentTransactionStartOffset")
+	for _, p := range td.Partitions.Sorted() {
+		dp, ok := prods[td.Topic].Partitions[p.Partition]
+		switch {
+		case !ok:
+			fmt.Fprintf(tw, "  %d\t(not returned)\n", p.Partition)
+		case dp.Err != nil:
+			fmt.Fprintf(tw, "  %d\t(error: %v)\n", p.Partition, kafkaErr(dp.Err, dp.ErrMessage))
+		default:
+			for _, d := range dp.ActiveProducers.Sorted() {
+				fmt.Fprintf(tw, "  %d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Partition, d.ProducerID, d.ProducerEpoch,
+					d.LastSequence, d.LastTimestamp, d.CoordinatorEpoch, d.CurrentTxnStartOffset)
+			}
+		}
+	}
+	tw.Flush()
+}
+
+// jsonProducer is one producer of a partition in `topic describe --producers -o json`.
+type jsonProducer struct {
+	ProducerID            int64 `json:"producer_id"`
+	ProducerEpoch         int16 `json:"producer_epoch"`
+	LastSequence          int32 `json:"last_sequence"`
+	LastTimestamp         int64 `json:"last_timestamp"`
+	CoordinatorEpoch      int32 `json:"coordinator_epoch"`
+	CurrentTxnStartOffset int64 `json:"current_txn_start_offset"`
+}
+
+// addProducersJSON sets the producers of jt's partitions from prods.
+func addProducersJSON(jt *jsonTopic, prods kadm.DescribedProducersTopics) {
+	for i := range jt.Partitions {
+		jp := &jt.Partitions[i]
+		dp, ok := prods[jt.Name].Partitions[jp.Partition]
+		switch {
+		case !ok:
+			jp.ProducersError = "not returned"
+		case dp.Err != nil:
+			jp.ProducersError = kafkaErr(dp.Err, dp.ErrMessage).Error()
+		default:
+			for _, d := range dp.ActiveProducers.Sorted() {
+				jp.Producers = append(jp.Producers, jsonProducer{ProducerID: d.ProducerID, ProducerEpoch: d.ProducerEpoch,
+					LastSequence: d.LastSequence, LastTimestamp: d.LastTimestamp, CoordinatorEpoch: d.CoordinatorEpoch,
+					CurrentTxnStartOffset: d.CurrentTxnStartOffset})
+			}
+		}
+	}
 }
 
 // describeFilter is kafka-topics.sh's partition filters, with its meanings
@@ -248,6 +323,9 @@ type jsonPartition struct {
 	ISR             []int32 `json:"isr"`
 	OfflineReplicas []int32 `json:"offline_replicas,omitempty"`
 	Error           string  `json:"error,omitempty"`
+	// With --producers: none if empty.
+	Producers      []jsonProducer `json:"producers,omitempty"`
+	ProducersError string         `json:"producers_error,omitempty"`
 }
 
 // topicJSON is td as JSON: configs set on the topic, or with all every effective one.

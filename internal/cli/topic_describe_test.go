@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -42,11 +43,11 @@ func vltavaCluster(t *testing.T, n int) *testCluster {
 	for id := int32(1); id <= int32(n); id++ {
 		ctrl, dir := lns[id].Addr().String(), t.TempDir()
 		cfg, err := config.Load("", nil, map[string]string{
-			"node.id":                               fmt.Sprint(id),
-			"log.dirs":                              dir,
-			"listeners":                             "PLAINTEXT://127.0.0.1:0,CONTROLLER://" + ctrl,
-			"controller.listener.names":             "CONTROLLER",
-			"controller.quorum.voters":              strings.Join(voters, ","),
+			"node.id":                   fmt.Sprint(id),
+			"log.dirs":                  dir,
+			"listeners":                 "PLAINTEXT://127.0.0.1:0,CONTROLLER://" + ctrl,
+			"controller.listener.names": "CONTROLLER",
+			"controller.quorum.voters":  strings.Join(voters, ","),
 			// Quick enough, and slow enough that a busy machine does not fence a
 			// broker (which would take it out of the ISRs) or move the quorum.
 			"controller.quorum.election.timeout.ms": "1000",
@@ -137,18 +138,26 @@ func (c *testCluster) create(topic string, configs map[string]string, assignment
 	if err != nil || len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
 		c.t.Fatalf("create %s: %v %+v", topic, err, resp)
 	}
-	c.waitAll("the topic has its leaders", func(im *metadata.Image) bool {
-		t := im.Topic(topic)
-		if t == nil {
-			return false
-		}
-		for i := range t.Partitions {
-			if t.Partitions[i].Leader < 0 {
-				return false
+	c.waitAll("the topic is created", func(im *metadata.Image) bool { return im.Topic(topic) != nil })
+	// Until its leader has opened a partition, Metadata says LEADER_NOT_AVAILABLE.
+	for id, srv := range c.nodes {
+		for {
+			im := srv.Broker().Image()
+			t := im.Topic(topic)
+			led := true
+			for i := range t.Partitions {
+				led = led && t.Partitions[i].Leader >= 0 && !c.nodes[t.Partitions[i].Leader].Broker().LeadsUnopened(im, topic, int32(i))
+			}
+			if led {
+				break
+			}
+			select {
+			case <-c.t.Context().Done():
+				c.t.Fatalf("node %d: %s is not led", id, topic)
+			case <-time.After(10 * time.Millisecond): // opening has no signal to wait on
 			}
 		}
-		return true
-	})
+	}
 }
 
 // describedPartitions returns "topic-partition" of each partition line topic describe
@@ -242,4 +251,42 @@ func TestTopicDescribeFilters(t *testing.T) {
 	}
 	// Filters add up.
 	want(describe("--under-replicated-partitions", "--unavailable-partitions"), "rf3-0", "solo-0")
+}
+
+// TestTopicDescribeProducers: --producers lists each partition's idempotent producers
+// from its leader (DescribeProducers), in text and JSON.
+func TestTopicDescribeProducers(t *testing.T) {
+	brokers := vltavaBroker(t, nil)
+	topic := createTopic(t, brokers, 2)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ts := time.Now().UnixMilli()
+	for i := range 3 {
+		if err := cl.ProduceSync(t.Context(), &kgo.Record{Value: []byte("v"), Timestamp: time.UnixMilli(ts + int64(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id, epoch, err := cl.ProducerID(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := must(t, brokers, "", "topic", "describe", topic, "--producers")
+	_, rest, ok := strings.Cut(out, "Producers of topic "+topic+":\n")
+	lines := strings.Split(strings.TrimRight(rest, "\n"), "\n")
+	want := []string{"0", fmt.Sprint(id), fmt.Sprint(epoch), "2", fmt.Sprint(ts + 2), "-1", "-1"}
+	if !ok || len(lines) != 2 || strings.Fields(lines[0])[0] != "Partition" || !slices.Equal(strings.Fields(lines[1]), want) {
+		t.Fatalf("describe --producers printed:\n%s\nwant one producer row %q", out, want)
+	}
+	var js []jsonTopic
+	if err := json.Unmarshal([]byte(must(t, brokers, "", "topic", "describe", topic, "--producers", "-o", "json")), &js); err != nil {
+		t.Fatal(err)
+	}
+	wantJSON := []jsonProducer{{ProducerID: id, ProducerEpoch: epoch, LastSequence: 2, LastTimestamp: ts + 2, CoordinatorEpoch: -1, CurrentTxnStartOffset: -1}}
+	if len(js) != 1 || len(js[0].Partitions) != 2 || !slices.Equal(js[0].Partitions[0].Producers, wantJSON) ||
+		len(js[0].Partitions[1].Producers) != 0 || js[0].Partitions[1].ProducersError != "" {
+		t.Fatalf("describe --producers -o json: %+v", js)
+	}
 }
