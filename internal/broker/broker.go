@@ -93,10 +93,11 @@ type Broker struct {
 	pidNext    int64 // next producer ID to hand out
 	pidBlockTo int64 // IDs below this are reserved in the metadata log
 
-	cleaner cleanerState // the log cleaner (cleaner.go)
-	timings log.Timings  // given to every log
-	started time.Time    // when Open began
-	dirs    logDirs      // the log dirs' health (logdirs.go)
+	cleaner cleanerState          // the log cleaner (cleaner.go)
+	timings log.Timings           // given to every log
+	isrL    partition.ISRListener // told of every committed ISR change of a leader here (metrics)
+	started time.Time             // when Open began
+	dirs    logDirs               // the log dirs' health (logdirs.go)
 
 	dirLocks []io.Closer // one per log dir, held from Open to the end of Close
 
@@ -133,6 +134,9 @@ type Options struct {
 	Clock quorum.Clock
 	// LogTimings receive every partition log's write and flush times (metrics).
 	LogTimings log.Timings
+	// ISRListener counts the committed ISR changes of the partitions this node leads
+	// (metrics); nil counts nothing.
+	ISRListener partition.ISRListener
 	// ControllerDial dials the active controller's listener for the controller channel
 	// (channel.go); nil is TCP.
 	ControllerDial func(ctx context.Context, addr string) (net.Conn, error)
@@ -168,7 +172,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 	repeats := ratelog.New(opts.Logger.Handler(), repeatWindow, slog.LevelWarn, opts.Now)
 	b := &Broker{cfg: cfg, fsys: files, files: files, logger: slog.New(repeats), repeats: repeats, now: opts.Now,
 		stop: make(chan struct{}), incarnation: uuid.New(), pub: newPublisher(), pubStop: make(chan struct{}),
-		timings: opts.LogTimings, started: opts.Now(), life: newLifecycle()}
+		timings: opts.LogTimings, isrL: opts.ISRListener, started: opts.Now(), life: newLifecycle()}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.hosted.Store(&hostedState{topics: map[string]*Topic{}, failed: map[partKey]error{}})
 	b.initLogDirs()
@@ -466,7 +470,7 @@ func (b *Broker) EnforceRetention() {
 		if p.Log().Err() != nil {
 			return
 		}
-		n, err := p.Log().EnforceRetention()
+		n, err := p.EnforceRetention() // below the high watermark
 		if err != nil {
 			b.logger.Error("retention", "topic", p.Topic, "partition", p.Index, "err", err)
 		} else if n > 0 {

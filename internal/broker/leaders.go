@@ -49,6 +49,22 @@ func (b *Broker) LeaderPartition(topic string, index int32) (*partition.Partitio
 	return nil, &NotLeaderError{Topic: topic, Partition: index, LeaderID: mp.Leader, LeaderEpoch: mp.LeaderEpoch}
 }
 
+// ReplicaPartition returns the partition if this node hosts it, as leader or follower
+// (Kafka's ReplicaManager.getPartitionOrError: DescribeProducers may ask any replica).
+// The error is UNKNOWN_TOPIC_OR_PARTITION for a partition the image does not have,
+// KAFKA_STORAGE_ERROR for one this node could not open or whose log dir failed, and a
+// *NotLeaderError (NOT_LEADER_OR_FOLLOWER) for one this node does not host.
+func (b *Broker) ReplicaPartition(topic string, index int32) (*partition.Partition, error) {
+	if p := b.Partition(topic, index); p != nil {
+		if err := p.Log().Err(); err != nil {
+			return nil, storageError(err)
+		}
+		return p, nil
+	}
+	_, err := b.LeaderPartition(topic, index)
+	return nil, err
+}
+
 // LeadsUnopened reports whether the image makes this node the leader of a partition it
 // has not opened yet (Metadata answers LEADER_NOT_AVAILABLE for it).
 func (b *Broker) LeadsUnopened(im *metadata.Image, topic string, index int32) bool {

@@ -257,6 +257,7 @@ func (b *Broker) replicaOptions(logDir, topic string, idx int32) partition.Repli
 		HighWatermark: b.checkpointedHW(logDir, topic, idx),
 		MaxAckWaiters: n,
 		SendISRChange: func(c partition.ISRChange) { b.replicas.isr.send(key, c) },
+		ISRListener:   b.isrL,
 	}
 }
 

@@ -1,5 +1,8 @@
 // topic_describe.go is `vltava topic describe`: kafka-topics --describe's layout, and with
 // --all every effective config with its source, as kafka-configs --describe --all shows.
+// kafka-topics' partition filters (--under-replicated-partitions and the others, see
+// describeFilter) show only the partitions that match any of them, without the topic
+// summary, as kafka-topics.sh does.
 package cli
 
 import (
@@ -10,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -20,6 +24,12 @@ import (
 func (e Env) topicDescribe(ctx context.Context, args []string) error {
 	fs, c := e.adminFlagSet("topic describe", "[NAME...] [flags]")
 	all := fs.Bool("all", false, "also list every effective config and where its value comes from (kafka-configs --describe --all)")
+	var filter describeFilter
+	fs.BoolVar(&filter.underReplicated, "under-replicated-partitions", false, "only partitions whose ISR is smaller than their replicas")
+	fs.BoolVar(&filter.underMinISR, "under-min-isr-partitions", false, "only partitions with no leader or an ISR smaller than min.insync.replicas")
+	fs.BoolVar(&filter.atMinISR, "at-min-isr-partitions", false, "only partitions whose ISR is exactly min.insync.replicas")
+	fs.BoolVar(&filter.unavailable, "unavailable-partitions", false, "only partitions with no leader or a leader the cluster does not list")
+	producers := fs.Bool("producers", false, "also list each partition's idempotent producers, from its leader (DescribeProducers, as kafka-transactions describe-producers)")
 	names, err := fs.Parse(args)
 	if err != nil {
 		return err
@@ -58,10 +68,50 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 			return fmt.Errorf("describe topic configs: %w", c.reachErr(err))
 		}
 	}
+	if filter.unavailable && len(found) > 0 {
+		m, err := adm.BrokerMetadata(ctx)
+		if err != nil {
+			return fmt.Errorf("list brokers: %w", c.reachErr(err))
+		}
+		filter.live = map[int32]bool{}
+		for _, b := range m.Brokers {
+			filter.live[b.NodeID] = true
+		}
+	}
+	if filter.on() {
+		// Topics with no partition left are not shown.
+		kept := found[:0]
+		for _, name := range found {
+			td := topics[name]
+			td.Partitions = filter.apply(td, configs)
+			if topics[name] = td; len(td.Partitions) > 0 {
+				kept = append(kept, name)
+			}
+		}
+		found = kept
+	}
+	var prods kadm.DescribedProducersTopics
+	if *producers && len(found) > 0 {
+		set := kadm.TopicsSet{}
+		for _, name := range found {
+			for p := range topics[name].Partitions {
+				set.Add(name, p)
+			}
+		}
+		// A partition whose leader did not answer is shown as not returned; the error
+		// is reported at the end.
+		if prods, err = adm.DescribeProducers(ctx, set); err != nil {
+			errs = append(errs, fmt.Errorf("describe producers: %w", c.reachErr(err)))
+		}
+	}
 	if c.output.json() {
 		out := []jsonTopic{}
 		for _, name := range found {
-			out = append(out, topicJSON(topics[name], configs, *all))
+			jt := topicJSON(topics[name], configs, *all)
+			if *producers {
+				addProducersJSON(&jt, prods)
+			}
+			out = append(out, jt)
 		}
 		if err := writeJSON(e.Stdout, out); err != nil {
 			return err
@@ -70,10 +120,13 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 	}
 	w := bufio.NewWriter(e.Stdout)
 	for _, name := range found {
-		writeTopic(w, topics[name], configs)
-		if rc, err := configs.On(name, nil); *all && err == nil && rc.Err == nil {
+		writeTopic(w, topics[name], configs, !filter.on())
+		if rc, err := configs.On(name, nil); *all && !filter.on() && err == nil && rc.Err == nil {
 			fmt.Fprintf(w, "All configs for topic %s:\n", name)
 			writeConfigs(w, rc.Configs)
+		}
+		if *producers {
+			writeProducers(w, topics[name], prods)
 		}
 	}
 	if err := w.Flush(); err != nil {
@@ -82,10 +135,121 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 	return errors.Join(errs...)
 }
 
+// writeProducers prints the idempotent producers of td's partitions as a table, with
+// kafka-transactions describe-producers' columns and a partition column first.
+func writeProducers(w io.Writer, td kadm.TopicDetail, prods kadm.DescribedProducersTopics) {
+	fmt.Fprintf(w, "Producers of topic %s:\n", td.Topic)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  Partition\tProducerId\tProducerEpoch\tLastSequence\tLastTimestamp\tCoordinatorEpoch\tCurrentTransactionStartOffset")
+	for _, p := range td.Partitions.Sorted() {
+		dp, ok := prods[td.Topic].Partitions[p.Partition]
+		switch {
+		case !ok:
+			fmt.Fprintf(tw, "  %d\t(not returned)\n", p.Partition)
+		case dp.Err != nil:
+			fmt.Fprintf(tw, "  %d\t(error: %v)\n", p.Partition, kafkaErr(dp.Err, dp.ErrMessage))
+		default:
+			for _, d := range dp.ActiveProducers.Sorted() {
+				fmt.Fprintf(tw, "  %d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Partition, d.ProducerID, d.ProducerEpoch,
+					d.LastSequence, d.LastTimestamp, d.CoordinatorEpoch, d.CurrentTxnStartOffset)
+			}
+		}
+	}
+	tw.Flush()
+}
+
+// jsonProducer is one producer of a partition in `topic describe --producers -o json`.
+type jsonProducer struct {
+	ProducerID            int64 `json:"producer_id"`
+	ProducerEpoch         int16 `json:"producer_epoch"`
+	LastSequence          int32 `json:"last_sequence"`
+	LastTimestamp         int64 `json:"last_timestamp"`
+	CoordinatorEpoch      int32 `json:"coordinator_epoch"`
+	CurrentTxnStartOffset int64 `json:"current_txn_start_offset"`
+}
+
+// addProducersJSON sets the producers of jt's partitions from prods.
+func addProducersJSON(jt *jsonTopic, prods kadm.DescribedProducersTopics) {
+	for i := range jt.Partitions {
+		jp := &jt.Partitions[i]
+		dp, ok := prods[jt.Name].Partitions[jp.Partition]
+		switch {
+		case !ok:
+			jp.ProducersError = "not returned"
+		case dp.Err != nil:
+			jp.ProducersError = kafkaErr(dp.Err, dp.ErrMessage).Error()
+		default:
+			for _, d := range dp.ActiveProducers.Sorted() {
+				jp.Producers = append(jp.Producers, jsonProducer{ProducerID: d.ProducerID, ProducerEpoch: d.ProducerEpoch,
+					LastSequence: d.LastSequence, LastTimestamp: d.LastTimestamp, CoordinatorEpoch: d.CoordinatorEpoch,
+					CurrentTxnStartOffset: d.CurrentTxnStartOffset})
+			}
+		}
+	}
+}
+
+// describeFilter is kafka-topics.sh's partition filters, with its meanings
+// (TopicCommand's PartitionDescription): with any set, a partition is shown if it
+// matches any of them.
+type describeFilter struct {
+	underReplicated bool // the ISR is smaller than the replicas
+	underMinISR     bool // no leader, or the ISR is smaller than min.insync.replicas
+	atMinISR        bool // the ISR is exactly min.insync.replicas
+	unavailable     bool // no leader, or a leader not among live
+	live            map[int32]bool
+}
+
+func (f describeFilter) on() bool {
+	return f.underReplicated || f.underMinISR || f.atMinISR || f.unavailable
+}
+
+// apply returns td's partitions that match the filters. min.insync.replicas is the
+// topic's effective value from configs (kafka-topics.sh compares with it as it is, not
+// capped by the replica count); a topic whose configs did not come back matches the
+// min-ISR filters only by having no leader.
+func (f describeFilter) apply(td kadm.TopicDetail, configs kadm.ResourceConfigs) kadm.PartitionDetails {
+	minISR := -1
+	if rc, err := configs.On(td.Topic, nil); err == nil && rc.Err == nil {
+		for _, c := range rc.Configs {
+			if n, err := strconv.Atoi(c.MaybeValue()); c.Key == "min.insync.replicas" && err == nil {
+				minISR = n
+			}
+		}
+	}
+	out := kadm.PartitionDetails{}
+	for i, p := range td.Partitions {
+		leader := p.Leader >= 0
+		switch {
+		case f.underReplicated && len(p.ISR) < len(p.Replicas),
+			f.underMinISR && (!leader || minISR >= 0 && len(p.ISR) < minISR),
+			f.atMinISR && minISR >= 0 && len(p.ISR) == minISR,
+			f.unavailable && (!leader || !f.live[p.Leader]):
+			out[i] = p
+		}
+	}
+	return out
+}
+
 // writeTopic prints one topic the way kafka-topics.sh --describe does, which operators know:
-// a summary line with the configs set on the topic, then a tab-indented line per partition,
-// fields separated by tabs so scripts can cut them.
-func writeTopic(w io.Writer, td kadm.TopicDetail, configs kadm.ResourceConfigs) {
+// a summary line with the configs set on the topic (if summary), then a tab-indented line
+// per partition, fields separated by tabs so scripts can cut them.
+func writeTopic(w io.Writer, td kadm.TopicDetail, configs kadm.ResourceConfigs, summary bool) {
+	if summary {
+		writeTopicSummary(w, td, configs)
+	}
+	for _, p := range td.Partitions.Sorted() {
+		fmt.Fprintf(w, "\tTopic: %s\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s", td.Topic, p.Partition, nodeID(p.Leader), ids(p.Replicas), ids(p.ISR))
+		if len(p.OfflineReplicas) > 0 {
+			fmt.Fprintf(w, "\tOffline: %s", ids(p.OfflineReplicas))
+		}
+		if p.Err != nil {
+			fmt.Fprintf(w, "\tError: %v", p.Err)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func writeTopicSummary(w io.Writer, td kadm.TopicDetail, configs kadm.ResourceConfigs) {
 	cfg := "(none)"
 	rc, err := configs.On(td.Topic, nil)
 	switch {
@@ -100,16 +264,6 @@ func writeTopic(w io.Writer, td kadm.TopicDetail, configs kadm.ResourceConfigs) 
 	}
 	fmt.Fprintf(w, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
 		td.Topic, topicID(td.ID), len(td.Partitions), replicationFactor(td), cfg)
-	for _, p := range td.Partitions.Sorted() {
-		fmt.Fprintf(w, "\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s", p.Partition, nodeID(p.Leader), ids(p.Replicas), ids(p.ISR))
-		if len(p.OfflineReplicas) > 0 {
-			fmt.Fprintf(w, "\tOffline: %s", ids(p.OfflineReplicas))
-		}
-		if p.Err != nil {
-			fmt.Fprintf(w, "\tError: %v", p.Err)
-		}
-		fmt.Fprintln(w)
-	}
 }
 
 // writeConfigs prints every config as an indented key=value line with its source, aligned.
@@ -169,6 +323,9 @@ type jsonPartition struct {
 	ISR             []int32 `json:"isr"`
 	OfflineReplicas []int32 `json:"offline_replicas,omitempty"`
 	Error           string  `json:"error,omitempty"`
+	// With --producers: none if empty.
+	Producers      []jsonProducer `json:"producers,omitempty"`
+	ProducersError string         `json:"producers_error,omitempty"`
 }
 
 // topicJSON is td as JSON: configs set on the topic, or with all every effective one.

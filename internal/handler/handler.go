@@ -133,6 +133,7 @@ func NewWith(b *broker.Broker, groups *group.Coordinator, opts Options) (*Handle
 		{47, 0, 0, h.offsetDelete, false},
 		{55, 0, 2, h.describeQuorum, false},
 		{60, 0, 2, h.describeCluster, false},
+		{61, 0, 0, h.describeProducers, false},
 		{64, 0, 0, h.unregisterBroker, false},
 		{68, 0, 1, h.consumerGroupHeartbeat, false},
 		{69, 0, 1, h.consumerGroupDescribe, false},

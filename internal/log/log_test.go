@@ -179,6 +179,26 @@ func TestRetentionBytes(t *testing.T) {
 	}
 }
 
+// Retention deletes only segments wholly below the bound it is given (a partition's high
+// watermark): a segment that ends past it stays, whatever retention says.
+func TestRetentionBelowHighWatermark(t *testing.T) {
+	h := newHarness(t, Config{SegmentBytes: 1000, RetentionBytes: 1})
+	h.appendN(9, 2, 150) // segments at 0, 4, 8, 12 and the active one at 16
+	for _, c := range []struct {
+		hw, deleted, start int64
+	}{
+		{hw: 3, deleted: 0, start: 0},        // inside the first segment
+		{hw: 4, deleted: 1, start: 4},        // at the second's base: the first lies below
+		{hw: 11, deleted: 1, start: 8},       // the third ends at 12
+		{hw: 1 << 40, deleted: 2, start: 16}, // never the active segment
+	} {
+		n, err := h.log.EnforceRetentionBelow(c.hw)
+		if err != nil || int64(n) != c.deleted || h.log.LogStartOffset() != c.start {
+			t.Fatalf("below %d: deleted %d (%v), log start %d; want %d and %d", c.hw, n, err, h.log.LogStartOffset(), c.deleted, c.start)
+		}
+	}
+}
+
 func TestSetLogStartOffset(t *testing.T) {
 	h := newHarness(t, Config{SegmentBytes: 1000})
 	bs := h.appendN(6, 2, 150)

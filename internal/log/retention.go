@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
 	"time"
 )
@@ -74,11 +75,22 @@ func (l *Log) removeDueLocked(force bool) error {
 	return errors.Join(errs...)
 }
 
-// EnforceRetention deletes segments by retention.ms and retention.bytes (never the active
-// segment) and returns how many it deleted; the owner calls it periodically. It also
-// deletes segments wholly below the log start offset and removes deleted segments whose
-// file.delete.delay.ms has passed.
-func (l *Log) EnforceRetention() (int, error) {
+// EnforceRetention is EnforceRetentionBelow with no bound but the log end: for a log
+// whose every offset is committed (tests, tools). A partition applies retention below
+// its high watermark.
+func (l *Log) EnforceRetention() (int, error) { return l.EnforceRetentionBelow(math.MaxInt64) }
+
+// EnforceRetentionBelow deletes segments by retention.ms and retention.bytes (never the
+// active segment) and returns how many it deleted; the owner calls it periodically. It
+// also deletes segments wholly below the log start offset and removes deleted segments
+// whose file.delete.delay.ms has passed.
+//
+// Only a segment that lies wholly below highWatermark is deleted, as in Kafka's
+// UnifiedLog.deleteOldSegments: the log start offset, which moves up to the next
+// segment's base, then never passes the high watermark, so a leader never deletes what
+// a follower in its ISR has not fetched yet, and a consumer is never sent past what
+// is committed.
+func (l *Log) EnforceRetentionBelow(highWatermark int64) (int, error) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	if err := l.usableLocked(); err != nil {
@@ -86,6 +98,11 @@ func (l *Log) EnforceRetention() (int, error) {
 	}
 	err := l.removeDueLocked(false)
 	candidates := l.segs[:len(l.segs)-1]
+	// A candidate ends where the next segment begins.
+	below := 0
+	for below < len(candidates) && l.segs[below+1].base <= highWatermark {
+		below++
+	}
 	k := l.belowStartLocked()
 	if ms := l.cfg.RetentionMs; ms > 0 {
 		nowMs := l.now().UnixMilli()
@@ -108,6 +125,7 @@ func (l *Log) EnforceRetention() (int, error) {
 		}
 		k = max(k, n)
 	}
+	k = min(k, below)
 	if k == 0 {
 		return 0, err
 	}

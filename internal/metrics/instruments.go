@@ -93,8 +93,9 @@ func (t *LogTimings) Appended(d time.Duration) { t.append.Observe(d.Seconds()) }
 func (t *LogTimings) Flushed(d time.Duration) { t.flush.Observe(ms(d)) }
 
 // Replication counts the ISR changes of the partitions this broker leads (Kafka's
-// ReplicaManager IsrShrinksPerSec and IsrExpandsPerSec). With one node the ISR never
-// changes; the replication code calls Shrunk and Expanded.
+// ReplicaManager IsrShrinksPerSec and IsrExpandsPerSec): a leader replica calls Shrunk
+// or Expanded when the controller has committed its change (AlterPartition answered),
+// as Kafka's AlterPartitionListener is told. With one replica the ISR never changes.
 type Replication struct {
 	shrinks, expands prometheus.Counter
 }

@@ -64,7 +64,7 @@ type Metrics struct {
 	Conns       *Connections // connections accepted, refused, open (server)
 	Purgatory   *Purgatory   // requests waiting on purpose (handler)
 	Log         *LogTimings  // appends and flushes (log)
-	Replication *Replication // ISR changes (cluster code, later)
+	Replication *Replication // committed ISR changes of the partitions led here
 
 	watchOnce sync.Once
 }

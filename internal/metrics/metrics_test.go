@@ -148,7 +148,7 @@ func TestKafkaAPIName(t *testing.T) {
 	}
 }
 
-// fakeCluster is two topics on one node: a, with an offline partition, and b.
+// fakeCluster is three topics on one node: a, with an offline partition, b and c.
 type fakeCluster struct{}
 
 func (fakeCluster) Replicas(fn func(*Replica)) {
@@ -157,6 +157,8 @@ func (fakeCluster) Replicas(fn func(*Replica)) {
 		{Topic: "a", Partition: 1, Leader: true, Replicas: 3, ISR: 1, MinISR: 2, Size: 50, Segments: 2, LogStartOffset: 5, LogEndOffset: 9, HighWatermark: 7},
 		{Topic: "a", Partition: 2, Offline: true},
 		{Topic: "b", Partition: 0, Leader: false, Replicas: 3, ISR: 2, MinISR: 2, Size: 7},
+		// min.insync.replicas above the replica count: at the effective min ISR, not under.
+		{Topic: "c", Partition: 0, Leader: true, Replicas: 2, ISR: 2, MinISR: 3},
 	} {
 		fn(&r)
 	}
@@ -199,10 +201,11 @@ func TestScrape(t *testing.T) {
 	m.Watch(src)
 	m.Watch(src) // once only: a second registration would fail the scrape
 
-	expect(t, m, 4, "kafka_server_replicamanager_partitioncount")
-	expect(t, m, 2, "kafka_server_replicamanager_leadercount")
+	expect(t, m, 5, "kafka_server_replicamanager_partitioncount")
+	expect(t, m, 3, "kafka_server_replicamanager_leadercount")
 	expect(t, m, 1, "kafka_server_replicamanager_underreplicatedpartitions") // a-1
-	expect(t, m, 1, "kafka_server_replicamanager_underminisrpartitioncount")
+	expect(t, m, 1, "kafka_server_replicamanager_underminisrpartitioncount") // a-1
+	expect(t, m, 1, "kafka_server_replicamanager_atminisrpartitioncount")    // c-0 (b-0 is led elsewhere)
 	expect(t, m, 1, "kafka_server_replicamanager_offlinereplicacount")
 	expect(t, m, 1, "kafka_controller_kafkacontroller_activecontrollercount")
 	expect(t, m, 1, "kafka_controller_kafkacontroller_offlinepartitionscount")

@@ -53,7 +53,7 @@ type Replica struct {
 // ControllerState is what Kafka's KafkaController MBeans report.
 type ControllerState struct {
 	Active            bool // this node is the active controller
-	OfflinePartitions int  // partitions without a leader; counted by the active controller only
+	OfflinePartitions int  // partitions without a leader, from the metadata image
 	Topics            int
 	Partitions        int
 	ActiveBrokers     int
@@ -112,7 +112,8 @@ var (
 	dPartitionCount   = desc("kafka_server_replicamanager_partitioncount", "Partitions this broker hosts (ReplicaManager PartitionCount).")
 	dLeaderCount      = desc("kafka_server_replicamanager_leadercount", "Partitions this broker leads (ReplicaManager LeaderCount).")
 	dUnderReplicated  = desc("kafka_server_replicamanager_underreplicatedpartitions", "Partitions this broker leads whose ISR is smaller than their replicas (ReplicaManager UnderReplicatedPartitions).")
-	dUnderMinISR      = desc("kafka_server_replicamanager_underminisrpartitioncount", "Partitions this broker leads whose ISR is below min.insync.replicas (ReplicaManager UnderMinIsrPartitionCount).")
+	dUnderMinISR      = desc("kafka_server_replicamanager_underminisrpartitioncount", "Partitions this broker leads whose ISR is below min.insync.replicas, capped by the replica count (ReplicaManager UnderMinIsrPartitionCount).")
+	dAtMinISR         = desc("kafka_server_replicamanager_atminisrpartitioncount", "Partitions this broker leads whose ISR is exactly min.insync.replicas, capped by the replica count: one more failure refuses acks=all (ReplicaManager AtMinIsrPartitionCount).")
 	dOfflineReplicas  = desc("kafka_server_replicamanager_offlinereplicacount", "Replicas on this broker in a failed log dir (ReplicaManager OfflineReplicaCount).")
 	dActiveController = desc("kafka_controller_kafkacontroller_activecontrollercount", "1 on the active controller, else 0 (KafkaController ActiveControllerCount).")
 	dOfflinePart      = desc("kafka_controller_kafkacontroller_offlinepartitionscount", "Partitions without a leader, reported by the active controller (KafkaController OfflinePartitionsCount).")
@@ -151,7 +152,7 @@ var (
 )
 
 var allDescs = []*prometheus.Desc{
-	dPartitionCount, dLeaderCount, dUnderReplicated, dUnderMinISR, dOfflineReplicas, dActiveController, dOfflinePart,
+	dPartitionCount, dLeaderCount, dUnderReplicated, dUnderMinISR, dAtMinISR, dOfflineReplicas, dActiveController, dOfflinePart,
 	dGlobalTopics, dGlobalPartitions, dActiveBrokers, dFencedBrokers, dLogBytes, dProducerIDs,
 	dSize, dSegments, dStart, dEnd, dHW, dPartProdIDs,
 	dRequestBytes, dRequestBytesMax, dRequestQueue, dFetchBytes, dFetchBytesMax,
@@ -194,7 +195,7 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (s *scrape) collectCluster(ch chan<- prometheus.Metric) {
-	var partitions, leaders, under, underMin, offline, producers int
+	var partitions, leaders, under, underMin, atMin, offline, producers int
 	var bytes int64
 	s.src.Cluster.Replicas(func(r *Replica) {
 		partitions++
@@ -207,8 +208,13 @@ func (s *scrape) collectCluster(ch chan<- prometheus.Metric) {
 			if r.ISR < r.Replicas {
 				under++
 			}
-			if r.ISR < r.MinISR {
+			// Kafka's effective min ISR: min.insync.replicas above the replica count
+			// is taken as the replica count.
+			switch minISR := min(r.MinISR, r.Replicas); {
+			case r.ISR < minISR:
 				underMin++
+			case r.ISR == minISR:
+				atMin++
 			}
 		}
 		bytes += r.Size
@@ -228,6 +234,7 @@ func (s *scrape) collectCluster(ch chan<- prometheus.Metric) {
 	gauge(ch, dLeaderCount, float64(leaders))
 	gauge(ch, dUnderReplicated, float64(under))
 	gauge(ch, dUnderMinISR, float64(underMin))
+	gauge(ch, dAtMinISR, float64(atMin))
 	gauge(ch, dOfflineReplicas, float64(offline))
 	gauge(ch, dLogBytes, float64(bytes))
 	gauge(ch, dProducerIDs, float64(producers))

@@ -332,6 +332,14 @@ func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 	return p.log.LogStartOffset(), nil
 }
 
+// EnforceRetention applies retention.ms and retention.bytes to the log below the high
+// watermark (log.EnforceRetentionBelow): on a leader, what a follower in the ISR has not
+// fetched yet stays; on a follower, what the leader has not committed. It returns how
+// many segments it deleted.
+func (p *Partition) EnforceRetention() (int, error) {
+	return p.log.EnforceRetentionBelow(p.HighWatermark())
+}
+
 // EndOffsetForEpoch answers OffsetForLeaderEpoch.
 func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	p.mu.Lock()

@@ -11,8 +11,10 @@ package partition
 // the state without failing an idle producer that comes back.
 
 import (
+	"cmp"
 	"errors"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/vltava/vltava/internal/batch"
@@ -148,6 +150,32 @@ func (p *Partition) ExpireProducers(now time.Time, expiration time.Duration) int
 	defer p.mu.Unlock()
 	p.expiration = expiration
 	return p.expireLocked(now)
+}
+
+// ProducerState is one producer's state as DescribeProducers reports it (KIP-664).
+type ProducerState struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	LastSequence  int32 // of the last batch remembered; -1 if none
+	LastTimestamp int64 // of the last batch (max timestamp or log append time); -1 if none
+}
+
+// ActiveProducers returns the producers with state in the partition, by producer ID:
+// what Kafka's UnifiedLog.activeProducers reports. Vltava keeps no transactions, so
+// there is no coordinator epoch or open transaction to report.
+func (p *Partition) ActiveProducers() []ProducerState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ProducerState, 0, len(p.producers))
+	for pid, e := range p.producers {
+		st := ProducerState{ProducerID: pid, ProducerEpoch: e.epoch, LastSequence: -1, LastTimestamp: -1}
+		if l := e.last(); l != nil {
+			st.LastSequence, st.LastTimestamp = l.lastSeq, e.lastTS
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b ProducerState) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	return out
 }
 
 // ProducerCount returns how many producers have state in the partition (metrics).

@@ -169,6 +169,10 @@ type Effects struct {
 	HighWatermark int64
 	CheckAcks     bool
 	Send          *ISRChange
+	// Shrunk and Expanded say the controller committed this leader's ISR change in this
+	// step, by the kind of change it was (Kafka's AlterPartitionListener: the leader's
+	// IsrShrinksPerSec and IsrExpandsPerSec count committed changes only).
+	Shrunk, Expanded bool
 }
 
 // progress is the leader's view of one follower (Kafka's ReplicaState).
@@ -290,6 +294,10 @@ func (r *Replica) BecomeLeader(st LeaderAndISR, leo int64, now time.Time) (e Eff
 	}
 	isNewLeader := r.role != RoleLeader
 	newEpoch = st.LeaderEpoch > r.leaderEpoch || isNewLeader
+	// The metadata may bring the committed change before the AlterPartition answer
+	// does (which is then ignored): it is committed all the same.
+	committed := r.pending != nil && !newEpoch && st.PartitionEpoch > r.partitionEpoch && sameMembers(st.ISR, r.pending.sent.ISR)
+	expanded := committed && r.pending.expand >= 0
 	r.role, r.leader = RoleLeader, r.cfg.LocalID
 	r.replicas, r.isr, r.pending = slices.Clone(st.Replicas), slices.Clone(st.ISR), nil
 	r.partitionEpoch = st.PartitionEpoch
@@ -319,7 +327,22 @@ func (r *Replica) BecomeLeader(st LeaderAndISR, leo int64, now time.Time) (e Eff
 			}
 		}
 	}
-	return r.effects(r.maybeAdvanceHW(now), true), true, newEpoch
+	e = r.effects(r.maybeAdvanceHW(now), true)
+	e.Expanded, e.Shrunk = expanded, committed && !expanded
+	return e, true, newEpoch
+}
+
+// sameMembers reports whether isr names exactly the members of proposed, in any order.
+func sameMembers(isr []int32, proposed []ISRMember) bool {
+	if len(isr) != len(proposed) {
+		return false
+	}
+	for _, m := range proposed {
+		if !slices.Contains(isr, m.BrokerID) {
+			return false
+		}
+	}
+	return true
 }
 
 // BecomeFollower makes the replica a follower of st.Leader in st.LeaderEpoch. A state
@@ -410,8 +433,11 @@ func (r *Replica) ISRCommitted(seq uint64, leaderEpoch, partitionEpoch int32, is
 		leaderEpoch != r.leaderEpoch || partitionEpoch < r.partitionEpoch {
 		return r.effects(false, false)
 	}
+	expanded := r.pending.expand >= 0
 	r.isr, r.partitionEpoch, r.pending = slices.Clone(isr), partitionEpoch, nil
-	return r.effects(r.maybeAdvanceHW(now), true)
+	e := r.effects(r.maybeAdvanceHW(now), true)
+	e.Expanded, e.Shrunk = expanded, !expanded
+	return e
 }
 
 // ISRFailed applies a failed answer to the change seq (see AlterOutcome).

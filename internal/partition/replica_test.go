@@ -179,7 +179,12 @@ func TestShrinkAfterLagAndOneChangeInFlight(t *testing.T) {
 	rt.advance(time.Minute)
 	rt.tick()
 	rt.wantNoSend(1) // one change in flight
-	rt.r.ISRCommitted(c.Seq, 1, 6, []int32{1, 2}, rt.now)
+	if e := rt.r.ISRCommitted(c.Seq, 1, 6, []int32{1, 2}, rt.now); !e.Shrunk || e.Expanded {
+		t.Fatalf("a committed shrink's effects %+v", e)
+	}
+	if e := rt.r.ISRCommitted(c.Seq, 1, 6, []int32{1, 2}, rt.now); e.Shrunk || e.Expanded {
+		t.Fatalf("a repeated answer counted again: %+v", e)
+	}
 	rt.wantHW(10)
 	if rt.r.PartitionEpoch() != 6 || !slices.Equal(rt.r.ISR(), []int32{1, 2}) {
 		t.Fatalf("partition epoch %d ISR %v", rt.r.PartitionEpoch(), rt.r.ISR())
@@ -217,6 +222,47 @@ func TestCaughtUpBehindSteadyAppends(t *testing.T) {
 	rt.lastSent(1)
 }
 
+// A committed ISR change is counted once, whichever tells the leader first: the
+// AlterPartition answer or the metadata (after which the answer is ignored).
+func TestCommittedISRChangeCountedOnce(t *testing.T) {
+	rt := newRTest(t, 1)
+	rt.lead(1, 5, []int32{1, 2, 3}, []int32{1, 2, 3}, 0)
+	rt.append(10)
+	rt.fetch(2, 10)
+	rt.advance(lag + time.Millisecond)
+	rt.fetch(2, 10)
+	rt.tick()
+	c := rt.lastSent(1, 2)
+	// The metadata again with the state the change was proposed from: no commit (and
+	// the leader proposes it again).
+	e, _, _ := rt.r.BecomeLeader(LeaderAndISR{Leader: 1, LeaderEpoch: 1, PartitionEpoch: 5, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}}, 10, rt.now)
+	if e.Shrunk || e.Expanded {
+		t.Fatalf("the same partition epoch counted as a commit: %+v", e)
+	}
+	rt.tick()
+	if c2 := rt.lastSent(1, 2); c2.Seq == c.Seq {
+		t.Fatalf("the shrink was not proposed again")
+	} else {
+		c = c2
+	}
+	e, _, _ = rt.r.BecomeLeader(LeaderAndISR{Leader: 1, LeaderEpoch: 1, PartitionEpoch: 6, Replicas: []int32{1, 2, 3}, ISR: []int32{2, 1}}, 10, rt.now)
+	if !e.Shrunk || e.Expanded {
+		t.Fatalf("the metadata's commit of the shrink: %+v", e)
+	}
+	if e := rt.r.ISRCommitted(c.Seq, 1, 6, []int32{1, 2}, rt.now); e.Shrunk || e.Expanded {
+		t.Fatalf("the late answer counted it again: %+v", e)
+	}
+	// A new leader epoch is not a commit of anything pending.
+	rt.append(20)
+	rt.advance(lag + time.Millisecond)
+	rt.tick()
+	rt.lastSent(1)
+	e, _, _ = rt.r.BecomeLeader(LeaderAndISR{Leader: 1, LeaderEpoch: 2, PartitionEpoch: 7, Replicas: []int32{1, 2, 3}, ISR: []int32{1}}, 20, rt.now)
+	if e.Shrunk || e.Expanded {
+		t.Fatalf("a new leader epoch counted as a commit: %+v", e)
+	}
+}
+
 func TestExpandNeedsHighWatermarkAndEpochStart(t *testing.T) {
 	rt := newRTest(t, 1)
 	rt.lead(1, 0, []int32{1, 2, 3}, []int32{1, 2}, 0)
@@ -245,6 +291,9 @@ func TestExpandNeedsHighWatermarkAndEpochStart(t *testing.T) {
 	rt.wantHW(20)
 	rt.fetch(3, 25)
 	rt.wantHW(25)
+	if e := rt.r.ISRCommitted(c.Seq, 2, 2, []int32{1, 2, 3}, rt.now); !e.Expanded || e.Shrunk {
+		t.Fatalf("a committed expansion's effects %+v", e)
+	}
 }
 
 // KIP-101/279: a follower that reached the high watermark but not the start of the

@@ -43,6 +43,7 @@ type replState struct {
 	acked atomic.Int64
 
 	sendISR func(ISRChange)
+	isrL    ISRListener // nil: nobody counts
 
 	appendMu sync.Mutex
 	appendCh chan struct{} // closed when the log end moves; nil if nobody waits
@@ -60,6 +61,16 @@ type ReplicaOptions struct {
 	// without the partition's locks and must not block; the answer comes back through
 	// ISRCommitted or ISRFailed. Nil drops them (tests of other things).
 	SendISRChange func(ISRChange)
+	// ISRListener is told of each ISR change of this leader the controller committed
+	// (metrics); nil tells nobody. Called without the partition's locks.
+	ISRListener ISRListener
+}
+
+// ISRListener counts a leader's committed ISR changes (Kafka's ReplicaManager
+// IsrShrinksPerSec and IsrExpandsPerSec).
+type ISRListener interface {
+	Shrunk()
+	Expanded()
 }
 
 // OpenReplica wraps an opened log as a replica with no role yet: it takes no appends
@@ -82,6 +93,7 @@ func OpenReplica(topic string, index int32, l *log.Log, cfg Config, now func() t
 		p.repl.acks.max = DefaultMaxAckWaiters
 	}
 	p.repl.sendISR = opts.SendISRChange
+	p.repl.isrL = opts.ISRListener
 	p.highWatermark.Store(hw)
 	return p, nil
 }
@@ -165,6 +177,14 @@ func (p *Partition) applyLocked(e Effects) *ISRChange {
 
 func (p *Partition) afterStep(e Effects, send *ISRChange) {
 	p.notify()
+	if l := p.repl.isrL; l != nil {
+		if e.Shrunk {
+			l.Shrunk()
+		}
+		if e.Expanded {
+			l.Expanded()
+		}
+	}
 	if send != nil && p.repl.sendISR != nil {
 		p.repl.sendISR(*send)
 	}

@@ -391,13 +391,53 @@ func (f *Fetcher) fail(st *fetchState, why string) {
 		"source", f.source, "why", why)
 }
 
-func (f *Fetcher) handleFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, err error, now time.Time) {
+// askedOf returns what req (a Fetch, OffsetForLeaderEpoch or ListOffsets the fetcher
+// built) asked of each partition, and the state the partitions were in when it was
+// built.
+func askedOf(req kmsg.Request) (map[Key]sent, State) {
 	asked := map[Key]sent{}
-	for _, t := range req.Topics {
-		for _, p := range t.Partitions {
-			asked[Key{t.Topic, p.Partition}] = sent{p.FetchOffset, p.CurrentLeaderEpoch}
+	switch r := req.(type) {
+	case *kmsg.FetchRequest:
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				asked[Key{t.Topic, p.Partition}] = sent{p.FetchOffset, p.CurrentLeaderEpoch}
+			}
+		}
+		return asked, Fetching
+	case *kmsg.OffsetForLeaderEpochRequest:
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				asked[Key{t.Topic, p.Partition}] = sent{-1, p.CurrentLeaderEpoch}
+			}
+		}
+		return asked, Truncating
+	case *kmsg.ListOffsetsRequest:
+		want := ResettingLatest
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				asked[Key{t.Topic, p.Partition}] = sent{-1, p.CurrentLeaderEpoch}
+				if p.Timestamp == -2 {
+					want = ResettingEarliest
+				}
+			}
+		}
+		return asked, want
+	}
+	return asked, Failed
+}
+
+// failedWhole delays every partition the request asked of that is still as the request
+// found it: the request failed as a whole (err).
+func (f *Fetcher) failedWhole(asked map[Key]sent, want State, now time.Time, why string, err error) {
+	for k, s := range asked {
+		if st := f.current(k, s, want); st != nil {
+			f.delay(st, now, why, "err", err)
 		}
 	}
+}
+
+func (f *Fetcher) handleFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, err error, now time.Time) {
+	asked, _ := askedOf(req)
 	if err == nil && resp == nil {
 		err = errors.New("no fetch response")
 	}
@@ -405,11 +445,7 @@ func (f *Fetcher) handleFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, 
 		err = kerr.ErrorForCode(resp.ErrorCode)
 	}
 	if err != nil {
-		for k, s := range asked {
-			if st := f.current(k, s, Fetching); st != nil {
-				f.delay(st, now, "fetch failed", "err", err)
-			}
-		}
+		f.failedWhole(asked, Fetching, now, "fetch failed", err)
 		return
 	}
 	for _, t := range resp.Topics {
@@ -522,21 +558,12 @@ func (f *Fetcher) truncate(st *fetchState, leaderEpoch int32, leaderEnd int64, n
 }
 
 func (f *Fetcher) handleOffsetForLeaderEpoch(req *kmsg.OffsetForLeaderEpochRequest, resp *kmsg.OffsetForLeaderEpochResponse, err error, now time.Time) {
-	asked := map[Key]sent{}
-	for _, t := range req.Topics {
-		for _, p := range t.Partitions {
-			asked[Key{t.Topic, p.Partition}] = sent{-1, p.CurrentLeaderEpoch}
-		}
-	}
+	asked, _ := askedOf(req)
 	if err == nil && resp == nil {
 		err = errors.New("no OffsetForLeaderEpoch response")
 	}
 	if err != nil {
-		for k, s := range asked {
-			if st := f.current(k, s, Truncating); st != nil {
-				f.delay(st, now, "OffsetForLeaderEpoch failed", "err", err)
-			}
-		}
+		f.failedWhole(asked, Truncating, now, "OffsetForLeaderEpoch failed", err)
 		return
 	}
 	for _, t := range resp.Topics {
@@ -560,25 +587,12 @@ func (f *Fetcher) handleOffsetForLeaderEpoch(req *kmsg.OffsetForLeaderEpochReque
 }
 
 func (f *Fetcher) handleListOffsets(req *kmsg.ListOffsetsRequest, resp *kmsg.ListOffsetsResponse, err error, now time.Time) {
-	asked := map[Key]sent{}
-	want := ResettingLatest
-	for _, t := range req.Topics {
-		for _, p := range t.Partitions {
-			asked[Key{t.Topic, p.Partition}] = sent{-1, p.CurrentLeaderEpoch}
-			if p.Timestamp == -2 {
-				want = ResettingEarliest
-			}
-		}
-	}
+	asked, want := askedOf(req)
 	if err == nil && resp == nil {
 		err = errors.New("no ListOffsets response")
 	}
 	if err != nil {
-		for k, s := range asked {
-			if st := f.current(k, s, want); st != nil {
-				f.delay(st, now, "ListOffsets failed", "err", err)
-			}
-		}
+		f.failedWhole(asked, want, now, "ListOffsets failed", err)
 		return
 	}
 	for _, t := range resp.Topics {

@@ -417,3 +417,55 @@ func TestOffsetOutOfRangeResets(t *testing.T) {
 		}
 	})
 }
+
+// A transport error on an OffsetForLeaderEpoch or ListOffsets request delays its
+// partitions in the state they were in, and the same request goes again after the
+// backoff, as a failed Fetch does.
+func TestTransportErrorsDelayEveryRequestKind(t *testing.T) {
+	w := newWorld(t, 11, 1, 2)
+	w.elect(1, 1, 2)
+	w.produce(3, "a")
+	w.catchUp(2)
+	w.elect(1, 1, 2) // a new epoch: v11 truncates with OffsetForLeaderEpoch first
+	f := w.fetchers[2]
+	failOnce := func(want State, kind string) {
+		t.Helper()
+		req, _ := f.Next(w.now)
+		if got := fmt.Sprintf("%T", req); got != kind {
+			t.Fatalf("request %s, want %s", got, kind)
+		}
+		f.Handle(req, nil, errors.New("connection reset"), w.now)
+		if s, _ := f.Status(tkey, w.now); !s.Delayed || s.State != want {
+			t.Fatalf("after a transport error on %s: %+v", kind, s)
+		}
+		if req, wake := f.Next(w.now); req != nil || !wake.Equal(w.now.Add(time.Second)) {
+			t.Fatalf("a request during the backoff (wake %v)", wake)
+		}
+		w.now = w.now.Add(time.Second)
+		if req, _ := f.Next(w.now); fmt.Sprintf("%T", req) != kind {
+			t.Fatalf("after the backoff: %T, want %s again", req, kind)
+		}
+	}
+	failOnce(Truncating, "*kmsg.OffsetForLeaderEpochRequest")
+	w.catchUp(2)
+	// An out-of-range answer: the fetcher resets with ListOffsets (latest, then earliest).
+	req, _ := f.Next(w.now)
+	resp := req.(*kmsg.FetchRequest).ResponseKind().(*kmsg.FetchResponse)
+	rt := kmsg.NewFetchResponseTopic()
+	rt.Topic = tkey.Topic
+	sp := kmsg.NewFetchResponseTopicPartition()
+	sp.ErrorCode = kerr.OffsetOutOfRange.Code
+	rt.Partitions = append(rt.Partitions, sp)
+	resp.Topics = append(resp.Topics, rt)
+	f.Handle(req, resp, nil, w.now)
+	failOnce(ResettingLatest, "*kmsg.ListOffsetsRequest")
+	lreq, _ := f.Next(w.now)
+	lresp, err := serveReplica(w.replicas[1].p, lreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Handle(lreq, lresp, nil, w.now)
+	failOnce(ResettingEarliest, "*kmsg.ListOffsetsRequest")
+	w.catchUp(2)
+	w.identical(2)
+}

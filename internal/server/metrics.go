@@ -1,11 +1,12 @@
 package server
 
 // The server's side of the metrics: it makes the registry (internal/metrics), hands
-// its instruments to the layers, and answers the scrape-time sources from the broker,
-// the group coordinator and its own budgets. These are the single-node answers: every
-// hosted partition is led here with itself as the whole ISR, the node is the active
-// controller, and a partition is offline when its log dir has failed. The cluster code
-// answers the same interfaces from the metadata image once there is one.
+// its instruments to the layers (the ISR change counters go to every leader replica
+// through the broker), and answers the scrape-time sources from the broker, the group
+// coordinator and its own budgets. A hosted partition's replicas, ISR and leader are
+// the metadata image's; the node is the active controller when its controller is
+// (ActiveControllerCount); the controller figures (offline partitions, topics,
+// brokers) come from the image, as every KRaft controller publishes them.
 
 import (
 	"strconv"
@@ -107,7 +108,8 @@ func (c clusterSource) Replicas(fn func(r *metrics.Replica)) {
 
 func (c clusterSource) Controller() metrics.ControllerState {
 	im := c.b.Image()
-	st := metrics.ControllerState{Active: true, Topics: im.NumTopics(), Partitions: im.NumPartitions()}
+	ctl := c.b.Controller()
+	st := metrics.ControllerState{Active: ctl != nil && ctl.Active(), Topics: im.NumTopics(), Partitions: im.NumPartitions()}
 	for b := range im.Brokers() {
 		if b.Fenced {
 			st.FencedBrokers++
@@ -119,8 +121,8 @@ func (c clusterSource) Controller() metrics.ControllerState {
 		t := c.b.Topic(mt.Name)
 		for i := range mt.Partitions {
 			mp := &mt.Partitions[i]
-			// Without a leader, or led here from a failed log dir (one node: nobody
-			// else can lead it).
+			// Without a leader, or led here from a failed log dir (until the
+			// controller hears of it, nobody else leads it).
 			offline := mp.Leader == metadata.NoLeader
 			if t != nil && i < len(t.Partitions) && t.Partitions[i] != nil && t.Partitions[i].Log().Err() != nil {
 				offline = true

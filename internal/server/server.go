@@ -66,6 +66,7 @@ func New(cfg config.Broker, opts broker.Options) (*Server, error) {
 	}
 	m := newMetrics(cfg)
 	opts.LogTimings = logTimings(m)
+	opts.ISRListener = m.Replication
 	b, err := broker.Open(cfg, opts)
 	if err != nil {
 		return nil, err
