@@ -197,6 +197,8 @@ func (b *Broker) register(reg Registration) error {
 	f := kmsg.NewBrokerRegistrationRequestFeature()
 	f.Name, f.MinSupportedVersion, f.MaxSupportedVersion = "metadata.version", 1, 1
 	req.Features = append(req.Features, f)
+	f.Name, f.MinSupportedVersion, f.MaxSupportedVersion = "eligible.leader.replicas.version", 0, 1 // KIP-966
+	req.Features = append(req.Features, f)
 	r, err := b.lifeChannel.Send(ctx, req)
 	if err != nil {
 		return fmt.Errorf("register broker %d: %w", reg.ID, err)

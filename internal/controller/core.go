@@ -221,7 +221,11 @@ func (c *core) bootstrap() {
 		c.logger.Error("controller: the metadata belongs to another cluster than the configured one", "metadata", id, "configured", c.cfg.ClusterID)
 	}
 	if c.spec.FeatureLevel(MetadataVersionFeature) == 0 {
+		// A new cluster: its features as a new Kafka 4.1+ cluster has them.
 		rs = append(rs, &metadata.FeatureLevelRecord{Name: MetadataVersionFeature, Level: c.cfg.MetadataVersion})
+		if c.cfg.ELRVersion > 0 {
+			rs = append(rs, &metadata.FeatureLevelRecord{Name: ELRFeature, Level: c.cfg.ELRVersion})
+		}
 	}
 	if len(rs) > 0 {
 		c.submit(rs, func(_ uint64, err error) {

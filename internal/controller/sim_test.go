@@ -302,8 +302,10 @@ func (s *sim) check() {
 		old := s.prev.TopicByID(t.ID)
 		for i := range t.Partitions {
 			p := &t.Partitions[i]
-			if len(p.ISR()) == 0 {
-				s.fail("%s-%d: empty ISR", t.Name, i)
+			// An empty ISR (KIP-966, the default) leaves the partition leaderless and
+			// remembering who may lead again: its ELR or its last leader.
+			if len(p.ISR()) == 0 && (p.Leader != metadata.NoLeader || (len(p.ELR()) == 0 && len(p.LastKnownELR()) != 1)) {
+				s.fail("%s-%d: empty ISR, leader %d, ELR %v, last known %v", t.Name, i, p.Leader, p.ELR(), p.LastKnownELR())
 			}
 			if p.Leader != metadata.NoLeader && (!slices.Contains(p.ISR(), p.Leader) || !isActive(im.Broker(p.Leader))) {
 				s.fail("%s-%d: leader %d (isr %v) is not an active ISR member: %+v", t.Name, i, p.Leader, p.ISR(), im.Broker(p.Leader))

@@ -1,0 +1,102 @@
+package controller
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/vltava/vltava/internal/metadata"
+)
+
+// KIP-966 through the controller's requests: an ISR shrunk below min.insync.replicas by
+// AlterPartition keeps its leavers as eligible leaders; when the last ISR member is
+// fenced the partition keeps its ELR and last leader; an ELR member that restarts
+// cleanly (its registration names the epoch it stopped at) leads again, one that
+// restarts uncleanly leaves the ELR; with nothing eligible left, the last leader may
+// lead again when it comes back.
+func TestEligibleLeaderReplicas(t *testing.T) {
+	for _, clean := range []bool{true, false} {
+		t.Run(fmt.Sprint("clean restart=", clean), func(t *testing.T) {
+			h := newHarness(t)
+			epochs := h.unfencedBrokers(3)
+			resp := h.do(createTopic("t", 1, 3, "min.insync.replicas", "2")).(*kmsg.CreateTopicsResponse)
+			if c := resp.Topics[0].ErrorCode; c != 0 {
+				t.Fatalf("create: %s", codeName(c))
+			}
+			part := func() *metadata.Partition { return &h.image().Topic("t").Partitions[0] }
+			p := part()
+			l, f1, f2 := p.Leader, p.Replicas()[1], p.Replicas()[2]
+			shrink := func(isr ...int32) {
+				t.Helper()
+				p := part()
+				resp := h.do(alterISR(h, "t", p.Leader, epochs[p.Leader], p.LeaderEpoch, p.PartitionEpoch, isr...)).(*kmsg.AlterPartitionResponse)
+				if c := resp.Topics[0].Partitions[0].ErrorCode; c != 0 {
+					t.Fatalf("AlterPartition %v: %s", isr, codeName(c))
+				}
+			}
+			shrink(l, f1)
+			if got := part(); len(got.ELR()) != 0 {
+				t.Fatalf("ISR at min.insync.replicas: ELR %v, want none", got.ELR())
+			}
+			shrink(l)
+			if got := part(); !slices.Equal(got.ELR(), []int32{f1}) {
+				t.Fatalf("ISR below min.insync.replicas: ISR %v ELR %v, want ELR [%d]", got.ISR(), got.ELR(), f1)
+			}
+			fence := func(id int32) {
+				h.beat(id, epochs[id], func(r *kmsg.BrokerHeartbeatRequest) { r.WantFence = true })
+			}
+			fence(f2)
+			fence(f1)
+			if got := part(); !slices.Equal(got.ELR(), []int32{f1}) || got.Leader != l {
+				t.Fatalf("followers fenced: leader %d ELR %v", got.Leader, got.ELR())
+			}
+			fence(l)
+			got := part()
+			if got.Leader != metadata.NoLeader || len(got.ISR()) != 0 || !sameSet(got.ELR(), []int32{l, f1}) || !slices.Equal(got.LastKnownELR(), []int32{l}) {
+				t.Fatalf("last ISR member fenced: %s, want leader -1 isr [] elr {%d %d} lastKnown [%d]", describePartition(got), l, f1, l)
+			}
+			// f1 restarts.
+			reg := registration(f1, uuid.New(), "")
+			if clean {
+				reg.PreviousBrokerEpoch = epochs[f1]
+			}
+			rr := h.do(reg).(*kmsg.BrokerRegistrationResponse)
+			if rr.ErrorCode != 0 {
+				t.Fatalf("re-register %d: %s", f1, codeName(rr.ErrorCode))
+			}
+			epochs[f1] = rr.BrokerEpoch
+			h.beat(f1, epochs[f1])
+			got = part()
+			if clean {
+				if got.Leader != f1 || !slices.Equal(got.ISR(), []int32{f1}) || !slices.Equal(got.ELR(), []int32{l}) {
+					t.Fatalf("clean ELR member back: %s, want leader %d isr [%d] elr [%d]", describePartition(got), f1, f1, l)
+				}
+				return
+			}
+			if got.Leader != metadata.NoLeader || !slices.Equal(got.ELR(), []int32{l}) {
+				t.Fatalf("uncleanly restarted ELR member back: %s, want no leader and elr [%d]", describePartition(got), l)
+			}
+			// The last leader restarts uncleanly too: nothing eligible is left but the
+			// last leader, which leads again once back (Kafka's "balanced recovery").
+			rr = h.do(registration(l, uuid.New(), "")).(*kmsg.BrokerRegistrationResponse)
+			epochs[l] = rr.BrokerEpoch
+			if got := part(); len(got.ELR()) != 0 || !slices.Equal(got.LastKnownELR(), []int32{l}) {
+				t.Fatalf("last leader restarted uncleanly: %s", describePartition(got))
+			}
+			h.beat(l, epochs[l])
+			if got := part(); got.Leader != l || !slices.Equal(got.ISR(), []int32{l}) {
+				t.Fatalf("last leader back: %s, want it leading alone", describePartition(got))
+			}
+		})
+	}
+}
+
+func sameSet(a, b []int32) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
