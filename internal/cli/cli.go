@@ -90,6 +90,7 @@ type subcommand struct {
 func commands() []command {
 	return []command{
 		{name: "topic", summary: "create, list, describe, alter, trim and delete topics", subs: topicCommands()},
+		{name: "partition", summary: "elect partition leaders", subs: partitionCommands()},
 		{name: "produce", summary: "produce lines from stdin", run: Env.produce},
 		{name: "consume", summary: "consume records to stdout", run: Env.consume},
 		{name: "group", summary: "list, describe, reset the offsets of and delete consumer groups", subs: groupCommands()},
