@@ -12,7 +12,7 @@ package controller
 //     maxElectionsPerImbalance changes per check; more wait for the next tick.
 //   - Unclean elections of leaderless partitions whose topic allows them
 //     (unclean.leader.election.enable, e.g. set after the partition lost its leader),
-//     every uncleanCheckInterval, as Kafka's controller does (5 minutes, fixed).
+//     every unclean.leader.election.interval.ms (5 minutes), as Kafka's controller does.
 //
 // Both decisions are pure functions of the image, the settings and the time.
 
@@ -29,19 +29,17 @@ import (
 // MAX_ELECTIONS_PER_IMBALANCE).
 const maxElectionsPerImbalance = 1000
 
-// uncleanCheckInterval is how often leaderless partitions are considered for an unclean
-// election (Kafka's uncleanLeaderElectionCheckIntervalMs).
-const uncleanCheckInterval = 5 * time.Minute
-
 // rebalanceSettings are the broker's leader.imbalance.* settings.
 type rebalanceSettings struct {
 	enabled    bool
 	interval   time.Duration
 	percentage int
+	// unclean is unclean.leader.election.interval.ms.
+	unclean time.Duration
 }
 
 func rebalanceSettingsOf(values map[string]string) rebalanceSettings {
-	rs := rebalanceSettings{enabled: true, interval: 300 * time.Second, percentage: 10}
+	rs := rebalanceSettings{enabled: true, interval: 300 * time.Second, percentage: 10, unclean: 5 * time.Minute}
 	if v, err := strconv.ParseBool(strings.TrimSpace(values["auto.leader.rebalance.enable"])); err == nil {
 		rs.enabled = v
 	}
@@ -50,6 +48,9 @@ func rebalanceSettingsOf(values map[string]string) rebalanceSettings {
 	}
 	if v, err := strconv.Atoi(strings.TrimSpace(values["leader.imbalance.per.broker.percentage"])); err == nil && v >= 0 {
 		rs.percentage = v
+	}
+	if v, err := strconv.ParseInt(strings.TrimSpace(values["unclean.leader.election.interval.ms"]), 10, 64); err == nil && v > 0 {
+		rs.unclean = time.Duration(v) * time.Millisecond
 	}
 	return rs
 }
@@ -159,7 +160,7 @@ func (c *core) periodicElections() {
 		c.nextRebalance = c.now.Add(rs.interval)
 	}
 	if c.nextUnclean.IsZero() {
-		c.nextUnclean = c.now.Add(uncleanCheckInterval)
+		c.nextUnclean = c.now.Add(rs.unclean)
 	}
 	if !c.now.Before(c.nextRebalance) {
 		c.nextRebalance = c.now.Add(rs.interval)
@@ -172,7 +173,7 @@ func (c *core) periodicElections() {
 		}
 	}
 	if !c.now.Before(c.nextUnclean) {
-		c.nextUnclean = c.now.Add(uncleanCheckInterval)
+		c.nextUnclean = c.now.Add(rs.unclean)
 		recs := uncleanRecords(c.spec, c.electionSettings(), maxElectionsPerImbalance)
 		if len(recs) >= maxElectionsPerImbalance {
 			c.nextUnclean = c.now

@@ -153,3 +153,42 @@ func contains(l []int32, v int32) bool {
 	}
 	return false
 }
+
+// A leaderless partition gets an unclean leader from the periodic check only once its
+// topic allows it, and not before unclean.leader.election.interval.ms has passed.
+func TestUncleanElectionOverTime(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.Broker = c.Broker.WithDynamicDefaults(nil)
+		c.Broker.Values["unclean.leader.election.interval.ms"] = "10000"
+	})
+	epochs := h.unfencedBrokers(2)
+	p := h.createOK("t", 1, 2).Partitions[0]
+	l, f := p.Leader, p.Replicas()[1]
+	resp := h.do(alterISR(h, "t", l, epochs[l], p.LeaderEpoch, p.PartitionEpoch, l)).(*kmsg.AlterPartitionResponse)
+	if c := resp.Topics[0].Partitions[0].ErrorCode; c != 0 {
+		t.Fatalf("shrink: %s", codeName(c))
+	}
+	h.beat(l, epochs[l], func(r *kmsg.BrokerHeartbeatRequest) { r.WantFence = true })
+	leader := func() int32 { return h.image().Topic("t").Partitions[0].Leader }
+	keepAlive := func(d time.Duration) {
+		for step := time.Second; d > 0; d -= step {
+			h.advance(step)
+			h.beat(f, epochs[f])
+		}
+	}
+	keepAlive(25 * time.Second)
+	if got := leader(); got != metadata.NoLeader {
+		t.Fatalf("unclean elections off: leader %d", got)
+	}
+	on := "true"
+	if c := codes(h.do(incremental(false, alter{typ: 2, name: "t", op: 0, key: "unclean.leader.election.enable", value: &on}))); c[0] != 0 {
+		t.Fatalf("set unclean.leader.election.enable: %s", codeName(c[0]))
+	}
+	if got := leader(); got != metadata.NoLeader {
+		t.Fatalf("elected at the config change, before the check: leader %d", got)
+	}
+	keepAlive(11 * time.Second)
+	if got := h.image().Topic("t").Partitions[0]; got.Leader != f || len(got.ISR()) != 1 || got.ISR()[0] != f {
+		t.Fatalf("after the check: %s, want %d leading alone", describePartition(&got), f)
+	}
+}

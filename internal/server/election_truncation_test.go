@@ -2,7 +2,9 @@ package server_test
 
 // Truncation by leader epoch after an unclean election, in a cluster: a leader
 // acknowledges acks=1 records its follower never got, dies; the follower, out of the
-// ISR, is elected unclean (unclean.leader.election.enable=true) and takes new records at
+// ISR, comes back: the partition stays without a leader (Metadata: LEADER_NOT_AVAILABLE,
+// leader -1, the dead leader offline) until unclean.leader.election.enable is set on the
+// topic, when the controller's periodic check elects it unclean; it takes new records at
 // the same offsets; the old leader comes back as its follower and must cut its divergent
 // suffix (the diverging epoch of its fetch, KIP-320) before it fetches, so that both logs
 // are byte-identical up to the high watermark. Five nodes, so that the metadata quorum
@@ -16,7 +18,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/partition"
@@ -24,7 +28,7 @@ import (
 
 func TestElectionUncleanLeaderTruncatesOldLeader(t *testing.T) {
 	cuts := map[int32]*cutSwitch{}
-	c := startUnfenced(t, 5, nil, func(c *qcluster) {
+	c := startUnfenced(t, 5, map[string]string{"unclean.leader.election.interval.ms": "200"}, func(c *qcluster) {
 		for id := int32(1); id <= 5; id++ {
 			cuts[id] = &cutSwitch{}
 		}
@@ -42,7 +46,7 @@ func TestElectionUncleanLeaderTruncatesOldLeader(t *testing.T) {
 		}
 	}
 	const topic = "diverge"
-	c.createAssigned(lead, topic, map[string]string{"unclean.leader.election.enable": "true", "min.insync.replicas": "1"},
+	c.createAssigned(lead, topic, map[string]string{"min.insync.replicas": "1"},
 		[]int32{A.id, B.id})
 	c.waitReplicas("A leads, B follows", topic, 0, func(ps map[int32]*partition.Partition) bool {
 		return ps[A.id] != nil && ps[A.id].Role() == partition.RoleLeader && ps[B.id] != nil && ps[B.id].Role() == partition.RoleFollower
@@ -83,9 +87,26 @@ func TestElectionUncleanLeaderTruncatesOldLeader(t *testing.T) {
 		return im.Broker(A.id).Fenced && im.Topic(topic).Partition(0).Leader == metadata.NoLeader
 	})
 
-	// B comes back: the only live replica, out of the ISR; the topic allows an unclean
-	// election, which the controller makes as B is unfenced.
+	// B comes back: the only live replica, out of the ISR. Unclean elections are off:
+	// unfencing B elects no leader, and a client is told so. (That the periodic check
+	// leaves it so is the controller package's TestUncleanElectionOverTime.)
 	c.start(B.id, nil)
+	c.waitAll("B is unfenced", unfenced(B.id))
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 12
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	md, err := req.RequestWith(ctxT(t), B.client(t).SeedBrokers()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mp := md.Topics[0].Partitions[0]; mp.ErrorCode != kerr.LeaderNotAvailable.Code || mp.Leader != -1 || !slices.Equal(mp.OfflineReplicas, []int32{A.id}) {
+		t.Fatalf("Metadata of the leaderless partition: %s leader %d offline %v, want LEADER_NOT_AVAILABLE, -1, [%d]",
+			kerr.ErrorForCode(mp.ErrorCode), mp.Leader, mp.OfflineReplicas, A.id)
+	}
+	// The topic allows an unclean election: the controller's next check makes it.
+	c.alterTopicConfig(lead, topic, "unclean.leader.election.enable", "true")
 	c.waitAll("B is elected unclean", func(im *metadata.Image) bool {
 		p := im.Topic(topic).Partition(0)
 		return p.Leader == B.id && slices.Equal(p.ISR(), []int32{B.id})
