@@ -139,3 +139,33 @@ func electionName(typ int8) string {
 	}
 	return "preferred"
 }
+
+// clearELRRecords returns the records that clear the ELR and last known ELR of every
+// partition whose topic's effective min.insync.replicas differs between the speculative
+// image and next, the image with a config change applied (KIP-966, Kafka's
+// ClearElrRecord): the ELR's promise, that its members hold every committed record,
+// rests on the high watermark not moving while the ISR is below min.insync.replicas,
+// and a new value breaks it.
+func (c *core) clearELRRecords(next *metadata.Image) []metadata.Record {
+	if c.spec.FeatureLevel(ELRFeature) < 1 {
+		return nil
+	}
+	before := electionSettings{broker: c.cfg.Broker.WithDynamicDefaults(c.spec.BrokerConfigs(""))}
+	after := electionSettings{broker: c.cfg.Broker.WithDynamicDefaults(next.BrokerConfigs(""))}
+	var out []metadata.Record
+	for t := range next.Topics() {
+		old := c.spec.TopicByID(t.ID)
+		if old == nil || before.topic(old).minISR == after.topic(t).minISR {
+			continue
+		}
+		for i := range t.Partitions {
+			p := &t.Partitions[i]
+			if len(p.ELR()) == 0 && len(p.LastKnownELR()) == 0 {
+				continue
+			}
+			out = append(out, &metadata.PartitionChangeRecord{TopicID: t.ID, Partition: int32(i), PartitionEpoch: p.PartitionEpoch,
+				Set: metadata.SetELR | metadata.SetLastKnownELR, ELR: []int32{}, LastKnownELR: []int32{}})
+		}
+	}
+	return out
+}

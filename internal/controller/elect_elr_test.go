@@ -100,3 +100,62 @@ func sameSet(a, b []int32) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+// A change of a topic's effective min.insync.replicas, by the topic's config or the
+// cluster default, clears its partitions' ELR and last known ELR (Kafka's
+// ClearElrRecord); other topics keep theirs.
+func TestMinInsyncReplicasChangeClearsELR(t *testing.T) {
+	h := newHarness(t)
+	epochs := h.unfencedBrokers(3)
+	for _, name := range []string{"a", "b"} {
+		resp := h.do(createTopic(name, 1, 3, "min.insync.replicas", "2")).(*kmsg.CreateTopicsResponse)
+		if c := resp.Topics[0].ErrorCode; c != 0 {
+			t.Fatalf("create: %s", codeName(c))
+		}
+		p := h.image().Topic(name).Partitions[0]
+		req := alterISR(h, name, p.Leader, epochs[p.Leader], p.LeaderEpoch, p.PartitionEpoch, p.Leader)
+		if c := h.do(req).(*kmsg.AlterPartitionResponse).Topics[0].Partitions[0].ErrorCode; c != 0 {
+			t.Fatalf("shrink %s: %s", name, codeName(c))
+		}
+		if got := h.image().Topic(name).Partitions[0]; len(got.ELR()) != 2 {
+			t.Fatalf("%s: %s, want two eligible replicas", name, describePartition(&got))
+		}
+	}
+	set := func(typ int8, name, key, value string) {
+		t.Helper()
+		if c := codes(h.do(incremental(false, alter{typ: typ, name: name, op: 0, key: key, value: &value}))); c[0] != 0 {
+			t.Fatalf("set %s=%s on %q: %s", key, value, name, codeName(c[0]))
+		}
+	}
+	elr := func(name string) []int32 { return h.image().Topic(name).Partitions[0].ELR() }
+	set(resourceTopic, "a", "retention.ms", "1000") // not min.insync.replicas: kept
+	if len(elr("a")) != 2 {
+		t.Fatalf("another config changed: ELR %v", elr("a"))
+	}
+	set(resourceTopic, "a", "min.insync.replicas", "3")
+	if len(elr("a")) != 0 || len(elr("b")) != 2 {
+		t.Fatalf("a's min.insync.replicas changed: a's ELR %v, b's %v; want a's cleared", elr("a"), elr("b"))
+	}
+	set(resourceBroker, "", "min.insync.replicas", "1") // b takes the default no more: its 2 is its own
+	if len(elr("b")) != 2 {
+		t.Fatalf("the cluster default changed under b's own value: ELR %v", elr("b"))
+	}
+	set(resourceTopic, "b", "min.insync.replicas", "2") // unchanged value: kept
+	if len(elr("b")) != 2 {
+		t.Fatalf("b's min.insync.replicas set to its value: ELR %v", elr("b"))
+	}
+	// A topic that takes the cluster default loses its ELR when the default changes.
+	set(resourceBroker, "", "min.insync.replicas", "2")
+	h.createOK("c", 1, 3)
+	p := h.image().Topic("c").Partitions[0]
+	if c := h.do(alterISR(h, "c", p.Leader, epochs[p.Leader], p.LeaderEpoch, p.PartitionEpoch, p.Leader)).(*kmsg.AlterPartitionResponse).Topics[0].Partitions[0].ErrorCode; c != 0 {
+		t.Fatalf("shrink c: %s", codeName(c))
+	}
+	if len(elr("c")) != 2 {
+		t.Fatalf("c below the default min.insync.replicas: ELR %v", elr("c"))
+	}
+	set(resourceBroker, "", "min.insync.replicas", "3")
+	if len(elr("c")) != 0 || len(elr("b")) != 2 {
+		t.Fatalf("the cluster default changed: c's ELR %v (want cleared), b's %v (kept)", elr("c"), elr("b"))
+	}
+}
