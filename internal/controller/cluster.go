@@ -85,7 +85,7 @@ func (c *core) registerBroker(r *kmsg.BrokerRegistrationRequest) decision {
 	if existing != nil && !existing.Fenced {
 		// The old incarnation's leaderships and ISR places move first, in writes of
 		// their own (there may be more than one entry holds).
-		c.submitSplit(generateUpdates(im, brokerRemoved(id), c.electionSettings()), func(uint64, error) {})
+		c.submitSplit(generateUpdates(im, brokerEvent{remove: id, add: metadata.NoLeader}, c.electionSettings()), func(uint64, error) {})
 	}
 	if existing != nil && (r.Version < 3 || r.PreviousBrokerEpoch != existing.Epoch) {
 		// KIP-966: an incarnation that does not name the epoch it shut down cleanly at
@@ -220,7 +220,7 @@ func checkFeatures(im *metadata.Image, r *kmsg.BrokerRegistrationRequest) error 
 // (Kafka's handleBrokerFenced), so that should they take several entries no entry leaves
 // a partition led by a fenced broker.
 func (c *core) fenceRecords(b *metadata.Broker) []metadata.Record {
-	rs := generateUpdates(c.spec, brokerRemoved(b.ID), c.electionSettings())
+	rs := generateUpdates(c.spec, brokerEvent{remove: b.ID, add: metadata.NoLeader}, c.electionSettings())
 	return append(rs, &metadata.BrokerRegistrationChangeRecord{BrokerID: b.ID, BrokerEpoch: b.Epoch, Fenced: metadata.FenceFence})
 }
 
@@ -228,7 +228,7 @@ func (c *core) fenceRecords(b *metadata.Broker) []metadata.Record {
 // have it (handleBrokerUnfenced).
 func (c *core) unfenceRecords(b *metadata.Broker) []metadata.Record {
 	rs := []metadata.Record{&metadata.BrokerRegistrationChangeRecord{BrokerID: b.ID, BrokerEpoch: b.Epoch, Fenced: metadata.FenceUnfence}}
-	return append(rs, generateUpdates(c.spec, brokerAdded(b.ID), c.electionSettings())...)
+	return append(rs, generateUpdates(c.spec, brokerEvent{remove: metadata.NoLeader, add: b.ID}, c.electionSettings())...)
 }
 
 // controlledShutdownRecords moves b's leaderships and ISR places to other brokers and
@@ -236,7 +236,7 @@ func (c *core) unfenceRecords(b *metadata.Broker) []metadata.Record {
 // last, as the fencing's does, so that should the records take several entries no entry
 // leaves a partition led by a broker that is not active.
 func (c *core) controlledShutdownRecords(b *metadata.Broker) []metadata.Record {
-	rs := generateUpdates(c.spec, brokerRemoved(b.ID), c.electionSettings())
+	rs := generateUpdates(c.spec, brokerEvent{remove: b.ID, add: metadata.NoLeader}, c.electionSettings())
 	if !b.InControlledShutdown {
 		rs = append(rs, &metadata.BrokerRegistrationChangeRecord{BrokerID: b.ID, BrokerEpoch: b.Epoch, InControlledShutdown: true})
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/vltava/vltava/internal/config"
 	"github.com/vltava/vltava/internal/metadata"
 )
 
@@ -157,5 +158,62 @@ func TestMinInsyncReplicasChangeClearsELR(t *testing.T) {
 	set(resourceBroker, "", "min.insync.replicas", "3")
 	if len(elr("c")) != 0 || len(elr("b")) != 2 {
 		t.Fatalf("the cluster default changed: c's ELR %v (want cleared), b's %v (kept)", elr("c"), elr("b"))
+	}
+}
+
+// The unclean-shutdown event as a pure function: the broker leaves the ISR and the ELR
+// (it is never made eligible on the way out), partitions that do not name it are
+// untouched, and the last known leader is kept.
+func TestUncleanShutdownEvent(t *testing.T) {
+	cases := []struct {
+		name string
+		part partSpec
+		who  int32
+		want string // "" for no change
+	}{
+		{"in the ELR of a leaderless partition", partSpec{replicas: ids(1, 2, 3), isr: ids(), leader: metadata.NoLeader, elr: ids(1, 2), lastKnown: ids(1)},
+			2, "leader -1 isr [] elr [1] lastKnown [1]"},
+		{"the last leader, in the ELR", partSpec{replicas: ids(1, 2, 3), isr: ids(), leader: metadata.NoLeader, elr: ids(1), lastKnown: ids(1)},
+			1, "leader -1 isr []"},
+		{"in an ISR below min.insync.replicas: not made eligible", partSpec{replicas: ids(1, 2, 3), isr: ids(1, 2), leader: 1},
+			2, "leader 1 isr [1]"},
+		{"named nowhere", partSpec{replicas: ids(1, 2, 3), isr: ids(1, 3), leader: 1}, 2, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ti := newTestImage(t)
+			for id := int32(1); id <= 3; id++ {
+				state := "active"
+				if id == tc.who || tc.part.leader == metadata.NoLeader { // nothing to elect
+					state = "fenced"
+				}
+				ti.broker(id, "", state)
+			}
+			topicID := ti.topic("t", tc.part)
+			b := config.Default().WithDynamicDefaults(map[string]string{"min.insync.replicas": "3"})
+			rs := generateUpdates(ti.im, brokerUncleanShutdown(tc.who), electionSettings{broker: b, elr: true})
+			if tc.want == "" {
+				if len(rs) != 0 {
+					t.Fatalf("want no change, got %+v", rs[0])
+				}
+				return
+			}
+			if len(rs) != 1 {
+				t.Fatalf("%d changes, want 1", len(rs))
+			}
+			ti.apply(rs...)
+			p := ti.im.TopicByID(topicID).Partition(0)
+			got := describePartition(p)
+			if tc.name == "the last leader, in the ELR" {
+				// The last known leader stays: it may still lead when it comes back.
+				if p.Leader != metadata.NoLeader || len(p.ELR()) != 0 || !slices.Equal(p.LastKnownELR(), ids(1)) {
+					t.Fatalf("got %s", got)
+				}
+				return
+			}
+			if got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
 	}
 }

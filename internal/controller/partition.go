@@ -172,25 +172,18 @@ func without(l []int32, r int32) []int32 {
 }
 
 // brokerEvent is what happens to one broker, for generateUpdates: remove leaves every
-// ISR and leadership (fencing, controlled shutdown, a new incarnation over a live one);
-// add may lead although the image still shows it fenced (unfencing); uncleanShutdown
-// restarted after an unclean shutdown and leaves every ISR and ELR (KIP-966). Each may
-// be metadata.NoLeader.
+// ISR and leadership (fencing, controlled shutdown, a new incarnation over a live one;
+// with unclean, a restart after an unclean shutdown, KIP-966: it leaves every ELR too);
+// add may lead although the image still shows it fenced (unfencing). Either may be
+// metadata.NoLeader.
 type brokerEvent struct {
-	remove, add, uncleanShutdown int32
+	remove, add int32
+	unclean     bool
 }
 
-// brokerRemoved, brokerAdded and brokerUncleanShutdown are the events of one broker.
-func brokerRemoved(id int32) brokerEvent {
-	return brokerEvent{remove: id, add: metadata.NoLeader, uncleanShutdown: metadata.NoLeader}
-}
-
-func brokerAdded(id int32) brokerEvent {
-	return brokerEvent{remove: metadata.NoLeader, add: id, uncleanShutdown: metadata.NoLeader}
-}
-
+// brokerUncleanShutdown is the event of a broker restarted after an unclean shutdown.
 func brokerUncleanShutdown(id int32) brokerEvent {
-	return brokerEvent{remove: metadata.NoLeader, add: metadata.NoLeader, uncleanShutdown: id}
+	return brokerEvent{remove: id, add: metadata.NoLeader, unclean: true}
 }
 
 // electionSettings are the settings that shape elections: the broker configuration (with
@@ -222,21 +215,19 @@ func (te topicElection) change(t *metadata.Topic, i int, acceptable func(int32) 
 }
 
 // generateUpdates returns the partition changes ev asks of the partitions it concerns:
-// with remove, those that have it in their ISR; with add, those without a leader; with
-// uncleanShutdown, those that have it in their ISR or ELR. It walks every partition, in
-// topic name order.
+// with remove, those that have it in their ISR (with unclean, or their ELR); with add,
+// those without a leader. It walks every partition, in topic name order.
 func generateUpdates(im *metadata.Image, ev brokerEvent, es electionSettings) []metadata.Record {
 	acceptable := func(r int32) bool {
-		return r != ev.remove && r != ev.uncleanShutdown && (r == ev.add || isActive(im.Broker(r)))
+		return r != ev.remove && (r == ev.add || isActive(im.Broker(r)))
 	}
 	var out []metadata.Record
 	for t := range im.Topics() {
 		var te *topicElection // resolved on first need: most topics are untouched
 		for i := range t.Partitions {
 			p := &t.Partitions[i]
-			concerned := (ev.remove != metadata.NoLeader && slices.Contains(p.ISR(), ev.remove)) ||
-				(ev.add != metadata.NoLeader && p.Leader == metadata.NoLeader) ||
-				(ev.uncleanShutdown != metadata.NoLeader && (slices.Contains(p.ISR(), ev.uncleanShutdown) || slices.Contains(p.ELR(), ev.uncleanShutdown)))
+			concerned := (ev.remove != metadata.NoLeader && (slices.Contains(p.ISR(), ev.remove) || (ev.unclean && slices.Contains(p.ELR(), ev.remove)))) ||
+				(ev.add != metadata.NoLeader && p.Leader == metadata.NoLeader)
 			if !concerned {
 				continue
 			}
@@ -245,9 +236,9 @@ func generateUpdates(im *metadata.Image, ev brokerEvent, es electionSettings) []
 				te = &r
 			}
 			ch := te.change(t, i, acceptable, es.elr)
-			ch.targetISR = without(without(p.ISR(), ev.remove), ev.uncleanShutdown)
-			if ev.uncleanShutdown != metadata.NoLeader {
-				ch.uncleanShutdown = []int32{ev.uncleanShutdown}
+			ch.targetISR = without(p.ISR(), ev.remove)
+			if ev.unclean {
+				ch.uncleanShutdown = []int32{ev.remove}
 			}
 			if rec := ch.build(); rec != nil {
 				out = append(out, rec)

@@ -87,46 +87,46 @@ func TestPartitionChanges(t *testing.T) {
 	steps := []step{
 		{name: "a follower is fenced: it leaves the ISR, the leader stays",
 			part: partSpec{replicas: ids(1, 2, 3), isr: ids(1, 2, 3), leader: 1}, states: map[int32]string{2: "fenced"},
-			ev: brokerEvent{remove: 2, add: none, uncleanShutdown: metadata.NoLeader}, want: "leader 1 isr [1 3]"},
+			ev: brokerEvent{remove: 2, add: none}, want: "leader 1 isr [1 3]"},
 		{name: "the leader is fenced: the next ISR member in replica order leads",
 			part: partSpec{replicas: ids(1, 2, 3), isr: ids(3, 2, 1), leader: 1}, states: map[int32]string{1: "fenced"},
-			ev: brokerEvent{remove: 1, add: none, uncleanShutdown: metadata.NoLeader}, want: "leader 2 isr [3 2]"},
+			ev: brokerEvent{remove: 1, add: none}, want: "leader 2 isr [3 2]"},
 		{name: "the leader is fenced; the other ISR member is shutting down: no leader, the ISR keeps them",
 			part: partSpec{replicas: ids(1, 2), isr: ids(1, 2), leader: 1}, states: map[int32]string{1: "fenced", 2: "shutdown"},
-			ev: brokerEvent{remove: 1, add: none, uncleanShutdown: metadata.NoLeader}, want: "leader -1 isr [2]"},
+			ev: brokerEvent{remove: 1, add: none}, want: "leader -1 isr [2]"},
 		{name: "the last ISR member is fenced: no leader, but it stays in the ISR (KIP-841)",
 			part: partSpec{replicas: ids(1, 2), isr: ids(1), leader: 1}, states: map[int32]string{1: "fenced"},
-			ev: brokerEvent{remove: 1, add: none, uncleanShutdown: metadata.NoLeader}, want: "leader -1 isr [1]"},
+			ev: brokerEvent{remove: 1, add: none}, want: "leader -1 isr [1]"},
 		{name: "a broker not in the ISR is fenced: nothing changes",
 			part: partSpec{replicas: ids(1, 2), isr: ids(1), leader: 1}, states: map[int32]string{2: "fenced"},
-			ev: brokerEvent{remove: 2, add: none, uncleanShutdown: metadata.NoLeader}, want: ""},
+			ev: brokerEvent{remove: 2, add: none}, want: ""},
 		{name: "the last ISR member is unfenced: it leads again",
 			part: partSpec{replicas: ids(1, 2), isr: ids(1), leader: none}, states: map[int32]string{1: "fenced", 2: "fenced"},
-			ev: brokerEvent{remove: none, add: 1, uncleanShutdown: metadata.NoLeader}, want: "leader 1 isr [1]"},
+			ev: brokerEvent{remove: none, add: 1}, want: "leader 1 isr [1]"},
 		{name: "a broker out of the ISR is unfenced: it may not lead",
 			part: partSpec{replicas: ids(1, 2), isr: ids(1), leader: none}, states: map[int32]string{1: "fenced", 2: "fenced"},
-			ev: brokerEvent{remove: none, add: 2, uncleanShutdown: metadata.NoLeader}, want: ""},
+			ev: brokerEvent{remove: none, add: 2}, want: ""},
 		{name: "unclean election: a live replica out of the ISR leads, the ISR is it alone",
 			part: partSpec{replicas: ids(1, 2), isr: ids(1), leader: 1}, states: map[int32]string{1: "fenced"},
-			ev: brokerEvent{remove: 1, add: none, uncleanShutdown: metadata.NoLeader}, unclean: true, want: "leader 2 isr [2]"},
+			ev: brokerEvent{remove: 1, add: none}, unclean: true, want: "leader 2 isr [2]"},
 		{name: "unclean election is a last resort: an ISR member goes first",
 			part: partSpec{replicas: ids(1, 2, 3), isr: ids(1, 3), leader: 1}, states: map[int32]string{1: "fenced"},
-			ev: brokerEvent{remove: 1, add: none, uncleanShutdown: metadata.NoLeader}, unclean: true, want: "leader 3 isr [3]"},
+			ev: brokerEvent{remove: 1, add: none}, unclean: true, want: "leader 3 isr [3]"},
 		{name: "without ELR, an ELR a partition carries is cleared",
 			part: partSpec{replicas: ids(1, 2, 3), isr: ids(1, 2), leader: 1, elr: ids(3)}, states: map[int32]string{2: "fenced"},
-			ev: brokerEvent{remove: 2, add: none, uncleanShutdown: metadata.NoLeader}, want: "leader 1 isr [1]"},
+			ev: brokerEvent{remove: 2, add: none}, want: "leader 1 isr [1]"},
 		{name: "ELR: the ISR drops below min.insync.replicas, the leavers become eligible",
 			part: partSpec{replicas: ids(1, 2, 3), isr: ids(1, 2), leader: 1}, states: map[int32]string{2: "fenced"},
-			ev: brokerEvent{remove: 2, add: none, uncleanShutdown: metadata.NoLeader}, elr: true, minISR: 2, want: "leader 1 isr [1] elr [2] lastKnown []"},
+			ev: brokerEvent{remove: 2, add: none}, elr: true, minISR: 2, want: "leader 1 isr [1] elr [2] lastKnown []"},
 		{name: "ELR: the last ISR member is fenced, the ISR becomes empty and remembers the leader",
 			part: partSpec{replicas: ids(1, 2, 3), isr: ids(1), leader: 1, elr: ids(2)}, states: map[int32]string{1: "fenced", 2: "fenced"},
-			ev: brokerEvent{remove: 1, add: none, uncleanShutdown: metadata.NoLeader}, elr: true, minISR: 2, want: "leader -1 isr [] elr [1 2] lastKnown [1]"},
+			ev: brokerEvent{remove: 1, add: none}, elr: true, minISR: 2, want: "leader -1 isr [] elr [1 2] lastKnown [1]"},
 		{name: "ELR: with the ISR empty, an eligible replica that comes back leads and is the ISR",
 			part: partSpec{replicas: ids(1, 2, 3), isr: ids(), leader: none, elr: ids(1, 2), lastKnown: ids(1)}, states: map[int32]string{1: "fenced", 2: "fenced"},
-			ev: brokerEvent{remove: none, add: 2, uncleanShutdown: metadata.NoLeader}, elr: true, minISR: 2, want: "leader 2 isr [2] elr [1] lastKnown []"},
+			ev: brokerEvent{remove: none, add: 2}, elr: true, minISR: 2, want: "leader 2 isr [2] elr [1] lastKnown []"},
 		{name: "ELR: the ISR back at min.insync.replicas clears the ELR",
 			part: partSpec{replicas: ids(1, 2, 3), isr: ids(1, 2, 3), leader: 1, elr: ids()}, states: map[int32]string{3: "fenced"},
-			ev: brokerEvent{remove: 3, add: none, uncleanShutdown: metadata.NoLeader}, elr: true, minISR: 2, want: "leader 1 isr [1 2]"},
+			ev: brokerEvent{remove: 3, add: none}, elr: true, minISR: 2, want: "leader 1 isr [1 2]"},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
@@ -182,8 +182,8 @@ func TestPartitionChangeEpochs(t *testing.T) {
 	}
 	id := ti.topic("t", partSpec{replicas: ids(1, 2, 3), isr: ids(1, 2, 3), leader: 1})
 	es := electionSettings{broker: config.Default()}
-	follower := generateUpdates(ti.im, brokerRemoved(3), es)
-	leader := generateUpdates(ti.im, brokerRemoved(1), es)
+	follower := generateUpdates(ti.im, brokerEvent{remove: 3, add: metadata.NoLeader}, es)
+	leader := generateUpdates(ti.im, brokerEvent{remove: 1, add: metadata.NoLeader}, es)
 	ti.apply(follower...)
 	p := ti.im.TopicByID(id).Partition(0)
 	if p.LeaderEpoch != 0 || p.PartitionEpoch != 1 {
@@ -192,7 +192,7 @@ func TestPartitionChangeEpochs(t *testing.T) {
 	if _, _, err := ti.im.Apply(metadata.Offset{Index: ti.im.Offset().Index + 1, Term: 1}, leader); err == nil {
 		t.Fatal("a change decided at partition epoch 0 applied at partition epoch 1")
 	}
-	ti.apply(generateUpdates(ti.im, brokerRemoved(1), es)...)
+	ti.apply(generateUpdates(ti.im, brokerEvent{remove: 1, add: metadata.NoLeader}, es)...)
 	p = ti.im.TopicByID(id).Partition(0)
 	if p.Leader != 2 || p.LeaderEpoch != 1 || p.PartitionEpoch != 2 {
 		t.Fatalf("after the leader left: leader %d, epochs %d/%d, want 2, 1/2", p.Leader, p.LeaderEpoch, p.PartitionEpoch)
