@@ -194,6 +194,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 		}
 		b.dirLocks = append(b.dirLocks, l)
 	}
+	b.life.previousEpoch = b.takeCleanShutdownEpoch()
 	if err := b.openMetadata(opts); err != nil {
 		b.unlockDirs()
 		b.cancel()
@@ -376,8 +377,14 @@ func (b *Broker) Close() error {
 	close(b.pubStop)
 	b.pubWG.Wait()
 	b.stopHoster()
-	if cerr := b.closePartitions(); err == nil {
+	cerr := b.closePartitions()
+	if err == nil {
 		err = cerr
+	}
+	if epoch := b.life.epoch.Load(); cerr == nil && epoch >= 0 && !b.anyDirOffline() {
+		if werr := b.writeCleanShutdownEpoch(epoch); werr != nil {
+			b.logger.Warn("could not record the clean shutdown; the next start counts as unclean", "err", werr)
+		}
 	}
 	b.unlockDirs()
 	b.repeats.Flush(true)

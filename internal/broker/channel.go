@@ -318,6 +318,17 @@ func notController(resp kmsg.Response) bool {
 		return r.ErrorCode == nc
 	case *kmsg.ListPartitionReassignmentsResponse:
 		return r.ErrorCode == nc
+	case *kmsg.ElectLeadersResponse:
+		if r.ErrorCode == nc {
+			return true
+		}
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode == nc {
+					return true
+				}
+			}
+		}
 	case *kmsg.DescribeQuorumResponse:
 		return r.ErrorCode == nc || r.ErrorCode == kerr.NotLeaderForPartition.Code ||
 			(len(r.Topics) > 0 && len(r.Topics[0].Partitions) > 0 && r.Topics[0].Partitions[0].ErrorCode == kerr.NotLeaderForPartition.Code)
@@ -334,5 +345,17 @@ func notController(resp kmsg.Response) bool {
 func (b *Broker) Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.requestTimeout())
 	defer cancel()
+	return b.channel.Send(ctx, req)
+}
+
+// ForwardChange is Forward for a request that changes metadata (ElectLeaders): it
+// returns once this node's image holds the change, so the client's next request to
+// this node sees it.
+func (b *Broker) ForwardChange(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.requestTimeout())
+	defer cancel()
+	if w, ok := b.writer.(*channelWriter); ok {
+		return w.send(ctx, req, true)
+	}
 	return b.channel.Send(ctx, req)
 }

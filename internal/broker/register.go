@@ -183,8 +183,9 @@ func (b *Broker) register(reg Registration) error {
 	ctx, cancel := b.lifeContext()
 	defer cancel()
 	req := kmsg.NewPtrBrokerRegistrationRequest()
-	req.Version = 2
+	req.Version = 3
 	req.BrokerID, req.ClusterID, req.IncarnationID = reg.ID, reg.ClusterID, reg.IncarnationID
+	req.PreviousBrokerEpoch = b.life.previousEpoch // clean_epoch.go
 	if reg.Rack != "" {
 		rack := reg.Rack
 		req.Rack = &rack
@@ -196,6 +197,8 @@ func (b *Broker) register(reg Registration) error {
 	}
 	f := kmsg.NewBrokerRegistrationRequestFeature()
 	f.Name, f.MinSupportedVersion, f.MaxSupportedVersion = "metadata.version", 1, 1
+	req.Features = append(req.Features, f)
+	f.Name, f.MinSupportedVersion, f.MaxSupportedVersion = "eligible.leader.replicas.version", 0, 1 // KIP-966
 	req.Features = append(req.Features, f)
 	r, err := b.lifeChannel.Send(ctx, req)
 	if err != nil {
@@ -301,14 +304,17 @@ func (b *Broker) controlledShutdown() {
 
 // lifecycle is the broker's lifecycle state.
 type lifecycle struct {
-	started     atomic.Bool
-	epoch       atomic.Int64 // the broker epoch; -1 while not registered
-	fenced      atomic.Bool  // true until the controller unfences this broker
-	unfencedCh  chan struct{}
-	unfenceOnce sync.Once
-	shutdown    sync.Once  // controlledShutdown runs once: from Server.Close, then Close
-	failed      chan error // a registration refused for good, for SetAdvertised
-	stop, done  chan struct{}
+	started atomic.Bool
+	epoch   atomic.Int64 // the broker epoch; -1 while not registered
+	// previousEpoch is the epoch the previous process shut down cleanly at (-1: it did
+	// not), read at Open (clean_epoch.go).
+	previousEpoch int64
+	fenced        atomic.Bool // true until the controller unfences this broker
+	unfencedCh    chan struct{}
+	unfenceOnce   sync.Once
+	shutdown      sync.Once  // controlledShutdown runs once: from Server.Close, then Close
+	failed        chan error // a registration refused for good, for SetAdvertised
+	stop, done    chan struct{}
 }
 
 func newLifecycle() *lifecycle {

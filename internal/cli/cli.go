@@ -90,10 +90,10 @@ type subcommand struct {
 func commands() []command {
 	return []command{
 		{name: "topic", summary: "create, list, describe, alter, trim and delete topics", subs: topicCommands()},
+		{name: "partition", summary: "move partition replicas between brokers (reassign) and elect their leaders", subs: partitionCommands()},
 		{name: "produce", summary: "produce lines from stdin", run: Env.produce},
 		{name: "consume", summary: "consume records to stdout", run: Env.consume},
 		{name: "group", summary: "list, describe, reset the offsets of and delete consumer groups", subs: groupCommands()},
-		{name: "partition", summary: "move partition replicas between brokers (reassign)", subs: partitionCommands()},
 		{name: "cluster", summary: "brokers, controller, cluster id, API versions and broker configs", subs: clusterCommands()},
 		{name: "dev", summary: "run a local cluster of N nodes on 127.0.0.1 (separate processes) until Ctrl-C", run: Env.dev},
 		{name: "bench", summary: "produce|consume|e2e load generator", run: Env.bench},

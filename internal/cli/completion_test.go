@@ -39,7 +39,8 @@ func TestCompletionBash(t *testing.T) {
 		line []string
 		want []string
 	}{
-		{[]string{""}, []string{"server", "topic", "produce", "consume", "group", "partition", "cluster", "dev", "bench", "console", "version", "completion"}},
+		{[]string{""}, []string{"server", "topic", "partition", "produce", "consume", "group", "cluster", "dev", "bench", "console", "version", "completion"}},
+		{[]string{"partition", "elect-leaders", "--el"}, []string{"--election-type"}},
 		{[]string{"to"}, []string{"topic"}},
 		{[]string{"topic", "a"}, []string{"alter", "alter-config"}},
 		{[]string{"topic", "create", "my-topic", "--pa"}, []string{"--partitions"}},

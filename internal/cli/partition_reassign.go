@@ -20,12 +20,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func partitionCommands() []subcommand {
-	return []subcommand{
-		{name: "reassign", summary: "move partition replicas between brokers: --generate, --execute, --verify, --cancel, --list (as kafka-reassign-partitions)", run: Env.partitionReassign},
-	}
-}
-
 // The replication throttle configs --throttle sets and --verify removes (Kafka's keys).
 const (
 	leaderThrottledRate       = "leader.replication.throttled.rate"

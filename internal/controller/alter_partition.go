@@ -14,7 +14,6 @@ package controller
 import (
 	"slices"
 
-	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -26,6 +25,7 @@ func (c *core) alterPartition(r *kmsg.AlterPartitionRequest) decision {
 	if _, err := staleEpoch(im, r.BrokerID, r.BrokerEpoch); err != nil {
 		return failed(r, err)
 	}
+	es := c.electionSettings()
 	var rs []metadata.Record
 	type answer struct {
 		code int16
@@ -76,11 +76,16 @@ func (c *core) alterPartition(r *kmsg.AlterPartitionRequest) decision {
 					state(p.ISR(), p.PartitionEpoch)
 					break
 				}
-				id := uuid.UUID(rt.TopicID)
-				if t != nil {
-					id = t.ID
+				// Decided as every partition change is (partition.go), so that members
+				// leaving an ISR below min.insync.replicas become eligible leaders
+				// (KIP-966), as Kafka's alterPartition does.
+				ch := es.topic(t).change(t, int(rp.Partition), func(r int32) bool { return isActive(im.Broker(r)) }, es.elr)
+				ch.targetISR = slices.Clone(isr)
+				rec := ch.build()
+				if rec == nil { // cannot be: the ISR differs
+					state(p.ISR(), p.PartitionEpoch)
+					break
 				}
-				rec := isrChangeRecord(im, c.electionSettings(), id, t, rp.Partition, p, isr)
 				rs = append(rs, rec)
 				if rec.Set&metadata.SetLeader != 0 && rec.Leader != p.Leader {
 					// The change completed a reassignment that moved the leader (Kafka
@@ -91,12 +96,13 @@ func (c *core) alterPartition(r *kmsg.AlterPartitionRequest) decision {
 					}
 					break
 				}
-				state(rec.ISR, p.PartitionEpoch+1)
-				if rec.Set&metadata.SetISR == 0 {
-					a.p.ISR = slices.Clone(p.ISR())
+				newISR := p.ISR()
+				if rec.Set&metadata.SetISR != 0 {
+					newISR = rec.ISR
 				}
+				state(slices.Clone(newISR), p.PartitionEpoch+1)
 				if rec.Set&metadata.SetLeader != 0 {
-					a.p.LeaderEpoch++
+					a.p.LeaderID, a.p.LeaderEpoch = rec.Leader, p.LeaderEpoch+1
 				}
 			}
 			a.p.ErrorCode = a.code

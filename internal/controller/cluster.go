@@ -51,6 +51,8 @@ func (c *core) decide(req kmsg.Request) decision {
 		return c.alterPartition(r)
 	case *kmsg.AlterPartitionAssignmentsRequest, *kmsg.ListPartitionReassignmentsRequest:
 		return c.decideReassignment(r)
+	case *kmsg.ElectLeadersRequest:
+		return c.electLeaders(r)
 	}
 	return failed(req, errorf(kerr.UnsupportedVersion, "API %d is not a controller API", req.Key()))
 }
@@ -62,7 +64,7 @@ func failed(req kmsg.Request, err error) decision {
 
 // electionSettings returns the settings elections are decided with.
 func (c *core) electionSettings() electionSettings {
-	return electionSettings{broker: c.cfg.Broker.WithDynamicDefaults(c.spec.BrokerConfigs("")), elr: c.cfg.EligibleLeaderReplicas}
+	return electionSettings{broker: c.cfg.Broker.WithDynamicDefaults(c.spec.BrokerConfigs("")), elr: c.spec.FeatureLevel(ELRFeature) >= 1}
 }
 
 func (c *core) registerBroker(r *kmsg.BrokerRegistrationRequest) decision {
@@ -88,6 +90,14 @@ func (c *core) registerBroker(r *kmsg.BrokerRegistrationRequest) decision {
 		// The old incarnation's leaderships and ISR places move first, in writes of
 		// their own (there may be more than one entry holds).
 		c.submitSplit(generateUpdates(im, brokerEvent{remove: id, add: metadata.NoLeader}, c.electionSettings()), func(uint64, error) {})
+	}
+	if existing != nil && (r.Version < 3 || r.PreviousBrokerEpoch != existing.Epoch) {
+		// KIP-966: an incarnation that does not name the epoch it shut down cleanly at
+		// may have lost unsynced records: it leaves every ISR and ELR, so only a replica
+		// known to hold every committed record leads without an unclean election.
+		c.logger.Info("controller: broker restarted after an unclean shutdown", "broker", id,
+			"previous_epoch", r.PreviousBrokerEpoch, "registered_epoch", existing.Epoch)
+		c.submitSplit(generateUpdates(c.spec, brokerUncleanShutdown(id), c.electionSettings()), func(uint64, error) {})
 	}
 	epoch := int64(c.nextIndex())
 	rec := &metadata.RegisterBrokerRecord{BrokerID: id, IncarnationID: inc, BrokerEpoch: epoch, Fenced: true}

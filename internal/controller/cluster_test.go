@@ -135,6 +135,7 @@ func TestRegistrationErrors(t *testing.T) {
 		{"port 0", func(r *kmsg.BrokerRegistrationRequest) { r.Listeners[0].Port = 0 }, kerr.InvalidRegistration},
 		{"listener twice", func(r *kmsg.BrokerRegistrationRequest) { r.Listeners = append(r.Listeners, r.Listeners[0]) }, kerr.InvalidRegistration},
 		{"unknown security protocol", func(r *kmsg.BrokerRegistrationRequest) { r.Listeners[0].SecurityProtocol = 9 }, kerr.InvalidRegistration},
+		{"eligible.leader.replicas.version not named (level 1 is finalized)", func(r *kmsg.BrokerRegistrationRequest) { r.Features = nil }, kerr.UnsupportedVersion},
 		{"metadata.version not supported", func(r *kmsg.BrokerRegistrationRequest) {
 			r.Features = []kmsg.BrokerRegistrationRequestFeature{{Name: MetadataVersionFeature, MinSupportedVersion: 2, MaxSupportedVersion: 5}}
 		}, kerr.UnsupportedVersion},
@@ -153,7 +154,7 @@ func TestRegistrationErrors(t *testing.T) {
 	}
 	// A broker naming metadata.version with a range that holds level 1 registers.
 	r := registration(3, uuid.New(), "")
-	r.Features = []kmsg.BrokerRegistrationRequestFeature{{Name: MetadataVersionFeature, MinSupportedVersion: 1, MaxSupportedVersion: 3}}
+	r.Features = append(r.Features, kmsg.BrokerRegistrationRequestFeature{Name: MetadataVersionFeature, MinSupportedVersion: 1, MaxSupportedVersion: 3})
 	if c := h.do(r).(*kmsg.BrokerRegistrationResponse).ErrorCode; c != 0 {
 		t.Fatalf("registration with a supported metadata.version range: %s", codeName(c))
 	}
@@ -231,8 +232,12 @@ func TestControlledShutdown(t *testing.T) {
 			if p.Leader == soloLeader {
 				t.Fatalf("%s-%d is still led by the broker shutting down", tp, i)
 			}
-			if tp == "solo" && (p.Leader != metadata.NoLeader || !slices.Equal(p.ISR(), []int32{soloLeader})) {
-				t.Fatalf("solo-0 with its only replica shutting down: leader %d isr %v, want -1 and the replica kept", p.Leader, p.ISR())
+			// With ELR (a new cluster's default) the replica leaves the ISR for the ELR
+			// and is remembered as the last leader (KIP-966).
+			if tp == "solo" && (p.Leader != metadata.NoLeader || len(p.ISR()) != 0 || !slices.Equal(p.ELR(), []int32{soloLeader}) ||
+				!slices.Equal(p.LastKnownELR(), []int32{soloLeader})) {
+				t.Fatalf("solo-0 with its only replica shutting down: leader %d isr %v elr %v last known %v, want -1, [], [%d], [%d]",
+					p.Leader, p.ISR(), p.ELR(), p.LastKnownELR(), soloLeader, soloLeader)
 			}
 		}
 	}

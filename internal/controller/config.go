@@ -12,6 +12,10 @@ import (
 // MetadataVersionFeature is the feature whose level names the metadata records' format.
 const MetadataVersionFeature = "metadata.version"
 
+// ELRFeature is KIP-966's feature: at level 1 the controller keeps eligible leader
+// replicas (partition.go).
+const ELRFeature = "eligible.leader.replicas.version"
+
 // DefaultMetadataVersion is the metadata.version level this Vltava writes: Vltava's
 // records are its own (metadata/record.go), so its levels are too; 1 is the first.
 const DefaultMetadataVersion int16 = 1
@@ -51,10 +55,13 @@ type Config struct {
 	MaxEntryBytes int
 	// MetadataVersion is the metadata.version level written with the cluster ID.
 	MetadataVersion int16
-	// EligibleLeaderReplicas keeps KIP-966's eligible leader replicas: the ISR may then
-	// become empty, with the replicas that left it below min.insync.replicas kept as
-	// leader candidates. Off, as in Kafka until 4.1: the ISR keeps its last member.
-	EligibleLeaderReplicas bool
+	// ELRVersion is the eligible.leader.replicas.version (KIP-966) a new cluster is
+	// given with its metadata.version: 1 (the default), as Kafka 4.1+ formats new
+	// clusters, keeps eligible leader replicas: the ISR may become empty, with the
+	// replicas that left it below min.insync.replicas kept as leader candidates. -1
+	// gives level 0, Kafka 4.0's default: the ISR keeps its last member (KIP-841). A
+	// cluster keeps the level it was given.
+	ELRVersion int16
 	// Seed seeds placement's randomness and topic IDs (0: from the clock), for tests and
 	// the simulation.
 	Seed int64
@@ -102,6 +109,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MetadataVersion == 0 {
 		c.MetadataVersion = DefaultMetadataVersion
+	}
+	switch {
+	case c.ELRVersion == 0:
+		c.ELRVersion = 1
+	case c.ELRVersion < 0:
+		c.ELRVersion = 0
 	}
 	if c.Seed == 0 {
 		c.Seed = time.Now().UnixNano()

@@ -223,6 +223,11 @@ func (c *core) alterResources(keys []resourceKey, changes [][]configChange, pre 
 		}
 		rs = append(rs, krs...)
 	}
+	if len(rs) > 0 { // a new min.insync.replicas clears the ELRs it concerns (elect.go)
+		if next, _, err := im.Apply(metadata.Offset{Index: im.Offset().Index + 1, Term: im.Offset().Term}, rs); err == nil {
+			rs = append(rs, c.clearELRRecords(next)...)
+		}
+	}
 	return rs, errs
 }
 

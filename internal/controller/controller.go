@@ -323,6 +323,7 @@ var apis = []API{
 	{20, 0, 6}, // DeleteTopics
 	{33, 0, 2}, // AlterConfigs
 	{37, 0, 3}, // CreatePartitions
+	{43, 0, 2}, // ElectLeaders
 	{44, 0, 1}, // IncrementalAlterConfigs
 	{45, 0, 1}, // AlterPartitionReassignments
 	{46, 0, 0}, // ListPartitionReassignments
@@ -343,7 +344,7 @@ func (c *Controller) APIs() []API { return append([]API(nil), apis...) }
 // APIs, answered by the quorum member directly).
 func loopAPI(key int16) bool {
 	switch key {
-	case 19, 20, 33, 37, 44, 45, 46, 56, 62, 63, 64, 67:
+	case 19, 20, 33, 37, 43, 44, 45, 46, 56, 62, 63, 64, 67:
 		return true
 	}
 	return false

@@ -110,6 +110,8 @@ type core struct {
 	waiting       []*op // requests that arrived while activating
 	sessions      *sessions
 	out           []*write
+	// When the periodic elections (rebalance.go) run next; zero: not scheduled yet.
+	nextRebalance, nextUnclean time.Time
 }
 
 func newCore(cfg Config, image func() *metadata.Image, logger *slog.Logger) *core {
@@ -197,6 +199,7 @@ func (c *core) finishActivation() {
 	c.lastCommitted = max(c.lastCommitted, c.awaitImage)
 	c.sessions.activate(im, c.now, c.awaitImage)
 	c.awaitImage = 0
+	c.nextRebalance, c.nextUnclean = time.Time{}, time.Time{}
 	c.logger.Info("controller: active", "term", c.term, "offset", im.Offset().Index, "brokers", im.NumBrokers())
 	c.bootstrap()
 	waiting := c.waiting
@@ -218,7 +221,11 @@ func (c *core) bootstrap() {
 		c.logger.Error("controller: the metadata belongs to another cluster than the configured one", "metadata", id, "configured", c.cfg.ClusterID)
 	}
 	if c.spec.FeatureLevel(MetadataVersionFeature) == 0 {
+		// A new cluster: its features as a new Kafka 4.1+ cluster has them.
 		rs = append(rs, &metadata.FeatureLevelRecord{Name: MetadataVersionFeature, Level: c.cfg.MetadataVersion})
+		if c.cfg.ELRVersion > 0 {
+			rs = append(rs, &metadata.FeatureLevelRecord{Name: ELRFeature, Level: c.cfg.ELRVersion})
+		}
 	}
 	if len(rs) > 0 {
 		c.submit(rs, func(_ uint64, err error) {
@@ -291,6 +298,7 @@ func (c *core) tick() {
 			c.finishActivation()
 		}
 	case active:
+		defer c.periodicElections()
 		for _, id := range c.sessions.stale(c.spec, c.now) {
 			b := c.spec.Broker(id)
 			c.logger.Info("controller: fencing broker: its session timed out", "broker", id, "epoch", b.Epoch,

@@ -176,6 +176,7 @@ func registration(id int32, inc uuid.UUID, rack string) *kmsg.BrokerRegistration
 	r := kmsg.NewPtrBrokerRegistrationRequest()
 	r.Version, r.BrokerID, r.ClusterID, r.IncarnationID = 4, id, testClusterID, inc
 	r.Listeners = []kmsg.BrokerRegistrationRequestListener{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: uint16(9090 + id)}}
+	r.Features = []kmsg.BrokerRegistrationRequestFeature{{Name: ELRFeature, MinSupportedVersion: 0, MaxSupportedVersion: 1}}
 	if rack != "" {
 		r.Rack = &rack
 	}

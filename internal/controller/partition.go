@@ -38,8 +38,15 @@ type partitionChange struct {
 	targetISR []int32
 	// acceptable reports whether a replica may lead.
 	acceptable func(int32) bool
-	// unclean: the topic's unclean.leader.election.enable.
+	// unclean: an unclean election is allowed as a last resort (the topic's
+	// unclean.leader.election.enable, or ElectLeaders' UNCLEAN).
 	unclean bool
+	// preferred: the first replica leads if it may (ElectLeaders' PREFERRED, the
+	// leader rebalance), rather than the current leader staying.
+	preferred bool
+	// uncleanShutdown is a broker that restarted after an unclean shutdown (KIP-966):
+	// it leaves the ISR and the ELR and may not lead (nil: none).
+	uncleanShutdown []int32
 	// elr: KIP-966's eligible leader replicas are kept; minISR is the topic's
 	// min.insync.replicas.
 	elr    bool
@@ -73,7 +80,9 @@ func (c *partitionChange) build() *metadata.PartitionChangeRecord {
 		return r != metadata.NoLeader && (slices.Contains(targetISR, r) || (len(targetISR) == 0 && slices.Contains(targetELR, r))) && c.acceptable(r)
 	}
 	leader, unclean := metadata.NoLeader, false
-	if valid(p.Leader) {
+	if c.preferred && len(p.Replicas()) > 0 && valid(p.Replicas()[0]) {
+		leader = p.Replicas()[0]
+	} else if valid(p.Leader) {
 		leader = p.Leader
 	} else if i := slices.IndexFunc(asg.replicas, valid); i >= 0 {
 		leader = asg.replicas[i]
@@ -154,7 +163,7 @@ func (c *partitionChange) populateELR(targetISR []int32) []int32 {
 	p := c.p
 	var elr []int32
 	for _, r := range p.Replicas() {
-		if slices.Contains(targetISR, r) {
+		if slices.Contains(targetISR, r) || slices.Contains(c.uncleanShutdown, r) {
 			continue
 		}
 		if slices.Contains(p.ELR(), r) || slices.Contains(p.ISR(), r) {
@@ -178,11 +187,18 @@ func without(l []int32, r int32) []int32 {
 }
 
 // brokerEvent is what happens to one broker, for generateUpdates: remove leaves every
-// ISR and leadership (fencing, controlled shutdown, a new incarnation over a live one);
+// ISR and leadership (fencing, controlled shutdown, a new incarnation over a live one;
+// with unclean, a restart after an unclean shutdown, KIP-966: it leaves every ELR too);
 // add may lead although the image still shows it fenced (unfencing). Either may be
 // metadata.NoLeader.
 type brokerEvent struct {
 	remove, add int32
+	unclean     bool
+}
+
+// brokerUncleanShutdown is the event of a broker restarted after an unclean shutdown.
+func brokerUncleanShutdown(id int32) brokerEvent {
+	return brokerEvent{remove: id, add: metadata.NoLeader, unclean: true}
 }
 
 // electionSettings are the settings that shape elections: the broker configuration (with
@@ -193,29 +209,52 @@ type electionSettings struct {
 	elr    bool
 }
 
+// topicElection is one topic's settings, resolved once per topic.
+type topicElection struct {
+	unclean bool
+	minISR  int
+}
+
+func (es electionSettings) topic(t *metadata.Topic) topicElection {
+	tc := es.broker.ResolveTopic(t.Configs)
+	return topicElection{unclean: tc.UncleanLeaderElection, minISR: int(tc.MinInsyncReplicas)}
+}
+
+// change starts the change of partition i of t with acceptable deciding who may lead;
+// the target ISR is the current one. min.insync.replicas counts at most the replicas
+// (Kafka's effective min ISR).
+func (te topicElection) change(t *metadata.Topic, i int, acceptable func(int32) bool, elr bool) partitionChange {
+	p := &t.Partitions[i]
+	return partitionChange{topicID: t.ID, index: int32(i), p: p, targetISR: p.ISR(), acceptable: acceptable,
+		unclean: te.unclean, elr: elr, minISR: min(te.minISR, len(p.Replicas()))}
+}
+
 // generateUpdates returns the partition changes ev asks of the partitions it concerns:
-// with remove, those that have it in their ISR; with add, those without a leader. It
-// walks every partition, in topic name order.
+// with remove, those that have it in their ISR (with unclean, or their ELR); with add,
+// those without a leader. It walks every partition, in topic name order.
 func generateUpdates(im *metadata.Image, ev brokerEvent, es electionSettings) []metadata.Record {
 	acceptable := func(r int32) bool {
 		return r != ev.remove && (r == ev.add || isActive(im.Broker(r)))
 	}
 	var out []metadata.Record
 	for t := range im.Topics() {
-		var tc *config.Topic // resolved on first need: most topics are untouched
+		var te *topicElection // resolved on first need: most topics are untouched
 		for i := range t.Partitions {
 			p := &t.Partitions[i]
-			concerned := (ev.remove != metadata.NoLeader && slices.Contains(p.ISR(), ev.remove)) ||
+			concerned := (ev.remove != metadata.NoLeader && (slices.Contains(p.ISR(), ev.remove) || (ev.unclean && slices.Contains(p.ELR(), ev.remove)))) ||
 				(ev.add != metadata.NoLeader && p.Leader == metadata.NoLeader)
 			if !concerned {
 				continue
 			}
-			if tc == nil {
-				r := es.broker.ResolveTopic(t.Configs)
-				tc = &r
+			if te == nil {
+				r := es.topic(t)
+				te = &r
 			}
-			ch := partitionChange{topicID: t.ID, index: int32(i), p: p, targetISR: without(p.ISR(), ev.remove),
-				acceptable: acceptable, unclean: tc.UncleanLeaderElection, elr: es.elr, minISR: int(tc.MinInsyncReplicas)}
+			ch := te.change(t, i, acceptable, es.elr)
+			ch.targetISR = without(p.ISR(), ev.remove)
+			if ev.unclean {
+				ch.uncleanShutdown = []int32{ev.remove}
+			}
 			if rec := ch.build(); rec != nil {
 				out = append(out, rec)
 			}

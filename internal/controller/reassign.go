@@ -33,7 +33,6 @@ package controller
 import (
 	"slices"
 
-	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -304,25 +303,6 @@ func (c *core) listPartitionReassignments(r *kmsg.ListPartitionReassignmentsRequ
 		}
 	}
 	return decision{finish: func(uint64) kmsg.Response { return resp }}
-}
-
-// isrChangeRecord is the record of a leader's accepted ISR change to isr. With a
-// reassignment under way it is decided as any partition change, so an ISR that now
-// holds the target completes the reassignment (which may move the leader).
-func isrChangeRecord(im *metadata.Image, es electionSettings, id uuid.UUID, t *metadata.Topic, index int32, p *metadata.Partition, isr []int32) *metadata.PartitionChangeRecord {
-	if !reassigning(p) || t == nil {
-		return &metadata.PartitionChangeRecord{TopicID: id, Partition: index,
-			PartitionEpoch: p.PartitionEpoch, Set: metadata.SetISR, ISR: slices.Clone(isr)}
-	}
-	tc := es.broker.ResolveTopic(t.Configs)
-	ch := partitionChange{topicID: t.ID, index: index, p: p, targetISR: slices.Clone(isr),
-		acceptable: func(r int32) bool { return isActive(im.Broker(r)) },
-		unclean:    tc.UncleanLeaderElection, elr: es.elr, minISR: int(tc.MinInsyncReplicas)}
-	if rec := ch.build(); rec != nil {
-		return rec
-	}
-	return &metadata.PartitionChangeRecord{TopicID: id, Partition: index,
-		PartitionEpoch: p.PartitionEpoch, Set: metadata.SetISR, ISR: slices.Clone(isr)}
 }
 
 // decideReassignment decides AlterPartitionReassignments and ListPartitionReassignments.

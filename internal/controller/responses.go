@@ -78,6 +78,22 @@ func ErrorResponse(req kmsg.Request, code int16, msg *string) kmsg.Response {
 				ErrorCode: code, ErrorMessage: msg, ResourceType: rr.ResourceType, ResourceName: rr.ResourceName})
 		}
 		return resp
+	case *kmsg.ElectLeadersRequest:
+		// Kafka's ElectLeadersRequest.getErrorResponse: the code at the top (v1+) and
+		// on every partition named.
+		resp := r.ResponseKind().(*kmsg.ElectLeadersResponse)
+		resp.ErrorCode = code
+		for _, t := range r.Topics {
+			st := kmsg.NewElectLeadersResponseTopic()
+			st.Topic = t.Topic
+			for _, p := range t.Partitions {
+				sp := kmsg.NewElectLeadersResponseTopicPartition()
+				sp.Partition, sp.ErrorCode, sp.ErrorMessage = p, code, msg
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp
 	case *kmsg.AllocateProducerIDsRequest:
 		resp := r.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
 		resp.ErrorCode = code

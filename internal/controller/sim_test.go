@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vltava/vltava/internal/metadata"
@@ -81,6 +82,12 @@ func newSim(t *testing.T, seed uint64) *sim {
 		cfg := testConfig()
 		cfg.NodeID, cfg.Seed = int32(id), int64(seed*10+id)
 		cfg.MaxEntryBytes = 512 // small entries: a broker's fencing takes several
+		// Frequent periodic elections: leader rebalances, and unclean elections where
+		// the cluster default allows them (half the seeds).
+		cfg.Broker = cfg.Broker.WithDynamicDefaults(nil)
+		cfg.Broker.Values["leader.imbalance.check.interval.seconds"] = "5"
+		cfg.Broker.Values["unclean.leader.election.interval.ms"] = "5000"
+		cfg.Broker.Values["unclean.leader.election.enable"] = fmt.Sprint(seed%2 == 0)
 		n := &simNode{id: id, sm: metadata.NewStateMachine(nil, testLogger(t))}
 		n.core = newCore(cfg, n.sm.Image, testLogger(t).With("node", id))
 		s.nodes = append(s.nodes, n)
@@ -207,7 +214,11 @@ func (s *sim) brokerStep(b *simBroker) {
 			b.applied = uint64(s.rnd.Int64N(int64(s.index) + 1))
 		}
 	case !b.registered:
-		s.request(registration(b.id, uuid.UUID(s.randomID()), ""), func(r kmsg.Response) {
+		reg := registration(b.id, uuid.UUID(s.randomID()), "")
+		if b.epoch > 0 && s.rnd.IntN(2) == 0 { // its last incarnation stopped cleanly (KIP-966)
+			reg.PreviousBrokerEpoch = b.epoch
+		}
+		s.request(reg, func(r kmsg.Response) {
 			if resp := r.(*kmsg.BrokerRegistrationResponse); resp.ErrorCode == 0 {
 				b.registered, b.epoch = true, resp.BrokerEpoch
 				s.stats["registered"]++
@@ -256,7 +267,7 @@ func (s *sim) randomID() [16]byte {
 
 func (s *sim) clientStep() {
 	im := s.image()
-	switch s.rnd.IntN(4) {
+	switch s.rnd.IntN(5) {
 	case 0, 1:
 		s.topics++
 		name := fmt.Sprintf("t%d", s.topics)
@@ -278,6 +289,23 @@ func (s *sim) clientStep() {
 			t := im.Topic(names[s.rnd.IntN(len(names))])
 			s.request(createPartitionsReq(t.Name, t.NumPartitions()+1), nil)
 		}
+	case 4: // ElectLeaders of either type for every partition: the invariants hold after it
+		typ := int8(s.rnd.IntN(2))
+		s.request(electReq(typ, nil), func(r kmsg.Response) {
+			resp := r.(*kmsg.ElectLeadersResponse)
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					switch p.ErrorCode {
+					case 0:
+						s.stats["elections asked"]++
+					case kerr.PreferredLeaderNotAvailable.Code, kerr.EligibleLeadersNotAvailable.Code,
+						kerr.NotController.Code, kerr.RequestTimedOut.Code:
+					default:
+						s.fail("ElectLeaders (type %d) answered %s-%d %s", typ, t.Topic, p.Partition, codeName(p.ErrorCode))
+					}
+				}
+			}
+		})
 	}
 }
 
@@ -302,8 +330,10 @@ func (s *sim) check() {
 		old := s.prev.TopicByID(t.ID)
 		for i := range t.Partitions {
 			p := &t.Partitions[i]
-			if len(p.ISR()) == 0 {
-				s.fail("%s-%d: empty ISR", t.Name, i)
+			// An empty ISR (KIP-966, the default) leaves the partition leaderless and
+			// remembering who may lead again: its ELR or its last leader.
+			if len(p.ISR()) == 0 && (p.Leader != metadata.NoLeader || (len(p.ELR()) == 0 && len(p.LastKnownELR()) != 1)) {
+				s.fail("%s-%d: empty ISR, leader %d, ELR %v, last known %v", t.Name, i, p.Leader, p.ELR(), p.LastKnownELR())
 			}
 			if p.Leader != metadata.NoLeader && (!slices.Contains(p.ISR(), p.Leader) || !isActive(im.Broker(p.Leader))) {
 				s.fail("%s-%d: leader %d (isr %v) is not an active ISR member: %+v", t.Name, i, p.Leader, p.ISR(), im.Broker(p.Leader))

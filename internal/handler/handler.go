@@ -127,6 +127,7 @@ func NewWith(b *broker.Broker, groups *group.Coordinator, opts Options) (*Handle
 		{35, 0, 4, h.describeLogDirs, false},
 		{37, 0, 3, h.createPartitions, false},
 		{42, 0, 2, h.deleteGroups, false},
+		{43, 0, 2, h.electLeaders, false},
 		{44, 0, 1, h.incrementalAlterConfigs, false},
 		{45, 0, 1, h.alterPartitionReassignments, false},
 		{46, 0, 0, h.listPartitionReassignments, false},

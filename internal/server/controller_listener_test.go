@@ -44,7 +44,7 @@ func TestControllerListener(t *testing.T) {
 	r := dialRaw(t, addr)
 	// The node's own controller is installed: its APIs are advertised.
 	av := r.do(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse)
-	if want := []int16{18, 19, 20, 33, 37, 44, 45, 46, 55, 56, 62, 63, 64, 67, 80, 81}; av.ErrorCode != 0 || !slices.Equal(apiKeys(av), want) {
+	if want := []int16{18, 19, 20, 33, 37, 43, 44, 45, 46, 55, 56, 62, 63, 64, 67, 80, 81}; av.ErrorCode != 0 || !slices.Equal(apiKeys(av), want) {
 		t.Fatalf("ApiVersions with the node's controller: %d %v, want %v", av.ErrorCode, apiKeys(av), want)
 	}
 	n.srv.SetController(nil)
