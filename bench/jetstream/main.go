@@ -174,12 +174,21 @@ func run() error {
 	subjects := make([]string, *streams)
 	for i := range subjects {
 		subjects[i] = fmt.Sprintf("%s.%d", *prefix, i)
-		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name: fmt.Sprintf("%s-%d", *prefix, i), Subjects: []string{subjects[i]},
-			Replicas: *replicas, Storage: jetstream.FileStorage,
-		})
-		if err != nil {
-			return fmt.Errorf("create stream %s-%d: %w", *prefix, i, err)
+		cfg := jetstream.StreamConfig{Name: fmt.Sprintf("%s-%d", *prefix, i), Subjects: []string{subjects[i]},
+			Replicas: *replicas, Storage: jetstream.FileStorage}
+		// A cluster that has just started may not have elected its metadata leader yet, and an
+		// API request then goes unanswered: try again with short attempts until ctx ends.
+		for {
+			actx, acancel := context.WithTimeout(ctx, 3*time.Second)
+			_, err := js.CreateOrUpdateStream(actx, cfg)
+			acancel()
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 
