@@ -192,6 +192,7 @@ func run(args []string) error {
 	warm := fs.Duration("warmup", time.Second, "produce this long before the signal")
 	after := fs.Duration("after", 2*time.Second, "keep producing this long after the first ack by the new leader")
 	timeout := fs.Duration("timeout", 60*time.Second, "give up waiting for the new leader after")
+	debug := fs.Bool("debug", false, "log the producer client's debug lines to stderr (what the client saw during the failover)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -231,10 +232,14 @@ func run(args []string) error {
 	base := time.Now()
 	hook := &ackHook{base: base}
 	backoff := func(n int) time.Duration { return min(100*time.Millisecond<<min(n, 4), time.Second) }
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*brokers, ",")...), kgo.ClientID("vltava-failover"),
+	opts := []kgo.Opt{kgo.SeedBrokers(strings.Split(*brokers, ",")...), kgo.ClientID("vltava-failover"),
 		kgo.DefaultProduceTopic(*topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(100*time.Millisecond),
-		kgo.RetryBackoffFn(backoff), kgo.WithHooks(hook))
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(100 * time.Millisecond),
+		kgo.RetryBackoffFn(backoff), kgo.WithHooks(hook)}
+	if *debug {
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
 	}
