@@ -150,7 +150,10 @@ type Outcome struct {
 	Signal     string `json:"signal"`
 	KilledNode int32  `json:"killed_node"`
 	KilledPid  int    `json:"killed_pid"`
-	NewLeader  int32  `json:"new_leader"`
+	// WasController: the stopped node was the active controller, so the quorum had to elect
+	// another before any broker could be fenced.
+	WasController bool  `json:"was_controller"`
+	NewLeader     int32 `json:"new_leader"`
 	// UnavailableMs: from the signal to the first batch acknowledged by a broker other than
 	// the stopped one (-1 if none within --timeout).
 	UnavailableMs float64 `json:"unavailable_ms"`
@@ -299,6 +302,7 @@ func run(args []string) error {
 	var survivors []string
 	_ = ask(context.Background(), *brokers, func(ctx context.Context, adm *kadm.Client) error {
 		m, err := adm.BrokerMetadata(ctx)
+		out.WasController = err == nil && m.Controller == leader
 		for _, b := range m.Brokers {
 			if b.NodeID != leader {
 				survivors = append(survivors, fmt.Sprintf("%s:%d", b.Host, b.Port))

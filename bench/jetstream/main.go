@@ -128,7 +128,9 @@ func run() error {
 	rateMB := flag.Float64("rate-mb", 0, "target rate in 10^6 bytes of payload per second (0 = as fast as possible)")
 	duration := flag.Duration("duration", 10*time.Second, "measured time")
 	warmup := flag.Duration("warmup", 0, "publish this long before measuring")
-	maxPending := flag.Int("max-pending", 4000, "unacknowledged async publishes allowed (nats.go's default is 4000)")
+	// 32,768 messages of 1 KiB are the 32 MiB a `vltava bench` producer may buffer
+	// (buffer.memory), so neither client is held back by a smaller window than the other.
+	maxPending := flag.Int("max-pending", 32768, "unacknowledged async publishes allowed (nats.go's default is 4000)")
 	timeout := flag.Duration("timeout", 30*time.Second, "e2e: give up when no message arrives for this long")
 	flag.Parse()
 	if *size < 8 {
