@@ -150,7 +150,6 @@ func run() error {
 		firstErr                         atomic.Value
 		prodLat                          = newHist()
 	)
-	warmEnd := *warmup
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(*maxPending),
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
 			now := time.Since(base)
@@ -227,12 +226,16 @@ func run() error {
 	for i := range payload {
 		payload[i] = 'A' + byte(rng.IntN(26))
 	}
+	// Warm-up and the measured time start once the streams (and the consumers) are ready:
+	// on a cluster that has just started, creating them can take longer than a short run.
+	start := time.Since(base)
+	warmEnd := start + *warmup
 	var interval time.Duration
 	if *rateMB > 0 {
 		interval = time.Duration(float64(time.Second) * float64(*size) / (*rateMB * 1e6))
 	}
 	deadline := warmEnd + *duration
-	next := time.Duration(0)
+	next := start
 	for i := 0; ; i++ {
 		now := time.Since(base)
 		if now >= deadline {
@@ -306,7 +309,7 @@ func run() error {
 	if interval > 0 {
 		res.Settings.TargetRecsSec = float64(time.Second) / float64(interval)
 	}
-	res.Settings.WarmupSeconds = warmEnd.Seconds()
+	res.Settings.WarmupSeconds = warmup.Seconds()
 	res.ClientCPUSeconds = cpuSeconds() - cpu0
 	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
 		return err
