@@ -48,7 +48,10 @@ type Server struct {
 	http      *httpListener
 	conns     map[*conn]struct{}
 	perIP     map[netip.Addr]int // open connections by client address
-	closed    bool
+	closed    bool               // Close has begun
+	// draining: the listeners are closing; a connection accepted now is closed at
+	// once. Not set during the controlled shutdown, which serves new connections.
+	draining bool
 	// The controller listener's (controller.go).
 	ctrl ctrlListeners
 
@@ -241,7 +244,7 @@ func (s *Server) accept(ln net.Listener) {
 		c := newConn(s, nc)
 		ip := remoteIP(nc)
 		s.mu.Lock()
-		if s.closed {
+		if s.draining {
 			s.mu.Unlock()
 			nc.Close()
 			continue
@@ -294,11 +297,31 @@ func (s *Server) Close() error {
 	// The controlled shutdown first, while the listeners still serve: the other voters
 	// reach this node's raft through its controller listener (a quorum that has lost
 	// another voter would lose its leader, and the shutdown its controller, without it).
+	// Clients keep being served meanwhile, on new connections too: one closed at once
+	// reads as EOF at the client's first read, which clients take for a TLS or SASL
+	// mismatch and do not retry.
 	s.broker.ControlledShutdown()
 	s.mu.Lock()
+	s.draining = true
 	for _, ln := range s.listeners {
 		ln.Close()
 	}
+	var youngest time.Time
+	for c := range s.conns {
+		if c.accepted.After(youngest) {
+			youngest = c.accepted
+		}
+	}
+	s.mu.Unlock()
+	// A connection accepted a moment ago was opened for a request that follows its
+	// ApiVersions: it is served until it is youngConnGrace old, since an EOF before
+	// its first answer reads to the client as a TLS or SASL mismatch, not retried.
+	// Older connections' clients retry a broken connection.
+	if wait := youngConnGrace - time.Since(youngest); wait > 0 {
+		t := time.NewTimer(wait)
+		<-t.C
+	}
+	s.mu.Lock()
 	httpl := s.http
 	for c := range s.conns {
 		c.nc.Close()
@@ -317,6 +340,10 @@ func (s *Server) Close() error {
 	}
 	return err
 }
+
+// youngConnGrace is how long Close keeps serving a connection accepted just before it
+// stopped listening (a client's first request follows its ApiVersions at once).
+const youngConnGrace = 250 * time.Millisecond
 
 // defaultRequestBudget bounds request bytes in flight when queued.max.request.bytes is
 // -1 (Kafka's "no limit"): Vltava keeps memory bounded whatever the load.
