@@ -169,7 +169,7 @@ func (s *Server) acceptController(ln net.Listener) {
 		delay = 0
 		ip := remoteIP(nc)
 		s.mu.Lock()
-		if s.closed || (s.cfg.MaxConnections > 0 && len(s.ctrl.conns) >= s.cfg.MaxConnections) {
+		if s.draining || (s.cfg.MaxConnections > 0 && len(s.ctrl.conns) >= s.cfg.MaxConnections) {
 			s.mu.Unlock()
 			nc.Close()
 			continue

@@ -48,7 +48,10 @@ type Server struct {
 	http      *httpListener
 	conns     map[*conn]struct{}
 	perIP     map[netip.Addr]int // open connections by client address
-	closed    bool
+	closed    bool               // Close has begun
+	// draining: the listeners are closing; a connection accepted now is closed at
+	// once. Not set during the controlled shutdown, which serves new connections.
+	draining bool
 	// The controller listener's (controller.go).
 	ctrl ctrlListeners
 
@@ -240,7 +243,7 @@ func (s *Server) accept(ln net.Listener) {
 		c := newConn(s, nc)
 		ip := remoteIP(nc)
 		s.mu.Lock()
-		if s.closed {
+		if s.draining {
 			s.mu.Unlock()
 			nc.Close()
 			continue
@@ -293,8 +296,12 @@ func (s *Server) Close() error {
 	// The controlled shutdown first, while the listeners still serve: the other voters
 	// reach this node's raft through its controller listener (a quorum that has lost
 	// another voter would lose its leader, and the shutdown its controller, without it).
+	// Clients keep being served meanwhile, on new connections too: one closed at once
+	// reads as EOF at the client's first read, which clients take for a TLS or SASL
+	// mismatch and do not retry.
 	s.broker.ControlledShutdown()
 	s.mu.Lock()
+	s.draining = true
 	for _, ln := range s.listeners {
 		ln.Close()
 	}
