@@ -53,6 +53,13 @@ func (r *Result) Report() string {
 	if h.Nodes > 1 {
 		fmt.Fprintf(&b, "%d of the %d nodes were registered brokers when the workload's topic was created (its partitions live on those)\n", h.Brokers, h.Nodes)
 	}
+	if h.Replication > 1 {
+		isr := "the broker's default"
+		if h.MinInsync > 0 {
+			isr = fmt.Sprint(h.MinInsync)
+		}
+		fmt.Fprintf(&b, "the workload's topic: replication factor %d, min.insync.replicas %s\n", h.Replication, isr)
+	}
 	if c.Command != "" {
 		fmt.Fprintf(&b, "replay: %s\n", c.Command)
 	}
@@ -94,6 +101,7 @@ func (r *Result) Report() string {
 	}
 	fmt.Fprintf(&b, "  consumers: %d records polled, %d assignment changes, %d commits ok, %d failed\n",
 		polled, len(h.Assigns), commitsOK, commitsFailed)
+	b.WriteString(produceErrors(h))
 	perNode := map[int]int{}
 	for _, rd := range h.Final {
 		perNode[rd.Node]++
@@ -331,5 +339,39 @@ func metaSummary(h History) string {
 		parts = append(parts, fmt.Sprintf("%d:%v", e, sortedKeys(leaders[e])))
 	}
 	fmt.Fprintf(&b, "  quorum leaders by epoch (epoch:[leader]): %s\n", strings.Join(parts, " "))
+	return b.String()
+}
+
+// produceErrors lists the errors the writers' applications got, by writer
+// and message, with the first and last time each was returned; the
+// run's own stop (at or after End) fails what is still buffered, and is
+// left out.
+func produceErrors(h History) string {
+	type key struct{ writer, err string }
+	type seen struct {
+		n           int
+		first, last Dur
+	}
+	m := map[key]*seen{}
+	var order []key
+	for _, w := range h.Writes {
+		if w.OK() || w.Complete >= h.End {
+			continue
+		}
+		k := key{w.Writer, w.Err}
+		s := m[k]
+		if s == nil {
+			s = &seen{first: w.Complete}
+			m[k] = s
+			order = append(order, k)
+		}
+		s.n++
+		s.first, s.last = min(s.first, w.Complete), max(s.last, w.Complete)
+	}
+	var b strings.Builder
+	for _, k := range order {
+		s := m[k]
+		fmt.Fprintf(&b, "  writer %s got %d errors (%v to %v): %s\n", k.writer, s.n, s.first.Round(time.Millisecond), s.last.Round(time.Millisecond), k.err)
+	}
 	return b.String()
 }
