@@ -75,6 +75,7 @@ func run(args []string) int {
 		rate       = fs.Int("rate", 200, "records per second per producer")
 		consumers  = fs.Int("consumers", 2, "consumers in the group")
 		pad        = fs.Int("pad", 100, "filler bytes per record")
+		delivery   = fs.Duration("delivery-timeout", 0, "how long a producer retries a record before its application gets an error (default: 15s; 30s with --replication above 1, where a leader that died or froze is replaced only after broker.session.timeout.ms)")
 		flushMsgs  = fs.Int64("flush-messages", 0, "the topic's flush.messages (1: fsync before every acknowledgement; 0: the broker's default)")
 		segBytes   = fs.Int64("segment-bytes", 1<<20, "the topic's segment.bytes")
 		diskSize   = fs.Int64("disk-size", 256<<20, "bytes of the tmpfs each node's data lives on (with diskfull)")
@@ -100,6 +101,12 @@ func run(args []string) int {
 	if *rf < 1 || *rf > *nodes {
 		return usage(fmt.Errorf("--replication %d: want 1 to --nodes (%d)", *rf, *nodes))
 	}
+	if *delivery == 0 {
+		*delivery = 15 * time.Second
+		if *rf > 1 {
+			*delivery = 30 * time.Second
+		}
+	}
 	if *minISR < 0 {
 		*minISR = 0
 		if *rf >= 3 {
@@ -124,8 +131,8 @@ func run(args []string) int {
 			return usage(err)
 		}
 	}
-	replay := fmt.Sprintf("vltava-chaos --seed %d --duration %v --faults %s --nodes %d --partitions %d --replication %d --min-insync %d --producers %d --acks1=%v --rate %d --consumers %d --pad %d --flush-messages %d --segment-bytes %d --disk-size %d --warmup %v --cooldown %v --gap %v --hold %v --meta-rate %v",
-		*seed, *duration, *faults, *nodes, *partitions, *rf, *minISR, *producers, *acksOne, *rate, *consumers, *pad, *flushMsgs, *segBytes, *diskSize, *warmup, *cooldown, *gap, *holdFor, *metaRate)
+	replay := fmt.Sprintf("vltava-chaos --seed %d --duration %v --faults %s --nodes %d --partitions %d --replication %d --min-insync %d --producers %d --acks1=%v --rate %d --consumers %d --pad %d --delivery-timeout %v --flush-messages %d --segment-bytes %d --disk-size %d --warmup %v --cooldown %v --gap %v --hold %v --meta-rate %v",
+		*seed, *duration, *faults, *nodes, *partitions, *rf, *minISR, *producers, *acksOne, *rate, *consumers, *pad, *delivery, *flushMsgs, *segBytes, *diskSize, *warmup, *cooldown, *gap, *holdFor, *metaRate)
 	for _, o := range overrides {
 		replay += " --override " + o
 	}
@@ -133,7 +140,7 @@ func run(args []string) int {
 		Bin: b, OutDir: *out, Nodes: *nodes, Seed: *seed, Duration: *duration, Faults: fk,
 		Warmup: *warmup, Cooldown: *cooldown, Gap: *gap, Hold: *holdFor,
 		Workload: chaos.WorkloadOptions{Topic: "chaos", Partitions: int32(*partitions), Replication: *rf, MinInsync: *minISR, Group: "chaos-group",
-			Producers: *producers, AcksOne: *acksOne, Rate: *rate, Consumers: *consumers, Pad: *pad},
+			Producers: *producers, AcksOne: *acksOne, Rate: *rate, Consumers: *consumers, Pad: *pad, DeliveryTimeout: *delivery},
 		FlushMessages: *flushMsgs, SegmentBytes: *segBytes, DiskSize: *diskSize,
 		NodeOverrides: append(nodeDefaults(*rf), overrides...), FinalTimeout: *finalWait, Command: replay, MetaRate: *metaRate,
 		Logf: func(format string, a ...any) {

@@ -224,17 +224,17 @@ func (n *nemesis) isrShort(ctx context.Context) string {
 
 // leaderPause pauses the leader for the session timeout plus the step's
 // hold, so that it is fenced and replaced before it thaws. A leader that is
-// also the active controller is paused for another session timeout and
-// election: the controller elected meanwhile gives every broker a fresh
-// session (as Kafka's does), so it fences the paused one only a session
-// timeout after it took over.
+// also the active controller is paused for an election longer: the
+// controller elected meanwhile gives every broker a fresh session (as
+// Kafka's does), so it fences the paused one a session timeout after it
+// took over.
 func (n *nemesis) leaderPause(ctx context.Context, s Step, f *Fault) error {
 	nd := n.node(f.Nodes[0])
 	d := n.cfg.sessionTimeout() + s.Hold
 	why := fmt.Sprintf("broker.session.timeout.ms %v + %v", n.cfg.sessionTimeout(), s.Hold.Round(time.Millisecond))
 	if controllerID(ctx, n.nodes) == nd.ID {
-		d += n.cfg.sessionTimeout() + electionAllowance
-		why = fmt.Sprintf("the controller: %v + %v + twice broker.session.timeout.ms %v", electionAllowance, s.Hold.Round(time.Millisecond), n.cfg.sessionTimeout())
+		d += electionAllowance
+		why = fmt.Sprintf("the controller: an election %v + broker.session.timeout.ms %v + %v", electionAllowance, n.cfg.sessionTimeout(), s.Hold.Round(time.Millisecond))
 	}
 	f.Detail += fmt.Sprintf("; paused %v (%s)", d.Round(time.Millisecond), why)
 	if err := nd.Pause(); err != nil {

@@ -35,6 +35,16 @@ type WorkloadOptions struct {
 	Consumers int
 	// Pad is filler bytes after each value's "<writer>-<seq>|".
 	Pad int
+	// DeliveryTimeout bounds a record's wait for its acknowledgement,
+	// retries included (0: 15 s); past it the application gets an error.
+	DeliveryTimeout time.Duration
+}
+
+func (o WorkloadOptions) deliveryTimeout() time.Duration {
+	if o.DeliveryTimeout > 0 {
+		return o.DeliveryTimeout
+	}
+	return 15 * time.Second
 }
 
 // workload runs the writers and consumers of a run into a recorder.
@@ -96,7 +106,7 @@ func (wl *workload) start(ctx context.Context) error {
 			kgo.RecordPartitioner(kgo.ManualPartitioner()),
 			kgo.ProducerLinger(5*time.Millisecond),
 			kgo.MaxBufferedRecords(2000),
-			kgo.RecordDeliveryTimeout(15*time.Second),
+			kgo.RecordDeliveryTimeout(wl.opts.deliveryTimeout()),
 			kgo.ProduceRequestTimeout(5*time.Second),
 		)
 		opts = append(opts, wl.logOpt(w.ID)...)

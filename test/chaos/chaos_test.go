@@ -80,7 +80,7 @@ var ciRuns = []struct {
 	// killed and paused past the session timeout, a rolling restart with
 	// controlled shutdowns (no error may reach an idempotent producer), the
 	// group's coordinator killed.
-	{name: "cluster-rf3", args: []string{"--seed", "309", "--duration", "65s", "--nodes", "3", "--replication", "3",
+	{name: "cluster-rf3", args: []string{"--seed", "309", "--duration", "70s", "--nodes", "3", "--replication", "3",
 		"--faults", "leader-kill,leader-pause,rolling,coord-kill"},
 		kinds: []chaos.FaultKind{chaos.LeaderKill, chaos.LeaderPause, chaos.Rolling, chaos.CoordKill}},
 }
