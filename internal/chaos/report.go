@@ -12,6 +12,9 @@ type FaultStats struct {
 	Runs    int   // faults of this kind injected
 	Failed  int   // of which the nemesis could not carry out
 	Outages []Dur // the outage laid to each
+	// PartitionOutages are the longest outage of one partition laid to
+	// each.
+	PartitionOutages []Dur
 	// MetaOutages are the topic-creation outage laid to each (a cluster
 	// run's metadata workload; empty without one).
 	MetaOutages []Dur
@@ -34,6 +37,9 @@ func Stats(h History, av Availability) []FaultStats {
 		}
 		if i < len(av.FaultOutage) {
 			out[j].Outages = append(out[j].Outages, av.FaultOutage[i])
+		}
+		if i < len(av.FaultPartitionOutage) {
+			out[j].PartitionOutages = append(out[j].PartitionOutages, av.FaultPartitionOutage[i])
 		}
 		if len(h.MetaOps) > 0 && i < len(av.FaultMetaOutage) {
 			out[j].MetaOutages = append(out[j].MetaOutages, av.FaultMetaOutage[i])
@@ -185,10 +191,13 @@ func (r *Result) Report() string {
 			fmt.Fprintf(&b, "  %8v to %8v  %8v  %s\n", o.Start.Round(time.Millisecond), o.End.Round(time.Millisecond), o.Len().Round(time.Millisecond), cause)
 		}
 	}
-	fmt.Fprintf(&b, "\nper fault kind:\n  %-10s %5s %8s %12s %12s\n", "kind", "runs", "failed", "outage med", "outage max")
+	fmt.Fprintf(&b, "\nper fault kind (a partition's outage: the longest stretch one partition went without an acknowledged write):\n  %-12s %5s %8s %12s %12s %14s %14s\n",
+		"kind", "runs", "failed", "outage med", "outage max", "partition med", "partition max")
 	for _, s := range Stats(h, av) {
 		m, x := medianMax(s.Outages)
-		fmt.Fprintf(&b, "  %-10s %5d %8d %12v %12v\n", s.Kind, s.Runs, s.Failed, m.Round(time.Millisecond), x.Round(time.Millisecond))
+		pm, px := medianMax(s.PartitionOutages)
+		fmt.Fprintf(&b, "  %-12s %5d %8d %12v %12v %14v %14v\n", s.Kind, s.Runs, s.Failed, m.Round(time.Millisecond), x.Round(time.Millisecond),
+			pm.Round(time.Millisecond), px.Round(time.Millisecond))
 	}
 
 	if len(r.Notes) > 0 {
@@ -214,6 +223,7 @@ type KindSummary struct {
 	Polled               int // records the consumers received
 	Unexpected, Expected int // anomalies
 	Outages              []Dur
+	PartitionOutages     []Dur // the longest outage of one partition laid to each fault
 	// TopicOps and TopicAcked count the metadata workload's creations and
 	// deletions, attempted and acknowledged; MetaOutages are the
 	// topic-creation outages laid to the faults.
@@ -258,6 +268,7 @@ func Summarize(hs []History) []KindSummary {
 			s.Acked += acked
 			s.Polled += polled
 			s.Outages = append(s.Outages, st.Outages...)
+			s.PartitionOutages = append(s.PartitionOutages, st.PartitionOutages...)
 			s.TopicOps += len(h.MetaOps)
 			s.TopicAcked += topicAcked
 			s.MetaOutages = append(s.MetaOutages, st.MetaOutages...)
@@ -282,14 +293,16 @@ func SummaryTable(ss []KindSummary) string {
 		meta = meta || s.TopicOps > 0
 	}
 	if meta {
-		b.WriteString("| fault | runs | faults (failed) | writes (acknowledged) | records polled | topic changes (acknowledged) | anomalies unexpected / expected | outage median | outage max | topic-creation outage median | max |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("| fault | runs | faults (failed) | writes (acknowledged) | records polled | topic changes (acknowledged) | anomalies unexpected / expected | outage median | outage max | partition outage median | max | topic-creation outage median | max |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, s := range ss {
 			m, x := medianMax(s.Outages)
+			pm, px := medianMax(s.PartitionOutages)
 			mm, mx := medianMax(s.MetaOutages)
-			fmt.Fprintf(&b, "| %s | %d | %d (%d) | %d (%d) | %d | %d (%d) | %d / %d | %v | %v | %v | %v |\n", s.Kind, s.Runs, s.Faults, s.Failed,
+			fmt.Fprintf(&b, "| %s | %d | %d (%d) | %d (%d) | %d | %d (%d) | %d / %d | %v | %v | %v | %v | %v | %v |\n", s.Kind, s.Runs, s.Faults, s.Failed,
 				s.Writes, s.Acked, s.Polled, s.TopicOps, s.TopicAcked, s.Unexpected, s.Expected,
-				m.Round(10*time.Millisecond), x.Round(10*time.Millisecond), mm.Round(10*time.Millisecond), mx.Round(10*time.Millisecond))
+				m.Round(10*time.Millisecond), x.Round(10*time.Millisecond), pm.Round(10*time.Millisecond), px.Round(10*time.Millisecond),
+				mm.Round(10*time.Millisecond), mx.Round(10*time.Millisecond))
 		}
 		return b.String()
 	}

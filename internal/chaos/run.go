@@ -168,7 +168,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// steps that would then end after the cooldown began are left out.
 	var shift time.Duration
 	for i, s := range steps {
-		if s.At+shift+s.Hold > cfg.Duration-cfg.Cooldown {
+		if s.At+shift+cfg.expectedLen(s) > cfg.Duration-cfg.Cooldown {
 			cfg.logf("%d of %d scheduled faults left out: the faults before them overran by %v", len(steps)-i, len(steps), shift.Round(time.Millisecond))
 			break
 		}
@@ -238,6 +238,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Availability = Measure(res.History, OutageMin)
 	res.Elapsed = time.Since(began)
 	return res, res.write()
+}
+
+// expectedLen is about how long step s will take: its hold, or for a leader
+// pause the session timeout and an election more, for a rolling restart a
+// few seconds a node more (a controlled shutdown, a restart, the ISR
+// filling again).
+func (c Config) expectedLen(s Step) time.Duration {
+	switch s.Kind {
+	case LeaderPause:
+		return c.sessionTimeout() + electionAllowance + s.Hold
+	case Rolling:
+		return s.Hold + time.Duration(c.Nodes)*4*time.Second
+	}
+	return s.Hold
 }
 
 // sleepUntil waits until the recorder's clock reaches at; false if ctx
