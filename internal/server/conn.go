@@ -39,16 +39,17 @@ const (
 )
 
 type conn struct {
-	s    *Server
-	nc   net.Conn
-	info handler.Client
+	s        *Server
+	nc       net.Conn
+	accepted time.Time // when it was accepted (Close lets a young one be served a moment)
+	info     handler.Client
 	// files sends fetch records from their files; nil if the connection cannot.
 	files *fileSender
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	host, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
-	c := &conn{s: s, nc: nc, info: handler.Client{Host: host, Addr: nc.RemoteAddr().String()}}
+	c := &conn{s: s, nc: nc, accepted: time.Now(), info: handler.Client{Host: host, Addr: nc.RemoteAddr().String()}}
 	if tc, ok := nc.(*net.TCPConn); ok && canSendfile {
 		c.files, _ = newFileSender(tc) // without it, the ordinary path
 	}

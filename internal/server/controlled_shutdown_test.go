@@ -151,3 +151,39 @@ func TestCloseAbandonsForwardedRequests(t *testing.T) {
 		t.Fatalf("Close took %v with a forwarded request pending", took.Round(time.Millisecond))
 	}
 }
+
+// TestCloseAnswersAYoungConnection: a connection accepted just before the node stops
+// listening gets its first requests answered before it is closed. A client opens a
+// connection to send a request at once (ApiVersions, then the request it was opened
+// for); closed before that request is answered, it reads EOF at its first read after
+// ApiVersions, which franz-go takes for a SASL mismatch and does not retry (the fault
+// battery's rolling restart saw an acks=1 producer's records fail on it).
+func TestCloseAnswersAYoungConnection(t *testing.T) {
+	n := startNode(t, nil)
+	rc := dialRaw(t, n.addr)
+	rc.do(kmsg.NewPtrApiVersionsRequest()) // accepted and served
+	closed := make(chan error, 1)
+	go func() { closed <- n.srv.Close() }()
+	t.Cleanup(func() { n.srv = nil })
+	// Wait until the node no longer listens; then the young connection's first
+	// request.
+	for {
+		c, err := net.Dial("tcp", n.addr)
+		if err != nil {
+			break
+		}
+		c.Close()
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{}
+	rc.corr++
+	if _, err := rc.c.Write(frame(req, rc.corr)); err != nil {
+		t.Fatalf("write the first request: %v", err)
+	}
+	if _, _, err := rc.readFrame(); err != nil {
+		t.Fatalf("the young connection's first request after ApiVersions: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}

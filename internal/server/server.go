@@ -305,6 +305,22 @@ func (s *Server) Close() error {
 	for _, ln := range s.listeners {
 		ln.Close()
 	}
+	var youngest time.Time
+	for c := range s.conns {
+		if c.accepted.After(youngest) {
+			youngest = c.accepted
+		}
+	}
+	s.mu.Unlock()
+	// A connection accepted a moment ago was opened for a request that follows its
+	// ApiVersions: it is served until it is youngConnGrace old, since an EOF before
+	// its first answer reads to the client as a TLS or SASL mismatch, not retried.
+	// Older connections' clients retry a broken connection.
+	if wait := youngConnGrace - time.Since(youngest); wait > 0 {
+		t := time.NewTimer(wait)
+		<-t.C
+	}
+	s.mu.Lock()
 	httpl := s.http
 	for c := range s.conns {
 		c.nc.Close()
@@ -326,6 +342,10 @@ func (s *Server) Close() error {
 	}
 	return err
 }
+
+// youngConnGrace is how long Close keeps serving a connection accepted just before it
+// stopped listening (a client's first request follows its ApiVersions at once).
+const youngConnGrace = 250 * time.Millisecond
 
 // defaultRequestBudget bounds request bytes in flight when queued.max.request.bytes is
 // -1 (Kafka's "no limit"): Vltava keeps memory bounded whatever the load.
