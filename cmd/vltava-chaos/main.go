@@ -65,15 +65,17 @@ func run(args []string) int {
 		out        = fs.String("out", "", "directory for the report, history and node logs (default: a new temp dir)")
 		seed       = fs.Uint64("seed", 0, "schedule seed (default: from the clock; the report prints it)")
 		duration   = fs.Duration("duration", time.Minute, "how long the workload runs")
-		faults     = fs.String("faults", "kill,pause,diskfull,torn", "comma-separated faults: kill, pause, diskfull, torn, torn-acked, partition, slow")
+		faults     = fs.String("faults", "kill,pause,diskfull,torn", "comma-separated faults: kill, pause, diskfull, torn, torn-acked, partition, slow, leader-kill, leader-pause, rolling, coord-kill")
 		nodes      = fs.Int("nodes", 1, "nodes to start")
 		partitions = fs.Int("partitions", 4, "partitions of the workload's topic")
-		rf         = fs.Int("replication", 1, "replication factor of the workload's topic (at most --nodes)")
+		rf         = fs.Int("replication", 1, "replication factor of the workload's topic (at most --nodes); above 1 also __consumer_offsets' (offsets.topic.replication.factor)")
+		minISR     = fs.Int("min-insync", -1, "the workload topic's min.insync.replicas (default: 2 with --replication 3 or more, else the broker's default)")
 		producers  = fs.Int("producers", 2, "idempotent acks=all producers")
 		acksOne    = fs.Bool("acks1", true, "add an acks=1 producer without idempotence (its losses are allowed)")
 		rate       = fs.Int("rate", 200, "records per second per producer")
 		consumers  = fs.Int("consumers", 2, "consumers in the group")
 		pad        = fs.Int("pad", 100, "filler bytes per record")
+		delivery   = fs.Duration("delivery-timeout", 0, "how long a producer retries a record before its application gets an error (default: 15s; 30s with --replication above 1, where a leader that died or froze is replaced only after broker.session.timeout.ms)")
 		flushMsgs  = fs.Int64("flush-messages", 0, "the topic's flush.messages (1: fsync before every acknowledgement; 0: the broker's default)")
 		segBytes   = fs.Int64("segment-bytes", 1<<20, "the topic's segment.bytes")
 		diskSize   = fs.Int64("disk-size", 256<<20, "bytes of the tmpfs each node's data lives on (with diskfull)")
@@ -99,6 +101,21 @@ func run(args []string) int {
 	if *rf < 1 || *rf > *nodes {
 		return usage(fmt.Errorf("--replication %d: want 1 to --nodes (%d)", *rf, *nodes))
 	}
+	if *delivery == 0 {
+		*delivery = 15 * time.Second
+		if *rf > 1 {
+			*delivery = 30 * time.Second
+		}
+	}
+	if *minISR < 0 {
+		*minISR = 0
+		if *rf >= 3 {
+			*minISR = 2
+		}
+	}
+	if *minISR > *rf {
+		return usage(fmt.Errorf("--min-insync %d: above --replication %d no write could be acknowledged", *minISR, *rf))
+	}
 	if *metaRate < 0 {
 		*metaRate = 0
 		if *nodes > 1 {
@@ -114,18 +131,18 @@ func run(args []string) int {
 			return usage(err)
 		}
 	}
-	replay := fmt.Sprintf("vltava-chaos --seed %d --duration %v --faults %s --nodes %d --partitions %d --replication %d --producers %d --acks1=%v --rate %d --consumers %d --pad %d --flush-messages %d --segment-bytes %d --disk-size %d --warmup %v --cooldown %v --gap %v --hold %v --meta-rate %v",
-		*seed, *duration, *faults, *nodes, *partitions, *rf, *producers, *acksOne, *rate, *consumers, *pad, *flushMsgs, *segBytes, *diskSize, *warmup, *cooldown, *gap, *holdFor, *metaRate)
+	replay := fmt.Sprintf("vltava-chaos --seed %d --duration %v --faults %s --nodes %d --partitions %d --replication %d --min-insync %d --producers %d --acks1=%v --rate %d --consumers %d --pad %d --delivery-timeout %v --flush-messages %d --segment-bytes %d --disk-size %d --warmup %v --cooldown %v --gap %v --hold %v --meta-rate %v",
+		*seed, *duration, *faults, *nodes, *partitions, *rf, *minISR, *producers, *acksOne, *rate, *consumers, *pad, *delivery, *flushMsgs, *segBytes, *diskSize, *warmup, *cooldown, *gap, *holdFor, *metaRate)
 	for _, o := range overrides {
 		replay += " --override " + o
 	}
 	cfg := chaos.Config{
 		Bin: b, OutDir: *out, Nodes: *nodes, Seed: *seed, Duration: *duration, Faults: fk,
 		Warmup: *warmup, Cooldown: *cooldown, Gap: *gap, Hold: *holdFor,
-		Workload: chaos.WorkloadOptions{Topic: "chaos", Partitions: int32(*partitions), Replication: *rf, Group: "chaos-group",
-			Producers: *producers, AcksOne: *acksOne, Rate: *rate, Consumers: *consumers, Pad: *pad},
+		Workload: chaos.WorkloadOptions{Topic: "chaos", Partitions: int32(*partitions), Replication: *rf, MinInsync: *minISR, Group: "chaos-group",
+			Producers: *producers, AcksOne: *acksOne, Rate: *rate, Consumers: *consumers, Pad: *pad, DeliveryTimeout: *delivery},
 		FlushMessages: *flushMsgs, SegmentBytes: *segBytes, DiskSize: *diskSize,
-		NodeOverrides: append(nodeDefaults(), overrides...), FinalTimeout: *finalWait, Command: replay, MetaRate: *metaRate,
+		NodeOverrides: append(nodeDefaults(*rf), overrides...), FinalTimeout: *finalWait, Command: replay, MetaRate: *metaRate,
 		Logf: func(format string, a ...any) {
 			fmt.Fprintf(os.Stderr, "vltava-chaos: "+format+"\n", a...)
 		},
@@ -162,8 +179,16 @@ func run(args []string) int {
 // at once instead of waiting group.initial.rebalance.delay.ms (3 s, and 3 s
 // more per member that joins meanwhile) after every restart of the
 // coordinator, so that the consumers work between faults a few seconds
-// apart, as Kafka's own system tests set it.
-func nodeDefaults() []string { return []string{"group.initial.rebalance.delay.ms=0"} }
+// apart, as Kafka's own system tests set it. With a replicated workload
+// topic the group's offsets are replicated as much (Vltava's default
+// offsets.topic.replication.factor is 1, for its single-node start).
+func nodeDefaults(rf int) []string {
+	d := []string{"group.initial.rebalance.delay.ms=0"}
+	if rf > 1 {
+		d = append(d, fmt.Sprintf("offsets.topic.replication.factor=%d", rf))
+	}
+	return d
+}
 
 func usage(err error) int {
 	fmt.Fprintln(os.Stderr, "vltava-chaos:", err)

@@ -108,7 +108,11 @@ type Broker struct {
 	stop   chan struct{}
 	ctx    context.Context // ended by Close: changes in flight give up
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// reqCtx, under ctx, is the context of the changes made for clients' requests;
+	// AbandonRequests ends it once nobody waits for their answers.
+	reqCtx    context.Context
+	reqCancel context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 // Topic is a topic's hosted partitions.
@@ -174,6 +178,7 @@ func Open(cfg config.Broker, opts Options) (*Broker, error) {
 		stop: make(chan struct{}), incarnation: uuid.New(), pub: newPublisher(), pubStop: make(chan struct{}),
 		timings: opts.LogTimings, isrL: opts.ISRListener, started: opts.Now(), life: newLifecycle()}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.reqCtx, b.reqCancel = context.WithCancel(b.ctx)
 	b.hosted.Store(&hostedState{topics: map[string]*Topic{}, failed: map[partKey]error{}})
 	b.initLogDirs()
 	b.logger.Info("open data files limited", "vltava.log.max.open.files", describeFileLimit(maxFiles))
@@ -532,8 +537,15 @@ func (b *Broker) requestTimeout() time.Duration {
 // changeContext is the context of a metadata change made for a request: bounded by
 // request.timeout.ms, and ended by Close.
 func (b *Broker) changeContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(b.ctx, b.requestTimeout())
+	return context.WithTimeout(b.reqCtx, b.requestTimeout())
 }
+
+// AbandonRequests ends the metadata changes made for clients' requests that are still
+// waiting (for the controller, for the change to apply): the server calls it once it has
+// closed its connections, when nobody waits for their answers, so that its Close does
+// not wait for them up to request.timeout.ms (a quorum that lost its leader during the
+// shutdown never answers).
+func (b *Broker) AbandonRequests() { b.reqCancel() }
 
 // kafkaErr wraps a Kafka error with context.
 func kafkaErr(e *kerr.Error, format string, args ...any) error {

@@ -31,6 +31,11 @@ type Availability struct {
 	Outages []Outage
 	// FaultOutage[i] is the total outage laid to History.Faults[i].
 	FaultOutage []Dur
+	// FaultPartitionOutage[i] is the longest stretch one partition went
+	// without an acknowledged write laid to History.Faults[i]: on a
+	// cluster a fault of one leader stops its partitions only, which the
+	// run-wide outages do not show.
+	FaultPartitionOutage []Dur
 	// MetaOutages are the stretches longer than MetaOutageMin with no
 	// topic creation acknowledged (a cluster run's metadata workload).
 	MetaOutages []Outage
@@ -91,6 +96,20 @@ func Measure(h History, outageMin Dur) Availability {
 	for _, o := range av.Outages {
 		if o.Fault >= 0 {
 			av.FaultOutage[o.Fault] += o.Len()
+		}
+	}
+	av.FaultPartitionOutage = make([]Dur, len(h.Faults))
+	byPart := map[int32][]Dur{}
+	for _, w := range h.Writes {
+		if w.OK() {
+			byPart[w.Partition] = append(byPart[w.Partition], w.Complete)
+		}
+	}
+	for _, ts := range byPart {
+		for _, o := range outages(h, ts, outageMin) {
+			if o.Fault >= 0 {
+				av.FaultPartitionOutage[o.Fault] = max(av.FaultPartitionOutage[o.Fault], o.Len())
+			}
 		}
 	}
 	var creates []Dur

@@ -55,11 +55,18 @@ const (
 	// SplitBrain: two nodes led (or were named leader of) the metadata
 	// quorum in one epoch.
 	SplitBrain AnomalyKind = "split-brain"
+	// ProduceError: an error reached an idempotent acks=all producer's
+	// application while a rolling restart with controlled shutdowns was
+	// under way.
+	ProduceError AnomalyKind = "produce-error"
+	// Unconsumed: the group's committed offset after healing is past a
+	// record no member of the group received: the group lost it.
+	Unconsumed AnomalyKind = "unconsumed"
 )
 
 // AnomalyKinds lists every kind, in report order.
-var AnomalyKinds = []AnomalyKind{Lost, Duplicate, InconsistentOffset, VanishedRead, NonMonotonic, OffsetSkip, CommitBackwards, OutOfOrder,
-	DivergentReplica, LostMetadata, DivergentImage, SplitBrain}
+var AnomalyKinds = []AnomalyKind{Lost, Duplicate, InconsistentOffset, VanishedRead, NonMonotonic, OffsetSkip, CommitBackwards, Unconsumed, OutOfOrder,
+	ProduceError, DivergentReplica, LostMetadata, DivergentImage, SplitBrain}
 
 // Anomaly is one thing wrong, naming the records involved. Expected means
 // the run's configuration does not promise otherwise (an acks=1 writer, a
@@ -118,7 +125,10 @@ func Check(h History) []Anomaly {
 	c.checkOrder()
 	c.checkConsumers()
 	c.checkCommits()
+	c.checkUnconsumed()
+	c.checkProduceErrors()
 	c.checkReplicas()
+	c.checkReplicaBatches()
 	c.checkMetadata()
 	c.checkLeaders()
 	sort.SliceStable(c.out, func(i, j int) bool {

@@ -106,7 +106,7 @@ func (c *checker) checkLeaders() {
 	}
 }
 
-func sortedKeys[K int | int64 | string, V any](m map[K]V) []K {
+func sortedKeys[K int | int32 | int64 | string, V any](m map[K]V) []K {
 	out := make([]K, 0, len(m))
 	for k := range m {
 		out = append(out, k)

@@ -140,7 +140,8 @@ time=2026-12-04T22:09:05.835Z level=INFO msg="raft: 2 became leader at term 4" n
 
 // withReplicas gives a clean history two nodes' copies on disk, node 1
 // holding all of both partitions and node 2 partition 0 and one offset
-// past the high watermark (not yet acknowledged by all: no anomaly).
+// past the high watermark (not yet acknowledged by all: no anomaly), in
+// batches of two offsets.
 func withReplicas(h History) History {
 	h.Nodes = 2
 	ends := map[int32]int64{}
@@ -163,6 +164,10 @@ func withReplicas(h History) History {
 				end++
 			}
 			h.Replicas = append(h.Replicas, ReplicaLog{Node: n, Partition: p, Start: 0, End: end})
+			for base := int64(0); base < end; base += 2 {
+				h.ReplicaBatches = append(h.ReplicaBatches, BatchSum{Node: n, Partition: p, Base: base,
+					Last: min(base+1, end-1), Epoch: 1, CRC: uint32(1000*p) + uint32(base)})
+			}
 		}
 	}
 	return h
@@ -195,6 +200,34 @@ func TestCheckPlantedReplicas(t *testing.T) {
 				}
 			}
 		}, `node 1's copy of p1 (offsets 0 to 18, high watermark 18) lacks 0 offsets [] and holds 1 others otherwise [@5 "w2-77"`},
+		{"a batch written otherwise", func(h *History) {
+			for i, b := range h.ReplicaBatches {
+				if b.Node == 2 && b.Partition == 0 && b.Base == 4 {
+					h.ReplicaBatches[i].CRC++
+				}
+			}
+		}, "node 2's copy of p0: 1 batches below the high watermark 19 differ from another copy's [@4: last 5 epoch 1 crc 00000005, node 1's last 5 epoch 1 crc 00000004]"},
+		{"a batch of another leader epoch", func(h *History) {
+			for i, b := range h.ReplicaBatches {
+				if b.Node == 2 && b.Partition == 0 && b.Base == 6 {
+					h.ReplicaBatches[i].Epoch = 2
+				}
+			}
+		}, "@6: last 7 epoch 2"},
+		{"batches cut otherwise", func(h *History) {
+			// Node 2 holds offsets 8-11 as one batch.
+			var keep []BatchSum
+			for _, b := range h.ReplicaBatches {
+				switch {
+				case b.Node == 2 && b.Partition == 0 && b.Base == 8:
+					b.Last = 11
+				case b.Node == 2 && b.Partition == 0 && b.Base == 10:
+					continue
+				}
+				keep = append(keep, b)
+			}
+			h.ReplicaBatches = keep
+		}, "@8: last 11 epoch 1 crc 00000008, node 1's last 9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := withReplicas(cleanHistory())

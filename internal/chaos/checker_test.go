@@ -175,6 +175,8 @@ func TestCheckPlanted(t *testing.T) {
 			h.Polls = append(h.Polls, Poll{Consumer: "c1", Time: h.End - 10*ms, Partition: last.Partition, Records: []Record{r}})
 		}, NonMonotonic, false},
 		{"offset skip inside an assignment", func(t *testing.T, h *History) {
+			// The skipped record is below the committed offset: the
+			// group lost it.
 			h.Polls[1].Records = slices.Delete(h.Polls[1].Records, 1, 2)
 		}, OffsetSkip, false},
 		{"offset skip at an assignment's start", func(t *testing.T, h *History) {
@@ -234,13 +236,44 @@ func TestCheckPlanted(t *testing.T) {
 				}
 			}
 		}, OutOfOrder, false},
+		{"unconsumed: the committed offset passed a record no member received", func(t *testing.T, h *History) {
+			// p1's last 3 records were never polled; the group's
+			// offset after healing says they were.
+			h.Committed[1].Offset += 2
+		}, Unconsumed, false},
+		{"produce error during a rolling restart", func(t *testing.T, h *History) {
+			// w1-12 failed at 375 ms, inside the window; w2-12's
+			// failure is moved before it.
+			h.Faults = append(h.Faults, Fault{Kind: Rolling, Nodes: []int{1}, Start: 360 * ms, End: 380 * ms})
+			for i := range h.Writes {
+				if h.Writes[i].Value == "w2-12" {
+					h.Writes[i].Invoke, h.Writes[i].Complete = 200*ms, 300*ms
+				}
+			}
+		}, ProduceError, false},
+		{"an acks=1 writer's error during a rolling restart is allowed", func(t *testing.T, h *History) {
+			h.Faults = append(h.Faults, Fault{Kind: Rolling, Nodes: []int{1}, Start: 20 * ms, End: 60 * ms})
+			for i := range h.Writes {
+				if h.Writes[i].Value == "a1-1" {
+					h.Writes[i].Err, h.Writes[i].Offset = "NOT_LEADER_FOR_PARTITION", -1
+				}
+			}
+		}, ProduceError, true},
 	}
+	// also names a second anomaly a plant causes, reported after the first.
+	also := map[string]AnomalyKind{"offset skip inside an assignment": Unconsumed}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := cleanHistory()
 			tc.plant(t, &h)
 			h.sort()
 			as := Check(h)
+			if k, ok := also[tc.name]; ok {
+				if len(as) != 2 || as[1].Kind != k || as[1].Expected != tc.expected {
+					t.Fatalf("want one %s and one %s, got %d: %v", tc.kind, k, len(as), as)
+				}
+				as = as[:1]
+			}
 			if len(as) != 1 {
 				t.Fatalf("want exactly one %s, got %d: %v", tc.kind, len(as), as)
 			}

@@ -24,8 +24,12 @@ type History struct {
 	// Brokers is how many nodes of a cluster were registered brokers when
 	// the workload's topic was created (its partitions are placed on
 	// those).
-	Brokers int      `json:"brokers,omitempty"`
-	Writers []Writer `json:"writers"`
+	Brokers int `json:"brokers,omitempty"`
+	// Replication and MinInsync are the workload topic's replication
+	// factor and min.insync.replicas (0: the broker's default).
+	Replication int      `json:"replication,omitempty"`
+	MinInsync   int      `json:"min_insync,omitempty"`
+	Writers     []Writer `json:"writers"`
 	// FlushMessages is the topic's flush.messages: 1 means every
 	// acknowledged batch was fsynced first, so a power loss (a torn tail)
 	// may take only unacknowledged bytes.
@@ -45,8 +49,10 @@ type History struct {
 	// ReplicaReads.
 	Replicas     []ReplicaLog `json:"replicas,omitempty"`
 	ReplicaReads []Read       `json:"replica_reads,omitempty"`
-	Committed    []Committed  `json:"committed"` // the group's offsets fetched after healing
-	End          Dur          `json:"end"`       // when the workload stopped
+	// ReplicaBatches are the batches of those copies.
+	ReplicaBatches []BatchSum  `json:"replica_batches,omitempty"`
+	Committed      []Committed `json:"committed"` // the group's offsets fetched after healing
+	End            Dur         `json:"end"`       // when the workload was told to stop
 
 	// The metadata workload of a cluster run: its topic changes, each
 	// node's view of its topics after the heal (MetaViewNodes: the nodes
@@ -250,6 +256,7 @@ func (r *Recorder) Snapshot() History {
 	h.Committed = append([]Committed(nil), h.Committed...)
 	h.Replicas = append([]ReplicaLog(nil), h.Replicas...)
 	h.ReplicaReads = append([]Read(nil), h.ReplicaReads...)
+	h.ReplicaBatches = append([]BatchSum(nil), h.ReplicaBatches...)
 	h.MetaOps = append([]MetaOp(nil), h.MetaOps...)
 	h.MetaViews = append([]TopicView(nil), h.MetaViews...)
 	h.MetaViewNodes = append([]int(nil), h.MetaViewNodes...)

@@ -50,6 +50,10 @@ func (n *nemesis) do(ctx context.Context, s Step) Fault {
 		f.Nodes = []int{n.target(ctx, s, &f)}
 		f.Start = n.rec.Now()
 	}
+	if isRoleFault(s.Kind) {
+		f.Nodes = []int{n.roleTarget(ctx, s, &f)}
+		f.Start = n.rec.Now()
+	}
 	switch s.Kind {
 	case Kill:
 		nd := n.node(f.Nodes[0])
@@ -94,6 +98,10 @@ func (n *nemesis) do(ctx context.Context, s Step) Fault {
 		}
 	case Slow:
 		err = n.slow(ctx, s, &f)
+	case LeaderKill, LeaderPause, CoordKill:
+		err = n.roleFault(ctx, s, &f)
+	case Rolling:
+		err = n.rolling(ctx, s, &f)
 	default:
 		err = fmt.Errorf("unknown fault %q", s.Kind)
 	}

@@ -235,14 +235,18 @@ func (n *Node) Kill() error {
 	return nil
 }
 
-// Stop shuts the node down cleanly (SIGTERM, thawing it if paused), and
-// kills it if it has not exited within grace. It reports an unclean end.
+// Stop shuts the node down cleanly (SIGTERM, thawing it if paused). If it
+// has not exited within grace it gets SIGQUIT, on which the Go runtime
+// writes every goroutine's stack to the node's log (where the shutdown
+// hung), then SIGKILL. It reports an unclean end.
 func (n *Node) Stop(grace time.Duration) error {
 	if n.signalAndWait(syscall.SIGTERM, grace) {
 		return nil
 	}
-	n.signalAndWait(syscall.SIGKILL, 10*time.Second)
-	return fmt.Errorf("node %d did not stop within %v of SIGTERM; killed", n.ID, grace)
+	if !n.signalAndWait(syscall.SIGQUIT, 5*time.Second) {
+		n.signalAndWait(syscall.SIGKILL, 10*time.Second)
+	}
+	return fmt.Errorf("node %d did not stop within %v of SIGTERM; its goroutines' stacks are in %s (SIGQUIT), and it was killed", n.ID, grace, n.LogPath)
 }
 
 // signalAndWait signals the process and waits up to wait for it to exit;

@@ -44,10 +44,13 @@ func readReplicas(rec *Recorder, nodes []*Node, topic string, partitions int32) 
 			if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 				continue
 			}
-			l, reads, err := readReplica(dir)
+			l, reads, sums, err := readReplica(dir)
 			l.Node, l.Partition = n.ID, p
 			for i := range reads {
 				reads[i].Node, reads[i].Partition = n.ID, p
+			}
+			for i := range sums {
+				sums[i].Node, sums[i].Partition = n.ID, p
 			}
 			if err != nil {
 				l.Err = err.Error()
@@ -56,6 +59,7 @@ func readReplicas(rec *Recorder, nodes []*Node, topic string, partitions int32) 
 			rec.Do(func(h *History) {
 				h.Replicas = append(h.Replicas, l)
 				h.ReplicaReads = append(h.ReplicaReads, reads...)
+				h.ReplicaBatches = append(h.ReplicaBatches, sums...)
 			})
 		}
 	}
@@ -63,12 +67,12 @@ func readReplicas(rec *Recorder, nodes []*Node, topic string, partitions int32) 
 }
 
 // readReplica reads the segments of one partition directory in offset
-// order.
-func readReplica(dir string) (ReplicaLog, []Read, error) {
+// order: its records and its batches.
+func readReplica(dir string) (ReplicaLog, []Read, []BatchSum, error) {
 	l := ReplicaLog{Start: -1}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return l, nil, err
+		return l, nil, nil, err
 	}
 	var segs []string
 	for _, e := range ents {
@@ -78,16 +82,19 @@ func readReplica(dir string) (ReplicaLog, []Read, error) {
 	}
 	sort.Strings(segs) // 20 zero-padded digits sort as numbers
 	var reads []Read
+	var sums []BatchSum
 	for _, s := range segs {
 		b, err := os.ReadFile(filepath.Join(dir, s))
 		if err != nil {
-			return l, reads, err
+			return l, reads, sums, err
 		}
 		spans := scanBatches(b)
 		for _, sp := range spans {
-			rs, err := batch.Records(batch.Batch(b[sp.Pos:sp.End]), maxReplicaBatch)
+			bt := batch.Batch(b[sp.Pos:sp.End])
+			sums = append(sums, BatchSum{Base: sp.Base, Last: sp.Last, Epoch: bt.PartitionLeaderEpoch(), CRC: bt.CRC()})
+			rs, err := batch.Records(bt, maxReplicaBatch)
 			if err != nil {
-				return l, reads, fmt.Errorf("%s at %d: %w", s, sp.Pos, err)
+				return l, reads, sums, fmt.Errorf("%s at %d: %w", s, sp.Pos, err)
 			}
 			for _, r := range rs {
 				if l.Start < 0 {
@@ -100,13 +107,13 @@ func readReplica(dir string) (ReplicaLog, []Read, error) {
 		if n := len(spans); n == 0 && len(b) > 0 || n > 0 && spans[n-1].End != int64(len(b)) {
 			// A clean stop leaves no partial batch: what follows the
 			// last whole one is damage the restart did not repair.
-			return l, reads, fmt.Errorf("%s: %d bytes after the last whole batch", s, int64(len(b))-lastEnd(spans))
+			return l, reads, sums, fmt.Errorf("%s: %d bytes after the last whole batch", s, int64(len(b))-lastEnd(spans))
 		}
 	}
 	if l.Start < 0 {
 		l.Start = l.End
 	}
-	return l, reads, nil
+	return l, reads, sums, nil
 }
 
 func lastEnd(spans []batchSpan) int64 {

@@ -12,6 +12,9 @@ type FaultStats struct {
 	Runs    int   // faults of this kind injected
 	Failed  int   // of which the nemesis could not carry out
 	Outages []Dur // the outage laid to each
+	// PartitionOutages are the longest outage of one partition laid to
+	// each.
+	PartitionOutages []Dur
 	// MetaOutages are the topic-creation outage laid to each (a cluster
 	// run's metadata workload; empty without one).
 	MetaOutages []Dur
@@ -35,6 +38,9 @@ func Stats(h History, av Availability) []FaultStats {
 		if i < len(av.FaultOutage) {
 			out[j].Outages = append(out[j].Outages, av.FaultOutage[i])
 		}
+		if i < len(av.FaultPartitionOutage) {
+			out[j].PartitionOutages = append(out[j].PartitionOutages, av.FaultPartitionOutage[i])
+		}
 		if len(h.MetaOps) > 0 && i < len(av.FaultMetaOutage) {
 			out[j].MetaOutages = append(out[j].MetaOutages, av.FaultMetaOutage[i])
 		}
@@ -52,6 +58,13 @@ func (r *Result) Report() string {
 		h.Seed, h.Nodes, c.Duration, c.Faults, h.FlushMessages)
 	if h.Nodes > 1 {
 		fmt.Fprintf(&b, "%d of the %d nodes were registered brokers when the workload's topic was created (its partitions live on those)\n", h.Brokers, h.Nodes)
+	}
+	if h.Replication > 1 {
+		isr := "the broker's default"
+		if h.MinInsync > 0 {
+			isr = fmt.Sprint(h.MinInsync)
+		}
+		fmt.Fprintf(&b, "the workload's topic: replication factor %d, min.insync.replicas %s\n", h.Replication, isr)
 	}
 	if c.Command != "" {
 		fmt.Fprintf(&b, "replay: %s\n", c.Command)
@@ -94,6 +107,7 @@ func (r *Result) Report() string {
 	}
 	fmt.Fprintf(&b, "  consumers: %d records polled, %d assignment changes, %d commits ok, %d failed\n",
 		polled, len(h.Assigns), commitsOK, commitsFailed)
+	b.WriteString(produceErrors(h))
 	perNode := map[int]int{}
 	for _, rd := range h.Final {
 		perNode[rd.Node]++
@@ -177,10 +191,13 @@ func (r *Result) Report() string {
 			fmt.Fprintf(&b, "  %8v to %8v  %8v  %s\n", o.Start.Round(time.Millisecond), o.End.Round(time.Millisecond), o.Len().Round(time.Millisecond), cause)
 		}
 	}
-	fmt.Fprintf(&b, "\nper fault kind:\n  %-10s %5s %8s %12s %12s\n", "kind", "runs", "failed", "outage med", "outage max")
+	fmt.Fprintf(&b, "\nper fault kind (a partition's outage: the longest stretch one partition went without an acknowledged write):\n  %-12s %5s %8s %12s %12s %14s %14s\n",
+		"kind", "runs", "failed", "outage med", "outage max", "partition med", "partition max")
 	for _, s := range Stats(h, av) {
 		m, x := medianMax(s.Outages)
-		fmt.Fprintf(&b, "  %-10s %5d %8d %12v %12v\n", s.Kind, s.Runs, s.Failed, m.Round(time.Millisecond), x.Round(time.Millisecond))
+		pm, px := medianMax(s.PartitionOutages)
+		fmt.Fprintf(&b, "  %-12s %5d %8d %12v %12v %14v %14v\n", s.Kind, s.Runs, s.Failed, m.Round(time.Millisecond), x.Round(time.Millisecond),
+			pm.Round(time.Millisecond), px.Round(time.Millisecond))
 	}
 
 	if len(r.Notes) > 0 {
@@ -206,6 +223,7 @@ type KindSummary struct {
 	Polled               int // records the consumers received
 	Unexpected, Expected int // anomalies
 	Outages              []Dur
+	PartitionOutages     []Dur // the longest outage of one partition laid to each fault
 	// TopicOps and TopicAcked count the metadata workload's creations and
 	// deletions, attempted and acknowledged; MetaOutages are the
 	// topic-creation outages laid to the faults.
@@ -250,6 +268,7 @@ func Summarize(hs []History) []KindSummary {
 			s.Acked += acked
 			s.Polled += polled
 			s.Outages = append(s.Outages, st.Outages...)
+			s.PartitionOutages = append(s.PartitionOutages, st.PartitionOutages...)
 			s.TopicOps += len(h.MetaOps)
 			s.TopicAcked += topicAcked
 			s.MetaOutages = append(s.MetaOutages, st.MetaOutages...)
@@ -274,14 +293,16 @@ func SummaryTable(ss []KindSummary) string {
 		meta = meta || s.TopicOps > 0
 	}
 	if meta {
-		b.WriteString("| fault | runs | faults (failed) | writes (acknowledged) | records polled | topic changes (acknowledged) | anomalies unexpected / expected | outage median | outage max | topic-creation outage median | max |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("| fault | runs | faults (failed) | writes (acknowledged) | records polled | topic changes (acknowledged) | anomalies unexpected / expected | outage median | outage max | partition outage median | max | topic-creation outage median | max |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, s := range ss {
 			m, x := medianMax(s.Outages)
+			pm, px := medianMax(s.PartitionOutages)
 			mm, mx := medianMax(s.MetaOutages)
-			fmt.Fprintf(&b, "| %s | %d | %d (%d) | %d (%d) | %d | %d (%d) | %d / %d | %v | %v | %v | %v |\n", s.Kind, s.Runs, s.Faults, s.Failed,
+			fmt.Fprintf(&b, "| %s | %d | %d (%d) | %d (%d) | %d | %d (%d) | %d / %d | %v | %v | %v | %v | %v | %v |\n", s.Kind, s.Runs, s.Faults, s.Failed,
 				s.Writes, s.Acked, s.Polled, s.TopicOps, s.TopicAcked, s.Unexpected, s.Expected,
-				m.Round(10*time.Millisecond), x.Round(10*time.Millisecond), mm.Round(10*time.Millisecond), mx.Round(10*time.Millisecond))
+				m.Round(10*time.Millisecond), x.Round(10*time.Millisecond), pm.Round(10*time.Millisecond), px.Round(10*time.Millisecond),
+				mm.Round(10*time.Millisecond), mx.Round(10*time.Millisecond))
 		}
 		return b.String()
 	}
@@ -331,5 +352,39 @@ func metaSummary(h History) string {
 		parts = append(parts, fmt.Sprintf("%d:%v", e, sortedKeys(leaders[e])))
 	}
 	fmt.Fprintf(&b, "  quorum leaders by epoch (epoch:[leader]): %s\n", strings.Join(parts, " "))
+	return b.String()
+}
+
+// produceErrors lists the errors the writers' applications got, by writer
+// and message, with the first and last time each was returned; the
+// run's own stop (at or after End) fails what is still buffered, and is
+// left out.
+func produceErrors(h History) string {
+	type key struct{ writer, err string }
+	type seen struct {
+		n           int
+		first, last Dur
+	}
+	m := map[key]*seen{}
+	var order []key
+	for _, w := range h.Writes {
+		if w.OK() || w.Complete >= h.End {
+			continue
+		}
+		k := key{w.Writer, w.Err}
+		s := m[k]
+		if s == nil {
+			s = &seen{first: w.Complete}
+			m[k] = s
+			order = append(order, k)
+		}
+		s.n++
+		s.first, s.last = min(s.first, w.Complete), max(s.last, w.Complete)
+	}
+	var b strings.Builder
+	for _, k := range order {
+		s := m[k]
+		fmt.Fprintf(&b, "  writer %s got %d errors (%v to %v): %s\n", k.writer, s.n, s.first.Round(time.Millisecond), s.last.Round(time.Millisecond), k.err)
+	}
 	return b.String()
 }

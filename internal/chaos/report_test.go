@@ -54,6 +54,34 @@ func TestMeasureOutages(t *testing.T) {
 	}
 }
 
+// TestMeasurePartitionOutages: one partition of two stops acknowledging
+// during a leader's fault while the other goes on: no run-wide outage, and
+// a partition outage laid to the fault.
+func TestMeasurePartitionOutages(t *testing.T) {
+	h := History{Seed: 4, Nodes: 3, Writers: []Writer{{"w1", -1, true}}, End: 20 * time.Second}
+	h.Faults = []Fault{{Kind: LeaderKill, Nodes: []int{2}, Start: 5 * time.Second, End: 7 * time.Second}}
+	seq := int64(0)
+	for t := Dur(0); t < h.End; t += 100 * ms {
+		for p := range int32(2) {
+			if p == 1 && t > 5*time.Second && t < 9*time.Second {
+				continue
+			}
+			h.Writes = append(h.Writes, Write{Writer: "w1", Seq: seq, Partition: p, Value: "v", Invoke: t, Complete: t + 2*ms, Offset: seq})
+			seq++
+		}
+	}
+	av := Measure(h, OutageMin)
+	if len(av.Outages) != 0 || av.FaultOutage[0] != 0 {
+		t.Errorf("run-wide outages %+v", av.Outages)
+	}
+	if av.FaultPartitionOutage[0] != 4*time.Second {
+		t.Errorf("partition outage %v, want 4s", av.FaultPartitionOutage[0])
+	}
+	if st := Stats(h, av); len(st) != 1 || len(st[0].PartitionOutages) != 1 || st[0].PartitionOutages[0] != 4*time.Second {
+		t.Errorf("stats %+v", st)
+	}
+}
+
 // TestSVGIsWellFormed: the picture parses as XML and shades every fault.
 func TestSVGIsWellFormed(t *testing.T) {
 	h := steadyHistory()

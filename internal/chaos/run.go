@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -138,11 +140,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	rec := NewRecorder(History{Seed: cfg.Seed, Topic: cfg.Workload.Topic, Group: cfg.Workload.Group,
-		Nodes: cfg.Nodes, Brokers: brokers, Writers: cfg.Workload.writers(), FlushMessages: cfg.FlushMessages})
+		Nodes: cfg.Nodes, Brokers: brokers, Writers: cfg.Workload.writers(), FlushMessages: cfg.FlushMessages,
+		Replication: max(1, cfg.Workload.Replication), MinInsync: cfg.Workload.MinInsync})
 	nem.rec = rec
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
-	wl := &workload{opts: cfg.Workload, seeds: addrs(nem.nodes), rec: rec, logf: cfg.logf}
+	clientLog, err := os.Create(filepath.Join(cfg.OutDir, "clients.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer clientLog.Close()
+	wl := &workload{opts: cfg.Workload, seeds: addrs(nem.nodes), rec: rec, logf: cfg.logf, clientLog: &lockedWriter{w: clientLog}}
 	if err := wl.start(wctx); err != nil {
 		return nil, err
 	}
@@ -154,22 +162,45 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		mw.wg.Add(1)
 		go func() { defer mw.wg.Done(); quorumWatch(wctx, rec, nem.nodes) }()
 	}
-	for _, s := range steps {
-		if !sleepUntil(ctx, rec, s.At) {
+	// A fault that lasts longer than its scheduled hold (a rolling restart,
+	// a pause past the session timeout, a slow restart) shifts the later
+	// steps by as much, so that each keeps its quiet time before it; the
+	// steps that would then end after the cooldown began are left out.
+	var shift time.Duration
+	for i, s := range steps {
+		if s.At+shift+cfg.expectedLen(s) > cfg.Duration-cfg.Cooldown {
+			cfg.logf("%d of %d scheduled faults left out: the faults before them overran by %v", len(steps)-i, len(steps), shift.Round(time.Millisecond))
+			break
+		}
+		if !sleepUntil(ctx, rec, s.At+shift) {
 			break
 		}
 		f := nem.do(ctx, s)
+		shift = max(shift, f.End-s.At-s.Hold)
 		cfg.logf("%v %s nodes %v: %s %s", f.Start.Round(time.Millisecond), f.Kind, f.Nodes, f.Detail, f.Err)
 		rec.Do(func(h *History) { h.Faults = append(h.Faults, f) })
 	}
 	sleepUntil(ctx, rec, cfg.Duration)
+	// End is when the clients are told to stop: what they still buffer
+	// fails from then on because of the stop, not of a fault.
+	end := rec.Now()
 	wcancel()
 	wl.stop()
 	mw.stop()
-	rec.Do(func(h *History) { h.End = rec.Now() })
+	rec.Do(func(h *History) { h.End = end })
 	cfg.logf("workload stopped at %v; healing", rec.Now().Round(time.Millisecond))
 
 	res.Notes = append(res.Notes, nem.healAll()...)
+	if cfg.Nodes > 1 && cfg.Workload.Replication > 1 {
+		// Every replica back in the ISR before the final read, so that
+		// the copies read from disk after the stop must all reach the
+		// high watermark.
+		if took, err := nem.isrFull(ctx, 60*time.Second); err != nil {
+			res.Notes = append(res.Notes, "after healing: "+err.Error())
+		} else {
+			cfg.logf("ISR full %v after healing", took.Round(time.Millisecond))
+		}
+	}
 	fctx, fcancel := context.WithTimeout(ctx, cfg.FinalTimeout)
 	defer fcancel()
 	if err := finalRead(fctx, rec, nem.nodes, cfg.Workload.Topic, cfg.Workload.Group, cfg.Workload.Partitions); err != nil {
@@ -209,6 +240,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, res.write()
 }
 
+// expectedLen is about how long step s will take: its hold, or for a leader
+// pause the session timeout and an election more, for a rolling restart a
+// few seconds a node more (a controlled shutdown, a restart, the ISR
+// filling again).
+func (c Config) expectedLen(s Step) time.Duration {
+	switch s.Kind {
+	case LeaderPause:
+		return c.sessionTimeout() + electionAllowance + s.Hold
+	case Rolling:
+		return s.Hold + time.Duration(c.Nodes)*4*time.Second
+	}
+	return s.Hold
+}
+
 // sleepUntil waits until the recorder's clock reaches at; false if ctx
 // ended first.
 func sleepUntil(ctx context.Context, rec *Recorder, at time.Duration) bool {
@@ -239,6 +284,9 @@ func createTopic(ctx context.Context, cfg Config, seeds []string) error {
 	if cfg.SegmentBytes > 0 {
 		configs["segment.bytes"] = kadm.StringPtr(fmt.Sprint(cfg.SegmentBytes))
 	}
+	if cfg.Workload.MinInsync > 0 {
+		configs["min.insync.replicas"] = kadm.StringPtr(fmt.Sprint(cfg.Workload.MinInsync))
+	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	_, err = retry(cctx, func() (kadm.CreateTopicResponse, error) {
@@ -260,4 +308,16 @@ func (r *Result) write() error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "run.svg"), []byte(SVG(r.History, r.Availability)), 0o644)
+}
+
+// lockedWriter serializes the clients' log lines into one file.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }

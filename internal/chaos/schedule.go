@@ -35,10 +35,36 @@ const (
 	// Slow delays the traffic of one node's links (through the link
 	// proxy). Needs 2+ nodes.
 	Slow FaultKind = "slow"
+	// LeaderKill is kill -9 of a leader of the workload's partitions, as
+	// Metadata names it at the time (of the partition the step's pick
+	// chooses, or the node leading most of them), then a restart. Needs
+	// 2+ nodes.
+	LeaderKill FaultKind = "leader-kill"
+	// LeaderPause is SIGSTOP of such a leader for longer than
+	// broker.session.timeout.ms, so that the controller fences it and
+	// elects another; after SIGCONT it must step down and truncate.
+	LeaderPause FaultKind = "leader-pause"
+	// Rolling is a rolling restart with controlled shutdowns: each node
+	// in turn gets SIGTERM, exits, restarts, and the next waits until
+	// every replica is in the ISR again. No error may reach an idempotent
+	// producer meanwhile (produce-error).
+	Rolling FaultKind = "rolling"
+	// CoordKill is kill -9 of the workload group's coordinator, as
+	// FindCoordinator names it at the time, then a restart.
+	CoordKill FaultKind = "coord-kill"
 )
 
 // AllFaults lists every kind, for flag help and validation.
-var allFaults = []FaultKind{Kill, Pause, DiskFull, TornTail, TornAcked, Partition, Slow}
+var allFaults = []FaultKind{Kill, Pause, DiskFull, TornTail, TornAcked, Partition, Slow, LeaderKill, LeaderPause, Rolling, CoordKill}
+
+// clusterOnly reports whether fault kind f needs 2 or more nodes.
+func clusterOnly(f FaultKind) bool {
+	switch f {
+	case Partition, Slow, LeaderKill, LeaderPause, Rolling, CoordKill:
+		return true
+	}
+	return false
+}
 
 // ParseFaults reads a comma-separated list of fault kinds.
 func ParseFaults(s string) ([]FaultKind, error) {
@@ -103,7 +129,7 @@ func (o ScheduleOptions) Validate() error {
 		return fmt.Errorf("gap %v and hold %v must be positive", o.Gap, o.Hold)
 	}
 	for _, f := range o.Faults {
-		if (f == Partition || f == Slow) && o.Nodes < 2 {
+		if clusterOnly(f) && o.Nodes < 2 {
 			return fmt.Errorf("fault %s needs 2 or more nodes, have %d", f, o.Nodes)
 		}
 	}

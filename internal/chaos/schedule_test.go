@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -83,5 +84,25 @@ func TestScheduleRefusesNetworkFaultsOnOneNode(t *testing.T) {
 	o.Faults = []FaultKind{Kill}
 	if _, err := Schedule(o); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestScheduleRefusesRoleFaultsOnOneNode: a leader, a rolling restart or a
+// coordinator fault needs a cluster, and their names parse.
+func TestScheduleRefusesRoleFaultsOnOneNode(t *testing.T) {
+	ks, err := ParseFaults("leader-kill,leader-pause,rolling,coord-kill")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range ks {
+		o := scheduleOptions(1)
+		o.Nodes, o.Faults = 1, []FaultKind{k}
+		if _, err := Schedule(o); err == nil || !strings.Contains(err.Error(), string(k)) {
+			t.Errorf("%s on one node: %v", k, err)
+		}
+		o.Nodes = 3
+		if steps, err := Schedule(o); err != nil || len(steps) == 0 {
+			t.Errorf("%s on three nodes: %d steps, %v", k, len(steps), err)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -18,8 +19,10 @@ import (
 type WorkloadOptions struct {
 	Topic      string
 	Partitions int32
-	// Replication is the topic's replication factor (0: 1).
+	// Replication is the topic's replication factor (0: 1), MinInsync its
+	// min.insync.replicas (0: the broker's default).
 	Replication int
+	MinInsync   int
 	Group       string
 	// Producers idempotent acks=all writers, plus one acks=1 writer
 	// without idempotence when AcksOne is set (the contrast: its losses
@@ -32,6 +35,16 @@ type WorkloadOptions struct {
 	Consumers int
 	// Pad is filler bytes after each value's "<writer>-<seq>|".
 	Pad int
+	// DeliveryTimeout bounds a record's wait for its acknowledgement,
+	// retries included (0: 15 s); past it the application gets an error.
+	DeliveryTimeout time.Duration
+}
+
+func (o WorkloadOptions) deliveryTimeout() time.Duration {
+	if o.DeliveryTimeout > 0 {
+		return o.DeliveryTimeout
+	}
+	return 15 * time.Second
 }
 
 // workload runs the writers and consumers of a run into a recorder.
@@ -41,8 +54,24 @@ type workload struct {
 	rec   *Recorder
 	logf  func(string, ...any)
 
+	// clientLog, when set, receives the clients' own warnings (a
+	// connection a broker closed, a request that failed), each line
+	// prefixed by the client's name: where an error a writer got came
+	// from.
+	clientLog io.Writer
+
 	wg      sync.WaitGroup
 	clients []*kgo.Client
+}
+
+// logOpt is the option that sends a client's warnings to the client log.
+func (wl *workload) logOpt(name string) []kgo.Opt {
+	if wl.clientLog == nil {
+		return nil
+	}
+	return []kgo.Opt{kgo.WithLogger(kgo.BasicLogger(wl.clientLog, kgo.LogLevelWarn, func() string {
+		return fmt.Sprintf("%s %s ", time.Now().UTC().Format(time.RFC3339Nano), name)
+	}))}
 }
 
 // writers lists the run's writers with their guarantees.
@@ -77,9 +106,10 @@ func (wl *workload) start(ctx context.Context) error {
 			kgo.RecordPartitioner(kgo.ManualPartitioner()),
 			kgo.ProducerLinger(5*time.Millisecond),
 			kgo.MaxBufferedRecords(2000),
-			kgo.RecordDeliveryTimeout(15*time.Second),
+			kgo.RecordDeliveryTimeout(wl.opts.deliveryTimeout()),
 			kgo.ProduceRequestTimeout(5*time.Second),
 		)
+		opts = append(opts, wl.logOpt(w.ID)...)
 		if w.Acks == 1 {
 			opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 		} else {
@@ -108,6 +138,7 @@ func (wl *workload) start(ctx context.Context) error {
 			kgo.OnPartitionsRevoked(wl.onAssign(name, false)),
 			kgo.OnPartitionsLost(wl.onAssign(name, false)),
 		)
+		opts = append(opts, wl.logOpt(name)...)
 		cl, err := kgo.NewClient(opts...)
 		if err != nil {
 			return err

@@ -83,6 +83,75 @@ func TestControlledShutdownServesNewConnections(t *testing.T) {
 	t.Logf("%d new connections answered during the controlled shutdown", answered)
 }
 
+// TestCloseAbandonsForwardedRequests: a client's topic change that a node has forwarded
+// to the controller, and that has no answer yet (here its controller channel is cut),
+// does not hold the node's Close for request.timeout.ms: once the connections are closed
+// nobody waits for the answer. (Found by the fault battery's rolling restart: a node whose
+// quorum had lost its leader during the shutdown took 30 s to stop, in a DeleteTopics
+// forwarded to the controller.)
+func TestCloseAbandonsForwardedRequests(t *testing.T) {
+	cuts := map[int32]*cutSwitch{1: {}, 2: {}, 3: {}}
+	dialed := make(chan struct{}, 1)
+	c := startQuorumCluster(t, 3, map[string]string{
+		"broker.heartbeat.interval.ms": "1500",
+		"broker.session.timeout.ms":    "4000",
+		"request.timeout.ms":           "30000",
+	}, func(c *qcluster) {
+		c.dial = func(id int32) func(context.Context, string) (net.Conn, error) {
+			return func(ctx context.Context, addr string) (net.Conn, error) {
+				if cuts[id].on() {
+					select {
+					case dialed <- struct{}{}:
+					default:
+					}
+				}
+				return cuts[id].dial(ctx, addr)
+			}
+		}
+	})
+	lead := c.leader()
+	c.waitAll("three unfenced brokers", unfenced(1, 2, 3))
+	var qn *qnode
+	for _, n := range c.running() {
+		if n != lead {
+			qn = n
+		}
+	}
+	cuts[qn.id].set(true)
+	for len(dialed) > 0 { // a heartbeat's dial between the cut and now
+		<-dialed
+	}
+	go func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(qn.srv.Addrs()[0]), kgo.RequestRetries(0))
+		if err != nil {
+			return
+		}
+		defer cl.Close()
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "waits", 1, 1
+		req.Topics = append(req.Topics, rt)
+		req.TimeoutMillis = 60000
+		// To this node (a client would route it to the controller), which
+		// forwards it; it fails once the node closes the connection.
+		cl.SeedBrokers()[0].Request(ctxT(t), req)
+	}()
+	<-dialed // the forwarded request (or a heartbeat) tried the cut channel
+	start := time.Now()
+	if err := qn.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	qn.srv = nil
+	// The controlled shutdown waits for its bound (the session timeout, 4 s: its
+	// heartbeats do not get through either); the forwarded request must not add the
+	// rest of its 30 s.
+	took := time.Since(start)
+	t.Logf("Close took %v", took.Round(time.Millisecond))
+	if took > 15*time.Second {
+		t.Fatalf("Close took %v with a forwarded request pending", took.Round(time.Millisecond))
+	}
+}
+
 // TestCloseAnswersAYoungConnection: a connection accepted just before the node stops
 // listening gets its first requests answered before it is closed. A client opens a
 // connection to send a request at once (ApiVersions, then the request it was opened

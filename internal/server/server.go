@@ -329,6 +329,9 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.closeController()
 	s.cancel()
+	// The connections are closed: the topic changes their requests forwarded to the
+	// controller have nobody to answer, and must not hold the wait below.
+	s.broker.AbandonRequests()
 	if httpl != nil {
 		httpl.close()
 	}

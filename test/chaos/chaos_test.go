@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -63,6 +64,8 @@ var ciRuns = []struct {
 	// tornAcked: the run tears acknowledged records on purpose, and the
 	// checker must report exactly those lost, as expected.
 	tornAcked bool
+	// kinds are fault kinds the seed must have injected.
+	kinds []chaos.FaultKind
 }{
 	{name: "kill-pause", args: []string{"--seed", "11", "--duration", "35s", "--faults", "kill,pause"}},
 	{name: "diskfull", args: []string{"--seed", "12", "--duration", "25s", "--faults", "diskfull", "--disk-size", "67108864"}},
@@ -72,6 +75,14 @@ var ciRuns = []struct {
 	// killed and cut off (reset) by the seed's picks, another node killed,
 	// with the metadata workload beside the data workload.
 	{name: "cluster", args: []string{"--seed", "59", "--duration", "35s", "--nodes", "3", "--faults", "kill,pause,partition"}},
+	// Three nodes, the workload's topic and the group's offsets with
+	// replication factor 3 and min.insync.replicas 2: a partition leader
+	// killed and paused past the session timeout, a rolling restart with
+	// controlled shutdowns (no error may reach an idempotent producer), the
+	// group's coordinator killed.
+	{name: "cluster-rf3", args: []string{"--seed", "309", "--duration", "70s", "--nodes", "3", "--replication", "3",
+		"--faults", "leader-kill,leader-pause,rolling,coord-kill"},
+		kinds: []chaos.FaultKind{chaos.LeaderKill, chaos.LeaderPause, chaos.Rolling, chaos.CoordKill}},
 }
 
 func TestBattery(t *testing.T) {
@@ -103,6 +114,11 @@ func TestBattery(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkRun(t, h, r.tornAcked)
+			for _, k := range r.kinds {
+				if !slices.ContainsFunc(h.Faults, func(f chaos.Fault) bool { return f.Kind == k }) {
+					t.Errorf("seed %d injected no %s fault", h.Seed, k)
+				}
+			}
 		})
 	}
 }
