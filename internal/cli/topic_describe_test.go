@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/vltava/vltava/internal/broker"
 	"github.com/vltava/vltava/internal/config"
@@ -326,5 +328,37 @@ func TestTopicDescribeProducers(t *testing.T) {
 	if len(js) != 1 || len(js[0].Partitions) != 2 || !slices.Equal(js[0].Partitions[0].Producers, wantJSON) ||
 		len(js[0].Partitions[1].Producers) != 0 || js[0].Partitions[1].ProducersError != "" {
 		t.Fatalf("describe --producers -o json: %+v", js)
+	}
+}
+
+// TestTopicDescribeWithoutDescribeTopicPartitions: a cluster whose ApiVersions leaves
+// DescribeTopicPartitions out (a Kafka 3.7 kfake) gets the output it got before the ELR
+// columns: no Elr or LastKnownElr column, no elr in JSON, and no error. One that serves
+// it (Vltava) gets both, empty for a healthy partition.
+func TestTopicDescribeWithoutDescribeTopicPartitions(t *testing.T) {
+	old, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.MaxVersions(kversion.V3_7_0()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	for _, tc := range []struct {
+		name    string
+		brokers string
+		elr     bool
+	}{{"kafka 3.7", old.ListenAddrs()[0], false}, {"vltava", vltavaBroker(t, nil), true}} {
+		topic := createTopic(t, tc.brokers, 1)
+		out := must(t, tc.brokers, "", "topic", "describe", topic)
+		if strings.Contains(out, "Elr") != tc.elr || tc.elr && !strings.Contains(out, "\tIsr: 1\tElr: \tLastKnownElr: \n") {
+			t.Errorf("%s: describe printed\n%s", tc.name, out)
+		}
+		raw := must(t, tc.brokers, "", "topic", "describe", topic, "-o", "json")
+		var js []jsonTopic
+		if err := json.Unmarshal([]byte(raw), &js); err != nil || len(js) != 1 || len(js[0].Partitions) != 1 {
+			t.Fatalf("%s: json %s: %v", tc.name, raw, err)
+		}
+		jp := js[0].Partitions[0]
+		if strings.Contains(raw, `"elr"`) != tc.elr || tc.elr && (jp.ELR == nil || len(*jp.ELR) != 0 || jp.LastKnownELR == nil || len(*jp.LastKnownELR) != 0) {
+			t.Errorf("%s: json %s", tc.name, raw)
+		}
 	}
 }
