@@ -307,9 +307,15 @@ func (c *common) client(opts ...kgo.Opt) (*kgo.Client, error) {
 // admin returns a kadm client whose requests carry --timeout as the broker-side timeout, and
 // a context that bounds the whole operation by the same --timeout.
 func (c *common) admin(ctx context.Context) (*kadm.Client, context.Context, func(), error) {
+	_, adm, ctx, done, err := c.adminClient(ctx)
+	return adm, ctx, done, err
+}
+
+// adminClient is admin with the client under it, for the requests kadm does not make.
+func (c *common) adminClient(ctx context.Context) (*kgo.Client, *kadm.Client, context.Context, func(), error) {
 	cl, err := c.client()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	adm := kadm.NewClient(cl)
 	var cancel context.CancelFunc
@@ -319,7 +325,7 @@ func (c *common) admin(ctx context.Context) (*kadm.Client, context.Context, func
 	} else {
 		ctx, cancel = context.WithCancel(ctx)
 	}
-	return adm, ctx, func() { cancel(); cl.Close() }, nil
+	return cl, adm, ctx, func() { cancel(); cl.Close() }, nil
 }
 
 // reachErr turns a bare deadline into a message that says what was being waited for, since

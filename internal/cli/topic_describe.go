@@ -34,7 +34,7 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	adm, ctx, done, err := c.admin(ctx)
+	cl, adm, ctx, done, err := c.adminClient(ctx)
 	if err != nil {
 		return err
 	}
@@ -90,6 +90,12 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 		}
 		found = kept
 	}
+	// KIP-966's ELR columns, where the cluster serves DescribeTopicPartitions; without
+	// it (before Kafka 3.8) the output is what it was.
+	elr, err := describeELR(ctx, cl, found)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("describe topic partitions: %w", c.reachErr(err)))
+	}
 	var prods kadm.DescribedProducersTopics
 	if *producers && len(found) > 0 {
 		set := kadm.TopicsSet{}
@@ -107,7 +113,7 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 	if c.output.json() {
 		out := []jsonTopic{}
 		for _, name := range found {
-			jt := topicJSON(topics[name], configs, *all)
+			jt := topicJSON(topics[name], configs, elr, *all)
 			if *producers {
 				addProducersJSON(&jt, prods)
 			}
@@ -120,7 +126,7 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 	}
 	w := bufio.NewWriter(e.Stdout)
 	for _, name := range found {
-		writeTopic(w, topics[name], configs, !filter.on())
+		writeTopic(w, topics[name], configs, elr, !filter.on())
 		if rc, err := configs.On(name, nil); *all && !filter.on() && err == nil && rc.Err == nil {
 			fmt.Fprintf(w, "All configs for topic %s:\n", name)
 			writeConfigs(w, rc.Configs)
@@ -232,13 +238,19 @@ func (f describeFilter) apply(td kadm.TopicDetail, configs kadm.ResourceConfigs)
 
 // writeTopic prints one topic the way kafka-topics.sh --describe does, which operators know:
 // a summary line with the configs set on the topic (if summary), then a tab-indented line
-// per partition, fields separated by tabs so scripts can cut them.
-func writeTopic(w io.Writer, td kadm.TopicDetail, configs kadm.ResourceConfigs, summary bool) {
+// per partition, fields separated by tabs so scripts can cut them. With elr (the cluster
+// serves DescribeTopicPartitions) each partition line has kafka-topics.sh 4.x's Elr and
+// LastKnownElr columns after Isr.
+func writeTopic(w io.Writer, td kadm.TopicDetail, configs kadm.ResourceConfigs, elr topicsELR, summary bool) {
 	if summary {
 		writeTopicSummary(w, td, configs)
 	}
 	for _, p := range td.Partitions.Sorted() {
 		fmt.Fprintf(w, "\tTopic: %s\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s", td.Topic, p.Partition, nodeID(p.Leader), ids(p.Replicas), ids(p.ISR))
+		if elr != nil {
+			e, ok := elr.of(td.Topic, p.Partition)
+			fmt.Fprintf(w, "\tElr: %s\tLastKnownElr: %s", elrIDs(e.elr, ok), elrIDs(e.lastKnown, ok))
+		}
 		if len(p.OfflineReplicas) > 0 {
 			fmt.Fprintf(w, "\tOffline: %s", ids(p.OfflineReplicas))
 		}
@@ -322,19 +334,28 @@ type jsonPartition struct {
 	Replicas        []int32 `json:"replicas"`
 	ISR             []int32 `json:"isr"`
 	OfflineReplicas []int32 `json:"offline_replicas,omitempty"`
-	Error           string  `json:"error,omitempty"`
+	// KIP-966, where the cluster serves DescribeTopicPartitions and described the
+	// partition; absent otherwise.
+	ELR          *[]int32 `json:"elr,omitempty"`
+	LastKnownELR *[]int32 `json:"last_known_elr,omitempty"`
+	Error        string   `json:"error,omitempty"`
 	// With --producers: none if empty.
 	Producers      []jsonProducer `json:"producers,omitempty"`
 	ProducersError string         `json:"producers_error,omitempty"`
 }
 
-// topicJSON is td as JSON: configs set on the topic, or with all every effective one.
-func topicJSON(td kadm.TopicDetail, configs kadm.ResourceConfigs, all bool) jsonTopic {
+// topicJSON is td as JSON: configs set on the topic, or with all every effective one, and
+// the partitions' ELR from elr.
+func topicJSON(td kadm.TopicDetail, configs kadm.ResourceConfigs, elr topicsELR, all bool) jsonTopic {
 	jt := jsonTopic{Name: td.Topic, ID: topicID(td.ID), Internal: td.IsInternal, ReplicationFactor: replicationFactor(td),
 		Partitions: []jsonPartition{}, Configs: []jsonConfig{}}
 	for _, p := range td.Partitions.Sorted() {
 		jp := jsonPartition{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
 			Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR), OfflineReplicas: p.OfflineReplicas}
+		if e, ok := elr.of(td.Topic, p.Partition); ok {
+			e, l := nonNil(e.elr), nonNil(e.lastKnown)
+			jp.ELR, jp.LastKnownELR = &e, &l
+		}
 		if p.Err != nil {
 			jp.Error = p.Err.Error()
 		}

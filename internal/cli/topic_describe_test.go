@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/vltava/vltava/internal/broker"
 	"github.com/vltava/vltava/internal/config"
@@ -224,19 +226,54 @@ func TestTopicDescribeFilters(t *testing.T) {
 		return (b == nil || b.Fenced) && !slices.Contains(im.Topic("rf3").Partition(0).ISR(), x)
 	})
 	brokers = c.addrs()
-	// Leader, replicas, ISR and offline replicas, as Metadata gives them.
+	// solo's last ISR member left its ISR for its ELR (KIP-966, as a Kafka 4.1+ cluster
+	// does). Its last known ELR is whatever the controller recorded.
+	soloLastKnown := elrIDs(c.nodes[others[0]].Broker().Image().Topic("solo").Partition(0).LastKnownELR(), true)
+	// DescribeTopicPartitions over the wire, raw, through a franz-go client: the
+	// partitions as Metadata gives them, with their ELR.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+	for _, name := range []string{"solo", "rf3", "pair"} {
+		rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+		rt.Topic = name
+		req.Topics = append(req.Topics, rt)
+	}
+	dtp, err := req.RequestWith(t.Context(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, rt := range dtp.Topics {
+		for _, p := range rt.Partitions {
+			got = append(got, fmt.Sprintf("%s-%d error %d leader %d replicas %v isr %v elr %v last known %s offline %v", *rt.Topic, p.Partition,
+				p.ErrorCode, p.LeaderID, p.Replicas, p.ISR, p.EligibleLeaderReplicas, elrIDs(p.LastKnownELR, true), p.OfflineReplicas))
+		}
+	}
+	wantDTP := []string{
+		fmt.Sprintf("pair-0 error 0 leader %[2]d replicas [%[2]d %[3]d] isr [%[2]d %[3]d] elr [] last known  offline []", x, others[0], others[1]),
+		fmt.Sprintf("rf3-0 error 0 leader %[2]d replicas [1 2 3] isr [%[2]d %[3]d] elr [] last known  offline [%[1]d]", x, others[0], others[1]),
+		fmt.Sprintf("solo-0 error 0 leader -1 replicas [%[1]d] isr [] elr [%[1]d] last known %[2]s offline [%[1]d]", x, soloLastKnown),
+	}
+	if !slices.Equal(got, wantDTP) || dtp.NextCursor != nil {
+		t.Errorf("DescribeTopicPartitions:\n%s\nwant\n%s\nnext cursor %+v", strings.Join(got, "\n"), strings.Join(wantDTP, "\n"), dtp.NextCursor)
+	}
+	// Leader, replicas, ISR and offline replicas, as Metadata gives them, and the ELR
+	// columns of kafka-topics.sh 4.x, as DescribeTopicPartitions gives them.
 	out := must(t, brokers, "", "topic", "describe", "rf3", "solo", "pair")
 	for _, line := range []string{
-		"\tTopic: rf3\tPartition: 0\tLeader: %[2]d\tReplicas: 1,2,3\tIsr: %[2]d,%[3]d\tOffline: %[1]d\n",
-		"\tTopic: solo\tPartition: 0\tLeader: none\tReplicas: %[1]d\tIsr: (none)\tOffline: %[1]d\tError: LEADER_NOT_AVAILABLE",
-		"\tTopic: pair\tPartition: 0\tLeader: %[2]d\tReplicas: %[2]d,%[3]d\tIsr: %[2]d,%[3]d\n",
+		"\tTopic: rf3\tPartition: 0\tLeader: %[2]d\tReplicas: 1,2,3\tIsr: %[2]d,%[3]d\tElr: \tLastKnownElr: \tOffline: %[1]d\n",
+		"\tTopic: solo\tPartition: 0\tLeader: none\tReplicas: %[1]d\tIsr: (none)\tElr: %[1]d\tLastKnownElr: %[4]s\tOffline: %[1]d\tError: LEADER_NOT_AVAILABLE",
+		"\tTopic: pair\tPartition: 0\tLeader: %[2]d\tReplicas: %[2]d,%[3]d\tIsr: %[2]d,%[3]d\tElr: \tLastKnownElr: \n",
 	} {
-		if l := fmt.Sprintf(line, x, others[0], others[1]); !strings.Contains(out, l) {
+		if l := fmt.Sprintf(line, x, others[0], others[1], soloLastKnown); !strings.Contains(out, l) {
 			t.Errorf("describe with node %d down lacks %q:\n%s", x, l, out)
 		}
 	}
-	// solo's last ISR member left its ISR for its ELR (KIP-966, as a Kafka 4.1+ cluster
-	// does): an empty ISR is under-replicated and under min ISR.
+	// An empty ISR is under-replicated and under min ISR.
 	want(describe("--under-replicated-partitions"), "rf3-0", "solo-0")
 	want(describe("--unavailable-partitions"), "solo-0")
 	want(describe("--under-min-isr-partitions"), "solo-0")
@@ -248,6 +285,9 @@ func TestTopicDescribeFilters(t *testing.T) {
 	}
 	if len(js) != 1 || js[0].Name != "solo" || len(js[0].Partitions) != 1 || js[0].Partitions[0].Leader != -1 {
 		t.Fatalf("json with --unavailable-partitions: %+v", js)
+	}
+	if jp := js[0].Partitions[0]; jp.ELR == nil || !slices.Equal(*jp.ELR, []int32{x}) || jp.LastKnownELR == nil || elrIDs(*jp.LastKnownELR, true) != soloLastKnown {
+		t.Fatalf("json ELR %v, last known %v; want [%d] and %s", jp.ELR, jp.LastKnownELR, x, soloLastKnown)
 	}
 	// Filters add up.
 	want(describe("--under-replicated-partitions", "--unavailable-partitions"), "rf3-0", "solo-0")
@@ -288,5 +328,37 @@ func TestTopicDescribeProducers(t *testing.T) {
 	if len(js) != 1 || len(js[0].Partitions) != 2 || !slices.Equal(js[0].Partitions[0].Producers, wantJSON) ||
 		len(js[0].Partitions[1].Producers) != 0 || js[0].Partitions[1].ProducersError != "" {
 		t.Fatalf("describe --producers -o json: %+v", js)
+	}
+}
+
+// TestTopicDescribeWithoutDescribeTopicPartitions: a cluster whose ApiVersions leaves
+// DescribeTopicPartitions out (a Kafka 3.7 kfake) gets the output it got before the ELR
+// columns: no Elr or LastKnownElr column, no elr in JSON, and no error. One that serves
+// it (Vltava) gets both, empty for a healthy partition.
+func TestTopicDescribeWithoutDescribeTopicPartitions(t *testing.T) {
+	old, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.MaxVersions(kversion.V3_7_0()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	for _, tc := range []struct {
+		name    string
+		brokers string
+		elr     bool
+	}{{"kafka 3.7", old.ListenAddrs()[0], false}, {"vltava", vltavaBroker(t, nil), true}} {
+		topic := createTopic(t, tc.brokers, 1)
+		out := must(t, tc.brokers, "", "topic", "describe", topic)
+		if strings.Contains(out, "Elr") != tc.elr || tc.elr && !strings.Contains(out, "\tIsr: 1\tElr: \tLastKnownElr: \n") {
+			t.Errorf("%s: describe printed\n%s", tc.name, out)
+		}
+		raw := must(t, tc.brokers, "", "topic", "describe", topic, "-o", "json")
+		var js []jsonTopic
+		if err := json.Unmarshal([]byte(raw), &js); err != nil || len(js) != 1 || len(js[0].Partitions) != 1 {
+			t.Fatalf("%s: json %s: %v", tc.name, raw, err)
+		}
+		jp := js[0].Partitions[0]
+		if strings.Contains(raw, `"elr"`) != tc.elr || tc.elr && (jp.ELR == nil || len(*jp.ELR) != 0 || jp.LastKnownELR == nil || len(*jp.LastKnownELR) != 0) {
+			t.Errorf("%s: json %s", tc.name, raw)
+		}
 	}
 }

@@ -138,6 +138,7 @@ var brokerKeys = []brokerKey{
 	{name: "socket.receive.buffer.bytes", typ: TypeInt, def: "102400", doc: "SO_RCVBUF of accepted sockets; -1 uses the OS default."},
 	{name: "socket.listen.backlog.size", typ: TypeInt, def: "50", check: atLeast(1), doc: "Listen backlog."},
 	{name: "fetch.max.bytes", typ: TypeInt, def: "57671680", check: atLeast(1024), doc: "The most record bytes a fetch response carries (the first batch goes whole even if larger)."},
+	{name: "max.request.partition.size.limit", typ: TypeInt, def: "2000", check: atLeast(1), doc: "The most partitions a DescribeTopicPartitions response carries (KIP-966)."},
 	{name: "max.incremental.fetch.session.cache.slots", typ: TypeInt, def: "1000", check: atLeast(0), doc: "The most incremental fetch sessions (KIP-227) the broker keeps."},
 	{name: "vltava.fetch.max.bytes.in.flight", typ: TypeLong, def: "536870912", check: atLeast(1 << 20), doc: "The most record bytes fetch responses hold in memory at once, across all connections, from their read until they are written; records sent from their files (sendfile) hold none (Vltava-specific key)."},
 

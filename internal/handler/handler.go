@@ -72,6 +72,9 @@ type Handler struct {
 	// (vltava.fetch.max.bytes.in.flight) the record bytes all of them hold in memory.
 	fetchMaxBytes int32
 	fetchBudget   *fetchBudget
+	// maxResponsePartitions (max.request.partition.size.limit) bounds the partitions of
+	// a DescribeTopicPartitions answer.
+	maxResponsePartitions int32
 	// controller answers the controller APIs on the controller listener
 	// (controller_listener.go).
 	controller controllerSlot
@@ -100,6 +103,7 @@ func NewWith(b *broker.Broker, groups *group.Coordinator, opts Options) (*Handle
 	if h.fetchMaxBytes <= 0 { // a configuration not from config.Load
 		h.fetchMaxBytes = 57671680
 	}
+	h.maxResponsePartitions = int32(min(intConfig(cfg, "max.request.partition.size.limit", defaultMaxResponsePartitions), 1<<31-1))
 	h.sessions = newFetchSessions(int(intConfig(cfg, "max.incremental.fetch.session.cache.slots", 1000)), b.Now)
 	h.pool.New = func() any { s := make([]byte, 0, 64<<10); return &s }
 	h.apis = []api{
@@ -138,6 +142,7 @@ func NewWith(b *broker.Broker, groups *group.Coordinator, opts Options) (*Handle
 		{64, 0, 0, h.unregisterBroker, false},
 		{68, 0, 1, h.consumerGroupHeartbeat, false},
 		{69, 0, 1, h.consumerGroupDescribe, false},
+		{75, 0, 0, h.describeTopicPartitions, false},
 	}
 	for i := range h.apis {
 		h.byKey[h.apis[i].key] = &h.apis[i]
