@@ -326,6 +326,7 @@ type brokerTransport struct {
 
 	mu      sync.Mutex
 	clients map[int32]*transportClient
+	fetches map[int32]*fetchConn // the followers' Fetch connections (fetchconn.go)
 	closed  bool
 }
 
@@ -344,13 +345,67 @@ func (t *brokerTransport) Request(ctx context.Context, id int32, req kmsg.Reques
 	if len(seeds) == 0 {
 		return nil, fmt.Errorf("broker %d: no endpoint", id)
 	}
-	if f, ok := req.(*kmsg.FetchRequest); ok && f.ReplicaID < 0 {
-		// The client sends the highest version both sides have: before v15 the
-		// replica is named by replica_id (from v15 it is not encoded), so a fetch
-		// to an older broker is still a follower's, never a consumer's.
+	f, isFetch := req.(*kmsg.FetchRequest)
+	if isFetch && f.ReplicaID < 0 {
+		// The highest version both sides have is sent: before v15 the replica is
+		// named by replica_id (from v15 it is not encoded), so a fetch to an older
+		// broker is still a follower's, never a consumer's.
 		f.ReplicaID = f.ReplicaState.ID
 	}
+	if isFetch {
+		fc, err := t.fetchConn(id)
+		if err != nil {
+			return nil, err
+		}
+		return fc.request(ctx, f)
+	}
 	return seeds[0].Request(ctx, req)
+}
+
+// Release takes back the buffer a Fetch response from broker id holds
+// (replication.Releaser): the Driver has applied it.
+func (t *brokerTransport) Release(id int32, resp kmsg.Response) {
+	t.mu.Lock()
+	fc := t.fetches[id]
+	t.mu.Unlock()
+	if fc != nil {
+		fc.release(resp)
+	}
+}
+
+// fetchConn returns the Fetch connection to broker id, a new one if its endpoint
+// changed.
+func (t *brokerTransport) fetchConn(id int32) (*fetchConn, error) {
+	addr, err := t.b.interBrokerAddr(id)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, ErrShuttingDown
+	}
+	if fc := t.fetches[id]; fc != nil {
+		if fc.addr == addr {
+			return fc, nil
+		}
+		fc.close() // the broker registered again elsewhere
+	}
+	if t.fetches == nil {
+		t.fetches = map[int32]*fetchConn{}
+	}
+	fc := newFetchConn(addr, fmt.Sprintf("vltava-replica-%d", t.b.cfg.NodeID), t.socketTimeout())
+	t.fetches[id] = fc
+	return fc, nil
+}
+
+// socketTimeout is replica.socket.timeout.ms: it bounds a request past its own wait (a
+// fetch's max_wait_ms), so that a leader that stopped answering is given up on.
+func (t *brokerTransport) socketTimeout() time.Duration {
+	if n, err := strconv.Atoi(t.b.cfg.Values["replica.socket.timeout.ms"]); err == nil && n > 0 {
+		return time.Duration(n) * time.Millisecond
+	}
+	return 30 * time.Second
 }
 
 func (t *brokerTransport) client(id int32) (*kgo.Client, error) {
@@ -370,14 +425,8 @@ func (t *brokerTransport) client(id int32) (*kgo.Client, error) {
 		c.cl.Close() // the broker registered again elsewhere
 		delete(t.clients, id)
 	}
-	// replica.socket.timeout.ms bounds a request past its own wait (a fetch's
-	// max_wait_ms): a leader that stopped answering is given up on after it.
-	timeout := 30 * time.Second
-	if n, err := strconv.Atoi(t.b.cfg.Values["replica.socket.timeout.ms"]); err == nil && n > 0 {
-		timeout = time.Duration(n) * time.Millisecond
-	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(fmt.Sprintf("vltava-replica-%d", t.b.cfg.NodeID)),
-		kgo.RequestTimeoutOverhead(timeout))
+		kgo.RequestTimeoutOverhead(t.socketTimeout()))
 	if err != nil {
 		return nil, err
 	}
@@ -392,6 +441,10 @@ func (t *brokerTransport) close() {
 	for id, c := range t.clients {
 		c.cl.Close()
 		delete(t.clients, id)
+	}
+	for id, fc := range t.fetches {
+		fc.close()
+		delete(t.fetches, id)
 	}
 }
 

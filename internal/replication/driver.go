@@ -18,6 +18,14 @@ type Transport interface {
 	Request(ctx context.Context, broker int32, req kmsg.Request) (kmsg.Response, error)
 }
 
+// Releaser is a Transport whose responses may hold a buffer it reuses: the Driver calls
+// Release with each response once it has applied it (or given it up). Nothing the
+// Fetcher does keeps a slice of a response past Handle: the records are appended to
+// the local log before it returns.
+type Releaser interface {
+	Release(broker int32, resp kmsg.Response)
+}
+
 // Driver runs one Fetcher. Its methods are safe for concurrent use.
 type Driver struct {
 	transport Transport
@@ -85,6 +93,12 @@ func (d *Driver) signal() {
 	}
 }
 
+func (d *Driver) release(source int32, resp kmsg.Response) {
+	if r, ok := d.transport.(Releaser); ok && resp != nil {
+		r.Release(source, resp)
+	}
+}
+
 func (d *Driver) run(ctx context.Context) {
 	defer close(d.done)
 	for ctx.Err() == nil {
@@ -111,11 +125,13 @@ func (d *Driver) run(ctx context.Context) {
 		}
 		resp, err := d.transport.Request(ctx, source, req)
 		if ctx.Err() != nil {
+			d.release(source, resp)
 			return
 		}
 		d.mu.Lock()
 		d.f.Handle(req, resp, err, d.now())
 		d.mu.Unlock()
+		d.release(source, resp)
 	}
 }
 
