@@ -290,6 +290,9 @@ func TestReassignmentMovesOffsetsCoordinator(t *testing.T) {
 	if _, err := adm.CreateTopic(ctxT(t), 1, 1, nil, "x"); err != nil {
 		t.Fatal(err)
 	}
+	// The coordinator may be another node, one whose image has not applied x yet (it would
+	// answer the commit UNKNOWN_TOPIC_OR_PARTITION, as Kafka's does).
+	c.waitAll("x", func(im *metadata.Image) bool { return im.Topic("x") != nil })
 	offs := kadm.Offsets{}
 	offs.Add(kadm.Offset{Topic: "x", Partition: 0, At: 7, LeaderEpoch: -1})
 	if r, err := adm.CommitOffsets(ctxT(t), "g", offs); err != nil || r.Error() != nil {
