@@ -158,7 +158,10 @@ type fetchState struct {
 	lastFetchedEpoch int32 // -1: none
 	leaderEnd        int64 // ResettingEarliest: the leader's log end found by the first step
 	delayUntil       time.Time
-	failure          string
+	// leaderBehind counts the answers in a row saying the source does not lead at our
+	// epoch yet: the metadata reached us first (see delayLeaderBehind).
+	leaderBehind int
+	failure      string
 }
 
 // Fetcher is the state machine of one source broker's fetches. Not safe for concurrent
@@ -385,6 +388,28 @@ func (f *Fetcher) delay(st *fetchState, now time.Time, why string, args ...any) 
 	f.cfg.Logger.Debug("replica fetch will retry", append([]any{"partition", st.key.String(), "source", f.source, "why", why}, args...)...)
 }
 
+// leaderCatchUp is the first retry's delay after the source answered that it does not
+// lead at our epoch yet.
+const leaderCatchUp = 25 * time.Millisecond
+
+// delayLeaderBehind delays a partition whose source answered NOT_LEADER_OR_FOLLOWER or
+// UNKNOWN_LEADER_EPOCH: most often the source is the new leader and has not applied
+// the change this follower already has (a controlled shutdown's move, measured: every
+// SIGTERM failover waited out a whole replica.fetch.backoff.ms, and acks=all
+// producers with it). The delay doubles from leaderCatchUp up to the backoff, so a
+// source that really is not the leader is asked as often as Kafka's fetcher asks it
+// after a few tries.
+func (f *Fetcher) delayLeaderBehind(st *fetchState, now time.Time, err error) {
+	d := f.cfg.Backoff
+	if st.leaderBehind < 16 {
+		d = min(d, leaderCatchUp<<st.leaderBehind)
+	}
+	st.leaderBehind++
+	st.delayUntil = now.Add(d)
+	f.cfg.Logger.Debug("replica fetch will retry", "partition", st.key.String(), "source", f.source,
+		"why", "the source does not lead at our epoch yet", "err", err, "after", d)
+}
+
 func (f *Fetcher) fail(st *fetchState, why string) {
 	st.state, st.failure = Failed, why
 	f.cfg.Logger.Warn("replica fetch stopped for the partition until the metadata moves it", "partition", st.key.String(),
@@ -470,6 +495,10 @@ func (f *Fetcher) handleFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, 
 func (f *Fetcher) handlePartition(st *fetchState, s sent, p *kmsg.FetchResponseTopicPartition, now time.Time) {
 	switch err := kerr.ErrorForCode(p.ErrorCode); err {
 	case nil:
+		st.leaderBehind = 0
+	case kerr.NotLeaderForPartition, kerr.UnknownLeaderEpoch:
+		f.delayLeaderBehind(st, now, err)
+		return
 	case kerr.OffsetOutOfRange:
 		// The leader's log does not hold the fetch offset: ask where it starts and ends.
 		st.state = ResettingLatest
@@ -479,9 +508,8 @@ func (f *Fetcher) handlePartition(st *fetchState, s sent, p *kmsg.FetchResponseT
 		f.fail(st, fmt.Sprintf("the leader fenced leader epoch %d", s.epoch))
 		return
 	default:
-		// UNKNOWN_LEADER_EPOCH (the leader has not learned our epoch yet),
-		// NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, KAFKA_STORAGE_ERROR on the
-		// leader, and the rest: try again after the backoff.
+		// UNKNOWN_TOPIC_OR_PARTITION, KAFKA_STORAGE_ERROR on the leader, and the rest:
+		// try again after the backoff.
 		f.delay(st, now, "partition error", "err", err)
 		return
 	}

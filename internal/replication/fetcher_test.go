@@ -312,7 +312,24 @@ func TestFetchErrors(t *testing.T) {
 		f.Handle(req, resp, nil, w.now)
 	}
 	status := func() Status { s, _ := f.Status(tkey, w.now); return s }
-	for _, c := range []*kerr.Error{kerr.UnknownLeaderEpoch, kerr.NotLeaderForPartition, kerr.KafkaStorageError, kerr.UnknownTopicOrPartition} {
+	// The source does not lead at our epoch yet (it has not applied the change we
+	// have): retried after 25 ms, doubling up to the backoff.
+	for i, c := range []*kerr.Error{kerr.UnknownLeaderEpoch, kerr.NotLeaderForPartition, kerr.NotLeaderForPartition,
+		kerr.NotLeaderForPartition, kerr.NotLeaderForPartition, kerr.NotLeaderForPartition, kerr.NotLeaderForPartition} {
+		answer(c.Code, nil)
+		want := min(25*time.Millisecond<<i, time.Second)
+		if req, wake := f.Next(w.now); req != nil || !wake.Equal(w.now.Add(want)) {
+			t.Fatalf("%v, answer %d: a request during the delay, or wake %v, want %v", c, i, wake.Sub(w.now), want)
+		}
+		w.now = w.now.Add(want)
+	}
+	answer(0, nil) // records (none): the next such answer starts at 25 ms again
+	answer(kerr.UnknownLeaderEpoch.Code, nil)
+	if _, wake := f.Next(w.now); !wake.Equal(w.now.Add(25 * time.Millisecond)) {
+		t.Fatalf("after a good answer: wake %v, want 25ms", wake.Sub(w.now))
+	}
+	w.now = w.now.Add(25 * time.Millisecond)
+	for _, c := range []*kerr.Error{kerr.KafkaStorageError, kerr.UnknownTopicOrPartition} {
 		answer(c.Code, nil)
 		if s := status(); !s.Delayed || s.State != Fetching {
 			t.Fatalf("%v: %+v, want delayed", c, s)
