@@ -206,7 +206,7 @@ func (c *ControllerChannel) readResponse(req kmsg.Request) (kmsg.Response, error
 	resp := req.ResponseKind()
 	resp.SetVersion(req.GetVersion())
 	if resp.IsFlexible() && req.Key() != 18 { // ApiVersions' response header is never flexible
-		if body, err = skipTaggedFields(body); err != nil {
+		if body, err = wire.SkipTags(body); err != nil {
 			return nil, err
 		}
 	}
@@ -246,27 +246,6 @@ func appendRequestFrame(dst []byte, corr int32, clientID string, req kmsg.Reques
 	dst = req.AppendTo(dst)
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
 	return dst
-}
-
-// skipTaggedFields skips a header's tagged fields.
-func skipTaggedFields(b []byte) ([]byte, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 {
-		return nil, errors.New("bad tagged fields")
-	}
-	b = b[k:]
-	for range n {
-		if _, k = binary.Uvarint(b); k <= 0 {
-			return nil, errors.New("bad tagged fields")
-		}
-		b = b[k:]
-		size, k := binary.Uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < size {
-			return nil, errors.New("bad tagged fields")
-		}
-		b = b[k+int(size):]
-	}
-	return b, nil
 }
 
 // notController reports whether a controller's response says it is not the active

@@ -15,7 +15,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +23,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/vltava/vltava/internal/wire"
 )
 
 // maxFetchResponseBytes bounds a response body, as kgo's BrokerMaxReadBytes (100 MiB)
@@ -191,7 +192,7 @@ func (c *fetchConn) roundTrip(conn net.Conn, req kmsg.Request, reuse bool) (body
 	}
 	body = buf[4:]
 	if req.IsFlexible() && req.Key() != 18 {
-		if body, err = skipTags(body); err != nil {
+		if body, err = wire.SkipTags(body); err != nil {
 			return nil, false, err
 		}
 	}
@@ -204,28 +205,6 @@ func readResponse(resp kmsg.Response, body []byte) error {
 		return fmt.Errorf("decode %s response: %w", kmsg.NameForKey(resp.Key()), err)
 	}
 	return nil
-}
-
-// skipTags skips a response header's tagged fields.
-func skipTags(b []byte) ([]byte, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 {
-		return nil, errors.New("response header: bad tag count")
-	}
-	b = b[k:]
-	for ; n > 0; n-- {
-		_, k := binary.Uvarint(b) // the tag
-		if k <= 0 {
-			return nil, errors.New("response header: bad tag")
-		}
-		b = b[k:]
-		size, k := binary.Uvarint(b)
-		if k <= 0 || size > uint64(len(b)-k) {
-			return nil, errors.New("response header: bad tag size")
-		}
-		b = b[k+int(size):]
-	}
-	return b, nil
 }
 
 // drop closes conn after an error; the next request dials again.

@@ -70,7 +70,7 @@ func ParseHeader(frame []byte, flexible func(key, version int16) bool) (Header, 
 	}
 	if flexible(h.APIKey, h.APIVersion) {
 		var err error
-		if rest, err = skipTags(rest); err != nil {
+		if rest, err = SkipTags(rest); err != nil {
 			return h, nil, err
 		}
 	}
@@ -87,7 +87,8 @@ func ParseKeyVersion(frame []byte) (key, version int16, correlationID int32, ok 
 		int32(binary.BigEndian.Uint32(frame[4:])), true
 }
 
-func skipTags(b []byte) ([]byte, error) {
+// SkipTags skips a header's tagged fields (a request's v2 header, a response's v1).
+func SkipTags(b []byte) ([]byte, error) {
 	n, b, err := uvarint(b)
 	if err != nil {
 		return nil, err
