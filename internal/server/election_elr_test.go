@@ -8,9 +8,7 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"net"
 	"slices"
 	"testing"
 
@@ -21,24 +19,10 @@ import (
 )
 
 func TestElectionCleanELRMemberLeadsAfterLastISRMemberDies(t *testing.T) {
-	cuts := map[int32]*cutSwitch{}
-	c := startUnfenced(t, 5, nil, func(c *qcluster) {
-		for id := int32(1); id <= 5; id++ {
-			cuts[id] = &cutSwitch{}
-		}
-		c.dial = func(id int32) func(ctx context.Context, addr string) (net.Conn, error) { return cuts[id].dial }
-	})
+	c, cuts := startUnfencedWithCuts(t, 5, nil)
 	lead := c.leader()
-	var A, B *qnode
-	for _, qn := range c.running() {
-		switch {
-		case qn == lead:
-		case A == nil:
-			A = qn
-		case B == nil:
-			B = qn
-		}
-	}
+	followers := c.followersOf(lead)
+	A, B := followers[0], followers[1]
 	const topic = "elr"
 	c.createAssigned(lead, topic, map[string]string{"min.insync.replicas": "2"}, []int32{A.id, B.id})
 	c.waitReplicas("A leads, B follows", topic, 0, func(ps map[int32]*partition.Partition) bool {

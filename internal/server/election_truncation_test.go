@@ -12,9 +12,7 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"net"
 	"slices"
 	"testing"
 
@@ -27,24 +25,10 @@ import (
 )
 
 func TestElectionUncleanLeaderTruncatesOldLeader(t *testing.T) {
-	cuts := map[int32]*cutSwitch{}
-	c := startUnfenced(t, 5, map[string]string{"unclean.leader.election.interval.ms": "200"}, func(c *qcluster) {
-		for id := int32(1); id <= 5; id++ {
-			cuts[id] = &cutSwitch{}
-		}
-		c.dial = func(id int32) func(ctx context.Context, addr string) (net.Conn, error) { return cuts[id].dial }
-	})
+	c, cuts := startUnfencedWithCuts(t, 5, map[string]string{"unclean.leader.election.interval.ms": "200"})
 	lead := c.leader()
-	var A, B *qnode // the partition's replicas, neither leading the quorum
-	for _, qn := range c.running() {
-		switch {
-		case qn == lead:
-		case A == nil:
-			A = qn
-		case B == nil:
-			B = qn
-		}
-	}
+	followers := c.followersOf(lead)
+	A, B := followers[0], followers[1] // the partition's replicas, neither leading the quorum
 	const topic = "diverge"
 	c.createAssigned(lead, topic, map[string]string{"min.insync.replicas": "1"},
 		[]int32{A.id, B.id})

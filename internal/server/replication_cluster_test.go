@@ -72,6 +72,31 @@ func startUnfenced(t *testing.T, n int, over map[string]string, opts ...func(*qc
 	return c
 }
 
+// startUnfencedWithCuts is startUnfenced with every node's outgoing connections dialled
+// through a cutSwitch of its own, returned by node ID.
+func startUnfencedWithCuts(t *testing.T, n int, over map[string]string) (*qcluster, map[int32]*cutSwitch) {
+	t.Helper()
+	cuts := map[int32]*cutSwitch{}
+	for id := int32(1); id <= int32(n); id++ {
+		cuts[id] = &cutSwitch{}
+	}
+	c := startUnfenced(t, n, over, func(c *qcluster) {
+		c.dial = func(id int32) func(ctx context.Context, addr string) (net.Conn, error) { return cuts[id].dial }
+	})
+	return c, cuts
+}
+
+// followersOf returns the running nodes other than lead, in c.running's order.
+func (c *qcluster) followersOf(lead *qnode) []*qnode {
+	var out []*qnode
+	for _, qn := range c.running() {
+		if qn != lead {
+			out = append(out, qn)
+		}
+	}
+	return out
+}
+
 // createAssigned creates topic through node via (forwarded to the controller) with the
 // explicit replicas of each partition, in order, and configs; it returns the topic's ID
 // once every running node's image has it.
@@ -244,20 +269,9 @@ func startReplicated(t *testing.T, topic string, over map[string]string) *replic
 		over = maps.Clone(over)
 		over["offsets.topic.replication.factor"] = "3"
 	}
-	cuts := map[int32]*cutSwitch{}
-	c := startUnfenced(t, 3, over, func(c *qcluster) {
-		for id := int32(1); id <= 3; id++ {
-			cuts[id] = &cutSwitch{}
-		}
-		c.dial = func(id int32) func(ctx context.Context, addr string) (net.Conn, error) { return cuts[id].dial }
-	})
+	c, cuts := startUnfencedWithCuts(t, 3, over)
 	lead := c.leader()
-	var others []*qnode
-	for _, qn := range c.running() {
-		if qn != lead {
-			others = append(others, qn)
-		}
-	}
+	others := c.followersOf(lead)
 	rc := &replicatedCluster{qcluster: c, L: lead, F: others[0], S: others[1], topic: topic, cuts: cuts}
 	if topic == broker.ConsumerOffsetsTopic {
 		if err := lead.srv.Broker().EnsureOffsetsTopic(); err != nil {
