@@ -109,4 +109,11 @@ func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
 type LeaderInfo struct {
 	LeaderID uint64
 	Term     uint64
+	// On the leader's own LeaderInfo only: Predecessor is the last other member it
+	// knew as leader (0: none), and PredecessorSilence how long it had heard nothing
+	// from that member when it won the election. A node that lost the quorum's
+	// leadership because it died fell silent about then; the controller backdates the
+	// session of the broker in that process accordingly (controller/sessions.go).
+	Predecessor        uint64
+	PredecessorSilence time.Duration
 }

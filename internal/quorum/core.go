@@ -104,6 +104,10 @@ type core struct {
 	state    raft.StateType
 	leader   LeaderInfo // from the Readies handled so far
 	notified LeaderInfo // the last one given to onLeader
+	// lastLead is the last other member this node knew as leader, and leadHeard when a
+	// message from it last arrived: LeaderInfo.Predecessor when this node wins.
+	lastLead  uint64
+	leadHeard time.Time
 
 	pending  map[uint64]*proposal
 	contacts map[uint64]*contact
@@ -302,6 +306,9 @@ func (c *core) step(m *raftpb.Message) {
 		return
 	}
 	delete(c.rejections, m.GetFrom()) // a peer of this cluster after all
+	if m.GetFrom() == c.lastLead {
+		c.leadHeard = c.now
+	}
 	if c.joinRequest(m) {
 		return
 	}
@@ -427,8 +434,15 @@ func (c *core) handleReady(rd *raft.Ready) {
 	if rd.HardState != nil {
 		next.Term = rd.HardState.GetTerm()
 	}
-	if rd.SoftState != nil {
+	if rd.SoftState != nil && rd.SoftState.Lead != next.LeaderID {
 		next.LeaderID = rd.SoftState.Lead
+		next.Predecessor, next.PredecessorSilence = 0, 0
+		switch lead := rd.SoftState.Lead; {
+		case lead == c.id && c.lastLead != 0:
+			next.Predecessor, next.PredecessorSilence = c.lastLead, max(c.now.Sub(c.leadHeard), 0)
+		case lead != 0 && lead != c.id:
+			c.lastLead, c.leadHeard = lead, c.now
+		}
 	}
 	c.leader = next
 	if rd.SoftState != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -229,5 +230,31 @@ func TestFailedSyncStopsTheMember(t *testing.T) {
 	m.c.process()
 	if len(m.tr.sent) != 0 || m.c.status().Err == nil {
 		t.Fatalf("a failed member still participates: sent %v", m.tr.sent)
+	}
+}
+
+// TestNewLeaderReportsItsPredecessorsSilence: a member that wins an election tells who
+// led before it and how long it had heard nothing from that member; the controller
+// starts the session of the broker in the silent process from then.
+func TestNewLeaderReportsItsPredecessorsSilence(t *testing.T) {
+	m := openMember(t, testConfig(1, voters(1, 2, 3)), vfs.NewMem(), nil)
+	var got []LeaderInfo
+	m.c.onLeader = func(li LeaderInfo) { got = append(got, li) }
+	heartbeat := func(at time.Duration) {
+		m.c.now = epoch.Add(at)
+		m.c.step(&raftpb.Message{Type: raftpb.MsgHeartbeat.Enum(), From: new(uint64(3)), To: new(uint64(1)), Term: new(uint64(2))})
+		m.c.process()
+	}
+	heartbeat(0)
+	heartbeat(time.Second)
+	if len(got) != 1 || got[0] != (LeaderInfo{LeaderID: 3, Term: 2}) {
+		t.Fatalf("a follower's leader: %+v, want member 3 in term 2 and no predecessor", got)
+	}
+	m.c.now = epoch.Add(3500 * time.Millisecond)
+	m.tr.take() // the heartbeat responses
+	becomeLeader(t, m)
+	li := got[len(got)-1]
+	if li.LeaderID != 1 || li.Predecessor != 3 || li.PredecessorSilence != 2500*time.Millisecond {
+		t.Fatalf("the new leader's info: %+v, want leader 1, predecessor 3 silent for 2.5s", li)
 	}
 }
