@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vltava/vltava/internal/metadata"
+	"github.com/vltava/vltava/internal/quorum"
 )
 
 // Activation writes a NoOp, then the cluster ID and metadata.version.
@@ -205,6 +206,52 @@ func TestSessionTimeoutFencesAndMovesLeaders(t *testing.T) {
 	}
 	if hb = h.beat(1, epochs[1]); hb.IsFenced {
 		t.Fatalf("heartbeat of a caught-up fenced broker: %+v", hb)
+	}
+}
+
+// A controller that takes over from a quorum leader it last heard from 2.5 s ago starts
+// the session of the broker in that leader's process 2.5 s back (that node died with its
+// broker, as a combined node killed with kill -9 does): fenced 6.5 s after the takeover,
+// not 9 s. The other brokers' sessions start at the takeover.
+func TestTakeoverBackdatesThePredecessorsSession(t *testing.T) {
+	h := newHarness(t)
+	epochs := h.unfencedBrokers(3)
+	h.createOK("t", 6, 3)
+	h.term++
+	h.step(func() { h.c.leader(quorum.LeaderInfo{LeaderID: 3, Term: h.term}) })
+	h.advance(5 * time.Second) // node 3 leads, then dies
+	h.term++
+	h.step(func() {
+		h.c.leader(quorum.LeaderInfo{LeaderID: 1, Term: h.term, Predecessor: 3, PredecessorSilence: 2500 * time.Millisecond})
+	})
+	if !h.c.isActive() {
+		t.Fatal("not active after the takeover")
+	}
+	for range 3 {
+		h.advance(2 * time.Second)
+		h.beat(1, epochs[1])
+		if h.image().Broker(3).Fenced {
+			t.Fatalf("broker 3 fenced %v after the takeover, before its backdated session ended", h.now)
+		}
+	}
+	h.advance(501 * time.Millisecond) // 6.501 s after the takeover
+	im := h.image()
+	if !im.Broker(3).Fenced || im.Broker(1).Fenced || im.Broker(2).Fenced {
+		t.Fatalf("6.5 s after the takeover: fenced %v %v %v, want only broker 3", im.Broker(1).Fenced, im.Broker(2).Fenced, im.Broker(3).Fenced)
+	}
+	for i, p := range im.Topic("t").Partitions {
+		if p.Leader == 3 || p.Leader == metadata.NoLeader {
+			t.Fatalf("partition %d: leader %d after broker 3 was fenced", i, p.Leader)
+		}
+	}
+	// Broker 2, silent as well but not the predecessor, keeps its session from the takeover.
+	h.advance(2 * time.Second)
+	if h.image().Broker(2).Fenced {
+		t.Fatal("broker 2 fenced 8.5 s after the takeover")
+	}
+	h.advance(time.Second)
+	if !h.image().Broker(2).Fenced {
+		t.Fatal("broker 2 not fenced 9.5 s after the takeover")
 	}
 }
 

@@ -101,7 +101,12 @@ type core struct {
 	// awaitImage is the NoOp's index while the image has not reached it.
 	retryActivation bool
 	awaitImage      uint64
-	lagLogged       bool // the image's lag behind awaitImage was logged
+	// predecessor is the quorum's previous leader when this activation began and
+	// predecessorHeard when this node last heard from it (quorum.LeaderInfo); the broker
+	// in that process gets its session from then, not from the activation.
+	predecessor      int32
+	predecessorHeard time.Time
+	lagLogged        bool // the image's lag behind awaitImage was logged
 
 	spec          *metadata.Image // the speculative image
 	committedSpec *metadata.Image // the speculative image as of the last committed write
@@ -150,12 +155,14 @@ func (c *core) leader(li quorum.LeaderInfo) {
 		c.resign("leadership moved", li)
 	}
 	if self && c.state == standby && li.Term > c.term {
-		c.activate(li.Term)
+		c.activate(li)
 	}
 }
 
-func (c *core) activate(term uint64) {
+func (c *core) activate(li quorum.LeaderInfo) {
+	term := li.Term
 	c.state, c.term = activating, term
+	c.predecessor, c.predecessorHeard = int32(li.Predecessor), c.now.Add(-li.PredecessorSilence)
 	c.gen++
 	c.sessions = newSessions(c.cfg.SessionTimeout)
 	c.spec = c.image()
@@ -198,6 +205,9 @@ func (c *core) finishActivation() {
 	c.spec, c.committedSpec = im, im
 	c.lastCommitted = max(c.lastCommitted, c.awaitImage)
 	c.sessions.activate(im, c.now, c.awaitImage)
+	if c.predecessor != 0 && c.predecessor != c.cfg.NodeID {
+		c.sessions.heardBefore(c.predecessor, c.predecessorHeard)
+	}
 	c.awaitImage = 0
 	c.nextRebalance, c.nextUnclean = time.Time{}, time.Time{}
 	c.logger.Info("controller: active", "term", c.term, "offset", im.Offset().Index, "brokers", im.NumBrokers())
