@@ -196,6 +196,9 @@ func run(args []string) error {
 	after := fs.Duration("after", 2*time.Second, "keep producing this long after the first ack by the new leader")
 	timeout := fs.Duration("timeout", 60*time.Second, "give up waiting for the new leader after")
 	debug := fs.Bool("debug", false, "log the producer client's debug lines to stderr (what the client saw during the failover)")
+	victim := fs.String("victim", "leader", "leader: partition 0's leader, whichever node it is; controller: first move partition 0's "+
+		"leadership to the active controller (a reassignment that puts it first, then a preferred election), so the stopped "+
+		"node is both")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -212,6 +215,15 @@ func run(args []string) error {
 	signal := map[string]syscall.Signal{"KILL": syscall.SIGKILL, "TERM": syscall.SIGTERM}[*sig]
 	if signal == 0 {
 		return fmt.Errorf("--signal %q: want KILL or TERM", *sig)
+	}
+	switch *victim {
+	case "leader":
+	case "controller":
+		if err := leadFromController(*brokers, *topic, *timeout); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("--victim %q: want leader or controller", *victim)
 	}
 
 	// leaderOf asks brokers for partition 0's leader.
@@ -344,4 +356,43 @@ func run(args []string) error {
 	errMu.Lock()
 	defer errMu.Unlock()
 	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// leadFromController makes the active controller partition 0's leader: a reassignment to the
+// same replicas with the controller first (complete at once, as they are all in the ISR), then
+// a preferred leader election, and waits until metadata says so.
+func leadFromController(brokers, topic string, timeout time.Duration) error {
+	return poll(timeout, "partition 0 led by the active controller", func(context.Context) (bool, error) {
+		done := false
+		err := ask(context.Background(), brokers, func(ctx context.Context, adm *kadm.Client) error {
+			m, err := adm.Metadata(ctx, topic)
+			if err != nil {
+				return err
+			}
+			p, ok := m.Topics[topic].Partitions[0]
+			if !ok || p.Err != nil {
+				return fmt.Errorf("partition 0: %v", p.Err)
+			}
+			if p.Leader == m.Controller {
+				done = true
+				return nil
+			}
+			if p.Replicas[0] != m.Controller {
+				order := []int32{m.Controller}
+				for _, r := range p.Replicas {
+					if r != m.Controller {
+						order = append(order, r)
+					}
+				}
+				var req kadm.AlterPartitionAssignmentsReq
+				req.Assign(topic, 0, order)
+				if _, err := adm.AlterPartitionAssignments(ctx, req); err != nil {
+					return err
+				}
+			}
+			_, err = adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{topic: {0: {}}})
+			return err
+		})
+		return done, err
+	})
 }
