@@ -55,8 +55,10 @@ func (b *Broker) SetAdvertised(addrs []string) error {
 	if !b.life.started.CompareAndSwap(false, true) {
 		return nil
 	}
-	b.wg.Add(1)
+	b.wg.Add(3)
 	go b.runLifecycle(reg)
+	go b.watchPauses() // pause.go
+	go b.resumeAfterPauses()
 	if !b.quorumOfOne() {
 		return nil
 	}
@@ -149,8 +151,12 @@ func (b *Broker) runLifecycle(reg Registration) {
 				continue
 			}
 		}
+		sent := b.sinceStart()
 		resp, err := b.heartbeat(false)
 		next := b.heartbeatInterval()
+		if err == nil && resp.ErrorCode == 0 {
+			b.noteAnswered(sent)
+		}
 		switch {
 		case err != nil:
 			b.logger.Debug("broker heartbeat failed", "err", err)
@@ -200,6 +206,7 @@ func (b *Broker) register(reg Registration) error {
 	req.Features = append(req.Features, f)
 	f.Name, f.MinSupportedVersion, f.MaxSupportedVersion = "eligible.leader.replicas.version", 0, 1 // KIP-966
 	req.Features = append(req.Features, f)
+	sent := b.sinceStart()
 	r, err := b.lifeChannel.Send(ctx, req)
 	if err != nil {
 		return fmt.Errorf("register broker %d: %w", reg.ID, err)
@@ -208,6 +215,7 @@ func (b *Broker) register(reg Registration) error {
 	if err := codeErr(resp.ErrorCode, nil); err != nil {
 		return fmt.Errorf("register broker %d: %w", reg.ID, err)
 	}
+	b.noteAnswered(sent)
 	b.life.epoch.Store(resp.BrokerEpoch)
 	b.logger.Info("registered broker", "node.id", reg.ID, "epoch", resp.BrokerEpoch, "listeners", b.Advertised())
 	return nil
@@ -271,10 +279,7 @@ func (b *Broker) controlledShutdown() {
 	if b.quorumOfOne() || b.life.epoch.Load() < 0 || b.life.fenced.Load() {
 		return
 	}
-	bound := b.cfg.BrokerSessionTimeout
-	if bound <= 0 {
-		bound = 9 * time.Second
-	}
+	bound := b.sessionTimeout()
 	start := time.Now()
 	deadline := start.Add(bound)
 	b.logger.Info("controlled shutdown: asking the controller to move this broker's leaderships", "bound", bound)
@@ -315,10 +320,21 @@ type lifecycle struct {
 	shutdown      sync.Once  // controlledShutdown runs once: from Server.Close, then Close
 	failed        chan error // a registration refused for good, for SetAdvertised
 	stop, done    chan struct{}
+	// The pause watch (pause.go), times in ns since Open: the watch's last tick, and
+	// when the last heartbeat or registration the controller answered was sent;
+	// suspended while writes are refused after a pause, and catchUp (buffered 1) wakes
+	// the catch-up.
+	lastTick, lastAnswered atomic.Int64
+	suspended              atomic.Bool
+	catchUp                chan struct{}
+	clock                  func() time.Duration // monotonic time since newLifecycle
 }
 
 func newLifecycle() *lifecycle {
-	l := &lifecycle{unfencedCh: make(chan struct{}), failed: make(chan error, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	l := &lifecycle{unfencedCh: make(chan struct{}), failed: make(chan error, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		catchUp: make(chan struct{}, 1)}
+	start := time.Now()
+	l.clock = func() time.Duration { return time.Since(start) }
 	l.epoch.Store(-1)
 	l.fenced.Store(true)
 	return l

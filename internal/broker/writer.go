@@ -81,26 +81,7 @@ func (w *channelWriter) sync(ctx context.Context) error {
 	if l := w.ch.local; l != nil && l.Active() {
 		return nil // the local controller answers after its apply here
 	}
-	req := kmsg.NewPtrDescribeQuorumRequest()
-	req.Version = 1
-	t := kmsg.NewDescribeQuorumRequestTopic()
-	t.Topic = metadataTopic
-	t.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
-	req.Topics = append(req.Topics, t)
-	r, err := w.ch.Send(ctx, req)
-	if err != nil {
-		return err
-	}
-	resp := r.(*kmsg.DescribeQuorumResponse)
-	if len(resp.Topics) == 0 || len(resp.Topics[0].Partitions) == 0 {
-		return fmt.Errorf("%w: the controller's DescribeQuorum answered no partition", kerr.UnknownServerError)
-	}
-	p := resp.Topics[0].Partitions[0]
-	if err := codeErr(p.ErrorCode, nil); err != nil {
-		return err
-	}
-	hw := uint64(max(p.HighWatermark, 0))
-	return w.b.WaitImage(ctx, func(im *metadata.Image) bool { return im.Offset().Index >= hw })
+	return w.b.awaitCommitted(ctx, w.ch)
 }
 
 // metadataTopic is the metadata log's name in DescribeQuorum.
