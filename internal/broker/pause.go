@@ -22,6 +22,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -148,15 +149,22 @@ func (b *Broker) resumeAfterPauses() {
 }
 
 // catchUpAfterPause waits until the reconciled image holds what the metadata quorum had
-// committed when asked. If this node led the quorum before the pause, it waits for a new
-// leader or term first (unless it is the only voter): a leader that was paused answers
-// from its own log until it hears that it was replaced.
+// committed when asked. If this node led the quorum before the pause, it first waits for
+// a new leader or term (unless it is the only voter): a leader that was paused answers
+// from its own log until it hears that it was replaced. Raft's check-quorum makes a
+// leader without a majority step down within an election timeout, so one still leading
+// after two of them kept its majority, and its log is the quorum's.
 func (b *Broker) catchUpAfterPause(ctx context.Context) error {
 	if li, changed := b.quorum.Leader(); li.LeaderID == uint64(b.cfg.NodeID) && !b.quorumOfOne() {
 		paused := li.Term
+		t := time.NewTimer(2 * b.electionTimeout())
+		defer t.Stop()
+	wait:
 		for li.LeaderID == uint64(b.cfg.NodeID) && li.Term == paused {
 			select {
 			case <-changed:
+			case <-t.C:
+				break wait
 			case <-ctx.Done():
 				return fmt.Errorf("still the quorum's leader of term %d: %w", paused, ctx.Err())
 			}
@@ -164,6 +172,14 @@ func (b *Broker) catchUpAfterPause(ctx context.Context) error {
 		}
 	}
 	return b.awaitCommitted(ctx, b.lifeChannel)
+}
+
+// electionTimeout is controller.quorum.election.timeout.ms.
+func (b *Broker) electionTimeout() time.Duration {
+	if n, err := strconv.ParseInt(b.cfg.Values["controller.quorum.election.timeout.ms"], 10, 64); err == nil && n > 0 {
+		return time.Duration(n) * time.Millisecond
+	}
+	return time.Second
 }
 
 // awaitCommitted waits until this node's reconciled image holds every entry the quorum's
