@@ -169,7 +169,13 @@ func (s *sim) commitOne() {
 // survives or is lost; either way the deposed leader hears it lost leadership.
 func (s *sim) elect(id uint64) {
 	s.stats["elections"]++
-	s.leader = quorum.LeaderInfo{LeaderID: id, Term: s.leader.Term + 1}
+	next := quorum.LeaderInfo{LeaderID: id, Term: s.leader.Term + 1}
+	if prev := s.leader.LeaderID; prev != 0 && prev != id {
+		// The new leader names the old one and how long it had not heard from it: the
+		// broker of that node (nodes 1-3 are brokers 1-3) gets its session from then.
+		next.Predecessor, next.PredecessorSilence = prev, time.Duration(s.rnd.IntN(12000))*time.Millisecond
+	}
+	s.leader = next
 	var kept []*simEntry
 	for _, e := range s.log {
 		if s.rnd.IntN(2) == 0 {
@@ -233,6 +239,9 @@ func (s *sim) brokerStep(b *simBroker) {
 			b.up = false // crash: it stops heartbeating
 			return
 		}
+		if s.rnd.IntN(3) == 0 && s.expandISR(b) {
+			return
+		}
 		req := heartbeat(b.id, b.epoch, int64(b.applied))
 		req.WantShutdown = b.stopping
 		s.request(req, func(r kmsg.Response) {
@@ -257,6 +266,53 @@ func (s *sim) brokerStep(b *simBroker) {
 	}
 }
 
+// expandISR has b, as the leader of a partition whose ISR lacks one of its replicas (one
+// being added by a reassignment, or one that was fenced), add that replica back with
+// AlterPartition, as a leader does once the follower has caught up; it reports whether
+// it sent one.
+func (s *sim) expandISR(b *simBroker) bool {
+	im := s.image()
+	for t := range im.Topics() {
+		for i := range t.Partitions {
+			p := &t.Partitions[i]
+			if p.Leader != b.id || s.rnd.IntN(2) == 0 {
+				continue
+			}
+			var out []int32
+			for _, r := range p.Replicas() {
+				if !slices.Contains(p.ISR(), r) && isActive(im.Broker(r)) {
+					out = append(out, r)
+				}
+			}
+			if len(out) == 0 {
+				continue
+			}
+			req := kmsg.NewPtrAlterPartitionRequest()
+			req.Version = 3
+			req.BrokerID, req.BrokerEpoch = b.id, b.epoch
+			rt := kmsg.NewAlterPartitionRequestTopic()
+			rt.TopicID = t.ID
+			rp := kmsg.NewAlterPartitionRequestTopicPartition()
+			rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch = int32(i), p.LeaderEpoch, p.PartitionEpoch
+			for _, id := range append(slices.Clone(p.ISR()), out[s.rnd.IntN(len(out))]) {
+				e := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
+				e.BrokerID, e.BrokerEpoch = id, -1
+				rp.NewEpochISR = append(rp.NewEpochISR, e)
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+			s.request(req, func(r kmsg.Response) {
+				resp := r.(*kmsg.AlterPartitionResponse)
+				if resp.ErrorCode == 0 && len(resp.Topics) == 1 && resp.Topics[0].Partitions[0].ErrorCode == 0 {
+					s.stats["isr expanded"]++
+				}
+			})
+			return true
+		}
+	}
+	return false
+}
+
 func (s *sim) randomID() [16]byte {
 	var id [16]byte
 	for i := range id {
@@ -267,7 +323,7 @@ func (s *sim) randomID() [16]byte {
 
 func (s *sim) clientStep() {
 	im := s.image()
-	switch s.rnd.IntN(5) {
+	switch s.rnd.IntN(7) {
 	case 0, 1:
 		s.topics++
 		name := fmt.Sprintf("t%d", s.topics)
@@ -289,6 +345,37 @@ func (s *sim) clientStep() {
 			t := im.Topic(names[s.rnd.IntN(len(names))])
 			s.request(createPartitionsReq(t.Name, t.NumPartitions()+1), nil)
 		}
+	case 5, 6: // a reassignment (KIP-455) of a partition to 1-3 of the brokers, or its cancellation
+		names := im.TopicNames()
+		if len(names) == 0 {
+			return
+		}
+		t := im.Topic(names[s.rnd.IntN(len(names))])
+		part := int32(s.rnd.IntN(int(t.NumPartitions())))
+		var target []int32
+		if s.rnd.IntN(4) != 0 {
+			for _, i := range s.rnd.Perm(len(s.brokers))[:1+s.rnd.IntN(3)] {
+				target = append(target, s.brokers[i].id)
+			}
+		}
+		s.request(reassignReq(t.Name, part, target), func(r kmsg.Response) {
+			resp := r.(*kmsg.AlterPartitionAssignmentsResponse)
+			if resp.ErrorCode != 0 || len(resp.Topics) == 0 {
+				return // NOT_CONTROLLER, a timeout
+			}
+			switch code := resp.Topics[0].Partitions[0].ErrorCode; code {
+			case 0:
+				if target == nil {
+					s.stats["reassignments cancelled"]++
+				} else {
+					s.stats["reassignments started"]++
+				}
+			case kerr.NoReassignmentInProgress.Code, kerr.InvalidReplicaAssignment.Code, kerr.UnknownTopicOrPartition.Code,
+				kerr.NotController.Code, kerr.RequestTimedOut.Code:
+			default:
+				s.fail("AlterPartitionReassignments %s-%d to %v answered %s", t.Name, part, target, codeName(code))
+			}
+		})
 	case 4: // ElectLeaders of either type for every partition: the invariants hold after it
 		typ := int8(s.rnd.IntN(2))
 		s.request(electReq(typ, nil), func(r kmsg.Response) {
@@ -335,6 +422,18 @@ func (s *sim) check() {
 			if len(p.ISR()) == 0 && (p.Leader != metadata.NoLeader || (len(p.ELR()) == 0 && len(p.LastKnownELR()) != 1)) {
 				s.fail("%s-%d: empty ISR, leader %d, ELR %v, last known %v", t.Name, i, p.Leader, p.ELR(), p.LastKnownELR())
 			}
+			replicas := p.Replicas()
+			if len(slices.Compact(slices.Sorted(slices.Values(replicas)))) != len(replicas) ||
+				!subset(p.ISR(), replicas) || !subset(p.AddingReplicas(), replicas) || !subset(p.RemovingReplicas(), replicas) ||
+				slices.ContainsFunc(p.AddingReplicas(), func(r int32) bool { return slices.Contains(p.RemovingReplicas(), r) }) {
+				s.fail("%s-%d: replicas %v, isr %v, adding %v, removing %v", t.Name, i, replicas, p.ISR(), p.AddingReplicas(), p.RemovingReplicas())
+			}
+			if old != nil && i < len(old.Partitions) {
+				if o := &old.Partitions[i]; len(o.AddingReplicas())+len(o.RemovingReplicas()) > 0 &&
+					len(p.AddingReplicas())+len(p.RemovingReplicas()) == 0 && !slices.Equal(o.Replicas(), replicas) {
+					s.stats["reassignments completed"]++
+				}
+			}
 			if p.Leader != metadata.NoLeader && (!slices.Contains(p.ISR(), p.Leader) || !isActive(im.Broker(p.Leader))) {
 				s.fail("%s-%d: leader %d (isr %v) is not an active ISR member: %+v", t.Name, i, p.Leader, p.ISR(), im.Broker(p.Leader))
 			}
@@ -367,6 +466,11 @@ func (s *sim) check() {
 		s.fail("%d controllers active", active)
 	}
 	s.prev = im
+}
+
+// subset reports whether every member of a is in b.
+func subset(a, b []int32) bool {
+	return !slices.ContainsFunc(a, func(x int32) bool { return !slices.Contains(b, x) })
 }
 
 func (s *sim) run(steps int) {
@@ -432,7 +536,8 @@ func TestSimulation(t *testing.T) {
 	}
 	t.Logf("over %d runs: %v", len(seeds), total)
 	// The runs must have exercised what the invariants are about.
-	for _, k := range []string{"registered", "fenced", "controlled shutdown", "elections", "topics", "unknown outcomes"} {
+	for _, k := range []string{"registered", "fenced", "controlled shutdown", "elections", "topics", "unknown outcomes",
+		"isr expanded", "reassignments started", "reassignments cancelled", "reassignments completed"} {
 		if len(seeds) > 1 && total[k] == 0 {
 			t.Errorf("no run saw %q", k)
 		}
