@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -357,10 +358,15 @@ func (b *Broker) TopicConfig(overrides map[string]string) config.Topic {
 	return b.effective().ResolveTopic(overrides)
 }
 
-// effective is the static broker config with the dynamic broker configs applied.
+// effective is the static broker config with the dynamic broker configs applied: the
+// cluster-wide defaults (BROKER resource ""), then this broker's own (its ID).
 func (b *Broker) effective() config.Broker {
-	return b.cfg.WithDynamicDefaults(b.Image().BrokerConfigs(""))
+	im := b.Image()
+	return b.cfg.WithDynamicDefaults(im.BrokerConfigs("")).WithDynamic(im.BrokerConfigs(b.brokerResource()))
 }
+
+// brokerResource is the name of this broker's BROKER config resource: its ID in decimal.
+func (b *Broker) brokerResource() string { return strconv.Itoa(int(b.cfg.NodeID)) }
 
 // Close stops background work and closes every partition and the metadata log.
 func (b *Broker) Close() error {

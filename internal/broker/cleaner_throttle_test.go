@@ -92,14 +92,14 @@ func TestCleanerThrottleConfig(t *testing.T) {
 		checkThrottled(t, cleanOnce(t, b, cleans), 2000)
 
 		rate := "500.5"
-		if err := b.AlterBrokerConfigs([]ConfigChange{{Key: ioRateKey, Value: &rate}}, false); err != nil {
+		if err := b.AlterBrokerConfigs("", []ConfigChange{{Key: ioRateKey, Value: &rate}}, false); err != nil {
 			t.Fatal(err)
 		}
 		addUpdates(t, b, "table")
 		checkThrottled(t, cleanOnce(t, b, cleans), 500.5)
 
 		unlimited := "1.7976931348623157E308" // Kafka's default
-		if err := b.AlterBrokerConfigs([]ConfigChange{{Key: ioRateKey, Value: &unlimited}}, false); err != nil {
+		if err := b.AlterBrokerConfigs("", []ConfigChange{{Key: ioRateKey, Value: &unlimited}}, false); err != nil {
 			t.Fatal(err)
 		}
 		addUpdates(t, b, "table")
@@ -107,7 +107,7 @@ func TestCleanerThrottleConfig(t *testing.T) {
 			t.Fatalf("unlimited clean: %+v, want bytes counted and no sleep", st)
 		}
 
-		if err := b.AlterBrokerConfigs([]ConfigChange{{Key: ioRateKey}}, false); err != nil {
+		if err := b.AlterBrokerConfigs("", []ConfigChange{{Key: ioRateKey}}, false); err != nil {
 			t.Fatal(err)
 		}
 		addUpdates(t, b, "table")

@@ -78,7 +78,7 @@ func TestBrokerExpiresProducers(t *testing.T) {
 
 	// Dynamically one hour: the producer's last batch (sequence 10) is an hour old.
 	one := "3600000"
-	if err := b.AlterBrokerConfigs([]ConfigChange{{Key: "producer.id.expiration.ms", Value: &one}}, false); err != nil {
+	if err := b.AlterBrokerConfigs("", []ConfigChange{{Key: "producer.id.expiration.ms", Value: &one}}, false); err != nil {
 		t.Fatal(err)
 	}
 	setClock(now().Add(time.Hour))

@@ -181,8 +181,9 @@ func (b *Broker) reconcile(im *metadata.Image, d *metadata.Delta) {
 	b.changedLocked()
 	b.host.mu.Unlock()
 
-	// Config changes: a topic's own, or the cluster-wide defaults every topic inherits.
-	if len(d.BrokerConfigs[""]) > 0 {
+	// Config changes: a topic's own, or the broker configs every topic inherits (the
+	// cluster-wide defaults, or this broker's own).
+	if len(d.BrokerConfigs[""]) > 0 || len(d.BrokerConfigs[b.brokerResource()]) > 0 {
 		for t := range im.Topics() {
 			b.reconfigure(t)
 		}

@@ -88,14 +88,15 @@ func (b *Broker) AlterTopicConfigs(name string, changes []ConfigChange, replace,
 	return nil
 }
 
-// AlterBrokerConfigs applies dynamic broker config changes (cluster-wide defaults).
-func (b *Broker) AlterBrokerConfigs(changes []ConfigChange, validateOnly bool) error {
+// AlterBrokerConfigs applies dynamic broker config changes to the BROKER resource name:
+// "" for the cluster-wide defaults, a broker ID in decimal for that broker's own.
+func (b *Broker) AlterBrokerConfigs(name string, changes []ConfigChange, validateOnly bool) error {
 	ctx, done, err := b.beginChange()
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := b.writer.AlterBrokerConfigs(ctx, changes, validateOnly); err != nil {
+	if err := b.writer.AlterBrokerConfigs(ctx, name, changes, validateOnly); err != nil {
 		return err
 	}
 	if !validateOnly {

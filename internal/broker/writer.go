@@ -34,7 +34,7 @@ type MetadataWriter interface {
 	CreatePartitions(ctx context.Context, specs []PartitionsSpec, validateOnly bool) []error
 	DeleteTopic(ctx context.Context, name string) (uuid.UUID, error)
 	AlterTopicConfigs(ctx context.Context, name string, changes []ConfigChange, replace, validateOnly bool) error
-	AlterBrokerConfigs(ctx context.Context, changes []ConfigChange, validateOnly bool) error
+	AlterBrokerConfigs(ctx context.Context, name string, changes []ConfigChange, validateOnly bool) error
 	// AllocateProducerIDs reserves the next block of producer IDs for a broker.
 	AllocateProducerIDs(ctx context.Context, brokerID int32, brokerEpoch int64) (first int64, size int32, err error)
 }
@@ -286,10 +286,10 @@ func (w *channelWriter) AlterTopicConfigs(ctx context.Context, name string, chan
 	return w.incrementalAlterConfigs(ctx, metadata.ResourceTopic, name, changes, validateOnly)
 }
 
-// AlterBrokerConfigs implements MetadataWriter: the cluster-wide dynamic defaults (the
-// BROKER resource named "").
-func (w *channelWriter) AlterBrokerConfigs(ctx context.Context, changes []ConfigChange, validateOnly bool) error {
-	return w.incrementalAlterConfigs(ctx, metadata.ResourceBroker, "", changes, validateOnly)
+// AlterBrokerConfigs implements MetadataWriter: the BROKER resource name, "" for the
+// cluster-wide dynamic defaults or a broker ID for that broker's own.
+func (w *channelWriter) AlterBrokerConfigs(ctx context.Context, name string, changes []ConfigChange, validateOnly bool) error {
+	return w.incrementalAlterConfigs(ctx, metadata.ResourceBroker, name, changes, validateOnly)
 }
 
 func (w *channelWriter) incrementalAlterConfigs(ctx context.Context, rtype int8, name string, changes []ConfigChange, validateOnly bool) error {

@@ -136,7 +136,7 @@ func (h *Handler) applyConfigs(r *Request, rtype int8, name string, changes []br
 		if err := h.checkBrokerResource(name); err != nil {
 			return err
 		}
-		return logged(h.b.AlterBrokerConfigs(changes, validateOnly))
+		return logged(h.b.AlterBrokerConfigs(name, changes, validateOnly))
 	case resourceBrokerLogger:
 		return fmt.Errorf("%w: broker loggers are not configurable", kerr.InvalidRequest)
 	}

@@ -18,7 +18,9 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/vltava/vltava/internal/broker"
 	"github.com/vltava/vltava/internal/metadata"
@@ -172,9 +174,9 @@ func TestReassignmentLeaderThrottle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A broker resource's configs are stored as the cluster default (README).
+		// Broker 1's own config (BROKER resource "1").
 		c.waitAll("the rate", func(im *metadata.Image) bool {
-			got, ok := im.BrokerConfigs("")["leader.replication.throttled.rate"]
+			got, ok := im.BrokerConfigs("1")["leader.replication.throttled.rate"]
 			return (v == nil && !ok) || (v != nil && got == *v)
 		})
 	}
@@ -246,7 +248,7 @@ func TestReassignmentWithSarama(t *testing.T) {
 		t.Fatalf("sarama ListPartitionReassignments after the move: %v %+v", err, st)
 	}
 
-	// Held back: broker 1 fetches at 1 B/s (the cluster default, as every broker resource).
+	// Held back: broker 1 fetches at 1 B/s (its own config, BROKER resource "1").
 	prod := n1.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	val := bytes.Repeat([]byte("y"), 1024)
 	for range 3000 {
@@ -260,7 +262,7 @@ func TestReassignmentWithSarama(t *testing.T) {
 		t.Fatalf("sarama AlterConfig: %v", err)
 	}
 	c.waitAll("the rate", func(im *metadata.Image) bool {
-		return im.BrokerConfigs("")["follower.replication.throttled.rate"] == "1"
+		return im.BrokerConfigs("1")["follower.replication.throttled.rate"] == "1"
 	})
 	if err := adm.AlterPartitionReassignments("s", [][]int32{{2, 3, 1}}); err != nil {
 		t.Fatalf("sarama AlterPartitionReassignments: %v", err)
@@ -315,5 +317,82 @@ func TestReassignmentMovesOffsetsCoordinator(t *testing.T) {
 		if o, ok := f.Lookup("x", 0); err != nil || !ok || o.At != 7 {
 			t.Fatalf("offsets of g through node %d after moving %v -> %v: %v %v %+v", qn.id, p.Replicas(), target, err, ok, o)
 		}
+	}
+}
+
+// A broker's own dynamic config (BROKER resource "2", which kadm sends to broker 2) applies
+// to that broker only and is described there as DYNAMIC_BROKER_CONFIG over the cluster
+// default; the cluster default resource does not list it; a broker refuses another's
+// resource, as Kafka's does (the client sends it to the broker it names).
+func TestPerBrokerDynamicConfig(t *testing.T) {
+	c := startUnfenced(t, 3, nil)
+	adm := kadm.NewClient(c.nodes[1].client(t))
+	alter := func(op kadm.IncrementalOp, key string, v *string, brokers ...int32) {
+		t.Helper()
+		resp, err := adm.AlterBrokerConfigs(ctxT(t), []kadm.AlterConfig{{Op: op, Name: key, Value: v}}, brokers...)
+		if err == nil {
+			for _, r := range resp {
+				err = errors.Join(err, r.Err)
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	const key = "log.cleaner.io.max.bytes.per.second"
+	def, own := "5000000", "1000000"
+	alter(kadm.SetConfig, key, &def)
+	alter(kadm.SetConfig, key, &own, 2)
+	c.waitAll("both configs", func(im *metadata.Image) bool {
+		return im.BrokerConfigs("")[key] == def && im.BrokerConfigs("2")[key] == own
+	})
+	describe := func(id int32) kadm.Config {
+		t.Helper()
+		rcs, err := kadm.NewClient(c.nodes[id].client(t)).DescribeBrokerConfigs(ctxT(t), id)
+		if err != nil || len(rcs) != 1 || rcs[0].Err != nil {
+			t.Fatalf("describe broker %d: %v %+v", id, err, rcs)
+		}
+		for _, cf := range rcs[0].Configs {
+			if cf.Key == key {
+				return cf
+			}
+		}
+		t.Fatalf("broker %d does not describe %s", id, key)
+		return kadm.Config{}
+	}
+	if cf := describe(2); cf.MaybeValue() != own || cf.Source != kmsg.ConfigSourceDynamicBrokerConfig {
+		t.Fatalf("broker 2's %s: %q from %v, want %s from DYNAMIC_BROKER_CONFIG", key, cf.MaybeValue(), cf.Source, own)
+	}
+	for _, id := range []int32{1, 3} {
+		if cf := describe(id); cf.MaybeValue() != def || cf.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+			t.Fatalf("broker %d's %s: %q from %v, want the cluster default %s", id, key, cf.MaybeValue(), cf.Source, def)
+		}
+	}
+	defaults, err := adm.DescribeBrokerConfigs(ctxT(t))
+	if err != nil || len(defaults) != 1 {
+		t.Fatalf("describe the cluster default: %v %+v", err, defaults)
+	}
+	for _, cf := range defaults[0].Configs {
+		if cf.Key == key && cf.MaybeValue() != def {
+			t.Fatalf("the cluster default resource lists %s=%q, want %s", key, cf.MaybeValue(), def)
+		}
+	}
+	// Broker 2's resource sent to broker 1 is refused.
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, "2"
+	rc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	rc.Name, rc.Value = key, &def
+	rr.Configs = append(rr.Configs, rc)
+	req.Resources = append(req.Resources, rr)
+	r, err := c.nodes[1].client(t).Broker(1).Request(ctxT(t), req) // kadm would send it to broker 2
+	if err != nil || r.(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("broker 2's resource at broker 1: %v %+v, want INVALID_REQUEST", err, r)
+	}
+	// Deleted, broker 2 takes the cluster default again.
+	alter(kadm.DeleteConfig, key, nil, 2)
+	c.waitAll("broker 2's config deleted", func(im *metadata.Image) bool { return im.BrokerConfigs("2")[key] == "" })
+	if cf := describe(2); cf.MaybeValue() != def {
+		t.Fatalf("broker 2's %s after the delete: %q, want the cluster default %s", key, cf.MaybeValue(), def)
 	}
 }
