@@ -20,6 +20,9 @@ go test -count=1 -timeout 15m $(go list ./... | grep -v -e /internal/group -e /i
 # franz-go's own integration tests against a 3-node cluster (docs/cluster.md; about a
 # minute of test time with 20,000 records per test).
 test/clients/franz-go-suite
+# sarama's own functional tests against 5 nodes behind toxiproxy, in a network namespace
+# of their own (docs/cluster.md; about 3 minutes).
+test/clients/sarama-suite
 # The short fault battery (README, "Fault battery") last and alone: it
 # measures outages, so it should not share the two cores with other tests.
 go test -count=1 -timeout 10m -v ./test/chaos

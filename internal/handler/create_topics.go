@@ -80,19 +80,28 @@ func (h *Handler) topicSpec(rt kmsg.CreateTopicsRequestTopic, seen int) (broker.
 		return broker.TopicSpec{}, fmt.Errorf("%w: topic %s appears more than once in the request", kerr.InvalidRequest, rt.Topic)
 	}
 	// An explicit assignment is checked by the controller (against the registered
-	// brokers), as Kafka's is.
+	// brokers), as Kafka's is. Its partitions may come in any order (sarama lists them
+	// from a map), but must be 0..n-1, each once, as Kafka's ReplicationControlManager
+	// requires.
 	var assignment [][]int32
-	for _, a := range rt.ReplicaAssignment {
-		assignment = append(assignment, a.Replicas)
-	}
 	if len(rt.ReplicaAssignment) > 0 {
 		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
 			return broker.TopicSpec{}, fmt.Errorf("%w: both a replica assignment and partitions or replication factor were given", kerr.InvalidRequest)
 		}
-		for i, a := range rt.ReplicaAssignment {
-			if a.Partition != int32(i) {
-				return broker.TopicSpec{}, fmt.Errorf("%w: partitions of a replica assignment must be 0..n-1", kerr.InvalidReplicaAssignment)
+		n := len(rt.ReplicaAssignment)
+		assignment = make([][]int32, n)
+		for _, a := range rt.ReplicaAssignment {
+			if a.Partition < 0 || int(a.Partition) >= n {
+				return broker.TopicSpec{}, fmt.Errorf("%w: partitions should be a consecutive 0-based integer sequence", kerr.InvalidReplicaAssignment)
 			}
+			if assignment[a.Partition] != nil {
+				return broker.TopicSpec{}, fmt.Errorf("%w: found multiple manual partition assignments for partition %d", kerr.InvalidReplicaAssignment, a.Partition)
+			}
+			replicas := a.Replicas
+			if replicas == nil {
+				replicas = []int32{} // the controller refuses an empty replica list
+			}
+			assignment[a.Partition] = replicas
 		}
 	}
 	configs := map[string]string{}
