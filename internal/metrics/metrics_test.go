@@ -196,12 +196,19 @@ func TestScrape(t *testing.T) {
 		Intake: func() Intake {
 			return Intake{RequestBytes: 10, RequestBytesMax: 100, RequestsQueued: 2, FetchBytes: 5, FetchBytesMax: 50}
 		},
+		Throttles: func() Throttles {
+			return Throttles{LeaderRate: 1500, FollowerRate: 0, LeaderBound: 2000, FollowerBound: -1}
+		},
 	}
 	m := New(Config{PartitionSeries: true, TopicSeriesMax: 10, LagSeriesMax: 3})
 	m.Watch(src)
 	m.Watch(src) // once only: a second registration would fail the scrape
 
 	expect(t, m, 5, "kafka_server_replicamanager_partitioncount")
+	expect(t, m, 1500, "kafka_server_leaderreplication_byte_rate")
+	expect(t, m, 0, "kafka_server_followerreplication_byte_rate")
+	expect(t, m, 2000, "vltava_replication_leader_throttled_rate")
+	expect(t, m, -1, "vltava_replication_follower_throttled_rate")
 	expect(t, m, 3, "kafka_server_replicamanager_leadercount")
 	expect(t, m, 1, "kafka_server_replicamanager_underreplicatedpartitions") // a-1
 	expect(t, m, 1, "kafka_server_replicamanager_underminisrpartitioncount") // a-1

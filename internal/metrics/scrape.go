@@ -21,6 +21,8 @@ type Sources struct {
 	Groups  Groups
 	Cleaner func() CleanerStats
 	Intake  func() Intake
+	// Throttles returns the replication quotas' measured rates and bounds.
+	Throttles func() Throttles
 }
 
 // Cluster is this broker's replicas and, if it is the active controller, the
@@ -69,6 +71,14 @@ type Groups interface {
 	Lag(max int, fn func(group, topic string, partition int32, lag int64)) (omitted int)
 	// Counts returns the groups and committed offsets held.
 	Counts() (groups, offsets int)
+}
+
+// Throttles are a broker's two replication quotas (KIP-73): the rate measured over the
+// quota window in bytes per second, and the bound (-1: none), for what it sends to
+// throttled followers as a leader and what it fetches for throttled replicas.
+type Throttles struct {
+	LeaderRate, FollowerRate   float64
+	LeaderBound, FollowerBound int64
 }
 
 // Intake is the state of the broker-wide request and fetch budgets.
@@ -137,6 +147,11 @@ var (
 	dFetchBytes      = desc("vltava_fetch_bytes_in_flight", "Record bytes fetch responses hold in memory, from their read until written (vltava.fetch.max.bytes.in.flight budget in use).")
 	dFetchBytesMax   = desc("vltava_fetch_bytes_max", "The fetch memory budget (vltava.fetch.max.bytes.in.flight).")
 
+	dLeaderRepl        = desc("kafka_server_leaderreplication_byte_rate", "Bytes per second this broker sent as a leader to throttled replicas, over the quota window (LeaderReplication byte-rate).")
+	dFollowerRepl      = desc("kafka_server_followerreplication_byte_rate", "Bytes per second this broker fetched for throttled replicas, over the quota window (FollowerReplication byte-rate).")
+	dLeaderReplBound   = desc("vltava_replication_leader_throttled_rate", "The leader replication quota in bytes per second (leader.replication.throttled.rate; -1: none).")
+	dFollowerReplBound = desc("vltava_replication_follower_throttled_rate", "The follower replication quota in bytes per second (follower.replication.throttled.rate; -1: none).")
+
 	dCleanerPasses   = desc("vltava_log_cleaner_passes_total", "Passes of the log cleaner over the compacted partitions.")
 	dCleanerSince    = desc("kafka_log_logcleaner_time_since_last_run_ms", "Milliseconds since the log cleaner's last pass (LogCleaner time-since-last-run-ms).")
 	dCleanerMaxDirty = desc("kafka_log_logcleanermanager_max_dirty_percent", "The largest dirty ratio of a compacted partition at the last pass, in percent (LogCleanerManager max-dirty-percent).")
@@ -156,6 +171,7 @@ var allDescs = []*prometheus.Desc{
 	dGlobalTopics, dGlobalPartitions, dActiveBrokers, dFencedBrokers, dLogBytes, dProducerIDs,
 	dSize, dSegments, dStart, dEnd, dHW, dPartProdIDs,
 	dRequestBytes, dRequestBytesMax, dRequestQueue, dFetchBytes, dFetchBytesMax,
+	dLeaderRepl, dFollowerRepl, dLeaderReplBound, dFollowerReplBound,
 	dCleanerPasses, dCleanerSince, dCleanerMaxDirty, dCleanerCleaned, dCleanerRemoved, dDirtyRatio,
 	dLag, dLagSum, dLagOmitted, dNumGroups, dNumOffsets,
 }
@@ -185,6 +201,13 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 		gauge(ch, dRequestQueue, float64(in.RequestsQueued))
 		gauge(ch, dFetchBytes, float64(in.FetchBytes))
 		gauge(ch, dFetchBytesMax, float64(in.FetchBytesMax))
+	}
+	if s.src.Throttles != nil {
+		th := s.src.Throttles()
+		gauge(ch, dLeaderRepl, th.LeaderRate)
+		gauge(ch, dFollowerRepl, th.FollowerRate)
+		gauge(ch, dLeaderReplBound, float64(th.LeaderBound))
+		gauge(ch, dFollowerReplBound, float64(th.FollowerBound))
 	}
 	if s.src.Cleaner != nil {
 		s.collectCleaner(ch)

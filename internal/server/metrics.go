@@ -10,6 +10,7 @@ package server
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/vltava/vltava/internal/broker"
 	"github.com/vltava/vltava/internal/config"
@@ -17,6 +18,7 @@ import (
 	"github.com/vltava/vltava/internal/log"
 	"github.com/vltava/vltava/internal/metadata"
 	"github.com/vltava/vltava/internal/metrics"
+	"github.com/vltava/vltava/internal/replication"
 )
 
 // newMetrics makes the metrics the configuration asks for.
@@ -61,6 +63,18 @@ func (s *Server) watchMetrics() {
 				out.Dirty = append(out.Dirty, metrics.DirtyRatio{Topic: d.Topic, Partition: d.Partition, Ratio: d.Ratio})
 			}
 			return out
+		},
+		Throttles: func() metrics.Throttles {
+			th := b.ReplicationThrottles()
+			now := time.Now() // the quotas' clock (replication.Throttles records on it)
+			bound := func(r int64) int64 {
+				if r == replication.Unlimited {
+					return -1
+				}
+				return r
+			}
+			return metrics.Throttles{LeaderRate: th.Leader.Measured(now), FollowerRate: th.Follower.Measured(now),
+				LeaderBound: bound(th.Leader.Rate()), FollowerBound: bound(th.Follower.Rate())}
 		},
 		Intake: func() metrics.Intake {
 			in := metrics.Intake{}

@@ -196,6 +196,13 @@ func TestReassignmentLeaderThrottle(t *testing.T) {
 		t.Fatalf("after the first fetch 2 has %d of %d records; the leader quota is exceeded: %v", got, leader.LogEndOffset(),
 			n1.srv.Broker().ReplicationThrottles().Leader.Exceeded(time.Now()))
 	}
+	// The leader's replication quota as an operator sees it (Kafka's LeaderReplication byte-rate).
+	fams := scrape(t, startHTTP(t, n1.srv))
+	if v, ok := sample(fams, "kafka_server_leaderreplication_byte_rate"); !ok || v <= 1 {
+		t.Fatalf("kafka_server_leaderreplication_byte_rate %v (present %v) under an exceeded 1 B/s quota", v, ok)
+	}
+	wantSample(t, fams, 1, "vltava_replication_leader_throttled_rate")
+	wantSample(t, fams, -1, "vltava_replication_follower_throttled_rate")
 	// A throttle is a matter of time: unthrottled, 2 would have the rest within
 	// milliseconds (its fetches long-poll 100 ms); for a second it gets nothing more.
 	p2 := c.nodes[2].srv.Broker().Partition("held", 0)
