@@ -68,6 +68,14 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 			return fmt.Errorf("describe topic configs: %w", c.reachErr(err))
 		}
 	}
+	// KIP-966's ELR columns, where the cluster serves DescribeTopicPartitions (without it,
+	// before Kafka 3.8, the output is what it was); the partitions' state is then taken
+	// from the same answer, before the filters look at it.
+	elr, err := describeELR(ctx, cl, found)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("describe topic partitions: %w", c.reachErr(err)))
+	}
+	elr.overlay(topics)
 	if filter.unavailable && len(found) > 0 {
 		m, err := adm.BrokerMetadata(ctx)
 		if err != nil {
@@ -89,12 +97,6 @@ func (e Env) topicDescribe(ctx context.Context, args []string) error {
 			}
 		}
 		found = kept
-	}
-	// KIP-966's ELR columns, where the cluster serves DescribeTopicPartitions; without
-	// it (before Kafka 3.8) the output is what it was.
-	elr, err := describeELR(ctx, cl, found)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("describe topic partitions: %w", c.reachErr(err)))
 	}
 	var prods kadm.DescribedProducersTopics
 	if *producers && len(found) > 0 {

@@ -8,13 +8,17 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// partitionELR is one partition's eligible leader replicas and last known ELR.
+// partitionELR is one partition as DescribeTopicPartitions described it: its leader,
+// replicas, ISR and offline replicas, and its eligible leader replicas and last known ELR.
 type partitionELR struct {
-	elr, lastKnown []int32
+	leader, leaderEpoch    int32
+	replicas, isr, offline []int32
+	elr, lastKnown         []int32
 }
 
 // topicsELR is the ELR of each described partition by topic and partition; a nil one
@@ -61,7 +65,8 @@ func describeELR(ctx context.Context, cl *kgo.Client, topics []string) (topicsEL
 				out[*rt.Topic] = ps
 			}
 			for _, p := range rt.Partitions {
-				ps[p.Partition] = partitionELR{elr: p.EligibleLeaderReplicas, lastKnown: p.LastKnownELR}
+				ps[p.Partition] = partitionELR{leader: p.LeaderID, leaderEpoch: p.LeaderEpoch, replicas: p.Replicas,
+					isr: p.ISR, offline: p.OfflineReplicas, elr: p.EligibleLeaderReplicas, lastKnown: p.LastKnownELR}
 			}
 		}
 		next := resp.NextCursor
@@ -74,6 +79,23 @@ func describeELR(ctx context.Context, cl *kgo.Client, topics []string) (topicsEL
 			return nil, fmt.Errorf("DescribeTopicPartitions: the next cursor %s/%d does not move past %s/%d", next.Topic, next.Partition, c.Topic, c.Partition)
 		}
 		req.Cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: next.Topic, Partition: next.Partition}
+	}
+}
+
+// overlay replaces the leader, replicas, ISR and offline replicas of every partition of
+// topics that DescribeTopicPartitions described with what it said, so that a line shows
+// one moment, not Metadata's beside a later ELR. A partition only Metadata listed (one
+// created between the two requests) keeps Metadata's.
+func (e topicsELR) overlay(topics kadm.TopicDetails) {
+	for name, td := range topics {
+		for i, pd := range td.Partitions {
+			p, ok := e.of(name, i)
+			if !ok {
+				continue
+			}
+			pd.Leader, pd.LeaderEpoch, pd.Replicas, pd.ISR, pd.OfflineReplicas = p.leader, p.leaderEpoch, p.replicas, p.isr, p.offline
+			td.Partitions[i] = pd
+		}
 	}
 }
 
