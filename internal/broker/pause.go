@@ -52,9 +52,23 @@ func (b *Broker) sessionTimeout() time.Duration {
 // clock, which tests move by hours: a pause is the process's own standing still).
 func (b *Broker) sinceStart() int64 { return int64(b.life.clock()) }
 
-// WritesSuspended reports whether this broker refuses writes after a pause (see the top
-// of the file), noticing one itself.
-func (b *Broker) WritesSuspended() bool {
+// WriteRefusal is why this broker refuses produce requests now, nil if it takes them:
+// it has not caught up with its own registration since it started (register.go's
+// caughtUpToRegistration), or it stood still past its session (the top of this file).
+// Both are NOT_LEADER_OR_FOLLOWER, which clients retry after refreshing their metadata.
+func (b *Broker) WriteRefusal() error {
+	if !b.caughtUpToRegistration() {
+		return ErrNotCaughtUp
+	}
+	if b.writesSuspended() {
+		return ErrPausedBroker
+	}
+	return nil
+}
+
+// writesSuspended reports whether this broker refuses writes after a pause, noticing
+// one itself.
+func (b *Broker) writesSuspended() bool {
 	now := b.sinceStart()
 	tick := b.life.lastTick.Load() // before suspended: watchPauses stores it after
 	if b.life.suspended.Load() {
@@ -68,6 +82,10 @@ func (b *Broker) WritesSuspended() bool {
 
 // ErrPausedBroker is the produce error of a broker that refuses writes after a pause.
 var ErrPausedBroker = fmt.Errorf("%w: this broker stood still for longer than its session and has not caught up with the controller's metadata yet", kerr.NotLeaderForPartition)
+
+// ErrNotCaughtUp is the produce error of a broker whose metadata does not hold its own
+// registration yet.
+var ErrNotCaughtUp = fmt.Errorf("%w: this broker has not caught up with the metadata since it registered", kerr.NotLeaderForPartition)
 
 // notePause suspends writes if the pause from tick to now may have outlasted the
 // session, and reports whether they are suspended.

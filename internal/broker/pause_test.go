@@ -35,7 +35,7 @@ func TestPausedBrokerRefusesWritesUntilCaughtUp(t *testing.T) {
 	waitTaking := func(what string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
-		for b.WritesSuspended() {
+		for b.writesSuspended() {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: writes still refused after 10 s", what)
 			}
@@ -46,7 +46,7 @@ func TestPausedBrokerRefusesWritesUntilCaughtUp(t *testing.T) {
 
 	// Paused for less than the session: nothing refused.
 	skew.Add(int64(5 * time.Second))
-	if b.WritesSuspended() {
+	if b.writesSuspended() {
 		t.Fatal("writes refused after a 5 s pause, shorter than the 9 s session")
 	}
 	waitTaking("after a 5 s pause")
@@ -55,7 +55,7 @@ func TestPausedBrokerRefusesWritesUntilCaughtUp(t *testing.T) {
 	// Paused past the session: refused at once, by the first request, and taken again
 	// once the image holds what the controller committed.
 	skew.Add(int64(20 * time.Second))
-	if !b.WritesSuspended() {
+	if !b.writesSuspended() {
 		t.Fatal("writes taken right after a 20 s pause, longer than the 9 s session")
 	}
 	waitTaking("after a 20 s pause")
@@ -64,7 +64,43 @@ func TestPausedBrokerRefusesWritesUntilCaughtUp(t *testing.T) {
 	// broker keeps serving, as Kafka's does.
 	time.Sleep(3 * pauseTick)
 	b.life.lastAnswered.Store(b.sinceStart() - int64(20*time.Second))
-	if b.WritesSuspended() {
+	if b.writesSuspended() {
 		t.Fatal("writes refused by a running broker whose heartbeats went unanswered")
+	}
+}
+
+// A broker takes writes only once it has registered, the controller has unfenced it and
+// its reconciled image holds its registration: before, the image it recovered may still
+// name it the leader of partitions the controller is moving away.
+func TestWritesWaitForTheRegistration(t *testing.T) {
+	cfg, err := config.Load("", nil, map[string]string{"log.dirs": "/data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(cfg, Options{FS: vfs.NewMem(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.WriteRefusal(); err != nil {
+		t.Fatalf("a broker without a lifecycle refuses writes: %v", err)
+	}
+	b.life.started.Store(true) // as SetAdvertised's start, before the registration
+	if err := b.WriteRefusal(); err != ErrNotCaughtUp {
+		t.Fatalf("before its registration: %v, want ErrNotCaughtUp", err)
+	}
+	b.life.epoch.Store(int64(b.Image().Offset().Index) + 100) // registered, the entry not applied yet
+	b.life.fenced.Store(false)
+	if err := b.WriteRefusal(); err != ErrNotCaughtUp {
+		t.Fatalf("before its image holds its registration: %v, want ErrNotCaughtUp", err)
+	}
+	b.life.started.Store(false)
+	b.life.epoch.Store(-1)
+	b.life.fenced.Store(true)
+	if err := b.SetAdvertised(b.Advertised()); err != nil { // a quorum of one: returns once unfenced
+		t.Fatal(err)
+	}
+	if err := b.WriteRefusal(); err != nil {
+		t.Fatalf("registered, unfenced and caught up: %v", err)
 	}
 }

@@ -243,6 +243,32 @@ func (b *Broker) lifeContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(b.ctx, max(b.heartbeatInterval(), time.Second))
 }
 
+// caughtUpToRegistration reports whether this broker's reconciled image holds its
+// registration, the entry at its broker epoch, and the controller has unfenced it since:
+// what Kafka's broker waits for before it serves requests at all. A restarted broker
+// recovers an image that may still name it the leader of partitions which the
+// controller moves away in, or after, that entry (leaders the clients were told of
+// before it died); appending to them as leader would acknowledge acks=1 writes that the
+// new leader's log then truncates (the fault battery's seed 323 lost 250 so). A broker
+// without a lifecycle (no SetAdvertised: a test's or tool's) is not held.
+func (b *Broker) caughtUpToRegistration() bool {
+	if !b.life.started.Load() {
+		return true
+	}
+	epoch := b.life.epoch.Load()
+	if epoch < 0 || b.life.fenced.Load() {
+		return false
+	}
+	if b.life.caughtUpEpoch.Load() == epoch {
+		return true
+	}
+	if im, _, _ := b.pub.reconciled(); im.Offset().Index < uint64(epoch) {
+		return false
+	}
+	b.life.caughtUpEpoch.Store(epoch)
+	return true
+}
+
 // setFenced records what the controller said of this broker's fencing.
 func (b *Broker) setFenced(fenced bool) {
 	if was := b.life.fenced.Swap(fenced); was == fenced {
@@ -325,6 +351,7 @@ type lifecycle struct {
 	// suspended while writes are refused after a pause, and catchUp (buffered 1) wakes
 	// the catch-up.
 	lastTick, lastAnswered atomic.Int64
+	caughtUpEpoch          atomic.Int64 // the epoch whose registration the reconciled image holds
 	suspended              atomic.Bool
 	catchUp                chan struct{}
 	clock                  func() time.Duration // monotonic time since newLifecycle

@@ -38,9 +38,9 @@ func (h *Handler) produce(ctx context.Context, _ *Request, kr kmsg.Request) kmsg
 	req := kr.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
-	// A broker that stood still past its session writes nothing until it has caught up
-	// (broker/pause.go).
-	paused := h.b.WritesSuspended()
+	// A broker that has not caught up with its registration since it started, or that
+	// stood still past its session, writes nothing until it has (broker/pause.go).
+	refusal := h.b.WriteRefusal()
 	maxBatch := int(h.b.Config().SocketRequestMaxBytes)
 
 	type job struct {
@@ -85,8 +85,8 @@ func (h *Handler) produce(ctx context.Context, _ *Request, kr kmsg.Request) kmsg
 				err = kerr.InvalidRequiredAcks
 			case broker.IsInternal(rt.Topic):
 				err = fmt.Errorf("%w: cannot append to internal topic %s", kerr.InvalidTopicException, rt.Topic)
-			case paused:
-				err = broker.ErrPausedBroker
+			case refusal != nil:
+				err = refusal
 			default:
 				var p *partition.Partition
 				if p, err = h.b.LeaderPartition(rt.Topic, rp.Partition); err != nil {
