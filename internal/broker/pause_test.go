@@ -11,10 +11,10 @@ import (
 	"github.com/vltava/vltava/internal/vfs"
 )
 
-// A broker that stood still longer than its session refuses writes until its metadata
-// has caught up with the quorum's (here its own controller's, a quorum of one); one that
-// stood still for less, or ran while its controller did not answer, keeps taking them.
-func TestPausedBrokerRefusesWritesUntilCaughtUp(t *testing.T) {
+// openUnadvertised opens a single node's broker, its lifecycle not started (SetAdvertised
+// starts it); it is closed when the test ends.
+func openUnadvertised(t *testing.T) *Broker {
+	t.Helper()
 	cfg, err := config.Load("", nil, map[string]string{"log.dirs": "/data"})
 	if err != nil {
 		t.Fatal(err)
@@ -23,7 +23,15 @@ func TestPausedBrokerRefusesWritesUntilCaughtUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// A broker that stood still longer than its session refuses writes until its metadata
+// has caught up with the quorum's (here its own controller's, a quorum of one); one that
+// stood still for less, or ran while its controller did not answer, keeps taking them.
+func TestPausedBrokerRefusesWritesUntilCaughtUp(t *testing.T) {
+	b := openUnadvertised(t)
 	// The process's monotonic clock, which a test moves forward to stand for a pause:
 	// the watch's ticks and the heartbeats stop while it jumps.
 	var skew atomic.Int64
@@ -73,15 +81,7 @@ func TestPausedBrokerRefusesWritesUntilCaughtUp(t *testing.T) {
 // its reconciled image holds its registration: before, the image it recovered may still
 // name it the leader of partitions the controller is moving away.
 func TestWritesWaitForTheRegistration(t *testing.T) {
-	cfg, err := config.Load("", nil, map[string]string{"log.dirs": "/data"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Open(cfg, Options{FS: vfs.NewMem(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openUnadvertised(t)
 	if err := b.WriteRefusal(); err != nil {
 		t.Fatalf("a broker without a lifecycle refuses writes: %v", err)
 	}

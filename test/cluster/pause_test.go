@@ -49,19 +49,12 @@ func TestThawedLeaderRefusesQueuedWrites(t *testing.T) {
 		}
 	}
 	const topic = "frozen"
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
-	rt.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: replicas}}
-	req.Topics = append(req.Topics, rt)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create %s: %v %+v", topic, err, resp)
-	}
+	createAssigned(ctx, t, cl, topic, replicas, nil)
 	waitFor(t, "the victim leads with a full ISR", func() bool {
 		l, _, isr, err := partitionState(ctx, seeds, topic)
 		return err == nil && l == int32(victim.id) && len(isr) == 3

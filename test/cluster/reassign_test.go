@@ -69,6 +69,23 @@ func produceUntil(ctx context.Context, t *testing.T, seeds []string, topic strin
 	}
 }
 
+// createAssigned creates topic with one partition on replicas (the first its preferred
+// leader) and configs, through cl.
+func createAssigned(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, replicas []int32, configs map[string]string) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	rt.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: replicas}}
+	for k, v := range configs {
+		rt.Configs = append(rt.Configs, kmsg.CreateTopicsRequestTopicConfig{Name: k, Value: kmsg.StringPtr(v)})
+	}
+	req.Topics = append(req.Topics, rt)
+	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create %s: %v %+v", topic, err, resp)
+	}
+}
+
 // runCLI runs the vltava binary with args and returns its output; it fails the test if
 // the tool fails.
 func runCLI(t *testing.T, args ...string) string {
@@ -124,20 +141,12 @@ func TestReassignmentUnderLoad(t *testing.T) {
 		return err == nil && len(bs) == 3
 	})
 	const topic = "moving"
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
-	rt.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{1, 2}}}
-	rt.Configs = []kmsg.CreateTopicsRequestTopicConfig{{Name: "min.insync.replicas", Value: kmsg.StringPtr("2")}}
-	req.Topics = append(req.Topics, rt)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create %s: %v %+v", topic, err, resp)
-	}
+	createAssigned(ctx, t, cl, topic, []int32{1, 2}, map[string]string{"min.insync.replicas": "2"})
 	waitFor(t, "leader 1, ISR {1,2}", func() bool {
 		l, _, isr, err := partitionState(ctx, seeds, topic)
 		return err == nil && l == 1 && len(isr) == 2
